@@ -1,0 +1,55 @@
+# accel — see README.md. Every target works on a fresh machine after .ci/run's installs.
+GO        ?= go
+BIN       ?= bin
+MODELS    ?= ../shared/models
+FUZZTIME  ?= 30s
+STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+
+.PHONY: build test lint wasm unit bench bench-go fuzz demo eval clean
+
+build:
+	$(GO) build -o $(BIN)/accel ./cmd/accel
+
+# The README's test command: formatting, vet, staticcheck, the wasm build
+# and every test (fuzz seed corpora included).
+test: lint wasm unit
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./inference/...
+	$(STATICCHECK) ./...
+
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build ./inference/...
+
+unit:
+	$(GO) test -count=1 ./...
+
+# The main job on the default setup: a greedy story from stories260K.
+demo: build
+	$(BIN)/accel run --model $(MODELS)/stories260K.bin --tokenizer $(MODELS)/tok512.bin --temp 0 -n 256 "Once upon a time"
+
+# Quality table (README): KL and top-1 agreement against f32 per precision.
+eval: build
+	$(BIN)/accel eval --model $(MODELS)/stories260K.bin --tokenizer $(MODELS)/tok512.bin
+
+# Speed table (README): the synthetic ≈307M model per format at 1 and 2 threads.
+bench: build
+	./scripts/bench.sh
+
+# Kernel and model benchmarks through go test.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./inference/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 200ms ./inference/quant/ ./inference/membw/
+
+# Run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)

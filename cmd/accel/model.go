@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+)
+
+// modelFlags are the flags of every command that loads a model file.
+type modelFlags struct {
+	path, tokenizer, precision string
+	threads                    int
+}
+
+func (f *modelFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.path, "model", "m", "", "model file: GGUF or llama2.c checkpoint (required)")
+	cmd.Flags().StringVar(&f.tokenizer, "tokenizer", "", "llama2.c tokenizer file (for llama2.c checkpoints)")
+	cmd.Flags().StringVar(&f.precision, "precision", "", "convert weights on load: a preset (f32, f16, q8_0, q4_0, q8, q4, q3, q2, mixed) or a rules file (.json/.yaml)")
+	if cmd.Flags().Lookup("threads") == nil {
+		cmd.Flags().IntVarP(&f.threads, "threads", "t", 0, "kernel threads (default: all cores)")
+	}
+	cmd.MarkFlagRequired("model")
+}
+
+// precisionName describes the weights' precision for tables.
+func (f *modelFlags) precisionName(m *llama.Model) string {
+	if f.precision == "" {
+		return m.Blocks[0].Q.Format.String()
+	}
+	return f.precision
+}
+
+// load opens the model with the flags' precision and threads.
+func (f *modelFlags) load() (*llama.Model, error) {
+	if f.threads > 0 {
+		quant.SetThreads(f.threads)
+	}
+	opts := llama.Options{Tokenizer: f.tokenizer}
+	if f.precision != "" {
+		plan, err := loadPlan(f.precision)
+		if err != nil {
+			return nil, err
+		}
+		opts.Precision = plan
+	}
+	return llama.Open(f.path, opts)
+}
+
+// loadPlan reads a preset name, or a rules file when the name is a file.
+func loadPlan(name string) (quant.Plan, error) {
+	if _, err := os.Stat(name); err == nil {
+		return quant.LoadPlan(name)
+	}
+	plan, err := quant.Preset(name)
+	if err != nil {
+		return plan, fmt.Errorf("%w (or give the path of a JSON/YAML rules file)", err)
+	}
+	return plan, nil
+}

@@ -1,0 +1,113 @@
+// Package bench measures a model's decode and prefill speed beside the
+// machine's memory read bandwidth, measured in the same run, so that the
+// figures can be compared on a shared, noisy machine.
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/membw"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+)
+
+// Options size a measurement. Zero values take the defaults.
+type Options struct {
+	DecodeTokens  int // decode steps timed (default 32)
+	PrefillTokens int // prompt length of the prefill run (default 512)
+	PrefillRuns   int // prefill runs, median reported (default 1)
+}
+
+// Result is one measurement at one thread count.
+type Result struct {
+	Threads             int     `json:"threads"`
+	WeightBytes         int     `json:"weight_bytes"`
+	DecodeTokensPerS    float64 `json:"decode_tokens_per_s"`
+	PrefillTokensPerS   float64 `json:"prefill_tokens_per_s"`
+	WeightsBytesPerS    float64 `json:"weights_bytes_per_s"`
+	MemoryReadBytesPerS float64 `json:"memory_read_bytes_per_s"`
+}
+
+// BandwidthFraction is the share of the measured memory read bandwidth that
+// decode streams weights at.
+func (r Result) BandwidthFraction() float64 { return r.WeightsBytesPerS / r.MemoryReadBytesPerS }
+
+func (o *Options) defaults() {
+	if o.DecodeTokens <= 0 {
+		o.DecodeTokens = 32
+	}
+	if o.PrefillTokens <= 0 {
+		o.PrefillTokens = 512
+	}
+	if o.PrefillRuns <= 0 {
+		o.PrefillRuns = 1
+	}
+}
+
+// Measure times decode (median seconds per token over DecodeTokens steps)
+// and prefill of PrefillTokens tokens at the given thread count, and the
+// memory read bandwidth with as many threads.
+func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
+	opts.defaults()
+	prev := quant.Threads()
+	quant.SetThreads(threads)
+	defer quant.SetThreads(prev)
+	r := Result{Threads: threads, WeightBytes: m.WeightBytes()}
+	r.MemoryReadBytesPerS = membw.ReadBandwidth(threads, 0, 5)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	token := func() int { return rng.IntN(m.Vocab) }
+	sess := m.NewSession(llama.SessionOptions{})
+	if _, err := sess.Forward([]int{token()}); err != nil { // warm up
+		return r, err
+	}
+	steps := make([]float64, 0, opts.DecodeTokens)
+	for range min(opts.DecodeTokens, m.SeqLen-1) {
+		start := time.Now()
+		if _, err := sess.Forward([]int{token()}); err != nil {
+			return r, err
+		}
+		steps = append(steps, time.Since(start).Seconds())
+	}
+	perToken := median(steps)
+	r.DecodeTokensPerS = 1 / perToken
+	r.WeightsBytesPerS = float64(r.WeightBytes) / perToken
+
+	n := min(opts.PrefillTokens, m.SeqLen)
+	prompt := make([]int, n)
+	runs := make([]float64, 0, opts.PrefillRuns)
+	for range opts.PrefillRuns {
+		for i := range prompt {
+			prompt[i] = token()
+		}
+		start := time.Now()
+		if _, err := m.NewSession(llama.SessionOptions{}).Forward(prompt); err != nil {
+			return r, err
+		}
+		runs = append(runs, time.Since(start).Seconds())
+	}
+	r.PrefillTokensPerS = float64(n) / median(runs)
+	return r, nil
+}
+
+func median(x []float64) float64 {
+	s := slices.Clone(x)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Row formats a result as one line of a table (see Header).
+func (r Result) Row(name string) string {
+	return fmt.Sprintf("%-10s %7d %12.1f %13.1f %12.1f %12.1f %8.0f%%",
+		name, r.Threads, r.DecodeTokensPerS, r.PrefillTokensPerS,
+		r.WeightsBytesPerS/1e9, r.MemoryReadBytesPerS/1e9, 100*r.BandwidthFraction())
+}
+
+// Header is the table heading for Row.
+const Header = "format     threads   decode t/s   prefill t/s  weights GB/s  memread GB/s  of mem"

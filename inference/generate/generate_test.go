@@ -1,0 +1,127 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+)
+
+const models = "../../../shared/models"
+
+func open(t *testing.T, file string, opts llama.Options) *llama.Model {
+	t.Helper()
+	path := filepath.Join(models, file)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("test model not present: %v", err)
+	}
+	m, err := llama.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func generate(t *testing.T, m *llama.Model, prompt string, opts Options) (string, Stats) {
+	t.Helper()
+	var out strings.Builder
+	st, err := Run(context.Background(), m, prompt, opts, func(s string) error {
+		out.WriteString(s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), st
+}
+
+// referenceStory is the greedy continuation of "Once upon a time" by
+// stories260K for 256 new tokens, as produced by a float32 C program that
+// follows llama2.c's run.c step for step (token ids compared one by one),
+// decoded with tok512.bin.
+const referenceStory = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she said, \"I'm sorry, mom. I didn't know what to do.\" Her mom said, \"Don't worry, Lily. We can help you.\"\nLily"
+
+func TestStoriesGreedyMatchesReference(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		opts llama.Options
+	}{
+		{"stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")}},
+		{"stories260K-f32.gguf", llama.Options{}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			m := open(t, c.file, c.opts)
+			// The GGUF records a context of 128 (llama.cpp's converter default);
+			// like llama.cpp's -c, the session may hold more.
+			opts := Options{MaxTokens: 256, Session: llama.SessionOptions{Context: 512}}
+			got, st := generate(t, m, "Once upon a time", opts)
+			if got != referenceStory {
+				t.Fatalf("greedy story differs from the reference\n got: %q\nwant: %q", got, referenceStory)
+			}
+			if st.Tokens != 256 || st.Reason != "length" || st.PromptTokens != 5 {
+				t.Fatalf("stats %+v, want 256 tokens, reason length, 5 prompt tokens", st)
+			}
+		})
+	}
+}
+
+func TestStopSequence(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	full, _ := generate(t, m, "Once upon a time", Options{MaxTokens: 64})
+	stop := "Lily"
+	i := strings.Index(full, stop)
+	if i < 0 {
+		t.Fatalf("reference text has no %q: %q", stop, full)
+	}
+	got, st := generate(t, m, "Once upon a time", Options{MaxTokens: 64, Stop: []string{"zzz", stop}})
+	if got != full[:i] || st.Reason != "stop" {
+		t.Fatalf("with stop %q got %q (%s), want %q", stop, got, st.Reason, full[:i])
+	}
+}
+
+func TestSeededSamplingIsDeterministic(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	opts := Options{MaxTokens: 48}
+	opts.Sample.Temperature, opts.Sample.TopP, opts.Sample.TopK, opts.Sample.Seed = 1, 0.9, 40, 42
+	a, _ := generate(t, m, "Once upon a time", opts)
+	b, _ := generate(t, m, "Once upon a time", opts)
+	opts.Sample.Seed = 43
+	c, _ := generate(t, m, "Once upon a time", opts)
+	if a != b {
+		t.Fatalf("same seed, different text:\n%q\n%q", a, b)
+	}
+	if a == c {
+		t.Fatalf("seeds 42 and 43 wrote the same 48 tokens: %q", a)
+	}
+}
+
+func TestEmitErrorStops(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	boom := errors.New("reader went away")
+	calls := 0
+	_, err := Run(context.Background(), m, "Once", Options{MaxTokens: 50}, func(string) error {
+		calls++
+		return boom
+	})
+	if !errors.Is(err, boom) || calls != 1 {
+		t.Fatalf("err %v after %d calls, want the emit error after 1", err, calls)
+	}
+}
+
+func TestStopFilterHoldsPartialMatches(t *testing.T) {
+	var out []string
+	f := newStopFilter([]string{"END"}, func(s string) error { out = append(out, s); return nil })
+	for _, piece := range []string{"ab", "cE", "N", "x", "yE", "ND", "more"} {
+		if done, _ := f.write(piece); done {
+			break
+		}
+	}
+	if got := strings.Join(out, "|"); got != "ab|c|ENx|y" {
+		t.Fatalf("emitted %q", got)
+	}
+}

@@ -1,0 +1,132 @@
+package llama
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/ipfs-accelerate/accel/inference/gguf"
+	"github.com/ipfs-accelerate/accel/inference/llama2c"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/inference/tokenizer"
+)
+
+// Options control loading.
+type Options struct {
+	// Tokenizer is the llama2.c tokenizer file; GGUF files carry their own.
+	Tokenizer string
+	// Precision converts weight matrices on load; nil keeps the file's.
+	Precision Precision
+}
+
+// Open loads a GGUF file or a llama2.c checkpoint, telling them apart by
+// the GGUF magic. GGUF tensors are memory-mapped and used in place where
+// their format runs natively (F32, F16, BF16, Q8_0, Q4_0); other GGML types
+// are dequantized to float32.
+func Open(path string, opts Options) (*Model, error) {
+	head := make([]byte, 4)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
+	_, err = f.Read(head)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("llama: reading %s: %w", path, err)
+	}
+	if bytes.Equal(head, []byte("GGUF")) {
+		g, err := gguf.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := FromGGUF(g, opts.Precision)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("%w (in %s)", err, path)
+		}
+		m.closer = g.Close
+		return m, nil
+	}
+	ck, err := llama2c.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Tokenizer == "" {
+		return nil, fmt.Errorf("llama: %s is a llama2.c checkpoint, which has no vocabulary: pass its tokenizer file (e.g. --tokenizer tok512.bin)", path)
+	}
+	tok, err := tokenizer.LoadLlama2C(opts.Tokenizer, ck.Config.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	return FromLlama2C(ck, tok, opts.Precision)
+}
+
+// FromLlama2C builds a model from a parsed llama2.c checkpoint.
+func FromLlama2C(ck *llama2c.Checkpoint, tok *tokenizer.Tokenizer, prec Precision) (*Model, error) {
+	c := ck.Config
+	m := &Model{Tokenizer: tok, Config: Config{
+		Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
+		Vocab: c.Vocab, SeqLen: c.SeqLen, HeadDim: c.Dim / c.Heads, RopeDim: c.Dim / c.Heads,
+		RopeTheta: 10000, NormEps: 1e-5, TiedOutput: c.Shared,
+	}}
+	byName := map[string]llama2c.Tensor{}
+	for _, t := range ck.Tensors {
+		byName[t.Name] = t
+	}
+	src := func(name string) (Tensor, bool, error) {
+		t, ok := byName[name]
+		return Tensor{Name: t.Name, Shape: t.Shape, Format: quant.FormatF32, Data: t.Data}, ok, nil
+	}
+	return m, m.init(src, prec)
+}
+
+// init validates the config and loads the weights.
+func (m *Model) init(src TensorSource, prec Precision) error {
+	if err := m.validate(); err != nil {
+		return err
+	}
+	if err := m.fill(m.Layers, src, prec); err != nil {
+		return err
+	}
+	if m.Output == nil {
+		m.TiedOutput = true
+	}
+	return m.checkShapes()
+}
+
+// checkShapes verifies every tensor against the hyperparameters.
+func (m *Model) checkShapes() error {
+	c := m.Config
+	want := func(name string, got *quant.Matrix, rows, cols int) error {
+		if got.Rows != rows || got.Cols != cols {
+			return fmt.Errorf("llama: tensor %s is %d×%d, the hyperparameters need %d×%d", name, got.Rows, got.Cols, rows, cols)
+		}
+		return nil
+	}
+	vec := func(name string, got []float32, n int) error {
+		if len(got) != n {
+			return fmt.Errorf("llama: tensor %s has %d values, the hyperparameters need %d", name, len(got), n)
+		}
+		return nil
+	}
+	errs := []error{want("token_embd", m.Embed, c.Vocab, c.Dim), vec("output_norm", m.Norm, c.Dim)}
+	if m.Output != nil {
+		errs = append(errs, want("output", m.Output, c.Vocab, c.Dim))
+	}
+	for i, l := range m.Blocks {
+		errs = append(errs,
+			vec(blockName(i, "attn_norm"), l.AttnNorm, c.Dim), vec(blockName(i, "ffn_norm"), l.FFNNorm, c.Dim),
+			want(blockName(i, "attn_q"), l.Q, c.QDim(), c.Dim), want(blockName(i, "attn_k"), l.K, c.KVDim(), c.Dim),
+			want(blockName(i, "attn_v"), l.V, c.KVDim(), c.Dim), want(blockName(i, "attn_output"), l.O, c.Dim, c.QDim()),
+			want(blockName(i, "ffn_gate"), l.Gate, c.HiddenDim, c.Dim), want(blockName(i, "ffn_up"), l.Up, c.HiddenDim, c.Dim),
+			want(blockName(i, "ffn_down"), l.Down, c.Dim, c.HiddenDim))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func blockName(i int, name string) string { return fmt.Sprintf("blk.%d.%s", i, name) }

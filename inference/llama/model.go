@@ -1,0 +1,71 @@
+package llama
+
+import (
+	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/inference/tokenizer"
+)
+
+// Model is a loaded Llama: hyperparameters, weights and vocabulary.
+// A Model is read-only after loading and may serve many sessions at once.
+type Model struct {
+	Config
+	Weights
+	Tokenizer *tokenizer.Tokenizer
+
+	closer func() error // releases mapped files
+}
+
+// classifier is the output projection (the embedding when tied).
+func (m *Model) classifier() *quant.Matrix {
+	if m.Output != nil {
+		return m.Output
+	}
+	return m.Embed
+}
+
+// Close releases the checkpoint file behind the weights. The model must not
+// be used afterwards.
+func (m *Model) Close() error {
+	if m.closer == nil {
+		return nil
+	}
+	return m.closer()
+}
+
+// WeightBytes is what one decode step streams: every layer, the norms and
+// the classifier. The embedding table counts only as the classifier when
+// tied, since a lookup reads a single row.
+func (m *Model) WeightBytes() int {
+	n := 0
+	m.eachField(func(_ string, _ bool, field any) error {
+		switch f := field.(type) {
+		case *[]float32:
+			n += 4 * len(*f)
+		case **quant.Matrix:
+			if *f != nil && *f != m.Embed && *f != m.Output {
+				n += len((*f).Data)
+			}
+		}
+		return nil
+	})
+	return n + len(m.classifier().Data)
+}
+
+// Matrices lists every weight matrix with its tensor name, in checkpoint
+// order.
+func (m *Model) Matrices() []NamedMatrix {
+	var out []NamedMatrix
+	m.eachField(func(name string, _ bool, field any) error {
+		if w, ok := field.(**quant.Matrix); ok && *w != nil {
+			out = append(out, NamedMatrix{name, *w})
+		}
+		return nil
+	})
+	return out
+}
+
+// NamedMatrix is a weight matrix and its GGUF tensor name.
+type NamedMatrix struct {
+	Name   string
+	Matrix *quant.Matrix
+}

@@ -1,0 +1,146 @@
+package llama
+
+import (
+	"fmt"
+
+	"github.com/ipfs-accelerate/accel/inference/quant"
+)
+
+// SessionOptions configure a session's KV cache.
+type SessionOptions struct {
+	// Context is the most positions the session holds (0: the model's
+	// context length). It may exceed what the model was trained on, as
+	// llama.cpp's -c allows. The cache grows as positions arrive.
+	Context  int
+	F16Cache bool // store keys and values in float16
+	Window   int  // sliding-window attention over the last Window positions (0: whole context)
+}
+
+// Session is one sequence being processed: its KV cache and scratch space.
+// A session is not safe for concurrent use.
+type Session struct {
+	model *Model
+	kv    *KVCache
+	// Pos is the number of positions Forward has processed.
+	Pos int
+
+	batch                         quant.Batch
+	h, xn, q, k, v, att, gate, up []float32 // per-position rows, n × width
+	cos, sin                      []float32
+	logits                        []float32
+	capacity                      int // positions the scratch rows hold
+	context                       int
+}
+
+// Context is the most positions the session holds (unbounded with a sliding
+// window).
+func (s *Session) Context() int { return s.context }
+
+// NewSession starts an empty sequence.
+func (m *Model) NewSession(opts SessionOptions) *Session {
+	context := m.SeqLen
+	if opts.Context > 0 {
+		context = opts.Context
+	}
+	capacity, window := context, false
+	if opts.Window > 0 && opts.Window < context {
+		capacity, window = opts.Window, true
+	}
+	return &Session{
+		model:   m,
+		context: context,
+		kv:      newKVCache(m.Layers, capacity, m.KVDim(), window, opts.F16Cache),
+		logits:  make([]float32, m.Vocab),
+	}
+}
+
+// KVCache exposes the session's cache (for its size).
+func (s *Session) KVCache() *KVCache { return s.kv }
+
+// Forward runs tokens through the whole model at positions Pos… and returns
+// the logits after the last one (valid until the next call).
+func (s *Session) Forward(tokens []int) ([]float32, error) {
+	h, err := s.Embed(tokens)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.RunLayers(0, s.model.Layers, s.Pos, h); err != nil {
+		return nil, err
+	}
+	s.Pos += len(tokens)
+	return s.Logits(h[(len(tokens)-1)*s.model.Dim:]), nil
+}
+
+// Embed returns the token embeddings of tokens, len(tokens)×Dim values.
+func (s *Session) Embed(tokens []int) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("llama: no tokens")
+	}
+	dim := s.model.Dim
+	h := make([]float32, len(tokens)*dim)
+	for t, id := range tokens {
+		if id < 0 || id >= s.model.Embed.Rows {
+			return nil, fmt.Errorf("llama: token id %d is outside the vocabulary [0, %d)", id, s.model.Embed.Rows)
+		}
+		s.model.Embed.DequantizeRow(h[t*dim:(t+1)*dim], id)
+	}
+	return h, nil
+}
+
+// RunLayers runs blocks [from, to) on hidden states h (n×Dim values, for the
+// n positions pos…pos+n−1), in place. The session's KV cache keeps those
+// layers' keys and values, so the next call continues at pos+n. Running
+// [0,k) then [k,Layers) gives the same result as [0,Layers) in one call:
+// this is the unit of work a peer serves for another.
+func (s *Session) RunLayers(from, to, pos int, h []float32) error {
+	c := s.model.Config
+	if from < 0 || to > c.Layers || from >= to {
+		return fmt.Errorf("llama: layer range [%d, %d) is outside [0, %d)", from, to, c.Layers)
+	}
+	if len(h) == 0 || len(h)%c.Dim != 0 {
+		return fmt.Errorf("llama: hidden state of %d values is not a whole number of %d-wide rows", len(h), c.Dim)
+	}
+	n := len(h) / c.Dim
+	if pos < 0 || (!s.kv.Window && pos+n > s.context) {
+		return fmt.Errorf("llama: positions [%d, %d) exceed the context length %d", pos, pos+n, s.context)
+	}
+	s.reserve(n)
+	s.kv.reserve(pos + n)
+	s.h = h
+	half := c.RopeDim / 2
+	for t := range n {
+		s.model.ropeTable(pos+t, s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half])
+	}
+	for l := from; l < to; l++ {
+		s.layer(l, pos, n)
+	}
+	return nil
+}
+
+// Logits applies the final norm and the classifier to one hidden state and
+// returns Vocab logits (valid until the next call).
+func (s *Session) Logits(h []float32) []float32 {
+	m := s.model
+	xn := make([]float32, m.Dim)
+	rmsnorm(xn, h[:m.Dim], m.Norm, m.NormEps)
+	m.classifier().MatVec(s.logits, xn)
+	return s.logits
+}
+
+// reserve sizes the scratch rows for n positions.
+func (s *Session) reserve(n int) {
+	c := s.model.Config
+	if n <= s.capacity {
+		return
+	}
+	s.capacity = n
+	s.xn = make([]float32, n*max(c.Dim, c.QDim()))
+	s.q = make([]float32, n*c.QDim())
+	s.k = make([]float32, n*c.KVDim())
+	s.v = make([]float32, n*c.KVDim())
+	s.att = make([]float32, n*c.QDim())
+	s.gate = make([]float32, n*c.HiddenDim)
+	s.up = make([]float32, n*c.HiddenDim)
+	s.cos = make([]float32, n*c.RopeDim/2)
+	s.sin = make([]float32, n*c.RopeDim/2)
+}

@@ -1,0 +1,100 @@
+package quant
+
+import (
+	"math"
+)
+
+// q8Block is the number of activations that share one 8-bit scale.
+const q8Block = 32
+
+// Batch is N activation vectors of Cols values each, the right-hand side of a
+// matrix product. Formats with integer weights read the vectors quantized to
+// 8 bits in blocks of 32 (like GGML's Q8_0), computed once per Batch on first
+// use; the last block of a vector is zero-padded.
+type Batch struct {
+	N, Cols int
+	F32     []float32 // N×Cols, row-major
+
+	quantized bool
+	q8        []int8    // N×paddedCols
+	q8Scale   []float32 // N×blocks: value = q8 × scale
+	q8Sum     []int32   // N×blocks: sum of the block's q8 values
+}
+
+// NewBatch wraps n vectors of cols values held in x (len n×cols).
+func NewBatch(x []float32, n, cols int) *Batch {
+	b := &Batch{}
+	b.Reset(x, n, cols)
+	return b
+}
+
+// Reset makes b wrap new vectors, reusing its buffers.
+func (b *Batch) Reset(x []float32, n, cols int) {
+	if len(x) != n*cols {
+		panic("quant: batch length does not match n×cols")
+	}
+	b.N, b.Cols, b.F32, b.quantized = n, cols, x[:n*cols], false
+}
+
+// Vector returns vector t.
+func (b *Batch) Vector(t int) []float32 { return b.F32[t*b.Cols : (t+1)*b.Cols] }
+
+func (b *Batch) blocks() int { return (b.Cols + q8Block - 1) / q8Block }
+
+// quantize fills the 8-bit copy if it is not current.
+func (b *Batch) quantize() {
+	if b.quantized {
+		return
+	}
+	nb := b.blocks()
+	b.q8 = grow(b.q8, b.N*nb*q8Block)
+	b.q8Scale = grow(b.q8Scale, b.N*nb)
+	b.q8Sum = grow(b.q8Sum, b.N*nb)
+	parallelFor(b.N, 1, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			x := b.Vector(t)
+			for i := range nb {
+				blk := x[i*q8Block : min((i+1)*q8Block, len(x))]
+				q := b.q8[(t*nb+i)*q8Block : (t*nb+i+1)*q8Block]
+				b.q8Scale[t*nb+i], b.q8Sum[t*nb+i] = quantizeQ8Block(q, blk)
+			}
+		}
+	})
+	b.quantized = true
+}
+
+// quantizeQ8Block rounds x to q×scale with q in [-127, 127]; q beyond len(x)
+// is zero. It returns the scale and the sum of q.
+func quantizeQ8Block(q []int8, x []float32) (scale float32, sum int32) {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, abs32(v))
+	}
+	clear(q)
+	if amax == 0 {
+		return 0, 0
+	}
+	scale = amax / 127
+	inv := 1 / scale
+	for i, v := range x {
+		r := int32(math.RoundToEven(float64(v * inv)))
+		q[i] = int8(r)
+		sum += r
+	}
+	return scale, sum
+}
+
+// q8 returns vector t's 8-bit blocks, their scales and sums.
+func (b *Batch) q8Vector(t int) (q []int8, scale []float32, sum []int32) {
+	nb := b.blocks()
+	return b.q8[t*nb*q8Block : (t+1)*nb*q8Block], b.q8Scale[t*nb : (t+1)*nb], b.q8Sum[t*nb : (t+1)*nb]
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }

@@ -1,0 +1,10 @@
+package quant
+
+// Kernels without SIMD; platforms with SIMD kernels replace these at init.
+var (
+	dotF32  = dotF32Generic
+	dotF16  = dotF16Generic
+	dotBF16 = dotBF16Generic
+	dotQ8_0 = dotQ8_0Generic
+	dotQ4_0 = dotQ4_0Generic
+)

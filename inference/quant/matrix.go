@@ -1,0 +1,129 @@
+package quant
+
+import (
+	"fmt"
+)
+
+// Matrix is a Rows×Cols weight matrix in one Format. Row i occupies
+// Data[i×RowBytes : (i+1)×RowBytes]. Data may be memory-mapped and is never
+// written by the kernels.
+type Matrix struct {
+	Rows, Cols int
+	Format     Format
+	Data       []byte
+
+	codec codec
+}
+
+// NewMatrix wraps stored rows; it checks that data holds exactly rows×cols
+// weights in format f.
+func NewMatrix(rows, cols int, f Format, data []byte) (*Matrix, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if rows <= 0 || cols <= 0 {
+		return nil, fmt.Errorf("quant: invalid matrix shape %d×%d", rows, cols)
+	}
+	c := codecFor(f)
+	if err := c.checkCols(cols); err != nil {
+		return nil, err
+	}
+	want := rows * c.rowBytes(cols)
+	if want/rows != c.rowBytes(cols) || len(data) != want {
+		return nil, fmt.Errorf("quant: %d×%d %s matrix needs %d bytes, got %d", rows, cols, f, want, len(data))
+	}
+	return &Matrix{Rows: rows, Cols: cols, Format: f, Data: data, codec: c}, nil
+}
+
+// Quantize stores the row-major rows×cols values w in format f.
+func Quantize(w []float32, rows, cols int, f Format) (*Matrix, error) {
+	if len(w) != rows*cols {
+		return nil, fmt.Errorf("quant: %d values for a %d×%d matrix", len(w), rows, cols)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	c := codecFor(f)
+	if err := c.checkCols(cols); err != nil {
+		return nil, err
+	}
+	rb := c.rowBytes(cols)
+	m, err := NewMatrix(rows, cols, f, make([]byte, rows*rb))
+	if err != nil {
+		return nil, err
+	}
+	parallelFor(rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			c.quantizeRow(m.Data[r*rb:(r+1)*rb], w[r*cols:(r+1)*cols])
+		}
+	})
+	return m, nil
+}
+
+// RowBytes is the stored size of one row.
+func (m *Matrix) RowBytes() int { return m.codec.rowBytes(m.Cols) }
+
+// Row returns the stored bytes of row i.
+func (m *Matrix) Row(i int) []byte {
+	rb := m.RowBytes()
+	return m.Data[i*rb : (i+1)*rb]
+}
+
+// DequantizeRow writes row i as float32 values into dst (len Cols).
+func (m *Matrix) DequantizeRow(dst []float32, i int) { m.codec.dequantizeRow(dst[:m.Cols], m.Row(i)) }
+
+// Dequantize returns the whole matrix as row-major float32 values.
+func (m *Matrix) Dequantize() []float32 {
+	out := make([]float32, m.Rows*m.Cols)
+	parallelFor(m.Rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			m.DequantizeRow(out[r*m.Cols:(r+1)*m.Cols], r)
+		}
+	})
+	return out
+}
+
+// MatVec computes dst = W·x for one vector (len(x) = Cols, len(dst) = Rows).
+func (m *Matrix) MatVec(dst, x []float32) {
+	m.MatMul(dst, NewBatch(x, 1, len(x)))
+}
+
+// rowTile is how many rows a matmul keeps hot in cache while it walks the
+// batch's vectors.
+const rowTile = 16
+
+// MatMul computes dst[t×Rows + r] = W[r]·x[t] for every vector t of x:
+// the product of x (N×Cols) with Wᵀ. Weights are read once per call, a tile
+// of rows at a time, however large N is.
+func (m *Matrix) MatMul(dst []float32, x *Batch) {
+	if x.Cols != m.Cols || len(dst) < x.N*m.Rows {
+		panic(fmt.Sprintf("quant: %d×%d matrix times %d×%d batch into %d values", m.Rows, m.Cols, x.N, x.Cols, len(dst)))
+	}
+	if m.codec.usesQ8() {
+		x.quantize()
+	}
+	rb := m.RowBytes()
+	tiles := (m.Rows + rowTile - 1) / rowTile
+	parallelFor(tiles, 1, func(lo, hi int) {
+		for tile := lo; tile < hi; tile++ {
+			r0, r1 := tile*rowTile, min((tile+1)*rowTile, m.Rows)
+			if mt, ok := m.codec.(tileMultiplier); ok {
+				mt.mulTile(dst, m.Rows, m.Data[r0*rb:r1*rb], r0, r1-r0, x)
+				continue
+			}
+			for t := range x.N {
+				out := dst[t*m.Rows:]
+				for r := r0; r < r1; r++ {
+					out[r] = m.codec.dot(m.Data[r*rb:(r+1)*rb], x, t)
+				}
+			}
+		}
+	})
+}
+
+// tileMultiplier is implemented by codecs with a kernel that multiplies
+// several rows at once: it sets dst[t×ld + r0 + i] for rows i < n of tile
+// (stored back to back) and every vector t of x.
+type tileMultiplier interface {
+	mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+}

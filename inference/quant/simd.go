@@ -1,0 +1,146 @@
+package quant
+
+import (
+	"os"
+	"strings"
+)
+
+// kernelSet is one implementation of the dot-product kernels. Platforms with
+// SIMD kernels register theirs at init; the generic Go kernels are the
+// reference they are tested against.
+type kernelSet struct {
+	name string
+	f32  func(a, b []float32) float32
+	f16  func(a []uint16, b []float32) float32
+	bf16 func(a []uint16, b []float32) float32
+	q8_0 func(row []byte, q []int8, scale []float32) float32
+	q4_0 func(row []byte, q []int8, scale []float32, sum []int32) float32
+
+	// Optional multi-vector kernels: the dot products of one stored row
+	// with four activation vectors at once (weights unpacked once). nil
+	// means MatMul calls the one-vector kernel per vector.
+	q8_0x4 func(out *[4]float32, row []byte, x *Batch, t int)
+	q4_0x4 func(out *[4]float32, row []byte, x *Batch, t int)
+}
+
+var genericKernels = &kernelSet{
+	name: "generic",
+	f32:  dotF32Generic,
+	f16:  dotF16Generic,
+	bf16: dotBF16Generic,
+	q8_0: dotQ8_0Generic,
+	q4_0: dotQ4_0Generic,
+}
+
+var (
+	// simdSets are the platform's SIMD kernel sets, best first.
+	simdSets []*kernelSet
+	// active is the kernel set in use.
+	active = genericKernels
+)
+
+// SIMDEnv is the environment variable read at start-up to pick the kernels:
+// "off" (or "0", "generic") forces the generic Go kernels, a level name
+// ("avx512", "avx2") picks that level if the CPU has it; unset or "on" uses
+// the best the CPU offers.
+const SIMDEnv = "ACCEL_SIMD"
+
+// registerSIMD is called by a platform's init with the kernel sets the CPU
+// supports, best first, and applies SIMDEnv.
+func registerSIMD(sets ...*kernelSet) {
+	simdSets = sets
+	switch env := strings.ToLower(strings.TrimSpace(os.Getenv(SIMDEnv))); env {
+	case "off", "0", "false", "no", "generic":
+		use(genericKernels)
+	case "", "on", "1", "true", "yes":
+		SetSIMD(true)
+	default:
+		if !selectSIMD(env) {
+			SetSIMD(true)
+		}
+	}
+}
+
+// SetSIMD switches the matrix kernels between the best SIMD kernels the CPU
+// supports (on) and the portable Go kernels (off), and reports whether SIMD
+// kernels were in use before. Where the platform has no SIMD kernels it does
+// nothing and reports false. It must not be called while matrix products
+// run; tests use it to check the SIMD kernels against the Go ones on the
+// same machine.
+func SetSIMD(on bool) (was bool) {
+	was = active != genericKernels
+	if on && len(simdSets) > 0 {
+		use(simdSets[0])
+	} else {
+		use(genericKernels)
+	}
+	return was
+}
+
+// SIMD names the kernels in use: "generic", or a SIMD level such as
+// "avx512" or "avx2".
+func SIMD() string { return active.name }
+
+// SIMDLevels lists the SIMD kernel levels this CPU supports, best first.
+func SIMDLevels() []string {
+	var names []string
+	for _, k := range simdSets {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// selectSIMD switches to the named kernel set and reports whether it exists.
+func selectSIMD(name string) bool {
+	if name == genericKernels.name {
+		use(genericKernels)
+		return true
+	}
+	for _, k := range simdSets {
+		if k.name == name {
+			use(k)
+			return true
+		}
+	}
+	return false
+}
+
+func use(k *kernelSet) {
+	active = k
+	dotF32, dotF16, dotBF16, dotQ8_0, dotQ4_0 = k.f32, k.f16, k.bf16, k.q8_0, k.q4_0
+}
+
+// mulTile multiplies a tile of Q8_0 rows with every vector of x, four
+// vectors at a time where the kernels have a multi-vector form.
+func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	mulTileX4(c, active.q8_0x4, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of Q4_0 rows with every vector of x, four
+// vectors at a time where the kernels have a multi-vector form.
+func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	mulTileX4(c, active.q4_0x4, dst, ld, tile, r0, n, x)
+}
+
+func mulTileX4(c codec, x4 func(out *[4]float32, row []byte, x *Batch, t int), dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	rb := len(tile) / n
+	t := 0
+	if x4 != nil {
+		var out [4]float32
+		for ; t+4 <= x.N; t += 4 {
+			for i := range n {
+				x4(&out, tile[i*rb:(i+1)*rb], x, t)
+				dst[t*ld+r0+i] = out[0]
+				dst[(t+1)*ld+r0+i] = out[1]
+				dst[(t+2)*ld+r0+i] = out[2]
+				dst[(t+3)*ld+r0+i] = out[3]
+			}
+		}
+	}
+	for ; t < x.N; t++ {
+		out := dst[t*ld+r0 : t*ld+r0+n]
+		for i := range out {
+			out[i] = c.dot(tile[i*rb:(i+1)*rb], x, t)
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The SIMD kernels must agree with the generic Go kernels on the same
+// machine. Integer parts (block dot products of codes) are exact in both, so
+// the only differences come from summing float32 terms in another order.
+// The tolerance is therefore the classic bound for any summation order of n
+// terms, γ = (n+16)·2⁻²⁴ relative to Σ|term|, checked for both kernels
+// against a float64 reference built from the same stored values.
+
+// simdLevels runs fn once per SIMD level of this CPU (none where there is no
+// SIMD) with that level's kernels active, restoring the kernels after.
+func simdLevels(t *testing.T, fn func(t *testing.T)) {
+	t.Helper()
+	levels := SIMDLevels()
+	if len(levels) == 0 {
+		t.Skip("no SIMD kernels on this platform")
+	}
+	prev := SIMD()
+	defer selectSIMD(prev)
+	for _, l := range levels {
+		if !selectSIMD(l) {
+			t.Fatalf("selectSIMD(%q) failed", l)
+		}
+		t.Run(l, fn)
+	}
+}
+
+var simdLengths = []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 1000, 4096, 4099}
+
+func simdTol(n int, mass float64) float64 { return float64(n+16) * 0x1p-24 * mass }
+
+func checkClose(t *testing.T, what string, got, want float32, ref, mass float64, n int) {
+	t.Helper()
+	tol := simdTol(n, mass)
+	if d := math.Abs(float64(got) - ref); !(d <= tol) {
+		t.Errorf("%s: SIMD %v, float64 reference %v: off by %.3g > %.3g", what, got, ref, d, tol)
+	}
+	if d := math.Abs(float64(want) - ref); !(d <= tol) {
+		t.Errorf("%s: generic %v, float64 reference %v: off by %.3g > %.3g", what, want, ref, d, tol)
+	}
+}
+
+func simdVec(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+func TestSIMDDotFloat(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, n := range simdLengths {
+			a, b := simdVec(r, n), simdVec(r, n+5) // b may be longer than a
+			h, bh := make([]uint16, n), make([]uint16, n)
+			for i, v := range a {
+				h[i], bh[i] = F32ToF16(v), F32ToBF16(v)
+			}
+			var ref, mass, refH, massH, refB, massB float64
+			for i := range a {
+				ref += float64(a[i]) * float64(b[i])
+				mass += math.Abs(float64(a[i]) * float64(b[i]))
+				fh, fb := float64(F16ToF32(h[i])), float64(BF16ToF32(bh[i]))
+				refH += fh * float64(b[i])
+				massH += math.Abs(fh * float64(b[i]))
+				refB += fb * float64(b[i])
+				massB += math.Abs(fb * float64(b[i]))
+			}
+			checkClose(t, fmt.Sprintf("f32 n=%d", n), dotF32(a, b), dotF32Generic(a, b), ref, mass, n)
+			checkClose(t, fmt.Sprintf("f16 n=%d", n), dotF16(h, b), dotF16Generic(h, b), refH, massH, n)
+			checkClose(t, fmt.Sprintf("bf16 n=%d", n), dotBF16(bh, b), dotBF16Generic(bh, b), refB, massB, n)
+		}
+	})
+}
+
+// simdQ8Batch quantizes one random vector of cols values.
+func simdQ8Batch(r *rand.Rand, cols int) *Batch {
+	x := simdVec(r, cols)
+	if cols > 0 {
+		x[r.IntN(cols)] = 40 // a large value so some blocks use the full range
+	}
+	b := NewBatch(x, 1, cols)
+	b.quantize()
+	return b
+}
+
+func TestSIMDDotQuant(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for nb := range 40 {
+			for _, nbl := range []int{nb, nb + 97} {
+				cols := nbl * 32
+				x := simdQ8Batch(r, max(cols, 32))
+				q, scale, sum := x.q8Vector(0)
+				w := simdVec(r, cols)
+				row8 := make([]byte, q8_0Codec{}.rowBytes(cols))
+				row4 := make([]byte, q4_0Codec{}.rowBytes(cols))
+				q8_0Codec{}.quantizeRow(row8, w)
+				q4_0Codec{}.quantizeRow(row4, w)
+				// Random codes everywhere, including −128 for Q8_0.
+				for b := range nbl {
+					for i := range 32 {
+						row8[b*q8_0BlockBytes+2+i] = byte(r.IntN(256))
+					}
+					for i := range 16 {
+						row4[b*q4_0BlockBytes+2+i] = byte(r.IntN(256))
+					}
+				}
+				var ref8, mass8, ref4, mass4 float64
+				for b := range nbl {
+					c8 := float64(F16ToF32(binary.LittleEndian.Uint16(row8[b*q8_0BlockBytes:]))) * float64(scale[b])
+					c4 := float64(F16ToF32(binary.LittleEndian.Uint16(row4[b*q4_0BlockBytes:]))) * float64(scale[b])
+					var s8, a8, s4, a4 float64
+					for i := range 32 {
+						xv := float64(q[b*32+i])
+						w8 := float64(int8(row8[b*q8_0BlockBytes+2+i]))
+						nib := row4[b*q4_0BlockBytes+2+i%16]
+						if i >= 16 {
+							nib >>= 4
+						}
+						w4 := float64(int(nib&15) - 8)
+						s8 += w8 * xv
+						a8 += math.Abs(w8 * xv)
+						s4 += w4 * xv
+						a4 += math.Abs(w4 * xv)
+					}
+					ref8 += c8 * s8
+					mass8 += math.Abs(c8) * a8
+					ref4 += c4 * s4
+					mass4 += math.Abs(c4) * a4
+				}
+				checkClose(t, fmt.Sprintf("q8_0 blocks=%d", nbl), dotQ8_0(row8, q, scale), dotQ8_0Generic(row8, q, scale), ref8, mass8, 8*nbl)
+				checkClose(t, fmt.Sprintf("q4_0 blocks=%d", nbl), dotQ4_0(row4, q, scale, sum), dotQ4_0Generic(row4, q, scale, sum), ref4, mass4, 8*nbl)
+			}
+		}
+	})
+}
+
+// TestSIMDMatMul checks that batched products (the prefill path, with the
+// multi-vector kernels) equal one MatVec per vector, and that both agree with
+// the generic kernels.
+func TestSIMDMatMul(t *testing.T) {
+	formats := []Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0}
+	shapes := [][2]int{{37, 160}, {16, 4096}, {5, 32 * 13}}
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, f := range formats {
+			for _, sh := range shapes {
+				rows, cols := sh[0], sh[1]
+				m, err := Quantize(simdVec(r, rows*cols), rows, cols, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range []int{1, 3, 7, 64} {
+					xs := simdVec(r, n*cols)
+					got := make([]float32, n*rows)
+					m.MatMul(got, NewBatch(xs, n, cols))
+					want := make([]float32, rows)
+					for v := range n {
+						m.MatVec(want, xs[v*cols:(v+1)*cols])
+						for i := range rows {
+							if g := got[v*rows+i]; g != want[i] {
+								t.Fatalf("%s %d×%d N=%d: MatMul[%d][%d] = %v, MatVec = %v", f, rows, cols, n, v, i, g, want[i])
+							}
+						}
+					}
+					// Against the generic kernels on the same quantized batch.
+					prev := SIMD()
+					SetSIMD(false)
+					gen := make([]float32, n*rows)
+					m.MatMul(gen, NewBatch(xs, n, cols))
+					selectSIMD(prev)
+					row := make([]float32, cols)
+					for i := range rows {
+						m.DequantizeRow(row, i)
+						for v := range n {
+							var mass float64
+							for j, w := range row {
+								mass += math.Abs(float64(w) * float64(xs[v*cols+j]))
+							}
+							// Quantized formats also round x to 8 bits: allow
+							// for that on top of reassociation.
+							tol := simdTol(cols, mass)
+							if f.Kind == Q8_0 || f.Kind == Q4_0 {
+								tol = 1e-2*mass + 1e-6
+							}
+							if d := math.Abs(float64(got[v*rows+i] - gen[v*rows+i])); !(d <= tol) {
+								t.Fatalf("%s %d×%d N=%d: SIMD [%d][%d] = %v, generic %v (tol %.3g)", f, rows, cols, n, v, i, got[v*rows+i], gen[v*rows+i], tol)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSetSIMD(t *testing.T) {
+	prev := SIMD()
+	defer selectSIMD(prev)
+	SetSIMD(false)
+	if SIMD() != "generic" {
+		t.Fatalf("SetSIMD(false): SIMD() = %q, want generic", SIMD())
+	}
+	was := SetSIMD(true)
+	if was {
+		t.Errorf("SetSIMD(true) after SetSIMD(false) reported SIMD was on")
+	}
+	if levels := SIMDLevels(); len(levels) > 0 && SIMD() != levels[0] {
+		t.Errorf("SetSIMD(true): SIMD() = %q, want %q", SIMD(), levels[0])
+	}
+	t.Logf("SIMD levels %v, active %s", SIMDLevels(), SIMD())
+}

@@ -1,0 +1,187 @@
+// Package synth makes Llama-shaped models with random weights, for speed and
+// memory measurements on shapes larger than the small trained test model. It
+// writes them as GGUF files that llama.cpp and other tools can run too.
+package synth
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"github.com/ipfs-accelerate/accel/inference/gguf"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+)
+
+// Shape is the size of a synthetic model.
+type Shape struct {
+	Dim, HiddenDim, Layers, Heads, KVHeads, Vocab, SeqLen int
+	Seed                                                  uint64
+}
+
+// DefaultShape is a Llama-shaped model of about 307M parameters.
+var DefaultShape = Shape{Dim: 2048, HiddenDim: 5632, Layers: 4, Heads: 32, KVHeads: 4, Vocab: 32000, SeqLen: 2048, Seed: 1}
+
+// Params is the number of weights.
+func (s Shape) Params() int {
+	kv := s.Dim / s.Heads * s.KVHeads
+	layer := 2*s.Dim*s.Dim + 2*kv*s.Dim + 3*s.Dim*s.HiddenDim + 2*s.Dim
+	return 2*s.Vocab*s.Dim + s.Layers*layer + s.Dim
+}
+
+// Validate checks that the shape makes a Llama model the engine and GGUF
+// Q8_0/Q4_0 can hold.
+func (s Shape) Validate() error {
+	switch {
+	case s.Dim <= 0 || s.HiddenDim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.KVHeads <= 0 || s.Vocab < 300 || s.SeqLen <= 0:
+		return fmt.Errorf("synth: invalid shape %+v (vocab must be at least 300)", s)
+	case s.Dim%s.Heads != 0 || (s.Dim/s.Heads)%2 != 0 || s.Heads%s.KVHeads != 0:
+		return fmt.Errorf("synth: dim %d, %d heads and %d KV heads do not divide evenly into even head sizes", s.Dim, s.Heads, s.KVHeads)
+	case s.Dim%32 != 0 || s.HiddenDim%32 != 0:
+		return fmt.Errorf("synth: dim %d and hidden dim %d must be multiples of 32", s.Dim, s.HiddenDim)
+	}
+	return nil
+}
+
+// ggufTypes are the tensor types WriteGGUF can store matrices in.
+var ggufTypes = map[gguf.Type]quant.Format{
+	gguf.F32: quant.FormatF32, gguf.F16: quant.FormatF16, gguf.Q8_0: quant.FormatQ8_0, gguf.Q4_0: quant.FormatQ4_0,
+}
+
+// WriteGGUF writes a random model of this shape with its matrices stored as
+// typ (F32, F16, Q8_0 or Q4_0; norms stay F32). The same shape and seed give
+// the same weights whatever typ is.
+func WriteGGUF(w io.Writer, s Shape, typ gguf.Type) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	format, ok := ggufTypes[typ]
+	if !ok {
+		return fmt.Errorf("synth: cannot write type %s (want F32, F16, Q8_0 or Q4_0)", typ)
+	}
+	g := gguf.NewWriter()
+	if err := addMetadata(g, s, typ); err != nil {
+		return err
+	}
+	kvDim := s.Dim / s.Heads * s.KVHeads
+	type tensor struct {
+		name       string
+		rows, cols int
+	}
+	tensors := []tensor{{"token_embd.weight", s.Vocab, s.Dim}}
+	for l := range s.Layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		tensors = append(tensors,
+			tensor{p + "attn_norm.weight", 1, s.Dim},
+			tensor{p + "attn_q.weight", s.Dim, s.Dim}, tensor{p + "attn_k.weight", kvDim, s.Dim},
+			tensor{p + "attn_v.weight", kvDim, s.Dim}, tensor{p + "attn_output.weight", s.Dim, s.Dim},
+			tensor{p + "ffn_norm.weight", 1, s.Dim},
+			tensor{p + "ffn_gate.weight", s.HiddenDim, s.Dim}, tensor{p + "ffn_up.weight", s.HiddenDim, s.Dim},
+			tensor{p + "ffn_down.weight", s.Dim, s.HiddenDim})
+	}
+	tensors = append(tensors, tensor{"output_norm.weight", 1, s.Dim}, tensor{"output.weight", s.Vocab, s.Dim})
+	for i, t := range tensors {
+		dims := []uint64{uint64(t.cols), uint64(t.rows)}
+		if t.rows == 1 { // a norm: ones, stored as F32
+			norm, _ := quant.Quantize(ones(t.cols), 1, t.cols, quant.FormatF32)
+			if err := g.AddTensor(t.name, dims[:1], gguf.F32, norm.Data); err != nil {
+				return err
+			}
+			continue
+		}
+		m, err := quant.Quantize(randomMatrix(t.rows, t.cols, s.Seed+uint64(i)), t.rows, t.cols, format)
+		if err != nil {
+			return fmt.Errorf("synth: %s: %w", t.name, err)
+		}
+		if err := g.AddTensor(t.name, dims, typ, m.Data); err != nil {
+			return err
+		}
+	}
+	_, err := g.WriteTo(w)
+	return err
+}
+
+// randomMatrix draws Gaussian weights with standard deviation 1/√cols, so
+// every output starts with about unit variance.
+func randomMatrix(rows, cols int, seed uint64) []float32 {
+	w := make([]float32, rows*cols)
+	std := 1 / math.Sqrt(float64(cols))
+	const chunk = 1 << 16
+	quant.ParallelFor((len(w)+chunk-1)/chunk, 1, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			rng := rand.New(rand.NewPCG(seed, uint64(c)))
+			for i := c * chunk; i < min((c+1)*chunk, len(w)); i++ {
+				w[i] = float32(rng.NormFloat64() * std)
+			}
+		}
+	})
+	return w
+}
+
+func ones(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 1
+	}
+	return v
+}
+
+// addMetadata writes llama hyperparameters and a SentencePiece-style
+// vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then made-up pieces.
+func addMetadata(g *gguf.Writer, s Shape, typ gguf.Type) error {
+	tokens := make([]string, s.Vocab)
+	scores := make([]float32, s.Vocab)
+	types := make([]int32, s.Vocab)
+	copy(tokens, []string{"<unk>", "<s>", "</s>"})
+	types[0], types[1], types[2] = 2, 3, 3
+	for b := range 256 {
+		tokens[3+b], types[3+b] = fmt.Sprintf("<0x%02X>", b), 6
+	}
+	for i := 259; i < s.Vocab; i++ {
+		tokens[i], scores[i], types[i] = "▁"+letters(i-259), -float32(i), 1
+	}
+	fileType := map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7}[typ]
+	kvs := []struct {
+		key string
+		v   any
+	}{
+		{"general.architecture", "llama"},
+		{"general.name", fmt.Sprintf("accel-synth-%dM", s.Params()/1_000_000)},
+		{"general.file_type", fileType},
+		{"llama.context_length", uint32(s.SeqLen)},
+		{"llama.embedding_length", uint32(s.Dim)},
+		{"llama.feed_forward_length", uint32(s.HiddenDim)},
+		{"llama.block_count", uint32(s.Layers)},
+		{"llama.attention.head_count", uint32(s.Heads)},
+		{"llama.attention.head_count_kv", uint32(s.KVHeads)},
+		{"llama.rope.dimension_count", uint32(s.Dim / s.Heads)},
+		{"llama.rope.freq_base", float32(10000)},
+		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
+		{"llama.vocab_size", uint32(s.Vocab)},
+		{"tokenizer.ggml.model", "llama"},
+		{"tokenizer.ggml.tokens", tokens},
+		{"tokenizer.ggml.scores", scores},
+		{"tokenizer.ggml.token_type", types},
+		{"tokenizer.ggml.bos_token_id", uint32(1)},
+		{"tokenizer.ggml.eos_token_id", uint32(2)},
+		{"tokenizer.ggml.unknown_token_id", uint32(0)},
+	}
+	for _, kv := range kvs {
+		if err := g.AddKV(kv.key, kv.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// letters spells n in base 26 ("a", "b", …, "ba", …).
+func letters(n int) string {
+	s := ""
+	for {
+		s = string(rune('a'+n%26)) + s
+		n /= 26
+		if n == 0 {
+			return s
+		}
+	}
+}
