@@ -19,7 +19,7 @@ type modelFlags struct {
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.path, "model", "m", "", "model file: GGUF or llama2.c checkpoint (required)")
 	cmd.Flags().StringVar(&f.tokenizer, "tokenizer", "", "llama2.c tokenizer file (for llama2.c checkpoints)")
-	cmd.Flags().StringVar(&f.precision, "precision", "", "convert weights on load: a preset (f32, f16, q8_0, q4_0, q8, q4, q3, q2, mixed) or a rules file (.json/.yaml)")
+	cmd.Flags().StringVar(&f.precision, "precision", "", "convert weights on load: a preset (f32, f16, bf16, q8_0, q4_0, q8, q4, q3, q2, mixed), a format (int4g64, int3g128a, …), a compact plan (\"mixed; role:feed_forward=q3\") or a rules file (.json/.yaml)")
 	if cmd.Flags().Lookup("threads") == nil {
 		cmd.Flags().IntVarP(&f.threads, "threads", "t", 0, "kernel threads (default: all cores)")
 	}
@@ -50,12 +50,13 @@ func (f *modelFlags) load() (*llama.Model, error) {
 	return llama.Open(f.path, opts)
 }
 
-// loadPlan reads a preset name, or a rules file when the name is a file.
+// loadPlan reads a rules file when name is a file, else a preset, a format
+// name or a compact plan ("mixed; role:feed_forward=q3").
 func loadPlan(name string) (quant.Plan, error) {
 	if _, err := os.Stat(name); err == nil {
 		return quant.LoadPlan(name)
 	}
-	plan, err := quant.Preset(name)
+	plan, err := quant.ParsePlan(name)
 	if err != nil {
 		return plan, fmt.Errorf("%w (or give the path of a JSON/YAML rules file)", err)
 	}

@@ -69,3 +69,20 @@ type NamedMatrix struct {
 	Name   string
 	Matrix *quant.Matrix
 }
+
+// Size is the stored size of every weight (norms included, a tied
+// embedding once) and the number of weights.
+func (m *Model) Size() (bytes, params int) {
+	m.eachField(func(_ string, _ bool, field any) error {
+		switch f := field.(type) {
+		case *[]float32:
+			bytes, params = bytes+4*len(*f), params+len(*f)
+		case **quant.Matrix:
+			if *f != nil {
+				bytes, params = bytes+len((*f).Data), params+(*f).Rows*(*f).Cols
+			}
+		}
+		return nil
+	})
+	return bytes, params
+}

@@ -37,7 +37,7 @@ var simdLengths = []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65,
 
 func simdTol(n int, mass float64) float64 { return float64(n+16) * 0x1p-24 * mass }
 
-func checkClose(t *testing.T, what string, got, want float32, ref, mass float64, n int) {
+func simdCheckClose(t *testing.T, what string, got, want float32, ref, mass float64, n int) {
 	t.Helper()
 	tol := simdTol(n, mass)
 	if d := math.Abs(float64(got) - ref); !(d <= tol) {
@@ -75,9 +75,9 @@ func TestSIMDDotFloat(t *testing.T) {
 				refB += fb * float64(b[i])
 				massB += math.Abs(fb * float64(b[i]))
 			}
-			checkClose(t, fmt.Sprintf("f32 n=%d", n), dotF32(a, b), dotF32Generic(a, b), ref, mass, n)
-			checkClose(t, fmt.Sprintf("f16 n=%d", n), dotF16(h, b), dotF16Generic(h, b), refH, massH, n)
-			checkClose(t, fmt.Sprintf("bf16 n=%d", n), dotBF16(bh, b), dotBF16Generic(bh, b), refB, massB, n)
+			simdCheckClose(t, fmt.Sprintf("f32 n=%d", n), dotF32(a, b), dotF32Generic(a, b), ref, mass, n)
+			simdCheckClose(t, fmt.Sprintf("f16 n=%d", n), dotF16(h, b), dotF16Generic(h, b), refH, massH, n)
+			simdCheckClose(t, fmt.Sprintf("bf16 n=%d", n), dotBF16(bh, b), dotBF16Generic(bh, b), refB, massB, n)
 		}
 	})
 }
@@ -138,8 +138,8 @@ func TestSIMDDotQuant(t *testing.T) {
 					ref4 += c4 * s4
 					mass4 += math.Abs(c4) * a4
 				}
-				checkClose(t, fmt.Sprintf("q8_0 blocks=%d", nbl), dotQ8_0(row8, q, scale), dotQ8_0Generic(row8, q, scale), ref8, mass8, 8*nbl)
-				checkClose(t, fmt.Sprintf("q4_0 blocks=%d", nbl), dotQ4_0(row4, q, scale, sum), dotQ4_0Generic(row4, q, scale, sum), ref4, mass4, 8*nbl)
+				simdCheckClose(t, fmt.Sprintf("q8_0 blocks=%d", nbl), dotQ8_0(row8, q, scale), dotQ8_0Generic(row8, q, scale), ref8, mass8, 8*nbl)
+				simdCheckClose(t, fmt.Sprintf("q4_0 blocks=%d", nbl), dotQ4_0(row4, q, scale, sum), dotQ4_0Generic(row4, q, scale, sum), ref4, mass4, 8*nbl)
 			}
 		}
 	})

@@ -275,10 +275,10 @@ type fragment struct {
 // tokenizer_st_partition does). With special false only user-defined tokens
 // are matched.
 func (t *Tokenizer) partition(text string, special bool) []fragment {
-	frags := []fragment{{text: text, id: -1}}
 	if text == "" {
 		return nil
 	}
+	frags := []fragment{{text: text, id: -1}}
 	for _, id := range t.specials {
 		ty := t.types[id]
 		if !special && ty != TypeUserDefined {
