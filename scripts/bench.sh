@@ -23,5 +23,5 @@ for run in "${runs[@]}"; do
   args=(--model "$dir/synth-$typ.gguf" --threads 1,2)
   [ -n "$prec" ] && args+=(--precision "$prec")
   if [ $first = 1 ]; then "$accel" bench "${args[@]}"; first=0
-  else "$accel" bench "${args[@]}" | tail -n +3; fi
+  else "$accel" bench "${args[@]}" | tail -n +2; fi
 done

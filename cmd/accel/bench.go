@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -40,7 +39,7 @@ machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
 			}
 			var results []bench.Result
 			if !asJSON {
-				fmt.Printf("%s: %.1f MB of weights streamed per token\n%s\n", filepath.Base(mf.path), float64(m.WeightBytes())/1e6, bench.Header)
+				fmt.Println(bench.Header)
 			}
 			for _, t := range threads {
 				r, err := bench.Measure(m, t, opts)

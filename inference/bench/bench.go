@@ -104,10 +104,10 @@ func median(x []float64) float64 {
 
 // Row formats a result as one line of a table (see Header).
 func (r Result) Row(name string) string {
-	return fmt.Sprintf("%-10s %7d %12.1f %13.1f %12.1f %12.1f %8.0f%%",
-		name, r.Threads, r.DecodeTokensPerS, r.PrefillTokensPerS,
+	return fmt.Sprintf("%-10s %9.1f %7d %10.2f %11.1f %12.2f %12.2f %7.0f%%",
+		name, float64(r.WeightBytes)/1e6, r.Threads, r.DecodeTokensPerS, r.PrefillTokensPerS,
 		r.WeightsBytesPerS/1e9, r.MemoryReadBytesPerS/1e9, 100*r.BandwidthFraction())
 }
 
 // Header is the table heading for Row.
-const Header = "format     threads   decode t/s   prefill t/s  weights GB/s  memread GB/s  of mem"
+const Header = "format     weights MB threads decode t/s prefill t/s weights GB/s memread GB/s  of mem"

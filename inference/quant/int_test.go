@@ -160,10 +160,8 @@ func checkIntProduct(t *testing.T, m *Matrix, w, x []float32, name string) []flo
 	b := NewBatch(x, n, m.Cols)
 	dst := make([]float32, n*m.Rows)
 	m.MatMul(dst, b)
-	q, xs, _ := b.q8Vector(0)
-	_ = q
 	for v := range n {
-		q, xs, _ = b.q8Vector(v)
+		q, xs, _ := b.q8Vector(v)
 		for r := range m.Rows {
 			var ref, mag float64
 			for i := range m.Cols {
@@ -417,6 +415,39 @@ func TestIntSearch(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestIntRaggedGroup: the short last group of a row of 172 (stories260K's
+// hidden size) is fitted on its own, so its error is no worse than that of
+// the full groups.
+func TestIntRaggedGroup(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	const rows, cols = 256, 172
+	w := gaussian(r, rows*cols)
+	for _, s := range []string{"int2g128", "int3g64", "int4g64a", "int4g32", "int8g64a"} {
+		f := mustFormat(t, s)
+		m, err := Quantize(w, rows, cols, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deq := m.Dequantize()
+		last := cols / f.Group * f.Group
+		var full, ragged [2]float64 // squared error, squared weight
+		for i := range w {
+			e, v := float64(deq[i]-w[i]), float64(w[i])
+			acc := &full
+			if i%cols >= last {
+				acc = &ragged
+			}
+			acc[0] += e * e
+			acc[1] += v * v
+		}
+		fe, re := math.Sqrt(full[0]/full[1]), math.Sqrt(ragged[0]/ragged[1])
+		t.Logf("%-9s full groups %.4f, ragged group of %d: %.4f", f, fe, cols-last, re)
+		if re > fe*1.02 {
+			t.Errorf("%s: ragged group error %.4f above the full groups' %.4f", f, re, fe)
 		}
 	}
 }

@@ -279,7 +279,6 @@ func TestDequantizeKQuants(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	const nb = 3
 	type kqCase struct {
-		name string
 		fn   func([]float32, []byte) error
 		src  []byte
 		want []float64

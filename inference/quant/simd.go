@@ -16,11 +16,11 @@ type kernelSet struct {
 	q8_0 func(row []byte, q []int8, scale []float32) float32
 	q4_0 func(row []byte, q []int8, scale []float32, sum []int32) float32
 
-	// Optional multi-vector kernels: the dot products of one stored row
-	// with four activation vectors at once (weights unpacked once). nil
-	// means MatMul calls the one-vector kernel per vector.
-	q8_0x4 func(out *[4]float32, row []byte, x *Batch, t int)
-	q4_0x4 func(out *[4]float32, row []byte, x *Batch, t int)
+	// Optional tile kernels for Matrix.MatMul (see tileMultiplier): several
+	// rows and vectors per call, so weights and activations loaded into
+	// registers are reused. nil means one dot product per row and vector.
+	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 }
 
 var genericKernels = &kernelSet{
@@ -110,34 +110,28 @@ func use(k *kernelSet) {
 	dotF32, dotF16, dotBF16, dotQ8_0, dotQ4_0 = k.f32, k.f16, k.bf16, k.q8_0, k.q4_0
 }
 
-// mulTile multiplies a tile of Q8_0 rows with every vector of x, four
-// vectors at a time where the kernels have a multi-vector form.
+// mulTile multiplies a tile of Q8_0 rows with every vector of x.
 func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileX4(c, active.q8_0x4, dst, ld, tile, r0, n, x)
-}
-
-// mulTile multiplies a tile of Q4_0 rows with every vector of x, four
-// vectors at a time where the kernels have a multi-vector form.
-func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileX4(c, active.q4_0x4, dst, ld, tile, r0, n, x)
-}
-
-func mulTileX4(c codec, x4 func(out *[4]float32, row []byte, x *Batch, t int), dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	rb := len(tile) / n
-	t := 0
-	if x4 != nil {
-		var out [4]float32
-		for ; t+4 <= x.N; t += 4 {
-			for i := range n {
-				x4(&out, tile[i*rb:(i+1)*rb], x, t)
-				dst[t*ld+r0+i] = out[0]
-				dst[(t+1)*ld+r0+i] = out[1]
-				dst[(t+2)*ld+r0+i] = out[2]
-				dst[(t+3)*ld+r0+i] = out[3]
-			}
-		}
+	if k := active.q8_0Tile; k != nil {
+		k(dst, ld, tile, r0, n, x)
+		return
 	}
-	for ; t < x.N; t++ {
+	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of Q4_0 rows with every vector of x.
+func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k := active.q4_0Tile; k != nil {
+		k(dst, ld, tile, r0, n, x)
+		return
+	}
+	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// mulTileGeneric is one dot product per row and vector.
+func mulTileGeneric(c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	rb := len(tile) / n
+	for t := range x.N {
 		out := dst[t*ld+r0 : t*ld+r0+n]
 		for i := range out {
 			out[i] = c.dot(tile[i*rb:(i+1)*rb], x, t)

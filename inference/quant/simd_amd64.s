@@ -24,46 +24,6 @@
 	VMOVSHDUP    X0, X1     \
 	VADDSS       X1, X0, X0
 
-DATA q4nib0<>+0(SB)/8, $0x0908070605040302
-DATA q4nib0<>+8(SB)/8, $0x11100f0e0d0c0b0a
-DATA q4nib0<>+16(SB)/8, $0x0908070605040302
-DATA q4nib0<>+24(SB)/8, $0x11100f0e0d0c0b0a
-DATA q4nib0<>+32(SB)/8, $0x1b1a191817161514
-DATA q4nib0<>+40(SB)/8, $0x232221201f1e1d1c
-DATA q4nib0<>+48(SB)/8, $0x1b1a191817161514
-DATA q4nib0<>+56(SB)/8, $0x232221201f1e1d1c
-GLOBL q4nib0<>(SB), RODATA|NOPTR, $64
-
-DATA q4nib1<>+0(SB)/8, $0x2524232221201f1e
-DATA q4nib1<>+8(SB)/8, $0x2d2c2b2a29282726
-DATA q4nib1<>+16(SB)/8, $0x2524232221201f1e
-DATA q4nib1<>+24(SB)/8, $0x2d2c2b2a29282726
-DATA q4nib1<>+32(SB)/8, $0x3736353433323130
-DATA q4nib1<>+40(SB)/8, $0x3f3e3d3c3b3a3938
-DATA q4nib1<>+48(SB)/8, $0x3736353433323130
-DATA q4nib1<>+56(SB)/8, $0x3f3e3d3c3b3a3938
-GLOBL q4nib1<>(SB), RODATA|NOPTR, $64
-
-DATA q4d0<>+0(SB)/8, $0x0100010001000100
-DATA q4d0<>+8(SB)/8, $0x0100010001000100
-DATA q4d0<>+16(SB)/8, $0x1312131213121312
-DATA q4d0<>+24(SB)/8, $0x1312131213121312
-DATA q4d0<>+32(SB)/8, $0x0000000000000000
-DATA q4d0<>+40(SB)/8, $0x0000000000000000
-DATA q4d0<>+48(SB)/8, $0x0000000000000000
-DATA q4d0<>+56(SB)/8, $0x0000000000000000
-GLOBL q4d0<>(SB), RODATA|NOPTR, $64
-
-DATA q4d1<>+0(SB)/8, $0x1d1c1d1c1d1c1d1c
-DATA q4d1<>+8(SB)/8, $0x1d1c1d1c1d1c1d1c
-DATA q4d1<>+16(SB)/8, $0x2f2e2f2e2f2e2f2e
-DATA q4d1<>+24(SB)/8, $0x2f2e2f2e2f2e2f2e
-DATA q4d1<>+32(SB)/8, $0x0000000000000000
-DATA q4d1<>+40(SB)/8, $0x0000000000000000
-DATA q4d1<>+48(SB)/8, $0x0000000000000000
-DATA q4d1<>+56(SB)/8, $0x0000000000000000
-GLOBL q4d1<>(SB), RODATA|NOPTR, $64
-
 DATA pairA<>+0(SB)/8, $0x0000000000000000
 DATA pairA<>+8(SB)/8, $0x0000000000000000
 DATA pairA<>+16(SB)/8, $0x0000000000000000
@@ -83,6 +43,36 @@ DATA pairB<>+40(SB)/8, $0x0000000300000003
 DATA pairB<>+48(SB)/8, $0x0000000300000003
 DATA pairB<>+56(SB)/8, $0x0000000300000003
 GLOBL pairB<>(SB), RODATA|NOPTR, $64
+
+DATA q4nib4<>+0(SB)/8, $0x0908070605040302
+DATA q4nib4<>+8(SB)/8, $0x11100f0e0d0c0b0a
+DATA q4nib4<>+16(SB)/8, $0x1b1a191817161514
+DATA q4nib4<>+24(SB)/8, $0x232221201f1e1d1c
+DATA q4nib4<>+32(SB)/8, $0x2d2c2b2a29282726
+DATA q4nib4<>+40(SB)/8, $0x3534333231302f2e
+DATA q4nib4<>+48(SB)/8, $0x7776757473727170
+DATA q4nib4<>+56(SB)/8, $0x7f7e7d7c7b7a7978
+GLOBL q4nib4<>(SB), RODATA|NOPTR, $64
+
+DATA q4d4<>+0(SB)/8, $0x3736252413120100
+DATA q4d4<>+8(SB)/8, $0x0000000000000000
+DATA q4d4<>+16(SB)/8, $0x0000000000000000
+DATA q4d4<>+24(SB)/8, $0x0000000000000000
+DATA q4d4<>+32(SB)/8, $0x0000000000000000
+DATA q4d4<>+40(SB)/8, $0x0000000000000000
+DATA q4d4<>+48(SB)/8, $0x0000000000000000
+DATA q4d4<>+56(SB)/8, $0x0000000000000000
+GLOBL q4d4<>(SB), RODATA|NOPTR, $64
+
+DATA lane4<>+0(SB)/8, $0x0000000000000000
+DATA lane4<>+8(SB)/8, $0x0000000000000000
+DATA lane4<>+16(SB)/8, $0x0000000100000001
+DATA lane4<>+24(SB)/8, $0x0000000100000001
+DATA lane4<>+32(SB)/8, $0x0000000200000002
+DATA lane4<>+40(SB)/8, $0x0000000200000002
+DATA lane4<>+48(SB)/8, $0x0000000300000003
+DATA lane4<>+56(SB)/8, $0x0000000300000003
+GLOBL lane4<>(SB), RODATA|NOPTR, $64
 
 // ---------------------------------------------------------------- AVX-512
 
@@ -351,64 +341,52 @@ q8z_done:
 // func dotQ4_0AVX512(row *byte, q *int8, scale *float32, sum *int32, groups int) float32
 //
 // Four blocks (72 bytes) per iteration, read as two 64-byte loads at offsets
-// 0 and 8 so nothing past the group is touched. VPERMB spreads each pair's
-// nibble bytes to [b0, b0, b1, b1] 128-bit lanes, a masked shift takes the
-// high nibbles in lanes 1 and 3, and VPDPBUSD multiplies the unsigned codes
-// by the signed activations on top of −sum(x) in each of the block's 8
-// lanes, which is Σcode·x − 8·Σx = Σ(code−8)·x.
+// 0 and 8 so nothing past the group is touched. VPERMT2B packs the four
+// blocks' nibble bytes into one register, one 128-bit lane per block; the low
+// nibbles (codes 0-15) and high nibbles (codes 16-31, via GF2P8AFFINEQB as a
+// byte shift) meet the activations rearranged to the same lanes, and two
+// VPDPBUSD multiply the unsigned codes by the signed activations on top of
+// −2·Σx in each of the block's 4 lanes: Σcode·x − 8·Σx = Σ(code−8)·x, exact.
+// The lanes are then scaled in float by d·scale of their block.
 TEXT ·dotQ4_0AVX512(SB), NOSPLIT, $0-44
 	MOVQ      row+0(FP), SI
 	MOVQ      q+8(FP), DI
 	MOVQ      scale+16(FP), R8
 	MOVQ      sum+24(FP), R9
 	MOVQ      groups+32(FP), CX
-	VMOVDQU64 q4nib0<>(SB), Z20
-	VMOVDQU64 q4nib1<>(SB), Z21
-	VMOVDQU64 q4d0<>(SB), Z22
-	VMOVDQU64 q4d1<>(SB), Z23
-	VMOVDQU64 pairA<>(SB), Z16
-	VMOVDQU64 pairB<>(SB), Z17
+	VMOVDQU64 q4nib4<>(SB), Z20
+	VMOVDQU64 q4d4<>(SB), Z22
+	VMOVDQU64 lane4<>(SB), Z23
+	MOVQ      $0x1020408000000000, AX
+	VPBROADCASTQ AX, Z21
 	MOVL      $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z18
 	VPXORD    Z19, Z19, Z19
-	MOVL      $0xff00ff00, AX
-	KMOVD     AX, K1
 	VPXORD    Z0, Z0, Z0
 	VPXORD    Z1, Z1, Z1
 	TESTQ     CX, CX
 	JZ        q4z_done
 
 q4z_loop:
-	VMOVUPS   (R8), X2
-	VPSUBD    (R9), X19, X3
-	VMOVDQU64 (SI), Z12
-	VMOVDQU64 8(SI), Z13
-
-	// blocks 0 and 1
-	VPERMB      Z12, Z20, Z4
-	VPSRLW      $4, Z4, K1, Z4
-	VPANDD      Z18, Z4, Z4
-	VPERMD      Z3, Z16, Z5
-	VPDPBUSD    (DI), Z4, Z5
-	VCVTDQ2PS   Z5, Z5
-	VPERMB      Z12, Z22, Z6
-	VCVTPH2PS   Y6, Z6
-	VPERMPS     Z2, Z16, Z7
-	VMULPS      Z7, Z6, Z6
-	VFMADD231PS Z6, Z5, Z0
-
-	// blocks 2 and 3
-	VPERMB      Z13, Z21, Z8
-	VPSRLW      $4, Z8, K1, Z8
-	VPANDD      Z18, Z8, Z8
-	VPERMD      Z3, Z17, Z9
-	VPDPBUSD    64(DI), Z8, Z9
-	VCVTDQ2PS   Z9, Z9
-	VPERMB      Z13, Z23, Z10
-	VCVTPH2PS   Y10, Z10
-	VPERMPS     Z2, Z17, Z11
-	VMULPS      Z11, Z10, Z10
-	VFMADD231PS Z10, Z9, Z1
+	VMOVDQU64      (SI), Z12
+	VMOVDQU64      8(SI), Z13
+	VPERMB         Z12, Z22, Z6
+	VPERMT2B       Z13, Z20, Z12
+	VPANDD         Z18, Z12, Z4
+	VGF2P8AFFINEQB $0, Z21, Z12, Z5
+	VMOVDQU64      (DI), Z7
+	VSHUFI64X2     $0x88, 64(DI), Z7, Z8
+	VSHUFI64X2     $0xdd, 64(DI), Z7, Z9
+	VPSUBD         (R9), X19, X3
+	VPSLLD         $1, X3, X3
+	VPERMD         Z3, Z23, Z10
+	VPDPBUSD       Z8, Z4, Z10
+	VPDPBUSD       Z9, Z5, Z10
+	VCVTDQ2PS      Z10, Z10
+	VCVTPH2PS      X6, X6
+	VMULPS         (R8), X6, X6
+	VPERMPS        Z6, Z23, Z11
+	VFMADD231PS    Z11, Z10, Z0
 
 	ADDQ $72, SI
 	ADDQ $128, DI

@@ -7,8 +7,13 @@ import (
 )
 
 func TestZZMinTime(t *testing.T) {
+	for _, cols := range []int{512, 4096, 16384} {
+		zzMin(t, 64*4096/cols, cols)
+	}
+}
+
+func zzMin(t *testing.T, rows, cols int) {
 	r := rand.New(rand.NewPCG(7, 8))
-	const rows, cols = 64, 4096
 	w := make([]float32, rows*cols)
 	for i := range w {
 		w[i] = float32(r.NormFloat64())
@@ -34,7 +39,7 @@ func TestZZMinTime(t *testing.T) {
 				best = min(best, time.Since(t0))
 			}
 			blocks := rows * cols / 32
-			t.Logf("%-5s %-7s %8v  %6.1f GB/s  %.2f ns/block", f, l, best, float64(len(m.Data))/best.Seconds()/1e9, float64(best.Nanoseconds())/float64(blocks))
+			t.Logf("%5d %-5s %-7s %8v  %6.1f GB/s  %.2f ns/block", cols, f, l, best, float64(len(m.Data))/best.Seconds()/1e9, float64(best.Nanoseconds())/float64(blocks))
 		}
 	}
 	SetSIMD(true)

@@ -175,6 +175,7 @@ func bpeDecodeText(p string) string {
 // encodeBPE appends the ids of one raw fragment.
 func (t *Tokenizer) encodeBPE(text string, out []int) []int {
 	var sb strings.Builder
+	var buf []byte
 	for _, word := range t.split(text) {
 		sb.Reset()
 		for i := 0; i < len(word); i++ {
@@ -192,7 +193,8 @@ func (t *Tokenizer) encodeBPE(text string, out []int) []int {
 			syms = appendSymbol(syms, string(r), -1)
 		}
 		mergeSymbols(syms, func(l, r string) (int, float64, bool) {
-			rank, ok := t.ranks[l+" "+r]
+			buf = append(append(append(buf[:0], l...), ' '), r...)
+			rank, ok := t.ranks[string(buf)]
 			return -1, -float64(rank), ok
 		})
 		for i := 0; len(syms) > 0 && i >= 0; i = syms[i].next {

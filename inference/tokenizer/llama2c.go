@@ -180,8 +180,10 @@ func (t *Tokenizer) encodeLlama2C(text string, out []int) []int {
 	// run.c merges the pair whose concatenated pieces form the piece with
 	// the highest score (strictly above its starting best of -1e10).
 	const floor = float32(-1e10)
+	var buf []byte
 	mergeSymbols(syms, func(l, r string) (int, float64, bool) {
-		id, ok := t.ids[l+r]
+		buf = append(append(buf[:0], l...), r...)
+		id, ok := t.ids[string(buf)] // no allocation for a map index
 		if !ok || !(t.scores[id] > floor) {
 			return 0, 0, false
 		}

@@ -152,8 +152,10 @@ func (t *Tokenizer) encodeSPM(text string, prevSpecial bool, out []int) []int {
 		syms = appendSymbol(syms, text[i:i+n], -1)
 		i += n
 	}
+	var buf []byte
 	mergeSymbols(syms, func(l, r string) (int, float64, bool) {
-		id, ok := t.ids[l+r]
+		buf = append(append(buf[:0], l...), r...)
+		id, ok := t.ids[string(buf)]
 		if !ok || t.scores[id] != t.scores[id] { // NaN scores never merge
 			return 0, 0, false
 		}
