@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -60,11 +61,12 @@ distributions, top-1 agreement and the perplexity of the sampled text.`,
 				return err
 			}
 			for _, p := range plans {
-				plan, err := loadPlan(p)
+				name, rtn := strings.CutSuffix(p, "/rtn")
+				plan, err := loadPlan(name)
 				if err != nil {
 					return err
 				}
-				m, err := llama.Open(mf.path, llama.Options{Tokenizer: mf.tokenizer, Precision: plan})
+				m, err := llama.Open(mf.path, llama.Options{Tokenizer: mf.tokenizer, Precision: plan, Quantize: quant.Options{RTN: rtn}})
 				if err != nil {
 					return fmt.Errorf("plan %q: %w", p, err)
 				}
@@ -82,14 +84,15 @@ distributions, top-1 agreement and the perplexity of the sampled text.`,
 	f.IntVar(&positions, "positions", 1024, "next-token positions to compare (at least)")
 	f.IntVar(&seqLen, "seq-len", 256, "tokens per sampled sequence")
 	f.Uint64Var(&seed, "seed", 1, "sampling seed of the reference text")
-	f.StringSliceVar(&plans, "plans", nil, "precision plans to compare (default: the presets, then every Int width × group × symmetry)")
+	f.StringSliceVar(&plans, "plans", nil, "precision plans to compare; a /rtn suffix quantizes with plain round-to-nearest scales instead of the error-minimizing search (default: the presets, RTN at 2–4 bits, then every Int width × group × symmetry)")
 	return cmd
 }
 
-// defaultEvalPlans are the presets, the GGUF block formats, then each Int
+// defaultEvalPlans are the presets, the same with round-to-nearest scales
+// where the scale search applies, the GGUF block formats, then each Int
 // width at group sizes 32…256, symmetric and asymmetric.
 func defaultEvalPlans() []string {
-	plans := []string{"f16", "bf16", "q8_0", "q4_0", "q8", "q4", "q3", "q2", "mixed"}
+	plans := []string{"f16", "bf16", "q8_0", "q4_0", "q8", "q4", "q4/rtn", "q3", "q3/rtn", "q2", "q2/rtn", "mixed", "mixed/rtn"}
 	for _, bits := range []int{8, 4, 3, 2} {
 		for _, group := range []int{32, 64, 128, 256} {
 			for _, asym := range []bool{false, true} {

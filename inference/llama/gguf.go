@@ -23,8 +23,9 @@ var dequantizers = map[gguf.Type]func(dst []float32, src []byte) error{
 }
 
 // FromGGUF builds a model from a GGUF file of architecture "llama"; its
-// tensors stay in (and alias) the file's memory where their type is native.
-func FromGGUF(g *gguf.File, prec Precision) (*Model, error) {
+// tensors stay in (and alias) the file's memory where their type is native
+// and opts ask for no conversion.
+func FromGGUF(g *gguf.File, opts Options) (*Model, error) {
 	arch := g.Architecture()
 	if arch != "llama" {
 		return nil, fmt.Errorf("llama: GGUF architecture %q is not supported (want \"llama\")", arch)
@@ -41,7 +42,7 @@ func FromGGUF(g *gguf.File, prec Precision) (*Model, error) {
 		c.Vocab = int(emb.Dims[1])
 	}
 	m := &Model{Config: c, Tokenizer: tok}
-	return m, m.init(func(name string) (Tensor, bool, error) { return ggufTensor(g, name) }, prec)
+	return m, m.init(func(name string) (Tensor, bool, error) { return ggufTensor(g, name) }, opts)
 }
 
 func ggufConfig(g *gguf.File, arch string) (Config, error) {

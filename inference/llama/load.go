@@ -17,6 +17,8 @@ type Options struct {
 	Tokenizer string
 	// Precision converts weight matrices on load; nil keeps the file's.
 	Precision Precision
+	// Quantize sets how converted matrices are quantized.
+	Quantize quant.Options
 }
 
 // Open loads a GGUF file or a llama2.c checkpoint, telling them apart by
@@ -39,7 +41,7 @@ func Open(path string, opts Options) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, err := FromGGUF(g, opts.Precision)
+		m, err := FromGGUF(g, opts)
 		if err != nil {
 			g.Close()
 			return nil, fmt.Errorf("%w (in %s)", err, path)
@@ -58,11 +60,12 @@ func Open(path string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromLlama2C(ck, tok, opts.Precision)
+	return FromLlama2C(ck, tok, opts)
 }
 
-// FromLlama2C builds a model from a parsed llama2.c checkpoint.
-func FromLlama2C(ck *llama2c.Checkpoint, tok *tokenizer.Tokenizer, prec Precision) (*Model, error) {
+// FromLlama2C builds a model from a parsed llama2.c checkpoint, converting
+// its matrices as opts say.
+func FromLlama2C(ck *llama2c.Checkpoint, tok *tokenizer.Tokenizer, opts Options) (*Model, error) {
 	c := ck.Config
 	m := &Model{Tokenizer: tok, Config: Config{
 		Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
@@ -77,15 +80,15 @@ func FromLlama2C(ck *llama2c.Checkpoint, tok *tokenizer.Tokenizer, prec Precisio
 		t, ok := byName[name]
 		return Tensor{Name: t.Name, Shape: t.Shape, Format: quant.FormatF32, Data: t.Data}, ok, nil
 	}
-	return m, m.init(src, prec)
+	return m, m.init(src, opts)
 }
 
 // init validates the config and loads the weights.
-func (m *Model) init(src TensorSource, prec Precision) error {
+func (m *Model) init(src TensorSource, opts Options) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	if err := m.fill(m.Layers, src, prec); err != nil {
+	if err := m.fill(m.Layers, src, opts); err != nil {
 		return err
 	}
 	if m.Output == nil {

@@ -79,8 +79,8 @@ func (w *Weights) eachField(fn func(name string, optional bool, field any) error
 }
 
 // fill sets every tagged field of w from src, converting matrices to the
-// formats prec asks for.
-func (w *Weights) fill(layers int, src TensorSource, prec Precision) error {
+// formats opts.Precision asks for.
+func (w *Weights) fill(layers int, src TensorSource, opts Options) error {
 	w.Blocks = make([]Block, layers)
 	return w.eachField(func(name string, optional bool, field any) error {
 		t, found, err := src(name)
@@ -96,7 +96,7 @@ func (w *Weights) fill(layers int, src TensorSource, prec Precision) error {
 		case *[]float32:
 			*field, err = vector(t)
 		case **quant.Matrix:
-			*field, err = matrix(t, prec)
+			*field, err = matrix(t, opts)
 		}
 		return err
 	})
@@ -116,7 +116,7 @@ func vector(t Tensor) ([]float32, error) {
 	return m.Dequantize(), nil
 }
 
-func matrix(t Tensor, prec Precision) (*quant.Matrix, error) {
+func matrix(t Tensor, opts Options) (*quant.Matrix, error) {
 	if len(t.Shape) != 2 {
 		return nil, fmt.Errorf("llama: tensor %q has shape %v, want a matrix", t.Name, t.Shape)
 	}
@@ -124,14 +124,14 @@ func matrix(t Tensor, prec Precision) (*quant.Matrix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llama: tensor %q: %w", t.Name, err)
 	}
-	if prec == nil {
+	if opts.Precision == nil {
 		return m, nil
 	}
-	f := prec.FormatFor(t.Name, t.Shape)
+	f := opts.Precision.FormatFor(t.Name, t.Shape)
 	if f == m.Format {
 		return m, nil
 	}
-	q, err := quant.Quantize(m.Dequantize(), m.Rows, m.Cols, f)
+	q, err := quant.QuantizeWith(m.Dequantize(), m.Rows, m.Cols, f, opts.Quantize)
 	if err != nil {
 		return nil, fmt.Errorf("llama: tensor %q to %s: %w", t.Name, f, err)
 	}

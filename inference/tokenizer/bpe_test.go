@@ -26,8 +26,8 @@ func newTestBPE() *testBPE {
 		"i n", "Ġ a", "Ġa n", "Ġan d", // " and"
 		"1 2", "12 3", // "123"
 		"x y", "y z", // "xyz" → "xy" "z": rank decides
-		"Ġ Ġ",          // two spaces
-		"ä ½", "ä½ ł", // first two bytes of 你 (E4 BD A0) merged
+		"Ġ Ġ",         // two spaces: unused when the pre-tokenizer splits them apart
+		"ä ½", "ä½ ł", // 你 = E4 BD A0
 	} {
 		v.merges = append(v.merges, m)
 		v.tokens = append(v.tokens, strings.Replace(m, " ", "", 1))
