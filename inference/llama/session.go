@@ -27,7 +27,7 @@ type Session struct {
 	batch                         quant.Batch
 	h, xn, q, k, v, att, gate, up []float32 // per-position rows, n × width
 	cos, sin                      []float32
-	logits                        []float32
+	final, logits                 []float32 // normed last hidden state, classifier output
 	capacity                      int // positions the scratch rows hold
 	context                       int
 }
@@ -50,6 +50,7 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 		model:   m,
 		context: context,
 		kv:      newKVCache(m.Layers, capacity, m.KVDim(), window, opts.F16Cache),
+		final:   make([]float32, m.Dim),
 		logits:  make([]float32, m.Vocab),
 	}
 }
@@ -121,9 +122,8 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 // returns Vocab logits (valid until the next call).
 func (s *Session) Logits(h []float32) []float32 {
 	m := s.model
-	xn := make([]float32, m.Dim)
-	rmsnorm(xn, h[:m.Dim], m.Norm, m.NormEps)
-	m.classifier().MatVec(s.logits, xn)
+	rmsnorm(s.final, h[:m.Dim], m.Norm, m.NormEps)
+	m.classifier().MatVec(s.logits, s.final)
 	return s.logits
 }
 
