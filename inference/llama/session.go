@@ -28,7 +28,7 @@ type Session struct {
 	h, xn, q, k, v, att, gate, up []float32 // per-position rows, n × width
 	cos, sin                      []float32
 	final, logits                 []float32 // normed last hidden state, classifier output
-	capacity                      int // positions the scratch rows hold
+	capacity                      int       // positions the scratch rows hold
 	context                       int
 }
 

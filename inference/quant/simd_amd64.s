@@ -4,16 +4,32 @@
 // AVX2 + FMA + F16C. See simd_amd64.go for the Go wrappers that check
 // bounds and finish tails.
 
-// HSUMZ0 leaves the sum of the 16 floats of Z0 in X0 (clobbers Y1, X1).
+// FOLDZ adds the halves of zmm z down to its xmm x (y its ymm; ty, tx
+// scratch).
+#define FOLDZ(z, y, x, ty, tx) \
+	VEXTRACTF64X4 $1, z, ty \
+	VADDPS        ty, y, y \
+	VEXTRACTF128  $1, y, tx \
+	VADDPS        tx, x, x
+
+// HSUMZ0 leaves the sum of the 16 floats of Z0 in X0 (clobbers Y1, X1). The
+// final tree, (x0+x1)+(x2+x3), is the one HSUM4 uses, so one-row and
+// multi-row kernels agree bit for bit.
 #define HSUMZ0 \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VMOVHLPS      X0, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VMOVSHDUP     X0, X1     \
-	VADDSS        X1, X0, X0
+	FOLDZ(Z0, Y0, X0, Y1, X1) \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0
+
+// HSUM4 leaves the sums of Z0, Z1, Z2 and Z3 in X0's four floats (clobbers
+// Z0-Z5).
+#define HSUM4 \
+	FOLDZ(Z0, Y0, X0, Y4, X4) \
+	FOLDZ(Z1, Y1, X1, Y4, X4) \
+	FOLDZ(Z2, Y2, X2, Y4, X4) \
+	FOLDZ(Z3, Y3, X3, Y4, X4) \
+	VHADDPS X1, X0, X0 \
+	VHADDPS X3, X2, X2 \
+	VHADDPS X2, X0, X0
 
 // HSUMY0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
 #define HSUMY0 \
@@ -265,71 +281,74 @@ bf16z_done:
 	MOVSS  X0, ret+24(FP)
 	RET
 
+// ---------------------------------------------------------------- AVX-512 Q8_0
+//
+// Q8_0 works two blocks per 512-bit register, one per 256-bit half, so each
+// block owns 8 int32 lanes. VPDPBUSD multiplies unsigned by signed bytes:
+// with xu = x+128 (x XOR 0x80) as the unsigned operand and the weights w as
+// the signed one it gives Σ(x+128)·w per lane, and a second VPDPBUSD of 128s
+// by w gives 128·Σw; their difference is each lane's exact Σx·w. The lanes
+// are converted to float and accumulated with the per-lane factor
+// d(weights)·scale(x) of their block. Pairs alternate between two
+// accumulators. Every Q8_0 kernel below (one row, four rows, four vectors)
+// computes the same lanes and the same float operations in the same order,
+// so their results are bit-identical.
+
+// Q8PAIR accumulates one row's pair of blocks (at m, 68 bytes) against the
+// biased activations xu (a register or memory) into acc, with S holding the
+// pair's activation scales spread to lanes. Clobbers Z4-Z7, Y6.
+#define Q8PAIR(m0, m2, m34, m36, xu, S, acc) \
+	VMOVDQU64    m2, Y4 \
+	VINSERTI64X4 $1, m36, Z4, Z4 \
+	VPXORD       Z5, Z5, Z5 \
+	VPXORD       Z7, Z7, Z7 \
+	VPDPBUSD     Z4, xu, Z5 \
+	VPDPBUSD     Z4, Z18, Z7 \
+	VPSUBD       Z7, Z5, Z5 \
+	VCVTDQ2PS    Z5, Z5 \
+	VPBROADCASTW m0, Y6 \
+	VPBROADCASTW m34, K1, Y6 \
+	VCVTPH2PS    Y6, Z6 \
+	VMULPS       S, Z6, Z6 \
+	VFMADD231PS  Z6, Z5, acc
+
+// Q8CONST loads the constants of the Q8_0 kernels: pair lane indices Z16,
+// Z17, bytes of 128 in Z18, and K1 selecting the upper 8 words.
+#define Q8CONST \
+	VMOVDQU64    pairA<>(SB), Z16 \
+	VMOVDQU64    pairB<>(SB), Z17 \
+	MOVL         $0x80808080, AX \
+	VPBROADCASTD AX, Z18 \
+	MOVL         $0xff00, AX \
+	KMOVW        AX, K1
+
 // func dotQ8_0AVX512(row *byte, q *int8, scale *float32, groups int) float32
 //
-// Four blocks per iteration, two per 512-bit register (one block per 256-bit
-// half). VPDPBUSD multiplies unsigned by signed bytes, so the weights are
-// biased to w+128 (unsigned) and 128·Σw, from a second VPDPBUSD with 128s,
-// is subtracted: exact int32 block dot products, 8 partial sums per block,
-// scaled in float by d(weights)·scale(activations) per lane.
+// One row, one vector, groups×4 blocks.
 TEXT ·dotQ8_0AVX512(SB), NOSPLIT, $0-36
-	MOVQ      row+0(FP), SI
-	MOVQ      q+8(FP), DI
-	MOVQ      scale+16(FP), R8
-	MOVQ      groups+24(FP), CX
-	VMOVDQU64 pairA<>(SB), Z16
-	VMOVDQU64 pairB<>(SB), Z17
-	MOVL      $0x80808080, AX
-	VPBROADCASTD AX, Z18
-	MOVL      $0xff00, AX
-	KMOVW     AX, K1
-	VPXORD    Z0, Z0, Z0
-	VPXORD    Z1, Z1, Z1
-	TESTQ     CX, CX
-	JZ        q8z_done
+	MOVQ   row+0(FP), SI
+	MOVQ   q+8(FP), DI
+	MOVQ   scale+16(FP), R8
+	MOVQ   groups+24(FP), CX
+	Q8CONST
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	TESTQ  CX, CX
+	JZ     q8z_done
 
 q8z_loop:
 	VMOVUPS (R8), X2
-
-	// blocks 0 (offset 0) and 1 (offset 34)
-	VMOVDQU64    2(SI), Y4
-	VINSERTI64X4 $1, 36(SI), Z4, Z4
-	VPXORD       (DI), Z18, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPDPBUSD     Z4, Z5, Z6
-	VPDPBUSD     Z4, Z18, Z7
-	VPSUBD       Z7, Z6, Z6
-	VCVTDQ2PS    Z6, Z6
-	VPBROADCASTW (SI), Y8
-	VPBROADCASTW 34(SI), K1, Y8
-	VCVTPH2PS    Y8, Z8
-	VPERMPS      Z2, Z16, Z9
-	VMULPS       Z9, Z8, Z8
-	VFMADD231PS  Z8, Z6, Z0
-
-	// blocks 2 (offset 68) and 3 (offset 102)
-	VMOVDQU64    70(SI), Y10
-	VINSERTI64X4 $1, 104(SI), Z10, Z10
-	VPXORD       64(DI), Z18, Z11
-	VPXORD       Z12, Z12, Z12
-	VPXORD       Z13, Z13, Z13
-	VPDPBUSD     Z10, Z11, Z12
-	VPDPBUSD     Z10, Z18, Z13
-	VPSUBD       Z13, Z12, Z12
-	VCVTDQ2PS    Z12, Z12
-	VPBROADCASTW 68(SI), Y14
-	VPBROADCASTW 102(SI), K1, Y14
-	VCVTPH2PS    Y14, Z14
-	VPERMPS      Z2, Z17, Z15
-	VMULPS       Z15, Z14, Z14
-	VFMADD231PS  Z14, Z12, Z1
-
-	ADDQ $136, SI
-	ADDQ $128, DI
-	ADDQ $16, R8
-	DECQ CX
-	JNZ  q8z_loop
+	VPERMPS Z2, Z16, Z8
+	VPERMPS Z2, Z17, Z9
+	VPXORD  (DI), Z18, Z10
+	VPXORD  64(DI), Z18, Z11
+	Q8PAIR((SI), 2(SI), 34(SI), 36(SI), Z10, Z8, Z0)
+	Q8PAIR(68(SI), 70(SI), 102(SI), 104(SI), Z11, Z9, Z1)
+	ADDQ    $136, SI
+	ADDQ    $128, DI
+	ADDQ    $16, R8
+	DECQ    CX
+	JNZ     q8z_loop
 
 q8z_done:
 	VADDPS Z1, Z0, Z0
@@ -338,56 +357,250 @@ q8z_done:
 	MOVSS  X0, ret+32(FP)
 	RET
 
-// func dotQ4_0AVX512(row *byte, q *int8, scale *float32, sum *int32, groups int) float32
+// func q8_0RowsAVX512(rows *byte, rb int, nrows int, q *int8, scale *float32, groups int, out *float32)
 //
-// Four blocks (72 bytes) per iteration, read as two 64-byte loads at offsets
-// 0 and 8 so nothing past the group is touched. VPERMT2B packs the four
-// blocks' nibble bytes into one register, one 128-bit lane per block; the low
-// nibbles (codes 0-15) and high nibbles (codes 16-31, via GF2P8AFFINEQB as a
-// byte shift) meet the activations rearranged to the same lanes, and two
-// VPDPBUSD multiply the unsigned codes by the signed activations on top of
-// −2·Σx in each of the block's 4 lanes: Σcode·x − 8·Σx = Σ(code−8)·x, exact.
-// The lanes are then scaled in float by d·scale of their block.
+// nrows rows rb bytes apart times one vector, groups×4 blocks each: the
+// dotQ8_0AVX512 loop once per row, one row after the other (a single
+// sequential stream, which the hardware prefetchers follow far better than
+// several interleaved rows), with the constants loaded once. out[i] = row i · x.
+TEXT ·q8_0RowsAVX512(SB), NOSPLIT, $0-56
+	MOVQ  rows+0(FP), SI
+	MOVQ  rb+8(FP), BX
+	MOVQ  nrows+16(FP), R14
+	MOVQ  q+24(FP), R10
+	MOVQ  scale+32(FP), R11
+	MOVQ  groups+40(FP), R15
+	MOVQ  out+48(FP), DX
+	Q8CONST
+	TESTQ R14, R14
+	JZ    q8r_done
+
+q8r_row:
+	MOVQ   SI, AX
+	MOVQ   R10, DI
+	MOVQ   R11, R8
+	MOVQ   R15, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	TESTQ  CX, CX
+	JZ     q8r_sum
+
+q8r_loop:
+	VMOVUPS (R8), X2
+	VPERMPS Z2, Z16, Z8
+	VPERMPS Z2, Z17, Z9
+	VPXORD  (DI), Z18, Z10
+	VPXORD  64(DI), Z18, Z11
+	Q8PAIR((AX), 2(AX), 34(AX), 36(AX), Z10, Z8, Z0)
+	Q8PAIR(68(AX), 70(AX), 102(AX), 104(AX), Z11, Z9, Z1)
+	ADDQ    $136, AX
+	ADDQ    $128, DI
+	ADDQ    $16, R8
+	DECQ    CX
+	JNZ     q8r_loop
+
+q8r_sum:
+	VADDPS Z1, Z0, Z0
+	HSUMZ0
+	MOVSS  X0, (DX)
+	ADDQ   $4, DX
+	ADDQ   BX, SI
+	DECQ   R14
+	JNZ    q8r_row
+
+q8r_done:
+	VZEROUPPER
+	RET
+
+// func prepQ8_0AVX512(dst *byte, q *int8, scale *float32, groups int)
+//
+// Lays out one activation vector for q8_0x4AVX512, 384 bytes per 4 blocks:
+// for each pair of blocks, the codes x (64 bytes), −128·Σx over each lane's
+// 4 codes (16 int32), and the two block scales spread to their 8 lanes each
+// (16 floats).
+TEXT ·prepQ8_0AVX512(SB), NOSPLIT, $0-32
+	MOVQ   dst+0(FP), DX
+	MOVQ   q+8(FP), DI
+	MOVQ   scale+16(FP), R8
+	MOVQ   groups+24(FP), CX
+	Q8CONST
+	VPXORD Z19, Z19, Z19
+	TESTQ  CX, CX
+	JZ     q8p_done
+
+q8p_loop:
+	VMOVUPS   (R8), X2
+	VPERMPS   Z2, Z16, Z8
+	VPERMPS   Z2, Z17, Z9
+	VMOVDQU64 (DI), Z10
+	VMOVDQU64 64(DI), Z11
+	VPXORD    Z12, Z12, Z12
+	VPXORD    Z13, Z13, Z13
+	VPDPBUSD  Z10, Z18, Z12
+	VPDPBUSD  Z11, Z18, Z13
+	VPSUBD    Z12, Z19, Z12
+	VPSUBD    Z13, Z19, Z13
+	VMOVDQU64 Z10, (DX)
+	VMOVDQU64 Z12, 64(DX)
+	VMOVUPS   Z8, 128(DX)
+	VMOVDQU64 Z11, 192(DX)
+	VMOVDQU64 Z13, 256(DX)
+	VMOVUPS   Z9, 320(DX)
+	ADDQ      $128, DI
+	ADDQ      $16, R8
+	ADDQ      $384, DX
+	DECQ      CX
+	JNZ       q8p_loop
+
+q8p_done:
+	VZEROUPPER
+	RET
+
+// Q8PAIRW loads one row's pair of blocks for q8_0x4AVX512: the codes biased
+// to w+128 into Z4 and the pair's d spread to lanes into Z6.
+#define Q8PAIRW(m0, m2, m34, m36) \
+	VMOVDQU64    m2, Y4 \
+	VINSERTI64X4 $1, m36, Z4, Z4 \
+	VPXORD       Z18, Z4, Z4 \
+	VPBROADCASTW m0, Y6 \
+	VPBROADCASTW m34, K1, Y6 \
+	VCVTPH2PS    Y6, Z6
+
+// Q8PAIRV accumulates the loaded pair (Q8PAIRW) times one prepared vector's
+// pair (codes at mx, −128·Σx per lane at minit, lane scales at ms) into acc:
+// Σ(w+128)·x − 128·Σx = Σw·x per lane, the same lanes as dotQ8_0AVX512.
+#define Q8PAIRV(mx, minit, ms, acc, t, c) \
+	VMOVDQU64   minit, t \
+	VPDPBUSD    mx, Z4, t \
+	VCVTDQ2PS   t, t \
+	VMULPS      ms, Z6, c \
+	VFMADD231PS c, t, acc
+
+// func q8_0x4AVX512(row *byte, prep *byte, vstride int, groups int, out *float32)
+//
+// One row times four prepared vectors (prepQ8_0AVX512, vstride bytes
+// apart): the row's codes are loaded and its scales converted once for all
+// four. out[v] = row · x_v.
+TEXT ·q8_0x4AVX512(SB), NOSPLIT, $0-40
+	MOVQ   row+0(FP), SI
+	MOVQ   prep+8(FP), DI
+	MOVQ   vstride+16(FP), BX
+	MOVQ   groups+24(FP), CX
+	MOVQ   out+32(FP), DX
+	LEAQ   (BX)(BX*2), R13
+	Q8CONST
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	TESTQ  CX, CX
+	JZ     q8x_sum
+
+q8x_loop:
+	Q8PAIRW((SI), 2(SI), 34(SI), 36(SI))
+	Q8PAIRV((DI), 64(DI), 128(DI), Z0, Z8, Z9)
+	Q8PAIRV((DI)(BX*1), 64(DI)(BX*1), 128(DI)(BX*1), Z1, Z10, Z11)
+	Q8PAIRV((DI)(BX*2), 64(DI)(BX*2), 128(DI)(BX*2), Z2, Z12, Z13)
+	Q8PAIRV((DI)(R13*1), 64(DI)(R13*1), 128(DI)(R13*1), Z3, Z14, Z15)
+	Q8PAIRW(68(SI), 70(SI), 102(SI), 104(SI))
+	Q8PAIRV(192(DI), 256(DI), 320(DI), Z24, Z8, Z9)
+	Q8PAIRV(192(DI)(BX*1), 256(DI)(BX*1), 320(DI)(BX*1), Z25, Z10, Z11)
+	Q8PAIRV(192(DI)(BX*2), 256(DI)(BX*2), 320(DI)(BX*2), Z26, Z12, Z13)
+	Q8PAIRV(192(DI)(R13*1), 256(DI)(R13*1), 320(DI)(R13*1), Z27, Z14, Z15)
+	ADDQ $136, SI
+	ADDQ $384, DI
+	DECQ CX
+	JNZ  q8x_loop
+
+q8x_sum:
+	VADDPS  Z24, Z0, Z0
+	VADDPS  Z25, Z1, Z1
+	VADDPS  Z26, Z2, Z2
+	VADDPS  Z27, Z3, Z3
+	HSUM4
+	VMOVUPS X0, (DX)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------- AVX-512 Q4_0
+//
+// Q4_0 works four blocks (72 bytes) at a time, read as two 64-byte loads at
+// offsets 0 and 8 so nothing past the group is touched. VPERMT2B packs the
+// four blocks' nibble bytes into one register, one 128-bit lane per block;
+// the low nibbles (codes 0-15) and the high ones (codes 16-31, shifted down
+// by GF2P8AFFINEQB) meet the activations rearranged to the same lanes (xlo:
+// each block's x 0-15, xhi: x 16-31), and two VPDPBUSD multiply the unsigned
+// codes by the signed activations on top of −2·Σx in each of the block's 4
+// lanes: Σcode·x − 8·Σx = Σ(code−8)·x, exact. The lanes are converted to
+// float and accumulated with the factor d·scale of their block. All Q4_0
+// kernels below compute the same lanes and float operations in the same
+// order, so their results are bit-identical.
+
+// Q4CONST loads the Q4_0 constants: nibble gather Z20, scale gather Z22,
+// block lane index Z23, shift-by-4 matrix Z21, 0x0f bytes Z18, zero Z19.
+#define Q4CONST \
+	VMOVDQU64    q4nib4<>(SB), Z20 \
+	VMOVDQU64    q4d4<>(SB), Z22 \
+	VMOVDQU64    lane4<>(SB), Z23 \
+	MOVQ         $0x1020408000000000, AX \
+	VPBROADCASTQ AX, Z21 \
+	MOVL         $0x0f0f0f0f, AX \
+	VPBROADCASTD AX, Z18 \
+	VPXORD       Z19, Z19, Z19
+
+// Q4X loads 4 blocks of activations (codes at mq, scales at ms, sums at
+// msum): xlo Z8, xhi Z9, −2·Σx per lane Z10, scales X2.
+#define Q4X(mq, mq64, ms, msum) \
+	VMOVDQU64  mq, Z7 \
+	VSHUFI64X2 $0x88, mq64, Z7, Z8 \
+	VSHUFI64X2 $0xdd, mq64, Z7, Z9 \
+	VPSUBD     msum, X19, X3 \
+	VPSLLD     $1, X3, X3 \
+	VPERMD     Z3, Z23, Z10 \
+	VMOVUPS    ms, X2
+
+// Q4W loads 4 blocks of one row (at m0, m8 = m0+8): low codes Z4, high
+// codes Z5, the 4 scales d as float in X6.
+#define Q4W(m0, m8) \
+	VMOVDQU64      m0, Z12 \
+	VMOVDQU64      m8, Z13 \
+	VPERMB         Z12, Z22, Z6 \
+	VPERMT2B       Z13, Z20, Z12 \
+	VPANDD         Z18, Z12, Z4 \
+	VGF2P8AFFINEQB $0, Z21, Z12, Z5 \
+	VCVTPH2PS      X6, X6
+
+// Q4ROW accumulates 4 blocks of one row (at m0, m8) times the activations
+// loaded by Q4X into acc.
+#define Q4ROW(m0, m8, acc) \
+	Q4W(m0, m8) \
+	VMOVDQA64   Z10, Z11 \
+	VPDPBUSD    Z8, Z4, Z11 \
+	VPDPBUSD    Z9, Z5, Z11 \
+	VCVTDQ2PS   Z11, Z11 \
+	VMULPS      X2, X6, X6 \
+	VPERMPS     Z6, Z23, Z6 \
+	VFMADD231PS Z6, Z11, acc
+
+// func dotQ4_0AVX512(row *byte, q *int8, scale *float32, sum *int32, groups int) float32
 TEXT ·dotQ4_0AVX512(SB), NOSPLIT, $0-44
-	MOVQ      row+0(FP), SI
-	MOVQ      q+8(FP), DI
-	MOVQ      scale+16(FP), R8
-	MOVQ      sum+24(FP), R9
-	MOVQ      groups+32(FP), CX
-	VMOVDQU64 q4nib4<>(SB), Z20
-	VMOVDQU64 q4d4<>(SB), Z22
-	VMOVDQU64 lane4<>(SB), Z23
-	MOVQ      $0x1020408000000000, AX
-	VPBROADCASTQ AX, Z21
-	MOVL      $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z18
-	VPXORD    Z19, Z19, Z19
-	VPXORD    Z0, Z0, Z0
-	VPXORD    Z1, Z1, Z1
-	TESTQ     CX, CX
-	JZ        q4z_done
+	MOVQ   row+0(FP), SI
+	MOVQ   q+8(FP), DI
+	MOVQ   scale+16(FP), R8
+	MOVQ   sum+24(FP), R9
+	MOVQ   groups+32(FP), CX
+	Q4CONST
+	VPXORD Z0, Z0, Z0
+	TESTQ  CX, CX
+	JZ     q4z_done
 
 q4z_loop:
-	VMOVDQU64      (SI), Z12
-	VMOVDQU64      8(SI), Z13
-	VPERMB         Z12, Z22, Z6
-	VPERMT2B       Z13, Z20, Z12
-	VPANDD         Z18, Z12, Z4
-	VGF2P8AFFINEQB $0, Z21, Z12, Z5
-	VMOVDQU64      (DI), Z7
-	VSHUFI64X2     $0x88, 64(DI), Z7, Z8
-	VSHUFI64X2     $0xdd, 64(DI), Z7, Z9
-	VPSUBD         (R9), X19, X3
-	VPSLLD         $1, X3, X3
-	VPERMD         Z3, Z23, Z10
-	VPDPBUSD       Z8, Z4, Z10
-	VPDPBUSD       Z9, Z5, Z10
-	VCVTDQ2PS      Z10, Z10
-	VCVTPH2PS      X6, X6
-	VMULPS         (R8), X6, X6
-	VPERMPS        Z6, Z23, Z11
-	VFMADD231PS    Z11, Z10, Z0
-
+	Q4X((DI), 64(DI), (R8), (R9))
+	Q4ROW((SI), 8(SI), Z0)
 	ADDQ $72, SI
 	ADDQ $128, DI
 	ADDQ $16, R8
@@ -396,10 +609,139 @@ q4z_loop:
 	JNZ  q4z_loop
 
 q4z_done:
-	VADDPS Z1, Z0, Z0
 	HSUMZ0
 	VZEROUPPER
-	MOVSS  X0, ret+40(FP)
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func q4_0RowsAVX512(rows *byte, rb int, nrows int, q *int8, scale *float32, sum *int32, groups int, out *float32)
+//
+// nrows rows rb bytes apart times one vector, groups×4 blocks each: the
+// dotQ4_0AVX512 loop once per row, one row after the other (a single
+// sequential stream, which the hardware prefetchers follow far better than
+// several interleaved rows), with the constants loaded once. out[i] = row i · x.
+TEXT ·q4_0RowsAVX512(SB), NOSPLIT, $0-64
+	MOVQ  rows+0(FP), SI
+	MOVQ  rb+8(FP), BX
+	MOVQ  nrows+16(FP), R14
+	MOVQ  q+24(FP), R10
+	MOVQ  scale+32(FP), R11
+	MOVQ  sum+40(FP), R12
+	MOVQ  groups+48(FP), R15
+	MOVQ  out+56(FP), DX
+	Q4CONST
+	TESTQ R14, R14
+	JZ    q4r_done
+
+q4r_row:
+	MOVQ   SI, AX
+	MOVQ   R10, DI
+	MOVQ   R11, R8
+	MOVQ   R12, R9
+	MOVQ   R15, CX
+	VPXORD Z0, Z0, Z0
+	TESTQ  CX, CX
+	JZ     q4r_sum
+
+q4r_loop:
+	Q4X((DI), 64(DI), (R8), (R9))
+	Q4ROW((AX), 8(AX), Z0)
+	ADDQ $72, AX
+	ADDQ $128, DI
+	ADDQ $16, R8
+	ADDQ $16, R9
+	DECQ CX
+	JNZ  q4r_loop
+
+q4r_sum:
+	HSUMZ0
+	MOVSS X0, (DX)
+	ADDQ  $4, DX
+	ADDQ  BX, SI
+	DECQ  R14
+	JNZ   q4r_row
+
+q4r_done:
+	VZEROUPPER
+	RET
+
+// func prepQ4_0AVX512(dst *byte, q *int8, scale *float32, sum *int32, groups int)
+//
+// Lays out one activation vector for q4_0x4AVX512, 256 bytes per 4 blocks:
+// xlo, xhi, −2·Σx per lane, and the block scales spread to their 4 lanes.
+TEXT ·prepQ4_0AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DX
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ groups+32(FP), CX
+	Q4CONST
+	TESTQ CX, CX
+	JZ    q4p_done
+
+q4p_loop:
+	Q4X((DI), 64(DI), (R8), (R9))
+	VPERMPS   Z2, Z23, Z11
+	VMOVDQU64 Z8, (DX)
+	VMOVDQU64 Z9, 64(DX)
+	VMOVDQU64 Z10, 128(DX)
+	VMOVUPS   Z11, 192(DX)
+	ADDQ      $128, DI
+	ADDQ      $16, R8
+	ADDQ      $16, R9
+	ADDQ      $256, DX
+	DECQ      CX
+	JNZ       q4p_loop
+
+q4p_done:
+	VZEROUPPER
+	RET
+
+// Q4VEC accumulates the row loaded by Q4W (with its d spread to lanes in
+// Z6) times one prepared vector (at m: xlo, xhi, init, lane scales) into acc.
+#define Q4VEC(mlo, mhi, minit, ms, acc, t, c) \
+	VMOVDQU64   minit, t \
+	VPDPBUSD    mlo, Z4, t \
+	VPDPBUSD    mhi, Z5, t \
+	VCVTDQ2PS   t, t \
+	VMULPS      ms, Z6, c \
+	VFMADD231PS c, t, acc
+
+// func q4_0x4AVX512(row *byte, prep *byte, vstride int, groups int, out *float32)
+//
+// One row times four prepared vectors (prepQ4_0AVX512, vstride bytes apart):
+// the row is unpacked once for all four. out[v] = row · x_v.
+TEXT ·q4_0x4AVX512(SB), NOSPLIT, $0-40
+	MOVQ   row+0(FP), SI
+	MOVQ   prep+8(FP), DI
+	MOVQ   vstride+16(FP), BX
+	MOVQ   groups+24(FP), CX
+	MOVQ   out+32(FP), DX
+	LEAQ   (BX)(BX*2), R13
+	Q4CONST
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	TESTQ  CX, CX
+	JZ     q4x_sum
+
+q4x_loop:
+	Q4W((SI), 8(SI))
+	VPERMPS Z6, Z23, Z6
+	Q4VEC((DI), 64(DI), 128(DI), 192(DI), Z0, Z8, Z9)
+	Q4VEC((DI)(BX*1), 64(DI)(BX*1), 128(DI)(BX*1), 192(DI)(BX*1), Z1, Z10, Z11)
+	Q4VEC((DI)(BX*2), 64(DI)(BX*2), 128(DI)(BX*2), 192(DI)(BX*2), Z2, Z14, Z15)
+	Q4VEC((DI)(R13*1), 64(DI)(R13*1), 128(DI)(R13*1), 192(DI)(R13*1), Z3, Z16, Z17)
+	ADDQ    $72, SI
+	ADDQ    $256, DI
+	DECQ    CX
+	JNZ     q4x_loop
+
+q4x_sum:
+	HSUM4
+	VMOVUPS X0, (DX)
+	VZEROUPPER
 	RET
 
 // ---------------------------------------------------------------- AVX2

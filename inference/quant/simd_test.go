@@ -187,11 +187,17 @@ func TestSIMDMatMul(t *testing.T) {
 							for j, w := range row {
 								mass += math.Abs(float64(w) * float64(xs[v*cols+j]))
 							}
-							// Quantized formats also round x to 8 bits: allow
-							// for that on top of reassociation.
+							// Both sides use the same 8-bit x, so only the
+							// summation order differs. The mass here uses the
+							// float x (within 1% of the 8-bit x); Q4_0's SIMD
+							// lanes carry part of the −8·Σx offset each, so
+							// their terms may total more than Σ|w·x|: allow 4×.
 							tol := simdTol(cols, mass)
-							if f.Kind == Q8_0 || f.Kind == Q4_0 {
-								tol = 1e-2*mass + 1e-6
+							switch f.Kind {
+							case Q8_0:
+								tol = simdTol(cols, 1.1*mass)
+							case Q4_0:
+								tol = simdTol(cols, 4*mass)
 							}
 							if d := math.Abs(float64(got[v*rows+i] - gen[v*rows+i])); !(d <= tol) {
 								t.Fatalf("%s %d×%d N=%d: SIMD [%d][%d] = %v, generic %v (tol %.3g)", f, rows, cols, n, v, i, got[v*rows+i], gen[v*rows+i], tol)
