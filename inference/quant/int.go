@@ -50,41 +50,8 @@ package quant
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 )
-
-// Options tune how Int matrices are quantized.
-type Options struct {
-	// RTN stores plain round-to-nearest scales instead of searching for the
-	// scales with least squared error (the default for 2, 3 and 4 bits).
-	RTN bool
-}
-
-// QuantizeWith is Quantize with options; formats other than Int ignore them.
-func QuantizeWith(w []float32, rows, cols int, f Format, opt Options) (*Matrix, error) {
-	if f.Kind != Int || !opt.RTN {
-		return Quantize(w, rows, cols, f)
-	}
-	if len(w) != rows*cols {
-		return nil, fmt.Errorf("quant: %d values for a %d×%d matrix", len(w), rows, cols)
-	}
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	c := intCodecFor(f, true)
-	rb := c.rowBytes(cols)
-	m, err := NewMatrix(rows, cols, f, make([]byte, rows*rb))
-	if err != nil {
-		return nil, err
-	}
-	parallelFor(rows, 16, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			c.quantizeRow(m.Data[r*rb:(r+1)*rb], w[r*cols:(r+1)*cols])
-		}
-	})
-	return m, nil
-}
 
 // intCodec implements Int for one (bits, group, asym) and quantizer choice.
 type intCodec struct {
@@ -339,10 +306,7 @@ func (c *intCodec) rtnSym(x []float32) groupParams {
 // rtnAsym spans [min, max] with the code range: d is rounded up and m down
 // to float16 so both ends stay representable.
 func (c *intCodec) rtnAsym(x []float32) groupParams {
-	lo, hi := x[0], x[0]
-	for _, v := range x {
-		lo, hi = min(lo, v), max(hi, v)
-	}
+	lo, hi := minMax(x)
 	if lo == hi {
 		return groupParams{mh: F32ToF16(lo)}
 	}
@@ -422,10 +386,7 @@ func (c *intCodec) searchSym(x []float32) groupParams {
 // llama.cpp's make_qkx2_quants), polishes the best by alternating rounding
 // and refitting, and returns it (err unset).
 func (c *intCodec) searchAsym(x []float32) groupParams {
-	lo, hi := x[0], x[0]
-	for _, v := range x {
-		lo, hi = min(lo, v), max(hi, v)
-	}
+	lo, hi := minMax(x)
 	if lo == hi {
 		return groupParams{mh: F32ToF16(lo)}
 	}
@@ -504,3 +465,12 @@ func f16Up(x float32) uint16 {
 
 // f16Down rounds x down to a float16.
 func f16Down(x float32) uint16 { return f16Up(-x) ^ 0x8000 }
+
+// minMax returns the smallest and largest of x (not empty).
+func minMax(x []float32) (lo, hi float32) {
+	lo, hi = x[0], x[0]
+	for _, v := range x {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi
+}

@@ -35,8 +35,20 @@ func NewMatrix(rows, cols int, f Format, data []byte) (*Matrix, error) {
 	return &Matrix{Rows: rows, Cols: cols, Format: f, Data: data, codec: c}, nil
 }
 
+// Options tune how Int matrices are quantized.
+type Options struct {
+	// RTN stores plain round-to-nearest scales instead of searching for the
+	// scales with least squared error (the default for 2, 3 and 4 bits).
+	RTN bool
+}
+
 // Quantize stores the row-major rows×cols values w in format f.
 func Quantize(w []float32, rows, cols int, f Format) (*Matrix, error) {
+	return QuantizeWith(w, rows, cols, f, Options{})
+}
+
+// QuantizeWith is Quantize with options; formats other than Int ignore them.
+func QuantizeWith(w []float32, rows, cols int, f Format, opt Options) (*Matrix, error) {
 	if len(w) != rows*cols {
 		return nil, fmt.Errorf("quant: %d values for a %d×%d matrix", len(w), rows, cols)
 	}
@@ -44,6 +56,9 @@ func Quantize(w []float32, rows, cols int, f Format) (*Matrix, error) {
 		return nil, err
 	}
 	c := codecFor(f)
+	if f.Kind == Int && opt.RTN {
+		c = intCodecFor(f, true)
+	}
 	if err := c.checkCols(cols); err != nil {
 		return nil, err
 	}
