@@ -2,7 +2,6 @@ package llama
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/quant"
@@ -26,26 +25,26 @@ var dequantizers = map[gguf.Type]func(dst []float32, src []byte) error{
 // tensors stay in (and alias) the file's memory where their type is native
 // and opts ask for no conversion.
 func FromGGUF(g *gguf.File, opts Options) (*Model, error) {
-	arch := g.Architecture()
-	if arch != "llama" {
-		return nil, fmt.Errorf("llama: GGUF architecture %q is not supported (want \"llama\")", arch)
-	}
-	c, err := ggufConfig(g, arch)
+	c, err := ConfigFromGGUF(g)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := ggufTokenizer(g)
+	tok, err := TokenizerFromGGUF(g)
 	if err != nil {
 		return nil, err
 	}
-	if emb, ok := g.Tensor("token_embd.weight"); ok && len(emb.Dims) == 2 {
-		c.Vocab = int(emb.Dims[1])
-	}
-	m := &Model{Config: c, Tokenizer: tok}
-	return m, m.init(func(name string) (Tensor, bool, error) { return ggufTensor(g, name) }, opts)
+	return New(c, tok, func(name string) (Tensor, bool, error) { return ggufTensor(g, name) }, opts)
 }
 
-func ggufConfig(g *gguf.File, arch string) (Config, error) {
+// ConfigFromGGUF reads the hyperparameters of a "llama" GGUF file's
+// metadata, with llama.cpp's defaults for absent keys. The vocabulary size
+// is the token embedding's row count when the file holds it, else
+// llama.vocab_size or the vocabulary's length.
+func ConfigFromGGUF(g *gguf.File) (Config, error) {
+	arch := g.Architecture()
+	if arch != "llama" {
+		return Config{}, fmt.Errorf("llama: GGUF architecture %q is not supported (want \"llama\")", arch)
+	}
 	var c Config
 	ints := []struct {
 		key      string
@@ -83,11 +82,21 @@ func ggufConfig(g *gguf.File, arch string) (Config, error) {
 	if v, ok := g.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
 		c.NormEps = float32(v)
 	}
-	c.Vocab = 1 // set from the embedding once its tensor is known
+	if tokens, ok := g.Strings("tokenizer.ggml.tokens"); ok {
+		c.Vocab = len(tokens)
+	}
+	if v, ok := g.Uint(arch + ".vocab_size"); ok && v <= 1<<24 {
+		c.Vocab = int(v)
+	}
+	if emb, ok := g.Tensor("token_embd.weight"); ok && len(emb.Dims) == 2 && emb.Dims[1] <= 1<<24 {
+		c.Vocab = int(emb.Dims[1])
+	}
 	return c, nil
 }
 
-func ggufTokenizer(g *gguf.File) (*tokenizer.Tokenizer, error) {
+// TokenizerFromGGUF builds the tokenizer of a GGUF file's vocabulary
+// (tokenizer.ggml.model "llama" or "gpt2").
+func TokenizerFromGGUF(g *gguf.File) (*tokenizer.Tokenizer, error) {
 	model, _ := g.String("tokenizer.ggml.model")
 	tokens, ok := g.Strings("tokenizer.ggml.tokens")
 	if !ok {
@@ -126,8 +135,7 @@ func ggufTokenizer(g *gguf.File) (*tokenizer.Tokenizer, error) {
 	return tok, nil
 }
 
-// ggufTensor returns a tensor with its shape outermost first, converting
-// types the kernels do not run to float32.
+// ggufTensor returns a file's tensor with its shape outermost first.
 func ggufTensor(g *gguf.File, name string) (Tensor, bool, error) {
 	info, ok := g.Tensor(name)
 	if !ok {
@@ -141,19 +149,55 @@ func ggufTensor(g *gguf.File, name string) (Tensor, bool, error) {
 	for i, d := range info.Dims {
 		shape[len(shape)-1-i] = int(d)
 	}
+	t, err := GGMLTensor(name, shape, info.Type, data)
+	return t, true, err
+}
+
+// GGMLTensor is a tensor stored in a GGML type: data itself where the
+// kernels run the type (F32, F16, BF16, Q8_0, Q4_0), else its values
+// decoded to float32 (Q4_1, Q5_0, Q5_1, Q2_K…Q6_K).
+func GGMLTensor(name string, shape []int, typ gguf.Type, data []byte) (Tensor, error) {
 	t := Tensor{Name: name, Shape: shape, Data: data}
-	if f, ok := nativeTypes[info.Type]; ok {
+	if f, ok := nativeTypes[typ]; ok {
 		t.Format = f
-		return t, true, nil
+		return t, nil
 	}
-	deq, ok := dequantizers[info.Type]
+	deq, ok := dequantizers[typ]
 	if !ok {
-		return Tensor{}, true, fmt.Errorf("llama: tensor %q has GGML type %s, which is not supported", name, info.Type)
+		return Tensor{}, fmt.Errorf("llama: tensor %q has GGML type %s, which is not supported", name, typ)
 	}
-	f32 := make([]float32, info.NumElements())
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	f32 := make([]float32, n)
 	if err := deq(f32, data); err != nil {
-		return Tensor{}, true, fmt.Errorf("llama: tensor %q: %w", name, err)
+		return Tensor{}, fmt.Errorf("llama: tensor %q: %w", name, err)
 	}
-	t.Format, t.Data = quant.FormatF32, slices.Clip(f32bytes(f32))
-	return t, true, nil
+	t.Format, t.Data = quant.FormatF32, quant.Float32Bytes(f32)
+	return t, nil
+}
+
+// NativeFormat is the format the kernels run a GGML type's bytes as, if
+// they run it without conversion.
+func NativeFormat(t gguf.Type) (quant.Format, bool) {
+	f, ok := nativeTypes[t]
+	return f, ok
+}
+
+// NativeGGMLType is the GGML type whose layout is f, if there is one.
+func NativeGGMLType(f quant.Format) (gguf.Type, bool) {
+	for t, nf := range nativeTypes {
+		if nf == f {
+			return t, true
+		}
+	}
+	return 0, false
+}
+
+// SupportsGGML reports whether GGMLTensor takes tensors of type t.
+func SupportsGGML(t gguf.Type) bool {
+	_, native := nativeTypes[t]
+	_, decoded := dequantizers[t]
+	return native || decoded
 }

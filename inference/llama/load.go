@@ -66,12 +66,6 @@ func Open(path string, opts Options) (*Model, error) {
 // FromLlama2C builds a model from a parsed llama2.c checkpoint, converting
 // its matrices as opts say.
 func FromLlama2C(ck *llama2c.Checkpoint, tok *tokenizer.Tokenizer, opts Options) (*Model, error) {
-	c := ck.Config
-	m := &Model{Tokenizer: tok, Config: Config{
-		Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
-		Vocab: c.Vocab, SeqLen: c.SeqLen, HeadDim: c.Dim / c.Heads, RopeDim: c.Dim / c.Heads,
-		RopeTheta: 10000, NormEps: 1e-5, TiedOutput: c.Shared,
-	}}
 	byName := map[string]llama2c.Tensor{}
 	for _, t := range ck.Tensors {
 		byName[t.Name] = t
@@ -80,21 +74,40 @@ func FromLlama2C(ck *llama2c.Checkpoint, tok *tokenizer.Tokenizer, opts Options)
 		t, ok := byName[name]
 		return Tensor{Name: t.Name, Shape: t.Shape, Format: quant.FormatF32, Data: t.Data}, ok, nil
 	}
-	return m, m.init(src, opts)
+	return New(ConfigFromLlama2C(ck.Config), tok, src, opts)
 }
 
-// init validates the config and loads the weights.
-func (m *Model) init(src TensorSource, opts Options) error {
+// ConfigFromLlama2C is the configuration of a llama2.c checkpoint header,
+// with run.c's fixed RoPE base and RMSNorm epsilon.
+func ConfigFromLlama2C(h llama2c.Config) Config {
+	return Config{
+		Dim: h.Dim, HiddenDim: h.HiddenDim, Layers: h.Layers, Heads: h.Heads, KVHeads: h.KVHeads,
+		Vocab: h.Vocab, SeqLen: h.SeqLen, HeadDim: h.Dim / h.Heads, RopeDim: h.Dim / h.Heads,
+		RopeTheta: 10000, NormEps: 1e-5, TiedOutput: h.Shared,
+	}
+}
+
+// New builds a model with hyperparameters c and vocabulary tok from the
+// tensors src yields (by GGUF name), converting them as opts say. Every
+// tensor's shape is checked against c.
+func New(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options) (*Model, error) {
+	m := &Model{Config: c, Tokenizer: tok}
 	if err := m.validate(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := m.fill(m.Layers, src, opts); err != nil {
-		return err
+		return nil, err
 	}
 	if m.Output == nil {
 		m.TiedOutput = true
 	}
-	return m.checkShapes()
+	if err := m.checkShapes(); err != nil {
+		return nil, err
+	}
+	if tok != nil && tok.VocabSize() > c.Vocab {
+		return nil, fmt.Errorf("llama: the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), c.Vocab)
+	}
+	return m, nil
 }
 
 // checkShapes verifies every tensor against the hyperparameters.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"unsafe"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
@@ -136,12 +135,4 @@ func matrix(t Tensor, opts Options) (*quant.Matrix, error) {
 		return nil, fmt.Errorf("llama: tensor %q to %s: %w", t.Name, f, err)
 	}
 	return q, nil
-}
-
-// f32bytes views float32 values as their little-endian bytes.
-func f32bytes(f []float32) []byte {
-	if len(f) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }

@@ -110,3 +110,12 @@ func dotBF16Generic(a []uint16, b []float32) float32 {
 	}
 	return s
 }
+
+// Float32Bytes views float32 values as their little-endian bytes without
+// copying.
+func Float32Bytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+}

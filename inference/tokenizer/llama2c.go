@@ -101,9 +101,12 @@ func ReadLlama2C(r io.Reader, vocabSize int) (*Tokenizer, error) {
 	return t, nil
 }
 
+// errTruncated reports a file that ends inside a record.
+var errTruncated = fmt.Errorf("the file is truncated: %w", io.ErrUnexpectedEOF)
+
 func unexpected(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errTruncated
 	}
 	return err
 }

@@ -150,14 +150,14 @@ func TestReadLlama2CErrors(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"empty", nil, 4, "tokenizer: llama2.c header: unexpected EOF"},
+		{"empty", nil, 4, "tokenizer: llama2.c header: the file is truncated"},
 		{"vocab too small", good, 2, "vocab size 2 out of range"},
 		{"vocab huge", good, 1 << 30, "vocab size 1073741824 out of range"},
 		{"negative max", negMax, 4, "max_token_length -1 is negative"},
 		{"long token", with(3, 999), 4, "tokenizer: llama2.c token 3: length 999 exceeds max_token_length 7"},
 		{"negative length", with(1, 0xFFFFFFF0), 4, "token 1: negative length -16"},
-		{"missing tokens", good, 5, "token 4: unexpected EOF"},
-		{"truncated record", good[:len(good)-3], 4, "token 3: unexpected EOF"},
+		{"missing tokens", good, 5, "token 4: the file is truncated"},
+		{"truncated record", good[:len(good)-3], 4, "token 3: the file is truncated"},
 		{"truncated text", good[:len(good)-1], 4, "token 3: length 1 but only 0 bytes left"},
 	}
 	for _, c := range cases {

@@ -111,6 +111,15 @@ func (t *Tokenizer) Piece(id int) string {
 	return t.pieces[id]
 }
 
+// Score returns the merge score of id (llama2.c and SentencePiece
+// vocabularies), or 0.
+func (t *Tokenizer) Score(id int) float32 {
+	if id < 0 || id >= len(t.scores) {
+		return 0
+	}
+	return t.scores[id]
+}
+
 // Type returns the token type of id (TypeNormal, TypeControl, ...), or
 // TypeUndefined for an id out of range.
 func (t *Tokenizer) Type(id int) int32 {

@@ -1,0 +1,284 @@
+package loader
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	chunker "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/ipfs-accelerate/accel/inference/gguf"
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+)
+
+// UnixFS layout of components: IPIP-499's unixfs-v1-2025 profile (CIDv1,
+// sha2-256, raw leaves, balanced DAG of up to 1024 links per node) with a
+// fixed-size chunker of ChunkSize bytes. Kubo with that import profile and
+// --chunker=size-N gives a component's bytes the same CID (Kubo's older
+// default of 174 links per node differs only for files of more than 174
+// chunks).
+const (
+	DefaultChunkSize = 1 << 20
+	MinChunkSize     = 256 << 10
+	MaxChunkSize     = 2 << 20
+	DAGWidth         = 1024
+)
+
+// FilePrefix makes the CIDs of component nodes (raw leaves take the Raw
+// codec with the same hash).
+var FilePrefix = cid.Prefix{Version: 1, Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1}
+
+// ImportOptions control Import. The same source and options give the same
+// root CID on every machine.
+type ImportOptions struct {
+	// Precision converts the weights with a quantization plan (norms stay
+	// f32); nil keeps every tensor in its source format.
+	Precision *quant.Plan
+	// ChunkSize is the size of the UnixFS leaves: 0 for DefaultChunkSize,
+	// else MinChunkSize…MaxChunkSize.
+	ChunkSize int
+	// Progress, if set, is called as component bytes are stored, with the
+	// bytes done and the total of all components.
+	Progress func(done, total int64)
+}
+
+// NewDAGService is an offline DAG service over bs, the kind Import writes
+// through and Open reads from.
+func NewDAGService(bs blockstore.Blockstore) ipld.DAGService {
+	return merkledag.NewDAGService(blockservice.New(bs, nil))
+}
+
+// Import stores the model at src in bs as a model DAG and returns its root
+// CID and manifest. Every component block is stored before the manifest
+// block, which is written last: a failed or cancelled import leaves no
+// root, only unreferenced component blocks for garbage collection.
+func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.Blockstore) (cid.Cid, *Manifest, error) {
+	chunk := opts.ChunkSize
+	if chunk == 0 {
+		chunk = DefaultChunkSize
+	}
+	if chunk < MinChunkSize || chunk > MaxChunkSize {
+		return cid.Undef, nil, fmt.Errorf("loader: chunk size %d is outside %d…%d", chunk, MinChunkSize, MaxChunkSize)
+	}
+	if opts.Precision != nil {
+		if err := opts.Precision.Validate(); err != nil {
+			return cid.Undef, nil, fmt.Errorf("loader: precision plan: %w", err)
+		}
+	}
+	ck, err := src.open()
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	defer ck.close()
+
+	m, parts, err := prepare(ck, opts.Precision)
+	if err != nil {
+		return cid.Undef, nil, fmt.Errorf("%w (in %s)", err, src.Path)
+	}
+	dag := NewDAGService(bs)
+	progress := &progressReader{ctx: ctx, total: m.Size(), fn: opts.Progress}
+	for i := range m.Components {
+		c := &m.Components[i]
+		progress.r = io.MultiReader(parts[i]...)
+		c.CID, err = addFile(ctx, dag, progress, chunk)
+		if err != nil {
+			return cid.Undef, nil, fmt.Errorf("loader: storing component %s: %w", c.Name, err)
+		}
+	}
+	root, err := m.Block()
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	if err := bs.Put(ctx, root); err != nil {
+		return cid.Undef, nil, fmt.Errorf("loader: storing the manifest: %w", err)
+	}
+	return root.Cid(), m, nil
+}
+
+// prepare checks the checkpoint against its hyperparameters and lays out
+// the manifest (without CIDs) and the readers of each component's bytes.
+func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, error) {
+	h := ck.hp
+	if err := h.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("loader: %w", err)
+	}
+	tokFile, err := checkTokenizer(ck)
+	if err != nil {
+		return nil, nil, err
+	}
+	specs := componentSpecs(h)
+	used := map[string]bool{}
+	m := &Manifest{Version: Version, Architecture: "llama", Hyperparameters: h}
+	if precision != nil {
+		m.Precision = precision.String()
+	}
+	parts := make([][]io.Reader, len(specs))
+	for i, name := range CriticalPath(h.Layers) {
+		c := Component{Name: name, Priority: Priority(name)}
+		if name == ComponentTokenizer {
+			c.Size = int64(len(tokFile))
+			parts[i] = []io.Reader{bytes.NewReader(tokFile)}
+		}
+		for _, s := range specs[i] {
+			t, ok := ck.tensors[s.name]
+			if !ok {
+				return nil, nil, fmt.Errorf("loader: the checkpoint has no tensor %s", s.name)
+			}
+			if !slices.Equal(t.shape, s.shape) {
+				return nil, nil, fmt.Errorf("loader: tensor %s has shape %v, the hyperparameters give %v", s.name, t.shape, s.shape)
+			}
+			used[s.name] = true
+			to := t.format
+			if precision != nil {
+				to = quantFormat(precision.FormatFor(s.name, s.shape))
+			}
+			n, err := to.size(s.shape)
+			if err != nil {
+				return nil, nil, fmt.Errorf("loader: tensor %s as %s: %w", s.name, to.name, err)
+			}
+			off := alignUp(c.Size)
+			if pad := off - c.Size; pad > 0 {
+				parts[i] = append(parts[i], bytes.NewReader(make([]byte, pad)))
+			}
+			c.Tensors = append(c.Tensors, Tensor{Name: s.name, Shape: s.shape, Format: to.name, Offset: off, Length: n})
+			c.Size = off + n
+			parts[i] = append(parts[i], &lazyReader{open: func() ([]byte, error) {
+				if to.name == t.format.name {
+					return t.data, nil
+				}
+				out, err := convert(t.data, t.format, s.shape, to.quant)
+				if err != nil {
+					return nil, fmt.Errorf("tensor %s from %s to %s: %w", s.name, t.format.name, to.name, err)
+				}
+				return out, nil
+			}, size: n})
+		}
+		m.Components = append(m.Components, c)
+	}
+	var extra []string
+	for name := range ck.tensors {
+		if !used[name] {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return nil, nil, fmt.Errorf("loader: tensor %s has no place in a llama model DAG (%d unknown tensors)", extra[0], len(extra))
+	}
+	return m, parts, nil
+}
+
+// checkTokenizer writes the tokenizer component and checks that a client
+// holding only it gets the checkpoint's shape and a working tokenizer.
+func checkTokenizer(ck *checkpoint) ([]byte, error) {
+	file, err := tokenizerFile(ck.meta)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gguf.Decode(file)
+	if err != nil {
+		return nil, fmt.Errorf("loader: tokenizer component: %w", err)
+	}
+	h, err := hyperparameters(g)
+	if err != nil {
+		return nil, err
+	}
+	h.Vocab, h.TiedOutput = ck.hp.Vocab, ck.hp.TiedOutput
+	if h != ck.hp {
+		return nil, fmt.Errorf("loader: the metadata gives hyperparameters %+v, the checkpoint %+v", h, ck.hp)
+	}
+	tok, err := llama.TokenizerFromGGUF(g)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if tok.VocabSize() > ck.hp.Vocab {
+		return nil, fmt.Errorf("loader: the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), ck.hp.Vocab)
+	}
+	return file, nil
+}
+
+func alignUp(n int64) int64 {
+	return (n + TensorAlignment - 1) / TensorAlignment * TensorAlignment
+}
+
+// addFile stores the bytes of r as a UnixFS file and returns its CID.
+func addFile(ctx context.Context, dag ipld.DAGService, r io.Reader, chunkSize int) (cid.Cid, error) {
+	buf := ipld.NewBufferedDAG(ctx, dag)
+	params := helpers.DagBuilderParams{Dagserv: buf, Maxlinks: DAGWidth, RawLeaves: true, CidBuilder: FilePrefix}
+	db, err := params.New(chunker.NewSizeSplitter(r, int64(chunkSize)))
+	if err != nil {
+		return cid.Undef, err
+	}
+	nd, err := balanced.Layout(db)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if err := buf.Commit(); err != nil {
+		return cid.Undef, err
+	}
+	return nd.Cid(), nil
+}
+
+// lazyReader produces its bytes on the first Read (converting a tensor
+// only when the chunker reaches it) and drops them at the end, so an
+// import holds one converted tensor at a time.
+type lazyReader struct {
+	open func() ([]byte, error)
+	size int64
+	data []byte
+	done bool
+}
+
+func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.done {
+		return 0, io.EOF
+	}
+	if l.open != nil {
+		data, err := l.open()
+		if err != nil {
+			return 0, err
+		}
+		if int64(len(data)) != l.size {
+			return 0, fmt.Errorf("loader: internal error: %d bytes where %d were planned", len(data), l.size)
+		}
+		l.data, l.open = data, nil
+	}
+	n := copy(p, l.data)
+	l.data = l.data[n:]
+	if len(l.data) == 0 {
+		l.data, l.done = nil, true
+	}
+	return n, nil
+}
+
+// progressReader counts the bytes read through it for Progress and stops
+// the import when ctx ends.
+type progressReader struct {
+	ctx         context.Context
+	r           io.Reader
+	done, total int64
+	fn          func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if n > 0 && p.fn != nil {
+		p.fn(p.done, p.total)
+	}
+	return n, err
+}

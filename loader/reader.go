@@ -1,0 +1,231 @@
+package loader
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	unixfsio "github.com/ipfs/boxo/ipld/unixfs/io"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/ipfs-accelerate/accel/inference/gguf"
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+)
+
+// Model is a model DAG opened for reading: its validated manifest and the
+// DAG service its blocks come from (a local blockstore through
+// NewDAGService, or one backed by an exchange, which then fetches what is
+// missing and verifies it against its CID; blocks already in a local
+// blockstore are trusted as stored). Its methods are safe for concurrent
+// use.
+type Model struct {
+	Root     cid.Cid
+	Manifest *Manifest
+	dag      ipld.NodeGetter
+}
+
+// Open fetches and validates the manifest at root.
+func Open(ctx context.Context, root cid.Cid, dag ipld.NodeGetter) (*Model, error) {
+	if !root.Defined() || root.Type() != cid.DagCBOR {
+		return nil, fmt.Errorf("loader: %v is not the CID of a model manifest (dag-cbor)", root)
+	}
+	nd, err := dag.Get(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("loader: fetching manifest %s: %w", root, err)
+	}
+	data := nd.RawData()
+	if sum, err := root.Prefix().Sum(data); err != nil || !sum.Equals(root) {
+		return nil, fmt.Errorf("loader: manifest block does not match its CID %s", root)
+	}
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", root, err)
+	}
+	return &Model{Root: root, Manifest: m, dag: dag}, nil
+}
+
+// file opens a component's UnixFS file and checks its size.
+func (m *Model) file(ctx context.Context, name string) (unixfsio.DagReader, *Component, error) {
+	c, ok := m.Manifest.Component(name)
+	if !ok {
+		return nil, nil, fmt.Errorf("loader: the model has no component %q", name)
+	}
+	nd, err := m.dag.Get(ctx, c.CID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loader: component %s: %w", name, err)
+	}
+	r, err := unixfsio.NewDagReader(ctx, nd, m.dag)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loader: component %s: %w", name, err)
+	}
+	if r.Size() != uint64(c.Size) {
+		r.Close()
+		return nil, nil, fmt.Errorf("loader: component %s is a %d-byte file, the manifest says %d", name, r.Size(), c.Size)
+	}
+	return r, c, nil
+}
+
+// ReadComponent returns the whole file of the named component.
+func (m *Model) ReadComponent(ctx context.Context, name string) ([]byte, error) {
+	r, c, err := m.file(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, c.Size)
+	if _, err := r.CtxReadFull(ctx, buf); err != nil {
+		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
+	}
+	return buf, nil
+}
+
+// ReadRange returns length bytes of the named component from offset,
+// fetching only the blocks that hold them (and the read-ahead of boxo's
+// UnixFS reader), not the whole component.
+func (m *Model) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
+	r, c, err := m.file(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if offset < 0 || length < 0 || offset > c.Size || length > c.Size-offset {
+		return nil, fmt.Errorf("loader: range [%d, +%d) is outside component %s (%d bytes)", offset, length, name, c.Size)
+	}
+	if _, err := r.Seek(offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("loader: component %s: %w", name, err)
+	}
+	buf := make([]byte, length)
+	if _, err := r.CtxReadFull(ctx, buf); err != nil {
+		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
+	}
+	return buf, nil
+}
+
+// ReadTensorRange returns the stored bytes of one tensor (in its manifest
+// format), reading only its range of its component.
+func (m *Model) ReadTensorRange(ctx context.Context, tensor string) ([]byte, error) {
+	t, c, ok := m.Manifest.Tensor(tensor)
+	if !ok {
+		return nil, fmt.Errorf("loader: the model has no tensor %q", tensor)
+	}
+	return m.ReadRange(ctx, c.Name, t.Offset, t.Length)
+}
+
+// metadata reads the tokenizer component and checks that it agrees with
+// the manifest.
+func (m *Model) metadata(ctx context.Context) (*gguf.File, error) {
+	data, err := m.ReadComponent(ctx, ComponentTokenizer)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gguf.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("loader: tokenizer component: %w", err)
+	}
+	if len(g.Tensors) != 0 {
+		return nil, fmt.Errorf("loader: tokenizer component holds %d tensors, want none", len(g.Tensors))
+	}
+	h, err := hyperparameters(g)
+	if err != nil {
+		return nil, err
+	}
+	want := m.Manifest.Hyperparameters
+	h.Vocab, h.TiedOutput = want.Vocab, want.TiedOutput
+	if h != want {
+		return nil, fmt.Errorf("loader: the tokenizer component's metadata gives %+v, the manifest %+v", h, want)
+	}
+	return g, nil
+}
+
+// LlamaModel builds a runnable model from the DAG: the configuration and
+// tokenizer from the tokenizer component's metadata, the weights from the
+// other components, used in place where the kernels run their format
+// (others are decoded to f32). opts.Precision converts the weights further,
+// as llama.Open does; opts.Tokenizer is not used.
+func (m *Model) LlamaModel(ctx context.Context, opts llama.Options) (*llama.Model, error) {
+	g, err := m.metadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := llama.TokenizerFromGGUF(g)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	components := map[string][]byte{}
+	src := func(name string) (llama.Tensor, bool, error) {
+		t, c, ok := m.Manifest.Tensor(name)
+		if !ok {
+			return llama.Tensor{}, false, nil
+		}
+		data, read := components[c.Name]
+		if !read {
+			if data, err = m.ReadComponent(ctx, c.Name); err != nil {
+				return llama.Tensor{}, true, err
+			}
+			components[c.Name] = data
+		}
+		f, err := parseFormat(t.Format)
+		if err != nil {
+			return llama.Tensor{}, true, fmt.Errorf("loader: tensor %s: %w", name, err)
+		}
+		lt, err := f.tensor(name, t.Shape, data[t.Offset:t.Offset+t.Length])
+		return lt, true, err
+	}
+	model, err := llama.New(m.Manifest.Hyperparameters.config(), tok, src, opts)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	return model, nil
+}
+
+// WriteGGUF writes the model as a GGUF file that llama.Open and llama.cpp
+// run: the tokenizer component's metadata, then every tensor in manifest
+// order. Tensors in a GGML layout keep their bytes; the project's Int
+// formats, which GGUF cannot hold, are written as f32 (their dequantized
+// values).
+func (m *Model) WriteGGUF(ctx context.Context, w io.Writer) error {
+	g, err := m.metadata(ctx)
+	if err != nil {
+		return err
+	}
+	out := gguf.NewWriter()
+	for _, kv := range g.KV {
+		if kv.Key == gguf.KeyAlignment {
+			continue
+		}
+		if err := out.AddKV(kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("loader: metadata %s: %w", kv.Key, err)
+		}
+	}
+	for _, c := range m.Manifest.Components[1:] {
+		data, err := m.ReadComponent(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		for _, t := range c.Tensors {
+			f, err := parseFormat(t.Format)
+			if err != nil {
+				return err
+			}
+			b, typ := data[t.Offset:t.Offset+t.Length], f.ggml
+			if !f.inGGUF {
+				mat, err := f.matrix(t.Shape, b)
+				if err != nil {
+					return fmt.Errorf("loader: tensor %s: %w", t.Name, err)
+				}
+				b, typ = quant.Float32Bytes(mat.Dequantize()), gguf.F32
+			}
+			dims := make([]uint64, len(t.Shape))
+			for i, d := range t.Shape {
+				dims[len(dims)-1-i] = uint64(d)
+			}
+			if err := out.AddTensor(t.Name, dims, typ, b); err != nil {
+				return fmt.Errorf("loader: tensor %s: %w", t.Name, err)
+			}
+		}
+	}
+	_, err = out.WriteTo(w)
+	return err
+}
