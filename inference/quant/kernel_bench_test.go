@@ -9,31 +9,27 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/membw"
 )
 
-// Decode speed: MatVec of a 4096×4096 matrix, as GB/s of weight bytes
-// streamed and as a fraction of the machine's memory read bandwidth
-// (membw.ReadBandwidth at the same thread count, measured in the same run).
-// The benchmark cycles through enough copies of the matrix to fill 256 MiB so
-// the weights come from memory, not the last-level cache, as they do when a
-// model's layers take turns.
+// Decode speed: matrix-vector products of a 4096×4096 matrix, as GB/s of
+// weight bytes streamed (b.SetBytes) and as a percentage of the machine's
+// memory read bandwidth (membw.ReadBandwidth at the same thread count,
+// measured in the same run, reported as membw-GB/s). The benchmarks cycle
+// through enough copies of the matrix to fill 256 MiB, so the weights come
+// from memory, not the last-level cache, as when a model's layers take turns.
 //
 //	go test -run '^$' -bench 'MatVec' -benchtime=200ms ./inference/quant/
-
+//
+// BenchmarkMatVec times Matrix.MatVec as the model calls it, on the threads
+// of SetThreads: every product splits its rows over goroutines started for
+// it, so on machines where waking an idle core takes hundreds of
+// microseconds (as in some virtual machines), about as long as a whole
+// product, the second thread adds little. BenchmarkMatVecStreams shows what
+// the kernels sustain without that cost.
 const (
 	benchRows, benchCols = 4096, 4096
 	benchWorkingSet      = 256 << 20
 )
 
-var (
-	benchBWOnce [3]sync.Once
-	benchBW     [3]float64
-)
-
-// benchBandwidth is the memory read bandwidth at 1 or 2 threads, measured
-// once per test binary run.
-func benchBandwidth(threads int) float64 {
-	benchBWOnce[threads].Do(func() { benchBW[threads] = membw.ReadBandwidth(threads, benchWorkingSet, 7) })
-	return benchBW[threads]
-}
+var benchFormats = []Format{FormatQ4_0, FormatQ8_0, FormatF16, FormatBF16, FormatF32}
 
 // benchMatrices returns copies of one random matrix in format f filling the
 // benchmark's working set.
@@ -58,27 +54,58 @@ func benchMatrices(b *testing.B, f Format) []*Matrix {
 	return ms
 }
 
+func benchVector() []float32 {
+	x := make([]float32, benchCols)
+	for i := range x {
+		x[i] = float32(i%17) - 8
+	}
+	return x
+}
+
+var (
+	benchBWMu sync.Mutex
+	benchBW   = map[string]float64{}
+)
+
+// benchBandwidth measures the memory read bandwidth once per sub-benchmark
+// (the first, one-iteration call), next to the kernel it is compared with.
+func benchBandwidth(b *testing.B, threads int) float64 {
+	benchBWMu.Lock()
+	defer benchBWMu.Unlock()
+	bw, ok := benchBW[b.Name()]
+	if !ok {
+		bw = membw.ReadBandwidth(threads, benchWorkingSet, 5)
+		benchBW[b.Name()] = bw
+	}
+	return bw
+}
+
+// reportBandwidth reports GB/s of weights, the memory bandwidth and their
+// ratio.
+func reportBandwidth(b *testing.B, bytesPerOp int, bw float64) {
+	gbs := float64(bytesPerOp) * float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(gbs/1e9, "GB/s")
+	b.ReportMetric(bw/1e9, "membw-GB/s")
+	b.ReportMetric(100*gbs/bw, "%membw")
+}
+
 func BenchmarkMatVec(b *testing.B) {
 	defer SetThreads(Threads())
-	prev := SIMD()
-	defer selectSIMD(prev)
+	defer selectSIMD(SIMD())
 	levels := append(SIMDLevels(), "generic")
-	for _, f := range []Format{FormatQ4_0, FormatQ8_0, FormatF16, FormatBF16, FormatF32} {
+	x := benchVector()
+	dst := make([]float32, benchRows)
+	for _, f := range benchFormats {
 		b.Run(f.String(), func(b *testing.B) {
 			ms := benchMatrices(b, f)
-			x := make([]float32, benchCols)
-			for i := range x {
-				x[i] = float32(i%17) - 8
-			}
-			dst := make([]float32, benchRows)
 			for _, level := range levels {
 				for _, threads := range []int{1, 2} {
 					b.Run(fmt.Sprintf("%s/threads=%d", level, threads), func(b *testing.B) {
 						selectSIMD(level)
 						SetThreads(threads)
-						bw := benchBandwidth(threads)
-						for i := range 2 * len(ms) { // warm up: page in, settle clocks
-							ms[i%len(ms)].MatVec(dst, x)
+						bw := benchBandwidth(b, threads)
+						for i := range len(ms) { // page in, settle
+							ms[i].MatVec(dst, x)
 						}
 						b.SetBytes(int64(len(ms[0].Data)))
 						b.ResetTimer()
@@ -86,10 +113,75 @@ func BenchmarkMatVec(b *testing.B) {
 							ms[i%len(ms)].MatVec(dst, x)
 						}
 						b.StopTimer()
-						gbs := float64(len(ms[0].Data)) * float64(b.N) / b.Elapsed().Seconds()
-						b.ReportMetric(gbs/1e9, "GB/s")
-						b.ReportMetric(bw/1e9, "membw-GB/s")
-						b.ReportMetric(100*gbs/bw, "%membw")
+						reportBandwidth(b, len(ms[0].Data), bw)
+					})
+				}
+			}
+		})
+	}
+}
+
+// matVecTiles is Matrix.MatVec on the calling goroutine alone, with the
+// activations quantized by quantizeQ8Row (what Batch.quantize does once it
+// uses the SIMD quantizer).
+func matVecTiles(m *Matrix, dst, x []float32) {
+	bt := NewBatch(x, 1, len(x))
+	if m.codec.usesQ8() {
+		nb := bt.blocks()
+		bt.q8 = grow(bt.q8, nb*q8Block)
+		bt.q8Scale = grow(bt.q8Scale, nb)
+		bt.q8Sum = grow(bt.q8Sum, nb)
+		quantizeQ8Row(bt.q8, bt.q8Scale, bt.q8Sum, x)
+		bt.quantized = true
+	}
+	rb := m.RowBytes()
+	for r0 := 0; r0 < m.Rows; r0 += rowTile {
+		r1 := min(r0+rowTile, m.Rows)
+		if mt, ok := m.codec.(tileMultiplier); ok {
+			mt.mulTile(dst, m.Rows, m.Data[r0*rb:r1*rb], r0, r1-r0, bt)
+			continue
+		}
+		for r := r0; r < r1; r++ {
+			dst[r] = m.codec.dot(m.Data[r*rb:(r+1)*rb], bt, 0)
+		}
+	}
+}
+
+// BenchmarkMatVecStreams runs b.N matrix-vector products on 1 or 2
+// goroutines started once, each taking every other matrix: the weight
+// bandwidth the kernels sustain per thread count, free of the per-product
+// cost of waking idle cores that MatVec's threads pay.
+func BenchmarkMatVecStreams(b *testing.B) {
+	defer selectSIMD(SIMD())
+	for _, f := range benchFormats {
+		b.Run(f.String(), func(b *testing.B) {
+			ms := benchMatrices(b, f)
+			for _, level := range SIMDLevels() {
+				for _, threads := range []int{1, 2} {
+					b.Run(fmt.Sprintf("%s/threads=%d", level, threads), func(b *testing.B) {
+						selectSIMD(level)
+						bw := benchBandwidth(b, threads)
+						x := benchVector()
+						dst := make([][]float32, threads)
+						for i := range dst {
+							dst[i] = make([]float32, benchRows)
+						}
+						for i := range ms {
+							matVecTiles(ms[i], dst[0], x)
+						}
+						b.SetBytes(int64(len(ms[0].Data)))
+						b.ResetTimer()
+						var wg sync.WaitGroup
+						for w := range threads {
+							wg.Go(func() {
+								for i := w; i < b.N; i += threads {
+									matVecTiles(ms[i%len(ms)], dst[w], x)
+								}
+							})
+						}
+						wg.Wait()
+						b.StopTimer()
+						reportBandwidth(b, len(ms[0].Data), bw)
 					})
 				}
 			}
@@ -120,22 +212,26 @@ func BenchmarkPrefill(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, threads := range []int{1, 2} {
-			SetThreads(threads)
+			report := func(b *testing.B) {
+				s := b.Elapsed().Seconds()
+				b.ReportMetric(float64(n*b.N)/s, "vectors/s")
+				b.ReportMetric(2*float64(n)*benchRows*benchCols*float64(b.N)/s/1e9, "GMAC*2/s")
+			}
 			b.Run(fmt.Sprintf("%s/MatMul/threads=%d", f, threads), func(b *testing.B) {
+				SetThreads(threads)
 				for range b.N {
 					m.MatMul(dst, NewBatch(xs, n, benchCols))
 				}
-				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "vectors/s")
-				b.ReportMetric(2*float64(n)*benchRows*benchCols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				report(b)
 			})
 			b.Run(fmt.Sprintf("%s/MatVecs/threads=%d", f, threads), func(b *testing.B) {
+				SetThreads(threads)
 				for range b.N {
 					for v := range n {
 						m.MatVec(dst[v*benchRows:(v+1)*benchRows], xs[v*benchCols:(v+1)*benchCols])
 					}
 				}
-				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "vectors/s")
-				b.ReportMetric(2*float64(n)*benchRows*benchCols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				report(b)
 			})
 		}
 	}

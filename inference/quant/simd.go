@@ -16,6 +16,10 @@ type kernelSet struct {
 	q8_0 func(row []byte, q []int8, scale []float32) float32
 	q4_0 func(row []byte, q []int8, scale []float32, sum []int32) float32
 
+	// q8quant quantizes one activation vector to 8-bit blocks of 32 (see
+	// quantizeQ8Row).
+	q8quant func(q []int8, scale []float32, sum []int32, x []float32)
+
 	// Optional tile kernels for Matrix.MatMul (see tileMultiplier): several
 	// rows and vectors per call, so weights and activations loaded into
 	// registers are reused. nil means one dot product per row and vector.
@@ -30,6 +34,20 @@ var genericKernels = &kernelSet{
 	bf16: dotBF16Generic,
 	q8_0: dotQ8_0Generic,
 	q4_0: dotQ4_0Generic,
+
+	q8quant: quantizeQ8RowGeneric,
+}
+
+// quantizeQ8Row quantizes vector x into ⌈len(x)/32⌉ blocks: codes q (32 per
+// block, zero past len(x)), scales and sums of codes, block by block exactly
+// as quantizeQ8Block. The SIMD versions give the same bits for finite x.
+var quantizeQ8Row = quantizeQ8RowGeneric
+
+func quantizeQ8RowGeneric(q []int8, scale []float32, sum []int32, x []float32) {
+	for i := range (len(x) + q8Block - 1) / q8Block {
+		blk := x[i*q8Block : min((i+1)*q8Block, len(x))]
+		scale[i], sum[i] = quantizeQ8Block(q[i*q8Block:(i+1)*q8Block], blk)
+	}
 }
 
 var (
@@ -108,6 +126,10 @@ func selectSIMD(name string) bool {
 func use(k *kernelSet) {
 	active = k
 	dotF32, dotF16, dotBF16, dotQ8_0, dotQ4_0 = k.f32, k.f16, k.bf16, k.q8_0, k.q4_0
+	quantizeQ8Row = quantizeQ8RowGeneric
+	if k.q8quant != nil {
+		quantizeQ8Row = k.q8quant
+	}
 }
 
 // mulTile multiplies a tile of Q8_0 rows with every vector of x.

@@ -31,13 +31,15 @@ func dotQ8_0AVX512(row *byte, q *int8, scale *float32, groups int) float32
 func dotQ4_0AVX512(row *byte, q *int8, scale *float32, sum *int32, groups int) float32
 
 // q8_0RowsAVX512 and q4_0RowsAVX512 multiply nrows rows, rb bytes apart, of
-// groups×4 blocks by one vector into out[:nrows].
+// groups×4 blocks by one prepared vector into out[:nrows]. With q non-nil
+// they first prepare the vector from q, scale (and sum for Q4_0) into prep,
+// computing row 0 on the way.
 //
 //go:noescape
-func q8_0RowsAVX512(rows *byte, rb int, nrows int, q *int8, scale *float32, groups int, out *float32)
+func q8_0RowsAVX512(rows *byte, rb int, nrows int, prep *byte, groups int, out *float32, q *int8, scale *float32, sum *int32)
 
 //go:noescape
-func q4_0RowsAVX512(rows *byte, rb int, nrows int, q *int8, scale *float32, sum *int32, groups int, out *float32)
+func q4_0RowsAVX512(rows *byte, rb int, nrows int, prep *byte, groups int, out *float32, q *int8, scale *float32, sum *int32)
 
 // prepQ8_0AVX512 and prepQ4_0AVX512 lay out groups×4 blocks of one
 // activation vector for the four-vector kernels (q8Prep and q4Prep bytes per
@@ -57,6 +59,11 @@ func q8_0x4AVX512(row *byte, prep *byte, vstride int, groups int, out *[4]float3
 
 //go:noescape
 func q4_0x4AVX512(row *byte, prep *byte, vstride int, groups int, out *[4]float32)
+
+// quantizeQ8AVX512 quantizes n floats into ⌈n/32⌉ blocks.
+//
+//go:noescape
+func quantizeQ8AVX512(x *float32, n int, q *int8, scale *float32, sum *int32)
 
 const (
 	q8Prep = 384 // prepared bytes per group of 4 blocks, Q8_0
@@ -86,7 +93,7 @@ func init() {
 	x := &cpu.X86
 	var sets []*kernelSet
 	hasAVX2 := x.HasAVX2 && x.HasFMA && x.HasF16C
-	if hasAVX2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI && x.HasAVX512VBMI {
+	if hasAVX2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI && x.HasAVX512VBMI && x.HasAVX512GFNI {
 		sets = append(sets, avx512Kernels)
 	}
 	if hasAVX2 {
@@ -146,6 +153,15 @@ var avx512Kernels = &kernelSet{
 	},
 	q8_0Tile: q8_0TileAVX512,
 	q4_0Tile: q4_0TileAVX512,
+
+	q8quant: func(q []int8, scale []float32, sum []int32, x []float32) {
+		nb := (len(x) + q8Block - 1) / q8Block
+		if nb == 0 {
+			return
+		}
+		_, _, _ = q[nb*q8Block-1], scale[nb-1], sum[nb-1]
+		quantizeQ8AVX512(&x[0], len(x), &q[0], &scale[0], &sum[0])
+	},
 }
 
 // prepPool holds scratch for prepared activation vectors.
@@ -164,106 +180,109 @@ func prepBuffer(n int) (buf []byte, pooled *[]byte) {
 	return b[off : off+n], pooled
 }
 
-// q8_0TileAVX512 is Matrix.MatMul's kernel for a tile of Q8_0 rows: four
-// vectors at a time through the prepared-activation kernel, the vectors
-// left over (all of them for a matrix-vector product) a row at a time in
-// one call. All paths give the same bits as
-// dotQ8_0 (avx512) of each row and vector.
-func q8_0TileAVX512(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	rb := len(tile) / n
-	nb := rb / q8_0BlockBytes
-	g := nb / 4
-	if g == 0 {
-		mulTileGeneric(q8_0Codec{}, dst, ld, tile, r0, n, x)
-		return
-	}
-	split := g * 4 * q8_0BlockBytes
-	t := 0
-	if x.N >= 4 {
-		stride := g * q8Prep
-		buf, pooled := prepBuffer(4 * stride)
-		var out [4]float32
-		for ; t+4 <= x.N; t += 4 {
-			for v := range 4 {
-				q, s, _ := x.q8Vector(t + v)
-				_, _ = q[g*128-1], s[g*4-1]
-				prepQ8_0AVX512(&buf[v*stride], &q[0], &s[0], g)
-			}
-			for i := range n {
-				row := tile[i*rb : (i+1)*rb]
-				q8_0x4AVX512(&row[0], &buf[0], stride, g, &out)
-				for v := range 4 {
-					s := out[v]
-					if split < rb {
-						q, sc, _ := x.q8Vector(t + v)
-						s += dotQ8_0Generic(row[split:], q[g*128:], sc[g*4:])
-					}
-					dst[(t+v)*ld+r0+i] = s
-				}
-			}
-		}
-		prepPool.Put(pooled)
-	}
-	for ; t < x.N; t++ {
-		q, s, _ := x.q8Vector(t)
-		_, _ = q[g*128-1], s[g*4-1]
-		out := dst[t*ld+r0 : t*ld+r0+n]
-		q8_0RowsAVX512(&tile[0], rb, n, &q[0], &s[0], g, &out[0])
-		if split < rb {
-			for i := range out {
-				out[i] += dotQ8_0Generic(tile[i*rb+split:(i+1)*rb], q[g*128:], s[g*4:])
-			}
-		}
-	}
+// tileKernels are one block format's AVX-512 kernels for Matrix.MatMul.
+type tileKernels struct {
+	codec      codec
+	blockBytes int
+	prepBytes  int // prepared bytes per group of 4 blocks
+	prep       func(dst []byte, x *Batch, t, groups int)
+	rows       func(rows *byte, rb int, nrows int, prep *byte, groups int, out *float32, q *int8, scale *float32, sum *int32)
+	x4         func(row *byte, prep *byte, vstride int, groups int, out *[4]float32)
+	tail       func(row []byte, x *Batch, t, block int) float32 // generic, from block on
 }
 
-// q4_0TileAVX512 is q8_0TileAVX512 for Q4_0.
+var q8_0Tiles = &tileKernels{
+	codec:      q8_0Codec{},
+	blockBytes: q8_0BlockBytes,
+	prepBytes:  q8Prep,
+	prep: func(dst []byte, x *Batch, t, groups int) {
+		q, s, _ := x.q8Vector(t)
+		_, _, _ = dst[groups*q8Prep-1], q[groups*128-1], s[groups*4-1]
+		prepQ8_0AVX512(&dst[0], &q[0], &s[0], groups)
+	},
+	rows: q8_0RowsAVX512,
+	x4:   q8_0x4AVX512,
+	tail: func(row []byte, x *Batch, t, block int) float32 {
+		q, s, _ := x.q8Vector(t)
+		return dotQ8_0Generic(row[block*q8_0BlockBytes:], q[block*32:], s[block:])
+	},
+}
+
+var q4_0Tiles = &tileKernels{
+	codec:      q4_0Codec{},
+	blockBytes: q4_0BlockBytes,
+	prepBytes:  q4Prep,
+	prep: func(dst []byte, x *Batch, t, groups int) {
+		q, s, m := x.q8Vector(t)
+		_, _, _, _ = dst[groups*q4Prep-1], q[groups*128-1], s[groups*4-1], m[groups*4-1]
+		prepQ4_0AVX512(&dst[0], &q[0], &s[0], &m[0], groups)
+	},
+	rows: q4_0RowsAVX512,
+	x4:   q4_0x4AVX512,
+	tail: func(row []byte, x *Batch, t, block int) float32 {
+		q, s, m := x.q8Vector(t)
+		return dotQ4_0Generic(row[block*q4_0BlockBytes:], q[block*32:], s[block:], m[block:])
+	},
+}
+
+func q8_0TileAVX512(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	q8_0Tiles.mulTile(dst, ld, tile, r0, n, x)
+}
+
 func q4_0TileAVX512(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	q4_0Tiles.mulTile(dst, ld, tile, r0, n, x)
+}
+
+// mulTile is Matrix.MatMul's kernel for a tile of n rows: the activation
+// vectors are laid out for the kernels (prep), then taken four at a time by
+// the one-row-four-vectors kernel, which unpacks each row once for all four,
+// and the vectors left over (all of them for a matrix-vector product) one at
+// a time by the rows kernel, which streams the tile's rows in order. Blocks
+// past the last whole group of 4 go through the generic kernel. Every path
+// gives the same bits as the one-row kernel (dotQ8_0/dotQ4_0) would.
+func (k *tileKernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	rb := len(tile) / n
-	nb := rb / q4_0BlockBytes
-	g := nb / 4
+	g := rb / k.blockBytes / 4
 	if g == 0 {
-		mulTileGeneric(q4_0Codec{}, dst, ld, tile, r0, n, x)
+		mulTileGeneric(k.codec, dst, ld, tile, r0, n, x)
 		return
 	}
-	split := g * 4 * q4_0BlockBytes
-	t := 0
+	hasTail := g*4*k.blockBytes < rb
+	stride := g * k.prepBytes
+	nbuf := stride
 	if x.N >= 4 {
-		stride := g * q4Prep
-		buf, pooled := prepBuffer(4 * stride)
-		var out [4]float32
-		for ; t+4 <= x.N; t += 4 {
-			for v := range 4 {
-				q, s, m := x.q8Vector(t + v)
-				_, _, _ = q[g*128-1], s[g*4-1], m[g*4-1]
-				prepQ4_0AVX512(&buf[v*stride], &q[0], &s[0], &m[0], g)
-			}
-			for i := range n {
-				row := tile[i*rb : (i+1)*rb]
-				q4_0x4AVX512(&row[0], &buf[0], stride, g, &out)
-				for v := range 4 {
-					s := out[v]
-					if split < rb {
-						q, sc, m := x.q8Vector(t + v)
-						s += dotQ4_0Generic(row[split:], q[g*128:], sc[g*4:], m[g*4:])
-					}
-					dst[(t+v)*ld+r0+i] = s
+		nbuf = 4 * stride
+	}
+	buf, pooled := prepBuffer(nbuf)
+	t := 0
+	var out [4]float32
+	for ; t+4 <= x.N; t += 4 {
+		for v := range 4 {
+			k.prep(buf[v*stride:], x, t+v, g)
+		}
+		for i := range n {
+			row := tile[i*rb : (i+1)*rb]
+			k.x4(&row[0], &buf[0], stride, g, &out)
+			for v, s := range out {
+				if hasTail {
+					s += k.tail(row, x, t+v, g*4)
 				}
+				dst[(t+v)*ld+r0+i] = s
 			}
 		}
-		prepPool.Put(pooled)
 	}
 	for ; t < x.N; t++ {
 		q, s, m := x.q8Vector(t)
-		_, _, _ = q[g*128-1], s[g*4-1], m[g*4-1]
+		_, _, _, _ = buf[stride-1], q[g*128-1], s[g*4-1], m[g*4-1]
 		out := dst[t*ld+r0 : t*ld+r0+n]
-		q4_0RowsAVX512(&tile[0], rb, n, &q[0], &s[0], &m[0], g, &out[0])
-		if split < rb {
+		k.rows(&tile[0], rb, n, &buf[0], g, &out[0], &q[0], &s[0], &m[0])
+		if hasTail {
 			for i := range out {
-				out[i] += dotQ4_0Generic(tile[i*rb+split:(i+1)*rb], q[g*128:], s[g*4:], m[g*4:])
+				out[i] += k.tail(tile[i*rb:(i+1)*rb], x, t, g*4)
 			}
 		}
 	}
+	prepPool.Put(pooled)
 }
 
 var avx2Kernels = &kernelSet{

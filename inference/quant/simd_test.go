@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // The SIMD kernels must agree with the generic Go kernels on the same
@@ -225,4 +226,104 @@ func TestSetSIMD(t *testing.T) {
 		t.Errorf("SetSIMD(true): SIMD() = %q, want %q", SIMD(), levels[0])
 	}
 	t.Logf("SIMD levels %v, active %s", SIMDLevels(), SIMD())
+}
+
+// TestSIMDRowAlignment runs matrix-vector products over rows that start at
+// every alignment the kernels distinguish (64-byte aligned, 8-byte aligned,
+// not 8-byte aligned) with and without blocks past the last group of 4, and
+// checks them bit for bit against the one-row SIMD kernel and within the
+// reassociation bound against the generic one.
+func TestSIMDRowAlignment(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, f := range []Format{FormatQ8_0, FormatQ4_0} {
+			for _, cols := range []int{32 * 4 * 9, 32 * (4*20 + 3), 32 * 4 * 32, 32 * 7} {
+				const rows = 19
+				src, err := Quantize(simdVec(r, rows*cols), rows, cols, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := simdVec(r, cols)
+				bt := NewBatch(x, 1, cols)
+				bt.quantize()
+				q, scale, sum := bt.q8Vector(0)
+				for _, off := range []int{0, 8, 16, 32, 56, 2, 6} {
+					buf := make([]byte, len(src.Data)+128)
+					base := int(-uintptr(unsafe.Pointer(&buf[0])) & 63)
+					data := buf[base+off : base+off+len(src.Data)]
+					copy(data, src.Data)
+					m, err := NewMatrix(rows, cols, f, data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := make([]float32, rows)
+					m.MatVec(got, x)
+					for i := range rows {
+						row := m.Row(i)
+						var one, gen float32
+						if f.Kind == Q8_0 {
+							one, gen = dotQ8_0(row, q, scale), dotQ8_0Generic(row, q, scale)
+						} else {
+							one, gen = dotQ4_0(row, q, scale, sum), dotQ4_0Generic(row, q, scale, sum)
+						}
+						if got[i] != one {
+							t.Fatalf("%s cols=%d offset %d row %d: MatVec %v, one-row kernel %v", f, cols, off, i, got[i], one)
+						}
+						deq := make([]float32, cols)
+						m.DequantizeRow(deq, i)
+						var mass float64
+						for j, w := range deq {
+							mass += math.Abs(float64(w) * float64(x[j]))
+						}
+						if d := math.Abs(float64(got[i] - gen)); !(d <= simdTol(cols, 4*mass)) {
+							t.Fatalf("%s cols=%d offset %d row %d: MatVec %v, generic %v", f, cols, off, i, got[i], gen)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestSIMDQuantizeQ8 checks the SIMD activation quantizer against
+// quantizeQ8Block bit for bit, including partial last blocks, zero blocks,
+// subnormals and exact halves.
+func TestSIMDQuantizeQ8(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, n := range []int{1, 5, 16, 17, 31, 32, 33, 48, 63, 64, 100, 4096, 4099} {
+			x := simdVec(r, n)
+			for i := range x {
+				switch r.IntN(8) {
+				case 0:
+					x[i] = 0
+				case 1:
+					x[i] = float32(r.IntN(255)-127) / 2 // exact halves after scaling, often
+				case 2:
+					x[i] *= 1e-40 // subnormal
+				}
+			}
+			if n >= 64 {
+				clear(x[32:64]) // an all-zero block
+			}
+			nb := (n + 31) / 32
+			q, s, m := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
+			wq, ws, wm := make([]int8, nb*32), make([]float32, nb), make([]int32, nb)
+			for i := range q {
+				q[i] = 99 // must be overwritten, padding included
+			}
+			quantizeQ8Row(q, s, m, x)
+			quantizeQ8RowGeneric(wq, ws, wm, x)
+			for b := range nb {
+				if math.Float32bits(s[b]) != math.Float32bits(ws[b]) || m[b] != wm[b] {
+					t.Fatalf("n=%d block %d: scale %v sum %d, want %v %d", n, b, s[b], m[b], ws[b], wm[b])
+				}
+			}
+			for i := range q {
+				if q[i] != wq[i] {
+					t.Fatalf("n=%d code %d: %d, want %d", n, i, q[i], wq[i])
+				}
+			}
+		}
+	})
 }
