@@ -50,14 +50,10 @@ func (b *Batch) quantize() {
 	b.q8 = grow(b.q8, b.N*nb*q8Block)
 	b.q8Scale = grow(b.q8Scale, b.N*nb)
 	b.q8Sum = grow(b.q8Sum, b.N*nb)
-	parallelFor(b.N, 1, func(lo, hi int) {
+	parallelFor(b.N, 4, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
-			x := b.Vector(t)
-			for i := range nb {
-				blk := x[i*q8Block : min((i+1)*q8Block, len(x))]
-				q := b.q8[(t*nb+i)*q8Block : (t*nb+i+1)*q8Block]
-				b.q8Scale[t*nb+i], b.q8Sum[t*nb+i] = quantizeQ8Block(q, blk)
-			}
+			q, scale, sum := b.q8Vector(t)
+			quantizeQ8Row(q, scale, sum, b.Vector(t))
 		}
 	})
 	b.quantized = true

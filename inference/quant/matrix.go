@@ -118,10 +118,16 @@ func (m *Matrix) MatMul(dst []float32, x *Batch) {
 		x.quantize()
 	}
 	rb := m.RowBytes()
-	tiles := (m.Rows + rowTile - 1) / rowTile
+	tile := rowTile
+	if x.N < 4 {
+		// No weights to reuse across vectors: each thread streams one run
+		// of rows, so per-tile set-up is paid once per thread.
+		tile = (m.Rows + Threads() - 1) / Threads()
+	}
+	tiles := (m.Rows + tile - 1) / tile
 	parallelFor(tiles, 1, func(lo, hi int) {
-		for tile := lo; tile < hi; tile++ {
-			r0, r1 := tile*rowTile, min((tile+1)*rowTile, m.Rows)
+		for i := lo; i < hi; i++ {
+			r0, r1 := i*tile, min((i+1)*tile, m.Rows)
 			if mt, ok := m.codec.(tileMultiplier); ok {
 				mt.mulTile(dst, m.Rows, m.Data[r0*rb:r1*rb], r0, r1-r0, x)
 				continue
