@@ -80,10 +80,12 @@ func (s *Session) layer(l, pos, n int) {
 		rope(s.k[t*kvdim:(t+1)*kvdim], c.HeadDim, cos, sin)
 		s.kv.put(l, pos+t, s.k[t*kvdim:(t+1)*kvdim], s.v[t*kvdim:(t+1)*kvdim])
 	}
-	quant.ParallelFor(n*c.Heads, 1, func(lo, hi int) {
-		scratch := make([]float32, c.HeadDim+s.contextFor(pos+n-1))
+	group := c.Heads / c.KVHeads
+	quant.ParallelFor(n*c.KVHeads, 1, func(lo, hi int) {
+		scratch := make([]float32, c.HeadDim+group*s.contextFor(pos+n-1))
 		for i := lo; i < hi; i++ {
-			s.attend(l, pos+i/c.Heads, i%c.Heads, s.q[(i/c.Heads)*qdim:], s.att[(i/c.Heads)*qdim:], scratch)
+			t := i / c.KVHeads
+			s.attend(l, pos+t, i%c.KVHeads, s.q[t*qdim:(t+1)*qdim], s.att[t*qdim:(t+1)*qdim], scratch)
 		}
 	})
 	s.batch.Reset(s.att[:n*qdim], n, qdim)
@@ -118,29 +120,33 @@ func (s *Session) contextFor(pos int) int {
 	return pos + 1
 }
 
-// attend writes head h's attention output for the query at pos (q and out
-// are that position's rows) into out.
-func (s *Session) attend(l, pos, h int, q, out []float32, scratch []float32) {
+// attend writes the attention output of the query heads that share KV head
+// kvh, for the query at pos (q and out are that position's rows), into out.
+// Each cached key and value is read once for the whole group.
+func (s *Session) attend(l, pos, kvh int, q, out []float32, scratch []float32) {
 	c := s.model.Config
-	hd := c.HeadDim
-	lo, hi := h*hd, (h+1)*hd
-	kvh := h / (c.Heads / c.KVHeads)
+	hd, group := c.HeadDim, c.Heads/c.KVHeads
 	klo, khi := kvh*hd, (kvh+1)*hd
 	ctx := s.contextFor(pos)
 	first := pos + 1 - ctx
-	buf, scores := scratch[:hd], scratch[hd:hd+ctx]
-	qh := q[lo:hi]
+	buf, scores := scratch[:hd], scratch[hd:hd+group*ctx]
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	heads := q[kvh*group*hd : (kvh+1)*group*hd]
 	for j := range ctx {
-		scores[j] = quant.Dot(qh, s.kv.key(l, first+j, klo, khi, buf)) * scale
+		k := s.kv.key(l, first+j, klo, khi, buf)
+		for g := range group {
+			scores[g*ctx+j] = quant.Dot(heads[g*hd:(g+1)*hd], k) * scale
+		}
 	}
-	softmax(scores)
-	o := out[lo:hi]
+	for g := range group {
+		softmax(scores[g*ctx : (g+1)*ctx])
+	}
+	o := out[kvh*group*hd : (kvh+1)*group*hd]
 	clear(o)
-	for j, a := range scores {
+	for j := range ctx {
 		v := s.kv.value(l, first+j, klo, khi, buf)
-		for i := range o {
-			o[i] += a * v[i]
+		for g := range group {
+			quant.AddScaled(o[g*hd:(g+1)*hd], scores[g*ctx+j], v)
 		}
 	}
 }
