@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/node"
+)
+
+func addCmd() *cobra.Command {
+	var (
+		quiet                      bool
+		tokenizer, precision, plan string
+		chunk                      int
+	)
+	cmd := &cobra.Command{
+		Use:   "add PATH [-q] [--tokenizer TOK] [--precision P | --plan FILE] [--chunk-size N]",
+		Short: "Import a model into the repo and pin it",
+		Long: `Import a GGUF file or a llama2.c checkpoint (with --tokenizer) as a model DAG
+and pin its root. Without --precision or --plan the weights keep their source
+format. The same file with the same options gives the same CID everywhere.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := loader.ImportOptions{ChunkSize: chunk}
+			if precision != "" && plan != "" {
+				return fmt.Errorf("give --precision or --plan, not both")
+			}
+			if precision != "" || plan != "" {
+				var p quant.Plan
+				var err error
+				if plan != "" {
+					p, err = quant.LoadPlan(plan)
+				} else {
+					p, err = loadPlan(precision)
+				}
+				if err != nil {
+					return err
+				}
+				opts.Precision = &p
+			}
+			name := filepath.Base(args[0])
+			var bar *progressbar.ProgressBar
+			if !quiet {
+				opts.Progress = func(done, total int64) {
+					if bar == nil {
+						bar = progressbar.NewOptions64(total,
+							progressbar.OptionSetWriter(os.Stderr),
+							progressbar.OptionSetDescription(name),
+							progressbar.OptionShowBytes(true),
+							progressbar.OptionSetWidth(30),
+							progressbar.OptionThrottle(100*time.Millisecond),
+							progressbar.OptionClearOnFinish())
+					}
+					bar.Set64(done)
+				}
+			}
+			return withRepo(func(ctx context.Context, r *node.Repo) error {
+				root, _, err := r.Add(ctx, loader.Source{Path: args[0], Tokenizer: tokenizer}, opts)
+				if bar != nil {
+					bar.Finish()
+				}
+				if err != nil {
+					return err
+				}
+				if quiet {
+					fmt.Println(root)
+				} else {
+					fmt.Printf("added %s %s\n", root, name)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the root CID, no progress")
+	f.StringVar(&tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
+	f.StringVar(&precision, "precision", "", "convert the weights: a preset (f16, q8_0, q4_0, q8, q4, q3, q2, mixed), a format (int4g64, …), a compact plan or a rules file")
+	f.StringVar(&plan, "plan", "", "convert the weights with the precision plan in this JSON/YAML rules file")
+	f.IntVar(&chunk, "chunk-size", loader.DefaultChunkSize, fmt.Sprintf("bytes per UnixFS leaf block, %d…%d", loader.MinChunkSize, loader.MaxChunkSize))
+	return cmd
+}

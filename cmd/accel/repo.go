@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ipfs/go-cid"
+	"github.com/spf13/cobra"
+
+	"github.com/ipfs-accelerate/accel/node"
+)
+
+// signalContext is cancelled by Ctrl-C or SIGTERM, so a command can stop
+// cleanly and leave the repo consistent.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// withRepo opens the repo ($ACCEL_PATH or ~/.accel), runs fn and closes it.
+func withRepo(fn func(ctx context.Context, r *node.Repo) error) error {
+	ctx, stop := signalContext()
+	defer stop()
+	dir, err := node.DefaultPath()
+	if err != nil {
+		return err
+	}
+	r, err := node.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	err = fn(ctx, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// parseCID reads a CID argument.
+func parseCID(s string) (cid.Cid, error) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("invalid CID %q: %v", s, err)
+	}
+	return c, nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func initCmd() *cobra.Command {
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "init [--profile=test]",
+		Short: "Create the node's repo ($ACCEL_PATH, default ~/.accel)",
+		Long: `Create the repo: a config file with a new Ed25519 peer identity and listen
+addresses, and an empty block store and datastore. The test profile listens
+on 127.0.0.1 only, on random ports, with no bootstrap peers and no mDNS.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := node.DefaultPath()
+			if err != nil {
+				return err
+			}
+			cfg, err := node.Init(dir, profile)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("initialized accel repo at %s (profile %s)\npeer identity: %s\n", dir, cfg.Profile, cfg.Identity.PeerID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&profile, "profile", node.ProfileDefault, "configuration profile: default or test")
+	return cmd
+}
+
+func repoCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "repo", Short: "Inspect the repo"}
+	var asJSON bool
+	stat := &cobra.Command{
+		Use:   "stat [--json]",
+		Short: "Blocks, bytes, storage budget and path of the repo",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRepo(func(ctx context.Context, r *node.Repo) error {
+				st, err := r.RepoStat(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(st)
+				}
+				fmt.Printf("NumObjects: %d\nRepoSize:   %d\nStorageMax: %d\nRepoPath:   %s\nPins:       %d\n", st.Blocks, st.Bytes, st.StorageMax, st.Path, st.Pins)
+				return nil
+			})
+		},
+	}
+	stat.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Re-hash every stored block against its CID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRepo(func(ctx context.Context, r *node.Repo) error {
+				n, bad, err := r.Verify(ctx)
+				if err != nil {
+					return err
+				}
+				for _, c := range bad {
+					fmt.Printf("corrupt block %s\n", c)
+				}
+				if len(bad) > 0 {
+					return fmt.Errorf("%d of %d blocks are corrupt", len(bad), n)
+				}
+				fmt.Printf("verified %d blocks\n", n)
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(stat, verify)
+	return cmd
+}
+
+func gcCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "gc",
+		Short: "Delete every block not reachable from a pin",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRepo(func(ctx context.Context, r *node.Repo) error {
+				res, err := r.GC(ctx)
+				fmt.Printf("removed %d blocks, %d bytes\n", res.Blocks, res.Bytes)
+				return err
+			})
+		},
+	}
+}

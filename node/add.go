@@ -1,0 +1,33 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/loader"
+)
+
+// Add imports the model at src into the repo and pins its root, named
+// after the file. The pin is recorded only after every block is stored: an
+// add cut short leaves unpinned blocks, which GC removes.
+func (r *Repo) Add(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
+	root, m, err := loader.Import(ctx, src, opts, r.Blocks)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	if err := r.Pin(ctx, root, filepath.Base(src.Path)); err != nil {
+		return cid.Undef, nil, err
+	}
+	return root, m, nil
+}
+
+// Model opens the model DAG at root from the repo.
+func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
+	m, err := loader.Open(ctx, root, r.DAG)
+	if err != nil {
+		return nil, notLocal(err)
+	}
+	return m, nil
+}

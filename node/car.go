@@ -1,0 +1,120 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	car "github.com/ipld/go-car/v2"
+	"github.com/ipld/go-car/v2/storage"
+
+	"github.com/ipfs-accelerate/accel/blockstore"
+)
+
+// ErrMalformedCAR wraps every reason ImportCAR rejects a CAR for.
+var ErrMalformedCAR = errors.New("malformed CAR")
+
+// ExportCAR writes the DAG at root to w as a CARv1 whose only root is
+// root, every block once, in depth-first pre-order (the order of
+// `ipfs dag export`). Every block must be local.
+func (r *Repo) ExportCAR(ctx context.Context, root cid.Cid, w io.Writer) error {
+	if !root.Defined() {
+		return errors.New("export: undefined CID")
+	}
+	// Hide any io.WriterAt of w: a CARv1 streams.
+	out, err := storage.NewWritable(struct{ io.Writer }{w}, []cid.Cid{root}, car.WriteAsCarV1(true))
+	if err != nil {
+		return err
+	}
+	var werr error
+	seen := cid.NewSet()
+	err = r.walk(ctx, root, func(c cid.Cid) bool {
+		if werr != nil || !seen.Visit(c) {
+			return false
+		}
+		b, err := r.Blocks.Get(ctx, c)
+		if err != nil {
+			werr = err
+			return false
+		}
+		werr = out.Put(ctx, c.KeyString(), b.RawData())
+		return werr == nil
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("export %s: %w", root, notLocal(err))
+	}
+	return nil
+}
+
+// putBatch is how many bytes of blocks ImportCAR stores at a time.
+const putBatch = 32 << 20
+
+// ImportCAR stores the blocks of a CAR (v1 or v2) read from rd, checking
+// each against its CID and the block size limit, then pins its roots
+// recursively. A CAR that is malformed, holds a block whose bytes do not
+// match its CID or an oversized block, or whose roots' DAGs are not
+// complete gets an error wrapping ErrMalformedCAR and pins nothing; the
+// blocks stored before the error stay unpinned for GC.
+func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
+	br, err := car.NewBlockReader(rd, car.MaxAllowedSectionSize(blockstore.MaxBlockSize+1024))
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformedCAR, err)
+	}
+	if len(br.Roots) == 0 {
+		return nil, fmt.Errorf("%w: no roots", ErrMalformedCAR)
+	}
+	var (
+		batch []blocks.Block
+		size  int
+		n     int
+	)
+	flush := func() error {
+		err := r.Blocks.PutMany(ctx, batch)
+		batch, size = batch[:0], 0
+		return err
+	}
+	for {
+		b, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformedCAR, n, err)
+		}
+		n++
+		if len(b.RawData()) > blockstore.MaxBlockSize {
+			return nil, fmt.Errorf("%w: block %s is %d bytes, over the %d-byte limit", ErrMalformedCAR, b.Cid(), len(b.RawData()), blockstore.MaxBlockSize)
+		}
+		batch = append(batch, b)
+		size += len(b.RawData())
+		if size >= putBatch {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	// Every root's DAG must be whole before any is pinned.
+	for _, root := range br.Roots {
+		if err := r.walk(ctx, root, cid.NewSet().Visit); err != nil {
+			return nil, fmt.Errorf("%w: the DAG of root %s: %v", ErrMalformedCAR, root, notLocal(err))
+		}
+	}
+	for _, root := range br.Roots {
+		if err := r.Pin(ctx, root, ""); err != nil {
+			return nil, err
+		}
+	}
+	return br.Roots, nil
+}

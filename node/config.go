@@ -1,0 +1,171 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// ConfigFile is the name of the repo's configuration file.
+const ConfigFile = "config"
+
+// Profiles that Init accepts.
+const (
+	ProfileDefault = "default"
+	ProfileTest    = "test" // loopback only, random ports, no bootstrap, no mDNS, no relay service
+)
+
+// DefaultStorageMax is the disk budget of a new repo's blocks.
+const DefaultStorageMax = 10 << 30
+
+// Config is the repo's configuration, a JSON file laid out like Kubo's.
+// The offline commands use Identity and Datastore; the daemon reads the
+// rest.
+type Config struct {
+	Identity  Identity
+	Profile   string
+	Addresses Addresses
+	Bootstrap []string // multiaddrs with /p2p/ of the peers to join through
+	Discovery Discovery
+	Swarm     Swarm
+	Datastore DatastoreConfig
+}
+
+// Addresses are the daemon's listen multiaddrs.
+type Addresses struct {
+	Swarm   []string // libp2p transports
+	API     string   // HTTP RPC API
+	Gateway string   // trustless gateway, SDK and web UI
+}
+
+// Discovery configures local peer discovery.
+type Discovery struct {
+	MDNS struct{ Enabled bool }
+}
+
+// Swarm configures the libp2p host's services.
+type Swarm struct {
+	RelayService bool // serve circuit relay v2 to other peers
+}
+
+// DatastoreConfig describes the repo's storage.
+type DatastoreConfig struct {
+	// StorageMax is the disk budget of the blocks, in bytes, that
+	// garbage collection keeps unpinned blocks under.
+	StorageMax int64
+	// Spec records the layout: flatfs for blocks, leveldb for the rest.
+	Spec string
+}
+
+// datastoreSpec names the layout Open expects.
+const datastoreSpec = "/blocks: flatfs next-to-last/2 sync; /: leveldb"
+
+// defaultBootstrap is the public IPFS bootstrap list (Kubo's).
+var defaultBootstrap = []string{
+	"/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+	"/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
+	"/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
+	"/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+}
+
+// NewConfig returns the configuration of a new repo with the given
+// profile and identity.
+func NewConfig(profile string, id Identity) (*Config, error) {
+	c := &Config{Identity: id, Profile: profile, Datastore: DatastoreConfig{StorageMax: DefaultStorageMax, Spec: datastoreSpec}}
+	switch profile {
+	case ProfileDefault, "":
+		c.Profile = ProfileDefault
+		c.Addresses = Addresses{
+			Swarm: []string{
+				"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001",
+				"/ip4/0.0.0.0/udp/4001/quic-v1", "/ip6/::/udp/4001/quic-v1",
+				"/ip4/0.0.0.0/udp/4001/quic-v1/webtransport", "/ip6/::/udp/4001/quic-v1/webtransport",
+				"/ip4/0.0.0.0/udp/4001/webrtc-direct", "/ip6/::/udp/4001/webrtc-direct",
+				"/ip4/0.0.0.0/tcp/4002/ws",
+			},
+			API:     "/ip4/127.0.0.1/tcp/5001",
+			Gateway: "/ip4/127.0.0.1/tcp/8080",
+		}
+		c.Bootstrap = defaultBootstrap
+		c.Discovery.MDNS.Enabled = true
+		c.Swarm.RelayService = true
+	case ProfileTest:
+		c.Addresses = Addresses{
+			Swarm: []string{
+				"/ip4/127.0.0.1/tcp/0",
+				"/ip4/127.0.0.1/udp/0/quic-v1",
+				"/ip4/127.0.0.1/udp/0/quic-v1/webtransport",
+				"/ip4/127.0.0.1/udp/0/webrtc-direct",
+				"/ip4/127.0.0.1/tcp/0/ws",
+			},
+			API:     "/ip4/127.0.0.1/tcp/0",
+			Gateway: "/ip4/127.0.0.1/tcp/0",
+		}
+		c.Bootstrap = []string{}
+	default:
+		return nil, fmt.Errorf("unknown profile %q (have %q and %q)", profile, ProfileDefault, ProfileTest)
+	}
+	return c, nil
+}
+
+// readConfig reads dir's configuration.
+func readConfig(dir string) (*Config, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if c.Datastore.Spec != datastoreSpec {
+		return nil, fmt.Errorf("repo config %s: datastore %q, this accel reads %q", filepath.Join(dir, ConfigFile), c.Datastore.Spec, datastoreSpec)
+	}
+	return &c, nil
+}
+
+// writeConfig replaces dir's configuration atomically: a crash leaves the
+// old file or the new one, never a torn one.
+func writeConfig(dir string, c *Config) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o600)
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it,
+// renames it over path and syncs the directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

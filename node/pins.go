@@ -1,0 +1,89 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// ErrNotLocal is returned when a block an offline operation needs is not
+// in the repo.
+var ErrNotLocal = errors.New("not in the local repo (fetching from the network needs the daemon, which comes later)")
+
+// notLocal turns a missing block into ErrNotLocal.
+func notLocal(err error) error {
+	var nf ipld.ErrNotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("block %s is %w", nf.Cid, ErrNotLocal)
+	}
+	return err
+}
+
+// Pin pins the DAG at c recursively under name. Offline, every block of
+// the DAG must already be in the repo; the pin is recorded (durably) only
+// once they all are. A CID already pinned recursively keeps its pin as it
+// is (boxo's pinner would drop and re-add it, and a crash between the two
+// would lose it).
+func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
+	if !c.Defined() {
+		return errors.New("pin: undefined CID")
+	}
+	if _, ok, err := r.Pinner.IsPinnedWithType(ctx, c, pin.Recursive); err != nil {
+		return err
+	} else if ok {
+		return nil
+	}
+	nd, err := r.DAG.Get(ctx, c)
+	if err != nil {
+		return fmt.Errorf("pin %s: %w", c, notLocal(err))
+	}
+	if err := r.Pinner.Pin(ctx, nd, true, name); err != nil {
+		return fmt.Errorf("pin %s: %w", c, notLocal(err))
+	}
+	return r.Pinner.Flush(ctx)
+}
+
+// Unpin removes the recursive pin of c.
+func (r *Repo) Unpin(ctx context.Context, c cid.Cid) error {
+	if err := r.Pinner.Unpin(ctx, c, true); err != nil {
+		if errors.Is(err, pin.ErrNotPinned) {
+			return fmt.Errorf("unpin %s: not pinned", c)
+		}
+		return fmt.Errorf("unpin %s: %w", c, err)
+	}
+	return r.Pinner.Flush(ctx)
+}
+
+// PinInfo is one pin.
+type PinInfo struct {
+	CID  cid.Cid
+	Mode string // "recursive" or "direct"
+	Name string
+}
+
+// Pins lists the recursive and direct pins.
+func (r *Repo) Pins(ctx context.Context) ([]PinInfo, error) {
+	var out []PinInfo
+	for _, ch := range []<-chan pin.StreamedPin{r.Pinner.RecursiveKeys(ctx, true), r.Pinner.DirectKeys(ctx, true)} {
+		for sp := range ch {
+			if sp.Err != nil {
+				return nil, sp.Err
+			}
+			mode, _ := pin.ModeToString(sp.Pin.Mode)
+			out = append(out, PinInfo{CID: sp.Pin.Key, Mode: mode, Name: sp.Pin.Name})
+		}
+	}
+	return out, nil
+}
+
+// walk visits every block of the DAG at root once (pre-order, links in
+// order), through the offline DAG service; visit returns false to skip a
+// block's children.
+func (r *Repo) walk(ctx context.Context, root cid.Cid, visit func(cid.Cid) bool) error {
+	return merkledag.Walk(ctx, merkledag.GetLinksWithDAG(r.DAG), root, visit)
+}

@@ -1,0 +1,185 @@
+// Package node is the accel node: its repo (configuration, identity,
+// blocks, pins) and the operations on it — add, pin, gc, stat, CAR export
+// and import. The daemon (host, exchange, routing, HTTP APIs) comes later
+// and builds on Repo.
+//
+// Storage follows Kubo's layout: blocks live in a flatfs datastore
+// (one file per block, written to a temporary file, fsynced and renamed
+// into place) and everything else — pins, metadata — in a leveldb
+// datastore with synchronous writes, both mounted into one datastore. Each
+// write is durable when it returns, and a process killed at any moment
+// leaves whole blocks and a consistent pin set; blocks that were stored
+// but never pinned are what gc removes.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/boxo/pinning/pinner/dspinner"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/mount"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+	leveldb "github.com/ipfs/go-ds-leveldb"
+	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/ipfs-accelerate/accel/blockstore"
+	"github.com/ipfs-accelerate/accel/loader"
+)
+
+// EnvPath names the environment variable that overrides the repo path.
+const EnvPath = "ACCEL_PATH"
+
+// Directories of the repo's datastores.
+const (
+	blocksDir    = "blocks"
+	datastoreDir = "datastore"
+)
+
+// ErrNoRepo is returned when the path holds no repo.
+var ErrNoRepo = errors.New("no accel repo: run `accel init` first")
+
+// ErrRepoExists is returned by Init over an existing repo.
+var ErrRepoExists = errors.New("an accel repo already exists")
+
+// DefaultPath is $ACCEL_PATH, else ~/.accel.
+func DefaultPath() (string, error) {
+	if p := os.Getenv(EnvPath); p != "" {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the repo (set %s): %w", EnvPath, err)
+	}
+	return filepath.Join(home, ".accel"), nil
+}
+
+// Repo is an open repo. It holds the repo lock until Close.
+type Repo struct {
+	Path   string
+	Config *Config
+	// Blocks is the persistent blockstore (no hash on read, blocks over
+	// blockstore.MaxBlockSize refused).
+	Blocks blockstore.Blockstore
+	// DAG is an offline DAG service over Blocks: a missing block is an
+	// ipld.ErrNotFound.
+	DAG    ipld.DAGService
+	Pinner pin.Pinner
+
+	dstore ds.Batching
+	lock   *os.File
+}
+
+// Init creates a repo at dir with the given profile and returns its
+// configuration. It refuses a dir that already holds a repo.
+func Init(dir, profile string) (*Config, error) {
+	id, err := NewIdentity()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := NewConfig(profile, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	l, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
+		return nil, fmt.Errorf("%s: %w", dir, ErrRepoExists)
+	}
+	// The datastores first, the config last: a repo exists once its
+	// config does, and an init cut short is simply run again.
+	if err := flatfs.Create(filepath.Join(dir, blocksDir), flatfs.NextToLast(2)); err != nil && !errors.Is(err, flatfs.ErrDatastoreExists) {
+		return nil, fmt.Errorf("creating the block store: %w", err)
+	}
+	ldb, err := leveldb.NewDatastore(filepath.Join(dir, datastoreDir), nil)
+	if err != nil {
+		return nil, fmt.Errorf("creating the datastore: %w", err)
+	}
+	if err := ldb.Close(); err != nil {
+		return nil, err
+	}
+	if err := writeConfig(dir, cfg); err != nil {
+		return nil, fmt.Errorf("writing the config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Open opens the repo at dir, taking its lock.
+func Open(ctx context.Context, dir string) (*Repo, error) {
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoRepo)
+	}
+	l, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	r, err := open(ctx, dir)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	r.lock = l
+	return r, nil
+}
+
+func open(ctx context.Context, dir string) (*Repo, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	flat, err := flatfs.Open(filepath.Join(dir, blocksDir), true)
+	if err != nil {
+		return nil, fmt.Errorf("opening the block store: %w", err)
+	}
+	ldb, err := leveldb.NewDatastore(filepath.Join(dir, datastoreDir), nil)
+	if err != nil {
+		flat.Close()
+		return nil, fmt.Errorf("opening the datastore: %w", err)
+	}
+	d := mount.New([]mount.Mount{
+		{Prefix: ds.NewKey("/" + blocksDir), Datastore: flat},
+		{Prefix: ds.NewKey("/"), Datastore: ldb},
+	})
+	r, err := newRepo(ctx, d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	r.Path, r.Config = dir, cfg
+	return r, nil
+}
+
+// newRepo builds a repo's stores over d (which it owns from then on).
+func newRepo(ctx context.Context, d ds.Batching) (*Repo, error) {
+	bs := blockstore.Limit(blockstore.New(d), blockstore.MaxBlockSize)
+	dag := loader.NewDAGService(bs)
+	p, err := dspinner.New(ctx, d, dag)
+	if err != nil {
+		return nil, fmt.Errorf("loading pins: %w", err)
+	}
+	return &Repo{Blocks: bs, DAG: dag, Pinner: p, dstore: d}, nil
+}
+
+// Close flushes and closes the stores and releases the lock.
+func (r *Repo) Close() error {
+	err := r.Pinner.Close()
+	if e := r.dstore.Close(); err == nil {
+		err = e
+	}
+	if r.lock != nil {
+		if e := r.lock.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
