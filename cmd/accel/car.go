@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/node"
@@ -19,14 +20,11 @@ func exportCmd() *cobra.Command {
 		Short: "Write a model DAG as a CARv1 (root = the manifest) to stdout or a file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
+			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
 				var w io.Writer = os.Stdout
 				var f *os.File
 				if out != "" {
+					var err error
 					if f, err = os.Create(out); err != nil {
 						return err
 					}

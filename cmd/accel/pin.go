@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/node"
@@ -16,11 +17,7 @@ func pinCmd() *cobra.Command {
 		Short: "Pin the DAG at CID recursively (offline: its blocks must be local)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
+			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
 				if err := r.Pin(ctx, c, ""); err != nil {
 					return err
 				}
@@ -60,11 +57,7 @@ func pinCmd() *cobra.Command {
 		Short: "Remove the recursive pin of CID (gc then frees its blocks)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
+			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
 				if err := r.Unpin(ctx, c); err != nil {
 					return err
 				}

@@ -40,6 +40,15 @@ func withRepo(fn func(ctx context.Context, r *node.Repo) error) error {
 }
 
 // parseCID reads a CID argument.
+// withCID parses a CID argument, then runs fn with the open repo.
+func withCID(arg string, fn func(ctx context.Context, r *node.Repo, c cid.Cid) error) error {
+	c, err := parseCID(arg)
+	if err != nil {
+		return err
+	}
+	return withRepo(func(ctx context.Context, r *node.Repo) error { return fn(ctx, r, c) })
+}
+
 func parseCID(s string) (cid.Cid, error) {
 	c, err := cid.Decode(s)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
@@ -24,11 +25,7 @@ func statCmd() *cobra.Command {
 		Short: "Summarize a model: architecture, precision, components in load order, local/remote blocks",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
+			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
 				st, err := r.Stat(ctx, c)
 				if err != nil {
 					return err
@@ -65,11 +62,7 @@ func getCmd() *cobra.Command {
 		Short: "Write a model back out as DIR/model.gguf and DIR/manifest.json",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
+			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
 				m, err := r.Model(ctx, c)
 				if err != nil {
 					return err
