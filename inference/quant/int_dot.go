@@ -2,8 +2,12 @@ package quant
 
 import "encoding/binary"
 
-// Dot kernels of the Int format, one per bit width. Platforms with SIMD
-// kernels replace these variables at init. Every kernel has the signature
+// Dot kernels of the Int format, one per bit width. The kernel set in use
+// (simd.go: use, SetSIMD, ACCEL_SIMD) sets these variables: the generic Go
+// kernels below, or a platform's SIMD ones, which compute the same exact
+// integer sums S_k and differ from these only in the order of the float32
+// operations after them (the tests bound the difference by the summation
+// error bound). Every kernel has the signature
 //
 //	func(row []byte, group int, asym bool, q []int8, xs []float32, xsum []int32) float32
 //

@@ -9,7 +9,9 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/membw"
 )
 
-// Decode speed: matrix-vector products of a 4096×4096 matrix, as GB/s of
+// Decode speed: matrix-vector products of a 4096×4096 matrix (GGML's Q4_0
+// and Q8_0, float formats, and Int formats: int8g64a, int4g64a, int3g64,
+// int2g128), as GB/s of
 // weight bytes streamed (b.SetBytes) and as a percentage of the machine's
 // memory read bandwidth (membw.ReadBandwidth at the same thread count,
 // measured in the same run, reported as membw-GB/s). The benchmarks cycle
@@ -29,7 +31,20 @@ const (
 	benchWorkingSet      = 256 << 20
 )
 
-var benchFormats = []Format{FormatQ4_0, FormatQ8_0, FormatF16, FormatBF16, FormatF32}
+// benchIntFormats are the Int formats benchmarked beside GGML's.
+var benchIntFormats = []Format{
+	mustParseFormat("int8g64a"), mustParseFormat("int4g64a"), mustParseFormat("int3g64"), mustParseFormat("int2g128"),
+}
+
+var benchFormats = append([]Format{FormatQ4_0, FormatQ8_0, FormatF16, FormatBF16, FormatF32}, benchIntFormats...)
+
+func mustParseFormat(s string) Format {
+	f, err := ParseFormat(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
 
 // benchMatrices returns copies of one random matrix in format f filling the
 // benchmark's working set.
@@ -39,7 +54,7 @@ func benchMatrices(b *testing.B, f Format) []*Matrix {
 	for i := range w {
 		w[i] = float32(r.NormFloat64())
 	}
-	m, err := Quantize(w, benchRows, benchCols, f)
+	m, err := QuantizeWith(w, benchRows, benchCols, f, Options{RTN: true}) // speed does not depend on the values
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,8 +204,9 @@ func BenchmarkMatVecStreams(b *testing.B) {
 	}
 }
 
-// Prefill speed: MatMul of a 4096×4096 matrix by 64 vectors (the tiled,
-// multi-vector kernels) against 64 separate MatVecs of the same vectors.
+// Prefill speed: MatMul of a 4096×4096 matrix (Q4_0, Q8_0 and the Int
+// formats above) by 64 vectors (the tiled, multi-vector kernels) against 64
+// separate MatVecs of the same vectors.
 //
 //	go test -run '^$' -bench 'Prefill' -benchtime=200ms ./inference/quant/
 func BenchmarkPrefill(b *testing.B) {
@@ -206,8 +222,8 @@ func BenchmarkPrefill(b *testing.B) {
 		xs[i] = float32(r.NormFloat64())
 	}
 	dst := make([]float32, n*benchRows)
-	for _, f := range []Format{FormatQ4_0, FormatQ8_0} {
-		m, err := Quantize(w, benchRows, benchCols, f)
+	for _, f := range append([]Format{FormatQ4_0, FormatQ8_0}, benchIntFormats...) {
+		m, err := QuantizeWith(w, benchRows, benchCols, f, Options{RTN: true})
 		if err != nil {
 			b.Fatal(err)
 		}

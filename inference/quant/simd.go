@@ -25,6 +25,14 @@ type kernelSet struct {
 	// registers are reused. nil means one dot product per row and vector.
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+
+	// Int format dot kernels (int_dot.go's signature); nil means the generic
+	// one.
+	int2Dot, int3Dot, int4Dot, int8Dot func(row []byte, group int, asym bool, q []int8, xs []float32, xsum []int32) float32
+	// intTile is the Int formats' tile kernel (as q4_0Tile); it reports false
+	// for a bit width it does not take. nil means one dot product per row and
+	// vector.
+	intTile func(c *intCodec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) bool
 }
 
 var genericKernels = &kernelSet{
@@ -34,6 +42,11 @@ var genericKernels = &kernelSet{
 	bf16: dotBF16Generic,
 	q8_0: dotQ8_0Generic,
 	q4_0: dotQ4_0Generic,
+
+	int2Dot: dotInt2Generic,
+	int3Dot: dotInt3Generic,
+	int4Dot: dotInt4Generic,
+	int8Dot: dotInt8Generic,
 
 	q8quant: quantizeQ8RowGeneric,
 }
@@ -130,6 +143,19 @@ func use(k *kernelSet) {
 	if k.q8quant != nil {
 		quantizeQ8Row = k.q8quant
 	}
+	dotInt2, dotInt3, dotInt4, dotInt8 = dotInt2Generic, dotInt3Generic, dotInt4Generic, dotInt8Generic
+	if k.int2Dot != nil {
+		dotInt2 = k.int2Dot
+	}
+	if k.int3Dot != nil {
+		dotInt3 = k.int3Dot
+	}
+	if k.int4Dot != nil {
+		dotInt4 = k.int4Dot
+	}
+	if k.int8Dot != nil {
+		dotInt8 = k.int8Dot
+	}
 }
 
 // mulTile multiplies a tile of Q8_0 rows with every vector of x.
@@ -145,6 +171,14 @@ func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	if k := active.q4_0Tile; k != nil {
 		k(dst, ld, tile, r0, n, x)
+		return
+	}
+	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of Int rows with every vector of x.
+func (c *intCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k := active.intTile; k != nil && k(c, dst, ld, tile, r0, n, x) {
 		return
 	}
 	mulTileGeneric(c, dst, ld, tile, r0, n, x)
