@@ -49,14 +49,19 @@ func (o *Options) defaults() {
 
 // Measure times decode (median seconds per token over DecodeTokens steps)
 // and prefill of PrefillTokens tokens at the given thread count, and the
-// memory read bandwidth with as many threads.
+// memory read bandwidth with as many threads (median of 5 passes, like
+// decode a median, so that a lucky pass does not set the reference).
 func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 	opts.defaults()
 	prev := quant.Threads()
 	quant.SetThreads(threads)
 	defer quant.SetThreads(prev)
 	r := Result{Threads: threads, WeightBytes: m.WeightBytes()}
-	r.MemoryReadBytesPerS = membw.ReadBandwidth(threads, 0, 5)
+	bw := make([]float64, 5)
+	for i := range bw {
+		bw[i] = membw.ReadBandwidth(threads, 0, 1)
+	}
+	r.MemoryReadBytesPerS = median(bw)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	token := func() int { return rng.IntN(m.Vocab) }
