@@ -16,7 +16,7 @@ import (
 
 // Options size a measurement. Zero values take the defaults.
 type Options struct {
-	DecodeTokens  int // decode steps timed (default 32)
+	DecodeTokens  int // decode steps timed (default 40), in 5 rounds each paired with a bandwidth pass
 	PrefillTokens int // prompt length of the prefill run (default 512)
 	PrefillRuns   int // prefill runs, median reported (default 1)
 }
@@ -29,15 +29,14 @@ type Result struct {
 	PrefillTokensPerS   float64 `json:"prefill_tokens_per_s"`
 	WeightsBytesPerS    float64 `json:"weights_bytes_per_s"`
 	MemoryReadBytesPerS float64 `json:"memory_read_bytes_per_s"`
+	// BandwidthFraction is the median over the rounds of decode's weight
+	// bytes per second divided by the bandwidth read in the same round.
+	BandwidthFraction float64 `json:"weights_fraction_of_memory_read"`
 }
-
-// BandwidthFraction is the share of the measured memory read bandwidth that
-// decode streams weights at.
-func (r Result) BandwidthFraction() float64 { return r.WeightsBytesPerS / r.MemoryReadBytesPerS }
 
 func (o *Options) defaults() {
 	if o.DecodeTokens <= 0 {
-		o.DecodeTokens = 32
+		o.DecodeTokens = 40
 	}
 	if o.PrefillTokens <= 0 {
 		o.PrefillTokens = 512
@@ -47,21 +46,22 @@ func (o *Options) defaults() {
 	}
 }
 
+// rounds is how many times decode and the bandwidth pass alternate, so
+// that each decode figure has a bandwidth reading taken moments apart.
+const rounds = 5
+
 // Measure times decode (median seconds per token over DecodeTokens steps)
 // and prefill of PrefillTokens tokens at the given thread count, and the
-// memory read bandwidth with as many threads (median of 5 passes, like
-// decode a median, so that a lucky pass does not set the reference).
+// memory read bandwidth with as many threads. Decode runs in rounds, each
+// right after a bandwidth pass; the fraction of bandwidth is the median of
+// the rounds' ratios, so a burst of noise from other tenants of a shared
+// machine moves one round, not the result.
 func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 	opts.defaults()
 	prev := quant.Threads()
 	quant.SetThreads(threads)
 	defer quant.SetThreads(prev)
 	r := Result{Threads: threads, WeightBytes: m.WeightBytes()}
-	bw := make([]float64, 5)
-	for i := range bw {
-		bw[i] = membw.ReadBandwidth(threads, 0, 1)
-	}
-	r.MemoryReadBytesPerS = median(bw)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	token := func() int { return rng.IntN(m.Vocab) }
@@ -69,17 +69,27 @@ func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 	if _, err := sess.Forward([]int{token()}); err != nil { // warm up
 		return r, err
 	}
-	steps := make([]float64, 0, opts.DecodeTokens)
-	for range min(opts.DecodeTokens, m.SeqLen-1) {
-		start := time.Now()
-		if _, err := sess.Forward([]int{token()}); err != nil {
-			return r, err
+	perRound := max(1, min(opts.DecodeTokens, m.SeqLen-1)/rounds)
+	var steps, bandwidth, fraction []float64
+	for range rounds {
+		bw := membw.ReadBandwidth(threads, 0, 1)
+		var round []float64
+		for range perRound {
+			start := time.Now()
+			if _, err := sess.Forward([]int{token()}); err != nil {
+				return r, err
+			}
+			round = append(round, time.Since(start).Seconds())
 		}
-		steps = append(steps, time.Since(start).Seconds())
+		steps = append(steps, round...)
+		bandwidth = append(bandwidth, bw)
+		fraction = append(fraction, float64(r.WeightBytes)/median(round)/bw)
 	}
 	perToken := median(steps)
 	r.DecodeTokensPerS = 1 / perToken
 	r.WeightsBytesPerS = float64(r.WeightBytes) / perToken
+	r.MemoryReadBytesPerS = median(bandwidth)
+	r.BandwidthFraction = median(fraction)
 
 	n := min(opts.PrefillTokens, m.SeqLen)
 	prompt := make([]int, n)
@@ -111,7 +121,7 @@ func median(x []float64) float64 {
 func (r Result) Row(name string) string {
 	return fmt.Sprintf("%-10s %9.1f %7d %10.2f %11.1f %12.2f %12.2f %7.0f%%",
 		name, float64(r.WeightBytes)/1e6, r.Threads, r.DecodeTokensPerS, r.PrefillTokensPerS,
-		r.WeightsBytesPerS/1e9, r.MemoryReadBytesPerS/1e9, 100*r.BandwidthFraction())
+		r.WeightsBytesPerS/1e9, r.MemoryReadBytesPerS/1e9, 100*r.BandwidthFraction)
 }
 
 // Header is the table heading for Row.

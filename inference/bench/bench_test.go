@@ -79,7 +79,7 @@ func BenchmarkModel(b *testing.B) {
 					b.ReportMetric(r.PrefillTokensPerS, "prefill-tok/s")
 					b.ReportMetric(r.WeightsBytesPerS/1e9, "weights-GB/s")
 					b.ReportMetric(r.MemoryReadBytesPerS/1e9, "memread-GB/s")
-					b.ReportMetric(100*r.BandwidthFraction(), "%-of-memread")
+					b.ReportMetric(100*r.BandwidthFraction, "%-of-memread")
 				})
 			}
 		})

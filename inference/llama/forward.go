@@ -70,9 +70,7 @@ func (s *Session) layer(l, pos, n int) {
 		rmsnorm(s.xn[t*dim:(t+1)*dim], s.h[t*dim:(t+1)*dim], w.AttnNorm, c.NormEps)
 	}
 	s.batch.Reset(s.xn[:n*dim], n, dim)
-	w.Q.MatMul(s.q, &s.batch)
-	w.K.MatMul(s.k, &s.batch)
-	w.V.MatMul(s.v, &s.batch)
+	quant.MatMulAll([][]float32{s.q, s.k, s.v}, []*quant.Matrix{w.Q, w.K, w.V}, &s.batch)
 	half := c.RopeDim / 2
 	for t := range n {
 		cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
@@ -99,8 +97,7 @@ func (s *Session) layer(l, pos, n int) {
 		rmsnorm(s.xn[t*dim:(t+1)*dim], s.h[t*dim:(t+1)*dim], w.FFNNorm, c.NormEps)
 	}
 	s.batch.Reset(s.xn[:n*dim], n, dim)
-	w.Gate.MatMul(s.gate, &s.batch)
-	w.Up.MatMul(s.up, &s.batch)
+	quant.MatMulAll([][]float32{s.gate, s.up}, []*quant.Matrix{w.Gate, w.Up}, &s.batch)
 	hid := c.HiddenDim
 	for i := range s.gate[:n*hid] {
 		s.gate[i] = silu(s.gate[i]) * s.up[i]

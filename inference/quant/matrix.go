@@ -111,35 +111,60 @@ const rowTile = 16
 // the product of x (N×Cols) with Wᵀ. Weights are read once per call, a tile
 // of rows at a time, however large N is.
 func (m *Matrix) MatMul(dst []float32, x *Batch) {
-	if x.Cols != m.Cols || len(dst) < x.N*m.Rows {
-		panic(fmt.Sprintf("quant: %d×%d matrix times %d×%d batch into %d values", m.Rows, m.Cols, x.N, x.Cols, len(dst)))
+	MatMulAll([][]float32{dst}, []*Matrix{m}, x)
+}
+
+// MatMulAll is MatMul of several matrices with the same input (a layer's
+// query, key and value projections, say) as one parallel job: the threads
+// share out the rows of all of them, so small matrices do not leave threads
+// idle and the job is handed out once.
+func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
+	total := 0
+	for i, m := range ms {
+		if x.Cols != m.Cols || len(dsts[i]) < x.N*m.Rows {
+			panic(fmt.Sprintf("quant: %d×%d matrix times %d×%d batch into %d values", m.Rows, m.Cols, x.N, x.Cols, len(dsts[i])))
+		}
+		if m.codec.usesQ8() {
+			x.quantize()
+		}
+		total += m.Rows
 	}
-	if m.codec.usesQ8() {
-		x.quantize()
-	}
-	rb := m.RowBytes()
 	tile := rowTile
 	if x.N < 4 {
 		// No weights to reuse across vectors: each thread streams one run
 		// of rows, so per-tile set-up is paid once per thread.
-		tile = (m.Rows + Threads() - 1) / Threads()
+		tile = (total + Threads() - 1) / Threads()
 	}
-	tiles := (m.Rows + tile - 1) / tile
-	parallelFor(tiles, 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r0, r1 := i*tile, min((i+1)*tile, m.Rows)
-			if mt, ok := m.codec.(tileMultiplier); ok {
-				mt.mulTile(dst, m.Rows, m.Data[r0*rb:r1*rb], r0, r1-r0, x)
-				continue
+	parallelFor((total+tile-1)/tile, 1, func(lo, hi int) {
+		// Rows [lo×tile, hi×tile) of the matrices stacked in order.
+		r0, r1 := lo*tile, min(hi*tile, total)
+		for i, m := range ms {
+			if a, b := max(r0, 0), min(r1, m.Rows); a < b {
+				m.mulRows(dsts[i], a, b, tile, x)
 			}
-			for t := range x.N {
-				out := dst[t*m.Rows:]
-				for r := r0; r < r1; r++ {
-					out[r] = m.codec.dot(m.Data[r*rb:(r+1)*rb], x, t)
-				}
-			}
+			r0, r1 = r0-m.Rows, r1-m.Rows
 		}
 	})
+}
+
+// mulRows computes rows [r0, r1) of the product into dst, tile rows at a
+// time.
+func (m *Matrix) mulRows(dst []float32, r0, r1, tile int, x *Batch) {
+	rb := m.RowBytes()
+	mt, tiled := m.codec.(tileMultiplier)
+	for t0 := r0; t0 < r1; t0 += tile {
+		t1 := min(t0+tile, r1)
+		if tiled {
+			mt.mulTile(dst, m.Rows, m.Data[t0*rb:t1*rb], t0, t1-t0, x)
+			continue
+		}
+		for t := range x.N {
+			out := dst[t*m.Rows:]
+			for r := t0; r < t1; r++ {
+				out[r] = m.codec.dot(m.Data[r*rb:(r+1)*rb], x, t)
+			}
+		}
+	}
 }
 
 // tileMultiplier is implemented by codecs with a kernel that multiplies
