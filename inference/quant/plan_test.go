@@ -75,7 +75,7 @@ func TestMixedPreset(t *testing.T) {
 	if f := p.FormatFor("rope_freqs.extra", []int{8, 8}); f != q(4) {
 		t.Errorf("mixed default: %s, want %s", f, q(4))
 	}
-	if want := "default=int4g64a; role:embedding=int8g64a; role:attention.query/key/value=int3g64; role:attention.output=int4g64a; role:feed_forward=int2g128; role:lm_head=int4g64a"; p.String() != want {
+	if want := "default=int4g64a; role:embedding=int8g128a; role:attention.query/key/value=int3g64; role:attention.output=int4g64a; role:feed_forward=int2g128; role:lm_head=int4g64a"; p.String() != want {
 		t.Errorf("mixed.String() = %q, want %q", p.String(), want)
 	}
 }
@@ -100,7 +100,7 @@ func TestPresets(t *testing.T) {
 		if name == "mixed" {
 			continue
 		}
-		want := map[string]string{"q8": "int8g64a", "q4": "int4g64a", "q3": "int3g64", "q2": "int2g128"}[name]
+		want := map[string]string{"q8": "int8g128a", "q4": "int4g64a", "q3": "int3g64", "q2": "int2g128"}[name]
 		if want == "" {
 			want = name
 		}
@@ -124,11 +124,11 @@ func TestPlanPrecedence(t *testing.T) {
 	for _, c := range []struct {
 		name, want, why string
 	}{
-		{"blk.0.ffn_down.weight", "int8g64a", "rule 1"},  // first match wins
+		{"blk.0.ffn_down.weight", "int8g128a", "rule 1"}, // first match wins
 		{"blk.1.ffn_down.weight", "int2g64a", "rule 2"},  // the role rule is before the glob
 		{"blk.1.ffn_up.weight", "int2g64a", "rule 2"},    //
 		{"blk.1.attn_k.weight", "f16", "rule 4"},         //
-		{"blk.0.attn_k.weight", "int8g64a", "rule 1"},    //
+		{"blk.0.attn_k.weight", "int8g128a", "rule 1"},   //
 		{"token_embd.weight", "int4g64", "default"},      //
 		{"blk.0.attn_norm.weight", "f32", "f32"},         // norms never follow rules
 		{"blk.7.ffn_norm.weight", "f32", "f32"},          //
@@ -190,8 +190,8 @@ func TestParsePlan(t *testing.T) {
 		{"4", "default=int4g64a"},
 		{"q3", "default=int3g64"},
 		{"default=16", "default=f16"},
-		{"default=32;role:lm_head=8", "default=f32; role:lm_head=int8g64a"},
-		{"mixed; role:feed_forward=q3", "default=int4g64a; role:feed_forward=int3g64; role:embedding=int8g64a; role:attention.query/key/value=int3g64; role:attention.output=int4g64a; role:feed_forward=int2g128; role:lm_head=int4g64a"},
+		{"default=32;role:lm_head=8", "default=f32; role:lm_head=int8g128a"},
+		{"mixed; role:feed_forward=q3", "default=int4g64a; role:feed_forward=int3g64; role:embedding=int8g128a; role:attention.query/key/value=int3g64; role:attention.output=int4g64a; role:feed_forward=int2g128; role:lm_head=int4g64a"},
 		{"q4_0; default=q8_0", "default=q8_0"},
 		{" match:blk.?.attn_*=int3g128a ; default=bf16 ", "default=bf16; match:blk.?.attn_*=int3g128a"},
 		{"match:a=b=int2g32", "default=f32; match:a=b=int2g32"},
@@ -260,7 +260,7 @@ func TestParsePlanFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "default=f32; role:attention.query/key/value=int3g64; role:attention=f16; role:embedding=int8g64a; role:feed_forward=int2g128; role:layernorm=int8g64a; role:lm_head=int4g64a"; p.String() != want {
+	if want := "default=f32; role:attention.query/key/value=int3g64; role:attention=f16; role:embedding=int8g128a; role:feed_forward=int2g128; role:layernorm=int8g128a; role:lm_head=int4g64a"; p.String() != want {
 		t.Errorf("reference-style file: %q, want %q", p, want)
 	}
 	if f := p.FormatFor("blk.0.attn_output.weight", []int{64, 64}); f != FormatF16 {
@@ -277,7 +277,7 @@ func TestParsePlanFile(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"blk.2.ffn_down.weight": "int4g64a", "blk.2.ffn_up.weight": "int2g128",
-		"output.weight": "int8g64a", "blk.2.attn_v.weight": "int3g64", "other.weight": "int4g64a",
+		"output.weight": "int8g128a", "blk.2.attn_v.weight": "int3g64", "other.weight": "int4g64a",
 	} {
 		if f := p.FormatFor(name, []int{64, 64}); f.String() != want {
 			t.Errorf("base mixed + overrides: %s → %s, want %s", name, f, want)
