@@ -70,7 +70,7 @@ machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
 	f.IntSliceVar(&threads, "threads", nil, "thread counts to measure (default: 1 and all cores)")
 	mf.register(cmd) // after --threads, which it then leaves alone
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (the last thread count's figures, plus every run)")
-	f.IntVar(&opts.DecodeTokens, "decode-tokens", 32, "decode steps timed")
+	f.IntVar(&opts.DecodeTokens, "decode-tokens", 40, "decode steps timed (in 5 rounds, each right after a memory bandwidth pass)")
 	f.IntVar(&opts.PrefillTokens, "prefill-tokens", 512, "prompt length for prefill")
 	f.IntVar(&opts.PrefillRuns, "prefill-runs", 1, "prefill runs (median reported)")
 	return cmd

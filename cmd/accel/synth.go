@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 
@@ -23,20 +22,7 @@ func synthCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := os.Create(out)
-			if err != nil {
-				return err
-			}
-			w := bufio.NewWriterSize(f, 1<<20)
-			err = synth.WriteGGUF(w, s, t)
-			if err == nil {
-				err = w.Flush()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				os.Remove(out)
+			if err := synth.WriteFile(out, s, t); err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "wrote %s: %d parameters, %s\n", out, s.Params(), t)

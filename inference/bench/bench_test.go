@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,19 +19,7 @@ func syntheticModel(b *testing.B, typ gguf.Type, prec llama.Precision) *llama.Mo
 	s := synth.DefaultShape
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("accel-synth-%d-%d-%d-%d-%s.gguf", s.Dim, s.HiddenDim, s.Layers, s.Seed, typ))
 	if _, err := os.Stat(path); err != nil {
-		f, err := os.CreateTemp(filepath.Dir(path), "accel-synth-*")
-		if err != nil {
-			b.Fatal(err)
-		}
-		w := bufio.NewWriterSize(f, 1<<20)
-		if err := synth.WriteGGUF(w, s, typ); err != nil {
-			b.Fatal(err)
-		}
-		if err := w.Flush(); err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
-		if err := os.Rename(f.Name(), path); err != nil {
+		if err := synth.WriteFile(path, s, typ); err != nil {
 			b.Fatal(err)
 		}
 	}

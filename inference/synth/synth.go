@@ -4,10 +4,13 @@
 package synth
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/quant"
@@ -184,4 +187,26 @@ func letters(n int) string {
 			return s
 		}
 	}
+}
+
+// WriteFile writes the model to path (see WriteGGUF). The file appears
+// whole or not at all: it is written beside path and renamed into place.
+func WriteFile(path string, s Shape, typ gguf.Type) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".synth-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails harmlessly after the rename
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = WriteGGUF(w, s, typ)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

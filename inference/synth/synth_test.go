@@ -3,7 +3,6 @@ package synth
 import (
 	"bytes"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -26,11 +25,7 @@ func TestDefaultShapeIs307M(t *testing.T) {
 func write(t *testing.T, typ gguf.Type, prec llama.Precision) *llama.Model {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), typ.String()+".gguf")
-	var buf bytes.Buffer
-	if err := WriteGGUF(&buf, small, typ); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := WriteFile(path, small, typ); err != nil {
 		t.Fatal(err)
 	}
 	m, err := llama.Open(path, llama.Options{Precision: prec})
