@@ -121,7 +121,11 @@ func Float32Bytes(f []float32) []byte {
 }
 
 // AddScaled adds a·x to dst (len(x) ≥ len(dst)).
-func AddScaled(dst []float32, a float32, x []float32) {
+func AddScaled(dst []float32, a float32, x []float32) { addScaled(dst, a, x) }
+
+var addScaled = addScaledGeneric
+
+func addScaledGeneric(dst []float32, a float32, x []float32) {
 	x = x[:len(dst)]
 	for i := range dst {
 		dst[i] += a * x[i]

@@ -48,3 +48,27 @@ func TestMatMulAllMatchesMatMul(t *testing.T) {
 		}
 	}
 }
+
+// TestAddScaled checks the kernels' axpy against the Go loop over lengths
+// with tails, to within one rounding (the SIMD kernel fuses multiply-add).
+func TestAddScaled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 15, 16, 17, 64, 100} {
+		x := make([]float32, n)
+		base := make([]float32, n)
+		for i := range x {
+			x[i], base[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		got := slices.Clone(base)
+		AddScaled(got, 0.37, x)
+		want := slices.Clone(base)
+		for i := range want {
+			want[i] += 0.37 * x[i]
+		}
+		for i := range want {
+			if d := got[i] - want[i]; d > 1e-6 || d < -1e-6 {
+				t.Fatalf("n %d: element %d is %g, want %g (kernels %s)", n, i, got[i], want[i], SIMD())
+			}
+		}
+	}
+}

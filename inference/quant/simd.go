@@ -13,6 +13,7 @@ type kernelSet struct {
 	f32  func(a, b []float32) float32
 	f16  func(a []uint16, b []float32) float32
 	bf16 func(a []uint16, b []float32) float32
+	axpy func(dst []float32, a float32, x []float32) // nil: addScaledGeneric
 	q8_0 func(row []byte, q []int8, scale []float32) float32
 	q4_0 func(row []byte, q []int8, scale []float32, sum []int32) float32
 
@@ -139,6 +140,10 @@ func selectSIMD(name string) bool {
 func use(k *kernelSet) {
 	active = k
 	dotF32, dotF16, dotBF16, dotQ8_0, dotQ4_0 = k.f32, k.f16, k.bf16, k.q8_0, k.q4_0
+	addScaled = addScaledGeneric
+	if k.axpy != nil {
+		addScaled = k.axpy
+	}
 	quantizeQ8Row = quantizeQ8RowGeneric
 	if k.q8quant != nil {
 		quantizeQ8Row = k.q8quant

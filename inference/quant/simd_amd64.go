@@ -14,6 +14,11 @@ import (
 //go:noescape
 func dotF32AVX512(a, b *float32, n int) float32
 
+// axpyAVX512 adds a·x to dst for the first n&^15 elements.
+//
+//go:noescape
+func axpyAVX512(dst, x *float32, a float32, n int)
+
 //go:noescape
 func dotF16AVX512(a *uint16, b *float32, n int) float32
 
@@ -106,6 +111,14 @@ func init() {
 
 var avx512Kernels = &kernelSet{
 	name: "avx512",
+	axpy: func(dst []float32, a float32, x []float32) {
+		x = x[:len(dst)]
+		m := len(dst) &^ 15
+		if m > 0 {
+			axpyAVX512(&dst[0], &x[0], a, m)
+		}
+		addScaledGeneric(dst[m:], a, x[m:])
+	},
 	f32: func(a, b []float32) float32 {
 		if len(a) == 0 {
 			return 0

@@ -1376,3 +1376,27 @@ q8q_load:
 q8q_done:
 	VZEROUPPER
 	RET
+
+// func axpyAVX512(dst, x *float32, a float32, n int)
+// dst[i] += a·x[i] for i < n&^15.
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	VBROADCASTSS a+16(FP), Z0
+	MOVQ         n+24(FP), CX
+	SHRQ         $4, CX
+	JZ           axpy_done
+
+axpy_loop:
+	VMOVUPS     (SI), Z1
+	VMOVUPS     (DI), Z2
+	VFMADD231PS Z1, Z0, Z2
+	VMOVUPS     Z2, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        CX
+	JNZ         axpy_loop
+
+axpy_done:
+	VZEROUPPER
+	RET
