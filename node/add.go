@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 
 	"github.com/ipfs/go-cid"
@@ -20,6 +21,10 @@ func (r *Repo) Add(ctx context.Context, src loader.Source, opts loader.ImportOpt
 	if err := r.Pin(ctx, root, filepath.Base(src.Path)); err != nil {
 		return cid.Undef, nil, err
 	}
+	r.touch(ctx, root)
+	if err := r.autoGC(ctx); err != nil {
+		return root, m, fmt.Errorf("added %s: %w", root, err)
+	}
 	return root, m, nil
 }
 
@@ -29,5 +34,6 @@ func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
 	if err != nil {
 		return nil, notLocal(err)
 	}
+	r.touch(ctx, root)
 	return m, nil
 }

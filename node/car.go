@@ -49,6 +49,7 @@ func (r *Repo) ExportCAR(ctx context.Context, root cid.Cid, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("export %s: %w", root, notLocal(err))
 	}
+	r.touch(ctx, root)
 	return nil
 }
 
@@ -115,6 +116,10 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 		if err := r.Pin(ctx, root, ""); err != nil {
 			return nil, err
 		}
+		r.touch(ctx, root)
+	}
+	if err := r.autoGC(ctx); err != nil {
+		return br.Roots, fmt.Errorf("imported: %w", err)
 	}
 	return br.Roots, nil
 }

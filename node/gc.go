@@ -11,10 +11,26 @@ import (
 // pinned) and returns what it freed. A pinned DAG with a missing block
 // stops it before anything is deleted.
 func (r *Repo) GC(ctx context.Context) (blockstore.GCResult, error) {
+	live, err := r.live(ctx)
+	if err != nil {
+		return blockstore.GCResult{}, err
+	}
+	res, err := blockstore.Collect(ctx, r.Blocks, live)
+	if err == nil {
+		if uses, e := r.LastUse(ctx); e == nil {
+			r.forgetGone(ctx, uses)
+		}
+	}
+	return res, err
+}
+
+// live returns the blocks reachable from the pins. A pinned DAG with a
+// missing block is an error.
+func (r *Repo) live(ctx context.Context) (blockstore.Live, error) {
 	live := blockstore.Live{}
 	pins, err := r.Pins(ctx)
 	if err != nil {
-		return blockstore.GCResult{}, err
+		return nil, err
 	}
 	for _, p := range pins {
 		if p.Mode != "recursive" {
@@ -22,8 +38,8 @@ func (r *Repo) GC(ctx context.Context) (blockstore.GCResult, error) {
 			continue
 		}
 		if err := r.walk(ctx, p.CID, live.Add); err != nil {
-			return blockstore.GCResult{}, fmt.Errorf("gc: pinned DAG %s: %w", p.CID, notLocal(err))
+			return nil, fmt.Errorf("gc: pinned DAG %s: %w", p.CID, notLocal(err))
 		}
 	}
-	return blockstore.Collect(ctx, r.Blocks, live)
+	return live, nil
 }

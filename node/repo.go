@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	pin "github.com/ipfs/boxo/pinning/pinner"
 	"github.com/ipfs/boxo/pinning/pinner/dspinner"
@@ -72,6 +73,7 @@ type Repo struct {
 
 	dstore ds.Batching
 	lock   *os.File
+	now    func() time.Time // the clock of last-use records; nil: time.Now
 }
 
 // Init creates a repo at dir with the given profile and returns its
