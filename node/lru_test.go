@@ -123,14 +123,7 @@ func TestGCToWeightedLRU(t *testing.T) {
 		t.Skip("test models not present")
 	}
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "repo")
-	if _, err := Init(dir, ProfileTest); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, r := newTestRepo(t)
 	defer func() { r.Close() }()
 
 	a := addAt(t, r, 10_000, synthModel(t, 1)) // oldest
@@ -254,14 +247,7 @@ func TestGCToWeightedLRU(t *testing.T) {
 
 func TestAddGCsToStorageMax(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "repo")
-	if _, err := Init(dir, ProfileTest); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r := newTestRepo(t)
 	defer r.Close()
 	a := addAt(t, r, 1000, synthModel(t, 1))
 	if err := r.Unpin(ctx, a.root); err != nil {

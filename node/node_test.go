@@ -79,14 +79,7 @@ func TestAddPinGCExportImport(t *testing.T) {
 		t.Skip("test models not present")
 	}
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "repo")
-	if _, err := Init(dir, ProfileTest); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r := newTestRepo(t)
 	defer r.Close()
 	root, m, err := r.Add(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, loader.ImportOptions{ChunkSize: loader.MinChunkSize})
 	if err != nil {
@@ -231,4 +224,18 @@ func TestImportCAROversizedBlock(t *testing.T) {
 	if err := r.Blocks.Put(ctx, big); !errors.Is(err, blockstore.ErrBlockTooLarge) {
 		t.Fatalf("Put of an oversized block: %v", err)
 	}
+}
+
+// newTestRepo initializes a test-profile repo in a temp dir and opens it.
+func newTestRepo(t *testing.T) (string, *Repo) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	if _, err := Init(dir, ProfileTest); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, r
 }

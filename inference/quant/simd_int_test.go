@@ -171,22 +171,7 @@ func TestSIMDIntMatMul(t *testing.T) {
 							}
 						}
 					}
-					prev := SIMD()
-					SetSIMD(false)
-					gen := make([]float32, n*rows)
-					m.MatMul(gen, bt)
-					selectSIMD(prev)
-					for v := range n {
-						q, xsc, xsum := bt.q8Vector(v)
-						for i := range rows {
-							ref, mass := intTerms(f, m.Row(i), cols, q, xsc, xsum)
-							tol := intTol(len(xsc), mass)
-							g, w := got[v*rows+i], gen[v*rows+i]
-							if math.Abs(float64(g)-ref) > tol || math.Abs(float64(w)-ref) > tol {
-								t.Fatalf("%s cols=%d N=%d [%d][%d]: SIMD %v, generic %v, float64 %v (tol %.3g)", f, cols, n, v, i, g, w, ref, tol)
-							}
-						}
-					}
+					checkAgainstGeneric(t, m, bt, got, fmt.Sprintf("%s cols=%d N=%d", f, cols, n))
 				}
 			}
 		})
@@ -214,22 +199,7 @@ func TestSIMDIntLargeRows(t *testing.T) {
 			bt := NewBatch(xs, n, cols)
 			got := make([]float32, n*rows)
 			m.MatMul(got, bt)
-			prev := SIMD()
-			SetSIMD(false)
-			gen := make([]float32, n*rows)
-			m.MatMul(gen, bt)
-			selectSIMD(prev)
-			for v := range n {
-				q, xsc, xsum := bt.q8Vector(v)
-				for i := range rows {
-					ref, mass := intTerms(f, m.Row(i), cols, q, xsc, xsum)
-					tol := intTol(len(xsc), mass)
-					g, w := got[v*rows+i], gen[v*rows+i]
-					if math.Abs(float64(g)-ref) > tol || math.Abs(float64(w)-ref) > tol {
-						t.Fatalf("%s [%d][%d]: SIMD %v, generic %v, float64 %v (tol %.3g)", f, v, i, g, w, ref, tol)
-					}
-				}
-			}
+			checkAgainstGeneric(t, m, bt, got, f.String())
 		}
 	})
 }
@@ -272,5 +242,28 @@ func TestSIMDIntSwitch(t *testing.T) {
 			}
 		}
 		t.Logf("%s: tile kernel for Int: %v", l, active.intTile != nil)
+	}
+}
+
+// checkAgainstGeneric recomputes m·bt with the generic kernels and requires
+// both it and got (the SIMD product) to be within the summation bound of
+// the float64 product.
+func checkAgainstGeneric(t *testing.T, m *Matrix, bt *Batch, got []float32, what string) {
+	t.Helper()
+	prev := SIMD()
+	SetSIMD(false)
+	gen := make([]float32, bt.N*m.Rows)
+	m.MatMul(gen, bt)
+	selectSIMD(prev)
+	for v := range bt.N {
+		q, xsc, xsum := bt.q8Vector(v)
+		for i := range m.Rows {
+			ref, mass := intTerms(m.Format, m.Row(i), m.Cols, q, xsc, xsum)
+			tol := intTol(len(xsc), mass)
+			g, w := got[v*m.Rows+i], gen[v*m.Rows+i]
+			if math.Abs(float64(g)-ref) > tol || math.Abs(float64(w)-ref) > tol {
+				t.Fatalf("%s [%d][%d]: SIMD %v, generic %v, float64 %v (tol %.3g)", what, v, i, g, w, ref, tol)
+			}
+		}
 	}
 }
