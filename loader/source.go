@@ -12,15 +12,16 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
-// Source is a model checkpoint to import: a GGUF file, or a llama2.c
-// checkpoint with its tokenizer.bin. (Safetensors directories are not
-// supported yet.)
+// Source is a model checkpoint to import: a GGUF file, a llama2.c
+// checkpoint with its tokenizer.bin, or a Hugging Face Llama directory of
+// safetensors weights (see openSafetensors).
 type Source struct {
 	// Path is a GGUF file or a llama2.c checkpoint, told apart by the
-	// GGUF magic.
+	// GGUF magic, or a Hugging Face model directory.
 	Path string
-	// Tokenizer is the tokenizer.bin of a llama2.c checkpoint. A GGUF file
-	// carries its own vocabulary, so it must be empty there.
+	// Tokenizer is the tokenizer.bin of a llama2.c checkpoint. GGUF files
+	// and model directories carry their own vocabulary, so it must be
+	// empty there.
 	Tokenizer string
 }
 
@@ -41,11 +42,18 @@ type srcTensor struct {
 }
 
 // open reads the source's header and metadata; tensor data stays in the
-// file (memory-mapped for GGUF) until close.
+// files (memory-mapped for GGUF and safetensors) until close.
 func (s Source) open() (*checkpoint, error) {
 	f, err := os.Open(s.Path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		if s.Tokenizer != "" {
+			return nil, fmt.Errorf("loader: %s is a model directory, which carries its own vocabulary: a tokenizer file is only for llama2.c checkpoints", s.Path)
+		}
+		return openSafetensors(s.Path)
 	}
 	head := make([]byte, 4)
 	_, err = io.ReadFull(f, head)

@@ -14,11 +14,8 @@ import (
 // after the file. The pin is recorded only after every block is stored: an
 // add cut short leaves unpinned blocks, which GC removes.
 func (r *Repo) Add(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
-	root, m, err := loader.Import(ctx, src, opts, r.Blocks)
+	root, m, err := r.importAndPin(ctx, src, opts)
 	if err != nil {
-		return cid.Undef, nil, err
-	}
-	if err := r.Pin(ctx, root, filepath.Base(src.Path)); err != nil {
 		return cid.Undef, nil, err
 	}
 	r.touch(ctx, root)
@@ -36,4 +33,18 @@ func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
 	}
 	r.touch(ctx, root)
 	return m, nil
+}
+
+// importAndPin imports and pins with GC held off in between.
+func (r *Repo) importAndPin(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
+	r.gcLock.RLock()
+	defer r.gcLock.RUnlock()
+	root, m, err := loader.Import(ctx, src, opts, r.Blocks)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	if err := r.Pin(ctx, root, filepath.Base(src.Path)); err != nil {
+		return cid.Undef, nil, err
+	}
+	return root, m, nil
 }

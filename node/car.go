@@ -63,6 +63,20 @@ const putBatch = 32 << 20
 // complete gets an error wrapping ErrMalformedCAR and pins nothing; the
 // blocks stored before the error stay unpinned for GC.
 func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
+	roots, err := r.importCAR(ctx, rd)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.autoGC(ctx); err != nil {
+		return roots, fmt.Errorf("imported: %w", err)
+	}
+	return roots, nil
+}
+
+// importCAR stores and pins with GC held off.
+func (r *Repo) importCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
+	r.gcLock.RLock()
+	defer r.gcLock.RUnlock()
 	br, err := car.NewBlockReader(rd, car.MaxAllowedSectionSize(blockstore.MaxBlockSize+1024))
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformedCAR, err)
@@ -117,9 +131,6 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 			return nil, err
 		}
 		r.touch(ctx, root)
-	}
-	if err := r.autoGC(ctx); err != nil {
-		return br.Roots, fmt.Errorf("imported: %w", err)
 	}
 	return br.Roots, nil
 }

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,8 +18,12 @@ const (
 	ProfileTest    = "test" // loopback only, random ports, no bootstrap, no mDNS, no relay service
 )
 
-// DefaultStorageMax is the disk budget of a new repo's blocks.
-const DefaultStorageMax = 10 << 30
+// Defaults of a new repo: the disk budget of its blocks and the daemon's
+// in-memory hot cache.
+const (
+	DefaultStorageMax = 10 << 30
+	DefaultHotCache   = 256 << 20
+)
 
 // Config is the repo's configuration, a JSON file laid out like Kubo's.
 // The offline commands use Identity and Datastore; the daemon reads the
@@ -28,8 +34,24 @@ type Config struct {
 	Addresses Addresses
 	Bootstrap []string // multiaddrs with /p2p/ of the peers to join through
 	Discovery Discovery
+	Peering   Peering
 	Swarm     Swarm
+	API       APIConfig
 	Datastore DatastoreConfig
+}
+
+// Peering lists static peers: the daemon stays connected to them,
+// redialling when a connection drops, and the connection manager never
+// trims them.
+type Peering struct {
+	Peers []string // multiaddrs with /p2p/
+}
+
+// APIConfig secures the RPC API.
+type APIConfig struct {
+	// Token is the bearer token the RPC API demands when it listens
+	// beyond loopback; the CLI reads it from this file.
+	Token string
 }
 
 // Addresses are the daemon's listen multiaddrs.
@@ -56,6 +78,8 @@ type DatastoreConfig struct {
 	StorageMax int64
 	// Spec records the layout: flatfs for blocks, leveldb for the rest.
 	Spec string
+	// HotCache is the byte budget of the daemon's in-memory block cache.
+	HotCache int64
 }
 
 // datastoreSpec names the layout Open expects.
@@ -72,7 +96,16 @@ var defaultBootstrap = []string{
 // NewConfig returns the configuration of a new repo with the given
 // profile and identity.
 func NewConfig(profile string, id Identity) (*Config, error) {
-	c := &Config{Identity: id, Profile: profile, Datastore: DatastoreConfig{StorageMax: DefaultStorageMax, Spec: datastoreSpec}}
+	token := make([]byte, 24)
+	if _, err := rand.Read(token); err != nil {
+		return nil, err
+	}
+	c := &Config{
+		Identity:  id,
+		Profile:   profile,
+		API:       APIConfig{Token: hex.EncodeToString(token)},
+		Datastore: DatastoreConfig{StorageMax: DefaultStorageMax, HotCache: DefaultHotCache, Spec: datastoreSpec},
+	}
 	switch profile {
 	case ProfileDefault, "":
 		c.Profile = ProfileDefault

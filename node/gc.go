@@ -11,6 +11,8 @@ import (
 // pinned) and returns what it freed. A pinned DAG with a missing block
 // stops it before anything is deleted.
 func (r *Repo) GC(ctx context.Context) (blockstore.GCResult, error) {
+	r.gcLock.Lock()
+	defer r.gcLock.Unlock()
 	live, err := r.live(ctx)
 	if err != nil {
 		return blockstore.GCResult{}, err

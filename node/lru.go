@@ -113,6 +113,8 @@ type GCToResult struct {
 // Blocks of no tracked model go first. Blocks are deleted in ascending
 // weight (CID order among equals) until the repo is under budget.
 func (r *Repo) GCTo(ctx context.Context, budget int64) (GCToResult, error) {
+	r.gcLock.Lock()
+	defer r.gcLock.Unlock()
 	var res GCToResult
 	live, err := r.live(ctx)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	pin "github.com/ipfs/boxo/pinning/pinner"
@@ -74,6 +75,10 @@ type Repo struct {
 	dstore ds.Batching
 	lock   *os.File
 	now    func() time.Time // the clock of last-use records; nil: time.Now
+
+	// gcLock keeps GC out while blocks are written and not yet pinned:
+	// adds and fetches hold it shared, GC exclusively.
+	gcLock sync.RWMutex
 }
 
 // Init creates a repo at dir with the given profile and returns its

@@ -29,7 +29,7 @@ and pin its root. Without --precision or --plan the weights keep their source
 format. The same file with the same options gives the same CID everywhere.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := loader.ImportOptions{ChunkSize: chunk}
+			opts := node.AddOptions{ChunkSize: chunk}
 			if precision != "" && plan != "" {
 				return fmt.Errorf("give --precision or --plan, not both")
 			}
@@ -44,26 +44,21 @@ format. The same file with the same options gives the same CID everywhere.`,
 				if err != nil {
 					return err
 				}
-				opts.Precision = &p
+				opts.Precision = p.String()
 			}
 			name := filepath.Base(args[0])
+			var progress func(done, total int64)
 			var bar *progressbar.ProgressBar
 			if !quiet {
-				opts.Progress = func(done, total int64) {
+				progress = func(done, total int64) {
 					if bar == nil {
-						bar = progressbar.NewOptions64(total,
-							progressbar.OptionSetWriter(os.Stderr),
-							progressbar.OptionSetDescription(name),
-							progressbar.OptionShowBytes(true),
-							progressbar.OptionSetWidth(30),
-							progressbar.OptionThrottle(100*time.Millisecond),
-							progressbar.OptionClearOnFinish())
+						bar = newBar(name, total)
 					}
 					bar.Set64(done)
 				}
 			}
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
-				root, _, err := r.Add(ctx, loader.Source{Path: args[0], Tokenizer: tokenizer}, opts)
+			return withAPI(func(ctx context.Context, api node.API) error {
+				root, err := api.AddModel(ctx, loader.Source{Path: args[0], Tokenizer: tokenizer}, opts, progress)
 				if bar != nil {
 					bar.Finish()
 				}
@@ -86,4 +81,18 @@ format. The same file with the same options gives the same CID everywhere.`,
 	f.StringVar(&plan, "plan", "", "convert the weights with the precision plan in this JSON/YAML rules file")
 	f.IntVar(&chunk, "chunk-size", loader.DefaultChunkSize, fmt.Sprintf("bytes per UnixFS leaf block, %d…%d", loader.MinChunkSize, loader.MaxChunkSize))
 	return cmd
+}
+
+// newBar is the progress bar of long transfers, on stderr.
+func newBar(name string, total int64) *progressbar.ProgressBar {
+	if total <= 0 {
+		total = -1 // unknown: a spinner with the bytes so far
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(name),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
 }

@@ -20,7 +20,7 @@ func exportCmd() *cobra.Command {
 		Short: "Write a model DAG as a CARv1 (root = the manifest) to stdout or a file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
+			return withCID(args[0], func(ctx context.Context, api node.API, c cid.Cid) error {
 				var w io.Writer = os.Stdout
 				var f *os.File
 				if out != "" {
@@ -32,7 +32,7 @@ func exportCmd() *cobra.Command {
 					w = f
 				}
 				bw := bufio.NewWriterSize(w, 1<<20)
-				if err := r.ExportCAR(ctx, c, bw); err != nil {
+				if err := api.ExportCAR(ctx, c, bw); err != nil {
 					if f != nil {
 						os.Remove(out)
 					}
@@ -58,7 +58,7 @@ func importCmd() *cobra.Command {
 		Short: "Import CAR files (- for stdin): verify every block, store it, pin the roots",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
+			return withAPI(func(ctx context.Context, api node.API) error {
 				for _, name := range args {
 					var rd io.Reader = os.Stdin
 					if name != "-" {
@@ -69,7 +69,7 @@ func importCmd() *cobra.Command {
 						defer f.Close()
 						rd = f
 					}
-					roots, err := r.ImportCAR(ctx, bufio.NewReaderSize(rd, 1<<20))
+					roots, err := api.ImportCAR(ctx, bufio.NewReaderSize(rd, 1<<20))
 					if err != nil {
 						return fmt.Errorf("%s: %w", name, err)
 					}

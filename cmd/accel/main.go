@@ -17,7 +17,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), benchCmd(), synthCmd(), evalCmd())
-	root.AddCommand(initCmd(), addCmd(), pinCmd(), statCmd(), getCmd(), exportCmd(), importCmd(), gcCmd(), repoCmd())
+	root.AddCommand(initCmd(), daemonCmd(), idCmd(), swarmCmd(), addCmd(), pinCmd(), statCmd(), getCmd(), exportCmd(), importCmd(), gcCmd(), repoCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ipfs/go-cid"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/node"
@@ -12,13 +13,39 @@ import (
 
 func pinCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "pin", Short: "Pin models so gc keeps them"}
+	var (
+		quietAdd bool
+		name     string
+	)
 	add := &cobra.Command{
 		Use:   "add CID",
-		Short: "Pin the DAG at CID recursively (offline: its blocks must be local)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Fetch the DAG at CID from the network and pin it recursively",
+		Long: `Fetch every block of the DAG at CID that is not local yet — over the bulk
+transfer protocol from every provider that speaks it, over bitswap from the
+rest — verify each against its CID, then pin the DAG recursively. With no
+daemon running, the blocks must already be local. Run it again after an
+interruption: blocks already fetched are kept.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
-				if err := r.Pin(ctx, c, ""); err != nil {
+			return withCID(args[0], func(ctx context.Context, api node.API, c cid.Cid) error {
+				var progress func(node.Progress)
+				var bar *progressbar.ProgressBar
+				if !quietAdd {
+					progress = func(p node.Progress) {
+						switch {
+						case bar == nil:
+							bar = newBar(c.String(), p.Total)
+						case p.Total > 0 && bar.GetMax64() != p.Total:
+							bar.ChangeMax64(p.Total)
+						}
+						bar.Set64(p.Bytes)
+					}
+				}
+				err := api.PinAdd(ctx, c, name, progress)
+				if bar != nil {
+					bar.Finish()
+				}
+				if err != nil {
 					return err
 				}
 				fmt.Printf("pinned %s recursively\n", c)
@@ -26,14 +53,16 @@ func pinCmd() *cobra.Command {
 			})
 		},
 	}
+	add.Flags().BoolVarP(&quietAdd, "quiet", "q", false, "no progress bar")
+	add.Flags().StringVar(&name, "name", "", "a name for the pin")
 	var quiet bool
 	ls := &cobra.Command{
 		Use:   "ls [-q]",
 		Short: "List the pins",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
-				pins, err := r.Pins(ctx)
+			return withAPI(func(ctx context.Context, api node.API) error {
+				pins, err := api.Pins(ctx)
 				if err != nil {
 					return err
 				}
@@ -57,8 +86,8 @@ func pinCmd() *cobra.Command {
 		Short: "Remove the recursive pin of CID (gc then frees its blocks)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
-				if err := r.Unpin(ctx, c); err != nil {
+			return withCID(args[0], func(ctx context.Context, api node.API, c cid.Cid) error {
+				if err := api.Unpin(ctx, c); err != nil {
 					return err
 				}
 				fmt.Printf("unpinned %s\n", c)

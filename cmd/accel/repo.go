@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/node"
+	"github.com/ipfs-accelerate/accel/rpc"
 )
 
 // signalContext is cancelled by Ctrl-C or SIGTERM, so a command can stop
@@ -20,8 +22,9 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-// withRepo opens the repo ($ACCEL_PATH or ~/.accel), runs fn and closes it.
-func withRepo(fn func(ctx context.Context, r *node.Repo) error) error {
+// withAPI runs fn against the node: over the daemon's RPC API when a
+// daemon holds the repo, else on the repo opened here, offline.
+func withAPI(fn func(ctx context.Context, api node.API) error) error {
 	ctx, stop := signalContext()
 	defer stop()
 	dir, err := node.DefaultPath()
@@ -29,24 +32,44 @@ func withRepo(fn func(ctx context.Context, r *node.Repo) error) error {
 		return err
 	}
 	r, err := node.Open(ctx, dir)
+	if errors.Is(err, node.ErrLocked) {
+		c, cerr := daemonClient(dir)
+		if cerr != nil {
+			return fmt.Errorf("%w; and its API is out of reach: %v", err, cerr)
+		}
+		return fn(ctx, c)
+	}
 	if err != nil {
 		return err
 	}
-	err = fn(ctx, r)
-	if cerr := r.Close(); err == nil {
+	n := node.Offline(r)
+	err = fn(ctx, n)
+	if cerr := n.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// parseCID reads a CID argument.
-// withCID parses a CID argument, then runs fn with the open repo.
-func withCID(arg string, fn func(ctx context.Context, r *node.Repo, c cid.Cid) error) error {
+// daemonClient is the RPC client of the daemon running on dir.
+func daemonClient(dir string) (*rpc.Client, error) {
+	addr, err := node.ReadAddrFile(dir, node.APIFile)
+	if err != nil {
+		return nil, err
+	}
+	token, err := node.APIToken(dir)
+	if err != nil {
+		return nil, err
+	}
+	return rpc.NewClient(addr, token)
+}
+
+// withCID parses a CID argument, then runs fn with the node.
+func withCID(arg string, fn func(ctx context.Context, api node.API, c cid.Cid) error) error {
 	c, err := parseCID(arg)
 	if err != nil {
 		return err
 	}
-	return withRepo(func(ctx context.Context, r *node.Repo) error { return fn(ctx, r, c) })
+	return withAPI(func(ctx context.Context, api node.API) error { return fn(ctx, api, c) })
 }
 
 func parseCID(s string) (cid.Cid, error) {
@@ -97,8 +120,8 @@ func repoCmd() *cobra.Command {
 		Short: "Blocks, bytes, storage budget and path of the repo",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
-				st, err := r.RepoStat(ctx)
+			return withAPI(func(ctx context.Context, api node.API) error {
+				st, err := api.RepoStat(ctx)
 				if err != nil {
 					return err
 				}
@@ -116,8 +139,8 @@ func repoCmd() *cobra.Command {
 		Short: "Re-hash every stored block against its CID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
-				n, bad, err := r.Verify(ctx)
+			return withAPI(func(ctx context.Context, api node.API) error {
+				n, bad, err := api.Verify(ctx)
 				if err != nil {
 					return err
 				}
@@ -142,8 +165,8 @@ func gcCmd() *cobra.Command {
 		Short: "Delete every block not reachable from a pin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(func(ctx context.Context, r *node.Repo) error {
-				res, err := r.GC(ctx)
+			return withAPI(func(ctx context.Context, api node.API) error {
+				res, err := api.GC(ctx)
 				fmt.Printf("removed %d blocks, %d bytes\n", res.Blocks, res.Bytes)
 				return err
 			})

@@ -15,6 +15,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/spf13/cobra"
 
+	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/node"
 )
 
@@ -25,8 +26,8 @@ func statCmd() *cobra.Command {
 		Short: "Summarize a model: architecture, precision, components in load order, local/remote blocks",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
-				st, err := r.Stat(ctx, c)
+			return withCID(args[0], func(ctx context.Context, api node.API, c cid.Cid) error {
+				st, err := api.Stat(ctx, c)
 				if err != nil {
 					return err
 				}
@@ -62,21 +63,20 @@ func getCmd() *cobra.Command {
 		Short: "Write a model back out as DIR/model.gguf and DIR/manifest.json",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCID(args[0], func(ctx context.Context, r *node.Repo, c cid.Cid) error {
-				m, err := r.Model(ctx, c)
+			return withCID(args[0], func(ctx context.Context, api node.API, c cid.Cid) error {
+				// The manifest as dag-json, the IPLD form of the root block.
+				b, err := api.Block(ctx, c)
 				if err != nil {
 					return err
+				}
+				if _, err := loader.DecodeManifest(b); err != nil {
+					return fmt.Errorf("%s is not a model: %w", c, err)
 				}
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return err
 				}
-				// The manifest as dag-json, the IPLD form of the root block.
-				b, err := r.Blocks.Get(ctx, c)
-				if err != nil {
-					return err
-				}
 				nb := basicnode.Prototype.Any.NewBuilder()
-				if err := dagcbor.Decode(nb, bytes.NewReader(b.RawData())); err != nil {
+				if err := dagcbor.Decode(nb, bytes.NewReader(b)); err != nil {
 					return err
 				}
 				var js, pretty bytes.Buffer
@@ -101,7 +101,7 @@ func getCmd() *cobra.Command {
 					f.Close()
 					return err
 				}
-				if err := m.WriteGGUF(ctx, f); err != nil {
+				if err := api.WriteGGUF(ctx, c, f); err != nil {
 					f.Close()
 					return err
 				}

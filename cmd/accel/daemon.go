@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/spf13/cobra"
+
+	"github.com/ipfs-accelerate/accel/node"
+	"github.com/ipfs-accelerate/accel/rpc"
+)
+
+// uploadsDir holds models uploaded to the RPC API while they import; it is
+// emptied when the daemon starts.
+const uploadsDir = "uploads"
+
+func daemonCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the node: libp2p host, bitswap and bulk transfer, DHT, RPC API and gateway",
+		Long: `Run the node until SIGINT or SIGTERM. It writes the RPC API's multiaddr to
+$ACCEL_PATH/api and the gateway's (trustless gateway, /metrics) to
+$ACCEL_PATH/gateway, and prints "Daemon is ready" once it listens. While it
+runs, the other commands talk to it. The RPC API demands the token in the
+repo config (API.Token) when it listens beyond loopback.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			dir, err := node.DefaultPath()
+			if err != nil {
+				return err
+			}
+			r, err := node.Open(ctx, dir)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(ctx, r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			err = serve(ctx, dir, n)
+			node.RemoveAddrFiles(dir)
+			if cerr := n.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
+	}
+}
+
+// serve runs the HTTP services of n until ctx ends.
+func serve(ctx context.Context, dir string, n *node.Node) error {
+	cfg := n.Config
+	uploads := filepath.Join(dir, uploadsDir)
+	if err := os.RemoveAll(uploads); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(uploads, 0o700); err != nil {
+		return err
+	}
+	apiLn, apiAddr, err := listen(cfg.Addresses.API)
+	if err != nil {
+		return fmt.Errorf("RPC API: %w", err)
+	}
+	token := ""
+	if !manet.IsIPLoopback(apiAddr) {
+		token = cfg.API.Token
+	}
+	apiMux := http.NewServeMux()
+	apiMux.Handle(rpc.Prefix, rpc.NewHandler(n, token, uploads))
+	apiMux.Handle("/metrics", n.MetricsHandler())
+	gwLn, gwAddr, err := listen(cfg.Addresses.Gateway)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("gateway: %w", err)
+	}
+	gw, err := n.GatewayHandler()
+	if err != nil {
+		apiLn.Close()
+		gwLn.Close()
+		return err
+	}
+	servers := []*http.Server{
+		{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: gw, ReadHeaderTimeout: 10 * time.Second},
+	}
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{apiLn, gwLn} {
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+	if err := node.WriteAddrFile(dir, node.APIFile, apiAddr.String()); err != nil {
+		return err
+	}
+	if err := node.WriteAddrFile(dir, node.GatewayFile, gwAddr.String()); err != nil {
+		return err
+	}
+	id, _ := n.ID(ctx)
+	fmt.Printf("PeerID: %s\n", id.ID)
+	for _, a := range id.Addresses {
+		fmt.Printf("Swarm listening on %s\n", a)
+	}
+	fmt.Printf("RPC API server listening on %s\nGateway server listening on %s\nDaemon is ready\n", apiAddr, gwAddr)
+
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-errc:
+	}
+	fmt.Println("Received interrupt signal, shutting down...")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if e := s.Shutdown(sctx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+			s.Close()
+		}
+	}
+	return err
+}
+
+// listen opens a TCP listener at a multiaddr and returns the address it
+// got (the port filled in).
+func listen(addr string) (net.Listener, ma.Multiaddr, error) {
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	ln, err := manet.Listen(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return manet.NetListener(ln), ln.Multiaddr(), nil
+}

@@ -1,0 +1,265 @@
+package interop
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+)
+
+// Benchmark sizes: runs of each transfer and add (medians are quoted),
+// and cold blocks fetched through each gateway.
+const (
+	benchRuns   = 3
+	latencyRuns = 7
+)
+
+// BenchmarkTransferVsKubo measures, in one run and side by side, two accel
+// daemons (A serves, B fetches) against two Kubo daemons (K1 serves, K2
+// fetches) on a ≈500 MiB synthetic model, for 1 MiB and 256 KiB chunks:
+// add throughput, node-to-node transfer throughput (pin add), the latency
+// of one cold block through the fetching node's gateway, and each
+// daemon's peak RSS during the transfers. It runs once whatever b.N:
+//
+//	go test ./interop/ -run '^$' -bench TransferVsKubo -benchtime 1x
+func BenchmarkTransferVsKubo(b *testing.B) {
+	needKubo(b)
+	file := synthModel(b)
+	fi, err := os.Stat(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, bb := startAccel(b), startAccel(b)
+	k1, k2 := startKubo(b), startKubo(b)
+	bb.connect(a)
+	k2.connect(k1)
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s (%.0f MiB), median of %d\taccel\tkubo\taccel better by\t\n", filepath.Base(file), float64(fi.Size())/(1<<20), benchRuns)
+	for _, chunk := range []int{1 << 20, 256 << 10} {
+		ours := measure(b, a, bb, file, chunk)
+		theirs := measure(b, k1, k2, file, chunk)
+		mbps := func(d time.Duration) float64 { return float64(fi.Size()) / 1e6 / d.Seconds() }
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+		mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+		fmt.Fprintf(tw, "chunk %d KiB\t\t\t\t\n", chunk>>10)
+		row(tw, "add (MB/s)", mbps(ours.add), mbps(theirs.add), true)
+		row(tw, "transfer, pin add (MB/s)", mbps(ours.transfer), mbps(theirs.transfer), true)
+		row(tw, fmt.Sprintf("cold %d KiB block via gateway (ms)", chunk>>10), ms(ours.block), ms(theirs.block), false)
+		row(tw, "peak RSS of the server (MiB)", mib(ours.serverRSS), mib(theirs.serverRSS), false)
+		row(tw, "peak RSS of the fetcher (MiB)", mib(ours.fetcherRSS), mib(theirs.fetcherRSS), false)
+		if chunk == 1<<20 {
+			b.ReportMetric(mbps(ours.transfer), "accel-MB/s")
+			b.ReportMetric(mbps(theirs.transfer), "kubo-MB/s")
+		}
+	}
+	tw.Flush()
+}
+
+// row prints one measurement of both systems and accel's advantage:
+// ours/theirs when more is better, theirs/ours when less is.
+func row(w io.Writer, name string, ours, theirs float64, moreIsBetter bool) {
+	adv := theirs / ours
+	if moreIsBetter {
+		adv = ours / theirs
+	}
+	fmt.Fprintf(w, "  %s\t%.1f\t%.1f\t%.2f×\t\n", name, ours, theirs, adv)
+}
+
+// result is what measure finds for one system and chunk size: medians of
+// the timings, and peak RSS during the transfers.
+type result struct {
+	add, transfer, block  time.Duration
+	serverRSS, fetcherRSS int64
+}
+
+// measure adds file on src, fetches single cold blocks and then the whole
+// DAG on dst, and leaves both repos without it.
+func measure(tb testing.TB, src, dst *node, file string, chunk int) result {
+	tb.Helper()
+	var r result
+	var root string
+	var adds, transfers, blocks []time.Duration
+	for i := range benchRuns {
+		start := time.Now()
+		root = src.addFile(file, chunk)
+		adds = append(adds, time.Since(start))
+		if i < benchRuns-1 {
+			src.drop(root)
+		}
+	}
+	r.add = median(adds)
+
+	client := &http.Client{Timeout: time.Minute}
+	leaves := src.leaves(client, root, chunk, latencyRuns)
+	for _, c := range leaves {
+		blocks = append(blocks, getBlock(tb, client, dst.gateway, c, chunk))
+	}
+	r.block = median(blocks)
+	dst.gc()
+
+	for _, n := range []*node{src, dst} {
+		if err := resetPeakRSS(n.daemon.Process.Pid); err != nil {
+			tb.Logf("cannot reset the peak RSS of %s: %v", n.name, err)
+		}
+	}
+	for i := range benchRuns {
+		start := time.Now()
+		dst.fetch(root)
+		transfers = append(transfers, time.Since(start))
+		if i < benchRuns-1 {
+			dst.drop(root)
+		}
+	}
+	r.transfer = median(transfers)
+	r.serverRSS = src.peakRSS()
+	r.fetcherRSS = dst.peakRSS()
+	src.drop(root)
+	dst.drop(root)
+	return r
+}
+
+// addFile adds a file (not as a model) with the given chunk size and
+// returns its root CID.
+func (n *node) addFile(file string, chunk int) string {
+	n.tb.Helper()
+	if n.name == "kubo" {
+		return strings.TrimSpace(n.run("add", "-Q", "--pin", "--cid-version=1", "--raw-leaves", "--chunker=size-"+strconv.Itoa(chunk), file))
+	}
+	return strings.TrimSpace(n.run("add", "-q", "--chunk-size", strconv.Itoa(chunk), file))
+}
+
+// fetch pins root, fetching its blocks from the connected peers.
+func (n *node) fetch(root string) {
+	n.tb.Helper()
+	if n.name == "kubo" {
+		n.run("pin", "add", "--progress=false", root)
+		return
+	}
+	n.run("pin", "add", root)
+}
+
+// drop unpins root and deletes every unpinned block.
+func (n *node) drop(root string) {
+	n.tb.Helper()
+	n.run("pin", "rm", root)
+	n.gc()
+}
+
+// gc deletes every unpinned block.
+func (n *node) gc() {
+	n.tb.Helper()
+	if n.name == "kubo" {
+		n.run("repo", "gc", "-q")
+		return
+	}
+	n.run("gc")
+}
+
+func (n *node) peakRSS() int64 {
+	n.tb.Helper()
+	rss, err := peakRSS(n.daemon.Process.Pid)
+	if err != nil {
+		n.tb.Logf("peak RSS of %s: %v", n.name, err)
+	}
+	return rss
+}
+
+// leaves finds count raw leaf blocks of chunk bytes under root, read
+// through the node's own gateway: under the components of an accel model,
+// under the file itself for Kubo.
+func (n *node) leaves(client *http.Client, root string, chunk, count int) []string {
+	n.tb.Helper()
+	todo := []string{root}
+	if n.name == "accel" {
+		todo = todo[:0]
+		for _, c := range n.stat(root).Components {
+			todo = append(todo, c.CID)
+		}
+	}
+	var found []string
+	for len(todo) > 0 && len(found) < count {
+		c := cid.MustParse(todo[0])
+		todo = todo[1:]
+		if c.Prefix().Codec != cid.DagProtobuf {
+			continue
+		}
+		nd, err := merkledag.DecodeProtobuf(getRaw(n.tb, client, n.gateway, c.String()))
+		if err != nil {
+			n.tb.Fatalf("%s: %v", c, err)
+		}
+		for _, l := range nd.Links() {
+			switch {
+			case l.Cid.Prefix().Codec == cid.DagProtobuf:
+				todo = append(todo, l.Cid.String())
+			case l.Size == uint64(chunk) && len(found) < count:
+				found = append(found, l.Cid.String())
+			}
+		}
+	}
+	if len(found) < count {
+		n.tb.Fatalf("found %d leaves of %d bytes under %s, want %d", len(found), chunk, root, count)
+	}
+	return found
+}
+
+// getRaw fetches one block from a gateway.
+func getRaw(tb testing.TB, client *http.Client, gateway, c string) []byte {
+	tb.Helper()
+	resp, err := client.Get(gateway + "/ipfs/" + c + "?format=raw")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s/ipfs/%s?format=raw: %s\n%s", gateway, c, resp.Status, bytes.TrimSpace(b))
+	}
+	return b
+}
+
+// getBlock times the fetch of one block of size bytes through a gateway.
+func getBlock(tb testing.TB, client *http.Client, gateway, c string, size int) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	b := getRaw(tb, client, gateway, c)
+	d := time.Since(start)
+	if len(b) != size {
+		tb.Fatalf("block %s: %d bytes, want %d", c, len(b), size)
+	}
+	return d
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// synthModel returns a ≈500 MiB Llama-shaped GGUF with random F16 weights
+// (the default synth shape with 3 layers), made once and kept in the
+// temp dir across runs.
+func synthModel(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(os.TempDir(), "accel-interop-f16-3layers.gguf")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	n := &node{tb: tb, name: "accel", bin: accelBin, env: os.Environ()}
+	n.run("synth", "-o", path, "--type", "F16", "--layers", "3")
+	return path
+}

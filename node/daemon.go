@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/routing"
+
+	"github.com/ipfs-accelerate/accel/blockstore"
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/transfer"
+)
+
+// Version is the node's version, sent in the libp2p user agent.
+const Version = "0.1.0"
+
+// Node is a running daemon: the repo, a libp2p host, content routing (the
+// DHT, mDNS, bootstrap and static peers), block exchange (bitswap, client
+// and server, and the bulk transfer protocol) and a hot cache in front of
+// the blockstore. Every block that enters the repo from the network is
+// verified against its CID first. A Node is safe for concurrent use and
+// stops cleanly with Close.
+type Node struct {
+	*Repo
+	Host    host.Host
+	Routing routing.Routing
+	Bitswap *bitswap.Bitswap
+	// Online reads local blocks, else fetches them over bitswap.
+	Online   blockservice.BlockService
+	Cache    *blockstore.Cache
+	Transfer *transfer.Server
+
+	metrics *metrics
+	bans    *banlist
+	ctx     context.Context // lives until Close
+	cancel  context.CancelFunc
+	closers []func() error
+}
+
+// Start brings r online. The Node owns r from then on: Close closes both.
+func Start(ctx context.Context, r *Repo) (n *Node, err error) {
+	cfg := r.Config
+	bootstrap, err := parsePeers(cfg.Bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	peering, err := parsePeers(cfg.Peering.Peers)
+	if err != nil {
+		return nil, fmt.Errorf("peering: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n = &Node{Repo: r, ctx: ctx, cancel: cancel, bans: newBanlist()}
+	defer func() {
+		if err != nil {
+			n.closeServices()
+		}
+	}()
+
+	// Every reader and writer goes through the hot cache from now on.
+	n.Cache = blockstore.NewCache(r.Blocks, cfg.Datastore.HotCache)
+	r.Blocks = n.Cache
+	r.DAG = loader.NewDAGService(n.Cache)
+
+	if n.Host, err = newHost(cfg, n.bans); err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.Host.Close)
+	if n.Routing, err = newRouting(n.Host, cfg); err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.Routing.(interface{ Close() error }).Close)
+	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, n.Cache,
+		bitswap.ProviderSearchDelay(100*time.Millisecond))
+	n.closers = append(n.closers, n.Bitswap.Close)
+	n.Online = blockservice.New(n.Cache, n.Bitswap)
+	n.Transfer = transfer.NewServer(n.Host, n.Cache)
+	n.closers = append(n.closers, n.Transfer.Close)
+	n.metrics = newMetrics(n)
+
+	if cfg.Discovery.MDNS.Enabled {
+		m, err := startMDNS(ctx, n.Host)
+		if err != nil {
+			return nil, err
+		}
+		n.closers = append(n.closers, m.Close)
+	}
+	go func() {
+		connectAll(ctx, n.Host, bootstrap)
+		if err := n.Routing.Bootstrap(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Printf("DHT bootstrap: %v", err)
+		}
+		n.reprovide(ctx)
+	}()
+	if len(peering) > 0 {
+		go keepPeered(ctx, n.Host, peering)
+	}
+	return n, nil
+}
+
+// Offline wraps r in a Node without network services, the one the CLI
+// uses when no daemon runs: network operations return ErrOffline.
+func Offline(r *Repo) *Node { return &Node{Repo: r} }
+
+// ErrOffline is returned by network operations of an offline Node.
+var ErrOffline = errors.New("this needs the network: start the daemon (accel daemon) and run the command again")
+
+// IsOnline reports whether n runs network services.
+func (n *Node) IsOnline() bool { return n.Host != nil }
+
+// Close stops the services and closes the repo.
+func (n *Node) Close() error {
+	err := n.closeServices()
+	if e := n.Repo.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// closeServices stops what Start started, newest first.
+func (n *Node) closeServices() error {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	var err error
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		if e := n.closers[i](); e != nil && err == nil {
+			err = e
+		}
+	}
+	n.closers = nil
+	return err
+}
+
+// provide announces c on the DHT (and thereby to bitswap's provider
+// searches). Failure is logged, not returned: a model added with no DHT
+// peers around is still served to connected ones.
+func (n *Node) provide(ctx context.Context, roots ...cid.Cid) {
+	for _, c := range roots {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := n.Routing.Provide(pctx, c, true)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Printf("announcing %s: %v", c, err)
+		}
+	}
+}
+
+// modelRoots are the CIDs a node announces for the model at root: the
+// manifest and each component, so a peer can find providers of either.
+func (n *Node) modelRoots(ctx context.Context, root cid.Cid) []cid.Cid {
+	roots := []cid.Cid{root}
+	if m, err := loader.Open(ctx, root, n.DAG); err == nil {
+		for _, c := range m.Manifest.Components {
+			roots = append(roots, c.CID)
+		}
+	}
+	return roots
+}
+
+// reprovide announces every recursive pin, once at start and then every
+// reprovideInterval, as Kubo's "pinned" strategy does.
+func (n *Node) reprovide(ctx context.Context) {
+	t := time.NewTicker(reprovideInterval)
+	defer t.Stop()
+	for {
+		pins, err := n.Pins(ctx)
+		if err != nil {
+			return
+		}
+		for _, p := range pins {
+			if p.Mode == "recursive" {
+				n.provide(ctx, n.modelRoots(ctx, p.CID)...)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// reprovideInterval is how often pins are announced again (provider
+// records on the DHT live 48 hours).
+const reprovideInterval = 12 * time.Hour

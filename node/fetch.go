@@ -1,0 +1,278 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/transfer"
+)
+
+// Progress reports a fetch: blocks and bytes local so far (those already
+// in the repo included) and the expected total bytes, 0 while unknown.
+type Progress struct {
+	Blocks int
+	Bytes  int64
+	Total  int64
+}
+
+// FetchStall is how long a fetch waits without receiving any block before
+// it gives up.
+var FetchStall = 2 * time.Minute
+
+// providerSearch bounds the DHT search for providers of a fetch's root.
+const (
+	providerSearch = 10 * time.Second
+	maxProviders   = 16
+)
+
+// PinAdd fetches the DAG at root from the network (online), then pins it
+// recursively under name. Blocks come level by level in link order — for
+// a model: the manifest, its components in critical-path order, then
+// their leaves in load order — over the bulk transfer protocol from every
+// provider that speaks it, and over bitswap otherwise. Each block is
+// verified against its CID before it is stored; blocks already in the
+// repo are not fetched again, so a pin add cut short resumes. The pin is
+// recorded only once every block is local.
+func (n *Node) PinAdd(ctx context.Context, root cid.Cid, name string, progress func(Progress)) error {
+	if !root.Defined() {
+		return errors.New("pin add: undefined CID")
+	}
+	if !n.IsOnline() {
+		return n.Pin(ctx, root, name)
+	}
+	n.gcLock.RLock()
+	defer n.gcLock.RUnlock()
+	f := &fetch{n: n, root: root, progress: progress, prio: map[cid.Cid]int{}, seen: map[peer.ID]bool{}}
+	if err := f.run(ctx); err != nil {
+		return fmt.Errorf("pin add %s: %w", root, err)
+	}
+	if err := n.Pin(ctx, root, name); err != nil {
+		return err
+	}
+	n.touch(ctx, root)
+	go n.provide(n.ctx, n.modelRoots(ctx, root)...)
+	return nil
+}
+
+// fetch is one PinAdd's walk of a DAG.
+type fetch struct {
+	n        *Node
+	root     cid.Cid
+	progress func(Progress)
+	prio     map[cid.Cid]int // cache priority of each block, from its component
+
+	providers []peer.ID // peers that speak the bulk transfer protocol
+	listed    bool      // connected peers were considered
+	searched  bool      // the DHT was searched for providers of the root
+	seen      map[peer.ID]bool
+
+	mu   sync.Mutex
+	done Progress
+}
+
+// run fetches every block of the DAG, one level of links at a time.
+func (f *fetch) run(ctx context.Context) error {
+	level := []cid.Cid{f.root}
+	seen := cid.NewSet()
+	seen.Add(f.root)
+	for len(level) > 0 {
+		if err := f.level(ctx, level); err != nil {
+			return err
+		}
+		var next []cid.Cid
+		for _, c := range level {
+			nd, err := f.n.DAG.Get(ctx, c)
+			if err != nil {
+				return fmt.Errorf("decoding %s: %w", c, err)
+			}
+			if c == f.root {
+				f.planModel(nd.RawData())
+			}
+			for _, l := range nd.Links() {
+				if seen.Visit(l.Cid) {
+					next = append(next, l.Cid)
+					if p, ok := f.prio[c]; ok {
+						if _, set := f.prio[l.Cid]; !set {
+							f.prio[l.Cid] = p
+						}
+					}
+				}
+			}
+		}
+		level = next
+	}
+	return nil
+}
+
+// planModel reads the total size and the component priorities when the
+// root is a model manifest; other DAGs fetch with no total.
+func (f *fetch) planModel(data []byte) {
+	m, err := loader.DecodeManifest(data)
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	f.done.Total = m.Size() + int64(len(data))
+	f.mu.Unlock()
+	for _, c := range m.Components {
+		f.prio[c.CID] = c.Priority
+	}
+}
+
+// level makes every block of cids local.
+func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
+	var missing []cid.Cid
+	for _, c := range cids {
+		if p, ok := f.prio[c]; ok {
+			f.n.Cache.SetPriority(c, p)
+		}
+		size, err := f.n.Blocks.GetSize(ctx, c)
+		if err == nil {
+			f.add(size)
+			continue
+		}
+		missing = append(missing, c)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if !f.listed {
+		f.listed = true
+		for _, p := range f.n.Host.Network().Peers() {
+			f.consider(p)
+		}
+	}
+	if err := f.bulk(ctx, f.providers, missing); err != nil {
+		return err
+	}
+	missing = f.stillMissing(ctx, missing)
+	if len(missing) > 0 && !f.searched {
+		// Connected peers could not serve everything: look for providers.
+		f.searched = true
+		if extra := f.searchDHT(ctx); len(extra) > 0 {
+			if err := f.bulk(ctx, extra, missing); err != nil {
+				return err
+			}
+			missing = f.stillMissing(ctx, missing)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return f.bitswap(ctx, missing)
+}
+
+// bulk fetches what it can of cids from providers over the bulk transfer
+// protocol; only a cancelled ctx is an error, the rest is left missing.
+func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) error {
+	if len(providers) == 0 {
+		return nil
+	}
+	fe := transfer.NewFetcher(f.n.Host, f.n.Cache,
+		transfer.OnBlock(func(_ cid.Cid, size int) { f.add(size) }),
+		transfer.OnBadPeer(f.n.ban))
+	fe.Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes on to the next source
+	return ctx.Err()
+}
+
+// stillMissing filters out the blocks now local.
+func (f *fetch) stillMissing(ctx context.Context, cids []cid.Cid) []cid.Cid {
+	var out []cid.Cid
+	for _, c := range cids {
+		if ok, err := f.n.Blocks.Has(ctx, c); err != nil || !ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// bitswap fetches cids in one bitswap session (bitswap checks each block
+// against its CID, and the blockservice stores it), giving up when no
+// block arrives for FetchStall.
+func (f *fetch) bitswap(ctx context.Context, cids []cid.Cid) error {
+	if len(f.n.Host.Network().Peers()) == 0 {
+		return fmt.Errorf("%d blocks missing and no peers connected: connect to a provider (accel swarm connect) or check the bootstrap peers", len(cids))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ses := blockservice.NewSession(ctx, f.n.Online)
+	got := 0
+	ch := ses.GetBlocks(ctx, cids)
+	stall := time.NewTimer(FetchStall)
+	defer stall.Stop()
+	for got < len(cids) {
+		select {
+		case b, ok := <-ch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				return fmt.Errorf("bitswap: %d of %d blocks never arrived", len(cids)-got, len(cids))
+			}
+			got++
+			f.add(len(b.RawData()))
+			stall.Reset(FetchStall)
+		case <-stall.C:
+			return fmt.Errorf("no peer sent any of %d missing blocks for %s (tried %d peers over bitswap)", len(cids)-got, FetchStall, len(f.n.Host.Network().Peers()))
+		}
+	}
+	return nil
+}
+
+// consider adds p to the bulk providers if it speaks the protocol.
+func (f *fetch) consider(p peer.ID) bool {
+	if f.seen[p] || p == f.n.Host.ID() || f.n.banned(p) {
+		return false
+	}
+	f.seen[p] = true
+	if !transfer.Supports(f.n.Host, p) {
+		return false
+	}
+	f.providers = append(f.providers, p)
+	return true
+}
+
+// searchDHT dials the providers of the root found on the DHT and returns
+// the new ones that speak the bulk transfer protocol (the others still
+// serve bitswap).
+func (f *fetch) searchDHT(ctx context.Context) []peer.ID {
+	sctx, cancel := context.WithTimeout(ctx, providerSearch)
+	defer cancel()
+	var out []peer.ID
+	for info := range f.n.Routing.FindProvidersAsync(sctx, f.root, maxProviders) {
+		if f.seen[info.ID] || info.ID == f.n.Host.ID() {
+			continue
+		}
+		if err := f.n.Host.Connect(sctx, info); err != nil {
+			f.seen[info.ID] = true
+			continue
+		}
+		if f.consider(info.ID) {
+			out = append(out, info.ID)
+		}
+	}
+	return out
+}
+
+// add counts a block now local and reports progress.
+func (f *fetch) add(size int) {
+	f.mu.Lock()
+	f.done.Blocks++
+	f.done.Bytes += int64(size)
+	if f.done.Total > 0 && f.done.Bytes > f.done.Total {
+		f.done.Total = f.done.Bytes
+	}
+	p := f.done
+	f.mu.Unlock()
+	if f.progress != nil {
+		f.progress(p)
+	}
+}

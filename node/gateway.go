@@ -1,0 +1,25 @@
+package node
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/ipfs/boxo/gateway"
+)
+
+// GatewayHandler is the node's HTTP service for browsers and tools without
+// libp2p: a trustless gateway (boxo/gateway) at /ipfs/ that answers raw
+// blocks (?format=raw) and CARs (?format=car) from the repo, fetching
+// missing blocks from the network, with CORS open to any page; and the
+// metrics at /metrics.
+func (n *Node) GatewayHandler() (http.Handler, error) {
+	backend, err := gateway.NewBlocksBackend(n.Online)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	gw := gateway.NewHeaders(nil).ApplyCors().Wrap(gateway.NewHandler(gateway.Config{NoDNSLink: true}, backend))
+	mux := http.NewServeMux()
+	mux.Handle("/ipfs/", gw)
+	mux.Handle("/metrics", n.MetricsHandler())
+	return mux, nil
+}

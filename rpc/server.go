@@ -1,0 +1,373 @@
+// Package rpc is the daemon's HTTP RPC API, shaped like Kubo's: POST
+// /api/v0/<command>?arg=…, JSON answers, errors as {"Message", "Code",
+// "Type": "error"} with a 4xx/5xx status. Long commands (add, pin add)
+// stream newline-delimited JSON events — {"Progress": …} lines, then one
+// {"Result": …} or {"Error": …} line. Client implements node.API over it,
+// so the CLI runs the same code against a daemon or an offline repo.
+package rpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/node"
+)
+
+// Prefix is the path of every RPC command.
+const Prefix = "/api/v0/"
+
+// Limits on request bodies: model uploads are bounded only by the disk.
+const maxUploadFiles = 64
+
+// errorBody is Kubo's error shape.
+type errorBody struct {
+	Message string
+	Code    int
+	Type    string
+}
+
+// event is one line of a streamed answer.
+type event struct {
+	Progress json.RawMessage `json:",omitempty"`
+	Result   json.RawMessage `json:",omitempty"`
+	Error    string          `json:",omitempty"`
+}
+
+// badRequest marks errors in the request itself (HTTP 400).
+type badRequest struct{ error }
+
+func badf(format string, args ...any) error { return badRequest{fmt.Errorf(format, args...)} }
+
+// Handler serves api. With token set, every request must carry
+// "Authorization: Bearer <token>"; requests from web pages (with an Origin
+// header) are refused, so a page cannot drive the node.
+type Handler struct {
+	api    node.API
+	token  string
+	tmpDir string // where uploads wait while they are imported
+	mux    *http.ServeMux
+}
+
+// NewHandler serves api; token "" allows every local caller. Uploads are
+// staged under tmpDir.
+func NewHandler(api node.API, token, tmpDir string) *Handler {
+	h := &Handler{api: api, token: token, tmpDir: tmpDir, mux: http.NewServeMux()}
+	for name, fn := range h.commands() {
+		h.mux.HandleFunc(Prefix+name, func(w http.ResponseWriter, r *http.Request) {
+			if err := fn(w, r); err != nil {
+				writeError(w, err)
+			}
+		})
+	}
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Header.Get("Origin") != "":
+		writeStatus(w, http.StatusForbidden, errors.New("the RPC API does not answer web pages (request has an Origin header)"))
+	case h.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+h.token)) != 1:
+		writeStatus(w, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer <API.Token from the repo config>"))
+	case r.Method != http.MethodPost:
+		writeStatus(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: RPC commands take POST", r.Method, r.URL.Path))
+	case !strings.HasPrefix(r.URL.Path, Prefix):
+		writeStatus(w, http.StatusNotFound, fmt.Errorf("%s: not an RPC command (they live under %s)", r.URL.Path, Prefix))
+	default:
+		if _, pattern := h.mux.Handler(r); pattern == "" {
+			writeStatus(w, http.StatusNotFound, fmt.Errorf("unknown command %q", strings.TrimPrefix(r.URL.Path, Prefix)))
+			return
+		}
+		h.mux.ServeHTTP(w, r)
+	}
+}
+
+// commands maps command names to their handlers.
+func (h *Handler) commands() map[string]func(http.ResponseWriter, *http.Request) error {
+	a := h.api
+	return map[string]func(http.ResponseWriter, *http.Request) error{
+		"id":          answer(func(ctx context.Context, _ *http.Request) (any, error) { return a.ID(ctx) }),
+		"swarm/peers": answer(func(ctx context.Context, _ *http.Request) (any, error) { return a.SwarmPeers(ctx) }),
+		"swarm/addrs": answer(func(ctx context.Context, _ *http.Request) (any, error) { return a.SwarmAddrs(ctx) }),
+		"swarm/connect": answer(func(ctx context.Context, r *http.Request) (any, error) {
+			addr, err := arg(r, "multiaddr")
+			if err != nil {
+				return nil, err
+			}
+			return struct{}{}, a.SwarmConnect(ctx, addr)
+		}),
+		"pin/ls": answer(func(ctx context.Context, _ *http.Request) (any, error) { return a.Pins(ctx) }),
+		"pin/rm": withCID(func(ctx context.Context, c cid.Cid, _ *http.Request) (any, error) { return struct{}{}, a.Unpin(ctx, c) }),
+		"stat":   withCID(func(ctx context.Context, c cid.Cid, _ *http.Request) (any, error) { return a.Stat(ctx, c) }),
+		"gc":     answer(func(ctx context.Context, _ *http.Request) (any, error) { return a.GC(ctx) }),
+		"repo/stat": answer(func(ctx context.Context, _ *http.Request) (any, error) {
+			return a.RepoStat(ctx)
+		}),
+		"repo/verify": answer(func(ctx context.Context, _ *http.Request) (any, error) {
+			n, bad, err := a.Verify(ctx)
+			return verifyResult{n, bad}, err
+		}),
+		"import": answer(func(ctx context.Context, r *http.Request) (any, error) { return a.ImportCAR(ctx, r.Body) }),
+		"block/get": func(w http.ResponseWriter, r *http.Request) error {
+			c, err := cidArg(r)
+			if err != nil {
+				return err
+			}
+			data, err := a.Block(r.Context(), c)
+			if err != nil {
+				return err
+			}
+			w.Header().Set("Content-Type", "application/vnd.ipld.raw")
+			_, err = w.Write(data)
+			return err
+		},
+		"export": stream("application/vnd.ipld.car", a.ExportCAR),
+		"get":    stream("application/octet-stream", a.WriteGGUF),
+		"pin/add": func(w http.ResponseWriter, r *http.Request) error {
+			c, err := cidArg(r)
+			if err != nil {
+				return err
+			}
+			ev := newEvents(w)
+			err = a.PinAdd(r.Context(), c, r.URL.Query().Get("name"), func(p node.Progress) { ev.progress(p) })
+			return ev.finish(c, err)
+		},
+		"add": h.add,
+	}
+}
+
+// verifyResult is repo/verify's answer.
+type verifyResult struct {
+	Checked int
+	Corrupt []cid.Cid
+}
+
+// answer runs fn and writes its value as JSON.
+func answer(fn func(context.Context, *http.Request) (any, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := fn(r.Context(), r)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		return json.NewEncoder(w).Encode(v)
+	}
+}
+
+// withCID is answer for commands that take one CID argument.
+func withCID(fn func(context.Context, cid.Cid, *http.Request) (any, error)) func(http.ResponseWriter, *http.Request) error {
+	return answer(func(ctx context.Context, r *http.Request) (any, error) {
+		c, err := cidArg(r)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, c, r)
+	})
+}
+
+// stream answers with the bytes fn writes. An error before the first byte
+// is an HTTP error; after it, the connection is cut, so the client sees a
+// truncated body rather than a wrong one.
+func stream(contentType string, fn func(context.Context, cid.Cid, io.Writer) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := cidArg(r)
+		if err != nil {
+			return err
+		}
+		cw := &countingWriter{w: w, contentType: contentType}
+		err = fn(r.Context(), c, cw)
+		if err != nil && cw.n > 0 {
+			panic(http.ErrAbortHandler)
+		}
+		return err
+	}
+}
+
+// countingWriter sets the content type before the first byte.
+type countingWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	n           int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 {
+		c.w.Header().Set("Content-Type", c.contentType)
+		c.w.Header().Set("X-Content-Type-Options", "nosniff")
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// arg returns the ?arg= query parameter.
+func arg(r *http.Request, what string) (string, error) {
+	v := r.URL.Query().Get("arg")
+	if v == "" {
+		return "", badf("argument %q is required (?arg=)", what)
+	}
+	return v, nil
+}
+
+func cidArg(r *http.Request) (cid.Cid, error) {
+	s, err := arg(r, "cid")
+	if err != nil {
+		return cid.Undef, err
+	}
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, badf("invalid CID %q: %v", s, err)
+	}
+	return c, nil
+}
+
+// events writes a streamed answer.
+type events struct {
+	w   http.ResponseWriter
+	enc *json.Encoder
+}
+
+func newEvents(w http.ResponseWriter) *events {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	return &events{w: w, enc: json.NewEncoder(w)}
+}
+
+func (e *events) progress(v any) {
+	data, _ := json.Marshal(v)
+	e.enc.Encode(event{Progress: data}) //nolint:errcheck // a gone client ends the request's context
+	if f, ok := e.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// finish writes the result or the error: the status is already sent.
+func (e *events) finish(result any, err error) error {
+	if err != nil {
+		return e.enc.Encode(event{Error: err.Error()})
+	}
+	data, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	return e.enc.Encode(event{Result: data})
+}
+
+// add stages the uploaded model (multipart parts "model", one per file of
+// a directory, and "tokenizer") in a temporary directory and imports it.
+func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	opts := node.AddOptions{Precision: q.Get("precision")}
+	if s := q.Get("chunk-size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return badf("chunk-size %q: not a number", s)
+		}
+		opts.ChunkSize = n
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return badf("add takes a multipart/form-data upload with a \"model\" part")
+	}
+	dir, err := os.MkdirTemp(h.tmpDir, "add-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	src, err := receive(multipart.NewReader(r.Body, params["boundary"]), dir)
+	if err != nil {
+		return err
+	}
+	ev := newEvents(w)
+	root, err := h.api.AddModel(r.Context(), src, opts, func(done, total int64) {
+		ev.progress(node.Progress{Bytes: done, Total: total})
+	})
+	return ev.finish(root, err)
+}
+
+// receive writes the parts of an add upload under dir and returns the
+// source they make.
+func receive(mr *multipart.Reader, dir string) (loader.Source, error) {
+	var src loader.Source
+	for files := 0; ; files++ {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return src, badf("reading the upload: %v", err)
+		}
+		if files == maxUploadFiles {
+			return src, badf("more than %d files in one add", maxUploadFiles)
+		}
+		name := filepath.Clean(filepath.FromSlash(p.FileName()))
+		if p.FileName() == "" || filepath.IsAbs(name) || name == "." || strings.HasPrefix(name, "..") {
+			return src, badf("upload part %q has a bad file name %q", p.FormName(), p.FileName())
+		}
+		path := filepath.Join(dir, p.FormName(), name)
+		switch p.FormName() {
+		case "model":
+			top := filepath.Join(dir, "model", strings.Split(name, string(filepath.Separator))[0])
+			if src.Path != "" && src.Path != top {
+				return src, badf("an add takes one model (a file or a directory)")
+			}
+			src.Path = top
+		case "tokenizer":
+			src.Tokenizer = path
+		default:
+			return src, badf("unknown upload part %q (want \"model\" or \"tokenizer\")", p.FormName())
+		}
+		if err := saveFile(path, p); err != nil {
+			return src, err
+		}
+	}
+	if src.Path == "" {
+		return src, badf("add: the upload has no \"model\" part")
+	}
+	return src, nil
+}
+
+func saveFile(path string, r io.Reader) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return badf("receiving %s: %v", filepath.Base(path), err)
+	}
+	return f.Close()
+}
+
+// writeError answers err with Kubo's error shape: 400 for a bad request,
+// 500 for the rest.
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	var bad badRequest
+	if errors.As(err, &bad) {
+		status = http.StatusBadRequest
+	}
+	writeStatus(w, status, err)
+}
+
+func writeStatus(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Message: err.Error(), Code: 0, Type: "error"}) //nolint:errcheck
+}

@@ -1,0 +1,415 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// stallTimeout is how long a provider may take to start or finish sending
+// one block before the fetcher gives up on it.
+const stallTimeout = 30 * time.Second
+
+// Option configures a Fetcher.
+type Option func(*config)
+
+type config struct {
+	batchSize int
+	window    int
+	onBlock   func(cid.Cid, int)
+	onBadPeer func(peer.ID, error)
+}
+
+// WithBatchSize sets how many CIDs go in one request (default 16, at most
+// MaxRequestCIDs).
+func WithBatchSize(n int) Option {
+	return func(c *config) { c.batchSize = min(max(n, 1), MaxRequestCIDs) }
+}
+
+// WithWindow sets how many requests may be outstanding on one provider's
+// stream (default 4).
+func WithWindow(n int) Option {
+	return func(c *config) { c.window = max(n, 1) }
+}
+
+// OnBlock sets a callback run after each block is stored, with its size.
+func OnBlock(fn func(c cid.Cid, size int)) Option {
+	return func(c *config) { c.onBlock = fn }
+}
+
+// OnBadPeer sets a callback run when a provider sends a block that does not
+// match its CID. The provider is already dropped from the fetch; the
+// callback may close its connection and ban it.
+func OnBadPeer(fn func(p peer.ID, err error)) Option {
+	return func(c *config) { c.onBadPeer = fn }
+}
+
+// Fetcher downloads blocks from providers that speak ProtocolID into a local
+// blockstore. Every block is checked against its CID before it is stored;
+// nothing unverified ever reaches the store. A Fetcher may run several
+// fetches at once.
+type Fetcher struct {
+	host host.Host
+	bs   blockstore.Blockstore
+	cfg  config
+
+	cbMu sync.Mutex // serializes callbacks
+}
+
+// NewFetcher returns a Fetcher that opens streams from h and stores into bs.
+func NewFetcher(h host.Host, bs blockstore.Blockstore, opts ...Option) *Fetcher {
+	f := &Fetcher{host: h, bs: bs, cfg: config{batchSize: 16, window: 4}}
+	for _, o := range opts {
+		o(&f.cfg)
+	}
+	return f
+}
+
+// MissingError is returned by Fetch when some blocks could not be fetched.
+type MissingError struct {
+	Missing   []cid.Cid // the blocks not fetched, roughly in request order
+	Requested int       // how many blocks Fetch had to fetch
+	Err       error     // why: what went wrong with each provider
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("transfer: %d of %d blocks missing: %v", len(e.Missing), e.Requested, e.Err)
+}
+
+func (e *MissingError) Unwrap() error { return e.Err }
+
+// Fetch stores the blocks of cids that the local blockstore lacks, asking
+// providers in parallel. cids are in priority order: they are requested in
+// batches from the front, so early blocks arrive first.
+//
+// A provider that fails (stream reset, connection lost, protocol error, bad
+// block) is dropped and its unfinished batches go back to the queue. A block
+// a provider says it lacks is asked from the others. Fetch returns nil once
+// every block is stored, a *MissingError when no provider left can supply the
+// rest, or the context's error when ctx ends first. Blocks stored before an
+// error stay stored, so a later Fetch resumes where this one stopped.
+func (f *Fetcher) Fetch(ctx context.Context, providers []peer.ID, cids []cid.Cid) error {
+	var todo []cid.Cid
+	seen := make(map[cid.Cid]bool, len(cids))
+	for _, c := range cids {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		have, err := f.bs.Has(ctx, c)
+		if err != nil {
+			return fmt.Errorf("transfer: local store: %w", err)
+		}
+		if !have {
+			todo = append(todo, c)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fe := &fetch{
+		Fetcher: f,
+		ctx:     ctx,
+		abort:   cancel,
+		live:    make(map[peer.ID]bool),
+		lacked:  make(map[peer.ID]int),
+		wake:    make(chan struct{}),
+	}
+	for _, p := range providers {
+		if p != f.host.ID() {
+			fe.live[p] = true
+		}
+	}
+	if len(fe.live) == 0 {
+		fe.errs = append(fe.errs, errors.New("no providers"))
+	}
+	for i := 0; i < len(todo); i += f.cfg.batchSize {
+		fe.put(&batch{seq: i, cids: todo[i:min(i+f.cfg.batchSize, len(todo))]})
+	}
+
+	var wg sync.WaitGroup
+	for _, p := range slices.Collect(maps.Keys(fe.live)) {
+		wg.Go(func() { fe.run(p) })
+	}
+	wg.Wait()
+
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if len(fe.missing) > 0 {
+		slices.SortStableFunc(fe.missing, func(a, b *batch) int { return a.seq - b.seq })
+		var missing []cid.Cid
+		for _, b := range fe.missing {
+			missing = append(missing, b.cids...)
+		}
+		errs := fe.errs
+		for p, n := range fe.lacked {
+			errs = append(errs, fmt.Errorf("%s lacks %d blocks", p, n))
+		}
+		return &MissingError{Missing: missing, Requested: len(todo), Err: errors.Join(errs...)}
+	}
+	return nil
+}
+
+// batch is one request's worth of CIDs. seq orders batches by priority;
+// lacking lists the providers that said they do not have these blocks.
+type batch struct {
+	seq     int
+	cids    []cid.Cid
+	lacking []peer.ID
+}
+
+// fetch is the state of one Fetch call, shared by its provider goroutines.
+// Every batch is at any time in exactly one place: the queue, one
+// provider's pipeline (counted in busy), or missing.
+type fetch struct {
+	*Fetcher
+	ctx   context.Context
+	abort context.CancelCauseFunc
+
+	mu      sync.Mutex
+	queue   []*batch // servable batches, by seq
+	busy    int      // batches taken by providers and not finished
+	live    map[peer.ID]bool
+	missing []*batch        // batches no live provider can serve
+	errs    []error         // why providers failed
+	lacked  map[peer.ID]int // blocks each provider said it does not have
+	wake    chan struct{}   // closed and replaced on every change
+}
+
+// put queues b, or moves it to missing when no live provider may serve it.
+// The caller holds mu (or has not started the providers yet).
+func (fe *fetch) put(b *batch) {
+	if !fe.servable(b) {
+		fe.missing = append(fe.missing, b)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(fe.queue, b.seq, func(q *batch, seq int) int {
+		if q.seq <= seq {
+			return -1 // after equal seqs: requeued blocks keep their order
+		}
+		return 1
+	})
+	fe.queue = slices.Insert(fe.queue, i, b)
+}
+
+func (fe *fetch) servable(b *batch) bool {
+	for p := range fe.live {
+		if !slices.Contains(b.lacking, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (fe *fetch) notify() {
+	close(fe.wake)
+	fe.wake = make(chan struct{})
+}
+
+// take hands p the first queued batch it may serve. It waits while other
+// providers have work in flight that may come back, and returns nil when
+// the fetch is over or ctx ends.
+func (fe *fetch) take(ctx context.Context, p peer.ID) *batch {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	for ctx.Err() == nil {
+		for i, b := range fe.queue {
+			if !slices.Contains(b.lacking, p) {
+				fe.queue = slices.Delete(fe.queue, i, i+1)
+				fe.busy++
+				return b
+			}
+		}
+		if len(fe.queue) == 0 && fe.busy == 0 {
+			return nil
+		}
+		wake := fe.wake
+		fe.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+		}
+		fe.mu.Lock()
+	}
+	return nil
+}
+
+// finish marks a taken batch done; retry, if any, holds the blocks p lacked.
+func (fe *fetch) finish(p peer.ID, retry *batch) {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	fe.busy--
+	if retry != nil {
+		fe.lacked[p] += len(retry.cids)
+		fe.put(retry)
+	}
+	fe.notify()
+}
+
+// fail drops provider p and requeues its unfinished batches.
+func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	delete(fe.live, p)
+	if fe.ctx.Err() == nil {
+		fe.errs = append(fe.errs, fmt.Errorf("%s: %w", p, err))
+	}
+	fe.busy -= len(unfinished)
+	queue := fe.queue
+	fe.queue = nil
+	for _, b := range append(queue, unfinished...) {
+		fe.put(b)
+	}
+	fe.notify()
+}
+
+// run fetches from provider p over one pipelined stream until the fetch is
+// over or p fails.
+func (fe *fetch) run(p peer.ID) {
+	s, err := fe.host.NewStream(fe.ctx, p, ProtocolID)
+	if err != nil {
+		fe.fail(p, err, nil)
+		return
+	}
+	ctx, cancel := context.WithCancel(fe.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+
+	inflight := make(chan *batch, fe.cfg.window)
+	slots := make(chan struct{}, fe.cfg.window)
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		defer close(inflight)
+		var req []byte
+		for {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			b := fe.take(ctx, p)
+			if b == nil {
+				if ctx.Err() == nil {
+					_ = s.CloseWrite()
+				}
+				return
+			}
+			inflight <- b // never blocks: slots bounds the batches in flight
+			req = appendRequest(req[:0], b.cids)
+			if _, err := s.Write(req); err != nil {
+				_ = s.Reset() // the reader sees the failure
+				return
+			}
+		}
+	})
+
+	r := bufio.NewReaderSize(s, 64<<10)
+	for b := range inflight {
+		retry, rest, err := fe.readBatch(p, s, r, b)
+		if err != nil {
+			cancel()
+			writer.Wait()
+			unfinished := []*batch{rest}
+			for b := range inflight {
+				unfinished = append(unfinished, b)
+			}
+			fe.fail(p, err, unfinished)
+			return
+		}
+		<-slots
+		fe.finish(p, retry)
+	}
+	stop()
+	_ = s.Close()
+}
+
+// readBatch reads the answers to b, verifies and stores the blocks. It
+// returns the blocks p lacks as retry. On error, rest holds every block of b
+// not stored, and p must be dropped.
+func (fe *fetch) readBatch(p peer.ID, s network.Stream, r *bufio.Reader, b *batch) (retry, rest *batch, err error) {
+	var got []blocks.Block
+	var lacking []cid.Cid
+	defer func() {
+		if serr := fe.store(got); serr != nil {
+			fe.abort(serr)
+		}
+	}()
+	for i, c := range b.cids {
+		_ = s.SetReadDeadline(time.Now().Add(stallTimeout))
+		data, have, err := readResponse(r)
+		if err == nil && have {
+			err = verify(c, data)
+			if err != nil {
+				fe.badPeer(p, err)
+			}
+		}
+		if err != nil {
+			rest := &batch{seq: b.seq, cids: append(lacking, b.cids[i:]...), lacking: b.lacking}
+			return nil, rest, err
+		}
+		if !have {
+			lacking = append(lacking, c)
+			continue
+		}
+		blk, _ := blocks.NewBlockWithCid(data, c) // verified above
+		got = append(got, blk)
+	}
+	if len(lacking) > 0 {
+		retry = &batch{seq: b.seq, cids: lacking, lacking: append(slices.Clip(b.lacking), p)}
+	}
+	return retry, nil, nil
+}
+
+// verify checks that data hashes to c.
+func verify(c cid.Cid, data []byte) error {
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", c, err)
+	}
+	if !got.Equals(c) {
+		return fmt.Errorf("block for %s hashes to %s", c, got)
+	}
+	return nil
+}
+
+// store puts verified blocks into the local store in one batch.
+func (fe *fetch) store(got []blocks.Block) error {
+	if len(got) == 0 {
+		return nil
+	}
+	if err := fe.bs.PutMany(fe.ctx, got); err != nil {
+		return fmt.Errorf("transfer: local store: %w", err)
+	}
+	if fe.cfg.onBlock != nil {
+		fe.cbMu.Lock()
+		defer fe.cbMu.Unlock()
+		for _, b := range got {
+			fe.cfg.onBlock(b.Cid(), len(b.RawData()))
+		}
+	}
+	return nil
+}
+
+func (fe *fetch) badPeer(p peer.ID, err error) {
+	if fe.cfg.onBadPeer != nil {
+		fe.cbMu.Lock()
+		defer fe.cbMu.Unlock()
+		fe.cfg.onBadPeer(p, err)
+	}
+}

@@ -1,0 +1,156 @@
+// Package transfer is the bulk block-transfer protocol: it moves many blocks
+// from a few providers at wire speed, where bitswap pays one round trip per
+// block.
+//
+// # Wire format (protocol /accel/blocks/1.0.0)
+//
+// A client opens one stream per provider and writes requests; it may write
+// the next request before the previous answer arrived (pipelining), so the
+// provider never idles. A request is
+//
+//	uvarint count (1..MaxRequestCIDs)
+//	count × { uvarint len (1..MaxCIDLen), len bytes of binary CID }
+//
+// The server answers each request in order, one response per CID, in the
+// order the CIDs were asked:
+//
+//	byte status: 1 = have, 0 = don't have
+//	if have: uvarint len (0..MaxBlockSize), len bytes of block data
+//
+// All varints are unsigned LEB128 in minimal form (multiformats uvarint).
+// When the client has nothing more to ask it closes its write side; the
+// server finishes the answers and closes the stream. A request that breaks
+// the limits gets the stream reset. Nothing in the protocol is trusted: the
+// client checks every block against its CID before storing it.
+package transfer
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-varint"
+)
+
+// ProtocolID is the libp2p protocol of the transfer stream.
+const ProtocolID protocol.ID = "/accel/blocks/1.0.0"
+
+// Limits of the wire format. Messages over them are protocol errors.
+const (
+	MaxRequestCIDs = 1024    // CIDs in one request
+	MaxCIDLen      = 128     // bytes of one binary CID
+	MaxBlockSize   = 4 << 20 // bytes of one block
+)
+
+// Response status bytes.
+const (
+	statusDontHave byte = 0
+	statusHave     byte = 1
+)
+
+// errProtocol marks a message that breaks the wire format.
+var errProtocol = errors.New("transfer: protocol violation")
+
+// Supports reports whether the peerstore knows p speaks ProtocolID. It is
+// known once identify has run on a connection to p; peers that do not speak
+// it (Kubo, browsers) should be fetched from with bitswap.
+func Supports(h host.Host, p peer.ID) bool {
+	ps, err := h.Peerstore().SupportsProtocols(p, ProtocolID)
+	return err == nil && len(ps) > 0
+}
+
+// appendRequest appends the encoding of a request for cids to buf.
+func appendRequest(buf []byte, cids []cid.Cid) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(cids)))
+	for _, c := range cids {
+		b := c.Bytes()
+		buf = binary.AppendUvarint(buf, uint64(len(b)))
+		buf = append(buf, b...)
+	}
+	return buf
+}
+
+// readRequest decodes one request. It returns io.EOF when r ends cleanly
+// before a request starts, and allocates no more than the limits allow.
+func readRequest(r *bufio.Reader) ([]cid.Cid, error) {
+	n, err := varint.ReadUvarint(r)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: request count: %v", errProtocol, err)
+	}
+	if n == 0 || n > MaxRequestCIDs {
+		return nil, fmt.Errorf("%w: request of %d CIDs (want 1..%d)", errProtocol, n, MaxRequestCIDs)
+	}
+	cids := make([]cid.Cid, n)
+	var buf [MaxCIDLen]byte
+	for i := range cids {
+		l, err := varint.ReadUvarint(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CID length: %v", errProtocol, noEOF(err))
+		}
+		if l == 0 || l > MaxCIDLen {
+			return nil, fmt.Errorf("%w: CID of %d bytes (want 1..%d)", errProtocol, l, MaxCIDLen)
+		}
+		if _, err := io.ReadFull(r, buf[:l]); err != nil {
+			return nil, fmt.Errorf("%w: CID: %v", errProtocol, noEOF(err))
+		}
+		if cids[i], err = cid.Cast(buf[:l]); err != nil {
+			return nil, fmt.Errorf("%w: CID: %v", errProtocol, err)
+		}
+	}
+	return cids, nil
+}
+
+// appendResponseHeader appends the status and, for a block, its length.
+func appendResponseHeader(buf []byte, data []byte, have bool) []byte {
+	if !have {
+		return append(buf, statusDontHave)
+	}
+	buf = append(buf, statusHave)
+	return binary.AppendUvarint(buf, uint64(len(data)))
+}
+
+// readResponse decodes the answer for one CID: the block data, or nil and
+// false when the server does not have it. It checks the length against
+// MaxBlockSize before allocating.
+func readResponse(r *bufio.Reader) (data []byte, have bool, err error) {
+	status, err := r.ReadByte()
+	if err != nil {
+		return nil, false, err
+	}
+	switch status {
+	case statusDontHave:
+		return nil, false, nil
+	case statusHave:
+	default:
+		return nil, false, fmt.Errorf("%w: status byte %#x", errProtocol, status)
+	}
+	n, err := varint.ReadUvarint(r)
+	if err != nil {
+		return nil, false, fmt.Errorf("block length: %w", noEOF(err))
+	}
+	if n > MaxBlockSize {
+		return nil, false, fmt.Errorf("%w: block of %d bytes (max %d)", errProtocol, n, MaxBlockSize)
+	}
+	data = make([]byte, n)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, false, fmt.Errorf("block data: %w", noEOF(err))
+	}
+	return data, true, nil
+}
+
+// noEOF turns io.EOF inside a message into io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,147 @@
+package transfer
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+)
+
+func TestRequestRoundTrip(t *testing.T) {
+	_, cids := randomBlocks(t, 3, 10)
+	v0, _ := cid.Decode("QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n")
+	cids = append(cids, v0)
+	r := bufio.NewReader(bytes.NewReader(appendRequest(nil, cids)))
+	got, err := readRequest(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(cids) {
+		t.Fatalf("got %d CIDs, want %d", len(got), len(cids))
+	}
+	for i := range cids {
+		if got[i] != cids[i] {
+			t.Errorf("CID %d: got %s, want %s", i, got[i], cids[i])
+		}
+	}
+	if _, err := readRequest(r); err != io.EOF {
+		t.Errorf("after the last request: got %v, want io.EOF", err)
+	}
+}
+
+func uvarint(x uint64) []byte { return binary.AppendUvarint(nil, x) }
+
+// badRequests are requests the server must refuse.
+var badRequests = map[string][]byte{
+	"garbage":        bytes.Repeat([]byte{0xff}, 64),
+	"zero count":     {0},
+	"huge count":     uvarint(1 << 40),
+	"count over max": uvarint(MaxRequestCIDs + 1),
+	"huge CID len":   append(uvarint(1), uvarint(1<<30)...),
+	"CID len 0":      {1, 0},
+	"not a CID":      {1, 3, 0xff, 0xff, 0xff},
+	"short CID":      {1, 36, 1, 0x55},
+	"non-minimal":    {0x81, 0x00},
+	"truncated":      {2},
+}
+
+func TestReadRequestRejects(t *testing.T) {
+	for name, req := range badRequests {
+		_, err := readRequest(bufio.NewReader(bytes.NewReader(req)))
+		if err == nil || err == io.EOF {
+			t.Errorf("%s: got %v, want an error", name, err)
+		}
+	}
+}
+
+func TestResponseRoundTrip(t *testing.T) {
+	data := []byte("hello block")
+	var buf []byte
+	buf = append(appendResponseHeader(buf, data, true), data...)
+	buf = appendResponseHeader(buf, nil, false)
+	buf = appendResponseHeader(buf, nil, true) // an empty block
+	r := bufio.NewReader(bytes.NewReader(buf))
+	for i, want := range []struct {
+		data string
+		have bool
+	}{{"hello block", true}, {"", false}, {"", true}} {
+		got, have, err := readResponse(r)
+		if err != nil || have != want.have || string(got) != want.data {
+			t.Errorf("response %d: got %q %v %v, want %q %v", i, got, have, err, want.data, want.have)
+		}
+	}
+}
+
+func TestReadResponseRejects(t *testing.T) {
+	for name, resp := range map[string][]byte{
+		"bad status":   {7},
+		"huge block":   append([]byte{statusHave}, uvarint(1<<40)...),
+		"over max":     append([]byte{statusHave}, uvarint(MaxBlockSize+1)...),
+		"truncated":    {statusHave, 10, 1, 2},
+		"no length":    {statusHave},
+		"non-minimal":  {statusHave, 0x80, 0x00},
+		"varint flood": append([]byte{statusHave}, bytes.Repeat([]byte{0xff}, 20)...),
+	} {
+		_, _, err := readResponse(bufio.NewReader(bytes.NewReader(resp)))
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, _, err := readResponse(bufio.NewReader(bytes.NewReader(nil))); err != io.EOF {
+		t.Errorf("empty: got %v, want io.EOF", err)
+	}
+}
+
+func FuzzReadRequest(f *testing.F) {
+	_, cids := randomBlocks(f, 3, 10)
+	f.Add(appendRequest(nil, cids))
+	f.Add(appendRequest(nil, cids[:1]))
+	for _, req := range badRequests {
+		f.Add(req)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bufio.NewReader(bytes.NewReader(in))
+		got, err := readRequest(r)
+		if err != nil {
+			if err != io.EOF && !errors.Is(err, errProtocol) {
+				t.Fatalf("error %v is not a protocol error", err)
+			}
+			return
+		}
+		if len(got) == 0 || len(got) > MaxRequestCIDs {
+			t.Fatalf("decoded %d CIDs", len(got))
+		}
+		// What decodes re-encodes to the bytes it came from.
+		enc := appendRequest(nil, got)
+		if !bytes.HasPrefix(in, enc) {
+			t.Fatalf("re-encoding %x is not a prefix of %x", enc, in)
+		}
+	})
+}
+
+func FuzzReadResponse(f *testing.F) {
+	data := []byte("block")
+	f.Add(append(appendResponseHeader(nil, data, true), data...))
+	f.Add(appendResponseHeader(nil, nil, false))
+	f.Add(append([]byte{statusHave}, uvarint(1<<40)...))
+	f.Add([]byte{statusHave, 0x80, 0x00})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, have, err := readResponse(bufio.NewReader(bytes.NewReader(in)))
+		if err != nil {
+			return
+		}
+		if len(got) > MaxBlockSize || (!have && got != nil) {
+			t.Fatalf("decoded %d bytes, have %v", len(got), have)
+		}
+		if have {
+			enc := append(appendResponseHeader(nil, got, true), got...)
+			if !bytes.HasPrefix(in, enc) {
+				t.Fatalf("re-encoding is not a prefix of the input")
+			}
+		}
+	})
+}
