@@ -139,19 +139,35 @@ func (n *Node) closeServices() error {
 	return err
 }
 
-// provide announces c on the DHT (and thereby to bitswap's provider
-// searches). Failure is logged, not returned: a model added with no DHT
-// peers around is still served to connected ones.
+// provide announces roots on the DHT (and thereby to bitswap's provider
+// searches), retrying with backoff while the routing table is empty or
+// the network fails. Failure is logged, not returned: a model added with
+// no DHT peers around is still served to connected ones, and announced
+// again by the reprovider.
 func (n *Node) provide(ctx context.Context, roots ...cid.Cid) {
 	for _, c := range roots {
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := n.Routing.Provide(pctx, c, true)
-		cancel()
+		var err error
+		for wait := time.Second; wait <= provideBackoff; wait *= 2 {
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			err = n.Routing.Provide(pctx, c, true)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
 		if err != nil && ctx.Err() == nil {
 			log.Printf("announcing %s: %v", c, err)
 		}
 	}
 }
+
+// provideBackoff is the longest wait between attempts to announce a CID.
+const provideBackoff = time.Minute
 
 // modelRoots are the CIDs a node announces for the model at root: the
 // manifest and each component, so a peer can find providers of either.

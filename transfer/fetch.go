@@ -27,6 +27,7 @@ type Option func(*config)
 
 type config struct {
 	batchSize int
+	streams   int
 	window    int
 	onBlock   func(cid.Cid, int)
 	onBadPeer func(peer.ID, error)
@@ -38,8 +39,15 @@ func WithBatchSize(n int) Option {
 	return func(c *config) { c.batchSize = min(max(n, 1), MaxRequestCIDs) }
 }
 
-// WithWindow sets how many requests may be outstanding on one provider's
-// stream (default 4).
+// WithStreams sets how many pipelined streams the fetcher opens to each
+// provider (default 2, at most MaxStreamsPerPeer/2 so that two fetches can
+// share a provider). Two streams let reading and verifying overlap.
+func WithStreams(n int) Option {
+	return func(c *config) { c.streams = min(max(n, 1), MaxStreamsPerPeer/2) }
+}
+
+// WithWindow sets how many requests may be outstanding on one stream
+// (default 4).
 func WithWindow(n int) Option {
 	return func(c *config) { c.window = max(n, 1) }
 }
@@ -70,7 +78,7 @@ type Fetcher struct {
 
 // NewFetcher returns a Fetcher that opens streams from h and stores into bs.
 func NewFetcher(h host.Host, bs blockstore.Blockstore, opts ...Option) *Fetcher {
-	f := &Fetcher{host: h, bs: bs, cfg: config{batchSize: 16, window: 4}}
+	f := &Fetcher{host: h, bs: bs, cfg: config{batchSize: 16, streams: 2, window: 4}}
 	for _, o := range opts {
 		o(&f.cfg)
 	}
@@ -144,7 +152,11 @@ func (f *Fetcher) Fetch(ctx context.Context, providers []peer.ID, cids []cid.Cid
 
 	var wg sync.WaitGroup
 	for _, p := range slices.Collect(maps.Keys(fe.live)) {
-		wg.Go(func() { fe.run(p) })
+		pctx, drop := context.WithCancel(ctx)
+		defer drop()
+		for range f.cfg.streams {
+			wg.Go(func() { fe.run(pctx, drop, p) })
+		}
 	}
 	wg.Wait()
 
@@ -262,12 +274,14 @@ func (fe *fetch) finish(p peer.ID, retry *batch) {
 	fe.notify()
 }
 
-// fail drops provider p and requeues its unfinished batches.
-func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) {
+// fail drops provider p and requeues its unfinished batches. It reports
+// whether p was live, i.e. whether this is p's first failure.
+func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) bool {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
+	first := fe.live[p]
 	delete(fe.live, p)
-	if fe.ctx.Err() == nil {
+	if first && fe.ctx.Err() == nil {
 		fe.errs = append(fe.errs, fmt.Errorf("%s: %w", p, err))
 	}
 	fe.busy -= len(unfinished)
@@ -277,17 +291,19 @@ func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) {
 		fe.put(b)
 	}
 	fe.notify()
+	return first
 }
 
 // run fetches from provider p over one pipelined stream until the fetch is
-// over or p fails.
-func (fe *fetch) run(p peer.ID) {
-	s, err := fe.host.NewStream(fe.ctx, p, ProtocolID)
+// over or p fails. drop cancels pctx, which ends p's other streams.
+func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
+	s, err := fe.host.NewStream(pctx, p, ProtocolID)
 	if err != nil {
-		fe.fail(p, err, nil)
+		fe.dropped(p, err, nil)
+		drop()
 		return
 	}
-	ctx, cancel := context.WithCancel(fe.ctx)
+	ctx, cancel := context.WithCancel(pctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 
@@ -329,7 +345,8 @@ func (fe *fetch) run(p peer.ID) {
 			for b := range inflight {
 				unfinished = append(unfinished, b)
 			}
-			fe.fail(p, err, unfinished)
+			fe.dropped(p, err, unfinished)
+			drop() // only now, so that the cause recorded is this error
 			return
 		}
 		<-slots
@@ -355,9 +372,6 @@ func (fe *fetch) readBatch(p peer.ID, s network.Stream, r *bufio.Reader, b *batc
 		data, have, err := readResponse(r)
 		if err == nil && have {
 			err = verify(c, data)
-			if err != nil {
-				fe.badPeer(p, err)
-			}
 		}
 		if err != nil {
 			rest := &batch{seq: b.seq, cids: append(lacking, b.cids[i:]...), lacking: b.lacking}
@@ -376,14 +390,17 @@ func (fe *fetch) readBatch(p peer.ID, s network.Stream, r *bufio.Reader, b *batc
 	return retry, nil, nil
 }
 
+// badBlockError is a block that does not match its CID.
+type badBlockError struct{ error }
+
 // verify checks that data hashes to c.
 func verify(c cid.Cid, data []byte) error {
 	got, err := c.Prefix().Sum(data)
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", c, err)
+		return badBlockError{fmt.Errorf("verify %s: %w", c, err)}
 	}
 	if !got.Equals(c) {
-		return fmt.Errorf("block for %s hashes to %s", c, got)
+		return badBlockError{fmt.Errorf("block for %s hashes to %s", c, got)}
 	}
 	return nil
 }
@@ -406,8 +423,10 @@ func (fe *fetch) store(got []blocks.Block) error {
 	return nil
 }
 
-func (fe *fetch) badPeer(p peer.ID, err error) {
-	if fe.cfg.onBadPeer != nil {
+// dropped fails p and, the first time p sends a bad block, reports it.
+func (fe *fetch) dropped(p peer.ID, err error, unfinished []*batch) {
+	var bad badBlockError
+	if fe.fail(p, err, unfinished) && errors.As(err, &bad) && fe.cfg.onBadPeer != nil {
 		fe.cbMu.Lock()
 		defer fe.cbMu.Unlock()
 		fe.cfg.onBadPeer(p, err)

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemon is an `accel daemon` process on a test-profile repo.
+type daemon struct {
+	repo    string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process exits
+	ID      string
+	Addrs   []string // listen multiaddrs with /p2p/
+	gateway string   // http://127.0.0.1:PORT
+	api     string   // http://127.0.0.1:PORT
+}
+
+// startDaemon runs `accel daemon` on repo until the test ends, and waits
+// until it is ready.
+func startDaemon(t *testing.T, repo string) *daemon {
+	t.Helper()
+	d := &daemon{repo: repo, done: make(chan struct{})}
+	d.cmd = exec.Command(accel, "daemon")
+	d.cmd.Env = append(os.Environ(), "ACCEL_PATH="+repo)
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	d.cmd.Stderr = &stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			if sc.Text() == "Daemon is ready" && !sent {
+				ready <- true
+				sent = true
+			}
+		}
+		if !sent {
+			ready <- false
+		}
+		d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() { d.stop(t) })
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-d.done
+			t.Fatalf("daemon on %s exited before it was ready:\n%s", repo, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon on %s not ready after 30 s:\n%s", repo, stderr.String())
+	}
+	var id struct {
+		ID        string
+		Addresses []string
+	}
+	if err := json.Unmarshal([]byte(repoRun(t, repo, "id", "--json")), &id); err != nil {
+		t.Fatal(err)
+	}
+	d.ID, d.Addrs = id.ID, id.Addresses
+	d.gateway = httpAddr(t, repo, "gateway")
+	d.api = httpAddr(t, repo, "api")
+	return d
+}
+
+// httpAddr reads the multiaddr a daemon wrote to repo/name as a URL.
+func httpAddr(t *testing.T, repo, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repo, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(strings.TrimSpace(string(data)), "/")
+	if len(parts) != 5 || parts[1] != "ip4" || parts[3] != "tcp" {
+		t.Fatalf("%s file holds %q", name, data)
+	}
+	return "http://" + parts[2] + ":" + parts[4]
+}
+
+// addr returns the daemon's listen address on the given transport
+// ("/tcp/", "/quic-v1/p2p", "/ws/", …).
+func (d *daemon) addr(t *testing.T, transport string) string {
+	t.Helper()
+	for _, a := range d.Addrs {
+		if strings.Contains(a, transport) && !strings.Contains(a, "/ws/") == !strings.Contains(transport, "/ws") {
+			return a
+		}
+	}
+	t.Fatalf("daemon %s has no %s address among %v", d.ID, transport, d.Addrs)
+	return ""
+}
+
+// stop ends the daemon with SIGTERM (SIGKILL after 15 s).
+func (d *daemon) stop(t *testing.T) {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(15 * time.Second):
+		t.Errorf("daemon on %s ignored SIGTERM for 15 s", d.repo)
+		d.kill()
+	}
+}
+
+// kill ends the daemon with SIGKILL, as a crash would.
+func (d *daemon) kill() {
+	d.cmd.Process.Kill()
+	<-d.done
+}
+
+// connect makes from dial to.
+func connect(t *testing.T, from, to *daemon) {
+	t.Helper()
+	repoRun(t, from.repo, "swarm", "connect", to.addr(t, "/tcp/"))
+}
+
+// peers lists the peer IDs a daemon is connected to.
+func (d *daemon) peers(t *testing.T) []string {
+	var ids []string
+	for _, line := range strings.Fields(repoRun(t, d.repo, "swarm", "peers")) {
+		ids = append(ids, line[strings.LastIndex(line, "/")+1:])
+	}
+	return ids
+}
+
+// addStories adds stories260K to a repo and returns its root CID.
+func addStories(t *testing.T, repo string) string {
+	t.Helper()
+	return strings.TrimSpace(repoRun(t, repo, "add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")))
+}
+
+// exportCAR returns the CAR of root in a repo.
+func exportCAR(t *testing.T, repo, root string) []byte {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "m.car")
+	repoRun(t, repo, "export", root, "-o", file)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestDaemonIDAndSwarm(t *testing.T) {
+	a := startDaemon(t, newRepo(t))
+	b := startDaemon(t, newRepo(t))
+	for _, transport := range []string{"/tcp/", "/quic-v1/p2p/", "/quic-v1/webtransport/", "/webrtc-direct/", "/ws/"} {
+		a.addr(t, transport)
+	}
+	connect(t, b, a)
+	if p := b.peers(t); len(p) != 1 || p[0] != a.ID {
+		t.Fatalf("b's peers %v, want [%s]", p, a.ID)
+	}
+	if addrs := repoRun(t, a.repo, "swarm", "addrs"); !strings.Contains(addrs, "/p2p/"+a.ID) {
+		t.Fatalf("swarm addrs: %s", addrs)
+	}
+	// Every transport dials.
+	for _, transport := range []string{"/quic-v1/p2p/", "/quic-v1/webtransport/", "/webrtc-direct/", "/ws/"} {
+		c := startDaemon(t, newRepo(t))
+		repoRun(t, c.repo, "swarm", "connect", a.addr(t, transport))
+		peers := repoRun(t, c.repo, "swarm", "peers")
+		if !strings.Contains(peers, strings.Split(transport, "/p2p")[0]) || !strings.Contains(peers, a.ID) {
+			t.Errorf("connected over %s, peers:\n%s", transport, peers)
+		}
+		c.stop(t)
+	}
+	if msg := repoFail(t, a.repo, "swarm", "connect", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(msg, "/p2p/") {
+		t.Errorf("connect without a peer ID: %s", msg)
+	}
+}
+
+func TestThreeDaemonsShareAModel(t *testing.T) {
+	needModels(t)
+	a := startDaemon(t, newRepo(t))
+	b := startDaemon(t, newRepo(t))
+	c := startDaemon(t, newRepo(t))
+	// A line: C knows only B, B knows A. C must discover A as the provider.
+	connect(t, b, a)
+	connect(t, c, b)
+	time.Sleep(time.Second) // DHT routing tables fill from identify
+	root := addStories(t, a.repo)
+
+	repoRun(t, c.repo, "pin", "add", root)
+	if !slices.Contains(c.peers(t), a.ID) {
+		t.Errorf("C pinned without connecting to the provider A: peers %v", c.peers(t))
+	}
+	repoRun(t, b.repo, "pin", "add", root)
+	want := exportCAR(t, a.repo, root)
+	for _, d := range []*daemon{b, c} {
+		if !bytes.Equal(exportCAR(t, d.repo, root), want) {
+			t.Errorf("%s's copy differs from A's", d.ID)
+		}
+		if pins := repoRun(t, d.repo, "pin", "ls", "-q"); strings.TrimSpace(pins) != root {
+			t.Errorf("pins %q", pins)
+		}
+	}
+	var st struct{ RemoteBlocks int }
+	if err := json.Unmarshal([]byte(repoRun(t, c.repo, "stat", root, "--json")), &st); err != nil || st.RemoteBlocks != 0 {
+		t.Errorf("C's stat: %+v %v", st, err)
+	}
+	// The model runs from C's repo.
+	dir := t.TempDir()
+	repoRun(t, c.repo, "get", root, "-o", dir)
+	text, _ := run(t, "run", "--model", filepath.Join(dir, "model.gguf"), "--temp", "0", "-n", "64", "Once upon a time")
+	if !strings.HasPrefix(text, storyStart) {
+		t.Errorf("C's model says %q", text)
+	}
+	// The trustless gateway serves the same blocks.
+	resp, err := http.Get(c.gateway + "/ipfs/" + root + "?format=car&dag-scope=all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.ipld.car; version=1; order=dfs; dups=n" || len(body) < 1<<20 {
+		t.Errorf("gateway CAR: %s %q, %d bytes", resp.Status, resp.Header.Get("Content-Type"), len(body))
+	}
+	metrics := httpGet(t, c.gateway+"/metrics")
+	if !strings.Contains(metrics, "accel_cache_hits_total") || !strings.Contains(metrics, "accel_peers") {
+		t.Errorf("metrics lack the node's counters:\n%.2000s", metrics)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, data)
+	}
+	return string(data)
+}
+
+func TestRPCBadRequests(t *testing.T) {
+	d := startDaemon(t, newRepo(t))
+	for _, tc := range []struct {
+		method, path, origin, body string
+		status                     int
+		msg                        string
+	}{
+		{"POST", "/api/v0/nope", "", "", 404, "unknown command"},
+		{"GET", "/api/v0/id", "", "", 405, "POST"},
+		{"POST", "/api/v0/id", "http://evil.example", "", 403, "Origin"},
+		{"POST", "/api/v0/stat", "", "", 400, "required"},
+		{"POST", "/api/v0/stat?arg=notacid", "", "", 400, "invalid CID"},
+		{"POST", "/api/v0/pin/rm?arg=bafkqaaa", "", "", 500, "not pinned"},
+		{"POST", "/api/v0/add", "", "garbage", 400, "multipart"},
+		{"POST", "/api/v0/import", "", "garbage", 500, "CAR"},
+		{"POST", "/api/v0/swarm/connect?arg=/ip4/1.2.3.4", "", "", 500, "/p2p/"},
+	} {
+		req, _ := http.NewRequest(tc.method, d.api+tc.path, strings.NewReader(tc.body))
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Message, Type string }
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || err != nil || e.Type != "error" || !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("%s %s: %d %+v (%v), want %d with %q", tc.method, tc.path, resp.StatusCode, e, err, tc.status, tc.msg)
+		}
+	}
+	// Unknown CID over the CLI: a clear error, no hang.
+	msg := repoFail(t, d.repo, "stat", "bafyreih5nziamlfgjyd6kmlvwz7yzyte4yci7l2jsncbyeaqgiygotvv4a")
+	if !strings.Contains(msg, "not in the local repo") {
+		t.Errorf("stat of an unknown CID: %s", msg)
+	}
+}
