@@ -18,8 +18,11 @@ import (
 var log = logging.Logger("accel/transfer")
 
 // MaxStreamsPerPeer is how many transfer streams one peer may hold open on a
-// server at once; further streams are reset.
-const MaxStreamsPerPeer = 8
+// server at once; further streams are reset. A fetch opens up to 4 per
+// provider, so a peer may run 16 fetches from one server at a time (a
+// daemon pinning many models at once), while the resource manager bounds
+// streams and memory overall.
+const MaxStreamsPerPeer = 64
 
 // Server timeouts: how long a stream may wait for its next request, and how
 // long one block may take to be written before the stream is reset.
