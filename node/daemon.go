@@ -33,7 +33,8 @@ type Node struct {
 	Host    host.Host
 	Routing routing.Routing
 	Bitswap *bitswap.Bitswap
-	// Online reads local blocks, else fetches them over bitswap.
+	// Online reads local blocks, else fetches them from connected peers
+	// over the bulk transfer protocol, else over bitswap.
 	Online   blockservice.BlockService
 	Cache    *blockstore.Cache
 	Transfer *transfer.Server
@@ -80,7 +81,7 @@ func Start(ctx context.Context, r *Repo) (n *Node, err error) {
 	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, n.Cache,
 		bitswap.ProviderSearchDelay(100*time.Millisecond))
 	n.closers = append(n.closers, n.Bitswap.Close)
-	n.Online = blockservice.New(n.Cache, n.Bitswap)
+	n.Online = blockservice.New(n.Cache, &bulkFirst{n: n, bs: n.Bitswap})
 	n.Transfer = transfer.NewServer(n.Host, n.Cache)
 	n.closers = append(n.closers, n.Transfer.Close)
 	n.metrics = newMetrics(n)
