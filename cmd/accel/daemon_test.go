@@ -22,9 +22,10 @@ type daemon struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process exits
 	ID      string
-	Addrs   []string // listen multiaddrs with /p2p/
-	gateway string   // http://127.0.0.1:PORT
-	api     string   // http://127.0.0.1:PORT
+	Addrs   []string      // listen multiaddrs with /p2p/
+	gateway string        // http://127.0.0.1:PORT
+	api     string        // http://127.0.0.1:PORT
+	stderr  *bytes.Buffer // the daemon's log: read it only once done is closed
 }
 
 // startDaemon runs `accel daemon` on repo until the test ends, and waits
@@ -39,7 +40,7 @@ func startDaemon(t *testing.T, repo string) *daemon {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	d.cmd.Stderr = &stderr
+	d.cmd.Stderr, d.stderr = &stderr, &stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +222,15 @@ func TestThreeDaemonsShareAModel(t *testing.T) {
 	if err := json.Unmarshal([]byte(repoRun(t, c.repo, "stat", root, "--json")), &st); err != nil || st.RemoteBlocks != 0 {
 		t.Errorf("C's stat: %+v %v", st, err)
 	}
-	// The model runs from C's repo.
-	dir := t.TempDir()
-	repoRun(t, c.repo, "get", root, "-o", dir)
-	text, _ := run(t, "run", "--model", filepath.Join(dir, "model.gguf"), "--temp", "0", "-n", "64", "Once upon a time")
+	// The model runs from C's repo, by CID and from the GGUF get writes.
+	text := repoRun(t, c.repo, "run", "--model", root, "--temp", "0", "-n", "64", "Once upon a time")
 	if !strings.HasPrefix(text, storyStart) {
 		t.Errorf("C's model says %q", text)
+	}
+	dir := t.TempDir()
+	repoRun(t, c.repo, "get", root, "-o", dir)
+	if got, _ := run(t, "run", "--model", filepath.Join(dir, "model.gguf"), "--temp", "0", "-n", "64", "Once upon a time"); got != text {
+		t.Errorf("the GGUF from get says %q, the CID %q", got, text)
 	}
 	// The trustless gateway serves the same blocks.
 	resp, err := http.Get(c.gateway + "/ipfs/" + root + "?format=car&dag-scope=all")

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"os"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/node"
 )
 
 // modelFlags are the flags of every command that loads a model file.
@@ -17,7 +22,7 @@ type modelFlags struct {
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.path, "model", "m", "", "model file: GGUF or llama2.c checkpoint (required)")
+	cmd.Flags().StringVarP(&f.path, "model", "m", "", "model: a GGUF file, a llama2.c checkpoint, or the CID of a model in the repo (fetched through the daemon when one runs) (required)")
 	cmd.Flags().StringVar(&f.tokenizer, "tokenizer", "", "llama2.c tokenizer file (for llama2.c checkpoints)")
 	cmd.Flags().StringVar(&f.precision, "precision", "", "convert weights on load: a preset (f32, f16, bf16, q8_0, q4_0, q8, q4, q3, q2, mixed), a format (int4g64, int3g128a, …), a compact plan (\"mixed; role:feed_forward=q3\") or a rules file (.json/.yaml)")
 	if cmd.Flags().Lookup("threads") == nil {
@@ -47,7 +52,41 @@ func (f *modelFlags) load() (*llama.Model, error) {
 		}
 		opts.Precision = plan
 	}
-	return llama.Open(f.path, opts)
+	path := f.path
+	if _, err := os.Stat(path); err != nil {
+		c, cerr := cid.Decode(path)
+		if cerr != nil {
+			return nil, fmt.Errorf("model %q is neither a file (%v) nor a CID", path, err)
+		}
+		if path, err = fetchGGUF(c); err != nil {
+			return nil, err
+		}
+		defer os.Remove(path) // the model maps it; the name can go
+	}
+	return llama.Open(path, opts)
+}
+
+// fetchGGUF writes the model at c from the node to a temporary GGUF file.
+func fetchGGUF(c cid.Cid) (string, error) {
+	f, err := os.CreateTemp("", "accel-model-*.gguf")
+	if err != nil {
+		return "", err
+	}
+	err = withAPI(func(ctx context.Context, api node.API) error {
+		w := bufio.NewWriterSize(f, 1<<20)
+		if err := api.WriteGGUF(ctx, c, w); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("model %s: %w", c, err)
+	}
+	return f.Name(), nil
 }
 
 // loadPlan reads a rules file when name is a file, else a preset, a format
