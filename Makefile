@@ -1,18 +1,25 @@
-# accel — see README.md. Every target works on a fresh machine after .ci/run's installs.
+# accel — see README.md. Every target works on a fresh machine with Go: `make tools` (a
+# dependency of test) installs staticcheck and builds Kubo from the Go module proxy.
 GO        ?= go
 BIN       ?= bin
 MODELS    ?= ../shared/models
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: build test lint wasm unit bench bench-go fuzz demo eval clean
+.PHONY: build test tools lint wasm unit bench bench-go bench-transfer fuzz demo eval clean
 
 build:
 	$(GO) build -o $(BIN)/accel ./cmd/accel
 
 # The README's test command: formatting, vet, staticcheck, the wasm build
-# and every test (fuzz seed corpora included).
-test: lint wasm unit
+# and every test (fuzz seed corpora included; the Kubo interop tests must
+# run, not skip).
+test: tools lint wasm unit
+
+# Test tools: staticcheck, and Kubo's ipfs for the interop tests.
+tools:
+	@[ -x "$(STATICCHECK)" ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	./scripts/install-kubo.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -24,7 +31,7 @@ wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./inference/...
 
 unit:
-	$(GO) test -count=1 ./...
+	ACCEL_REQUIRE_KUBO=1 $(GO) test -count=1 ./...
 
 # The main job on the default setup: a greedy story from stories260K.
 demo: build
