@@ -3,6 +3,8 @@
 // both ways, and the transfer benchmark against Kubo.
 //
 // The tests build cmd/accel and look for Kubo's ipfs in $KUBO_BIN or
-// $GOPATH/bin/ipfs. Without it they skip, unless ACCEL_REQUIRE_KUBO=1,
-// when they fail.
+// $GOPATH/bin/ipfs (scripts/install-kubo.sh builds it there). Without it they
+// skip, unless ACCEL_REQUIRE_KUBO=1, when they fail. The benchmark:
+//
+//	go test ./interop/ -run '^$' -bench TransferVsKubo -benchtime 1x
 package interop

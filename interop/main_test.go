@@ -41,12 +41,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// findKubo returns $KUBO_BIN, else $GOPATH/bin/ipfs if it exists, else "".
+// findKubo returns $KUBO_BIN, else $GOPATH/bin/ipfs, if the file exists,
+// else "".
 func findKubo() string {
-	if p := os.Getenv("KUBO_BIN"); p != "" {
-		return p
+	p := os.Getenv("KUBO_BIN")
+	if p == "" {
+		p = filepath.Join(build.Default.GOPATH, "bin", "ipfs")
 	}
-	p := filepath.Join(build.Default.GOPATH, "bin", "ipfs")
 	if _, err := os.Stat(p); err != nil {
 		return ""
 	}
@@ -60,7 +61,7 @@ func needKubo(tb testing.TB) {
 	if kuboBin != "" {
 		return
 	}
-	msg := "Kubo not found: set KUBO_BIN or go install github.com/ipfs/kubo/cmd/ipfs"
+	msg := "Kubo not found: set KUBO_BIN or run scripts/install-kubo.sh"
 	if os.Getenv("ACCEL_REQUIRE_KUBO") == "1" {
 		tb.Fatal(msg)
 	}
@@ -101,6 +102,9 @@ func (n *node) run(args ...string) string {
 	n.tb.Helper()
 	out, err := n.try(args...)
 	if err != nil {
+		if n.log != nil {
+			n.tb.Fatalf("%v\n%s daemon's log ends:\n%s", err, n.name, n.log.tail(2000))
+		}
 		n.tb.Fatal(err)
 	}
 	return out
@@ -247,6 +251,12 @@ func (l *daemonLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// tail returns the last n bytes of the log.
+func (l *daemonLog) tail(n int) string {
+	s := l.String()
+	return s[max(0, len(s)-n):]
 }
 
 // lines returns the daemon's output lines that start with prefix, less it.

@@ -83,7 +83,7 @@ type DatastoreConfig struct {
 }
 
 // datastoreSpec names the layout Open expects.
-const datastoreSpec = "/blocks: flatfs next-to-last/2 sync; /: leveldb"
+const datastoreSpec = "/blocks: flatfs next-to-last/2, synced before each pin; /: leveldb"
 
 // defaultBootstrap is the public IPFS bootstrap list (Kubo's).
 var defaultBootstrap = []string{

@@ -89,6 +89,9 @@ func (f *fetch) run(ctx context.Context) error {
 		}
 		var next []cid.Cid
 		for _, c := range level {
+			if c.Type() == cid.Raw {
+				continue // a leaf: no links to follow, no need to read it
+			}
 			nd, err := f.n.DAG.Get(ctx, c)
 			if err != nil {
 				return fmt.Errorf("decoding %s: %w", c, err)

@@ -42,6 +42,9 @@ func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
 	if err != nil {
 		return fmt.Errorf("pin %s: %w", c, notLocal(err))
 	}
+	if err := r.syncBlocks(); err != nil {
+		return err
+	}
 	if err := r.Pinner.Pin(ctx, nd, true, name); err != nil {
 		return fmt.Errorf("pin %s: %w", c, notLocal(err))
 	}

@@ -4,12 +4,14 @@
 // and builds on Repo.
 //
 // Storage follows Kubo's layout: blocks live in a flatfs datastore
-// (one file per block, written to a temporary file, fsynced and renamed
-// into place) and everything else — pins, metadata — in a leveldb
-// datastore with synchronous writes, both mounted into one datastore. Each
-// write is durable when it returns, and a process killed at any moment
-// leaves whole blocks and a consistent pin set; blocks that were stored
-// but never pinned are what gc removes.
+// (one file per block, written to a temporary file and renamed into place,
+// not fsynced one by one) and everything else — pins, metadata — in a
+// leveldb datastore with synchronous writes, both mounted into one
+// datastore. Before a pin is recorded the blocks' filesystem is synced, so
+// a pinned DAG is always whole on disk; a process killed at any moment
+// leaves a consistent pin set, and the next Open after such a stop deletes
+// any block a lost write tore. Blocks stored but never pinned are what gc
+// removes.
 package node
 
 import (
@@ -136,6 +138,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 		return nil, err
 	}
 	r.lock = l
+	if err := r.markInUse(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -144,7 +150,7 @@ func open(ctx context.Context, dir string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	flat, err := flatfs.Open(filepath.Join(dir, blocksDir), true)
+	flat, err := flatfs.Open(filepath.Join(dir, blocksDir), false)
 	if err != nil {
 		return nil, fmt.Errorf("opening the block store: %w", err)
 	}
@@ -182,6 +188,9 @@ func (r *Repo) Close() error {
 	err := r.Pinner.Close()
 	if e := r.dstore.Close(); err == nil {
 		err = e
+	}
+	if err == nil && r.lock != nil {
+		err = r.markClosed()
 	}
 	if r.lock != nil {
 		if e := r.lock.Close(); err == nil {

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package node
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// syncFS flushes every filesystem (there is no syncfs here).
+func syncFS(*os.File) error {
+	unix.Sync()
+	return nil
+}
