@@ -45,6 +45,11 @@ eval: build
 bench: build
 	./scripts/bench.sh
 
+# Node-to-node delivery vs Kubo (README's transfer table): add, pin add,
+# cold-block latency and peak memory on a ≈500 MiB model, both chunk sizes.
+bench-transfer: tools
+	$(GO) test ./interop/ -run '^$$' -bench TransferVsKubo -benchtime 1x -timeout 30m
+
 # Kernel and model benchmarks through go test.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./inference/bench/

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -16,6 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	mh "github.com/multiformats/go-multihash"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/llama"
@@ -86,15 +89,25 @@ func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.B
 	if err != nil {
 		return cid.Undef, nil, fmt.Errorf("%w (in %s)", err, src.Path)
 	}
+	// Components are independent files: they are chunked and hashed in
+	// parallel, one per core; the manifest records them in order.
 	dag := NewDAGService(bs)
-	progress := &progressReader{ctx: ctx, total: m.Size(), fn: opts.Progress}
+	prog := &progress{total: m.Size(), fn: opts.Progress}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range m.Components {
 		c := &m.Components[i]
-		progress.r = io.MultiReader(parts[i]...)
-		c.CID, err = addFile(ctx, dag, progress, chunk)
-		if err != nil {
-			return cid.Undef, nil, fmt.Errorf("loader: storing component %s: %w", c.Name, err)
-		}
+		g.Go(func() error {
+			var err error
+			c.CID, err = addFile(gctx, dag, &progressReader{ctx: gctx, r: io.MultiReader(parts[i]...), p: prog}, chunk)
+			if err != nil {
+				return fmt.Errorf("loader: storing component %s: %w", c.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return cid.Undef, nil, err
 	}
 	root, err := m.Block()
 	if err != nil {
@@ -262,13 +275,29 @@ func (l *lazyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// progressReader counts the bytes read through it for Progress and stops
-// the import when ctx ends.
-type progressReader struct {
-	ctx         context.Context
-	r           io.Reader
+// progress adds up the bytes stored by all components for Progress.
+type progress struct {
+	mu          sync.Mutex
 	done, total int64
 	fn          func(done, total int64)
+}
+
+func (p *progress) add(n int) {
+	if p.fn == nil || n == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += int64(n)
+	p.fn(p.done, p.total)
+}
+
+// progressReader counts the bytes read through it and stops the import
+// when ctx ends.
+type progressReader struct {
+	ctx context.Context
+	r   io.Reader
+	p   *progress
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -276,9 +305,6 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := p.r.Read(b)
-	p.done += int64(n)
-	if n > 0 && p.fn != nil {
-		p.fn(p.done, p.total)
-	}
+	p.p.add(n)
 	return n, err
 }

@@ -22,7 +22,7 @@ const (
 // in-memory hot cache.
 const (
 	DefaultStorageMax = 10 << 30
-	DefaultHotCache   = 256 << 20
+	DefaultHotCache   = 64 << 20
 )
 
 // Config is the repo's configuration, a JSON file laid out like Kubo's.

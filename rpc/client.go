@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
 	"encoding/json"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -219,11 +219,10 @@ func (c *Client) PinAdd(ctx context.Context, k cid.Cid, name string, progress fu
 }
 
 // AddModel uploads the model (a file, or every file of a directory) and
-// its tokenizer, and imports it on the daemon.
+// its tokenizer as a tar stream, and imports it on the daemon.
 func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddOptions, progress func(done, total int64)) (cid.Cid, error) {
 	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() { pw.CloseWithError(upload(mw, src)) }()
+	go func() { pw.CloseWithError(upload(pw, src)) }()
 	args := url.Values{}
 	if opts.Precision != "" {
 		args.Set("precision", opts.Precision)
@@ -231,7 +230,7 @@ func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddO
 	if opts.ChunkSize != 0 {
 		args.Set("chunk-size", strconv.Itoa(opts.ChunkSize))
 	}
-	resp, err := c.call(ctx, "add", args, pr, mw.FormDataContentType())
+	resp, err := c.call(ctx, "add", args, pr, tarType)
 	pr.CloseWithError(errors.New("request done"))
 	if err != nil {
 		return cid.Undef, err
@@ -246,19 +245,25 @@ func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddO
 	return root, err
 }
 
-// upload writes src's files as multipart parts.
-func upload(mw *multipart.Writer, src loader.Source) error {
-	part := func(field, path, name string) error {
+// upload writes src's files to w as a tar stream: model/NAME (or
+// model/NAME/… for a directory) and tokenizer/NAME.
+func upload(w io.Writer, src loader.Source) error {
+	tw := tar.NewWriter(w)
+	buf := make([]byte, copyBuffer)
+	entry := func(path, name string) error {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		w, err := mw.CreateFormFile(field, name)
+		st, err := f.Stat()
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(w, f)
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: st.Size(), Mode: 0o600}); err != nil {
+			return err
+		}
+		_, err = io.CopyBuffer(tw, f, buf)
 		return err
 	}
 	st, err := os.Stat(src.Path)
@@ -275,16 +280,16 @@ func upload(mw *multipart.Writer, src loader.Source) error {
 			if err != nil {
 				return err
 			}
-			return part("model", path, filepath.ToSlash(filepath.Join(base, rel)))
+			return entry(path, "model/"+base+"/"+filepath.ToSlash(rel))
 		})
 	} else {
-		err = part("model", src.Path, base)
+		err = entry(src.Path, "model/"+base)
 	}
 	if err == nil && src.Tokenizer != "" {
-		err = part("tokenizer", src.Tokenizer, filepath.Base(src.Tokenizer))
+		err = entry(src.Tokenizer, "tokenizer/"+filepath.Base(src.Tokenizer))
 	}
 	if err != nil {
 		return err
 	}
-	return mw.Close()
+	return tw.Close()
 }

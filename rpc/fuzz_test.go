@@ -1,40 +1,44 @@
 package rpc
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// FuzzReceive feeds add's upload parser arbitrary multipart bodies: it
-// must return a source or an error, never panic or write outside its
-// directory.
+// FuzzReceive feeds add's upload parser arbitrary tar streams: it must
+// return a source or an error, never panic or write outside its directory.
 func FuzzReceive(f *testing.F) {
-	var good bytes.Buffer
-	mw := multipart.NewWriter(&good)
-	mw.SetBoundary("B")
-	w, _ := mw.CreateFormFile("model", "dir/config.json")
-	w.Write([]byte("{}"))
-	w, _ = mw.CreateFormFile("tokenizer", "tok.bin")
-	w.Write([]byte("tok"))
-	mw.Close()
-	f.Add(good.Bytes())
-	f.Add([]byte("--B\r\nContent-Disposition: form-data; name=\"model\"; filename=\"../../etc/x\"\r\n\r\nx\r\n--B--\r\n"))
-	f.Add([]byte("--B\r\nContent-Disposition: form-data; name=\"other\"; filename=\"a\"\r\n\r\nx\r\n--B--\r\n"))
-	f.Add([]byte("--B--\r\n"))
+	entries := func(names ...string) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, n := range names {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: n, Size: 2, Mode: 0o600})
+			tw.Write([]byte("{}"))
+		}
+		tw.Close()
+		return b.Bytes()
+	}
+	f.Add(entries("model/dir/config.json", "model/dir/model.safetensors", "tokenizer/tok.bin"))
+	f.Add(entries("model/m.gguf"))
+	f.Add(entries("model/../../etc/x"))
+	f.Add(entries("other/a"))
+	f.Add(entries("model/a", "model/b"))
+	f.Add(entries())
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		dir := t.TempDir()
-		src, err := receive(multipart.NewReader(bytes.NewReader(body), "B"), dir)
+		src, err := receive(bytes.NewReader(body), dir)
 		if err != nil {
 			return
 		}
 		for _, p := range []string{src.Path, src.Tokenizer} {
-			if p != "" && !strings.HasPrefix(p, dir+"/") {
+			if p != "" && !strings.HasPrefix(p, dir+string(filepath.Separator)) {
 				t.Fatalf("upload escaped its directory: %q", p)
 			}
 		}

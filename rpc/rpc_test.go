@@ -29,7 +29,7 @@ func serve(t *testing.T, token string) (*node.Node, *httptest.Server) {
 	}
 	n := node.Offline(r)
 	t.Cleanup(func() { n.Close() })
-	srv := httptest.NewServer(NewHandler(n, token, t.TempDir()))
+	srv := httptest.NewServer(Protect(token, NewHandler(n, t.TempDir())))
 	t.Cleanup(srv.Close)
 	return n, srv
 }

@@ -7,6 +7,8 @@
 package rpc
 
 import (
+	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -14,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,20 +53,16 @@ type badRequest struct{ error }
 
 func badf(format string, args ...any) error { return badRequest{fmt.Errorf(format, args...)} }
 
-// Handler serves api. With token set, every request must carry
-// "Authorization: Bearer <token>"; requests from web pages (with an Origin
-// header) are refused, so a page cannot drive the node.
+// Handler serves api's commands under Prefix.
 type Handler struct {
 	api    node.API
-	token  string
 	tmpDir string // where uploads wait while they are imported
 	mux    *http.ServeMux
 }
 
-// NewHandler serves api; token "" allows every local caller. Uploads are
-// staged under tmpDir.
-func NewHandler(api node.API, token, tmpDir string) *Handler {
-	h := &Handler{api: api, token: token, tmpDir: tmpDir, mux: http.NewServeMux()}
+// NewHandler serves api. Uploads are staged under tmpDir.
+func NewHandler(api node.API, tmpDir string) *Handler {
+	h := &Handler{api: api, tmpDir: tmpDir, mux: http.NewServeMux()}
 	for name, fn := range h.commands() {
 		h.mux.HandleFunc(Prefix+name, func(w http.ResponseWriter, r *http.Request) {
 			if err := fn(w, r); err != nil {
@@ -76,12 +73,25 @@ func NewHandler(api node.API, token, tmpDir string) *Handler {
 	return h
 }
 
+// Protect guards next, everything the API port serves: requests from web
+// pages (with an Origin header) are refused, so a page cannot drive the
+// node; with token set, every request must carry "Authorization: Bearer
+// <token>".
+func Protect(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Header.Get("Origin") != "":
+			writeStatus(w, http.StatusForbidden, errors.New("the RPC API does not answer web pages (request has an Origin header)"))
+		case token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1:
+			writeStatus(w, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer <API.Token from the repo config>"))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case r.Header.Get("Origin") != "":
-		writeStatus(w, http.StatusForbidden, errors.New("the RPC API does not answer web pages (request has an Origin header)"))
-	case h.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+h.token)) != 1:
-		writeStatus(w, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer <API.Token from the repo config>"))
 	case r.Method != http.MethodPost:
 		writeStatus(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: RPC commands take POST", r.Method, r.URL.Path))
 	case !strings.HasPrefix(r.URL.Path, Prefix):
@@ -266,8 +276,9 @@ func (e *events) finish(result any, err error) error {
 	return e.enc.Encode(event{Result: data})
 }
 
-// add stages the uploaded model (multipart parts "model", one per file of
-// a directory, and "tokenizer") in a temporary directory and imports it.
+// add stages the uploaded model — a tar stream of "model/NAME" (a file,
+// or the files of directory NAME) and optionally "tokenizer/NAME" — in a
+// temporary directory and imports it.
 func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	opts := node.AddOptions{Precision: q.Get("precision")}
@@ -278,16 +289,15 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.ChunkSize = n
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/form-data" {
-		return badf("add takes a multipart/form-data upload with a \"model\" part")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != tarType {
+		return badf("add takes a %s upload of model/NAME (and tokenizer/NAME)", tarType)
 	}
 	dir, err := os.MkdirTemp(h.tmpDir, "add-*")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	src, err := receive(multipart.NewReader(r.Body, params["boundary"]), dir)
+	src, err := receive(bufio.NewReaderSize(r.Body, copyBuffer), dir)
 	if err != nil {
 		return err
 	}
@@ -298,12 +308,20 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 	return ev.finish(root, err)
 }
 
-// receive writes the parts of an add upload under dir and returns the
+// tarType is the media type of add uploads.
+const tarType = "application/x-tar"
+
+// copyBuffer is the buffer size of uploads.
+const copyBuffer = 1 << 20
+
+// receive writes the files of an add upload under dir and returns the
 // source they make.
-func receive(mr *multipart.Reader, dir string) (loader.Source, error) {
+func receive(body io.Reader, dir string) (loader.Source, error) {
 	var src loader.Source
+	tr := tar.NewReader(body)
+	buf := make([]byte, copyBuffer)
 	for files := 0; ; files++ {
-		p, err := mr.NextPart()
+		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
@@ -313,14 +331,18 @@ func receive(mr *multipart.Reader, dir string) (loader.Source, error) {
 		if files == maxUploadFiles {
 			return src, badf("more than %d files in one add", maxUploadFiles)
 		}
-		name := filepath.Clean(filepath.FromSlash(p.FileName()))
-		if p.FileName() == "" || filepath.IsAbs(name) || name == "." || strings.HasPrefix(name, "..") {
-			return src, badf("upload part %q has a bad file name %q", p.FormName(), p.FileName())
+		if hdr.Typeflag != tar.TypeReg {
+			return src, badf("upload entry %q is not a regular file", hdr.Name)
 		}
-		path := filepath.Join(dir, p.FormName(), name)
-		switch p.FormName() {
+		kind, name, _ := strings.Cut(hdr.Name, "/")
+		name = filepath.Clean(filepath.FromSlash(name))
+		if name == "." || filepath.IsAbs(name) || !filepath.IsLocal(name) {
+			return src, badf("upload entry %q has a bad file name", hdr.Name)
+		}
+		path := filepath.Join(dir, kind, name)
+		switch kind {
 		case "model":
-			top := filepath.Join(dir, "model", strings.Split(name, string(filepath.Separator))[0])
+			top := filepath.Join(dir, kind, strings.Split(name, string(filepath.Separator))[0])
 			if src.Path != "" && src.Path != top {
 				return src, badf("an add takes one model (a file or a directory)")
 			}
@@ -328,27 +350,27 @@ func receive(mr *multipart.Reader, dir string) (loader.Source, error) {
 		case "tokenizer":
 			src.Tokenizer = path
 		default:
-			return src, badf("unknown upload part %q (want \"model\" or \"tokenizer\")", p.FormName())
+			return src, badf("unknown upload entry %q (want model/NAME or tokenizer/NAME)", hdr.Name)
 		}
-		if err := saveFile(path, p); err != nil {
+		if err := saveFile(path, tr, buf); err != nil {
 			return src, err
 		}
 	}
 	if src.Path == "" {
-		return src, badf("add: the upload has no \"model\" part")
+		return src, badf("add: the upload has no model/ entry")
 	}
 	return src, nil
 }
 
-func saveFile(path string, r io.Reader) error {
+func saveFile(path string, r io.Reader, buf []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return badf("upload entry %s: %v", filepath.Base(path), err)
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	if _, err := io.CopyBuffer(f, r, buf); err != nil {
 		f.Close()
 		return badf("receiving %s: %v", filepath.Base(path), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -77,8 +78,11 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 		token = cfg.API.Token
 	}
 	apiMux := http.NewServeMux()
-	apiMux.Handle(rpc.Prefix, rpc.NewHandler(n, token, uploads))
+	apiMux.Handle(rpc.Prefix, rpc.NewHandler(n, uploads))
 	apiMux.Handle("/metrics", n.MetricsHandler())
+	apiMux.HandleFunc("/debug/pprof/", pprof.Index) // Go profiles, as Kubo serves them
+	apiMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	api := rpc.Protect(token, apiMux)
 	gwLn, gwAddr, err := listen(cfg.Addresses.Gateway)
 	if err != nil {
 		apiLn.Close()
@@ -91,7 +95,7 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 		return err
 	}
 	servers := []*http.Server{
-		{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: api, ReadHeaderTimeout: 10 * time.Second},
 		{Handler: gw, ReadHeaderTimeout: 10 * time.Second},
 	}
 	errc := make(chan error, 2)

@@ -275,7 +275,7 @@ func TestRPCBadRequests(t *testing.T) {
 		{"POST", "/api/v0/stat", "", "", 400, "required"},
 		{"POST", "/api/v0/stat?arg=notacid", "", "", 400, "invalid CID"},
 		{"POST", "/api/v0/pin/rm?arg=bafkqaaa", "", "", 500, "not pinned"},
-		{"POST", "/api/v0/add", "", "garbage", 400, "multipart"},
+		{"POST", "/api/v0/add", "", "garbage", 400, "application/x-tar"},
 		{"POST", "/api/v0/import", "", "garbage", 500, "CAR"},
 		{"POST", "/api/v0/swarm/connect?arg=/ip4/1.2.3.4", "", "", 500, "/p2p/"},
 	} {
