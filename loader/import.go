@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -80,6 +81,12 @@ func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.B
 		}
 	}
 	ck, err := src.open()
+	if src.Staged {
+		os.RemoveAll(src.Path)
+		if src.Tokenizer != "" {
+			os.Remove(src.Tokenizer)
+		}
+	}
 	if err != nil {
 		return cid.Undef, nil, err
 	}

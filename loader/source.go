@@ -23,6 +23,10 @@ type Source struct {
 	// and model directories carry their own vocabulary, so it must be
 	// empty there.
 	Tokenizer string
+	// Staged marks files staged only for this import (an upload to the
+	// daemon): Import deletes them as soon as it has them open or mapped,
+	// so their bytes are never written back to disk.
+	Staged bool
 }
 
 // checkpoint is an opened source: its shape, the metadata of its

@@ -48,18 +48,26 @@ func (n *Node) PinAdd(ctx context.Context, root cid.Cid, name string, progress f
 	if !n.IsOnline() {
 		return n.Pin(ctx, root, name)
 	}
+	if err := n.fetchAndPin(ctx, root, name, progress); err != nil {
+		return err
+	}
+	n.touch(ctx, root)
+	go n.provide(n.ctx, n.modelRoots(ctx, root)...)
+	if err := n.autoGC(ctx); err != nil {
+		return fmt.Errorf("pinned %s: %w", root, err)
+	}
+	return nil
+}
+
+// fetchAndPin fetches and pins with GC held off in between.
+func (n *Node) fetchAndPin(ctx context.Context, root cid.Cid, name string, progress func(Progress)) error {
 	n.gcLock.RLock()
 	defer n.gcLock.RUnlock()
 	f := &fetch{n: n, root: root, progress: progress, prio: map[cid.Cid]int{}, seen: map[peer.ID]bool{}}
 	if err := f.run(ctx); err != nil {
 		return fmt.Errorf("pin add %s: %w", root, err)
 	}
-	if err := n.Pin(ctx, root, name); err != nil {
-		return err
-	}
-	n.touch(ctx, root)
-	go n.provide(n.ctx, n.modelRoots(ctx, root)...)
-	return nil
+	return n.Pin(ctx, root, name)
 }
 
 // fetch is one PinAdd's walk of a DAG.

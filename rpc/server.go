@@ -359,6 +359,7 @@ func receive(body io.Reader, dir string) (loader.Source, error) {
 	if src.Path == "" {
 		return src, badf("add: the upload has no model/ entry")
 	}
+	src.Staged = true
 	return src, nil
 }
 
