@@ -16,7 +16,7 @@ import (
 )
 
 // peeringInterval is how often static peers that dropped are redialled.
-const peeringInterval = 15 * time.Second
+const peeringInterval = 5 * time.Second
 
 // newRouting starts content routing: in the test profile one Kademlia DHT
 // in server mode that accepts loopback peers (so three daemons on

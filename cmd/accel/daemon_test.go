@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -298,5 +300,68 @@ func TestRPCBadRequests(t *testing.T) {
 	msg := repoFail(t, d.repo, "stat", "bafyreih5nziamlfgjyd6kmlvwz7yzyte4yci7l2jsncbyeaqgiygotvv4a")
 	if !strings.Contains(msg, "not in the local repo") {
 		t.Errorf("stat of an unknown CID: %s", msg)
+	}
+}
+
+// A static peer in the config is dialled at start and redialled after it
+// restarts.
+func TestStaticPeering(t *testing.T) {
+	repoA := newRepo(t)
+	port := freePort(t)
+	setConfig(t, repoA, func(c map[string]any) {
+		c["Addresses"].(map[string]any)["Swarm"] = []string{"/ip4/127.0.0.1/tcp/" + port}
+	})
+	a := startDaemon(t, repoA)
+	repoB := newRepo(t)
+	setConfig(t, repoB, func(c map[string]any) {
+		c["Peering"] = map[string]any{"Peers": []string{a.addr(t, "/tcp/")}}
+	})
+	b := startDaemon(t, repoB)
+	waitFor(t, 10*time.Second, "b to dial its static peer", func() bool { return slices.Contains(b.peers(t), a.ID) })
+	a.stop(t)
+	waitFor(t, 10*time.Second, "b to see the peer go", func() bool { return !slices.Contains(b.peers(t), a.ID) })
+	startDaemon(t, repoA)
+	waitFor(t, 20*time.Second, "b to redial its static peer", func() bool { return slices.Contains(b.peers(t), a.ID) })
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// setConfig edits a repo's JSON config.
+func setConfig(t *testing.T, repo string, edit func(map[string]any)) {
+	t.Helper()
+	path := filepath.Join(repo, "config")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	edit(c)
+	if data, err = json.Marshal(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or the time is up.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", limit, what)
+		}
 	}
 }
