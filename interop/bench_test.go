@@ -19,7 +19,7 @@ import (
 )
 
 // Benchmark sizes: runs of each transfer and add (medians are quoted),
-// and cold blocks fetched through each gateway.
+// and cold blocks fetched through each gateway and each RPC API.
 const (
 	benchRuns   = 3
 	latencyRuns = 7
@@ -53,6 +53,7 @@ func BenchmarkTransferVsKubo(b *testing.B) {
 		fmt.Fprintf(tw, "chunk %d KiB\t\t\t\n", chunk>>10)
 		row(tw, "add (MB/s)", mbps(ours.add), mbps(theirs.add), true)
 		row(tw, "transfer, pin add (MB/s)", mbps(ours.transfer), mbps(theirs.transfer), true)
+		row(tw, fmt.Sprintf("cold %d KiB block via RPC block/get (ms)", chunk>>10), ms(ours.rpcBlock), ms(theirs.rpcBlock), false)
 		row(tw, fmt.Sprintf("cold %d KiB block via gateway (ms)", chunk>>10), ms(ours.block), ms(theirs.block), false)
 		row(tw, "peak RSS of the server (MiB)", mib(ours.serverRSS), mib(theirs.serverRSS), false)
 		row(tw, "peak RSS of the fetcher (MiB)", mib(ours.fetcherRSS), mib(theirs.fetcherRSS), false)
@@ -77,8 +78,8 @@ func row(w io.Writer, name string, ours, theirs float64, moreIsBetter bool) {
 // result is what measure finds for one system and chunk size: medians of
 // the timings, and peak RSS during the transfers.
 type result struct {
-	add, transfer, block  time.Duration
-	serverRSS, fetcherRSS int64
+	add, transfer, block, rpcBlock time.Duration
+	serverRSS, fetcherRSS          int64
 }
 
 // measure adds file on src (a few times, dropping it in between), then
@@ -103,7 +104,7 @@ func measure(tb testing.TB, src *node, start func(testing.TB) *node, file string
 	r.add = median(adds)
 
 	client := &http.Client{Timeout: time.Minute}
-	leaves := src.leaves(client, root, chunk, latencyRuns)
+	leaves := src.leaves(client, root, chunk, 2*latencyRuns)
 	if err := resetPeakRSS(src.daemon.Process.Pid); err != nil {
 		tb.Logf("cannot reset the peak RSS of %s: %v", src.name, err)
 	}
@@ -111,11 +112,16 @@ func measure(tb testing.TB, src *node, start func(testing.TB) *node, file string
 		dst := start(tb)
 		dst.connect(src)
 		if i == 0 {
-			for _, c := range leaves {
-				blocks = append(blocks, getBlock(tb, client, dst.gateway, c, chunk))
+			var viaRPC []time.Duration
+			for j, c := range leaves {
+				if j%2 == 0 {
+					blocks = append(blocks, getBlock(tb, client, dst.gateway+"/ipfs/"+c+"?format=raw", http.MethodGet, chunk))
+				} else {
+					viaRPC = append(viaRPC, getBlock(tb, client, dst.apiURL()+"/api/v0/block/get?arg="+c, http.MethodPost, chunk))
+				}
 			}
-			r.block = median(blocks)
-			progress("%s cold %d KiB blocks through the gateway: %v", dst.name, chunk>>10, blocks)
+			r.block, r.rpcBlock = median(blocks), median(viaRPC)
+			progress("%s cold %d KiB blocks through the gateway: %v; through RPC block/get: %v", dst.name, chunk>>10, blocks, viaRPC)
 		}
 		t0 := time.Now()
 		dst.fetch(root)
@@ -219,7 +225,17 @@ func (n *node) leaves(client *http.Client, root string, chunk, count int) []stri
 // getRaw fetches one block from a gateway.
 func getRaw(tb testing.TB, client *http.Client, gateway, c string) []byte {
 	tb.Helper()
-	resp, err := client.Get(gateway + "/ipfs/" + c + "?format=raw")
+	return fetchURL(tb, client, gateway+"/ipfs/"+c+"?format=raw", http.MethodGet)
+}
+
+// fetchURL returns the body of a request that must succeed.
+func fetchURL(tb testing.TB, client *http.Client, url, method string) []byte {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -229,21 +245,31 @@ func getRaw(tb testing.TB, client *http.Client, gateway, c string) []byte {
 		tb.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("GET %s/ipfs/%s?format=raw: %s\n%s", gateway, c, resp.Status, bytes.TrimSpace(b))
+		tb.Fatalf("%s %s: %s\n%s", method, url, resp.Status, bytes.TrimSpace(b))
 	}
 	return b
 }
 
-// getBlock times the fetch of one block of size bytes through a gateway.
-func getBlock(tb testing.TB, client *http.Client, gateway, c string, size int) time.Duration {
+// getBlock times the fetch of one block of size bytes from url.
+func getBlock(tb testing.TB, client *http.Client, url, method string, size int) time.Duration {
 	tb.Helper()
 	start := time.Now()
-	b := getRaw(tb, client, gateway, c)
+	b := fetchURL(tb, client, url, method)
 	d := time.Since(start)
 	if len(b) != size {
-		tb.Fatalf("block %s: %d bytes, want %d", c, len(b), size)
+		tb.Fatalf("%s: %d bytes, want %d", url, len(b), size)
 	}
 	return d
+}
+
+// apiURL is the http:// address of the daemon's RPC API, from its api file.
+func (n *node) apiURL() string {
+	n.tb.Helper()
+	parts := strings.Split(n.waitFile("api"), "/")
+	if len(parts) != 5 || parts[1] != "ip4" || parts[3] != "tcp" {
+		n.tb.Fatalf("%s api file holds %q", n.name, strings.Join(parts, "/"))
+	}
+	return "http://" + parts[2] + ":" + parts[4]
 }
 
 // progress prints one measurement as the benchmark goes (b.Log keeps
