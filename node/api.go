@@ -106,3 +106,14 @@ func (n *Node) WriteGGUF(ctx context.Context, c cid.Cid, w io.Writer) error {
 	n.touch(ctx, c)
 	return m.WriteGGUF(ctx, w)
 }
+
+// ImportCAR imports a CAR and, online, announces its roots.
+func (n *Node) ImportCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
+	roots, err := n.Repo.ImportCAR(ctx, rd)
+	if n.IsOnline() {
+		for _, root := range roots {
+			go n.provide(n.ctx, n.modelRoots(ctx, root)...)
+		}
+	}
+	return roots, err
+}

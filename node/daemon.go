@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 
 	"github.com/ipfs-accelerate/accel/blockstore"
@@ -47,7 +48,7 @@ type Node struct {
 }
 
 // Start brings r online. The Node owns r from then on: Close closes both.
-func Start(ctx context.Context, r *Repo) (n *Node, err error) {
+func Start(ctx context.Context, r *Repo) (*Node, error) {
 	cfg := r.Config
 	bootstrap, err := parsePeers(cfg.Bootstrap)
 	if err != nil {
@@ -58,12 +59,17 @@ func Start(ctx context.Context, r *Repo) (n *Node, err error) {
 		return nil, fmt.Errorf("peering: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n = &Node{Repo: r, ctx: ctx, cancel: cancel, bans: newBanlist()}
-	defer func() {
-		if err != nil {
-			n.closeServices()
-		}
-	}()
+	n := &Node{Repo: r, ctx: ctx, cancel: cancel, bans: newBanlist()}
+	if err := n.start(bootstrap, peering); err != nil {
+		n.closeServices()
+		return nil, err
+	}
+	return n, nil
+}
+
+// start starts the services; closeServices stops what it started.
+func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
+	ctx, r, cfg := n.ctx, n.Repo, n.Repo.Config
 
 	// Every reader and writer goes through the hot cache from now on.
 	n.Cache = blockstore.NewCache(r.Blocks, cfg.Datastore.HotCache)
@@ -71,11 +77,11 @@ func Start(ctx context.Context, r *Repo) (n *Node, err error) {
 	r.DAG = loader.NewDAGService(n.Cache)
 
 	if n.Host, err = newHost(cfg, n.bans); err != nil {
-		return nil, err
+		return err
 	}
 	n.closers = append(n.closers, n.Host.Close)
 	if n.Routing, err = newRouting(n.Host, cfg); err != nil {
-		return nil, err
+		return err
 	}
 	n.closers = append(n.closers, n.Routing.(interface{ Close() error }).Close)
 	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, n.Cache,
@@ -89,7 +95,7 @@ func Start(ctx context.Context, r *Repo) (n *Node, err error) {
 	if cfg.Discovery.MDNS.Enabled {
 		m, err := startMDNS(ctx, n.Host)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n.closers = append(n.closers, m.Close)
 	}
@@ -103,7 +109,7 @@ func Start(ctx context.Context, r *Repo) (n *Node, err error) {
 	if len(peering) > 0 {
 		go keepPeered(ctx, n.Host, peering)
 	}
-	return n, nil
+	return nil
 }
 
 // Offline wraps r in a Node without network services, the one the CLI
@@ -116,8 +122,11 @@ var ErrOffline = errors.New("this needs the network: start the daemon (accel dae
 // IsOnline reports whether n runs network services.
 func (n *Node) IsOnline() bool { return n.Host != nil }
 
-// Close stops the services and closes the repo.
+// Close stops the services and closes the repo, after the adds and
+// fetches under way (whose contexts the caller has cancelled) let go.
 func (n *Node) Close() error {
+	n.gcLock.Lock()
+	defer n.gcLock.Unlock()
 	err := n.closeServices()
 	if e := n.Repo.Close(); err == nil {
 		err = e
@@ -148,11 +157,11 @@ func (n *Node) closeServices() error {
 func (n *Node) provide(ctx context.Context, roots ...cid.Cid) {
 	for _, c := range roots {
 		var err error
-		for wait := time.Second; wait <= provideBackoff; wait *= 2 {
+		for wait := time.Second; ; wait *= 2 {
 			pctx, cancel := context.WithTimeout(ctx, time.Minute)
 			err = n.Routing.Provide(pctx, c, true)
 			cancel()
-			if err == nil || ctx.Err() != nil {
+			if err == nil || ctx.Err() != nil || wait > provideBackoff {
 				break
 			}
 			select {
@@ -189,8 +198,8 @@ func (n *Node) reprovide(ctx context.Context) {
 	defer t.Stop()
 	for {
 		pins, err := n.Pins(ctx)
-		if err != nil {
-			return
+		if err != nil && ctx.Err() == nil {
+			log.Printf("reprovide: listing pins: %v", err)
 		}
 		for _, p := range pins {
 			if p.Mode == "recursive" {

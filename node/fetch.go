@@ -182,7 +182,8 @@ func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
 }
 
 // bulk fetches what it can of cids from providers over the bulk transfer
-// protocol; only a cancelled ctx is an error, the rest is left missing.
+// protocol, leaving the rest missing; a cancelled ctx or a failing local
+// store is an error.
 func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) error {
 	if len(providers) == 0 {
 		return nil
@@ -190,8 +191,12 @@ func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) e
 	fe := transfer.NewFetcher(f.n.Host, f.n.Cache,
 		transfer.OnBlock(func(_ cid.Cid, size int) { f.add(size) }),
 		transfer.OnBadPeer(f.n.ban))
-	fe.Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes on to the next source
-	return ctx.Err()
+	err := fe.Fetch(ctx, providers, cids)
+	var missing *transfer.MissingError
+	if err == nil || errors.As(err, &missing) && ctx.Err() == nil {
+		return nil // what is missing goes on to the next source
+	}
+	return err
 }
 
 // stillMissing filters out the blocks now local.
@@ -207,14 +212,15 @@ func (f *fetch) stillMissing(ctx context.Context, cids []cid.Cid) []cid.Cid {
 
 // bitswap fetches cids in one bitswap session (bitswap checks each block
 // against its CID, and the blockservice stores it), giving up when no
-// block arrives for FetchStall.
+// block arrives for FetchStall. The bulk providers were asked already, so
+// this goes to bitswap alone.
 func (f *fetch) bitswap(ctx context.Context, cids []cid.Cid) error {
 	if len(f.n.Host.Network().Peers()) == 0 {
 		return fmt.Errorf("%d blocks missing and no peers connected: connect to a provider (accel swarm connect) or check the bootstrap peers", len(cids))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ses := blockservice.NewSession(ctx, f.n.Online)
+	ses := blockservice.NewSession(ctx, blockservice.New(f.n.Cache, f.n.Bitswap))
 	got := 0
 	ch := ses.GetBlocks(ctx, cids)
 	stall := time.NewTimer(FetchStall)

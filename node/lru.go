@@ -115,6 +115,11 @@ type GCToResult struct {
 func (r *Repo) GCTo(ctx context.Context, budget int64) (GCToResult, error) {
 	r.gcLock.Lock()
 	defer r.gcLock.Unlock()
+	return r.gcTo(ctx, budget)
+}
+
+// gcTo is GCTo with the GC lock held.
+func (r *Repo) gcTo(ctx context.Context, budget int64) (GCToResult, error) {
 	var res GCToResult
 	live, err := r.live(ctx)
 	if err != nil {
@@ -221,23 +226,33 @@ func (r *Repo) autoGC(ctx context.Context) error {
 		return nil
 	}
 	limit := r.Config.Datastore.StorageMax
-	var total int64
-	keys, err := r.Blocks.AllKeysChan(ctx)
-	if err != nil {
+	r.gcLock.Lock()
+	defer r.gcLock.Unlock()
+	total, err := r.blockBytes(ctx)
+	if err != nil || total <= limit {
 		return err
 	}
-	for k := range keys {
-		n, err := r.Blocks.GetSize(ctx, k)
-		if err != nil {
-			return err
-		}
-		total += int64(n)
-	}
-	if total <= limit {
-		return ctx.Err()
-	}
-	if _, err := r.GCTo(ctx, limit/100*AutoGCWatermark); err != nil && !errors.Is(err, ErrOverBudget) {
+	if _, err := r.gcTo(ctx, limit/100*AutoGCWatermark); err != nil && !errors.Is(err, ErrOverBudget) {
 		return fmt.Errorf("gc to StorageMax: %w", err)
 	}
 	return nil
+}
+
+// blockBytes adds up the sizes of the stored blocks.
+func (r *Repo) blockBytes(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the key listing on an early return
+	keys, err := r.Blocks.AllKeysChan(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for k := range keys {
+		n, err := r.Blocks.GetSize(ctx, k)
+		if err != nil {
+			return 0, err
+		}
+		total += int64(n)
+	}
+	return total, ctx.Err()
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // metrics is the node's Prometheus registry: peers, hot-cache hits and
-// misses, bitswap and bulk-transfer traffic, pin fetches, and the Go
-// runtime. Values are read when scraped.
+// misses, bitswap and bulk-transfer traffic, and the Go runtime. Values
+// are read when scraped.
 type metrics struct {
 	reg *prometheus.Registry
 }

@@ -81,6 +81,7 @@ type Repo struct {
 	// gcLock keeps GC out while blocks are written and not yet pinned:
 	// adds and fetches hold it shared, GC exclusively.
 	gcLock sync.RWMutex
+	inUse  bool // Open marked the repo in use (dirtyFile); Close unmarks it
 }
 
 // Init creates a repo at dir with the given profile and returns its
@@ -139,9 +140,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	}
 	r.lock = l
 	if err := r.markInUse(ctx); err != nil {
-		r.Close()
+		r.Close() // keeps the mark: the next Open checks again
 		return nil, err
 	}
+	r.inUse = true
 	return r, nil
 }
 
@@ -189,7 +191,7 @@ func (r *Repo) Close() error {
 	if e := r.dstore.Close(); err == nil {
 		err = e
 	}
-	if err == nil && r.lock != nil {
+	if err == nil && r.inUse {
 		err = r.markClosed()
 	}
 	if r.lock != nil {

@@ -68,6 +68,18 @@ func TestTokenAndOrigin(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("request from a page: %s", resp.Status)
 	}
+	// Without a token, only loopback host names are answered.
+	_, open := serve(t, "")
+	req, _ = http.NewRequest("POST", open.URL+"/api/v0/id", nil)
+	req.Host = "rebound.example:80"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("request for a rebound name: %s", resp.Status)
+	}
 }
 
 // The client gives the same answers as the node it talks to.

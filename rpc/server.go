@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -65,9 +66,12 @@ func NewHandler(api node.API, tmpDir string) *Handler {
 	h := &Handler{api: api, tmpDir: tmpDir, mux: http.NewServeMux()}
 	for name, fn := range h.commands() {
 		h.mux.HandleFunc(Prefix+name, func(w http.ResponseWriter, r *http.Request) {
-			if err := fn(w, r); err != nil {
+			sw := &sentWriter{ResponseWriter: w}
+			if err := fn(sw, r); err != nil && !sw.sent {
 				writeError(w, err)
 			}
+			// After the status is out, a failure shows as a cut body or an
+			// Error event; there is no second status to send.
 		})
 	}
 	return h
@@ -76,10 +80,13 @@ func NewHandler(api node.API, tmpDir string) *Handler {
 // Protect guards next, everything the API port serves: requests from web
 // pages (with an Origin header) are refused, so a page cannot drive the
 // node; with token set, every request must carry "Authorization: Bearer
-// <token>".
+// <token>"; without one (a loopback API), the Host must name loopback, so
+// a page on a rebound DNS name cannot read it either.
 func Protect(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case token == "" && !loopbackHost(r.Host):
+			writeStatus(w, http.StatusForbidden, fmt.Errorf("the RPC API answers only requests to a loopback host, not %q", r.Host))
 		case r.Header.Get("Origin") != "":
 			writeStatus(w, http.StatusForbidden, errors.New("the RPC API does not answer web pages (request has an Origin header)"))
 		case token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1:
@@ -88,6 +95,19 @@ func Protect(token string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -163,6 +183,28 @@ func (h *Handler) commands() map[string]func(http.ResponseWriter, *http.Request)
 type verifyResult struct {
 	Checked int
 	Corrupt []cid.Cid
+}
+
+// sentWriter remembers whether the status line went out.
+type sentWriter struct {
+	http.ResponseWriter
+	sent bool
+}
+
+func (w *sentWriter) WriteHeader(code int) {
+	w.sent = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *sentWriter) Write(p []byte) (int, error) {
+	w.sent = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *sentWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // answer runs fn and writes its value as JSON.

@@ -45,7 +45,7 @@ const ProtocolID protocol.ID = "/accel/blocks/1.0.0"
 const (
 	MaxRequestCIDs = 1024    // CIDs in one request
 	MaxCIDLen      = 128     // bytes of one binary CID
-	MaxBlockSize   = 4 << 20 // bytes of one block
+	MaxBlockSize   = 2 << 20 // bytes of one block: IPFS's limit (bitswap's, and the repo's)
 )
 
 // Response status bytes.

@@ -18,8 +18,8 @@ import (
 var log = logging.Logger("accel/transfer")
 
 // MaxStreamsPerPeer is how many transfer streams one peer may hold open on a
-// server at once; further streams are reset. A fetch opens up to 4 per
-// provider, so a peer may run 16 fetches from one server at a time (a
+// server at once; further streams are reset. A fetch opens 2 per provider
+// by default, so a peer may run 32 fetches from one server at a time (a
 // daemon pinning many models at once), while the resource manager bounds
 // streams and memory overall.
 const MaxStreamsPerPeer = 64

@@ -75,7 +75,10 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 	}
 	token := ""
 	if !manet.IsIPLoopback(apiAddr) {
-		token = cfg.API.Token
+		if token = cfg.API.Token; token == "" {
+			apiLn.Close()
+			return fmt.Errorf("the RPC API listens on %s, beyond loopback, but the config has no API.Token to demand", apiAddr)
+		}
 	}
 	apiMux := http.NewServeMux()
 	apiMux.Handle(rpc.Prefix, rpc.NewHandler(n, uploads))
@@ -94,14 +97,25 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 		gwLn.Close()
 		return err
 	}
+	// Requests end with the daemon: their contexts are ctx's.
+	base := func(net.Listener) context.Context { return ctx }
 	servers := []*http.Server{
-		{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: gw, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: api, ReadHeaderTimeout: 10 * time.Second, BaseContext: base},
+		{Handler: gw, ReadHeaderTimeout: 10 * time.Second, BaseContext: base},
 	}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{apiLn, gwLn} {
 		go func() { errc <- servers[i].Serve(ln) }()
 	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			if e := s.Shutdown(sctx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+				s.Close()
+			}
+		}
+	}()
 	if err := node.WriteAddrFile(dir, node.APIFile, apiAddr.String()); err != nil {
 		return err
 	}
@@ -121,13 +135,6 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 	case err = <-errc:
 	}
 	fmt.Println("Received interrupt signal, shutting down...")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		if e := s.Shutdown(sctx); e != nil && !errors.Is(e, http.ErrServerClosed) {
-			s.Close()
-		}
-	}
 	return err
 }
 
