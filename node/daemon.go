@@ -88,7 +88,7 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 		bitswap.ProviderSearchDelay(100*time.Millisecond))
 	n.closers = append(n.closers, n.Bitswap.Close)
 	n.Online = blockservice.New(n.Cache, &bulkFirst{n: n, bs: n.Bitswap})
-	n.Transfer = transfer.NewServer(n.Host, n.Cache)
+	n.Transfer = transfer.NewServer(n.Host, servedStore{n.Cache, r})
 	n.closers = append(n.closers, n.Transfer.Close)
 	n.metrics = newMetrics(n)
 

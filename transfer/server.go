@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -110,6 +111,10 @@ func (s *Server) serve(st network.Stream) error {
 	r := bufio.NewReader(st)
 	w := bufio.NewWriterSize(st, 64<<10)
 	var hdr []byte
+	var buf []byte
+	if _, ok := s.bs.(BlockReader); ok {
+		buf = make([]byte, MaxBlockSize)
+	}
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(idleTimeout))
 		cids, err := readRequest(r)
@@ -121,12 +126,10 @@ func (s *Server) serve(st network.Stream) error {
 			return err
 		}
 		for _, c := range cids {
-			var data []byte
-			b, err := s.bs.Get(ctx, c)
-			have := err == nil && len(b.RawData()) <= MaxBlockSize
-			if have {
-				data = b.RawData()
-			} else {
+			data, err := s.read(ctx, c, buf)
+			have := err == nil && len(data) <= MaxBlockSize
+			if !have {
+				data = nil
 				s.misses.Add(1)
 			}
 			_ = st.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -164,4 +167,26 @@ func (s *Server) release(p peer.ID) {
 	if s.streams[p]--; s.streams[p] == 0 {
 		delete(s.streams, p)
 	}
+}
+
+// BlockReader is a blockstore that can read a block into the caller's
+// buffer. The server reads through it when its store has it: one buffer
+// per stream instead of a fresh allocation per block, which on a
+// file-backed store costs more than the read itself.
+type BlockReader interface {
+	// ReadBlock returns c's bytes in buf (or in other memory when buf is
+	// too small), or an error when the store lacks c.
+	ReadBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error)
+}
+
+// read returns c's bytes, in buf when the store can read into it.
+func (s *Server) read(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	if br, ok := s.bs.(BlockReader); ok {
+		return br.ReadBlock(ctx, c, buf)
+	}
+	b, err := s.bs.Get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return b.RawData(), nil
 }

@@ -85,6 +85,7 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 	apiMux.Handle("/metrics", n.MetricsHandler())
 	apiMux.HandleFunc("/debug/pprof/", pprof.Index) // Go profiles, as Kubo serves them
 	apiMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	apiMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	api := rpc.Protect(token, apiMux)
 	gwLn, gwAddr, err := listen(cfg.Addresses.Gateway)
 	if err != nil {
