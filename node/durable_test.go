@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	blocks "github.com/ipfs/go-block-format"
+	ipld "github.com/ipfs/go-ipld-format"
 )
 
 // A repo left open by a dead process drops its torn blocks on the next
@@ -68,4 +69,27 @@ func blockFile(t *testing.T, dir, content string) string {
 		t.Fatalf("no block file holds %q", content)
 	}
 	return found
+}
+
+// ReadBlock reads what the blockstore stored, into the given buffer.
+func TestReadBlockMatchesGet(t *testing.T) {
+	ctx := context.Background()
+	_, r := newTestRepo(t)
+	defer r.Close()
+	b := blocks.NewBlock([]byte("a block read from its file"))
+	if err := r.Blocks.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	got, err := r.ReadBlock(ctx, b.Cid(), buf)
+	if err != nil || string(got) != string(b.RawData()) || &got[0] != &buf[0] {
+		t.Fatalf("ReadBlock: %q %v (in the buffer: %v)", got, err, err == nil && &got[0] == &buf[0])
+	}
+	if got, err := r.ReadBlock(ctx, b.Cid(), nil); err != nil || string(got) != string(b.RawData()) {
+		t.Fatalf("ReadBlock without a buffer: %q %v", got, err)
+	}
+	missing := blocks.NewBlock([]byte("never stored")).Cid()
+	if _, err := r.ReadBlock(ctx, missing, buf); !ipld.IsNotFound(err) {
+		t.Fatalf("ReadBlock of a missing block: %v", err)
+	}
 }
