@@ -37,8 +37,11 @@ func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
 
 // importAndPin imports and pins with GC held off in between.
 func (r *Repo) importAndPin(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
-	r.gcLock.RLock()
-	defer r.gcLock.RUnlock()
+	release, err := r.gcLock.share(ctx)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	defer release()
 	root, m, err := loader.Import(ctx, src, opts, r.Blocks)
 	if err != nil {
 		return cid.Undef, nil, err

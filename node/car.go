@@ -75,8 +75,11 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 
 // importCAR stores and pins with GC held off.
 func (r *Repo) importCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
-	r.gcLock.RLock()
-	defer r.gcLock.RUnlock()
+	release, err := r.gcLock.share(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	br, err := car.NewBlockReader(rd, car.MaxAllowedSectionSize(blockstore.MaxBlockSize+1024))
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformedCAR, err)

@@ -125,8 +125,9 @@ func (n *Node) IsOnline() bool { return n.Host != nil }
 // Close stops the services and closes the repo, after the adds and
 // fetches under way (whose contexts the caller has cancelled) let go.
 func (n *Node) Close() error {
-	n.gcLock.Lock()
-	defer n.gcLock.Unlock()
+	if release, err := n.gcLock.exclude(context.Background()); err == nil {
+		defer release()
+	}
 	err := n.closeServices()
 	if e := n.Repo.Close(); err == nil {
 		err = e

@@ -61,8 +61,11 @@ func (n *Node) PinAdd(ctx context.Context, root cid.Cid, name string, progress f
 
 // fetchAndPin fetches and pins with GC held off in between.
 func (n *Node) fetchAndPin(ctx context.Context, root cid.Cid, name string, progress func(Progress)) error {
-	n.gcLock.RLock()
-	defer n.gcLock.RUnlock()
+	release, err := n.gcLock.share(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	f := &fetch{n: n, root: root, progress: progress, prio: map[cid.Cid]int{}, seen: map[peer.ID]bool{}}
 	if err := f.run(ctx); err != nil {
 		return fmt.Errorf("pin add %s: %w", root, err)

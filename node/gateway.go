@@ -5,13 +5,15 @@ import (
 	"net/http"
 
 	"github.com/ipfs/boxo/gateway"
+
+	"github.com/ipfs-accelerate/accel/browser"
 )
 
 // GatewayHandler is the node's HTTP service for browsers and tools without
 // libp2p: a trustless gateway (boxo/gateway) at /ipfs/ that answers raw
 // blocks (?format=raw) and CARs (?format=car) from the repo, fetching
-// missing blocks from the network, with CORS open to any page; and the
-// metrics at /metrics.
+// missing blocks from the network, with CORS open to any page; the
+// browser SDK and runtime at /sdk/; and the metrics at /metrics.
 func (n *Node) GatewayHandler() (http.Handler, error) {
 	backend, err := gateway.NewBlocksBackend(n.Online)
 	if err != nil {
@@ -21,5 +23,6 @@ func (n *Node) GatewayHandler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/ipfs/", gw)
 	mux.Handle("/metrics", n.MetricsHandler())
+	mux.Handle("/sdk/", http.StripPrefix("/sdk", browser.Handler()))
 	return mux, nil
 }

@@ -11,8 +11,11 @@ import (
 // pinned) and returns what it freed. A pinned DAG with a missing block
 // stops it before anything is deleted.
 func (r *Repo) GC(ctx context.Context) (blockstore.GCResult, error) {
-	r.gcLock.Lock()
-	defer r.gcLock.Unlock()
+	release, err := r.gcLock.exclude(ctx)
+	if err != nil {
+		return blockstore.GCResult{}, err
+	}
+	defer release()
 	live, err := r.live(ctx)
 	if err != nil {
 		return blockstore.GCResult{}, err

@@ -113,8 +113,11 @@ type GCToResult struct {
 // Blocks of no tracked model go first. Blocks are deleted in ascending
 // weight (CID order among equals) until the repo is under budget.
 func (r *Repo) GCTo(ctx context.Context, budget int64) (GCToResult, error) {
-	r.gcLock.Lock()
-	defer r.gcLock.Unlock()
+	release, err := r.gcLock.exclude(ctx)
+	if err != nil {
+		return GCToResult{}, err
+	}
+	defer release()
 	return r.gcTo(ctx, budget)
 }
 
@@ -226,8 +229,11 @@ func (r *Repo) autoGC(ctx context.Context) error {
 		return nil
 	}
 	limit := r.Config.Datastore.StorageMax
-	r.gcLock.Lock()
-	defer r.gcLock.Unlock()
+	release, err := r.gcLock.exclude(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	total, err := r.blockBytes(ctx)
 	if err != nil || total <= limit {
 		return err

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	pin "github.com/ipfs/boxo/pinning/pinner"
@@ -78,9 +77,7 @@ type Repo struct {
 	lock   *os.File
 	now    func() time.Time // the clock of last-use records; nil: time.Now
 
-	// gcLock keeps GC out while blocks are written and not yet pinned:
-	// adds and fetches hold it shared, GC exclusively.
-	gcLock sync.RWMutex
+	gcLock gcLock
 	inUse  bool // Open marked the repo in use (dirtyFile); Close unmarks it
 }
 
@@ -182,7 +179,7 @@ func newRepo(ctx context.Context, d ds.Batching) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading pins: %w", err)
 	}
-	return &Repo{Blocks: bs, DAG: dag, Pinner: p, dstore: d}, nil
+	return &Repo{Blocks: bs, DAG: dag, Pinner: p, dstore: d, gcLock: newGCLock()}, nil
 }
 
 // Close flushes and closes the stores and releases the lock.
