@@ -6,32 +6,38 @@ MODELS    ?= ../shared/models
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: build test tools lint wasm unit bench bench-go bench-transfer fuzz demo eval clean
+.PHONY: build sdk test tools lint wasm unit bench bench-go bench-transfer fuzz demo eval clean
 
-build:
+build: sdk
 	$(GO) build -o $(BIN)/accel ./cmd/accel
+
+# The browser SDK and runtime the daemon embeds and serves at /sdk/ (sizes printed).
+sdk:
+	./scripts/build-sdk.sh
 
 # The README's test command: formatting, vet, staticcheck, the wasm build
 # and every test (fuzz seed corpora included; the Kubo interop tests must
 # run, not skip).
 test: tools lint wasm unit
 
-# Test tools: staticcheck, and Kubo's ipfs for the interop tests.
+# Test tools: staticcheck, Kubo's ipfs for the interop tests, and Debian's
+# Chromium for the browser tests (apt-get, as root).
 tools:
 	@[ -x "$(STATICCHECK)" ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	./scripts/install-kubo.sh
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./inference/...
+	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./browser/...
 	$(STATICCHECK) ./...
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./inference/...
+	GOOS=js GOARCH=wasm $(GO) build ./inference/... ./loader/ ./browser/...
 
 unit:
-	ACCEL_REQUIRE_KUBO=1 $(GO) test -count=1 ./...
+	ACCEL_REQUIRE_KUBO=1 ACCEL_REQUIRE_CHROMIUM=1 $(GO) test -count=1 ./...
 
 # The main job on the default setup: a greedy story from stories260K.
 demo: build

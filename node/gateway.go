@@ -19,7 +19,11 @@ func (n *Node) GatewayHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	gw := gateway.NewHeaders(nil).ApplyCors().Wrap(gateway.NewHandler(gateway.Config{NoDNSLink: true}, backend))
+	gw := gateway.NewHeaders(nil).ApplyCors().Wrap(gateway.NewHandler(gateway.Config{
+		NoDNSLink:             true,
+		RetrievalTimeout:      gateway.DefaultRetrievalTimeout, // a block nobody has: 504, not a hung request
+		MaxConcurrentRequests: gateway.DefaultMaxConcurrentRequests,
+	}, backend))
 	mux := http.NewServeMux()
 	mux.Handle("/ipfs/", gw)
 	mux.Handle("/metrics", n.MetricsHandler())

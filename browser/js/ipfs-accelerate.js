@@ -1,0 +1,249 @@
+// ipfs-accelerate-web: load a model by CID and run it in the browser.
+//
+// The runtime (accel.wasm, the project's Go inference code) runs in a Web
+// Worker (worker.js, served next to this module with accel.wasm and Go's
+// wasm_exec.js), so the page never blocks. In this first slice blocks come
+// from a trustless HTTP gateway, every one checked against its CID, and the
+// WASM backend runs the model.
+
+// Smallest modules that use a WebAssembly SIMD instruction and a shared
+// memory with an atomic instruction: they validate only where the feature
+// is supported.
+const WASM_SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+const WASM_THREADS = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]);
+
+function wasmValidates(bytes) {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+// The generation options the runtime reads (functions and signals cannot
+// cross to the worker).
+const GENERATE_OPTIONS = ['maxTokens', 'temperature', 'topP', 'topK', 'repetitionPenalty', 'stopSequences', 'seed'];
+
+/** Entry point: detects what the browser offers and loads models. */
+export class IPFSAccelerate {
+  #options;
+
+  /**
+   * @param {import('./ipfs-accelerate').IPFSAccelerateOptions} [options]
+   */
+  constructor(options = {}) {
+    this.#options = {
+      gateway: undefined,
+      maxMemoryUsageMB: 2048,
+      enableWebGPU: true,
+      enableWebNN: true,
+      enableWasm: true,
+      ...options,
+    };
+  }
+
+  /**
+   * Reports the browser's compute features and the backend loadModel uses.
+   * The backend is always 'wasm' in this slice.
+   * @returns {import('./ipfs-accelerate').Capabilities}
+   */
+  getCapabilities() {
+    const nav = globalThis.navigator ?? {};
+    return {
+      webgpu: 'gpu' in nav,
+      webnn: 'ml' in nav,
+      wasm: typeof WebAssembly === 'object',
+      wasmSimd: wasmValidates(WASM_SIMD),
+      wasmThreads: typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true && wasmValidates(WASM_THREADS),
+      deviceMemoryGB: nav.deviceMemory ?? null,
+      hardwareConcurrency: nav.hardwareConcurrency ?? null,
+      backend: 'wasm',
+    };
+  }
+
+  /**
+   * Starts a runtime worker and loads the model DAG at cid into it,
+   * component by component in manifest order. In this slice the promise
+   * resolves once every component is loaded and the model is built; it
+   * rejects if a block cannot be fetched with bytes that match its CID.
+   * @param {string} cid
+   * @param {import('./ipfs-accelerate').LoadOptions} [callbacks]
+   * @returns {Promise<Model>}
+   */
+  async loadModel(cid, { onProgress, onComponentLoaded } = {}) {
+    if (!this.#options.enableWasm) {
+      throw new Error('loadModel: enableWasm is false, and the WebGPU and WebNN backends are not implemented yet');
+    }
+    const gateway = this.#options.gateway ? new URL(this.#options.gateway, globalThis.location?.href).href : undefined;
+    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const model = new Model(worker, cid, gateway, { onProgress, onComponentLoaded });
+    try {
+      await model.waitForMinimumViableModel();
+    } catch (err) {
+      worker.terminate();
+      throw err;
+    }
+    return model;
+  }
+}
+
+/** A model loaded (or loading) in its own runtime worker. */
+export class Model {
+  #worker;
+  #pending = new Map(); // request id → {final, onEvent, resolve, reject}
+  #nextId = 1;
+  #loaded;
+  #components = [];
+
+  /** Use IPFSAccelerate.loadModel. */
+  constructor(worker, cid, gateway, { onProgress, onComponentLoaded } = {}) {
+    /** The model's root CID. */
+    this.cid = cid;
+    this.#worker = worker;
+    worker.onmessage = (event) => this.#dispatch(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#failAll(new Error(`accel worker: ${event.message || 'failed to start'}`));
+    };
+    this.#loaded = this.#request({ type: 'load', cid, gateway }, 'loaded', (m) => {
+      if (m.type === 'progress') {
+        onProgress?.(m.fraction, m.component, { bytes: m.bytes });
+      } else if (m.type === 'componentLoaded') {
+        this.#components.push(m.component);
+        onComponentLoaded?.(m.component, { loadingTimeMs: m.loadingTimeMs });
+      }
+    }).then((m) => m.info);
+    this.#loaded.catch(() => {}); // reported to whoever awaits it
+  }
+
+  /**
+   * Resolves with {components, bytes, architecture, requests} when the
+   * model can generate. In this slice that is when every component is
+   * loaded.
+   * @returns {Promise<import('./ipfs-accelerate').LoadInfo>}
+   */
+  waitForMinimumViableModel() {
+    return this.#loaded;
+  }
+
+  /**
+   * Continues prompt and resolves with the generated text (without the
+   * prompt). opts.signal rejects the promise when aborted; the worker
+   * still finishes the generation in this slice.
+   * @param {string} prompt
+   * @param {import('./ipfs-accelerate').GenerateOptions} [opts]
+   * @returns {Promise<string>}
+   */
+  async generate(prompt, opts = {}) {
+    await this.#loaded;
+    const m = await this.#request({ type: 'generate', prompt, opts: pick(opts) }, 'done', null, opts.signal);
+    return m.text;
+  }
+
+  /**
+   * Continues prompt, yielding pieces of text as they are generated.
+   * @param {string} prompt
+   * @param {import('./ipfs-accelerate').GenerateOptions} [opts]
+   * @returns {AsyncGenerator<string>}
+   */
+  async *generateStream(prompt, opts = {}) {
+    await this.#loaded;
+    const pieces = [];
+    let finished = false;
+    let failure = null;
+    let wake = () => {};
+    this.#request({ type: 'generate', prompt, opts: pick(opts) }, 'done', (m) => {
+      pieces.push(m.text);
+      wake();
+    }, opts.signal).then(
+      () => { finished = true; wake(); },
+      (err) => { failure = err; finished = true; wake(); },
+    );
+    for (;;) {
+      if (pieces.length > 0) {
+        yield pieces.shift();
+      } else if (failure) {
+        throw failure;
+      } else if (finished) {
+        return;
+      } else {
+        await new Promise((resolve) => { wake = resolve; });
+      }
+    }
+  }
+
+  /**
+   * The runtime's memory: {heapBytes, modelBytes}. Asynchronous, since
+   * the runtime lives in a worker.
+   * @returns {Promise<import('./ipfs-accelerate').MemoryUsage>}
+   */
+  async getMemoryUsage() {
+    const m = await this.#request({ type: 'memory' }, 'memory');
+    return m.usage;
+  }
+
+  /**
+   * The components loaded so far, in the order they were loaded.
+   * @returns {string[]}
+   */
+  getLoadedComponents() {
+    return [...this.#components];
+  }
+
+  /**
+   * Not supported yet: always rejects in this slice.
+   * @param {string} name
+   * @returns {Promise<void>}
+   */
+  async unloadComponent(name) {
+    throw new Error(`unloadComponent(${JSON.stringify(name)}): not supported yet`);
+  }
+
+  /**
+   * Sends a request to the worker; the promise resolves with its reply of
+   * type final, rejects with its error reply, and passes the replies in
+   * between to onEvent.
+   */
+  #request(msg, final, onEvent, signal) {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      signal?.addEventListener('abort', () => {
+        this.#pending.delete(id);
+        reject(signal.reason);
+      }, { once: true });
+      this.#pending.set(id, { final, onEvent, resolve, reject });
+      this.#worker.postMessage({ ...msg, id });
+    });
+  }
+
+  #dispatch(m) {
+    const req = this.#pending.get(m.id);
+    if (!req) return;
+    if (m.type === 'error') {
+      this.#pending.delete(m.id);
+      req.reject(new Error(m.message));
+    } else if (m.type === req.final) {
+      this.#pending.delete(m.id);
+      req.resolve(m);
+    } else {
+      req.onEvent?.(m);
+    }
+  }
+
+  #failAll(err) {
+    for (const req of this.#pending.values()) req.reject(err);
+    this.#pending.clear();
+  }
+}
+
+function pick(opts) {
+  const out = {};
+  for (const key of GENERATE_OPTIONS) {
+    if (opts[key] !== undefined) out[key] = opts[key];
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+// The accel runtime's Web Worker (a classic worker): it starts the Go
+// runtime (accel.wasm, with Go's wasm_exec.js, both in this worker's
+// directory) and relays messages between the page and globalThis.accelRuntime.
+//
+// Requests carry an id that every reply repeats:
+//   {type:'load', id, cid, gateway?}  → {type:'progress', id, fraction, component, bytes}*
+//                                        {type:'componentLoaded', id, component, loadingTimeMs}*
+//                                        then {type:'loaded', id, info} or {type:'error', id, message}
+//   {type:'generate', id, prompt, opts} → {type:'token', id, text}*
+//                                        then {type:'done', id, text} or {type:'error', id, message}
+//   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
+// info is {components, bytes, architecture, requests}: requests counts the
+// block requests made. Blocks come from gateway (default: this worker's
+// origin) as GET /ipfs/<cid>?format=raw; the runtime verifies each against
+// its CID and asks again for one that does not match or does not arrive
+// within BLOCK_TIMEOUT_MS.
+'use strict';
+
+importScripts('wasm_exec.js');
+
+const BLOCK_TIMEOUT_MS = 30000;
+
+const runtime = (async () => {
+  const go = new Go();
+  const response = await fetch(new URL('accel.wasm', self.location.href));
+  if (!response.ok) throw new Error(`accel.wasm: HTTP ${response.status}`);
+  const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), go.importObject);
+  go.run(instance).then(() => { self.accelRuntime = undefined; });
+  if (!self.accelRuntime) throw new Error('accel.wasm did not register accelRuntime');
+  return self.accelRuntime;
+})();
+
+/** Returns a fetchBlock for the runtime that counts its requests in stats. */
+function gatewayFetcher(gateway, stats) {
+  const base = gateway || self.location.origin;
+  return async (cid) => {
+    stats.requests++;
+    const url = new URL(`/ipfs/${cid}?format=raw`, base);
+    const response = await fetch(url, {
+      headers: { Accept: 'application/vnd.ipld.raw' },
+      signal: AbortSignal.timeout(BLOCK_TIMEOUT_MS),
+    });
+    if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  };
+}
+
+async function handle(msg) {
+  const { id } = msg;
+  const rt = await runtime;
+  switch (msg.type) {
+    case 'load': {
+      const stats = { requests: 0 };
+      const info = await rt.loadModel(
+        msg.cid,
+        gatewayFetcher(msg.gateway, stats),
+        (fraction, component, { bytes }) => self.postMessage({ type: 'progress', id, fraction, component, bytes }),
+        (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
+      );
+      self.postMessage({ type: 'loaded', id, info: { ...info, requests: stats.requests } });
+      break;
+    }
+    case 'generate': {
+      const text = await rt.generate(msg.prompt, msg.opts || {}, (piece) => self.postMessage({ type: 'token', id, text: piece }));
+      self.postMessage({ type: 'done', id, text });
+      break;
+    }
+    case 'memory':
+      self.postMessage({ type: 'memory', id, usage: rt.memoryUsage() });
+      break;
+    default:
+      throw new Error(`unknown request type ${JSON.stringify(msg.type)}`);
+  }
+}
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  handle(msg).catch((err) => self.postMessage({ type: 'error', id: msg.id, message: String(err && err.message || err) }));
+};

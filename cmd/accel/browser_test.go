@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ipfs-accelerate/accel/browser"
+	"github.com/ipfs-accelerate/accel/loader"
+)
+
+// chromium returns Debian's Chromium, skipping the test when it is not
+// installed unless ACCEL_REQUIRE_CHROMIUM=1 (make test sets it).
+func chromium(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("ACCEL_REQUIRE_CHROMIUM") == "1" {
+			t.Fatal("chromium not found: apt-get install chromium (make tools does)")
+		}
+		t.Skip("chromium not found: apt-get install chromium")
+	}
+	return path
+}
+
+// buildSDK assembles the browser SDK into a temporary directory.
+func buildSDK(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("../../scripts/build-sdk.sh", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the SDK: %v\n%s", err, out)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
+	return dir
+}
+
+// newBrowser starts headless Chromium for the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// pageResult is what test.html's runAccel resolves with.
+type pageResult struct {
+	Text   string
+	Events []struct {
+		Type      string
+		Component string
+		Fraction  float64
+	}
+}
+
+// A page served by the daemon loads stories260K by CID over the daemon's
+// trustless gateway, verifying every block in the wasm runtime, and
+// generates the reference greedy text; progress arrives in critical-path
+// order and never goes backwards.
+func TestBrowserLoadsOverGateway(t *testing.T) {
+	needModels(t)
+	ctx := newBrowser(t)
+	t.Setenv(browser.EnvSDKDir, buildSDK(t))
+	d := startDaemon(t, newRepo(t))
+	root := addStories(t, d.repo)
+
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[pageResult](`window.runAccel(`+jsString(root)+`)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	if !strings.HasPrefix(res.Text, storyStart) {
+		t.Errorf("the page generated %q", res.Text)
+	}
+	var loaded []string
+	last := -1.0
+	for _, e := range res.Events {
+		switch e.Type {
+		case "progress":
+			if e.Fraction < last || e.Fraction > 1 {
+				t.Errorf("progress went from %v to %v", last, e.Fraction)
+			}
+			last = e.Fraction
+		case "componentLoaded":
+			loaded = append(loaded, e.Component)
+		}
+	}
+	if want := loader.CriticalPath(5); strings.Join(loaded, ",") != strings.Join(want, ",") {
+		t.Errorf("components loaded in the order %v, want %v", loaded, want)
+	}
+	if last != 1 {
+		t.Errorf("progress ended at %v", last)
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
