@@ -40,8 +40,10 @@ export interface LoadInfo {
   /** Bytes of all blocks fetched, the manifest included. */
   bytes: number;
   architecture: string;
-  /** Block requests made, retries included. */
+  /** Block requests made to the network, retries included. */
   requests: number;
+  /** Blocks read from the browser's verified block cache. */
+  cached: number;
 }
 
 export interface GenerateOptions {

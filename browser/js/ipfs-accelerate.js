@@ -117,7 +117,7 @@ export class Model {
   }
 
   /**
-   * Resolves with {components, bytes, architecture, requests} when the
+   * Resolves with {components, bytes, architecture, requests, cached} when the
    * model can generate. In this slice that is when every component is
    * loaded.
    * @returns {Promise<import('./ipfs-accelerate').LoadInfo>}

@@ -9,11 +9,15 @@
 //   {type:'generate', id, prompt, opts} → {type:'token', id, text}*
 //                                        then {type:'done', id, text} or {type:'error', id, message}
 //   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
-// info is {components, bytes, architecture, requests}: requests counts the
-// block requests made. Blocks come from gateway (default: this worker's
-// origin) as GET /ipfs/<cid>?format=raw; the runtime verifies each against
-// its CID and asks again for one that does not match or does not arrive
-// within BLOCK_TIMEOUT_MS.
+// info is {components, bytes, architecture, requests, cached}: requests
+// counts the block requests made to the network, cached the blocks read
+// from the browser cache. Blocks come from the cache, else from gateway
+// (default: this worker's origin) as GET /ipfs/<cid>?format=raw; the
+// runtime verifies each against its CID — cached ones too — and asks again
+// for one that does not match or does not arrive within BLOCK_TIMEOUT_MS.
+// Only blocks the runtime verified enter the cache (Cache Storage, keyed by
+// CID); a cached block that fails verification is deleted and fetched
+// from the network instead.
 'use strict';
 
 importScripts('wasm_exec.js');
@@ -29,6 +33,49 @@ const runtime = (async () => {
   if (!self.accelRuntime) throw new Error('accel.wasm did not register accelRuntime');
   return self.accelRuntime;
 })();
+
+const CACHE_NAME = 'accel-blocks-v1';
+
+/** The Cache Storage key of a block. */
+function cacheKey(cid) {
+  return new URL(`/accel-block/${cid}`, self.location.origin).href;
+}
+
+/**
+ * Returns a fetchBlock for the runtime that answers from the browser cache
+ * when it can, else from the gateway, counting both in stats, and an
+ * onVerified that caches the network blocks the runtime accepted.
+ */
+async function cachingFetcher(gateway, stats) {
+  const cache = self.caches ? await self.caches.open(CACHE_NAME) : null;
+  const fromCache = new Set(); // CIDs last answered from the cache
+  const fromNetwork = new Set(); // CIDs last answered from the network
+  const network = gatewayFetcher(gateway, stats);
+  const fetchBlock = async (cid) => {
+    if (cache && !fromCache.has(cid)) {
+      const hit = await cache.match(cacheKey(cid));
+      if (hit) {
+        fromCache.add(cid);
+        stats.cached++;
+        return new Uint8Array(await hit.arrayBuffer());
+      }
+    } else if (cache) {
+      // Asked again: the cached copy did not verify.
+      await cache.delete(cacheKey(cid));
+    }
+    fromNetwork.add(cid);
+    return network(cid);
+  };
+  const writes = [];
+  const onVerified = (cid, bytes) => {
+    if (!cache || !fromNetwork.has(cid)) return;
+    fromNetwork.delete(cid);
+    writes.push(cache.put(cacheKey(cid), new Response(bytes.slice())));
+  };
+  // stored resolves once every verified block is in the cache.
+  const stored = () => Promise.allSettled(writes);
+  return { fetchBlock, onVerified, stored };
+}
 
 /** Returns a fetchBlock for the runtime that counts its requests in stats. */
 function gatewayFetcher(gateway, stats) {
@@ -50,14 +97,17 @@ async function handle(msg) {
   const rt = await runtime;
   switch (msg.type) {
     case 'load': {
-      const stats = { requests: 0 };
+      const stats = { requests: 0, cached: 0 };
+      const { fetchBlock, onVerified, stored } = await cachingFetcher(msg.gateway, stats);
       const info = await rt.loadModel(
         msg.cid,
-        gatewayFetcher(msg.gateway, stats),
+        fetchBlock,
         (fraction, component, { bytes }) => self.postMessage({ type: 'progress', id, fraction, component, bytes }),
         (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
+        onVerified,
       );
-      self.postMessage({ type: 'loaded', id, info: { ...info, requests: stats.requests } });
+      await stored();
+      self.postMessage({ type: 'loaded', id, info: { ...info, requests: stats.requests, cached: stats.cached } });
       break;
     }
     case 'generate': {

@@ -31,6 +31,7 @@ const (
 // whose bytes hash to their CID.
 type fetcher struct {
 	fetchBlock js.Value // async (cid string) => Uint8Array
+	onVerified js.Value // optional (cid string, bytes Uint8Array) => void
 }
 
 // block returns the verified block c. A failed request or bytes that do not
@@ -43,6 +44,7 @@ func (f fetcher) block(c cid.Cid) (blocks.Block, error) {
 		if err == nil {
 			var b blocks.Block
 			if b, err = verified(c, data); err == nil {
+				f.verified(b)
 				return b, nil
 			}
 		}
@@ -61,6 +63,16 @@ func (f fetcher) fetch(c cid.Cid) ([]byte, error) {
 		return nil, fmt.Errorf("fetchBlock: %w", err)
 	}
 	return data, nil
+}
+
+// verified hands a block that matched its CID to onVerified.
+func (f fetcher) verified(b blocks.Block) {
+	if f.onVerified.Type() != js.TypeFunction {
+		return
+	}
+	data := js.Global().Get("Uint8Array").New(len(b.RawData()))
+	js.CopyBytesToJS(data, b.RawData())
+	f.onVerified.Invoke(b.Cid().String(), data)
 }
 
 // verified wraps data as block c if its hash matches c.

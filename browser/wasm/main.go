@@ -6,7 +6,7 @@
 // fetchBlock function, verifying every block against its CID, and generate
 // text with the same code path as `accel run`:
 //
-//	accelRuntime.loadModel(cid, fetchBlock, onProgress, onComponentLoaded) → Promise<{components, bytes, architecture}>
+//	accelRuntime.loadModel(cid, fetchBlock, onProgress, onComponentLoaded, onVerified) → Promise<{components, bytes, architecture}>
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
 //
@@ -52,15 +52,18 @@ func (e *engine) current() (*llama.Model, int) {
 	return e.model, e.modelBytes
 }
 
-// loadModel(cid, fetchBlock, onProgress, onComponentLoaded) fetches and
-// verifies every block of the model DAG at cid, then builds the model. It
-// resolves with {components, bytes, architecture}: the component names in
-// the order they were loaded, the bytes of all blocks fetched and the
-// manifest's architecture. onProgress(fraction, component, {bytes}) and
-// onComponentLoaded(component, {loadingTimeMs}) are optional.
+// loadModel(cid, fetchBlock, onProgress, onComponentLoaded, onVerified)
+// fetches and verifies every block of the model DAG at cid, then builds the
+// model. It resolves with {components, bytes, architecture}: the component
+// names in the order they were loaded, the bytes of all blocks fetched and
+// the manifest's architecture. onProgress(fraction, component, {bytes}),
+// onComponentLoaded(component, {loadingTimeMs}) and onVerified(cid, bytes)
+// — called with each block once it matched its CID, for a cache — are
+// optional.
 func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 	root, fetchBlock := arg(args, 0), arg(args, 1)
 	p := jsProgress{onProgress: arg(args, 2), onComponentLoaded: arg(args, 3)}
+	onVerified := arg(args, 4)
 	return promise(func() (any, error) {
 		if root.Type() != js.TypeString {
 			return nil, errors.New("loadModel: the model CID must be a string")
@@ -73,7 +76,7 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 			return nil, errors.New("loadModel: fetchBlock must be a function")
 		}
 		ctx := context.Background()
-		m, fetched, err := loadBlocks(ctx, c, fetcher{fetchBlock: fetchBlock}, p)
+		m, fetched, err := loadBlocks(ctx, c, fetcher{fetchBlock: fetchBlock, onVerified: onVerified}, p)
 		if err != nil {
 			return nil, fmt.Errorf("loadModel %s: %w", c, err)
 		}

@@ -64,7 +64,11 @@ func newBrowser(t *testing.T) context.Context {
 
 // pageResult is what test.html's runAccel resolves with.
 type pageResult struct {
-	Text   string
+	Text string
+	Info struct {
+		Requests int // block requests to the network
+		Cached   int // blocks read from the browser cache
+	}
 	Events []struct {
 		Type      string
 		Component string
@@ -75,7 +79,8 @@ type pageResult struct {
 // A page served by the daemon loads stories260K by CID over the daemon's
 // trustless gateway, verifying every block in the wasm runtime, and
 // generates the reference greedy text; progress arrives in critical-path
-// order and never goes backwards.
+// order and never goes backwards. After a reload the same load comes whole
+// from the browser's verified block cache: no block requests.
 func TestBrowserLoadsOverGateway(t *testing.T) {
 	needModels(t)
 	ctx := newBrowser(t)
@@ -83,12 +88,13 @@ func TestBrowserLoadsOverGateway(t *testing.T) {
 	d := startDaemon(t, newRepo(t))
 	root := addStories(t, d.repo)
 
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
-		t.Fatalf("opening the page: %v", err)
+	res := runPage(t, ctx, d.gateway+"/sdk/test.html", root)
+	if res.Info.Requests == 0 || res.Info.Cached != 0 {
+		t.Errorf("first load: %d network requests, %d cached blocks", res.Info.Requests, res.Info.Cached)
 	}
-	res, err := chromedp.Run(ctx, chromedp.Evaluate[pageResult](`window.runAccel(`+jsString(root)+`)`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("page: %v", err)
+	again := runPage(t, ctx, d.gateway+"/sdk/test.html", root)
+	if again.Info.Requests != 0 || again.Info.Cached == 0 || again.Text != res.Text {
+		t.Errorf("reload: %d network requests, %d cached blocks, text %q", again.Info.Requests, again.Info.Cached, again.Text)
 	}
 	if !strings.HasPrefix(res.Text, storyStart) {
 		t.Errorf("the page generated %q", res.Text)
@@ -112,6 +118,19 @@ func TestBrowserLoadsOverGateway(t *testing.T) {
 	if last != 1 {
 		t.Errorf("progress ended at %v", last)
 	}
+}
+
+// runPage opens url and runs runAccel(root) there.
+func runPage(t *testing.T, ctx context.Context, url, root string) pageResult {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[pageResult](`window.runAccel(`+jsString(root)+`)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	return res
 }
 
 // jsString quotes s as a JavaScript string literal.
