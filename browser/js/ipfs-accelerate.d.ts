@@ -1,8 +1,12 @@
 // Types of ipfs-accelerate.js.
 
 export interface IPFSAccelerateOptions {
-  /** Trustless gateway base URL for blocks (default: the worker's origin, i.e. the serving daemon). */
-  gateway?: string;
+  /**
+   * Trustless gateway base URL(s) for blocks (default: the worker's origin, i.e. the serving
+   * daemon). With several, a block that fails its CID check or its request is asked of the
+   * next one, and a gateway that served bad bytes is not asked again during the load.
+   */
+  gateway?: string | string[];
   /** Memory budget in MiB (not enforced yet). */
   maxMemoryUsageMB?: number;
   /** Allow the WebGPU backend (not implemented yet). */
@@ -44,6 +48,8 @@ export interface LoadInfo {
   requests: number;
   /** Blocks read from the browser's verified block cache. */
   cached: number;
+  /** Gateways dropped during the load for a failed request or bytes that did not match their CID. */
+  dropped: string[];
 }
 
 export interface GenerateOptions {

@@ -74,7 +74,7 @@ export class IPFSAccelerate {
     if (!this.#options.enableWasm) {
       throw new Error('loadModel: enableWasm is false, and the WebGPU and WebNN backends are not implemented yet');
     }
-    const gateway = this.#options.gateway ? new URL(this.#options.gateway, globalThis.location?.href).href : undefined;
+    const gateway = [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
     const model = new Model(worker, cid, gateway, { onProgress, onComponentLoaded });
     try {

@@ -3,7 +3,8 @@
 // directory) and relays messages between the page and globalThis.accelRuntime.
 //
 // Requests carry an id that every reply repeats:
-//   {type:'load', id, cid, gateway?}  → {type:'progress', id, fraction, component, bytes}*
+//   {type:'load', id, cid, gateway?}  → (gateway: a URL or a list of them)
+//                                      {type:'progress', id, fraction, component, bytes}*
 //                                        {type:'componentLoaded', id, component, loadingTimeMs}*
 //                                        then {type:'loaded', id, info} or {type:'error', id, message}
 //   {type:'generate', id, prompt, opts} → {type:'token', id, text}*
@@ -77,11 +78,26 @@ async function cachingFetcher(gateway, stats) {
   return { fetchBlock, onVerified, stored };
 }
 
-/** Returns a fetchBlock for the runtime that counts its requests in stats. */
+/**
+ * Returns a fetchBlock for the runtime that asks the gateways in turn,
+ * counting its requests in stats. The runtime asks for a block again only
+ * when the last answer failed or did not match the CID: the gateway that
+ * gave it is then dropped for the rest of the load (while another is left)
+ * and the next one is asked.
+ */
 function gatewayFetcher(gateway, stats) {
-  const base = gateway || self.location.origin;
+  const gateways = [gateway || []].flat();
+  if (gateways.length === 0) gateways.push(self.location.origin);
+  const last = new Map(); // cid → the gateway that answered it last
   return async (cid) => {
     stats.requests++;
+    const failed = last.get(cid);
+    if (failed !== undefined && gateways.length > 1 && gateways.includes(failed)) {
+      gateways.splice(gateways.indexOf(failed), 1);
+      stats.dropped.push(failed);
+    }
+    const base = gateways[0];
+    last.set(cid, base);
     const url = new URL(`/ipfs/${cid}?format=raw`, base);
     const response = await fetch(url, {
       headers: { Accept: 'application/vnd.ipld.raw' },
@@ -97,7 +113,7 @@ async function handle(msg) {
   const rt = await runtime;
   switch (msg.type) {
     case 'load': {
-      const stats = { requests: 0, cached: 0 };
+      const stats = { requests: 0, cached: 0, dropped: [] };
       const { fetchBlock, onVerified, stored } = await cachingFetcher(msg.gateway, stats);
       const info = await rt.loadModel(
         msg.cid,
@@ -107,7 +123,7 @@ async function handle(msg) {
         onVerified,
       );
       await stored();
-      self.postMessage({ type: 'loaded', id, info: { ...info, requests: stats.requests, cached: stats.cached } });
+      self.postMessage({ type: 'loaded', id, info: { ...info, requests: stats.requests, cached: stats.cached, dropped: stats.dropped } });
       break;
     }
     case 'generate': {

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,17 +32,31 @@ func chromium(t *testing.T) string {
 	return path
 }
 
-// buildSDK assembles the browser SDK into a temporary directory.
+// buildSDK assembles the browser SDK once per test run, beside the built
+// binary, and returns its directory.
 func buildSDK(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("../../scripts/build-sdk.sh", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("building the SDK: %v\n%s", err, out)
+	sdkOnce.Do(func() {
+		dir := filepath.Join(filepath.Dir(accel), "sdk")
+		out, err := exec.Command("../../scripts/build-sdk.sh", dir).CombinedOutput()
+		if err != nil {
+			sdkErr = fmt.Errorf("building the SDK: %v\n%s", err, out)
+			return
+		}
+		t.Logf("%s", strings.TrimSpace(string(out)))
+		sdkDir = dir
+	})
+	if sdkErr != nil {
+		t.Fatal(sdkErr)
 	}
-	t.Logf("%s", strings.TrimSpace(string(out)))
-	return dir
+	return sdkDir
 }
+
+var (
+	sdkOnce sync.Once
+	sdkDir  string
+	sdkErr  error
+)
 
 // newBrowser starts headless Chromium for the test.
 func newBrowser(t *testing.T) context.Context {
@@ -66,8 +83,9 @@ func newBrowser(t *testing.T) context.Context {
 type pageResult struct {
 	Text string
 	Info struct {
-		Requests int // block requests to the network
-		Cached   int // blocks read from the browser cache
+		Requests int      // block requests to the network
+		Cached   int      // blocks read from the browser cache
+		Dropped  []string // gateways dropped for bad bytes or failed requests
 	}
 	Events []struct {
 		Type      string
@@ -120,13 +138,18 @@ func TestBrowserLoadsOverGateway(t *testing.T) {
 	}
 }
 
-// runPage opens url and runs runAccel(root) there.
-func runPage(t *testing.T, ctx context.Context, url, root string) pageResult {
+// runPage opens url and runs runAccel(root, options) there (options: a
+// JSON object for IPFSAccelerate, "" for none).
+func runPage(t *testing.T, ctx context.Context, url, root string, options ...string) pageResult {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("opening the page: %v", err)
 	}
-	res, err := chromedp.Run(ctx, chromedp.Evaluate[pageResult](`window.runAccel(`+jsString(root)+`)`, chromedp.EvalAwaitPromise))
+	args := jsString(root)
+	for _, o := range options {
+		args += ", " + o
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[pageResult](`window.runAccel(`+args+`)`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("page: %v", err)
 	}
@@ -137,4 +160,34 @@ func runPage(t *testing.T, ctx context.Context, url, root string) pageResult {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// The page's own daemon serves corrupted blocks: the runtime rejects every
+// one (never caching it), drops that gateway and gets the blocks from the
+// other daemon, and the text is still the reference.
+func TestBrowserRejectsCorruptBlocks(t *testing.T) {
+	needModels(t)
+	ctx := newBrowser(t)
+	t.Setenv(browser.EnvSDKDir, buildSDK(t))
+	good := startDaemon(t, newRepo(t))
+	bad := startDaemon(t, newRepo(t))
+	root := addStories(t, good.repo)
+	addStories(t, bad.repo)
+	bad.stop(t)
+	corruptBlocks(t, bad.repo)
+	bad = startDaemon(t, bad.repo)
+
+	gateways, _ := json.Marshal(map[string][]string{"gateway": {bad.gateway, good.gateway}})
+	res := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
+	if !strings.HasPrefix(res.Text, storyStart) {
+		t.Errorf("the page generated %q", res.Text)
+	}
+	if len(res.Info.Dropped) != 1 || !strings.HasPrefix(res.Info.Dropped[0], bad.gateway) {
+		t.Errorf("dropped gateways %v, want only %s", res.Info.Dropped, bad.gateway)
+	}
+	// Nothing bad was cached: a reload loads from the cache alone.
+	again := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
+	if again.Info.Requests != 0 || again.Text != res.Text {
+		t.Errorf("reload: %d network requests, text %q", again.Info.Requests, again.Text)
+	}
 }
