@@ -36,11 +36,7 @@ repo config (API.Token) when it listens beyond loopback.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			dir, err := node.DefaultPath()
-			if err != nil {
-				return err
-			}
-			r, err := node.Open(ctx, dir)
+			dir, r, err := openRepo(ctx)
 			if err != nil {
 				return err
 			}

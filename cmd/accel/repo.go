@@ -27,11 +27,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 func withAPI(fn func(ctx context.Context, api node.API) error) error {
 	ctx, stop := signalContext()
 	defer stop()
-	dir, err := node.DefaultPath()
-	if err != nil {
-		return err
-	}
-	r, err := node.Open(ctx, dir)
+	dir, r, err := openRepo(ctx)
 	if errors.Is(err, node.ErrLocked) {
 		c, cerr := daemonClient(dir)
 		if cerr != nil {
@@ -48,6 +44,17 @@ func withAPI(fn func(ctx context.Context, api node.API) error) error {
 		err = cerr
 	}
 	return err
+}
+
+// openRepo opens the repo at $ACCEL_PATH (default ~/.accel) and returns
+// its directory too.
+func openRepo(ctx context.Context) (string, *node.Repo, error) {
+	dir, err := node.DefaultPath()
+	if err != nil {
+		return "", nil, err
+	}
+	r, err := node.Open(ctx, dir)
+	return dir, r, err
 }
 
 // daemonClient is the RPC client of the daemon running on dir.
