@@ -248,6 +248,24 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 }
 
 // corruptBlocks flips a byte in every block file of a stopped daemon's repo
+
+// killMidway SIGKILLs daemon b once a quarter of the total blocks that p
+// (a CLI command talking to b) brings in are stored, checks that the kill
+// came before the end and that p failed, and returns how many of those
+// blocks b held when it died.
+func killMidway(t *testing.T, b *daemon, p *proc, kept keptModel, total int) int {
+	t.Helper()
+	waitBlocks(t, b.repo, kept.blocks+total/4, p)
+	b.kill()
+	partial := countBlocks(b.repo) - kept.blocks
+	t.Logf("B killed with %d of %d blocks", partial, total)
+	if partial >= total {
+		t.Fatalf("B held all %d blocks when it died: the kill came too late", total)
+	}
+	p.waitFailed(t)
+	return partial
+}
+
 // and returns how many it changed.
 func corruptBlocks(t *testing.T, repo string) int {
 	t.Helper()
@@ -319,14 +337,7 @@ func TestKillDuringPinAdd(t *testing.T) {
 	connect(t, b, a)
 
 	pin := startProc(t, b.repo, "pin", "add", "-q", root)
-	waitBlocks(t, b.repo, kept.blocks+total/4, pin)
-	b.kill()
-	partial := countBlocks(b.repo) - kept.blocks
-	t.Logf("B killed with %d of %d blocks", partial, total)
-	if partial >= total {
-		t.Fatalf("B held all %d blocks when it died: the kill came too late", total)
-	}
-	pin.waitFailed(t)
+	partial := killMidway(t, b, pin, kept, total)
 
 	b = startDaemon(t, b.repo)
 	checkAfterCrash(t, b.repo, kept, partial)
@@ -346,14 +357,7 @@ func TestKillDaemonDuringAdd(t *testing.T) {
 	kept := pinStories(t, b.repo)
 
 	add := startProc(t, b.repo, "add", "-q", "--chunk-size", "262144", model)
-	waitBlocks(t, b.repo, kept.blocks+total/4, add)
-	b.kill()
-	partial := countBlocks(b.repo) - kept.blocks
-	t.Logf("B killed with %d of %d blocks imported", partial, total)
-	if partial >= total {
-		t.Fatalf("B held all %d blocks when it died: the kill came too late", total)
-	}
-	add.waitFailed(t)
+	partial := killMidway(t, b, add, kept, total)
 
 	b = startDaemon(t, b.repo)
 	if left, err := os.ReadDir(filepath.Join(b.repo, uploadsDir)); err != nil || len(left) != 0 {
