@@ -248,24 +248,6 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 }
 
 // corruptBlocks flips a byte in every block file of a stopped daemon's repo
-
-// killMidway SIGKILLs daemon b once a quarter of the total blocks that p
-// (a CLI command talking to b) brings in are stored, checks that the kill
-// came before the end and that p failed, and returns how many of those
-// blocks b held when it died.
-func killMidway(t *testing.T, b *daemon, p *proc, kept keptModel, total int) int {
-	t.Helper()
-	waitBlocks(t, b.repo, kept.blocks+total/4, p)
-	b.kill()
-	partial := countBlocks(b.repo) - kept.blocks
-	t.Logf("B killed with %d of %d blocks", partial, total)
-	if partial >= total {
-		t.Fatalf("B held all %d blocks when it died: the kill came too late", total)
-	}
-	p.waitFailed(t)
-	return partial
-}
-
 // and returns how many it changed.
 func corruptBlocks(t *testing.T, repo string) int {
 	t.Helper()
@@ -324,6 +306,23 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 	if log := b.stderr.String(); !strings.Contains(log, "banning peer "+m.ID) {
 		t.Errorf("B's log does not say it banned M (%s):\n%s", m.ID, log)
 	}
+}
+
+// killMidway SIGKILLs daemon b once a quarter of the total blocks that p
+// (a CLI command talking to b) brings in are stored, checks that the kill
+// came before the end and that p failed, and returns how many of those
+// blocks b held when it died.
+func killMidway(t *testing.T, b *daemon, p *proc, kept keptModel, total int) int {
+	t.Helper()
+	waitBlocks(t, b.repo, kept.blocks+total/4, p)
+	b.kill()
+	partial := countBlocks(b.repo) - kept.blocks
+	t.Logf("B killed with %d of %d blocks", partial, total)
+	if partial >= total {
+		t.Fatalf("B held all %d blocks when it died: the kill came too late", total)
+	}
+	p.waitFailed(t)
+	return partial
 }
 
 func TestKillDuringPinAdd(t *testing.T) {
