@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
 # Assemble the browser SDK into OUT (default browser/dist): the runtime
-# compiled to WebAssembly, Go's wasm_exec.js, and the JS SDK; print sizes.
+# compiled to WebAssembly, Go's wasm_exec.js, the JS SDK bundled with
+# esbuild (js-libp2p included; `npm ci` fetches it once), the runtime's
+# worker and the web UI; print sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-browser/dist}"
 mkdir -p "$out"
+js=browser/js
+if [ ! -e "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+	(cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 GOOS=js GOARCH=wasm go build -trimpath -ldflags=-s -o "$out/accel.wasm" ./browser/wasm
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/"
-cp browser/js/*.js browser/js/*.d.ts browser/js/*.html "$out/"
+"$js/node_modules/.bin/esbuild" "$js/ipfs-accelerate.js" --bundle --format=esm --platform=browser \
+	--target=es2022 --minify --sourcemap --legal-comments=external --log-level=warning \
+	--outfile="$out/ipfs-accelerate.js"
+# The worker is a classic worker (importScripts): copied as it is.
+for f in "$js"/*.js "$js"/*.d.ts "$js"/*.html; do
+	case "$(basename "$f")" in ipfs-accelerate.js | p2p.js) ;; *) cp "$f" "$out/" ;; esac
+done
+# The web UI (playground at /, dashboard at /dashboard) the daemon serves.
+if [ -d "$js/ui" ]; then rm -rf "$out/ui" && cp -r "$js/ui" "$out/ui"; fi
 wasm=$(stat -c %s "$out/accel.wasm")
 gz=$(gzip -9 -c "$out/accel.wasm" | wc -c)
-js=$(cat browser/js/*.js | wc -c)
-echo "sdk: accel.wasm $((wasm / 1024)) KiB ($((gz / 1024)) KiB gzipped), SDK js $((js / 1024)) KiB, in $out"
+bundle=$(stat -c %s "$out/ipfs-accelerate.js")
+bundlegz=$(gzip -9 -c "$out/ipfs-accelerate.js" | wc -c)
+echo "sdk: accel.wasm $((wasm / 1024)) KiB ($((gz / 1024)) KiB gzipped), ipfs-accelerate.js $((bundle / 1024)) KiB ($((bundlegz / 1024)) KiB gzipped), in $out"

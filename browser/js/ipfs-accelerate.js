@@ -2,9 +2,13 @@
 //
 // The runtime (accel.wasm, the project's Go inference code) runs in a Web
 // Worker (worker.js, served next to this module with accel.wasm and Go's
-// wasm_exec.js), so the page never blocks. In this first slice blocks come
-// from a trustless HTTP gateway, every one checked against its CID, and the
-// WASM backend runs the model.
+// wasm_exec.js), so the page never blocks. Blocks come from a daemon over
+// libp2p (WebTransport, WebRTC-direct or WebSockets; p2p.js runs the peer in
+// the page, where browsers offer WebRTC) and, as a fallback, from trustless
+// HTTP gateways; the runtime checks every one against its CID, and the WASM
+// backend runs the model.
+
+import { connect, TRANSPORTS } from './p2p.js';
 
 // Smallest modules that use a WebAssembly SIMD instruction and a shared
 // memory with an atomic instruction: they validate only where the feature
@@ -27,12 +31,15 @@ const GENERATE_OPTIONS = ['maxTokens', 'temperature', 'topP', 'topK', 'repetitio
 /** Entry point: detects what the browser offers and loads models. */
 export class IPFSAccelerate {
   #options;
+  #peer = null; // Promise<Peer|null>: the libp2p connection, made once
 
   /**
    * @param {import('./ipfs-accelerate').IPFSAccelerateOptions} [options]
    */
   constructor(options = {}) {
     this.#options = {
+      bootstrap: undefined,
+      transports: [...TRANSPORTS, 'gateway'],
       gateway: undefined,
       maxMemoryUsageMB: 2048,
       enableWebGPU: true,
@@ -74,9 +81,15 @@ export class IPFSAccelerate {
     if (!this.#options.enableWasm) {
       throw new Error('loadModel: enableWasm is false, and the WebGPU and WebNN backends are not implemented yet');
     }
-    const gateway = [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href);
+    const { transports } = this.#options;
+    const peer = await this.#connect();
+    const useGateway = transports.includes('gateway');
+    if (!peer && !useGateway) {
+      throw new Error(`loadModel: no transport left: libp2p did not connect and 'gateway' is not among transports ${JSON.stringify(transports)}`);
+    }
+    const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const model = new Model(worker, cid, gateway, { onProgress, onComponentLoaded });
+    const model = new Model(worker, cid, { gateway, peer }, { onProgress, onComponentLoaded });
     try {
       await model.waitForMinimumViableModel();
     } catch (err) {
@@ -85,6 +98,37 @@ export class IPFSAccelerate {
     }
     return model;
   }
+
+  /**
+   * Connects to a daemon over libp2p once, with the transports allowed by
+   * options.transports, in their order; the addresses are options.bootstrap
+   * or, without it, those the daemon serving this module publishes at
+   * bootstrap.json. Resolves with null when no libp2p transport is allowed,
+   * or when none connects and the gateway is allowed as a fallback.
+   */
+  #connect() {
+    this.#peer ??= (async () => {
+      const { transports, bootstrap } = this.#options;
+      const allowed = transports.filter((t) => TRANSPORTS.includes(t));
+      if (allowed.length === 0) return null;
+      try {
+        return await connect(bootstrap ?? await published(), allowed);
+      } catch (err) {
+        if (!transports.includes('gateway')) throw err;
+        console.warn(`ipfs-accelerate: ${err.message}; using the gateway`);
+        return null;
+      }
+    })();
+    return this.#peer;
+  }
+}
+
+/** The browser-dialable addresses of the daemon that serves this module. */
+async function published() {
+  const url = new URL('./bootstrap.json', import.meta.url);
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+  return (await response.json()).addrs;
 }
 
 /** A model loaded (or loading) in its own runtime worker. */
@@ -94,18 +138,28 @@ export class Model {
   #nextId = 1;
   #loaded;
   #components = [];
+  #peer;
 
-  /** Use IPFSAccelerate.loadModel. */
-  constructor(worker, cid, gateway, { onProgress, onComponentLoaded } = {}) {
+  /**
+   * Use IPFSAccelerate.loadModel. sources: gateway, the gateway URLs the
+   * worker may use (null: none); peer, the libp2p connection the worker's
+   * block and stream requests go through (null: none).
+   */
+  constructor(worker, cid, { gateway, peer }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
-    worker.onmessage = (event) => this.#dispatch(event.data);
+    this.#peer = peer;
+    worker.onmessage = (event) => {
+      if (event.data.type === 'peer') this.#servePeer(event.data);
+      else this.#dispatch(event.data);
+    };
     worker.onerror = (event) => {
       event.preventDefault();
       this.#failAll(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    this.#loaded = this.#request({ type: 'load', cid, gateway }, 'loaded', (m) => {
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null };
+    this.#loaded = this.#request(load, 'loaded', (m) => {
       if (m.type === 'progress') {
         onProgress?.(m.fraction, m.component, { bytes: m.bytes });
       } else if (m.type === 'componentLoaded') {
@@ -218,6 +272,30 @@ export class Model {
       this.#pending.set(id, { final, onEvent, resolve, reject });
       this.#worker.postMessage({ ...msg, id });
     });
+  }
+
+  /**
+   * Answers the worker's request to the libp2p peer with {type:'peerReply',
+   * req, value} or {type:'peerReply', req, error}. Ops: block {cid} → bytes;
+   * open {protocol} → handle; exchange {handle, body} → reply body;
+   * close {handle}.
+   */
+  async #servePeer({ req, op, cid, protocol, handle, body }) {
+    try {
+      const peer = this.#peer;
+      if (!peer) throw new Error('no libp2p connection');
+      let value;
+      switch (op) {
+        case 'block': value = await peer.block(cid); break;
+        case 'open': value = await peer.openFrames(protocol); break;
+        case 'exchange': value = await peer.exchange(handle, body); break;
+        case 'close': value = await peer.closeFrames(handle); break;
+        default: throw new Error(`unknown peer op ${JSON.stringify(op)}`);
+      }
+      this.#worker.postMessage({ type: 'peerReply', req, value }, value instanceof Uint8Array ? [value.buffer] : []);
+    } catch (err) {
+      this.#worker.postMessage({ type: 'peerReply', req, error: String(err?.message ?? err) });
+    }
   }
 
   #dispatch(m) {

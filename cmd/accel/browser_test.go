@@ -83,9 +83,11 @@ func newBrowser(t *testing.T) context.Context {
 type pageResult struct {
 	Text string
 	Info struct {
-		Requests int      // block requests to the network
-		Cached   int      // blocks read from the browser cache
-		Dropped  []string // gateways dropped for bad bytes or failed requests
+		Transport string         // the libp2p transport, or "gateway"
+		Requests  int            // block requests to the network
+		Sources   map[string]int // block requests per source (transport or gateway URL)
+		Cached    int            // blocks read from the browser cache
+		Dropped   []string       // sources dropped for bad bytes or failed requests
 	}
 	Events []struct {
 		Type      string
@@ -106,11 +108,12 @@ func TestBrowserLoadsOverGateway(t *testing.T) {
 	d := startDaemon(t, newRepo(t))
 	root := addStories(t, d.repo)
 
-	res := runPage(t, ctx, d.gateway+"/sdk/test.html", root)
-	if res.Info.Requests == 0 || res.Info.Cached != 0 {
-		t.Errorf("first load: %d network requests, %d cached blocks", res.Info.Requests, res.Info.Cached)
+	gatewayOnly := `{"transports": ["gateway"]}`
+	res := runPage(t, ctx, d.gateway+"/sdk/test.html", root, gatewayOnly)
+	if res.Info.Requests == 0 || res.Info.Cached != 0 || res.Info.Transport != "gateway" {
+		t.Errorf("first load: %d network requests, %d cached blocks, transport %q", res.Info.Requests, res.Info.Cached, res.Info.Transport)
 	}
-	again := runPage(t, ctx, d.gateway+"/sdk/test.html", root)
+	again := runPage(t, ctx, d.gateway+"/sdk/test.html", root, gatewayOnly)
 	if again.Info.Requests != 0 || again.Info.Cached == 0 || again.Text != res.Text {
 		t.Errorf("reload: %d network requests, %d cached blocks, text %q", again.Info.Requests, again.Info.Cached, again.Text)
 	}
@@ -177,7 +180,7 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	corruptBlocks(t, bad.repo)
 	bad = startDaemon(t, bad.repo)
 
-	gateways, _ := json.Marshal(map[string][]string{"gateway": {bad.gateway, good.gateway}})
+	gateways, _ := json.Marshal(map[string][]string{"gateway": {bad.gateway, good.gateway}, "transports": {"gateway"}})
 	res := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
 	if !strings.HasPrefix(res.Text, storyStart) {
 		t.Errorf("the page generated %q", res.Text)
@@ -189,5 +192,28 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	again := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
 	if again.Info.Requests != 0 || again.Text != res.Text {
 		t.Errorf("reload: %d network requests, text %q", again.Info.Requests, again.Text)
+	}
+}
+
+// For each libp2p transport a browser has, a page dials the daemon at an
+// address from the daemon's /sdk/bootstrap.json, loads stories260K over the
+// bulk block protocol alone (no gateway request) and generates the
+// reference text.
+func TestBrowserLoadsOverLibp2p(t *testing.T) {
+	needModels(t)
+	t.Setenv(browser.EnvSDKDir, buildSDK(t))
+	d := startDaemon(t, newRepo(t))
+	root := addStories(t, d.repo)
+	for _, transport := range []string{"webtransport", "webrtc-direct", "websocket"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx := newBrowser(t) // a fresh profile: an empty block cache
+			res := runPage(t, ctx, d.gateway+"/sdk/test.html", root, `{"transports": [`+jsString(transport)+`]}`)
+			if !strings.HasPrefix(res.Text, storyStart) {
+				t.Errorf("the page generated %q", res.Text)
+			}
+			if res.Info.Transport != transport || res.Info.Requests == 0 || res.Info.Sources[transport] != res.Info.Requests {
+				t.Errorf("transport %q, %d block requests by source %v: want all over %s", res.Info.Transport, res.Info.Requests, res.Info.Sources, transport)
+			}
+		})
 	}
 }

@@ -1,0 +1,270 @@
+// The page's libp2p peer: it dials a daemon over WebTransport, WebRTC-direct
+// or WebSockets (Noise, yamux), asks it for blocks over the node's bulk
+// block protocol, and carries length-prefixed frames for other protocols
+// (offload). It runs in the page, not in the runtime's worker, because
+// browsers offer WebRTC only to pages. Nothing it returns is trusted: the
+// runtime checks every block against its CID.
+
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { identify } from '@libp2p/identify';
+import { webRTCDirect } from '@libp2p/webrtc';
+import { webSockets } from '@libp2p/websockets';
+import { webTransport } from '@libp2p/webtransport';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import { CID } from 'multiformats/cid';
+
+/** The node's bulk block protocol (transfer/protocol.go). */
+export const BLOCKS_PROTOCOL = '/accel/blocks/1.0.0';
+
+/** The transports a page can dial, in the order they are tried. */
+export const TRANSPORTS = ['webtransport', 'webrtc-direct', 'websocket'];
+
+const DIAL_TIMEOUT_MS = 10000;
+const MAX_FRAME = 64 << 20;
+
+/** The transport a multiaddr uses, or null if a page cannot dial it. */
+export function transportOf(addr) {
+  const s = addr.toString();
+  if (s.includes('/p2p-circuit')) return 'circuit-relay';
+  if (s.includes('/webtransport')) return 'webtransport';
+  if (s.includes('/webrtc-direct')) return 'webrtc-direct';
+  if (/\/wss?(\/|$)/.test(s) || s.includes('/tls/ws')) return 'websocket';
+  return null;
+}
+
+/**
+ * Starts a libp2p peer and connects to the first address of addrs that
+ * answers, trying transports in the order of allowed. Resolves with a Peer,
+ * or rejects with every dial's error when none connects.
+ * @param {string[]} addrs daemon multiaddrs ending in /p2p/<id>
+ * @param {string[]} allowed transports to try, in order
+ */
+export async function connect(addrs, allowed = TRANSPORTS) {
+  const candidates = addrs
+    .map((a) => multiaddr(a))
+    .filter((a) => allowed.includes(transportOf(a)))
+    .sort((a, b) => allowed.indexOf(transportOf(a)) - allowed.indexOf(transportOf(b)));
+  if (candidates.length === 0) {
+    throw new Error(`libp2p: no address for the transports ${allowed.join(', ')} among ${addrs.length} bootstrap addresses`);
+  }
+  const node = await createLibp2p({
+    transports: [webTransport(), webRTCDirect(), webSockets(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+    // The daemons a page talks to are often on loopback or a LAN.
+    connectionGater: { denyDialMultiaddr: () => false },
+  });
+  const errors = [];
+  for (const addr of candidates) {
+    try {
+      const conn = await node.dial(addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
+      return new Peer(node, conn, transportOf(addr));
+    } catch (err) {
+      errors.push(`${addr}: ${err.message}`);
+    }
+  }
+  await node.stop();
+  throw new Error(`libp2p: could not connect to the daemon:\n${errors.join('\n')}`);
+}
+
+/** A connection to one daemon. */
+export class Peer {
+  #node;
+  #conn;
+  #blocks = null; // BlockStream, opened on first use
+  #frames = new Map(); // handle → FrameStream
+  #nextHandle = 1;
+
+  constructor(node, conn, transport) {
+    this.#node = node;
+    this.#conn = conn;
+    /** The transport of the connection: 'webtransport', 'webrtc-direct' or 'websocket'. */
+    this.transport = transport;
+    /** The daemon's multiaddr. */
+    this.remoteAddr = conn.remoteAddr.toString();
+  }
+
+  /** Resolves with block cid's bytes (unverified), or rejects when the daemon does not have it. */
+  async block(cid) {
+    if (this.#blocks === null || this.#blocks.broken) {
+      this.#blocks = new BlockStream(await this.#conn.newStream(BLOCKS_PROTOCOL));
+    }
+    return this.#blocks.get(cid);
+  }
+
+  /** Opens a stream of protocol for framed exchanges; resolves with its handle. */
+  async openFrames(protocol) {
+    const handle = this.#nextHandle++;
+    this.#frames.set(handle, new FrameStream(await this.#conn.newStream(protocol)));
+    return handle;
+  }
+
+  /** Writes one uvarint-length-prefixed frame on handle's stream and resolves with the reply frame's body. */
+  exchange(handle, body) {
+    const s = this.#frames.get(handle);
+    if (!s) return Promise.reject(new Error(`libp2p: no open stream ${handle}`));
+    return s.exchange(body);
+  }
+
+  /** Closes handle's stream. */
+  async closeFrames(handle) {
+    const s = this.#frames.get(handle);
+    this.#frames.delete(handle);
+    await s?.close();
+  }
+
+  async stop() {
+    await this.#node.stop();
+  }
+}
+
+/**
+ * Reads a libp2p stream as bytes: read(n) resolves with exactly the next n
+ * bytes, or rejects when the stream ends first.
+ */
+class StreamReader {
+  #chunks = [];
+  #length = 0;
+  #ended = null; // the reason reads fail once the stream ended
+  #waiting = null;
+
+  constructor(stream) {
+    stream.addEventListener('message', (e) => {
+      const data = e.data.subarray ? e.data.subarray() : e.data;
+      this.#chunks.push(data);
+      this.#length += data.length;
+      this.#wake();
+    });
+    const end = (why) => {
+      this.#ended ??= why;
+      this.#wake();
+    };
+    stream.addEventListener('remoteCloseWrite', () => end(new Error('libp2p: the daemon closed the stream')));
+    stream.addEventListener('close', (e) => end(e.error ?? new Error('libp2p: the stream closed')));
+  }
+
+  #wake() {
+    const w = this.#waiting;
+    this.#waiting = null;
+    w?.();
+  }
+
+  async read(n) {
+    while (this.#length < n) {
+      if (this.#ended) throw this.#ended;
+      await new Promise((resolve) => { this.#waiting = resolve; });
+    }
+    const out = new Uint8Array(n);
+    let off = 0;
+    while (off < n) {
+      const head = this.#chunks[0];
+      const take = Math.min(head.length, n - off);
+      out.set(head.subarray(0, take), off);
+      off += take;
+      if (take === head.length) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(take);
+    }
+    this.#length -= n;
+    return out;
+  }
+
+  /** Reads an unsigned LEB128 varint. */
+  async uvarint() {
+    let value = 0;
+    for (let shift = 0; shift < 63; shift += 7) {
+      const [b] = await this.read(1);
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    throw new Error('libp2p: varint too long');
+  }
+}
+
+function uvarint(n) {
+  const out = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * One /accel/blocks/1.0.0 stream, pipelined: each get writes a one-CID
+ * request at once, and the answers, which come in request order, settle the
+ * gets in turn.
+ */
+class BlockStream {
+  #stream;
+  #reader;
+  #queue = Promise.resolve();
+  broken = false;
+
+  constructor(stream) {
+    this.#stream = stream;
+    this.#reader = new StreamReader(stream);
+  }
+
+  get(cid) {
+    const bytes = CID.parse(cid).bytes;
+    try {
+      this.#stream.send(concat(uvarint(1), uvarint(bytes.length), bytes));
+    } catch (err) {
+      this.broken = true;
+      return Promise.reject(err);
+    }
+    const answer = this.#queue.then(async () => {
+      const [status] = await this.#reader.read(1);
+      if (status === 0) throw new Error(`libp2p: the daemon does not have block ${cid}`);
+      if (status !== 1) throw new Error(`libp2p: bad status byte ${status}`);
+      const n = await this.#reader.uvarint();
+      if (n > MAX_FRAME) throw new Error(`libp2p: block of ${n} bytes is over the limit`);
+      return this.#reader.read(n);
+    });
+    // A failed read leaves the stream out of step: later gets open a new one.
+    this.#queue = answer.then(() => {}, () => { this.broken = true; });
+    return answer;
+  }
+}
+
+/** A stream of uvarint-length-prefixed frames, one reply per request, in order. */
+class FrameStream {
+  #stream;
+  #reader;
+  #queue = Promise.resolve();
+
+  constructor(stream) {
+    this.#stream = stream;
+    this.#reader = new StreamReader(stream);
+  }
+
+  exchange(body) {
+    this.#stream.send(concat(uvarint(body.length), body));
+    const reply = this.#queue.then(async () => {
+      const n = await this.#reader.uvarint();
+      if (n > MAX_FRAME) throw new Error(`libp2p: frame of ${n} bytes is over the limit`);
+      return this.#reader.read(n);
+    });
+    this.#queue = reply.catch(() => {});
+    return reply;
+  }
+
+  async close() {
+    await this.#stream.close().catch(() => this.#stream.abort(new Error('closed')));
+  }
+}
