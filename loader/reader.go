@@ -145,6 +145,36 @@ func (m *Model) metadata(ctx context.Context) (*gguf.File, error) {
 // (others are decoded to f32). opts.Precision converts the weights further,
 // as llama.Open does; opts.Tokenizer is not used.
 func (m *Model) LlamaModel(ctx context.Context, opts llama.Options) (*llama.Model, error) {
+	return m.llamaModel(ctx, opts, nil)
+}
+
+// PartialLlamaModel is LlamaModel from only the components have admits:
+// the tokenizer, embed and head, which it needs, and the layers at hand.
+// The layers it leaves out are absent from the model (llama.NewPartial),
+// for AddLayer to fill once their blocks are local; until then sessions
+// offload them.
+func (m *Model) PartialLlamaModel(ctx context.Context, opts llama.Options, have func(component string) bool) (*llama.Model, error) {
+	for _, c := range []string{ComponentTokenizer, ComponentEmbed, ComponentHead} {
+		if !have(c) {
+			return nil, fmt.Errorf("loader: a partial model needs the %s component", c)
+		}
+	}
+	return m.llamaModel(ctx, opts, have)
+}
+
+// AddLayer loads component layer.N into model, a model of this DAG from
+// PartialLlamaModel that lacks block layer, with llama.Model.AddBlock: it
+// is safe while model generates. opts must be those model was built with.
+func (m *Model) AddLayer(ctx context.Context, model *llama.Model, layer int, opts llama.Options) error {
+	name := LayerComponent(layer)
+	if err := model.AddBlock(layer, m.tensorSource(ctx, func(c string) bool { return c == name }), opts); err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	return nil
+}
+
+// llamaModel is LlamaModel, or PartialLlamaModel when have is not nil.
+func (m *Model) llamaModel(ctx context.Context, opts llama.Options, have func(string) bool) (*llama.Model, error) {
 	g, err := m.metadata(ctx)
 	if err != nil {
 		return nil, err
@@ -153,14 +183,29 @@ func (m *Model) LlamaModel(ctx context.Context, opts llama.Options) (*llama.Mode
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
+	build := llama.New
+	if have != nil {
+		build = llama.NewPartial
+	}
+	model, err := build(m.Manifest.Hyperparameters.config(), tok, m.tensorSource(ctx, have), opts)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	return model, nil
+}
+
+// tensorSource yields the tensors of the components have admits (all when
+// nil), reading each component whole the first time it is asked for.
+func (m *Model) tensorSource(ctx context.Context, have func(string) bool) llama.TensorSource {
 	components := map[string][]byte{}
-	src := func(name string) (llama.Tensor, bool, error) {
+	return func(name string) (llama.Tensor, bool, error) {
 		t, c, ok := m.Manifest.Tensor(name)
-		if !ok {
+		if !ok || (have != nil && !have(c.Name)) {
 			return llama.Tensor{}, false, nil
 		}
 		data, read := components[c.Name]
 		if !read {
+			var err error
 			if data, err = m.ReadComponent(ctx, c.Name); err != nil {
 				return llama.Tensor{}, true, err
 			}
@@ -173,11 +218,6 @@ func (m *Model) LlamaModel(ctx context.Context, opts llama.Options) (*llama.Mode
 		lt, err := f.tensor(name, t.Shape, data[t.Offset:t.Offset+t.Length])
 		return lt, true, err
 	}
-	model, err := llama.New(m.Manifest.Hyperparameters.config(), tok, src, opts)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
-	}
-	return model, nil
 }
 
 // WriteGGUF writes the model as a GGUF file that llama.Open and llama.cpp

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/offload"
 	"github.com/ipfs-accelerate/accel/transfer"
 )
 
@@ -25,7 +26,8 @@ const Version = "0.1.0"
 
 // Node is a running daemon: the repo, a libp2p host, content routing (the
 // DHT, mDNS, bootstrap and static peers), block exchange (bitswap, client
-// and server, and the bulk transfer protocol) and a hot cache in front of
+// and server, and the bulk transfer protocol), the offload server (running
+// layers of the models it holds for peers) and a hot cache in front of
 // the blockstore. Every block that enters the repo from the network is
 // verified against its CID first. A Node is safe for concurrent use and
 // stops cleanly with Close.
@@ -39,6 +41,7 @@ type Node struct {
 	Online   blockservice.BlockService
 	Cache    *blockstore.Cache
 	Transfer *transfer.Server
+	Offload  *offload.Server
 
 	metrics *metrics
 	bans    *banlist
@@ -90,6 +93,8 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	n.Online = blockservice.New(n.Cache, &bulkFirst{n: n, bs: n.Bitswap})
 	n.Transfer = transfer.NewServer(n.Host, servedStore{n.Cache, r})
 	n.closers = append(n.closers, n.Transfer.Close)
+	n.Offload = offload.NewServer(n.Host, localModels{r}, offload.Limits{})
+	n.closers = append(n.closers, n.Offload.Close)
 	n.metrics = newMetrics(n)
 
 	if cfg.Discovery.MDNS.Enabled {

@@ -34,7 +34,7 @@ func (e *bulkFirst) bulk(ctx context.Context, cids []cid.Cid) (got []blocks.Bloc
 		}
 	}
 	if len(providers) > 0 {
-		transfer.NewFetcher(e.n.Host, e.n.Cache, transfer.WithStreams(1), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
+		transfer.NewFetcher(e.n.Host, e.n.Cache, transfer.WithStreams(1), transfer.OnBlock(e.n.metrics.receivedBlock), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
 	}
 	for _, c := range cids {
 		if b, err := e.n.Cache.Get(ctx, c); err == nil {

@@ -192,7 +192,7 @@ func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) e
 		return nil
 	}
 	fe := transfer.NewFetcher(f.n.Host, f.n.Cache,
-		transfer.OnBlock(func(_ cid.Cid, size int) { f.add(size) }),
+		transfer.OnBlock(func(c cid.Cid, size int) { f.add(size); f.n.metrics.receivedBlock(c, size) }),
 		transfer.OnBadPeer(f.n.ban))
 	err := fe.Fetch(ctx, providers, cids)
 	var missing *transfer.MissingError

@@ -13,7 +13,8 @@ import (
 // libp2p: a trustless gateway (boxo/gateway) at /ipfs/ that answers raw
 // blocks (?format=raw) and CARs (?format=car) from the repo, fetching
 // missing blocks from the network, with CORS open to any page; the
-// browser SDK and runtime at /sdk/; and the metrics at /metrics.
+// browser SDK and runtime at /sdk/; the metrics at /metrics; and the web
+// UI: the playground at /, the dashboard at /dashboard.
 func (n *Node) GatewayHandler() (http.Handler, error) {
 	backend, err := gateway.NewBlocksBackend(n.Online)
 	if err != nil {
@@ -25,8 +26,12 @@ func (n *Node) GatewayHandler() (http.Handler, error) {
 		MaxConcurrentRequests: gateway.DefaultMaxConcurrentRequests,
 	}, backend))
 	mux := http.NewServeMux()
-	mux.Handle("/ipfs/", gw)
+	mux.Handle("/ipfs/", n.metrics.countGateway(gw))
 	mux.Handle("/metrics", n.MetricsHandler())
 	mux.Handle("/sdk/", http.StripPrefix("/sdk", browser.Handler()))
+	mux.Handle("GET /{$}", uiPage("/ui/")) // the playground: ui/index.html
+	mux.Handle("GET /dashboard", uiPage("/ui/dashboard.html"))
+	mux.Handle("GET /dashboard/stats", n.dashboardStats())
+	mux.Handle("/sdk/bootstrap.json", n.bootstrapHandler())
 	return mux, nil
 }

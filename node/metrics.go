@@ -1,22 +1,37 @@
 package node
 
 import (
+	"io"
 	"net/http"
+	"sync/atomic"
+	"time"
 
+	"github.com/felixge/httpsnoop"
+	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics is the node's Prometheus registry: peers, hot-cache hits and
-// misses, bitswap and bulk-transfer traffic, and the Go runtime. Values
-// are read when scraped.
+// misses, bitswap, bulk-transfer and gateway traffic, and the Go runtime.
+// Values are read when scraped. It also keeps the counters no other
+// service keeps, and the traffic of the last minutes for the dashboard.
 type metrics struct {
-	reg *prometheus.Registry
+	reg     *prometheus.Registry
+	started time.Time
+
+	transferIn  atomic.Uint64 // block bytes received over the bulk transfer protocol
+	gatewaySent atomic.Uint64 // response bytes of the trustless gateway
+	gatewayReqs atomic.Int64  // gateway requests in flight
+	bandwidth   *bandwidthLog // traffic rates, sampled every second
 }
 
+// newMetrics registers n's metrics and samples its traffic until n closes.
 func newMetrics(n *Node) *metrics {
-	reg := prometheus.NewRegistry()
+	m := &metrics{reg: prometheus.NewRegistry(), started: time.Now(), bandwidth: newBandwidthLog(bandwidthSamples)}
+	go m.bandwidth.run(n.ctx, time.Second, func() (uint64, uint64) { return m.traffic(n) })
+	reg := m.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "accel", Name: name, Help: help}, f))
@@ -44,7 +59,48 @@ func newMetrics(n *Node) *metrics {
 	counter("bitswap_sent_bytes_total", "Bytes sent over bitswap.", fromBitswap(func(s bitswapStat) float64 { return float64(s.bytesOut) }))
 	counter("transfer_blocks_sent_total", "Blocks sent over the bulk transfer protocol.", func() float64 { return float64(n.Transfer.Stats().BlocksServed) })
 	counter("transfer_sent_bytes_total", "Bytes sent over the bulk transfer protocol.", func() float64 { return float64(n.Transfer.Stats().BytesServed) })
-	return &metrics{reg: reg}
+	counter("transfer_received_bytes_total", "Bytes received over the bulk transfer protocol.", func() float64 { return float64(m.transferIn.Load()) })
+	counter("gateway_sent_bytes_total", "Response bytes sent by the trustless gateway.", func() float64 { return float64(m.gatewaySent.Load()) })
+	gauge("gateway_requests_in_flight", "Gateway requests being answered.", func() float64 { return float64(m.gatewayReqs.Load()) })
+	return m
+}
+
+// traffic returns the bytes n received and sent since it started: block
+// exchange (bitswap and the bulk transfer protocol) and gateway responses.
+func (m *metrics) traffic(n *Node) (in, out uint64) {
+	if st, err := n.Bitswap.Stat(); err == nil {
+		in, out = st.DataReceived, st.DataSent
+	}
+	return in + m.transferIn.Load(), out + n.Transfer.Stats().BytesServed + m.gatewaySent.Load()
+}
+
+// receivedBlock counts a block received over the bulk transfer protocol
+// (a transfer.OnBlock callback).
+func (m *metrics) receivedBlock(_ cid.Cid, size int) { m.transferIn.Add(uint64(size)) }
+
+// countGateway wraps the gateway's handler, counting the requests in
+// flight and the response bytes.
+func (m *metrics) countGateway(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.gatewayReqs.Add(1)
+		defer m.gatewayReqs.Add(-1)
+		h.ServeHTTP(httpsnoop.Wrap(w, httpsnoop.Hooks{
+			Write: func(write httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+				return func(b []byte) (int, error) {
+					k, err := write(b)
+					m.gatewaySent.Add(uint64(k))
+					return k, err
+				}
+			},
+			ReadFrom: func(readFrom httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
+				return func(src io.Reader) (int64, error) {
+					k, err := readFrom(src)
+					m.gatewaySent.Add(uint64(k))
+					return k, err
+				}
+			},
+		}), r)
+	})
 }
 
 // bitswapStat is the part of bitswap's Stat the metrics report.

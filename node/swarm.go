@@ -98,6 +98,7 @@ type PeerInfo struct {
 	Peer      string
 	Addr      string // the remote multiaddr of the connection
 	Direction string // "inbound" or "outbound"
+	Transport string // "tcp", "quic-v1", "webtransport", "webrtc-direct", "websocket", …
 }
 
 // SwarmPeers lists the open connections, one per peer.
@@ -112,7 +113,7 @@ func (n *Node) SwarmPeers(context.Context) ([]PeerInfo, error) {
 			continue
 		}
 		seen[c.RemotePeer()] = true
-		out = append(out, PeerInfo{Peer: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String(), Direction: c.Stat().Direction.String()})
+		out = append(out, PeerInfo{Peer: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String(), Direction: c.Stat().Direction.String(), Transport: c.ConnState().Transport})
 	}
 	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.Peer, b.Peer) })
 	return out, nil

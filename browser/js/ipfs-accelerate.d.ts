@@ -1,12 +1,31 @@
 // Types of ipfs-accelerate.js.
 
+export type Transport = 'webtransport' | 'webrtc-direct' | 'websocket' | 'gateway';
+
 export interface IPFSAccelerateOptions {
+  /**
+   * Daemon multiaddrs to dial with js-libp2p, ending in /p2p/<peer id> (default: the addresses
+   * the daemon serving this module publishes at bootstrap.json beside it).
+   */
+  bootstrap?: string[];
+  /**
+   * The transports blocks may come over, libp2p ones tried in this order (default:
+   * ['webtransport', 'webrtc-direct', 'websocket', 'gateway']). With 'gateway' listed, a load
+   * falls back to the gateway when no libp2p address connects, and for any block libp2p fails
+   * to deliver.
+   */
+  transports?: Transport[];
   /**
    * Trustless gateway base URL(s) for blocks (default: the worker's origin, i.e. the serving
    * daemon). With several, a block that fails its CID check or its request is asked of the
    * next one, and a gateway that served bad bytes is not asked again during the load.
    */
   gateway?: string | string[];
+  /**
+   * Quota of the browser's verified block cache in MiB (default 1024, capped by the storage
+   * estimate). Over it, the least recently used blocks of the least critical components go first.
+   */
+  cacheQuotaMB?: number;
   /** Memory budget in MiB (not enforced yet). */
   maxMemoryUsageMB?: number;
   /** Allow the WebGPU backend (not implemented yet). */
@@ -39,6 +58,12 @@ export interface LoadOptions {
 }
 
 export interface LoadInfo {
+  /** The transport the blocks came over: a libp2p one, or 'gateway'. */
+  transport: Transport;
+  /** Block requests per source (a transport or a gateway URL). */
+  sources: Record<string, number>;
+  /** The browser block cache after the load (null where the browser has no storage). */
+  cache: { bytes: number; blocks: number; evicted: number } | null;
   /** Component names in manifest (critical-path) order. */
   components: string[];
   /** Bytes of all blocks fetched, the manifest included. */
@@ -48,7 +73,7 @@ export interface LoadInfo {
   requests: number;
   /** Blocks read from the browser's verified block cache. */
   cached: number;
-  /** Gateways dropped during the load for a failed request or bytes that did not match their CID. */
+  /** Sources dropped during the load for a failed request or bytes that did not match their CID. */
   dropped: string[];
 }
 

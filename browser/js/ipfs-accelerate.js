@@ -8,7 +8,7 @@
 // HTTP gateways; the runtime checks every one against its CID, and the WASM
 // backend runs the model.
 
-import { connect, TRANSPORTS } from './p2p.js';
+import { connect, OFFLOAD_PROTOCOL, TRANSPORTS } from './p2p.js';
 
 // Smallest modules that use a WebAssembly SIMD instruction and a shared
 // memory with an atomic instruction: they validate only where the feature
@@ -45,6 +45,7 @@ export class IPFSAccelerate {
       enableWebGPU: true,
       enableWebNN: true,
       enableWasm: true,
+      offload: true,
       ...options,
     };
   }
@@ -88,8 +89,10 @@ export class IPFSAccelerate {
       throw new Error(`loadModel: no transport left: libp2p did not connect and 'gateway' is not among transports ${JSON.stringify(transports)}`);
     }
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
+    const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const model = new Model(worker, cid, { gateway, peer }, { onProgress, onComponentLoaded });
+    const { cacheQuotaMB, maxMemoryUsageMB } = this.#options;
+    const model = new Model(worker, cid, { gateway, peer, offload, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     try {
       await model.waitForMinimumViableModel();
     } catch (err) {
@@ -137,15 +140,19 @@ export class Model {
   #pending = new Map(); // request id → {final, onEvent, resolve, reject}
   #nextId = 1;
   #loaded;
+  #viable;
   #components = [];
   #peer;
 
   /**
    * Use IPFSAccelerate.loadModel. sources: gateway, the gateway URLs the
    * worker may use (null: none); peer, the libp2p connection the worker's
-   * block and stream requests go through (null: none).
+   * block and stream requests go through (null: none); offload, whether
+   * peer runs the layers not loaded yet; maxMemoryUsageMB, the weights to
+   * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
+   * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -158,26 +165,49 @@ export class Model {
       event.preventDefault();
       this.#failAll(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, maxMemoryUsageMB, cacheQuotaMB };
+    let viable;
+    this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
       if (m.type === 'progress') {
-        onProgress?.(m.fraction, m.component, { bytes: m.bytes });
+        onProgress?.(m.fraction, m.component, { bytes: m.bytes, etaMs: m.etaMs, memoryMb: m.memoryMb });
       } else if (m.type === 'componentLoaded') {
         this.#components.push(m.component);
         onComponentLoaded?.(m.component, { loadingTimeMs: m.loadingTimeMs });
+      } else if (m.type === 'viable') {
+        viable(m.info);
       }
     }).then((m) => m.info);
+    // A load that fails before the model is viable fails both.
+    this.#viable = Promise.race([this.#viable, this.#loaded]);
     this.#loaded.catch(() => {}); // reported to whoever awaits it
+    this.#viable.catch(() => {});
   }
 
   /**
-   * Resolves with {components, bytes, architecture, requests, cached} when the
-   * model can generate. In this slice that is when every component is
-   * loaded.
-   * @returns {Promise<import('./ipfs-accelerate').LoadInfo>}
+   * Resolves with {components, remoteLayers, bytes, architecture, transport}
+   * as soon as the model can generate: with a libp2p peer that runs layers,
+   * once the tokenizer, embed and head are loaded (the layers not loaded
+   * yet run on the peer); otherwise once every component is.
+   * @returns {Promise<import('./ipfs-accelerate').ViableInfo>}
    */
   waitForMinimumViableModel() {
+    return this.#viable;
+  }
+
+  /**
+   * Resolves with the whole load's LoadInfo once every component the page
+   * holds is loaded and cached.
+   * @returns {Promise<import('./ipfs-accelerate').LoadInfo>}
+   */
+  waitForLoad() {
     return this.#loaded;
+  }
+
+  /** Stops the model's worker: every pending call rejects. */
+  close() {
+    this.#worker.terminate();
+    this.#failAll(new Error('the model was closed'));
   }
 
   /**
@@ -189,7 +219,7 @@ export class Model {
    * @returns {Promise<string>}
    */
   async generate(prompt, opts = {}) {
-    await this.#loaded;
+    await this.#viable;
     const m = await this.#request({ type: 'generate', prompt, opts: pick(opts) }, 'done', null, opts.signal);
     return m.text;
   }
@@ -201,7 +231,7 @@ export class Model {
    * @returns {AsyncGenerator<string>}
    */
   async *generateStream(prompt, opts = {}) {
-    await this.#loaded;
+    await this.#viable;
     const pieces = [];
     let finished = false;
     let failure = null;

@@ -19,6 +19,9 @@ import { CID } from 'multiformats/cid';
 /** The node's bulk block protocol (transfer/protocol.go). */
 export const BLOCKS_PROTOCOL = '/accel/blocks/1.0.0';
 
+/** The node's offload protocol (offload/wire/wire.go): layers run for a peer. */
+export const OFFLOAD_PROTOCOL = '/accel/offload/1.0.0';
+
 /** The transports a page can dial, in the order they are tried. */
 export const TRANSPORTS = ['webtransport', 'webrtc-direct', 'websocket'];
 
@@ -86,6 +89,17 @@ export class Peer {
     this.transport = transport;
     /** The daemon's multiaddr. */
     this.remoteAddr = conn.remoteAddr.toString();
+  }
+
+  /** Resolves with whether the daemon speaks protocol (by opening a stream of it). */
+  async supports(protocol) {
+    try {
+      const stream = await this.#conn.newStream(protocol);
+      await stream.close();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Resolves with block cid's bytes (unverified), or rejects when the daemon does not have it. */

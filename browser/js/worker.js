@@ -3,109 +3,181 @@
 // directory) and relays messages between the page and globalThis.accelRuntime.
 //
 // Requests carry an id that every reply repeats:
-//   {type:'load', id, cid, gateway?}  → (gateway: a URL or a list of them)
-//                                      {type:'progress', id, fraction, component, bytes}*
+//   {type:'load', id, cid, gateway, transport, offload, maxMemoryUsageMB?, cacheQuotaMB?}
+//                                      (gateway: a URL, a list of them, or null for
+//                                      none; transport: the page's libp2p connection,
+//                                      e.g. 'webtransport', or null for none; offload:
+//                                      whether its peer runs layers not loaded yet;
+//                                      maxMemoryUsageMB: the weights to hold here, the
+//                                      rest offloaded; cacheQuotaMB: the block cache's
+//                                      quota, default DEFAULT_CACHE_QUOTA_MB)
+//                                      → {type:'progress', id, fraction, component, bytes, etaMs, memoryMb}*
 //                                        {type:'componentLoaded', id, component, loadingTimeMs}*
+//                                        {type:'viable', id, info} once the model can generate
 //                                        then {type:'loaded', id, info} or {type:'error', id, message}
 //   {type:'generate', id, prompt, opts} → {type:'token', id, text}*
 //                                        then {type:'done', id, text} or {type:'error', id, message}
 //   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
-// info is {components, bytes, architecture, requests, cached}: requests
-// counts the block requests made to the network, cached the blocks read
-// from the browser cache. Blocks come from the cache, else from gateway
-// (default: this worker's origin) as GET /ipfs/<cid>?format=raw; the
+// The worker asks the page to use its libp2p connection with
+//   {type:'peer', req, op, ...}       → {type:'peerReply', req, value} or {type:'peerReply', req, error}
+// info is {components, remoteLayers, bytes, architecture, transport,
+// requests, sources, cached, dropped, cache} (viable's: the first five, so
+// far): remoteLayers are the layers the peer runs for good; requests counts the block requests made to the
+// network (sources: per source), cached the blocks read from the browser
+// cache; cache is the cache's {bytes, blocks, evicted} after the load (null
+// where the browser has no storage for it): the bytes and blocks it holds
+// and the blocks this load evicted or did not store to keep within the quota.
+// Blocks come from the cache, else over the page's libp2p connection, else
+// from gateway (default: this worker's origin) as GET /ipfs/<cid>?format=raw; the
 // runtime verifies each against its CID — cached ones too — and asks again
 // for one that does not match or does not arrive within BLOCK_TIMEOUT_MS.
-// Only blocks the runtime verified enter the cache (Cache Storage, keyed by
-// CID); a cached block that fails verification is deleted and fetched
-// from the network instead.
+// Only blocks the runtime verified enter the cache (BlockCache, in
+// block-cache.js: by CID, evicting by weighted LRU with the priority the
+// runtime gives each block's component); a cached block that fails
+// verification is deleted and fetched from the network instead.
 'use strict';
 
-importScripts('wasm_exec.js');
+importScripts('wasm_exec.js', 'block-cache.js');
 
 const BLOCK_TIMEOUT_MS = 30000;
+
+let wasmMemory = null; // the runtime's linear memory
+
+/** The runtime's linear memory in MiB (what the model costs the page). */
+function memoryMb() {
+  return wasmMemory ? Math.round(wasmMemory.buffer.byteLength / 2 ** 20) : 0;
+}
 
 const runtime = (async () => {
   const go = new Go();
   const response = await fetch(new URL('accel.wasm', self.location.href));
   if (!response.ok) throw new Error(`accel.wasm: HTTP ${response.status}`);
   const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), go.importObject);
+  wasmMemory = instance.exports.mem;
   go.run(instance).then(() => { self.accelRuntime = undefined; });
   if (!self.accelRuntime) throw new Error('accel.wasm did not register accelRuntime');
   return self.accelRuntime;
 })();
 
-const CACHE_NAME = 'accel-blocks-v1';
-
-/** The Cache Storage key of a block. */
-function cacheKey(cid) {
-  return new URL(`/accel-block/${cid}`, self.location.origin).href;
-}
+/** The cache quota when the load request gives no cacheQuotaMB. */
+const DEFAULT_CACHE_QUOTA_MB = 1024;
 
 /**
- * Returns a fetchBlock for the runtime that answers from the browser cache
- * when it can, else from the gateway, counting both in stats, and an
- * onVerified that caches the network blocks the runtime accepted.
+ * Returns a fetchBlock for the runtime that answers from the block cache
+ * (quotaMB MiB) when it can, else from network — a fetchBlock too — counting
+ * the cache hits in stats; an onVerified that caches the network blocks the
+ * runtime accepted, with their component's priority; and usage, which
+ * resolves with the cache's usage() once those blocks are stored (null
+ * where the browser has no storage for it).
  */
-async function cachingFetcher(gateway, stats) {
-  const cache = self.caches ? await self.caches.open(CACHE_NAME) : null;
-  const fromCache = new Set(); // CIDs last answered from the cache
-  const fromNetwork = new Set(); // CIDs last answered from the network
-  const network = gatewayFetcher(gateway, stats);
+async function cachingFetcher(network, quotaMB, stats) {
+  const cache = await BlockCache.open({ quotaBytes: quotaMB * 2 ** 20 });
+  const fromCache = new Set(); // CIDs answered from the cache, not verified since
+  const fromNetwork = new Set(); // CIDs answered from the network, not verified since
   const fetchBlock = async (cid) => {
     if (cache && !fromCache.has(cid)) {
-      const hit = await cache.match(cacheKey(cid));
+      const hit = await cache.get(cid);
       if (hit) {
         fromCache.add(cid);
         stats.cached++;
-        return new Uint8Array(await hit.arrayBuffer());
+        return hit;
       }
     } else if (cache) {
       // Asked again: the cached copy did not verify.
-      await cache.delete(cacheKey(cid));
+      await cache.delete(cid);
     }
     fromNetwork.add(cid);
     return network(cid);
   };
-  const writes = [];
-  const onVerified = (cid, bytes) => {
-    if (!cache || !fromNetwork.has(cid)) return;
-    fromNetwork.delete(cid);
-    writes.push(cache.put(cacheKey(cid), new Response(bytes.slice())));
+  const onVerified = (cid, bytes, { priority }) => {
+    fromCache.delete(cid);
+    if (!fromNetwork.delete(cid) || !cache) return;
+    // The cache is best effort: a block the browser refuses to store is
+    // fetched again next time.
+    cache.put(cid, bytes, { priority }).catch((err) => console.warn(`accel worker: block ${cid} not cached: ${err.message}`));
   };
-  // stored resolves once every verified block is in the cache.
-  const stored = () => Promise.allSettled(writes);
-  return { fetchBlock, onVerified, stored };
+  const usage = async () => cache && cache.usage();
+  return { fetchBlock, onVerified, usage };
 }
 
 /**
- * Returns a fetchBlock for the runtime that asks the gateways in turn,
- * counting its requests in stats. The runtime asks for a block again only
- * when the last answer failed or did not match the CID: the gateway that
- * gave it is then dropped for the rest of the load (while another is left)
- * and the next one is asked.
+ * Returns a fetchBlock for the runtime that asks the page's libp2p peer
+ * (when transport names its connection) and then the gateways, counting
+ * requests per source in stats. The runtime asks for a block again only when
+ * the last answer failed or did not match the CID: the source that gave it
+ * is then dropped for the rest of the load (while another is left) and the
+ * next one is asked. gateway null means no gateway; an empty list, this
+ * worker's origin.
  */
-function gatewayFetcher(gateway, stats) {
-  const gateways = [gateway || []].flat();
-  if (gateways.length === 0) gateways.push(self.location.origin);
-  const last = new Map(); // cid → the gateway that answered it last
+function networkFetcher(gateway, transport, stats) {
+  const sources = [];
+  if (transport) sources.push({ name: transport, fetch: (cid) => askPeer({ op: 'block', cid }) });
+  const gateways = gateway === null ? [] : [gateway || []].flat();
+  if (gateway !== null && gateways.length === 0) gateways.push(self.location.origin);
+  for (const base of gateways) sources.push({ name: base, fetch: (cid) => fromGateway(base, cid) });
+  if (sources.length === 0) throw new Error('load: no block source (no libp2p connection and no gateway)');
+  const last = new Map(); // cid → the source that answered it last
   return async (cid) => {
-    stats.requests++;
     const failed = last.get(cid);
-    if (failed !== undefined && gateways.length > 1 && gateways.includes(failed)) {
-      gateways.splice(gateways.indexOf(failed), 1);
-      stats.dropped.push(failed);
+    if (failed !== undefined && sources.length > 1 && sources.includes(failed)) {
+      sources.splice(sources.indexOf(failed), 1);
+      stats.dropped.push(failed.name);
     }
-    const base = gateways[0];
-    last.set(cid, base);
-    const url = new URL(`/ipfs/${cid}?format=raw`, base);
-    const response = await fetch(url, {
-      headers: { Accept: 'application/vnd.ipld.raw' },
-      signal: AbortSignal.timeout(BLOCK_TIMEOUT_MS),
-    });
-    if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
+    const source = sources[0];
+    last.set(cid, source);
+    stats.requests++;
+    stats.sources[source.name] = (stats.sources[source.name] ?? 0) + 1;
+    return source.fetch(cid);
   };
+}
+
+/** GETs block cid from the trustless gateway at base. */
+async function fromGateway(base, cid) {
+  const url = new URL(`/ipfs/${cid}?format=raw`, base);
+  const response = await fetch(url, {
+    headers: { Accept: 'application/vnd.ipld.raw' },
+    cache: 'no-store', // the block cache keeps blocks, under its quota
+    signal: AbortSignal.timeout(BLOCK_TIMEOUT_MS),
+  });
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The runtime's access to streams over the page's libp2p connection (offload). */
+const peerStreams = {
+  open: (protocol) => askPeer({ op: 'open', protocol }),
+  exchange: (handle, body) => askPeer({ op: 'exchange', handle, body }),
+  close: (handle) => askPeer({ op: 'close', handle }),
+};
+
+const peerRequests = new Map(); // req → {resolve, reject}
+let nextPeerRequest = 1;
+
+/**
+ * Asks the page to run op on its libp2p connection (see Model's servePeer
+ * in ipfs-accelerate.js); resolves with the value the page replies.
+ */
+function askPeer(msg) {
+  const req = nextPeerRequest++;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      peerRequests.delete(req);
+      reject(new Error(`libp2p ${msg.op}: no answer within ${BLOCK_TIMEOUT_MS} ms`));
+    }, BLOCK_TIMEOUT_MS);
+    peerRequests.set(req, {
+      resolve: (v) => { clearTimeout(timer); resolve(v); },
+      reject: (e) => { clearTimeout(timer); reject(e); },
+    });
+    self.postMessage({ type: 'peer', req, ...msg });
+  });
+}
+
+function peerReply({ req, value, error }) {
+  const pending = peerRequests.get(req);
+  if (!pending) return;
+  peerRequests.delete(req);
+  if (error !== undefined) pending.reject(new Error(error));
+  else pending.resolve(value);
 }
 
 async function handle(msg) {
@@ -113,17 +185,25 @@ async function handle(msg) {
   const rt = await runtime;
   switch (msg.type) {
     case 'load': {
-      const stats = { requests: 0, cached: 0, dropped: [] };
-      const { fetchBlock, onVerified, stored } = await cachingFetcher(msg.gateway, stats);
-      const info = await rt.loadModel(
-        msg.cid,
+      const stats = { requests: 0, cached: 0, dropped: [], sources: {} };
+      const network = networkFetcher(msg.gateway, msg.transport, stats);
+      const { fetchBlock, onVerified, usage } = await cachingFetcher(network, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats);
+      const start = performance.now();
+      const info = await rt.loadModel(msg.cid, {
         fetchBlock,
-        (fraction, component, { bytes }) => self.postMessage({ type: 'progress', id, fraction, component, bytes }),
-        (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
         onVerified,
-      );
-      await stored();
-      self.postMessage({ type: 'loaded', id, info: { ...info, requests: stats.requests, cached: stats.cached, dropped: stats.dropped } });
+        onProgress: (fraction, component, { bytes }) => {
+          const elapsed = performance.now() - start;
+          const etaMs = fraction > 0 ? Math.round(elapsed * (1 - fraction) / fraction) : null;
+          self.postMessage({ type: 'progress', id, fraction, component, bytes, etaMs, memoryMb: memoryMb() });
+        },
+        onComponentLoaded: (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
+        onViable: (viable) => self.postMessage({ type: 'viable', id, info: { ...viable, transport: msg.transport ?? 'gateway' } }),
+        peer: msg.offload ? peerStreams : undefined,
+        maxLocalBytes: (msg.maxMemoryUsageMB ?? 0) * 2 ** 20,
+      });
+      const cache = await usage();
+      self.postMessage({ type: 'loaded', id, info: { ...info, transport: msg.transport ?? 'gateway', requests: stats.requests, sources: stats.sources, cached: stats.cached, dropped: stats.dropped, cache } });
       break;
     }
     case 'generate': {
@@ -141,5 +221,9 @@ async function handle(msg) {
 
 self.onmessage = (event) => {
   const msg = event.data;
+  if (msg.type === 'peerReply') {
+    peerReply(msg);
+    return;
+  }
   handle(msg).catch((err) => self.postMessage({ type: 'error', id: msg.id, message: String(err && err.message || err) }));
 };

@@ -28,10 +28,38 @@ const (
 )
 
 // fetcher gets blocks through a JS fetchBlock function and keeps only those
-// whose bytes hash to their CID.
+// whose bytes hash to their CID. It tells both JS functions which part of
+// the model each block belongs to, as info = {component, priority}: see
+// forManifest and forComponent.
 type fetcher struct {
-	fetchBlock js.Value // async (cid string) => Uint8Array
-	onVerified js.Value // optional (cid string, bytes Uint8Array) => void
+	fetchBlock js.Value // async (cid string, info) => Uint8Array
+	onVerified js.Value // optional (cid string, bytes Uint8Array, info) => void
+	info       js.Value // this fetcher's blocks' info
+}
+
+// maxPriority is the highest loader.Priority a component can have, that of
+// the last possible layer.
+var maxPriority = loader.Priority(loader.LayerComponent(loader.MaxLayers - 1))
+
+// forManifest returns f for the manifest block: component "manifest", with
+// the highest priority of all.
+func (f fetcher) forManifest() fetcher {
+	return f.withInfo("manifest", maxPriority+2)
+}
+
+// forComponent returns f for the blocks of component c. Their priority is
+// c.Priority (the node's cache and GC priority, lower is more critical)
+// reversed to 1…maxPriority+1, higher is more critical: the tokenizer,
+// embed and head rank above the layers, and earlier layers above later
+// ones. A browser cache keeps the blocks of higher priority longer.
+func (f fetcher) forComponent(c loader.Component) fetcher {
+	return f.withInfo(c.Name, maxPriority+1-c.Priority)
+}
+
+// withInfo returns f telling the JS functions {component, priority}.
+func (f fetcher) withInfo(component string, priority int) fetcher {
+	f.info = js.ValueOf(map[string]any{"component": component, "priority": priority})
+	return f
 }
 
 // block returns the verified block c. A failed request or bytes that do not
@@ -54,7 +82,7 @@ func (f fetcher) block(c cid.Cid) (blocks.Block, error) {
 }
 
 func (f fetcher) fetch(c cid.Cid) ([]byte, error) {
-	v, err := await(f.fetchBlock.Invoke(c.String()))
+	v, err := await(f.fetchBlock.Invoke(c.String(), f.info))
 	if err != nil {
 		return nil, fmt.Errorf("fetchBlock: %w", err)
 	}
@@ -72,7 +100,7 @@ func (f fetcher) verified(b blocks.Block) {
 	}
 	data := js.Global().Get("Uint8Array").New(len(b.RawData()))
 	js.CopyBytesToJS(data, b.RawData())
-	f.onVerified.Invoke(b.Cid().String(), data)
+	f.onVerified.Invoke(b.Cid().String(), data, f.info)
 }
 
 // verified wraps data as block c if its hash matches c.
@@ -94,54 +122,118 @@ type loadProgress interface {
 	componentLoaded(component string, took time.Duration)
 }
 
-// loadBlocks fetches the whole model DAG at root into a new in-memory
-// blockstore: the manifest first, then each component in manifest
-// (critical-path) order, breadth first through its UnixFS tree with
-// fetchWindow requests in flight. It returns the model opened over that
-// blockstore and the bytes of all blocks fetched.
-func loadBlocks(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) (*loader.Model, int64, error) {
-	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	mb, err := f.block(root)
+// blockLoader fetches a model DAG into an in-memory blockstore, component
+// by component, reporting progress over the bytes it was asked to fetch.
+type blockLoader struct {
+	bs      blockstore.Blockstore
+	f       fetcher
+	p       loadProgress
+	total   int64 // file bytes of the components the load fetches
+	before  int64 // file bytes of the components fetched so far
+	fetched int64 // block bytes fetched, the manifest included
+}
+
+// openManifest fetches the manifest block at root and opens the model DAG
+// over a new in-memory blockstore.
+func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) (*loader.Model, *blockLoader, error) {
+	l := &blockLoader{bs: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), f: f, p: p}
+	mb, err := f.forManifest().block(root)
 	if err != nil {
-		return nil, 0, fmt.Errorf("manifest: %w", err)
+		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
-	if err := bs.Put(ctx, mb); err != nil {
-		return nil, 0, err
+	if err := l.bs.Put(ctx, mb); err != nil {
+		return nil, nil, err
 	}
-	m, err := loader.Open(ctx, root, loader.NewDAGService(bs))
+	l.fetched = int64(len(mb.RawData()))
+	m, err := loader.Open(ctx, root, loader.NewDAGService(l.bs))
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	total := m.Manifest.Size()
-	fetched := int64(len(mb.RawData()))
-	var before int64 // file bytes of the components already loaded
-	for _, c := range m.Manifest.Components {
-		start := time.Now()
-		var (
-			mu   sync.Mutex
-			seen int64 // block bytes of this component so far
-		)
-		put := func(b blocks.Block) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if err := bs.Put(ctx, b); err != nil {
-				return err
-			}
-			n := int64(len(b.RawData()))
-			fetched += n
-			seen += n
-			// Block bytes run a little over the file size (the UnixFS
-			// nodes); the component's share is reached, never passed.
-			p.progress(float64(before+min(seen, c.Size))/float64(total), c.Name, fetched)
-			return nil
+	return m, l, nil
+}
+
+// component fetches component c's blocks, breadth first through its UnixFS
+// tree with fetchWindow requests in flight, and returns their CIDs.
+func (l *blockLoader) component(ctx context.Context, c loader.Component) ([]cid.Cid, error) {
+	start := time.Now()
+	var (
+		mu   sync.Mutex
+		seen int64 // block bytes of this component so far
+		cids []cid.Cid
+	)
+	put := func(b blocks.Block) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := l.bs.Put(ctx, b); err != nil {
+			return err
 		}
-		if err := fetchTree(ctx, c.CID, f, put); err != nil {
-			return nil, 0, fmt.Errorf("component %s: %w", c.Name, err)
-		}
-		before += c.Size
-		p.componentLoaded(c.Name, time.Since(start))
+		cids = append(cids, b.Cid())
+		n := int64(len(b.RawData()))
+		l.fetched += n
+		seen += n
+		// Block bytes run a little over the file size (the UnixFS
+		// nodes); the component's share is reached, never passed.
+		l.p.progress(float64(l.before+min(seen, c.Size))/float64(l.total), c.Name, l.fetched)
+		return nil
 	}
-	return m, fetched, nil
+	if err := fetchTree(ctx, c.CID, l.f.forComponent(c), put); err != nil {
+		return nil, fmt.Errorf("component %s: %w", c.Name, err)
+	}
+	l.before += c.Size
+	l.p.componentLoaded(c.Name, time.Since(start))
+	return cids, nil
+}
+
+// drop deletes blocks from the blockstore once the model holds their data.
+func (l *blockLoader) drop(ctx context.Context, cids []cid.Cid) {
+	for _, c := range cids {
+		l.bs.DeleteBlock(ctx, c) // a map datastore: it cannot fail
+	}
+}
+
+// loadPlan is what a load fetches, in order, and the layers it leaves to
+// a peer.
+type loadPlan struct {
+	fetch  []loader.Component
+	remote []int // layers not fetched: a peer runs them
+}
+
+// planLoad orders the components of m for a load. Without a peer to
+// offload to, it is every component in manifest order. With one, the
+// minimum viable model comes first — tokenizer, embed, head — then the
+// layers in order while their weights fit in budget bytes (0: no limit);
+// the layers after the first that does not fit are left to the peer.
+func planLoad(m *loader.Manifest, offload bool, budget int64) (loadPlan, error) {
+	var plan loadPlan
+	if !offload {
+		if size := m.Size(); budget > 0 && size > budget {
+			return plan, fmt.Errorf("the model's %d MiB of weights exceed maxMemoryUsageMB (%d MiB) and no peer is connected to run the rest", size>>20, budget>>20)
+		}
+		plan.fetch = m.Components
+		return plan, nil
+	}
+	var used int64
+	for _, name := range []string{loader.ComponentTokenizer, loader.ComponentEmbed, loader.ComponentHead} {
+		c, ok := m.Component(name)
+		if !ok {
+			return plan, fmt.Errorf("the manifest has no %s component", name)
+		}
+		plan.fetch = append(plan.fetch, *c)
+		used += c.Size
+	}
+	for i := range m.Hyperparameters.Layers {
+		c, ok := m.Component(loader.LayerComponent(i))
+		if !ok {
+			return plan, fmt.Errorf("the manifest has no %s component", loader.LayerComponent(i))
+		}
+		if len(plan.remote) > 0 || (budget > 0 && used+c.Size > budget) {
+			plan.remote = append(plan.remote, i)
+			continue
+		}
+		plan.fetch = append(plan.fetch, *c)
+		used += c.Size
+	}
+	return plan, nil
 }
 
 // fetchTree fetches the DAG at root level by level, fetchWindow blocks at a

@@ -4,9 +4,13 @@
 // compiled with GOOS=js GOARCH=wasm. It registers a global accelRuntime
 // object whose methods load a model DAG block by block through a JS
 // fetchBlock function, verifying every block against its CID, and generate
-// text with the same code path as `accel run`:
+// text with the same code path as `accel run`, running the layers not
+// loaded yet on a peer over the offload protocol:
 //
-//	accelRuntime.loadModel(cid, fetchBlock, onProgress, onComponentLoaded, onVerified) → Promise<{components, bytes, architecture}>
+//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, onProgress, onComponentLoaded, onViable, peer, maxLocalBytes})
+//	  → Promise<{components, remoteLayers, bytes, architecture}>
+//	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
+//	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
 //
@@ -19,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall/js"
 	"time"
@@ -39,31 +45,54 @@ func main() {
 	select {}
 }
 
-// engine holds the model the runtime generates with: the last one loaded.
+// engine holds the model the runtime generates with: the last one loaded,
+// which may still lack layers that a peer runs meanwhile.
 type engine struct {
 	mu         sync.Mutex
 	model      *llama.Model
-	modelBytes int
+	root       cid.Cid
+	peer       js.Value // the page's libp2p connection (undefined: none)
+	modelBytes int64    // the weights held locally
 }
 
-func (e *engine) current() (*llama.Model, int) {
+func (e *engine) current() (*llama.Model, cid.Cid, js.Value) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.model, e.modelBytes
+	return e.model, e.root, e.peer
 }
 
-// loadModel(cid, fetchBlock, onProgress, onComponentLoaded, onVerified)
-// fetches and verifies every block of the model DAG at cid, then builds the
-// model. It resolves with {components, bytes, architecture}: the component
-// names in the order they were loaded, the bytes of all blocks fetched and
-// the manifest's architecture. onProgress(fraction, component, {bytes}),
-// onComponentLoaded(component, {loadingTimeMs}) and onVerified(cid, bytes)
-// — called with each block once it matched its CID, for a cache — are
-// optional.
+func (e *engine) set(model *llama.Model, root cid.Cid, peer js.Value) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.model, e.root, e.peer, e.modelBytes = model, root, peer, 0
+}
+
+func (e *engine) addBytes(n int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.modelBytes += n
+}
+
+// loadModel(cid, {fetchBlock, onVerified, onProgress, onComponentLoaded,
+// onViable, peer, maxLocalBytes}) loads the model DAG at cid, verifying
+// every block. Without peer it fetches every component in manifest order
+// and builds the model. With peer — the page's libp2p connection to a
+// daemon, {open, exchange, close} (see remoteLayers) — the tokenizer, embed
+// and head come first: the model can generate as soon as they are local,
+// a peer running the layers not fetched yet; each layer runs locally from
+// the next generation once its blocks are verified; layers past the
+// maxLocalBytes budget of weights (0: no limit) are not fetched at all.
+// onViable(info) is called once the model can generate, and the promise
+// resolves with info once the load is over: {components, remoteLayers,
+// bytes, architecture}, the components fetched in order, the layers left to
+// the peer, the bytes of all blocks fetched and the manifest's
+// architecture. fetchBlock(cid, info) and onVerified(cid, bytes, info) —
+// called with each block once it matched its CID, for a cache — are told
+// the block's info = {component, priority}: its component ("manifest" for
+// the root block) and its cache priority, higher for blocks more critical
+// to keep (see fetcher.forComponent). All but fetchBlock are optional.
 func (e *engine) loadModel(_ js.Value, args []js.Value) any {
-	root, fetchBlock := arg(args, 0), arg(args, 1)
-	p := jsProgress{onProgress: arg(args, 2), onComponentLoaded: arg(args, 3)}
-	onVerified := arg(args, 4)
+	root, o := arg(args, 0), arg(args, 1)
 	return promise(func() (any, error) {
 		if root.Type() != js.TypeString {
 			return nil, errors.New("loadModel: the model CID must be a string")
@@ -72,32 +101,87 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, fmt.Errorf("loadModel: %q is not a CID: %w", root.String(), err)
 		}
-		if fetchBlock.Type() != js.TypeFunction {
-			return nil, errors.New("loadModel: fetchBlock must be a function")
+		if o.Type() != js.TypeObject || o.Get("fetchBlock").Type() != js.TypeFunction {
+			return nil, errors.New("loadModel: options.fetchBlock must be a function")
 		}
-		ctx := context.Background()
-		m, fetched, err := loadBlocks(ctx, c, fetcher{fetchBlock: fetchBlock, onVerified: onVerified}, p)
+		info, err := e.load(context.Background(), c, o)
 		if err != nil {
 			return nil, fmt.Errorf("loadModel %s: %w", c, err)
 		}
-		model, err := m.LlamaModel(ctx, llama.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("loadModel %s: %w", c, err)
-		}
-		size, _ := model.Size()
-		e.mu.Lock()
-		e.model, e.modelBytes = model, size
-		e.mu.Unlock()
-		var names []any
-		for _, comp := range m.Manifest.Components {
-			names = append(names, comp.Name)
-		}
-		return map[string]any{
-			"components":   names,
-			"bytes":        fetched,
-			"architecture": m.Manifest.Architecture,
-		}, nil
+		return info, nil
 	})
+}
+
+// load runs loadModel: it fetches the components planLoad orders, building
+// the model as soon as it can generate.
+func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (map[string]any, error) {
+	f := fetcher{fetchBlock: o.Get("fetchBlock"), onVerified: o.Get("onVerified")}
+	p := jsProgress{onProgress: o.Get("onProgress"), onComponentLoaded: o.Get("onComponentLoaded")}
+	peer := o.Get("peer")
+	offload := peer.Type() == js.TypeObject
+	m, l, err := openManifest(ctx, root, f, p)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planLoad(m.Manifest, offload, int64(option(o, "maxLocalBytes", 0)))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range plan.fetch {
+		l.total += c.Size
+	}
+	var (
+		model   *llama.Model
+		opts    llama.Options
+		have    = map[string]bool{}
+		names   []any
+		pending []cid.Cid // blocks of components fetched but not in the model yet
+		size    int64     // their weights
+	)
+	info := func() map[string]any {
+		remote := make([]any, len(plan.remote))
+		for i, layer := range plan.remote {
+			remote[i] = layer
+		}
+		return map[string]any{"components": names, "remoteLayers": remote, "bytes": l.fetched, "architecture": m.Manifest.Architecture}
+	}
+	viable := len(plan.fetch) // components fetched when the model can generate
+	if offload {
+		viable = 3 // tokenizer, embed and head
+	}
+	for i, c := range plan.fetch {
+		cids, err := l.component(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		have[c.Name] = true
+		names = append(names, c.Name)
+		pending, size = append(pending, cids...), size+c.Size
+		switch {
+		case i+1 < viable:
+			continue
+		case i+1 == viable:
+			if offload {
+				model, err = m.PartialLlamaModel(ctx, opts, func(name string) bool { return have[name] })
+			} else {
+				model, err = m.LlamaModel(ctx, opts)
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.set(model, root, peer)
+			call(o.Get("onViable"), info())
+		default: // a layer, local from the next generation on
+			layer, _ := strconv.Atoi(strings.TrimPrefix(c.Name, "layer."))
+			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
+				return nil, err
+			}
+		}
+		e.addBytes(size)
+		l.drop(ctx, pending) // the model holds their data now
+		pending, size = nil, 0
+	}
+	return info(), nil
 }
 
 // jsProgress reports a load to optional JS callbacks.
@@ -115,7 +199,8 @@ func (p jsProgress) componentLoaded(component string, took time.Duration) {
 
 // generate(prompt, opts, onToken) continues prompt (BOS prepended) with the
 // loaded model, calling the optional onToken(text) with each piece of text
-// as it is final. It resolves with the generated text, without the prompt.
+// as it is final. The layers the model lacks when it starts run on the
+// peer for the whole generation. It resolves with the generated text, without the prompt.
 // Options left out take `accel run`'s defaults; temperature 0 is greedy.
 func (e *engine) generate(_ js.Value, args []js.Value) any {
 	prompt, jsOpts, onToken := arg(args, 0), arg(args, 1), arg(args, 2)
@@ -127,9 +212,14 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		m, _ := e.current()
+		m, root, peer := e.current()
 		if m == nil {
 			return nil, errors.New("generate: no model is loaded; call loadModel first")
+		}
+		if peer.Type() == js.TypeObject {
+			remote := newRemoteLayers(peer, root, opts.Session.Context)
+			defer remote.close()
+			opts.Session.Offload = remote.run
 		}
 		var out []byte
 		_, err = generate.Run(context.Background(), m, prompt.String(), opts, func(text string) error {
@@ -176,6 +266,7 @@ func generateOptions(o js.Value) (generate.Options, error) {
 func (e *engine) memoryUsage(js.Value, []js.Value) any {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	_, size := e.current()
-	return map[string]any{"heapBytes": ms.HeapAlloc, "modelBytes": size}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return map[string]any{"heapBytes": ms.HeapAlloc, "modelBytes": e.modelBytes}
 }

@@ -20,7 +20,7 @@ import (
 
 // chromium returns Debian's Chromium, skipping the test when it is not
 // installed unless ACCEL_REQUIRE_CHROMIUM=1 (make test sets it).
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -34,7 +34,7 @@ func chromium(t *testing.T) string {
 
 // buildSDK assembles the browser SDK once per test run, beside the built
 // binary, and returns its directory.
-func buildSDK(t *testing.T) string {
+func buildSDK(t testing.TB) string {
 	t.Helper()
 	sdkOnce.Do(func() {
 		dir := filepath.Join(filepath.Dir(accel), "sdk")
@@ -59,7 +59,7 @@ var (
 )
 
 // newBrowser starts headless Chromium for the test.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -88,6 +88,10 @@ type pageResult struct {
 		Sources   map[string]int // block requests per source (transport or gateway URL)
 		Cached    int            // blocks read from the browser cache
 		Dropped   []string       // sources dropped for bad bytes or failed requests
+	}
+	Viable struct {
+		Components   []string // loaded when the model became viable
+		RemoteLayers []int    // layers the daemon runs for good
 	}
 	Events []struct {
 		Type      string
@@ -216,4 +220,56 @@ func TestBrowserLoadsOverLibp2p(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Over libp2p the page generates before the download ends: the model is
+// viable once the tokenizer, embed and head are loaded — before any block
+// of the last layer arrives — and the daemon runs the layers the page does
+// not hold yet over the offload protocol, with the reference text as the
+// result. With a memory budget below the model, the page never fetches the
+// last layers and the daemon runs them for the whole generation.
+func TestBrowserMinimumViableModel(t *testing.T) {
+	needModels(t)
+	t.Setenv(browser.EnvSDKDir, buildSDK(t))
+	d := startDaemon(t, newRepo(t))
+	root := addStories(t, d.repo)
+	last := loader.LayerComponent(5 - 1)
+
+	t.Run("viable before the last layer", func(t *testing.T) {
+		res := runPage(t, newBrowser(t), d.gateway+"/sdk/test.html", root, `{"transports": ["websocket"]}`)
+		if !strings.HasPrefix(res.Text, storyStart) {
+			t.Errorf("the page generated %q", res.Text)
+		}
+		viable, lastBlock := -1, -1
+		for i, e := range res.Events {
+			if e.Type == "viable" {
+				viable = i
+			}
+			if e.Type == "progress" && e.Component == last && lastBlock < 0 {
+				lastBlock = i
+			}
+		}
+		if viable < 0 || lastBlock < 0 || viable > lastBlock {
+			t.Errorf("viable at event %d, the first block of %s at %d: want viable first (events %+v)", viable, last, lastBlock, res.Events)
+		}
+		if got := strings.Join(res.Viable.Components, ","); got != "tokenizer,embed,head" {
+			t.Errorf("viable with components %s, want tokenizer,embed,head", got)
+		}
+	})
+
+	t.Run("layers over budget stay remote", func(t *testing.T) {
+		res := runPage(t, newBrowser(t), d.gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`)
+		if !strings.HasPrefix(res.Text, storyStart) {
+			t.Errorf("the page generated %q", res.Text)
+		}
+		remote := res.Viable.RemoteLayers
+		if len(remote) == 0 || len(remote) == 5 || remote[len(remote)-1] != 4 {
+			t.Errorf("remote layers %v: want the last few, not none or all", remote)
+		}
+		for _, e := range res.Events {
+			if e.Type == "componentLoaded" && e.Component == last {
+				t.Errorf("the page loaded %s, which is over its budget", last)
+			}
+		}
+	})
 }

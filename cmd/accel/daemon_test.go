@@ -32,7 +32,7 @@ type daemon struct {
 
 // startDaemon runs `accel daemon` on repo until the test ends, and waits
 // until it is ready.
-func startDaemon(t *testing.T, repo string) *daemon {
+func startDaemon(t testing.TB, repo string) *daemon {
 	t.Helper()
 	d := &daemon{repo: repo, done: make(chan struct{})}
 	d.cmd = exec.Command(accel, "daemon")
@@ -86,7 +86,7 @@ func startDaemon(t *testing.T, repo string) *daemon {
 }
 
 // httpAddr reads the multiaddr a daemon wrote to repo/name as a URL.
-func httpAddr(t *testing.T, repo, name string) string {
+func httpAddr(t testing.TB, repo, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repo, name))
 	if err != nil {
@@ -101,7 +101,7 @@ func httpAddr(t *testing.T, repo, name string) string {
 
 // addr returns the daemon's listen address on the given transport
 // ("/tcp/", "/quic-v1/p2p", "/ws/", …).
-func (d *daemon) addr(t *testing.T, transport string) string {
+func (d *daemon) addr(t testing.TB, transport string) string {
 	t.Helper()
 	for _, a := range d.Addrs {
 		if strings.Contains(a, transport) && !strings.Contains(a, "/ws/") == !strings.Contains(transport, "/ws") {
@@ -113,7 +113,7 @@ func (d *daemon) addr(t *testing.T, transport string) string {
 }
 
 // stop ends the daemon with SIGTERM (SIGKILL after 15 s).
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	select {
 	case <-d.done:
 		return
@@ -135,7 +135,7 @@ func (d *daemon) kill() {
 }
 
 // connect makes from dial to.
-func connect(t *testing.T, from, to *daemon) {
+func connect(t testing.TB, from, to *daemon) {
 	t.Helper()
 	repoRun(t, from.repo, "swarm", "connect", to.addr(t, "/tcp/"))
 }

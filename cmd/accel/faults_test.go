@@ -67,7 +67,7 @@ type proc struct {
 
 // startProc starts accel with ACCEL_PATH=repo; it is killed when the test
 // ends if it still runs.
-func startProc(t *testing.T, repo string, args ...string) *proc {
+func startProc(t testing.TB, repo string, args ...string) *proc {
 	t.Helper()
 	p := &proc{args: args, done: make(chan struct{})}
 	cmd := exec.Command(accel, args...)
@@ -110,7 +110,7 @@ func runAll(t *testing.T, repo string, limit time.Duration, cmds ...[]string) []
 
 // wait returns the command's exit error, failing the test if it runs
 // longer than limit.
-func (p *proc) wait(t *testing.T, limit time.Duration) error {
+func (p *proc) wait(t testing.TB, limit time.Duration) error {
 	t.Helper()
 	select {
 	case <-p.done:

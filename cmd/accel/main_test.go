@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 }
 
 // run executes accel and returns stdout and stderr.
-func run(t *testing.T, args ...string) (string, string) {
+func run(t testing.TB, args ...string) (string, string) {
 	t.Helper()
 	cmd := exec.Command(accel, args...)
 	var stdout, stderr strings.Builder

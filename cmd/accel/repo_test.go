@@ -15,7 +15,7 @@ import (
 
 // repoRun runs accel with ACCEL_PATH=repo and returns stdout, failing the
 // test if it fails.
-func repoRun(t *testing.T, repo string, args ...string) string {
+func repoRun(t testing.TB, repo string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(accel, args...)
 	cmd.Env = append(os.Environ(), "ACCEL_PATH="+repo)
@@ -43,7 +43,7 @@ func repoFail(t *testing.T, repo string, args ...string) string {
 	return stderr.String()
 }
 
-func newRepo(t *testing.T) string {
+func newRepo(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
 	out := repoRun(t, dir, "init", "--profile=test")

@@ -3,24 +3,26 @@ package llama
 import "github.com/ipfs-accelerate/accel/inference/quant"
 
 // KVCache holds the rotated keys and the values of past positions for each
-// layer, in float32 or float16. It grows as positions arrive, up to Capacity
-// positions; with a sliding window it then keeps only the last Capacity
-// positions, in a ring.
+// layer its session runs, in float32 or float16. It grows as positions
+// arrive, up to Capacity positions; with a sliding window it then keeps
+// only the last Capacity positions, in a ring.
 type KVCache struct {
 	Capacity, KVDim int
 	Window          bool // positions beyond Capacity overwrite the oldest
 	F16             bool
 
+	held     []bool      // the layers it stores
 	k32, v32 [][]float32 // [layer][slot×KVDim]
 	k16, v16 [][]uint16
 }
 
-func newKVCache(layers, capacity, kvDim int, window, f16 bool) *KVCache {
-	c := &KVCache{Capacity: capacity, KVDim: kvDim, Window: window, F16: f16}
+// newKVCache makes a cache for the layers held marks.
+func newKVCache(held []bool, capacity, kvDim int, window, f16 bool) *KVCache {
+	c := &KVCache{Capacity: capacity, KVDim: kvDim, Window: window, F16: f16, held: held}
 	if f16 {
-		c.k16, c.v16 = make([][]uint16, layers), make([][]uint16, layers)
+		c.k16, c.v16 = make([][]uint16, len(held)), make([][]uint16, len(held))
 	} else {
-		c.k32, c.v32 = make([][]float32, layers), make([][]float32, layers)
+		c.k32, c.v32 = make([][]float32, len(held)), make([][]float32, len(held))
 	}
 	return c
 }
@@ -39,15 +41,20 @@ func (c *KVCache) Bytes() int {
 
 func (c *KVCache) offset(pos int) int { return pos % c.Capacity * c.KVDim }
 
-// reserve makes room for positions below end in every layer, doubling the
-// allocation as needed so that growth costs amortised O(1) per position.
+// reserve makes room for positions below end in every held layer,
+// doubling the allocation as needed so that growth costs amortised O(1)
+// per position.
 func (c *KVCache) reserve(end int) {
-	need := min(end, c.Capacity) * c.KVDim
-	for l := range c.k32 {
-		c.k32[l], c.v32[l] = growTo(c.k32[l], need, c.Capacity*c.KVDim), growTo(c.v32[l], need, c.Capacity*c.KVDim)
-	}
-	for l := range c.k16 {
-		c.k16[l], c.v16[l] = growTo(c.k16[l], need, c.Capacity*c.KVDim), growTo(c.v16[l], need, c.Capacity*c.KVDim)
+	need, limit := min(end, c.Capacity)*c.KVDim, c.Capacity*c.KVDim
+	for l, held := range c.held {
+		if !held {
+			continue
+		}
+		if c.F16 {
+			c.k16[l], c.v16[l] = growTo(c.k16[l], need, limit), growTo(c.v16[l], need, limit)
+		} else {
+			c.k32[l], c.v32[l] = growTo(c.k32[l], need, limit), growTo(c.v32[l], need, limit)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/llama2c"
@@ -91,11 +92,16 @@ func ConfigFromLlama2C(h llama2c.Config) Config {
 // tensors src yields (by GGUF name), converting them as opts say. Every
 // tensor's shape is checked against c.
 func New(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options) (*Model, error) {
+	return newModel(c, tok, src, opts, true)
+}
+
+// newModel is New, or NewPartial when not every block is required.
+func newModel(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options, everyBlock bool) (*Model, error) {
 	m := &Model{Config: c, Tokenizer: tok}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	if err := m.fill(m.Layers, src, opts); err != nil {
+	if err := m.fill(src, opts); err != nil {
 		return nil, err
 	}
 	if m.Output == nil {
@@ -107,36 +113,89 @@ func New(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options) (*M
 	if tok != nil && tok.VocabSize() > c.Vocab {
 		return nil, fmt.Errorf("llama: the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), c.Vocab)
 	}
+	m.Blocks, m.local = make([]Block, c.Layers), make([]atomic.Bool, c.Layers)
+	for i := range c.Layers {
+		b, ok, err := m.loadBlock(i, src, opts, everyBlock)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			m.Blocks[i] = b
+			m.local[i].Store(true)
+		}
+	}
 	return m, nil
 }
 
-// checkShapes verifies every tensor against the hyperparameters.
+// loadBlock reads block i from src and checks its shapes. ok is false when
+// src has none of its tensors, an error only where required; a block with
+// only some of its tensors is always one.
+func (m *Model) loadBlock(i int, src TensorSource, opts Options, required bool) (b Block, ok bool, err error) {
+	found, missing := 0, ""
+	err = b.eachField(i, func(name string, optional bool, field any) error {
+		t, has, err := src(name)
+		switch {
+		case err != nil:
+			return err
+		case has:
+			found++
+			return setField(field, t, opts)
+		case !optional && missing == "":
+			missing = name
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return Block{}, false, err
+	case missing == "":
+		return b, true, m.checkBlock(i, &b)
+	case found == 0 && !required:
+		return Block{}, false, nil
+	}
+	return Block{}, false, fmt.Errorf("llama: checkpoint has no tensor %q", missing)
+}
+
+// checkMatrix checks a matrix's shape against the hyperparameters.
+func checkMatrix(name string, got *quant.Matrix, rows, cols int) error {
+	if got.Rows != rows || got.Cols != cols {
+		return fmt.Errorf("llama: tensor %s is %d×%d, the hyperparameters need %d×%d", name, got.Rows, got.Cols, rows, cols)
+	}
+	return nil
+}
+
+// checkVector checks a vector's length against the hyperparameters.
+func checkVector(name string, got []float32, n int) error {
+	if len(got) != n {
+		return fmt.Errorf("llama: tensor %s has %d values, the hyperparameters need %d", name, len(got), n)
+	}
+	return nil
+}
+
+// checkShapes verifies the tensors outside the blocks against the
+// hyperparameters.
 func (m *Model) checkShapes() error {
 	c := m.Config
-	want := func(name string, got *quant.Matrix, rows, cols int) error {
-		if got.Rows != rows || got.Cols != cols {
-			return fmt.Errorf("llama: tensor %s is %d×%d, the hyperparameters need %d×%d", name, got.Rows, got.Cols, rows, cols)
-		}
-		return nil
-	}
-	vec := func(name string, got []float32, n int) error {
-		if len(got) != n {
-			return fmt.Errorf("llama: tensor %s has %d values, the hyperparameters need %d", name, len(got), n)
-		}
-		return nil
-	}
-	errs := []error{want("token_embd", m.Embed, c.Vocab, c.Dim), vec("output_norm", m.Norm, c.Dim)}
+	errs := []error{checkMatrix("token_embd", m.Embed, c.Vocab, c.Dim), checkVector("output_norm", m.Norm, c.Dim)}
 	if m.Output != nil {
-		errs = append(errs, want("output", m.Output, c.Vocab, c.Dim))
+		errs = append(errs, checkMatrix("output", m.Output, c.Vocab, c.Dim))
 	}
-	for i, l := range m.Blocks {
-		errs = append(errs,
-			vec(blockName(i, "attn_norm"), l.AttnNorm, c.Dim), vec(blockName(i, "ffn_norm"), l.FFNNorm, c.Dim),
-			want(blockName(i, "attn_q"), l.Q, c.QDim(), c.Dim), want(blockName(i, "attn_k"), l.K, c.KVDim(), c.Dim),
-			want(blockName(i, "attn_v"), l.V, c.KVDim(), c.Dim), want(blockName(i, "attn_output"), l.O, c.Dim, c.QDim()),
-			want(blockName(i, "ffn_gate"), l.Gate, c.HiddenDim, c.Dim), want(blockName(i, "ffn_up"), l.Up, c.HiddenDim, c.Dim),
-			want(blockName(i, "ffn_down"), l.Down, c.Dim, c.HiddenDim))
-	}
+	return firstError(errs...)
+}
+
+// checkBlock verifies block i's tensors against the hyperparameters.
+func (m *Model) checkBlock(i int, l *Block) error {
+	c := m.Config
+	return firstError(
+		checkVector(blockName(i, "attn_norm"), l.AttnNorm, c.Dim), checkVector(blockName(i, "ffn_norm"), l.FFNNorm, c.Dim),
+		checkMatrix(blockName(i, "attn_q"), l.Q, c.QDim(), c.Dim), checkMatrix(blockName(i, "attn_k"), l.K, c.KVDim(), c.Dim),
+		checkMatrix(blockName(i, "attn_v"), l.V, c.KVDim(), c.Dim), checkMatrix(blockName(i, "attn_output"), l.O, c.Dim, c.QDim()),
+		checkMatrix(blockName(i, "ffn_gate"), l.Gate, c.HiddenDim, c.Dim), checkMatrix(blockName(i, "ffn_up"), l.Up, c.HiddenDim, c.Dim),
+		checkMatrix(blockName(i, "ffn_down"), l.Down, c.Dim, c.HiddenDim))
+}
+
+// firstError is the first of errs that is not nil.
+func firstError(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
 			return err

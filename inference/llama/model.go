@@ -1,18 +1,25 @@
 package llama
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/ipfs-accelerate/accel/inference/quant"
 	"github.com/ipfs-accelerate/accel/inference/tokenizer"
 )
 
 // Model is a loaded Llama: hyperparameters, weights and vocabulary.
-// A Model is read-only after loading and may serve many sessions at once.
+// A Model may serve many sessions at once. It is read-only after loading,
+// except that AddBlock may fill a block a partial model lacks (see
+// NewPartial) while sessions run.
 type Model struct {
 	Config
 	Weights
 	Tokenizer *tokenizer.Tokenizer
 
-	closer func() error // releases mapped files
+	local  []atomic.Bool // block l is loaded; set once, after Blocks[l]
+	adding sync.Mutex    // serializes AddBlock
+	closer func() error  // releases mapped files
 }
 
 // classifier is the output projection (the embedding when tied).
@@ -32,12 +39,12 @@ func (m *Model) Close() error {
 	return m.closer()
 }
 
-// WeightBytes is what one decode step streams: every layer, the norms and
-// the classifier. The embedding table counts only as the classifier when
-// tied, since a lookup reads a single row.
+// WeightBytes is what one decode step streams locally: every local layer,
+// the norms and the classifier. The embedding table counts only as the
+// classifier when tied, since a lookup reads a single row.
 func (m *Model) WeightBytes() int {
 	n := 0
-	m.eachField(func(_ string, _ bool, field any) error {
+	m.eachWeight(func(_ string, _ bool, field any) error {
 		switch f := field.(type) {
 		case *[]float32:
 			n += 4 * len(*f)
@@ -51,11 +58,11 @@ func (m *Model) WeightBytes() int {
 	return n + len(m.classifier().Data)
 }
 
-// Matrices lists every weight matrix with its tensor name, in checkpoint
-// order.
+// Matrices lists every weight matrix (of the local blocks) with its tensor
+// name, in checkpoint order.
 func (m *Model) Matrices() []NamedMatrix {
 	var out []NamedMatrix
-	m.eachField(func(name string, _ bool, field any) error {
+	m.eachWeight(func(name string, _ bool, field any) error {
 		if w, ok := field.(**quant.Matrix); ok && *w != nil {
 			out = append(out, NamedMatrix{name, *w})
 		}
@@ -70,10 +77,10 @@ type NamedMatrix struct {
 	Matrix *quant.Matrix
 }
 
-// Size is the stored size of every weight (norms included, a tied
-// embedding once) and the number of weights.
+// Size is the stored size of every weight of the local blocks and the
+// rest (norms included, a tied embedding once) and the number of weights.
 func (m *Model) Size() (bytes, params int) {
-	m.eachField(func(_ string, _ bool, field any) error {
+	m.eachWeight(func(_ string, _ bool, field any) error {
 		switch f := field.(type) {
 		case *[]float32:
 			bytes, params = bytes+4*len(*f), params+len(*f)

@@ -6,7 +6,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
-// SessionOptions configure a session's KV cache.
+// SessionOptions configure a session's KV cache and where its layers run.
 type SessionOptions struct {
 	// Context is the most positions the session holds (0: the model's
 	// context length). It may exceed what the model was trained on, as
@@ -14,13 +14,25 @@ type SessionOptions struct {
 	Context  int
 	F16Cache bool // store keys and values in float16
 	Window   int  // sliding-window attention over the last Window positions (0: whole context)
+	// Offload runs the blocks the model lacked when the session was
+	// created (see NewPartial): RunLayers calls it for each maximal run
+	// [from, to) of them, with the hidden states of positions pos… to
+	// transform in place, as RunLayers itself does. Whatever runs them
+	// (a peer over the offload protocol, another session) keeps their KV
+	// cache, which the session's own cache then leaves out. When it fails,
+	// so does RunLayers; running the same positions again (after failing
+	// over) replaces what the local layers stored. Nil: a session that
+	// meets an absent block fails.
+	Offload func(from, to, pos int, h []float32) error
 }
 
 // Session is one sequence being processed: its KV cache and scratch space.
 // A session is not safe for concurrent use.
 type Session struct {
-	model *Model
-	kv    *KVCache
+	model   *Model
+	kv      *KVCache
+	local   []bool // blocks this session runs itself, fixed when it starts
+	offload func(from, to, pos int, h []float32) error
 	// Pos is the number of positions Forward has processed.
 	Pos int
 
@@ -36,7 +48,8 @@ type Session struct {
 // window).
 func (s *Session) Context() int { return s.context }
 
-// NewSession starts an empty sequence.
+// NewSession starts an empty sequence. It runs the blocks the model has
+// now itself and the others through opts.Offload.
 func (m *Model) NewSession(opts SessionOptions) *Session {
 	context := m.SeqLen
 	if opts.Context > 0 {
@@ -46,10 +59,16 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 	if opts.Window > 0 && opts.Window < context {
 		capacity, window = opts.Window, true
 	}
+	local := make([]bool, m.Layers)
+	for l := range local {
+		local[l] = m.HasBlock(l)
+	}
 	return &Session{
 		model:   m,
 		context: context,
-		kv:      newKVCache(m.Layers, capacity, m.KVDim(), window, opts.F16Cache),
+		local:   local,
+		offload: opts.Offload,
+		kv:      newKVCache(local, capacity, m.KVDim(), window, opts.F16Cache),
 		final:   make([]float32, m.Dim),
 		logits:  make([]float32, m.Vocab),
 	}
@@ -92,7 +111,8 @@ func (s *Session) Embed(tokens []int) ([]float32, error) {
 // n positions pos…pos+n−1), in place. The session's KV cache keeps those
 // layers' keys and values, so the next call continues at pos+n. Running
 // [0,k) then [k,Layers) gives the same result as [0,Layers) in one call:
-// this is the unit of work a peer serves for another.
+// this is the unit of work a peer serves for another. Blocks the session
+// does not hold go to its Offload hook.
 func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 	c := s.model.Config
 	if from < 0 || to > c.Layers || from >= to {
@@ -105,6 +125,17 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 	if pos < 0 || (!s.kv.Window && pos+n > s.context) {
 		return fmt.Errorf("llama: positions [%d, %d) exceed the context length %d", pos, pos+n, s.context)
 	}
+	if s.offload == nil {
+		var absent []int
+		for l := from; l < to; l++ {
+			if !s.local[l] {
+				absent = append(absent, l)
+			}
+		}
+		if len(absent) > 0 {
+			return fmt.Errorf("llama: layers %v are not loaded and the session has no Offload hook", absent)
+		}
+	}
 	s.reserve(n)
 	s.kv.reserve(pos + n)
 	s.h = h
@@ -112,8 +143,21 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 	for t := range n {
 		s.model.ropeTable(pos+t, s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half])
 	}
-	for l := from; l < to; l++ {
-		s.layer(l, pos, n)
+	for l := from; l < to; {
+		end := l + 1
+		for end < to && s.local[end] == s.local[l] {
+			end++
+		}
+		if !s.local[l] {
+			if err := s.offload(l, end, pos, h); err != nil {
+				return fmt.Errorf("llama: offloaded layers [%d, %d): %w", l, end, err)
+			}
+			l = end
+			continue
+		}
+		for ; l < end; l++ {
+			s.layer(l, pos, n)
+		}
 	}
 	return nil
 }

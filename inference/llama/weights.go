@@ -50,37 +50,35 @@ type Precision interface {
 }
 
 // eachField calls fn with the tensor name and address (a *[]float32 or a
-// **quant.Matrix) of every tagged field of w, in checkpoint order; w.Blocks
-// must already have its length.
+// **quant.Matrix) of every tagged field of w outside the blocks, in
+// checkpoint order.
 func (w *Weights) eachField(fn func(name string, optional bool, field any) error) error {
-	each := func(v reflect.Value, prefix string) error {
-		for i := range v.NumField() {
-			tag, ok := v.Type().Field(i).Tag.Lookup("gguf")
-			if !ok {
-				continue
-			}
-			base, opts, _ := strings.Cut(tag, ",")
-			if err := fn(prefix+base+".weight", opts == "optional", v.Field(i).Addr().Interface()); err != nil {
-				return err
-			}
+	return eachTagged(reflect.ValueOf(w).Elem(), "", fn)
+}
+
+// eachField is Weights.eachField for the fields of block i.
+func (b *Block) eachField(i int, fn func(name string, optional bool, field any) error) error {
+	return eachTagged(reflect.ValueOf(b).Elem(), fmt.Sprintf("blk.%d.", i), fn)
+}
+
+// eachTagged calls fn for every tagged field of the struct v, naming its
+// tensor with prefix.
+func eachTagged(v reflect.Value, prefix string, fn func(name string, optional bool, field any) error) error {
+	for i := range v.NumField() {
+		tag, ok := v.Type().Field(i).Tag.Lookup("gguf")
+		if !ok {
+			continue
 		}
-		return nil
-	}
-	if err := each(reflect.ValueOf(w).Elem(), ""); err != nil {
-		return err
-	}
-	for i := range w.Blocks {
-		if err := each(reflect.ValueOf(&w.Blocks[i]).Elem(), fmt.Sprintf("blk.%d.", i)); err != nil {
+		base, opts, _ := strings.Cut(tag, ",")
+		if err := fn(prefix+base+".weight", opts == "optional", v.Field(i).Addr().Interface()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// fill sets every tagged field of w from src, converting matrices to the
-// formats opts.Precision asks for.
-func (w *Weights) fill(layers int, src TensorSource, opts Options) error {
-	w.Blocks = make([]Block, layers)
+// fill sets every tagged field of w outside the blocks from src.
+func (w *Weights) fill(src TensorSource, opts Options) error {
 	return w.eachField(func(name string, optional bool, field any) error {
 		t, found, err := src(name)
 		switch {
@@ -91,14 +89,20 @@ func (w *Weights) fill(layers int, src TensorSource, opts Options) error {
 		case !found:
 			return fmt.Errorf("llama: checkpoint has no tensor %q", name)
 		}
-		switch field := field.(type) {
-		case *[]float32:
-			*field, err = vector(t)
-		case **quant.Matrix:
-			*field, err = matrix(t, opts)
-		}
-		return err
+		return setField(field, t, opts)
 	})
+}
+
+// setField stores t in field (a *[]float32 or a **quant.Matrix), converting
+// a matrix to the format opts.Precision asks for.
+func setField(field any, t Tensor, opts Options) (err error) {
+	switch field := field.(type) {
+	case *[]float32:
+		*field, err = vector(t)
+	case **quant.Matrix:
+		*field, err = matrix(t, opts)
+	}
+	return err
 }
 
 func vector(t Tensor) ([]float32, error) {

@@ -1,0 +1,78 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"fmt"
+	"syscall/js"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/offload/wire"
+)
+
+// remoteLayers runs the layers a generation's session lacks on the peer
+// the page is connected to, one offload session per layer range, over
+// streams JS opens: peer is {open(protocol) → Promise<handle>,
+// exchange(handle, body) → Promise<body>, close(handle)}. It serves as a
+// session's Offload hook for one generation; close ends its sessions.
+type remoteLayers struct {
+	peer    js.Value
+	root    cid.Cid
+	context int // the session's positions (0: the model's)
+	ranges  map[[2]int]*remoteRange
+}
+
+// remoteRange is one offload session and the stream it runs on.
+type remoteRange struct {
+	client *wire.Client
+	handle js.Value
+}
+
+func newRemoteLayers(peer js.Value, root cid.Cid, context int) *remoteLayers {
+	return &remoteLayers{peer: peer, root: root, context: context, ranges: map[[2]int]*remoteRange{}}
+}
+
+// run is the llama.SessionOptions.Offload hook: it opens a session for
+// [from, to) the first time that range is asked for.
+func (r *remoteLayers) run(from, to, pos int, h []float32) error {
+	rr, ok := r.ranges[[2]int{from, to}]
+	if !ok {
+		var err error
+		if rr, err = r.open(from, to); err != nil {
+			return fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)
+		}
+		r.ranges[[2]int{from, to}] = rr
+	}
+	return rr.client.RunLayers(from, to, pos, h)
+}
+
+func (r *remoteLayers) open(from, to int) (*remoteRange, error) {
+	handle, err := await(r.peer.Call("open", wire.ProtocolID))
+	if err != nil {
+		return nil, err
+	}
+	exchange := func(body []byte) ([]byte, error) {
+		data := js.Global().Get("Uint8Array").New(len(body))
+		js.CopyBytesToJS(data, body)
+		reply, err := await(r.peer.Call("exchange", handle, data))
+		if err != nil {
+			return nil, err
+		}
+		return bytesOf(reply)
+	}
+	client, err := wire.OpenSession(exchange, wire.Open{Root: r.root, From: from, To: to, Context: r.context})
+	if err != nil {
+		r.peer.Call("close", handle)
+		return nil, err
+	}
+	return &remoteRange{client: client, handle: handle}, nil
+}
+
+// close ends every session the generation opened.
+func (r *remoteLayers) close() {
+	for _, rr := range r.ranges {
+		rr.client.Close()
+		r.peer.Call("close", rr.handle)
+	}
+}

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/offload"
+)
+
+// A running node serves offload sessions for the models it holds whole,
+// and only for those.
+func TestDaemonServesOffload(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(models, "stories260K-f32.gguf")); err != nil {
+		t.Skip("test models not present")
+	}
+	ctx := context.Background()
+	_, r := newTestRepo(t)
+	root, m, err := r.Add(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, loader.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+
+	client, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.Peerstore().AddAddrs(n.Host.ID(), n.Host.Addrs(), time.Hour)
+
+	dag, err := r.Model(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := dag.LlamaModel(ctx, llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := dag.PartialLlamaModel(ctx, llama.Options{}, func(c string) bool {
+		return loader.Priority(c) <= loader.Priority(loader.LayerComponent(0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := offload.Dial(ctx, client, n.Host.ID(), root, 1, full.Layers, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if n.Offload.ActiveSessions() != 1 {
+		t.Fatalf("%d active sessions, want 1", n.Offload.ActiveSessions())
+	}
+	want, err := full.NewSession(llama.SessionOptions{}).Forward([]int{1, 403, 407})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := part.NewSession(llama.SessionOptions{Offload: sess.RunLayers}).Forward([]int{1, 403, 407})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatal("logits with layers 1… on the node differ from the local model's")
+	}
+
+	// Models not here, or not whole, are not served.
+	mh, _ := multihash.Sum([]byte("elsewhere"), multihash.SHA2_256, -1)
+	if _, err := (localModels{r}).Model(ctx, cid.NewCidV1(cid.DagCBOR, mh)); !errors.Is(err, offload.ErrNoModel) {
+		t.Errorf("a model the repo lacks: %v", err)
+	}
+	head, _ := m.Component(loader.ComponentHead)
+	if err := r.Blocks.DeleteBlock(ctx, head.CID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (localModels{r}).Model(ctx, root); !errors.Is(err, offload.ErrNoModel) {
+		t.Errorf("a model missing a block: %v", err)
+	}
+}
