@@ -16,10 +16,9 @@ cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/"
 "$js/node_modules/.bin/esbuild" "$js/ipfs-accelerate.js" --bundle --format=esm --platform=browser \
 	--target=es2022 --minify --sourcemap --legal-comments=external --log-level=warning \
 	--outfile="$out/ipfs-accelerate.js"
-# The worker is a classic worker (importScripts): copied as it is.
-for f in "$js"/*.js "$js"/*.d.ts "$js"/*.html; do
-	case "$(basename "$f")" in ipfs-accelerate.js | p2p.js) ;; *) cp "$f" "$out/" ;; esac
-done
+# The worker is a classic worker (importScripts): copied as it is, with
+# the cache it imports; the other modules are in the bundle.
+cp "$js/worker.js" "$js/block-cache.js" "$js"/*.d.ts "$js"/*.html "$out/"
 # The web UI (playground at /, dashboard at /dashboard) the daemon serves.
 if [ -d "$js/ui" ]; then rm -rf "$out/ui" && cp -r "$js/ui" "$out/ui"; fi
 wasm=$(stat -c %s "$out/accel.wasm")

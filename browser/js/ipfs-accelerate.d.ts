@@ -26,8 +26,14 @@ export interface IPFSAccelerateOptions {
    * estimate). Over it, the least recently used blocks of the least critical components go first.
    */
   cacheQuotaMB?: number;
-  /** Memory budget in MiB (not enforced yet). */
+  /**
+   * The model weights to hold in the page, in MiB (default 2048). With a daemon that runs layers
+   * (offload), the layers past the budget are not fetched and run there; without one, a larger
+   * model fails to load.
+   */
   maxMemoryUsageMB?: number;
+  /** Let the daemon run the layers not loaded yet (default true), so generation starts early. */
+  offload?: boolean;
   /** Allow the WebGPU backend (not implemented yet). */
   enableWebGPU?: boolean;
   /** Allow the WebNN backend (not implemented yet). */
@@ -37,8 +43,22 @@ export interface IPFSAccelerateOptions {
 }
 
 export interface Capabilities {
-  webgpu: boolean;
-  webnn: boolean;
+  webgpu: {
+    available: boolean;
+    adapter: { vendor: string; architecture: string; device: string; description: string } | null;
+    /** maxBufferSize, maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize, … */
+    limits: Record<string, number>;
+    features: string[];
+    /** Why WebGPU is not available (null when it is). */
+    error: string | null;
+  };
+  webnn: {
+    /** navigator.ml exists. */
+    api: boolean;
+    /** navigator.ml.createContext() succeeded. */
+    available: boolean;
+    error: string | null;
+  };
   wasm: boolean;
   wasmSimd: boolean;
   /** SharedArrayBuffer available, the page cross-origin isolated, and WASM atomics supported. */
@@ -46,29 +66,39 @@ export interface Capabilities {
   /** navigator.deviceMemory, or null where the browser does not say. */
   deviceMemoryGB: number | null;
   hardwareConcurrency: number | null;
-  /** The backend loadModel uses. */
-  backend: 'wasm';
+  /** The backend loadModel uses: 'wasm' (the WebGPU and WebNN kernels are not implemented yet), null when enableWasm is false. */
+  backend: 'wasm' | null;
+  backendReason: string;
 }
 
 export interface LoadOptions {
-  /** Called as blocks arrive; fraction never decreases and ends at 1. bytes: block bytes fetched so far. */
-  onProgress?: (fraction: number, component: string, info: { bytes: number }) => void;
+  /**
+   * Called as blocks arrive; fraction never decreases and ends at 1. bytes: block bytes fetched
+   * so far; etaMs: the time left at the rate so far (null before any); memoryMb: the runtime's
+   * WebAssembly memory.
+   */
+  onProgress?: (fraction: number, component: string, info: { bytes: number; etaMs: number | null; memoryMb: number }) => void;
   /** Called as each component's blocks are all fetched and verified, in manifest order. */
   onComponentLoaded?: (component: string, info: { loadingTimeMs: number }) => void;
 }
 
-export interface LoadInfo {
+export interface ViableInfo {
+  /** Components local when the model became viable, in load order. */
+  components: string[];
+  /** Layers the daemon runs for good (over the memory budget); the others not loaded yet run there until they are. */
+  remoteLayers: number[];
+  /** Bytes of all blocks fetched so far, the manifest included. */
+  bytes: number;
+  architecture: string;
   /** The transport the blocks came over: a libp2p one, or 'gateway'. */
   transport: Transport;
+}
+
+export interface LoadInfo extends ViableInfo {
   /** Block requests per source (a transport or a gateway URL). */
   sources: Record<string, number>;
   /** The browser block cache after the load (null where the browser has no storage). */
   cache: { bytes: number; blocks: number; evicted: number } | null;
-  /** Component names in manifest (critical-path) order. */
-  components: string[];
-  /** Bytes of all blocks fetched, the manifest included. */
-  bytes: number;
-  architecture: string;
   /** Block requests made to the network, retries included. */
   requests: number;
   /** Blocks read from the browser's verified block cache. */
@@ -92,7 +122,7 @@ export interface GenerateOptions {
   stopSequences?: string[];
   /** Random seed (default 0; same seed, same output). */
   seed?: number;
-  /** Rejects the call when aborted (the worker still finishes the generation in this slice). */
+  /** Rejects the call when aborted and stops the generation at its next token. */
   signal?: AbortSignal;
 }
 
@@ -105,8 +135,12 @@ export interface MemoryUsage {
 
 export declare class IPFSAccelerate {
   constructor(options?: IPFSAccelerateOptions);
-  getCapabilities(): Capabilities;
-  /** Resolves once every component is loaded and verified (in this slice). */
+  /** What the browser offers and the backend loadModel uses (asynchronous: WebGPU's adapter is). */
+  getCapabilities(): Promise<Capabilities>;
+  /**
+   * Resolves once the model can generate (see waitForMinimumViableModel); the rest of the load
+   * goes on in the background.
+   */
   loadModel(cid: string, options?: LoadOptions): Promise<Model>;
 }
 
@@ -114,12 +148,24 @@ export declare class Model {
   private constructor();
   /** The model's root CID. */
   readonly cid: string;
-  waitForMinimumViableModel(): Promise<LoadInfo>;
+  /**
+   * Resolves once the model can generate: with a daemon that runs layers, when the tokenizer,
+   * embed and head are loaded; otherwise when every component is.
+   */
+  waitForMinimumViableModel(): Promise<ViableInfo>;
+  /** Resolves once the whole load is over (every component the page holds, cached). */
+  waitForLoad(): Promise<LoadInfo>;
   /** Resolves with the generated text, without the prompt. */
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   generateStream(prompt: string, options?: GenerateOptions): AsyncGenerator<string, void, undefined>;
   getMemoryUsage(): Promise<MemoryUsage>;
+  /** The components loaded (and not unloaded) so far, in load order. */
   getLoadedComponents(): string[];
-  /** Not supported yet: always rejects. */
+  /**
+   * Unloads a layer ("layer.N"): the daemon runs it from the next generation on. Rejects for the
+   * tokenizer, embed and head, without a daemon that runs layers, and while a generation runs.
+   */
   unloadComponent(name: string): Promise<void>;
+  /** Stops the model's worker; pending calls reject. */
+  close(): void;
 }

@@ -8,21 +8,8 @@
 // HTTP gateways; the runtime checks every one against its CID, and the WASM
 // backend runs the model.
 
+import { detectCapabilities } from './capabilities.js';
 import { connect, OFFLOAD_PROTOCOL, TRANSPORTS } from './p2p.js';
-
-// Smallest modules that use a WebAssembly SIMD instruction and a shared
-// memory with an atomic instruction: they validate only where the feature
-// is supported.
-const WASM_SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-const WASM_THREADS = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]);
-
-function wasmValidates(bytes) {
-  try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
-  } catch {
-    return false;
-  }
-}
 
 // The generation options the runtime reads (functions and signals cannot
 // cross to the worker).
@@ -51,22 +38,14 @@ export class IPFSAccelerate {
   }
 
   /**
-   * Reports the browser's compute features and the backend loadModel uses.
-   * The backend is always 'wasm' in this slice.
-   * @returns {import('./ipfs-accelerate').Capabilities}
+   * Resolves with what the browser offers — WebGPU adapter, limits and
+   * features; WebNN; WASM SIMD and threads; memory — and the backend
+   * loadModel uses. Asynchronous: WebGPU describes its adapter only
+   * through a Promise.
+   * @returns {Promise<import('./ipfs-accelerate').Capabilities>}
    */
   getCapabilities() {
-    const nav = globalThis.navigator ?? {};
-    return {
-      webgpu: 'gpu' in nav,
-      webnn: 'ml' in nav,
-      wasm: typeof WebAssembly === 'object',
-      wasmSimd: wasmValidates(WASM_SIMD),
-      wasmThreads: typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true && wasmValidates(WASM_THREADS),
-      deviceMemoryGB: nav.deviceMemory ?? null,
-      hardwareConcurrency: nav.hardwareConcurrency ?? null,
-      backend: 'wasm',
-    };
+    return detectCapabilities(this.#options);
   }
 
   /**
@@ -212,8 +191,8 @@ export class Model {
 
   /**
    * Continues prompt and resolves with the generated text (without the
-   * prompt). opts.signal rejects the promise when aborted; the worker
-   * still finishes the generation in this slice.
+   * prompt). Aborting opts.signal rejects the promise and stops the
+   * generation at its next token.
    * @param {string} prompt
    * @param {import('./ipfs-accelerate').GenerateOptions} [opts]
    * @returns {Promise<string>}
@@ -275,12 +254,16 @@ export class Model {
   }
 
   /**
-   * Not supported yet: always rejects in this slice.
+   * Unloads layer component name ("layer.N"), releasing its weights in the
+   * page: from the next generation on, the daemon runs that layer. Rejects
+   * for the tokenizer, embed and head (the minimum viable model), without a
+   * daemon that runs layers, and while a generation runs.
    * @param {string} name
    * @returns {Promise<void>}
    */
   async unloadComponent(name) {
-    throw new Error(`unloadComponent(${JSON.stringify(name)}): not supported yet`);
+    await this.#request({ type: 'unload', component: name }, 'unloaded');
+    this.#components = this.#components.filter((c) => c !== name);
   }
 
   /**
@@ -297,6 +280,7 @@ export class Model {
       }
       signal?.addEventListener('abort', () => {
         this.#pending.delete(id);
+        this.#worker.postMessage({ type: 'cancel', id: this.#nextId++, target: id });
         reject(signal.reason);
       }, { once: true });
       this.#pending.set(id, { final, onEvent, resolve, reject });

@@ -17,6 +17,8 @@
 //                                        then {type:'loaded', id, info} or {type:'error', id, message}
 //   {type:'generate', id, prompt, opts} → {type:'token', id, text}*
 //                                        then {type:'done', id, text} or {type:'error', id, message}
+//   {type:'cancel', id, target}        stops generation target at its next token
+//   {type:'unload', id, component}    → {type:'unloaded', id} or {type:'error', id, message}
 //   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
 // The worker asks the page to use its libp2p connection with
 //   {type:'peer', req, op, ...}       → {type:'peerReply', req, value} or {type:'peerReply', req, error}
@@ -180,6 +182,8 @@ function peerReply({ req, value, error }) {
   else pending.resolve(value);
 }
 
+const cancelled = new Set(); // ids of generations the page gave up on
+
 async function handle(msg) {
   const { id } = msg;
   const rt = await runtime;
@@ -207,10 +211,22 @@ async function handle(msg) {
       break;
     }
     case 'generate': {
-      const text = await rt.generate(msg.prompt, msg.opts || {}, (piece) => self.postMessage({ type: 'token', id, text: piece }));
+      const text = await rt.generate(msg.prompt, msg.opts || {}, (piece) => {
+        if (cancelled.has(id)) return false; // stops the generation
+        self.postMessage({ type: 'token', id, text: piece });
+        return true;
+      });
+      cancelled.delete(id);
       self.postMessage({ type: 'done', id, text });
       break;
     }
+    case 'cancel':
+      cancelled.add(msg.target);
+      break;
+    case 'unload':
+      await rt.unloadComponent(msg.component);
+      self.postMessage({ type: 'unloaded', id });
+      break;
     case 'memory':
       self.postMessage({ type: 'memory', id, usage: rt.memoryUsage() });
       break;

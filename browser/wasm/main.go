@@ -13,6 +13,7 @@
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
+//	accelRuntime.unloadComponent(name) → Promise<void>
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -33,6 +34,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/loader"
 )
 
 func main() {
@@ -40,7 +42,8 @@ func main() {
 	js.Global().Set("accelRuntime", js.ValueOf(map[string]any{
 		"loadModel":   js.FuncOf(e.loadModel),
 		"generate":    js.FuncOf(e.generate),
-		"memoryUsage": js.FuncOf(e.memoryUsage),
+		"memoryUsage":     js.FuncOf(e.memoryUsage),
+		"unloadComponent": js.FuncOf(e.unloadComponent),
 	}))
 	select {}
 }
@@ -50,21 +53,34 @@ func main() {
 type engine struct {
 	mu         sync.Mutex
 	model      *llama.Model
+	manifest   *loader.Manifest
 	root       cid.Cid
 	peer       js.Value // the page's libp2p connection (undefined: none)
 	modelBytes int64    // the weights held locally
+	generating int      // generations running
 }
 
-func (e *engine) current() (*llama.Model, cid.Cid, js.Value) {
+// begin returns what a generation runs with, counting it as running until
+// end (when there is a model).
+func (e *engine) begin() (*llama.Model, cid.Cid, js.Value) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.model != nil {
+		e.generating++
+	}
 	return e.model, e.root, e.peer
 }
 
-func (e *engine) set(model *llama.Model, root cid.Cid, peer js.Value) {
+func (e *engine) end() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.model, e.root, e.peer, e.modelBytes = model, root, peer, 0
+	e.generating--
+}
+
+func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid, peer js.Value) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.model, e.manifest, e.root, e.peer, e.modelBytes = model, manifest, root, peer, 0
 }
 
 func (e *engine) addBytes(n int64) {
@@ -169,7 +185,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (map[string
 			if err != nil {
 				return nil, err
 			}
-			e.set(model, root, peer)
+			e.set(model, m.Manifest, root, peer)
 			call(o.Get("onViable"), info())
 		default: // a layer, local from the next generation on
 			layer, _ := strconv.Atoi(strings.TrimPrefix(c.Name, "layer."))
@@ -197,9 +213,12 @@ func (p jsProgress) componentLoaded(component string, took time.Duration) {
 	call(p.onComponentLoaded, component, map[string]any{"loadingTimeMs": float64(took.Microseconds()) / 1000})
 }
 
+// errStopped ends a generation whose onToken returned false.
+var errStopped = errors.New("stopped")
+
 // generate(prompt, opts, onToken) continues prompt (BOS prepended) with the
 // loaded model, calling the optional onToken(text) with each piece of text
-// as it is final. The layers the model lacks when it starts run on the
+// as it is final; the generation stops early when onToken returns false. The layers the model lacks when it starts run on the
 // peer for the whole generation. It resolves with the generated text, without the prompt.
 // Options left out take `accel run`'s defaults; temperature 0 is greedy.
 func (e *engine) generate(_ js.Value, args []js.Value) any {
@@ -212,10 +231,11 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		m, root, peer := e.current()
+		m, root, peer := e.begin()
 		if m == nil {
 			return nil, errors.New("generate: no model is loaded; call loadModel first")
 		}
+		defer e.end()
 		if peer.Type() == js.TypeObject {
 			remote := newRemoteLayers(peer, root, opts.Session.Context)
 			defer remote.close()
@@ -224,10 +244,12 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 		var out []byte
 		_, err = generate.Run(context.Background(), m, prompt.String(), opts, func(text string) error {
 			out = append(out, text...)
-			call(onToken, text)
+			if v := call(onToken, text); v.Type() == js.TypeBoolean && !v.Bool() {
+				return errStopped
+			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errStopped) {
 			return nil, fmt.Errorf("generate: %w", err)
 		}
 		return string(out), nil
@@ -259,6 +281,38 @@ func generateOptions(o js.Value) (generate.Options, error) {
 		}
 	}
 	return opts, nil
+}
+
+// unloadComponent(name) unloads layer component name ("layer.N"), releasing
+// its weights: the peer runs that layer from the next generation on. It
+// rejects other components (the minimum viable model needs them), a model
+// with no peer to run the layer, and calls while a generation runs.
+func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
+	name := arg(args, 0)
+	return promise(func() (any, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		switch {
+		case e.model == nil:
+			return nil, errors.New("unloadComponent: no model is loaded")
+		case name.Type() != js.TypeString:
+			return nil, errors.New("unloadComponent: the component name must be a string")
+		case e.peer.Type() != js.TypeObject:
+			return nil, fmt.Errorf("unloadComponent(%q): no peer is connected to run it in the page's stead", name.String())
+		case e.generating > 0:
+			return nil, fmt.Errorf("unloadComponent(%q): a generation is running; call it again once it ends", name.String())
+		}
+		c, ok := e.manifest.Component(name.String())
+		layer, err := strconv.Atoi(strings.TrimPrefix(name.String(), "layer."))
+		if !ok || err != nil || c.Name != loader.LayerComponent(layer) {
+			return nil, fmt.Errorf("unloadComponent(%q): only layers can be unloaded; the tokenizer, embed and head make the minimum viable model", name.String())
+		}
+		if err := e.model.RemoveBlock(layer); err != nil {
+			return nil, fmt.Errorf("unloadComponent(%q): %w", name.String(), err)
+		}
+		e.modelBytes -= c.Size
+		return nil, nil
+	})
 }
 
 // memoryUsage() returns {heapBytes, modelBytes}: the Go heap in use and the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,8 +59,8 @@ var (
 	sdkErr  error
 )
 
-// newBrowser starts headless Chromium for the test.
-func newBrowser(t testing.TB) context.Context {
+// newBrowser starts headless Chromium for the test, with any extra flags.
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -71,6 +72,7 @@ func newBrowser(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -272,4 +274,90 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The model's API beyond generate: capabilities (WebGPU through
+// SwiftShader, WebNN's API present but, in Debian's Chromium, no context),
+// a layer unloaded and then run by the daemon with the same text, and a
+// stream aborted mid-way that stops the generation.
+func TestBrowserModelAPI(t *testing.T) {
+	needModels(t)
+	t.Setenv(browser.EnvSDKDir, buildSDK(t))
+	d := startDaemon(t, newRepo(t))
+	root := addStories(t, d.repo)
+	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true),
+		chromedp.Flag("enable-features", "WebMachineLearningNeuralNetwork"))
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Capabilities struct {
+			WebGPU struct {
+				Available bool
+				Features  []string
+				Limits    map[string]float64
+			}
+			WebNN struct {
+				API       bool
+				Available bool
+				Error     string
+			}
+			Backend string
+		}
+		Loaded, AfterUnload []string
+		Unloaded            string
+		Text                string
+		Memory              struct{ ModelBytes, UnloadedBytes float64 }
+		Streamed            int
+		BadUnload           string
+		Again               string
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
+		const acc = new IPFSAccelerate({ transports: ['websocket'] });
+		const capabilities = await acc.getCapabilities();
+		const model = await acc.loadModel(`+jsString(root)+`);
+		await model.waitForLoad();
+		const loaded = model.getLoadedComponents();
+		const memory = { modelBytes: (await model.getMemoryUsage()).modelBytes };
+		await model.unloadComponent('layer.2');
+		memory.unloadedBytes = (await model.getMemoryUsage()).modelBytes;
+		const prompt = 'Once upon a time';
+		const text = prompt + await model.generate(prompt, { maxTokens: 64, temperature: 0 });
+		const badUnload = await model.unloadComponent('embed').then(() => '', (err) => err.message);
+		const abort = new AbortController();
+		let streamed = 0;
+		try {
+			for await (const piece of model.generateStream(prompt, { maxTokens: 200, temperature: 0, signal: abort.signal })) {
+				if (++streamed === 5) abort.abort();
+			}
+		} catch {}
+		const again = prompt + await model.generate(prompt, { maxTokens: 64, temperature: 0 });
+		return { capabilities, loaded, afterUnload: model.getLoadedComponents(), text, memory, streamed, badUnload, again };
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := res.Capabilities
+	t.Logf("capabilities: %+v", caps)
+	if !caps.WebGPU.Available || caps.WebGPU.Limits["maxStorageBufferBindingSize"] <= 0 || caps.Backend != "wasm" {
+		t.Errorf("capabilities %+v: want a WebGPU adapter with its limits, and the wasm backend", caps)
+	}
+	if !caps.WebNN.API || caps.WebNN.Available && caps.WebNN.Error != "" {
+		t.Errorf("WebNN %+v: want navigator.ml, with an error where no context can be made", caps.WebNN)
+	}
+	if !strings.HasPrefix(res.Text, storyStart) || res.Again != res.Text {
+		t.Errorf("with layer.2 unloaded the page generated %q, then %q", res.Text, res.Again)
+	}
+	if slices.Contains(res.AfterUnload, "layer.2") || len(res.AfterUnload) != len(res.Loaded)-1 {
+		t.Errorf("loaded %v, after unloading layer.2 %v", res.Loaded, res.AfterUnload)
+	}
+	if res.Memory.UnloadedBytes >= res.Memory.ModelBytes {
+		t.Errorf("the weights went from %v to %v bytes when a layer was unloaded", res.Memory.ModelBytes, res.Memory.UnloadedBytes)
+	}
+	if !strings.Contains(res.BadUnload, "only layers") {
+		t.Errorf("unloading the embedding: %q", res.BadUnload)
+	}
+	if res.Streamed < 5 || res.Streamed > 10 {
+		t.Errorf("the aborted stream yielded %d pieces, want it to stop right after the 5th", res.Streamed)
+	}
 }

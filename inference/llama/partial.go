@@ -59,3 +59,20 @@ func (m *Model) eachWeight(fn func(name string, optional bool, field any) error)
 	}
 	return nil
 }
+
+// RemoveBlock unloads block l, releasing its weights: sessions created
+// afterwards offload it. The caller must ensure no session that runs block
+// l locally is still in use.
+func (m *Model) RemoveBlock(l int) error {
+	if l < 0 || l >= m.Layers {
+		return fmt.Errorf("llama: block %d is outside [0, %d)", l, m.Layers)
+	}
+	m.adding.Lock()
+	defer m.adding.Unlock()
+	if !m.local[l].Load() {
+		return fmt.Errorf("llama: block %d is not loaded", l)
+	}
+	m.local[l].Store(false)
+	m.Blocks[l] = Block{}
+	return nil
+}

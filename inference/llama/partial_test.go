@@ -193,3 +193,39 @@ func TestAddBlock(t *testing.T) {
 		t.Fatalf("the completed model streams %d bytes, the full one %d", a, b)
 	}
 }
+
+// A removed block is offloaded by the sessions created afterwards, with
+// the same tokens, and can be added again.
+func TestRemoveBlock(t *testing.T) {
+	full := stories(t, nil)
+	all := source(full, func(int) bool { return true })
+	m, err := NewPartial(full.Config, full.Tokenizer, all, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := greedyTokens(t, full.NewSession(SessionOptions{}), 20)
+	if err := m.RemoveBlock(1); err != nil {
+		t.Fatal(err)
+	}
+	if m.HasBlock(1) || m.WeightBytes() >= full.WeightBytes() {
+		t.Fatalf("block 1 still loaded (%v) or counted (%d of %d bytes)", m.HasBlock(1), m.WeightBytes(), full.WeightBytes())
+	}
+	for _, c := range []struct {
+		l    int
+		want string
+	}{{1, "not loaded"}, {-1, "outside"}, {m.Layers, "outside"}} {
+		if err := m.RemoveBlock(c.l); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("RemoveBlock(%d): %v, want an error with %q", c.l, err, c.want)
+		}
+	}
+	var ranges [][2]int
+	if got := greedyTokens(t, m.NewSession(SessionOptions{Offload: remoteHook(full, &ranges)}), len(want)); !slices.Equal(got, want) || !slices.Equal(ranges, [][2]int{{1, 2}}) {
+		t.Fatalf("offloading %v: greedy tokens %v, want %v offloading [[1 2]]", ranges, got, want)
+	}
+	if err := m.AddBlock(1, all, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := greedyTokens(t, m.NewSession(SessionOptions{}), len(want)); !slices.Equal(got, want) {
+		t.Fatalf("block 1 added back: %v, want %v", got, want)
+	}
+}

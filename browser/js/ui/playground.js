@@ -197,7 +197,7 @@ $('form').addEventListener('submit', async (event) => {
 
 $('stop').addEventListener('click', () => stopper?.abort());
 
-const caps = acc.getCapabilities();
+const caps = await acc.getCapabilities();
 showValue('backend', caps.backend, [caps.wasmSimd && 'SIMD', caps.wasmThreads && 'threads'].filter(Boolean).join(' · ') || 'scalar');
 const linked = new URLSearchParams(location.search).get('cid');
 if (linked) $('cid').value = linked;

@@ -1,0 +1,81 @@
+// Detection of the browser's compute features: WebGPU (adapter, limits,
+// features), WebNN (whether a context can be made), WebAssembly SIMD and
+// threads, memory. It reports what the browser offers; the runtime's
+// kernels are the WASM ones whatever it finds (see chooseBackend).
+
+// Smallest modules that use a WebAssembly SIMD instruction and a shared
+// memory with an atomic instruction: they validate only where the feature
+// is supported.
+const WASM_SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+const WASM_THREADS = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]);
+
+// The WebGPU limits that bound a model's matrices and kernels.
+const GPU_LIMITS = [
+  'maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
+];
+
+function wasmValidates(bytes) {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+/** WebGPU: {available, adapter: {vendor, architecture, device, description} | null, limits, features, error}. */
+async function detectWebGPU(nav) {
+  if (!nav.gpu) return { available: false, adapter: null, limits: {}, features: [], error: 'navigator.gpu is missing' };
+  try {
+    const adapter = await nav.gpu.requestAdapter();
+    if (!adapter) return { available: false, adapter: null, limits: {}, features: [], error: 'requestAdapter() found no adapter' };
+    const { vendor, architecture, device, description } = adapter.info ?? {};
+    const limits = Object.fromEntries(GPU_LIMITS.map((k) => [k, adapter.limits[k]]));
+    return { available: true, adapter: { vendor, architecture, device, description }, limits, features: [...adapter.features].sort(), error: null };
+  } catch (err) {
+    return { available: false, adapter: null, limits: {}, features: [], error: String(err?.message ?? err) };
+  }
+}
+
+/** WebNN: {api: navigator.ml exists, available: a context could be made, error}. */
+async function detectWebNN(nav) {
+  if (!nav.ml) return { api: false, available: false, error: 'navigator.ml is missing' };
+  try {
+    await nav.ml.createContext();
+    return { api: true, available: true, error: null };
+  } catch (err) {
+    return { api: true, available: false, error: String(err?.message ?? err) };
+  }
+}
+
+/**
+ * The backend loadModel uses, and why: the runtime's kernels are the pure
+ * Go ones compiled to WebAssembly; the WebGPU and WebNN kernels are not
+ * written yet, so what the browser offers does not change the choice.
+ */
+function chooseBackend(options) {
+  if (!options.enableWasm) return { backend: null, reason: 'enableWasm is false and the WebGPU and WebNN kernels are not implemented yet' };
+  return { backend: 'wasm', reason: 'the WebGPU and WebNN kernels are not implemented yet; the WASM kernels run everywhere' };
+}
+
+/**
+ * Resolves with the browser's capabilities and the backend chosen under
+ * options ({enableWebGPU, enableWebNN, enableWasm}).
+ * @returns {Promise<import('./ipfs-accelerate').Capabilities>}
+ */
+export async function detectCapabilities(options) {
+  const nav = globalThis.navigator ?? {};
+  const [webgpu, webnn] = await Promise.all([detectWebGPU(nav), detectWebNN(nav)]);
+  const { backend, reason } = chooseBackend(options);
+  return {
+    webgpu,
+    webnn,
+    wasm: typeof WebAssembly === 'object',
+    wasmSimd: wasmValidates(WASM_SIMD),
+    wasmThreads: typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true && wasmValidates(WASM_THREADS),
+    deviceMemoryGB: nav.deviceMemory ?? null,
+    hardwareConcurrency: nav.hardwareConcurrency ?? null,
+    backend,
+    backendReason: reason,
+  };
+}
