@@ -40,8 +40,8 @@ import (
 func main() {
 	e := &engine{}
 	js.Global().Set("accelRuntime", js.ValueOf(map[string]any{
-		"loadModel":   js.FuncOf(e.loadModel),
-		"generate":    js.FuncOf(e.generate),
+		"loadModel":       js.FuncOf(e.loadModel),
+		"generate":        js.FuncOf(e.generate),
 		"memoryUsage":     js.FuncOf(e.memoryUsage),
 		"unloadComponent": js.FuncOf(e.unloadComponent),
 	}))
