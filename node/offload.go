@@ -7,22 +7,27 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload"
 )
 
 // localModels is the offload server's ModelSource: the models whose every
 // block is in the repo, read through the offline DAG service, so that a
-// remote caller never makes the node fetch anything.
+// remote caller never makes the node fetch anything, and checked against
+// their CIDs, so that a block corrupted on disk fails the load instead of
+// skewing what the node computes for its peers.
 type localModels struct{ r *Repo }
 
 var _ offload.ModelSource = localModels{}
 
 func (l localModels) Model(ctx context.Context, root cid.Cid) (*llama.Model, error) {
-	m, err := l.r.Model(ctx, root)
+	m, err := loader.Open(ctx, root, loader.NewDAGService(blockstore.Verifying(l.r.Blocks)))
 	if err != nil {
-		return nil, noModel(err)
+		return nil, noModel(notLocal(err))
 	}
+	l.r.touch(ctx, root)
 	model, err := m.LlamaModel(ctx, llama.Options{})
 	if err != nil {
 		return nil, noModel(notLocal(err))

@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	"github.com/multiformats/go-multihash"
 
+	accelbs "github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload"
@@ -88,5 +90,17 @@ func TestDaemonServesOffload(t *testing.T) {
 	}
 	if _, err := (localModels{r}).Model(ctx, root); !errors.Is(err, offload.ErrNoModel) {
 		t.Errorf("a model missing a block: %v", err)
+	}
+	// A block corrupted on disk fails the load: the node never computes
+	// with bytes that do not match their CID.
+	corrupt, err := blocks.NewBlockWithCid([]byte("not the head"), head.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Blocks.Put(ctx, corrupt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (localModels{r}).Model(ctx, root); !errors.Is(err, accelbs.ErrHashMismatch) {
+		t.Errorf("a model with a corrupt block: %v", err)
 	}
 }

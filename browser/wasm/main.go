@@ -58,6 +58,10 @@ type engine struct {
 	peer       js.Value // the page's libp2p connection (undefined: none)
 	modelBytes int64    // the weights held locally
 	generating int      // generations running
+	// whole is closed when the load ends, with every layer local (false
+	// when some stay on the peer or the load failed).
+	whole    chan struct{}
+	allLocal bool
 }
 
 // begin returns what a generation runs with, counting it as running until
@@ -81,6 +85,32 @@ func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.model, e.manifest, e.root, e.peer, e.modelBytes = model, manifest, root, peer, 0
+	e.whole, e.allLocal = make(chan struct{}), false
+}
+
+// loaded marks the load of model over: every layer is local when allLocal.
+func (e *engine) loaded(model *llama.Model, allLocal bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.model == model {
+		e.allLocal = allLocal
+		close(e.whole)
+	}
+}
+
+// waitWhole waits for the load of model to end and reports whether it
+// left every layer local.
+func (e *engine) waitWhole(model *llama.Model) bool {
+	e.mu.Lock()
+	whole, current := e.whole, e.model == model
+	e.mu.Unlock()
+	if !current {
+		return false
+	}
+	<-whole
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.allLocal
 }
 
 func (e *engine) addBytes(n int64) {
@@ -130,7 +160,7 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 
 // load runs loadModel: it fetches the components planLoad orders, building
 // the model as soon as it can generate.
-func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (map[string]any, error) {
+func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[string]any, err error) {
 	f := fetcher{fetchBlock: o.Get("fetchBlock"), onVerified: o.Get("onVerified")}
 	p := jsProgress{onProgress: o.Get("onProgress"), onComponentLoaded: o.Get("onComponentLoaded")}
 	peer := o.Get("peer")
@@ -165,9 +195,14 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (map[string
 	if offload {
 		viable = 3 // tokenizer, embed and head
 	}
+	defer func() {
+		if model != nil {
+			e.loaded(model, err == nil && len(plan.remote) == 0)
+		}
+	}()
 	for i, c := range plan.fetch {
-		cids, err := l.component(ctx, c)
-		if err != nil {
+		var cids []cid.Cid
+		if cids, err = l.component(ctx, c); err != nil {
 			return nil, err
 		}
 		have[c.Name] = true
@@ -218,8 +253,11 @@ var errStopped = errors.New("stopped")
 
 // generate(prompt, opts, onToken) continues prompt (BOS prepended) with the
 // loaded model, calling the optional onToken(text) with each piece of text
-// as it is final; the generation stops early when onToken returns false. The layers the model lacks when it starts run on the
-// peer for the whole generation. It resolves with the generated text, without the prompt.
+// as it is final; the generation stops early when onToken returns false.
+// The layers the model lacks as it starts run on the peer for the whole
+// generation; when the peer fails before the first token, the generation
+// waits for the load to make every layer local and runs here instead. It
+// resolves with the generated text, without the prompt.
 // Options left out take `accel run`'s defaults; temperature 0 is greedy.
 func (e *engine) generate(_ js.Value, args []js.Value) any {
 	prompt, jsOpts, onToken := arg(args, 0), arg(args, 1), arg(args, 2)
@@ -236,24 +274,40 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 			return nil, errors.New("generate: no model is loaded; call loadModel first")
 		}
 		defer e.end()
-		if peer.Type() == js.TypeObject {
-			remote := newRemoteLayers(peer, root, opts.Session.Context)
-			defer remote.close()
-			opts.Session.Offload = remote.run
+		text, err := e.run(m, root, peer, prompt.String(), opts, onToken)
+		var offload offloadError
+		if errors.As(err, &offload) && text == "" && e.waitWhole(m) {
+			// The peer failed before any token: every layer is local now.
+			text, err = e.run(m, root, peer, prompt.String(), opts, onToken)
 		}
-		var out []byte
-		_, err = generate.Run(context.Background(), m, prompt.String(), opts, func(text string) error {
-			out = append(out, text...)
-			if v := call(onToken, text); v.Type() == js.TypeBoolean && !v.Bool() {
-				return errStopped
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStopped) {
+		if err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
 		}
-		return string(out), nil
+		return text, nil
 	})
+}
+
+// run generates with m, offloading to peer (when there is one) the layers
+// m lacks as the generation starts; it returns the text generated, also
+// when it fails part way.
+func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string, opts generate.Options, onToken js.Value) (string, error) {
+	if peer.Type() == js.TypeObject {
+		remote := newRemoteLayers(peer, root, opts.Session.Context)
+		defer remote.close()
+		opts.Session.Offload = remote.run
+	}
+	var out []byte
+	_, err := generate.Run(context.Background(), m, prompt, opts, func(text string) error {
+		out = append(out, text...)
+		if v := call(onToken, text); v.Type() == js.TypeBoolean && !v.Bool() {
+			return errStopped
+		}
+		return nil
+	})
+	if errors.Is(err, errStopped) {
+		err = nil
+	}
+	return string(out), err
 }
 
 // generateOptions reads generate's JS options over `accel run`'s defaults.

@@ -33,18 +33,29 @@ func newRemoteLayers(peer js.Value, root cid.Cid, context int) *remoteLayers {
 	return &remoteLayers{peer: peer, root: root, context: context, ranges: map[[2]int]*remoteRange{}}
 }
 
+// offloadError is a failure of the peer or of the way to it, as opposed to
+// one of the model.
+type offloadError struct{ err error }
+
+func (e offloadError) Error() string { return e.err.Error() }
+func (e offloadError) Unwrap() error { return e.err }
+
 // run is the llama.SessionOptions.Offload hook: it opens a session for
-// [from, to) the first time that range is asked for.
+// [from, to) the first time that range is asked for. Its errors are
+// offloadErrors.
 func (r *remoteLayers) run(from, to, pos int, h []float32) error {
 	rr, ok := r.ranges[[2]int{from, to}]
 	if !ok {
 		var err error
 		if rr, err = r.open(from, to); err != nil {
-			return fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)
+			return offloadError{fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)}
 		}
 		r.ranges[[2]int{from, to}] = rr
 	}
-	return rr.client.RunLayers(from, to, pos, h)
+	if err := rr.client.RunLayers(from, to, pos, h); err != nil {
+		return offloadError{fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)}
+	}
+	return nil
 }
 
 func (r *remoteLayers) open(from, to int) (*remoteRange, error) {

@@ -199,6 +199,19 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	if again.Info.Requests != 0 || again.Text != res.Text {
 		t.Errorf("reload: %d network requests, text %q", again.Info.Requests, again.Text)
 	}
+
+	// Over libp2p: the page's daemon sends bad blocks (and cannot run
+	// layers, its copy being corrupt): the page drops the connection as a
+	// block source, gets the blocks from the other daemon's gateway, and
+	// runs every layer itself.
+	sources, _ := json.Marshal(map[string][]string{"gateway": {good.gateway}, "transports": {"websocket", "gateway"}})
+	p2p := runPage(t, newBrowser(t), bad.gateway+"/sdk/test.html", root, string(sources))
+	if !strings.HasPrefix(p2p.Text, storyStart) {
+		t.Errorf("the page generated %q", p2p.Text)
+	}
+	if !slices.Equal(p2p.Info.Dropped, []string{"websocket"}) || p2p.Info.Sources["websocket"] == 0 || p2p.Info.Sources[good.gateway+"/"] == 0 {
+		t.Errorf("dropped %v, requests by source %v: want websocket dropped for %s", p2p.Info.Dropped, p2p.Info.Sources, good.gateway)
+	}
 }
 
 // For each libp2p transport a browser has, a page dials the daemon at an
