@@ -4,8 +4,8 @@
 # esbuild (js-libp2p included; `npm ci` fetches it once), the runtime's
 # worker and the web UI; print sizes.
 set -euo pipefail
+out="$(realpath -m "${1:-$(dirname "$0")/../browser/dist}")" # OUT is relative to the caller's directory
 cd "$(dirname "$0")/.."
-out="${1:-browser/dist}"
 mkdir -p "$out"
 js=browser/js
 if [ ! -e "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
