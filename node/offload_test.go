@@ -11,11 +11,11 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/multiformats/go-multihash"
 
 	accelbs "github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload"
 )
@@ -38,11 +38,7 @@ func TestDaemonServesOffload(t *testing.T) {
 	}
 	defer n.Close()
 
-	client, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := p2ptest.NewHost(t)
 	client.Peerstore().AddAddrs(n.Host.ID(), n.Host.Addrs(), time.Hour)
 
 	dag, err := r.Model(ctx, root)

@@ -20,28 +20,18 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload/wire"
 )
 
 const models = "../../shared/models"
-
-func newHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
 
 // modelMap is a ModelSource over the models in a map.
 type modelMap map[cid.Cid]*llama.Model
@@ -84,7 +74,7 @@ func newFixture(t *testing.T, limits Limits) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{root: root, dag: dag, full: full, client: newHost(t)}
+	f := &fixture{root: root, dag: dag, full: full, client: p2ptest.NewHost(t)}
 	f.server, f.peer = f.serve(t, limits)
 	return f
 }
@@ -92,7 +82,7 @@ func newFixture(t *testing.T, limits Limits) *fixture {
 // serve starts a server of the model on a new host that the client host
 // knows how to reach.
 func (f *fixture) serve(t *testing.T, limits Limits) (*Server, peer.ID) {
-	h := newHost(t)
+	h := p2ptest.NewHost(t)
 	s := NewServer(h, modelMap{f.root: f.full}, limits)
 	t.Cleanup(func() { _ = s.Close() })
 	f.client.Peerstore().AddAddrs(h.ID(), h.Addrs(), time.Hour)

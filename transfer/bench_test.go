@@ -11,6 +11,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 )
 
 // pseudoBlocks makes n raw blocks of size bytes quickly (benchmark data need
@@ -41,7 +43,7 @@ func BenchmarkFetch(b *testing.B) {
 		b.Run(fmt.Sprintf("block=%dKiB", size>>10), func(b *testing.B) {
 			blks, cids := pseudoBlocks(b, total/size, size)
 			p := newProvider(b, storeWith(b, blks))
-			client := newHost(b)
+			client := p2ptest.NewHost(b)
 			connect(b, client, p.host)
 			b.SetBytes(total)
 			b.ResetTimer()
@@ -56,7 +58,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.Run("first-block", func(b *testing.B) {
 		blks, cids := pseudoBlocks(b, 1, 256<<10)
 		p := newProvider(b, storeWith(b, blks))
-		client := newHost(b)
+		client := p2ptest.NewHost(b)
 		connect(b, client, p.host)
 		var elapsed time.Duration
 		b.ResetTimer()

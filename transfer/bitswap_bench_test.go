@@ -9,6 +9,8 @@ import (
 	"github.com/ipfs/boxo/bitswap"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 )
 
 // BenchmarkBitswap is the reference for BenchmarkFetch: boxo bitswap moving
@@ -20,7 +22,7 @@ func BenchmarkBitswap(b *testing.B) {
 		name := fmt.Sprintf("block=256KiB/n=%d", n)
 		b.Run(name, func(b *testing.B) {
 			blks, cids := pseudoBlocks(b, n, 256<<10)
-			ph := newHost(b)
+			ph := p2ptest.NewHost(b)
 			server := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(ph), nil, storeWith(b, blks))
 			b.Cleanup(func() { _ = server.Close() })
 			b.SetBytes(int64(n * 256 << 10))
@@ -28,7 +30,7 @@ func BenchmarkBitswap(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
-				ch := newHost(b)
+				ch := p2ptest.NewHost(b)
 				client := bitswap.New(context.Background(), bsnet.NewFromIpfsHost(ch), nil, newStore())
 				connect(b, ch, ph)
 				b.StartTimer()

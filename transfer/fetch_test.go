@@ -12,6 +12,8 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 )
 
 // hookStore runs get on every block the wrapped store returns.
@@ -32,7 +34,7 @@ func TestFetchTwoProviders(t *testing.T) {
 	blks, cids := randomBlocks(t, 200, 256<<10)
 	a := newProvider(t, storeWith(t, blks))
 	b := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, a.host, b.host)
 
 	local := newStore()
@@ -59,7 +61,7 @@ func TestFetchResumes(t *testing.T) {
 	blks, cids := randomBlocks(t, 100, 64<<10)
 	a := newProvider(t, storeWith(t, blks))
 	b := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, a.host, b.host)
 
 	local := newStore()
@@ -95,7 +97,7 @@ func TestFetchBadPeer(t *testing.T) {
 	}}
 	bad := newProvider(t, corrupt)
 	good := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, bad.host, good.host)
 
 	local := newStore()
@@ -131,7 +133,7 @@ func TestFetchProviderClosed(t *testing.T) {
 		return b
 	}})
 	steady := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, flaky.host, steady.host)
 
 	local := newStore()
@@ -149,7 +151,7 @@ func TestFetchLackingBlocks(t *testing.T) {
 	blks, cids := randomBlocks(t, 60, 16<<10)
 	half := newProvider(t, storeWith(t, blks[:30]))
 	full := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, half.host, full.host)
 
 	local := newStore()
@@ -164,7 +166,7 @@ func TestFetchNobodyHasIt(t *testing.T) {
 	blks, cids := randomBlocks(t, 20, 16<<10)
 	a := newProvider(t, storeWith(t, blks[:10]))
 	b := newProvider(t, storeWith(t, append(blks[:9:9], blks[11:]...))) // both lack blks[10]
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, a.host, b.host)
 
 	local := newStore()
@@ -183,8 +185,8 @@ func TestFetchNobodyHasIt(t *testing.T) {
 
 func TestFetchNoProviders(t *testing.T) {
 	_, cids := randomBlocks(t, 3, 10)
-	stranger := newHost(t) // speaks no transfer protocol
-	client := newHost(t)
+	stranger := p2ptest.NewHost(t) // speaks no transfer protocol
+	client := p2ptest.NewHost(t)
 	connect(t, client, stranger)
 	f := NewFetcher(client, newStore())
 	for _, providers := range [][]peer.ID{nil, {client.ID()}, {stranger.ID()}} {
@@ -199,7 +201,7 @@ func TestFetchNoProviders(t *testing.T) {
 func TestFetchCanceled(t *testing.T) {
 	blks, cids := randomBlocks(t, 50, 64<<10)
 	a := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, a.host)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := NewFetcher(client, newStore(), OnBlock(func(cid.Cid, int) { cancel() }))
@@ -210,7 +212,7 @@ func TestFetchCanceled(t *testing.T) {
 
 func TestSupports(t *testing.T) {
 	a := newProvider(t, newStore())
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, a.host)
 	deadline := time.Now().Add(5 * time.Second)
 	for !Supports(client, a.host.ID()) {

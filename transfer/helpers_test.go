@@ -10,21 +10,12 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
-)
 
-func newHost(tb testing.TB) host.Host {
-	tb.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = h.Close() })
-	return h
-}
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
+)
 
 func newStore() blockstore.Blockstore {
 	return blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
@@ -74,7 +65,7 @@ type provider struct {
 }
 
 func newProvider(tb testing.TB, bs blockstore.Blockstore) provider {
-	h := newHost(tb)
+	h := p2ptest.NewHost(tb)
 	s := NewServer(h, bs)
 	tb.Cleanup(func() { _ = s.Close() })
 	return provider{h, s}

@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 )
 
 func TestServerResetsMalformedRequests(t *testing.T) {
 	blks, cids := randomBlocks(t, 1, 100)
 	p := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, p.host)
 
 	for name, req := range badRequests {
@@ -42,7 +44,7 @@ func TestServerResetsMalformedRequests(t *testing.T) {
 func TestServerLimitsStreamsPerPeer(t *testing.T) {
 	blks, cids := randomBlocks(t, 1, 100)
 	p := newProvider(t, storeWith(t, blks))
-	client := newHost(t)
+	client := p2ptest.NewHost(t)
 	connect(t, client, p.host)
 
 	open := func() (network.Stream, error) {
