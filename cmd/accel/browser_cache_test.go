@@ -19,7 +19,6 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
-	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
@@ -31,11 +30,8 @@ import (
 // next one fetches nothing. A block whose bytes or record a dying page did
 // not write counts as absent: the next load fetches it again.
 func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
-	needModels(t)
 	ctx := newBrowser(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	root := addStories(t, d.repo)
+	d, root := sdkDaemon(t)
 	parts := modelParts(t, d.gateway, root)
 	var total, largest int64
 	for _, p := range parts {

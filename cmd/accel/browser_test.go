@@ -53,6 +53,16 @@ func buildSDK(t testing.TB) string {
 	return sdkDir
 }
 
+// sdkDaemon starts a daemon that serves the freshly built SDK and holds
+// stories260K, and returns it with the model's root CID.
+func sdkDaemon(t *testing.T) (*daemon, string) {
+	t.Helper()
+	needModels(t)
+	t.Setenv(browser.EnvSDKDir, buildSDK(t))
+	d := startDaemon(t, newRepo(t))
+	return d, addStories(t, d.repo)
+}
+
 var (
 	sdkOnce sync.Once
 	sdkDir  string
@@ -108,11 +118,8 @@ type pageResult struct {
 // order and never goes backwards. After a reload the same load comes whole
 // from the browser's verified block cache: no block requests.
 func TestBrowserLoadsOverGateway(t *testing.T) {
-	needModels(t)
 	ctx := newBrowser(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	root := addStories(t, d.repo)
+	d, root := sdkDaemon(t)
 
 	gatewayOnly := `{"transports": ["gateway"]}`
 	res := runPage(t, ctx, d.gateway+"/sdk/test.html", root, gatewayOnly)
@@ -219,10 +226,7 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 // bulk block protocol alone (no gateway request) and generates the
 // reference text.
 func TestBrowserLoadsOverLibp2p(t *testing.T) {
-	needModels(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	root := addStories(t, d.repo)
+	d, root := sdkDaemon(t)
 	for _, transport := range []string{"webtransport", "webrtc-direct", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			ctx := newBrowser(t) // a fresh profile: an empty block cache
@@ -244,10 +248,7 @@ func TestBrowserLoadsOverLibp2p(t *testing.T) {
 // result. With a memory budget below the model, the page never fetches the
 // last layers and the daemon runs them for the whole generation.
 func TestBrowserMinimumViableModel(t *testing.T) {
-	needModels(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	root := addStories(t, d.repo)
+	d, root := sdkDaemon(t)
 	last := loader.LayerComponent(5 - 1)
 
 	t.Run("viable before the last layer", func(t *testing.T) {
@@ -294,10 +295,7 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 // a layer unloaded and then run by the daemon with the same text, and a
 // stream aborted mid-way that stops the generation.
 func TestBrowserModelAPI(t *testing.T) {
-	needModels(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	root := addStories(t, d.repo)
+	d, root := sdkDaemon(t)
 	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true),
 		chromedp.Flag("enable-features", "WebMachineLearningNeuralNetwork"))
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
@@ -24,11 +23,8 @@ import (
 // screenshots go to $ACCEL_ARTIFACTS, else out/screenshots/, for a person
 // to look at.
 func TestWebUI(t *testing.T) {
-	needModels(t)
 	ctx := newBrowser(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	root := addStories(t, d.repo)
+	d, root := sdkDaemon(t)
 	peer := startDaemon(t, newRepo(t))
 	connect(t, peer, d)
 	repoRun(t, peer.repo, "pin", "add", root) // traffic for the chart
