@@ -1,7 +1,6 @@
 // Detection of the browser's compute features: WebGPU (adapter, limits,
 // features), WebNN (whether a context can be made), WebAssembly SIMD and
-// threads, memory. It reports what the browser offers; the runtime's
-// kernels are the WASM ones whatever it finds (see chooseBackend).
+// threads, memory; and the backend the runtime uses (see chooseBackend).
 
 // Smallest modules that use a WebAssembly SIMD instruction and a shared
 // memory with an atomic instruction: they validate only where the feature
@@ -48,14 +47,30 @@ async function detectWebNN(nav) {
   }
 }
 
+/** Whether adapter is a software rasterizer (SwiftShader), slower than the WASM kernels. */
+function isSoftware(adapter) {
+  const { architecture = '', description = '', vendor = '' } = adapter ?? {};
+  return /swiftshader/i.test(`${architecture} ${description}`) || (vendor === 'google' && architecture === '');
+}
+
 /**
- * The backend loadModel uses, and why: the runtime's kernels are the pure
- * Go ones compiled to WebAssembly; the WebGPU and WebNN kernels are not
- * written yet, so what the browser offers does not change the choice.
+ * The backend loadModel uses, and why. options.backend: 'webgpu' or
+ * 'wasm' to ask for one, 'auto' (default) for WebGPU on a hardware
+ * adapter, else the WASM kernels. The WebGPU backend runs the matrix
+ * products on the GPU (f32), the rest on the WASM kernels; WebNN has no
+ * kernels yet.
  */
-function chooseBackend(options) {
-  if (!options.enableWasm) return { backend: null, reason: 'enableWasm is false and the WebGPU and WebNN kernels are not implemented yet' };
-  return { backend: 'wasm', reason: 'the WebGPU and WebNN kernels are not implemented yet; the WASM kernels run everywhere' };
+function chooseBackend(options, webgpu) {
+  const wanted = options.backend ?? 'auto';
+  const gpuOK = options.enableWebGPU && webgpu.available;
+  if (wanted === 'webgpu' && gpuOK) return { backend: 'webgpu', reason: 'asked for, and a WebGPU adapter is available' };
+  if (wanted === 'auto' && gpuOK && !isSoftware(webgpu.adapter)) return { backend: 'webgpu', reason: 'a hardware WebGPU adapter is available' };
+  const why = wanted === 'wasm' ? 'asked for'
+    : !options.enableWebGPU ? 'enableWebGPU is false'
+      : !webgpu.available ? `no WebGPU: ${webgpu.error}`
+        : 'the WebGPU adapter is a software one (SwiftShader), slower than the WASM kernels';
+  if (!options.enableWasm) return { backend: null, reason: `${why}, and enableWasm is false` };
+  return { backend: 'wasm', reason: why };
 }
 
 /**
@@ -66,7 +81,7 @@ function chooseBackend(options) {
 export async function detectCapabilities(options) {
   const nav = globalThis.navigator ?? {};
   const [webgpu, webnn] = await Promise.all([detectWebGPU(nav), detectWebNN(nav)]);
-  const { backend, reason } = chooseBackend(options);
+  const { backend, reason } = chooseBackend(options, webgpu);
   return {
     webgpu,
     webnn,

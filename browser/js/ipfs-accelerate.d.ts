@@ -34,11 +34,17 @@ export interface IPFSAccelerateOptions {
   maxMemoryUsageMB?: number;
   /** Let the daemon run the layers not loaded yet (default true), so generation starts early. */
   offload?: boolean;
-  /** Allow the WebGPU backend (not implemented yet). */
+  /**
+   * The backend: 'webgpu' (matrix products on the GPU, as f32; checked against the WASM kernels
+   * at load), 'wasm' (the pure Go kernels), or 'auto' (default: WebGPU on a hardware adapter,
+   * else WASM — a software adapter such as SwiftShader is slower than the WASM kernels).
+   */
+  backend?: 'auto' | 'webgpu' | 'wasm';
+  /** Allow the WebGPU backend (default true). */
   enableWebGPU?: boolean;
-  /** Allow the WebNN backend (not implemented yet). */
+  /** Allow the WebNN backend (default true; it has no kernels yet, so it is never chosen). */
   enableWebNN?: boolean;
-  /** Allow the WASM backend, the only one in this slice (loadModel rejects when false). */
+  /** Allow the WASM backend (default true). */
   enableWasm?: boolean;
 }
 
@@ -66,8 +72,8 @@ export interface Capabilities {
   /** navigator.deviceMemory, or null where the browser does not say. */
   deviceMemoryGB: number | null;
   hardwareConcurrency: number | null;
-  /** The backend loadModel uses: 'wasm' (the WebGPU and WebNN kernels are not implemented yet), null when enableWasm is false. */
-  backend: 'wasm' | null;
+  /** The backend loadModel uses (see IPFSAccelerateOptions.backend); null when none is allowed. WebNN has no kernels yet. */
+  backend: 'webgpu' | 'wasm' | null;
   backendReason: string;
 }
 
@@ -90,6 +96,11 @@ export interface ViableInfo {
   /** Bytes of all blocks fetched so far, the manifest included. */
   bytes: number;
   architecture: string;
+  /**
+   * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels to within
+   * check (relative error), else 'wasm'; error says why WebGPU was not used, or failed to take a matrix.
+   */
+  backend: { name: 'webgpu' | 'wasm'; check?: number; error?: string; adapter?: Record<string, string> };
   /** The transport the blocks came over: a libp2p one, or 'gateway'. */
   transport: Transport;
 }
@@ -126,6 +137,16 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
+export interface BackendStats {
+  /** Weights held on the GPU (f32). */
+  bytes: number;
+  /** Product calls the GPU ran. */
+  calls: number;
+  /** Calls that failed and ran on the WASM kernels instead. */
+  failures: number;
+  lastError: string;
+}
+
 export interface MemoryUsage {
   /** Go heap in use in the runtime. */
   heapBytes: number;
@@ -159,6 +180,8 @@ export declare class Model {
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   generateStream(prompt: string, options?: GenerateOptions): AsyncGenerator<string, void, undefined>;
   getMemoryUsage(): Promise<MemoryUsage>;
+  /** The WebGPU backend's use (null on the WASM backend). */
+  getBackendStats(): Promise<BackendStats | null>;
   /** The components loaded (and not unloaded) so far, in load order. */
   getLoadedComponents(): string[];
   /**

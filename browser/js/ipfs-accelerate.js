@@ -32,6 +32,7 @@ export class IPFSAccelerate {
       enableWebGPU: true,
       enableWebNN: true,
       enableWasm: true,
+      backend: 'auto',
       offload: true,
       ...options,
     };
@@ -58,9 +59,8 @@ export class IPFSAccelerate {
    * @returns {Promise<Model>}
    */
   async loadModel(cid, { onProgress, onComponentLoaded } = {}) {
-    if (!this.#options.enableWasm) {
-      throw new Error('loadModel: enableWasm is false, and the WebGPU and WebNN backends are not implemented yet');
-    }
+    const { backend, backendReason } = await this.getCapabilities();
+    if (!backend) throw new Error(`loadModel: no backend: ${backendReason}`);
     const { transports } = this.#options;
     const peer = await this.#connect();
     const useGateway = transports.includes('gateway');
@@ -71,7 +71,7 @@ export class IPFSAccelerate {
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
     const { cacheQuotaMB, maxMemoryUsageMB } = this.#options;
-    const model = new Model(worker, cid, { gateway, peer, offload, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    const model = new Model(worker, cid, { gateway, peer, offload, backend, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     try {
       await model.waitForMinimumViableModel();
     } catch (err) {
@@ -127,11 +127,12 @@ export class Model {
    * Use IPFSAccelerate.loadModel. sources: gateway, the gateway URLs the
    * worker may use (null: none); peer, the libp2p connection the worker's
    * block and stream requests go through (null: none); offload, whether
-   * peer runs the layers not loaded yet; maxMemoryUsageMB, the weights to
+   * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
+   * maxMemoryUsageMB, the weights to
    * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
    * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer, offload, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, backend, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -144,7 +145,7 @@ export class Model {
       event.preventDefault();
       this.#failAll(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, maxMemoryUsageMB, cacheQuotaMB };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
@@ -243,6 +244,17 @@ export class Model {
   async getMemoryUsage() {
     const m = await this.#request({ type: 'memory' }, 'memory');
     return m.usage;
+  }
+
+  /**
+   * The backend's use: null on the WASM backend; on WebGPU, {bytes, calls,
+   * failures, lastError}: the bytes of weights on the GPU, the product
+   * calls it ran, and those that failed and ran on the CPU instead.
+   * @returns {Promise<import('./ipfs-accelerate').BackendStats | null>}
+   */
+  async getBackendStats() {
+    const m = await this.#request({ type: 'backend' }, 'backend');
+    return m.stats;
   }
 
   /**

@@ -3,11 +3,12 @@
 // directory) and relays messages between the page and globalThis.accelRuntime.
 //
 // Requests carry an id that every reply repeats:
-//   {type:'load', id, cid, gateway, transport, offload, maxMemoryUsageMB?, cacheQuotaMB?}
+//   {type:'load', id, cid, gateway, transport, offload, backend, maxMemoryUsageMB?, cacheQuotaMB?}
 //                                      (gateway: a URL, a list of them, or null for
 //                                      none; transport: the page's libp2p connection,
 //                                      e.g. 'webtransport', or null for none; offload:
 //                                      whether its peer runs layers not loaded yet;
+//                                      backend: 'webgpu' or 'wasm';
 //                                      maxMemoryUsageMB: the weights to hold here, the
 //                                      rest offloaded; cacheQuotaMB: the block cache's
 //                                      quota, default DEFAULT_CACHE_QUOTA_MB)
@@ -20,11 +21,12 @@
 //   {type:'cancel', id, target}        stops generation target at its next token
 //   {type:'unload', id, component}    → {type:'unloaded', id} or {type:'error', id, message}
 //   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
+//   {type:'backend', id}              → {type:'backend', id, stats} (null on the WASM backend)
 // The worker asks the page to use its libp2p connection with
 //   {type:'peer', req, op, ...}       → {type:'peerReply', req, value} or {type:'peerReply', req, error}
-// info is {components, remoteLayers, bytes, architecture, transport,
-// requests, sources, cached, dropped, cache} (viable's: the first five, so
-// far): remoteLayers are the layers the peer runs for good; requests counts the block requests made to the
+// info is {components, remoteLayers, bytes, architecture, backend,
+// transport, requests, sources, cached, dropped, cache} (viable's: the
+// first six, so far): remoteLayers are the layers the peer runs for good; requests counts the block requests made to the
 // network (sources: per source), cached the blocks read from the browser
 // cache; cache is the cache's {bytes, blocks, evicted} after the load (null
 // where the browser has no storage for it): the bytes and blocks it holds
@@ -39,7 +41,7 @@
 // verification is deleted and fetched from the network instead.
 'use strict';
 
-importScripts('wasm_exec.js', 'block-cache.js');
+importScripts('wasm_exec.js', 'block-cache.js', 'webgpu.js');
 
 const BLOCK_TIMEOUT_MS = 30000;
 
@@ -193,6 +195,11 @@ async function handle(msg) {
       const network = networkFetcher(msg.gateway, msg.transport, stats);
       const { fetchBlock, onVerified, usage } = await cachingFetcher(network, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats);
       const start = performance.now();
+      let gpu;
+      let gpuError = null;
+      if (msg.backend === 'webgpu') {
+        gpu = await self.AccelWebGPU.open().catch((err) => { gpuError = err.message; });
+      }
       const info = await rt.loadModel(msg.cid, {
         fetchBlock,
         onVerified,
@@ -204,8 +211,10 @@ async function handle(msg) {
         onComponentLoaded: (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
         onViable: (viable) => self.postMessage({ type: 'viable', id, info: { ...viable, transport: msg.transport ?? 'gateway' } }),
         peer: msg.offload ? peerStreams : undefined,
+        gpu,
         maxLocalBytes: (msg.maxMemoryUsageMB ?? 0) * 2 ** 20,
       });
+      if (gpuError) info.backend.error = gpuError;
       const cache = await usage();
       self.postMessage({ type: 'loaded', id, info: { ...info, transport: msg.transport ?? 'gateway', requests: stats.requests, sources: stats.sources, cached: stats.cached, dropped: stats.dropped, cache } });
       break;
@@ -226,6 +235,9 @@ async function handle(msg) {
     case 'unload':
       await rt.unloadComponent(msg.component);
       self.postMessage({ type: 'unloaded', id });
+      break;
+    case 'backend':
+      self.postMessage({ type: 'backend', id, stats: rt.backendStats() });
       break;
     case 'memory':
       self.postMessage({ type: 'memory', id, usage: rt.memoryUsage() });

@@ -7,13 +7,14 @@
 // text with the same code path as `accel run`, running the layers not
 // loaded yet on a peer over the offload protocol:
 //
-//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, onProgress, onComponentLoaded, onViable, peer, maxLocalBytes})
-//	  → Promise<{components, remoteLayers, bytes, architecture}>
+//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, onProgress, onComponentLoaded, onViable, peer, gpu, maxLocalBytes})
+//	  → Promise<{components, remoteLayers, bytes, architecture, backend}>
 //	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
+//	accelRuntime.backendStats() → {bytes, calls, failures, lastError} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -44,6 +45,7 @@ func main() {
 		"generate":        js.FuncOf(e.generate),
 		"memoryUsage":     js.FuncOf(e.memoryUsage),
 		"unloadComponent": js.FuncOf(e.unloadComponent),
+		"backendStats":    js.FuncOf(e.backendStats),
 	}))
 	select {}
 }
@@ -55,9 +57,10 @@ type engine struct {
 	model      *llama.Model
 	manifest   *loader.Manifest
 	root       cid.Cid
-	peer       js.Value // the page's libp2p connection (undefined: none)
-	modelBytes int64    // the weights held locally
-	generating int      // generations running
+	peer       js.Value   // the page's libp2p connection (undefined: none)
+	modelBytes int64      // the weights held locally
+	generating int        // generations running
+	gpu        *gpuDevice // the WebGPU backend, when the load uses it (nil: WASM)
 	// whole is closed when the load ends, with every layer local (false
 	// when some stay on the peer or the load failed).
 	whole    chan struct{}
@@ -81,10 +84,10 @@ func (e *engine) end() {
 	e.generating--
 }
 
-func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid, peer js.Value) {
+func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid, peer js.Value, gpu *gpuDevice) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.model, e.manifest, e.root, e.peer, e.modelBytes = model, manifest, root, peer, 0
+	e.model, e.manifest, e.root, e.peer, e.gpu, e.modelBytes = model, manifest, root, peer, gpu, 0
 	e.whole, e.allLocal = make(chan struct{}), false
 }
 
@@ -165,6 +168,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	p := jsProgress{onProgress: o.Get("onProgress"), onComponentLoaded: o.Get("onComponentLoaded")}
 	peer := o.Get("peer")
 	offload := peer.Type() == js.TypeObject
+	gpu, backend := openBackend(o.Get("gpu"))
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
 		return nil, err
@@ -189,7 +193,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		for i, layer := range plan.remote {
 			remote[i] = layer
 		}
-		return map[string]any{"components": names, "remoteLayers": remote, "bytes": l.fetched, "architecture": m.Manifest.Architecture}
+		return map[string]any{"components": names, "remoteLayers": remote, "bytes": l.fetched, "architecture": m.Manifest.Architecture, "backend": backend}
 	}
 	viable := len(plan.fetch) // components fetched when the model can generate
 	if offload {
@@ -220,13 +224,15 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			if err != nil {
 				return nil, err
 			}
-			e.set(model, m.Manifest, root, peer)
+			gpu.placeOrNote(model, backend)
+			e.set(model, m.Manifest, root, peer, gpu)
 			call(o.Get("onViable"), info())
 		default: // a layer, local from the next generation on
 			layer, _ := strconv.Atoi(strings.TrimPrefix(c.Name, "layer."))
 			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
 				return nil, err
 			}
+			gpu.placeOrNote(model, backend)
 		}
 		e.addBytes(size)
 		l.drop(ctx, pending) // the model holds their data now
@@ -361,12 +367,32 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 		if !ok || err != nil || c.Name != loader.LayerComponent(layer) {
 			return nil, fmt.Errorf("unloadComponent(%q): only layers can be unloaded; the tokenizer, embed and head make the minimum viable model", name.String())
 		}
+		if e.gpu != nil {
+			for _, nm := range e.model.Matrices() {
+				if strings.HasPrefix(nm.Name, fmt.Sprintf("blk.%d.", layer)) {
+					e.gpu.release(nm.Matrix)
+				}
+			}
+		}
 		if err := e.model.RemoveBlock(layer); err != nil {
 			return nil, fmt.Errorf("unloadComponent(%q): %w", name.String(), err)
 		}
 		e.modelBytes -= c.Size
 		return nil, nil
 	})
+}
+
+// backendStats() returns the WebGPU backend's use — {bytes, calls,
+// failures, lastError}: bytes uploaded, MatMulAll calls, those that failed
+// and ran on the CPU — or null when the model runs on the WASM backend.
+func (e *engine) backendStats(js.Value, []js.Value) any {
+	e.mu.Lock()
+	gpu := e.gpu
+	e.mu.Unlock()
+	if gpu == nil {
+		return nil
+	}
+	return gpu.stats()
 }
 
 // memoryUsage() returns {heapBytes, modelBytes}: the Go heap in use and the

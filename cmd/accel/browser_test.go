@@ -372,3 +372,51 @@ func TestBrowserModelAPI(t *testing.T) {
 		t.Errorf("the aborted stream yielded %d pieces, want it to stop right after the 5th", res.Streamed)
 	}
 }
+
+// The WebGPU backend, on Chromium's SwiftShader adapter: asked for, it
+// passes its check against the CPU kernels, runs the model's matrix
+// products on the GPU with no failure, and generates the reference text.
+// Left to choose, the SDK keeps the WASM backend on a software adapter.
+func TestBrowserWebGPUBackend(t *testing.T) {
+	d, root := sdkDaemon(t)
+	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true))
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Auto struct{ Backend, BackendReason string }
+		Info struct {
+			Backend struct {
+				Name  string
+				Check float64
+				Error string
+			}
+		}
+		Text  string
+		Stats struct{ Bytes, Calls, Failures float64 }
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
+		const auto = await new IPFSAccelerate().getCapabilities();
+		const model = await new IPFSAccelerate({ transports: ['websocket'], backend: 'webgpu' }).loadModel(`+jsString(root)+`);
+		const info = await model.waitForLoad();
+		const prompt = 'Once upon a time';
+		const text = prompt + await model.generate(prompt, { maxTokens: 64, temperature: 0 });
+		return { auto, info, text, stats: await model.getBackendStats() };
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("auto: %+v; backend %+v; stats %+v", res.Auto, res.Info.Backend, res.Stats)
+	if b := res.Info.Backend; b.Name != "webgpu" || b.Error != "" || b.Check > 1e-4 {
+		t.Fatalf("backend %+v: want webgpu, checked against the CPU kernels", b)
+	}
+	if !strings.HasPrefix(res.Text, storyStart) {
+		t.Errorf("on WebGPU the page generated %q", res.Text)
+	}
+	if res.Stats.Calls == 0 || res.Stats.Failures != 0 || res.Stats.Bytes == 0 {
+		t.Errorf("WebGPU stats %+v: want products on the GPU and none failed", res.Stats)
+	}
+	if res.Auto.Backend != "wasm" || !strings.Contains(res.Auto.BackendReason, "software") {
+		t.Errorf("left to choose on SwiftShader: %+v, want wasm for a software adapter", res.Auto)
+	}
+}

@@ -12,7 +12,8 @@ type Matrix struct {
 	Format     Format
 	Data       []byte
 
-	codec codec
+	codec  codec
+	device Device // computes the products when set
 }
 
 // NewMatrix wraps stored rows; it checks that data holds exactly rows×cols
@@ -119,11 +120,16 @@ func (m *Matrix) MatMul(dst []float32, x *Batch) {
 // share out the rows of all of them, so small matrices do not leave threads
 // idle and the job is handed out once.
 func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
-	total := 0
 	for i, m := range ms {
 		if x.Cols != m.Cols || len(dsts[i]) < x.N*m.Rows {
 			panic(fmt.Sprintf("quant: %d×%d matrix times %d×%d batch into %d values", m.Rows, m.Cols, x.N, x.Cols, len(dsts[i])))
 		}
+	}
+	if onDevice(dsts, ms, x) {
+		return
+	}
+	total := 0
+	for _, m := range ms {
 		if m.codec.usesQ8() {
 			x.quantize()
 		}

@@ -1,0 +1,87 @@
+package quant
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// scaledDevice computes products as the CPU does, times 2, so a test sees
+// which side computed them; it fails when fail is set.
+type scaledDevice struct {
+	calls int
+	fail  bool
+}
+
+func (d *scaledDevice) MatMul(dsts [][]float32, ms []*Matrix, x *Batch) error {
+	d.calls++
+	if d.fail {
+		return errors.New("device lost")
+	}
+	for i, m := range ms {
+		m.mulRows(dsts[i], 0, m.Rows, rowTile, x)
+		for j := range dsts[i][:x.N*m.Rows] {
+			dsts[i][j] *= 2
+		}
+	}
+	return nil
+}
+
+// Products of matrices all placed on one device run there; a device that
+// fails, matrices on different devices and unplaced ones run on the CPU.
+func TestDevicePlacement(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const rows, cols = 48, 64
+	newMatrix := func() *Matrix {
+		w := make([]float32, rows*cols)
+		for j := range w {
+			w[j] = float32(rng.NormFloat64())
+		}
+		m, err := Quantize(w, rows, cols, FormatF32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := newMatrix(), newMatrix()
+	x := make([]float32, cols)
+	for j := range x {
+		x[j] = float32(rng.NormFloat64())
+	}
+	want := [][]float32{make([]float32, rows), make([]float32, rows)}
+	MatMulAll(want, []*Matrix{a, b}, NewBatch(x, 1, cols))
+
+	product := func() [][]float32 {
+		got := [][]float32{make([]float32, rows), make([]float32, rows)}
+		MatMulAll(got, []*Matrix{a, b}, NewBatch(x, 1, cols))
+		return got
+	}
+	scaled := func(v []float32) []float32 {
+		out := slices.Clone(v)
+		for i := range out {
+			out[i] *= 2
+		}
+		return out
+	}
+	d, other := &scaledDevice{}, &scaledDevice{}
+	a.Place(d)
+	b.Place(d)
+	if got := product(); d.calls != 1 || !slices.Equal(got[0], scaled(want[0])) || !slices.Equal(got[1], scaled(want[1])) {
+		t.Fatalf("both on the device: %d calls, products not the device's", d.calls)
+	}
+	d.fail = true
+	if got := product(); d.calls != 2 || !slices.Equal(got[0], want[0]) || !slices.Equal(got[1], want[1]) {
+		t.Fatalf("a failing device: %d calls, products not the CPU's", d.calls)
+	}
+	d.fail = false
+	b.Place(other)
+	if got := product(); d.calls != 2 || other.calls != 0 || !slices.Equal(got[1], want[1]) {
+		t.Fatalf("on different devices: calls %d and %d, want the CPU", d.calls, other.calls)
+	}
+	a.Place(nil)
+	b.Place(nil)
+	if got := product(); !slices.Equal(got[0], want[0]) || a.Device() != nil {
+		t.Fatal("unplaced matrices did not run on the CPU")
+	}
+}
