@@ -6,7 +6,7 @@ MODELS    ?= ../shared/models
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: build sdk test tools lint wasm unit bench bench-go bench-transfer fuzz demo eval clean
+.PHONY: build sdk test tools lint wasm unit bench bench-go bench-transfer bench-browser fuzz demo eval clean
 
 build: sdk
 	$(GO) build -o $(BIN)/accel ./cmd/accel
@@ -30,11 +30,11 @@ tools:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./browser/...
+	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./offload/wire/ ./browser/...
 	$(STATICCHECK) ./...
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./inference/... ./loader/ ./browser/...
+	GOOS=js GOARCH=wasm $(GO) build ./inference/... ./loader/ ./offload/wire/ ./browser/...
 
 unit:
 	ACCEL_REQUIRE_KUBO=1 ACCEL_REQUIRE_CHROMIUM=1 $(GO) test -count=1 ./...
@@ -55,6 +55,12 @@ bench: build
 # cold-block latency and peak memory on a ≈500 MiB model, both chunk sizes.
 bench-transfer: tools
 	$(GO) test ./interop/ -run '^$$' -bench TransferVsKubo -benchtime 1x -timeout 30m
+
+# The browser peer beside the node (issue 4): load MB/s of the ≈307M synthetic
+# model into Chromium over each transport vs a daemon's pin add, wasm decode
+# tokens/s vs native, the runtime's heap, and the SDK's download sizes.
+bench-browser:
+	$(GO) test ./cmd/accel/ -run '^$$' -bench BrowserVsNode -benchtime 1x -timeout 30m
 
 # Kernel and model benchmarks through go test.
 bench-go:
