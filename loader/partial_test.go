@@ -70,3 +70,36 @@ func TestPartialLlamaModel(t *testing.T) {
 		t.Fatalf("the completed partial model generates\n%q\nthe whole one\n%q", got, want)
 	}
 }
+
+// A held component is read once: its blocks may go, and the model built
+// afterwards generates as the whole one does.
+func TestHoldComponents(t *testing.T) {
+	ctx := context.Background()
+	whole, bs := openModel(t, llama2cSource(t), ImportOptions{})
+	full, err := whole.LlamaModel(ctx, llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(ctx, whole.Root, NewDAGService(bs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range m.Manifest.Components {
+		if err := m.Hold(ctx, c.Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := bs.DeleteBlock(ctx, c.CID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Hold(ctx, "layer.99"); err == nil {
+		t.Fatal("holding a component the model lacks gave no error")
+	}
+	held, err := m.LlamaModel(ctx, llama.Options{})
+	if err != nil {
+		t.Fatalf("building from held components with their blocks gone: %v", err)
+	}
+	if got, want := greedy(t, held), greedy(t, full); got != want {
+		t.Fatalf("the model built from held components generates\n%q\nthe whole one\n%q", got, want)
+	}
+}

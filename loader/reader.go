@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	unixfsio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
@@ -24,6 +25,9 @@ type Model struct {
 	Root     cid.Cid
 	Manifest *Manifest
 	dag      ipld.NodeGetter
+
+	mu   sync.Mutex
+	held map[string][]byte // component files read ahead by Hold
 }
 
 // Open fetches and validates the manifest at root.
@@ -67,8 +71,32 @@ func (m *Model) file(ctx context.Context, name string) (unixfsio.DagReader, *Com
 	return r, c, nil
 }
 
-// ReadComponent returns the whole file of the named component.
+// Hold reads the named component's file now and keeps it: ReadComponent
+// and the models built afterwards use those bytes, so the blocks they came
+// from may be dropped.
+func (m *Model) Hold(ctx context.Context, name string) error {
+	data, err := m.ReadComponent(ctx, name)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held == nil {
+		m.held = map[string][]byte{}
+	}
+	m.held[name] = data
+	return nil
+}
+
+// ReadComponent returns the whole file of the named component: the bytes
+// Hold kept (not to be modified), else a new read of its blocks.
 func (m *Model) ReadComponent(ctx context.Context, name string) ([]byte, error) {
+	m.mu.Lock()
+	data, ok := m.held[name]
+	m.mu.Unlock()
+	if ok {
+		return data, nil
+	}
 	r, c, err := m.file(ctx, name)
 	if err != nil {
 		return nil, err

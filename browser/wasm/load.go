@@ -184,7 +184,7 @@ func (l *blockLoader) component(ctx context.Context, c loader.Component) ([]cid.
 	return cids, nil
 }
 
-// drop deletes blocks from the blockstore once the model holds their data.
+// drop deletes blocks from the blockstore once their data is held elsewhere.
 func (l *blockLoader) drop(ctx context.Context, cids []cid.Cid) {
 	for _, c := range cids {
 		l.bs.DeleteBlock(ctx, c) // a map datastore: it cannot fail

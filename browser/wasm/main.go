@@ -185,8 +185,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		opts    llama.Options
 		have    = map[string]bool{}
 		names   []any
-		pending []cid.Cid // blocks of components fetched but not in the model yet
-		size    int64     // their weights
+		pending int64 // weights fetched but not in the model yet
 	)
 	info := func() map[string]any {
 		remote := make([]any, len(plan.remote))
@@ -209,9 +208,15 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		if cids, err = l.component(ctx, c); err != nil {
 			return nil, err
 		}
+		// The component's file, read whole, replaces its blocks: the
+		// model is built from it, and the page holds each byte once.
+		if err = m.Hold(ctx, c.Name); err != nil {
+			return nil, err
+		}
+		l.drop(ctx, cids)
 		have[c.Name] = true
 		names = append(names, c.Name)
-		pending, size = append(pending, cids...), size+c.Size
+		pending += c.Size
 		switch {
 		case i+1 < viable:
 			continue
@@ -234,9 +239,8 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			}
 			gpu.placeOrNote(model, backend)
 		}
-		e.addBytes(size)
-		l.drop(ctx, pending) // the model holds their data now
-		pending, size = nil, 0
+		e.addBytes(pending)
+		pending = 0
 	}
 	return info(), nil
 }
