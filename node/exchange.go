@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"sync"
 
 	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/exchange"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -33,17 +35,52 @@ func (e *bulkFirst) bulk(ctx context.Context, cids []cid.Cid) (got []blocks.Bloc
 			providers = append(providers, p)
 		}
 	}
+	stored := &keptBlocks{Blockstore: e.n.Cache, kept: map[cid.Cid]blocks.Block{}}
 	if len(providers) > 0 {
-		transfer.NewFetcher(e.n.Host, e.n.Cache, transfer.WithStreams(1), transfer.OnBlock(e.n.metrics.receivedBlock), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
+		transfer.NewFetcher(e.n.Host, stored, transfer.WithStreams(1), transfer.OnBlock(e.n.metrics.receivedBlock), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
 	}
 	for _, c := range cids {
-		if b, err := e.n.Cache.Get(ctx, c); err == nil {
+		if b, ok := stored.block(c); ok {
+			got = append(got, b)
+		} else if b, err := e.n.Cache.Get(ctx, c); err == nil {
 			got = append(got, b)
 		} else {
 			missing = append(missing, c)
 		}
 	}
 	return got, missing
+}
+
+// keptBlocks is a blockstore that also keeps in memory the blocks put
+// through it, so that a caller gets what a fetch stored without reading
+// it back from disk.
+type keptBlocks struct {
+	blockstore.Blockstore
+	mu   sync.Mutex
+	kept map[cid.Cid]blocks.Block
+}
+
+func (k *keptBlocks) Put(ctx context.Context, b blocks.Block) error {
+	return k.PutMany(ctx, []blocks.Block{b})
+}
+
+func (k *keptBlocks) PutMany(ctx context.Context, bs []blocks.Block) error {
+	if err := k.Blockstore.PutMany(ctx, bs); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, b := range bs {
+		k.kept[b.Cid()] = b
+	}
+	return nil
+}
+
+func (k *keptBlocks) block(c cid.Cid) (blocks.Block, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b, ok := k.kept[c]
+	return b, ok
 }
 
 func (e *bulkFirst) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
