@@ -184,6 +184,11 @@ function peerReply({ req, value, error }) {
   else pending.resolve(value);
 }
 
+/** The SHA-256 of bytes, by the browser's WebCrypto (the runtime checks blocks with it). */
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+}
+
 const cancelled = new Set(); // ids of generations the page gave up on
 
 async function handle(msg) {
@@ -203,6 +208,7 @@ async function handle(msg) {
       const info = await rt.loadModel(msg.cid, {
         fetchBlock,
         onVerified,
+        digest: self.crypto?.subtle ? sha256 : undefined,
         onProgress: (fraction, component, { bytes }) => {
           const elapsed = performance.now() - start;
           const etaMs = fraction > 0 ? Math.round(elapsed * (1 - fraction) / fraction) : null;

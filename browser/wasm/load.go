@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/multiformats/go-multihash"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ipfs-accelerate/accel/loader"
@@ -34,7 +36,11 @@ const (
 type fetcher struct {
 	fetchBlock js.Value // async (cid string, info) => Uint8Array
 	onVerified js.Value // optional (cid string, bytes Uint8Array, info) => void
-	info       js.Value // this fetcher's blocks' info
+	// digest is an optional async (bytes Uint8Array) => Uint8Array giving
+	// the SHA-256 of bytes (the browser's native WebCrypto, ten times Go's
+	// on wasm); without it every hash is computed in Go.
+	digest js.Value
+	info   js.Value // this fetcher's blocks' info
 }
 
 // maxPriority is the highest loader.Priority a component can have, that of
@@ -68,39 +74,43 @@ func (f fetcher) withInfo(component string, priority int) fetcher {
 func (f fetcher) block(c cid.Cid) (blocks.Block, error) {
 	var last error
 	for range fetchTries {
-		data, err := f.fetch(c)
+		b, v, err := f.fetch(c)
 		if err == nil {
-			var b blocks.Block
-			if b, err = verified(c, data); err == nil {
-				f.verified(b)
-				return b, nil
-			}
+			call(f.onVerified, c.String(), v, f.info)
+			return b, nil
 		}
 		last = err
 	}
 	return nil, fmt.Errorf("block %s: %d tries failed, the last: %w", c, fetchTries, last)
 }
 
-func (f fetcher) fetch(c cid.Cid) ([]byte, error) {
+// fetch asks fetchBlock for c and returns the block if its bytes hash to c,
+// with the JS bytes it came as.
+func (f fetcher) fetch(c cid.Cid) (blocks.Block, js.Value, error) {
 	v, err := await(f.fetchBlock.Invoke(c.String(), f.info))
 	if err != nil {
-		return nil, fmt.Errorf("fetchBlock: %w", err)
+		return nil, v, fmt.Errorf("fetchBlock: %w", err)
 	}
 	data, err := bytesOf(v)
 	if err != nil {
-		return nil, fmt.Errorf("fetchBlock: %w", err)
+		return nil, v, fmt.Errorf("fetchBlock: %w", err)
 	}
-	return data, nil
-}
-
-// verified hands a block that matched its CID to onVerified.
-func (f fetcher) verified(b blocks.Block) {
-	if f.onVerified.Type() != js.TypeFunction {
-		return
+	mh, err := multihash.Decode(c.Hash())
+	if err != nil || mh.Code != multihash.SHA2_256 || f.digest.Type() != js.TypeFunction {
+		b, err := verified(c, data)
+		return b, v, err
 	}
-	data := js.Global().Get("Uint8Array").New(len(b.RawData()))
-	js.CopyBytesToJS(data, b.RawData())
-	f.onVerified.Invoke(b.Cid().String(), data, f.info)
+	// digest copies v as it is called, before any other JS runs: it hashes
+	// the bytes just copied into data.
+	sum, err := await(f.digest.Invoke(v))
+	if err != nil {
+		return nil, v, fmt.Errorf("digest: %w", err)
+	}
+	if got, err := bytesOf(sum); err != nil || !bytes.Equal(got, mh.Digest) {
+		return nil, v, fmt.Errorf("the %d bytes received do not hash to the requested CID", len(data))
+	}
+	b, err := blocks.NewBlockWithCid(data, c)
+	return b, v, err
 }
 
 // verified wraps data as block c if its hash matches c.

@@ -7,7 +7,7 @@
 // text with the same code path as `accel run`, running the layers not
 // loaded yet on a peer over the offload protocol:
 //
-//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, onProgress, onComponentLoaded, onViable, peer, gpu, maxLocalBytes})
+//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, digest, onProgress, onComponentLoaded, onViable, peer, gpu, maxLocalBytes})
 //	  → Promise<{components, remoteLayers, bytes, architecture, backend}>
 //	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
@@ -122,9 +122,10 @@ func (e *engine) addBytes(n int64) {
 	e.modelBytes += n
 }
 
-// loadModel(cid, {fetchBlock, onVerified, onProgress, onComponentLoaded,
-// onViable, peer, maxLocalBytes}) loads the model DAG at cid, verifying
-// every block. Without peer it fetches every component in manifest order
+// loadModel(cid, {fetchBlock, onVerified, digest, onProgress,
+// onComponentLoaded, onViable, peer, gpu, maxLocalBytes}) loads the model
+// DAG at cid, verifying every block (SHA-256 by digest, the browser's
+// WebCrypto, when given). Without peer it fetches every component in manifest order
 // and builds the model. With peer — the page's libp2p connection to a
 // daemon, {open, exchange, close} (see remoteLayers) — the tokenizer, embed
 // and head come first: the model can generate as soon as they are local,
@@ -133,9 +134,10 @@ func (e *engine) addBytes(n int64) {
 // maxLocalBytes budget of weights (0: no limit) are not fetched at all.
 // onViable(info) is called once the model can generate, and the promise
 // resolves with info once the load is over: {components, remoteLayers,
-// bytes, architecture}, the components fetched in order, the layers left to
-// the peer, the bytes of all blocks fetched and the manifest's
-// architecture. fetchBlock(cid, info) and onVerified(cid, bytes, info) —
+// bytes, architecture, backend}, the components fetched in order, the
+// layers left to the peer, the bytes of all blocks fetched, the manifest's
+// architecture and the backend (see openBackend; gpu is webgpu.js's
+// backend, to place the weights on). fetchBlock(cid, info) and onVerified(cid, bytes, info) —
 // called with each block once it matched its CID, for a cache — are told
 // the block's info = {component, priority}: its component ("manifest" for
 // the root block) and its cache priority, higher for blocks more critical
@@ -164,7 +166,7 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 // load runs loadModel: it fetches the components planLoad orders, building
 // the model as soon as it can generate.
 func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[string]any, err error) {
-	f := fetcher{fetchBlock: o.Get("fetchBlock"), onVerified: o.Get("onVerified")}
+	f := fetcher{fetchBlock: o.Get("fetchBlock"), onVerified: o.Get("onVerified"), digest: o.Get("digest")}
 	p := jsProgress{onProgress: o.Get("onProgress"), onComponentLoaded: o.Get("onComponentLoaded")}
 	peer := o.Get("peer")
 	offload := peer.Type() == js.TypeObject
