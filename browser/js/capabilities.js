@@ -49,8 +49,8 @@ async function detectWebNN(nav) {
 
 /** Whether adapter is a software rasterizer (SwiftShader), slower than the WASM kernels. */
 function isSoftware(adapter) {
-  const { architecture = '', description = '', vendor = '' } = adapter ?? {};
-  return /swiftshader/i.test(`${architecture} ${description}`) || (vendor === 'google' && architecture === '');
+  const { architecture = '', description = '' } = adapter ?? {};
+  return /swiftshader/i.test(`${architecture} ${description}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Types of ipfs-accelerate.js.
 
-export type Transport = 'webtransport' | 'webrtc-direct' | 'websocket' | 'gateway';
+export type Transport = 'webtransport' | 'webrtc-direct' | 'websocket' | 'circuit-relay' | 'gateway';
 
 export interface IPFSAccelerateOptions {
   /**
@@ -10,9 +10,9 @@ export interface IPFSAccelerateOptions {
   bootstrap?: string[];
   /**
    * The transports blocks may come over, libp2p ones tried in this order (default:
-   * ['webtransport', 'webrtc-direct', 'websocket', 'gateway']). With 'gateway' listed, a load
-   * falls back to the gateway when no libp2p address connects, and for any block libp2p fails
-   * to deliver.
+   * ['webtransport', 'webrtc-direct', 'websocket', 'circuit-relay', 'gateway']). With 'gateway'
+   * listed, a load falls back to the gateway when no libp2p address connects, and, for the rest
+   * of the load, once libp2p fails to deliver a block or delivers a bad one.
    */
   transports?: Transport[];
   /**
@@ -84,7 +84,10 @@ export interface LoadOptions {
    * WebAssembly memory.
    */
   onProgress?: (fraction: number, component: string, info: { bytes: number; etaMs: number | null; memoryMb: number }) => void;
-  /** Called as each component's blocks are all fetched and verified, in manifest order. */
+  /**
+   * Called as each component's blocks are all fetched and verified: in manifest order, or, with
+   * a daemon that runs layers, tokenizer, embed, head, then the layers.
+   */
   onComponentLoaded?: (component: string, info: { loadingTimeMs: number }) => void;
 }
 
@@ -163,6 +166,8 @@ export declare class IPFSAccelerate {
    * goes on in the background.
    */
   loadModel(cid: string, options?: LoadOptions): Promise<Model>;
+  /** Closes the libp2p connection (models keep their workers; a later loadModel connects again). */
+  close(): Promise<void>;
 }
 
 export declare class Model {

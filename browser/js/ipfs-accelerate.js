@@ -5,8 +5,9 @@
 // wasm_exec.js), so the page never blocks. Blocks come from a daemon over
 // libp2p (WebTransport, WebRTC-direct or WebSockets; p2p.js runs the peer in
 // the page, where browsers offer WebRTC) and, as a fallback, from trustless
-// HTTP gateways; the runtime checks every one against its CID, and the WASM
-// backend runs the model.
+// HTTP gateways; the runtime checks every one against its CID, and runs the
+// model on its WASM or WebGPU backend, with the layers it does not hold yet
+// run by the daemon (offload).
 
 import { detectCapabilities } from './capabilities.js';
 import { connect, OFFLOAD_PROTOCOL, TRANSPORTS } from './p2p.js';
@@ -51,9 +52,10 @@ export class IPFSAccelerate {
 
   /**
    * Starts a runtime worker and loads the model DAG at cid into it,
-   * component by component in manifest order. In this slice the promise
-   * resolves once every component is loaded and the model is built; it
-   * rejects if a block cannot be fetched with bytes that match its CID.
+   * component by component (see Model.waitForMinimumViableModel for the
+   * order). Resolves once the model can generate — the rest of the load
+   * goes on (Model.waitForLoad) — and rejects if a block cannot be fetched
+   * with bytes that match its CID.
    * @param {string} cid
    * @param {import('./ipfs-accelerate').LoadOptions} [callbacks]
    * @returns {Promise<Model>}
@@ -79,6 +81,17 @@ export class IPFSAccelerate {
       throw err;
     }
     return model;
+  }
+
+  /**
+   * Closes the libp2p connection to the daemon (the models loaded keep
+   * their workers: close them with Model.close). A later loadModel
+   * connects again.
+   */
+  async close() {
+    const peer = await this.#peer?.catch(() => null);
+    this.#peer = null;
+    await peer?.stop();
   }
 
   /**
@@ -122,6 +135,7 @@ export class Model {
   #viable;
   #components = [];
   #peer;
+  #closed = null; // the error every request rejects with once the model ended
 
   /**
    * Use IPFSAccelerate.loadModel. sources: gateway, the gateway URLs the
@@ -139,11 +153,12 @@ export class Model {
     this.#peer = peer;
     worker.onmessage = (event) => {
       if (event.data.type === 'peer') this.#servePeer(event.data);
+      else if (event.data.type === 'exit') this.#close(new Error(event.data.message));
       else this.#dispatch(event.data);
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      this.#failAll(new Error(`accel worker: ${event.message || 'failed to start'}`));
+      this.#close(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
     const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
@@ -184,10 +199,9 @@ export class Model {
     return this.#loaded;
   }
 
-  /** Stops the model's worker: every pending call rejects. */
+  /** Stops the model's worker: every pending and later call rejects. */
   close() {
-    this.#worker.terminate();
-    this.#failAll(new Error('the model was closed'));
+    this.#close(new Error('the model was closed'));
   }
 
   /**
@@ -216,23 +230,30 @@ export class Model {
     let finished = false;
     let failure = null;
     let wake = () => {};
+    // Leaving the loop early stops the generation too.
+    const left = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, left.signal]) : left.signal;
     this.#request({ type: 'generate', prompt, opts: pick(opts) }, 'done', (m) => {
       pieces.push(m.text);
       wake();
-    }, opts.signal).then(
+    }, signal).then(
       () => { finished = true; wake(); },
       (err) => { failure = err; finished = true; wake(); },
     );
-    for (;;) {
-      if (pieces.length > 0) {
-        yield pieces.shift();
-      } else if (failure) {
-        throw failure;
-      } else if (finished) {
-        return;
-      } else {
-        await new Promise((resolve) => { wake = resolve; });
+    try {
+      for (;;) {
+        if (pieces.length > 0) {
+          yield pieces.shift();
+        } else if (failure) {
+          throw failure;
+        } else if (finished) {
+          return;
+        } else {
+          await new Promise((resolve) => { wake = resolve; });
+        }
       }
+    } finally {
+      left.abort();
     }
   }
 
@@ -286,16 +307,25 @@ export class Model {
   #request(msg, final, onEvent, signal) {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(this.#closed);
+        return;
+      }
       if (signal?.aborted) {
         reject(signal.reason);
         return;
       }
-      signal?.addEventListener('abort', () => {
+      const onAbort = () => {
         this.#pending.delete(id);
         this.#worker.postMessage({ type: 'cancel', id: this.#nextId++, target: id });
         reject(signal.reason);
-      }, { once: true });
-      this.#pending.set(id, { final, onEvent, resolve, reject });
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settled = (fn) => (v) => {
+        signal?.removeEventListener('abort', onAbort);
+        fn(v);
+      };
+      this.#pending.set(id, { final, onEvent, resolve: settled(resolve), reject: settled(reject) });
       this.#worker.postMessage({ ...msg, id });
     });
   }
@@ -338,7 +368,10 @@ export class Model {
     }
   }
 
-  #failAll(err) {
+  /** Ends the model: the worker stops, and every pending and later request rejects with err. */
+  #close(err) {
+    this.#closed ??= err;
+    this.#worker.terminate();
     for (const req of this.#pending.values()) req.reject(err);
     this.#pending.clear();
   }

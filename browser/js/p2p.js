@@ -23,10 +23,14 @@ export const BLOCKS_PROTOCOL = '/accel/blocks/1.0.0';
 export const OFFLOAD_PROTOCOL = '/accel/offload/1.0.0';
 
 /** The transports a page can dial, in the order they are tried. */
-export const TRANSPORTS = ['webtransport', 'webrtc-direct', 'websocket'];
+export const TRANSPORTS = ['webtransport', 'webrtc-direct', 'websocket', 'circuit-relay'];
 
 const DIAL_TIMEOUT_MS = 10000;
-const MAX_FRAME = 64 << 20;
+const MAX_BLOCK = 2 << 20; // transfer.MaxBlockSize
+const MAX_FRAME = 16 << 20; // wire.MaxFrameSize
+
+/** A "don't have" answer: the stream stays in step. */
+class MissingBlock extends Error {}
 
 /** The transport a multiaddr uses, or null if a page cannot dial it. */
 export function transportOf(addr) {
@@ -78,17 +82,15 @@ export async function connect(addrs, allowed = TRANSPORTS) {
 export class Peer {
   #node;
   #conn;
-  #blocks = null; // BlockStream, opened on first use
+  #blocks = null; // Promise<BlockStream>, opened on first use and after one ends
   #frames = new Map(); // handle → FrameStream
   #nextHandle = 1;
 
   constructor(node, conn, transport) {
     this.#node = node;
     this.#conn = conn;
-    /** The transport of the connection: 'webtransport', 'webrtc-direct' or 'websocket'. */
+    /** The transport of the connection: one of TRANSPORTS. */
     this.transport = transport;
-    /** The daemon's multiaddr. */
-    this.remoteAddr = conn.remoteAddr.toString();
   }
 
   /** Resolves with whether the daemon speaks protocol (by opening a stream of it). */
@@ -104,10 +106,22 @@ export class Peer {
 
   /** Resolves with block cid's bytes (unverified), or rejects when the daemon does not have it. */
   async block(cid) {
-    if (this.#blocks === null || this.#blocks.broken) {
-      this.#blocks = new BlockStream(await this.#conn.newStream(BLOCKS_PROTOCOL));
+    let blocks = await this.#blockStream();
+    if (blocks.ended) {
+      // The daemon closed the last stream (idle, say): the next one serves.
+      blocks = await this.#blockStream(blocks);
     }
-    return this.#blocks.get(cid);
+    return blocks.get(cid);
+  }
+
+  /** The block stream in use, or a new one in place of stale (which is aborted). */
+  #blockStream(stale = null) {
+    if (this.#blocks === null || stale !== null) {
+      stale?.abort();
+      this.#blocks = this.#conn.newStream(BLOCKS_PROTOCOL).then((s) => new BlockStream(s));
+      this.#blocks.catch(() => { this.#blocks = null; }); // the next call dials again
+    }
+    return this.#blocks;
   }
 
   /** Opens a stream of protocol for framed exchanges; resolves with its handle. */
@@ -131,6 +145,7 @@ export class Peer {
     await s?.close();
   }
 
+  /** Closes the connection and stops the libp2p peer. */
   async stop() {
     await this.#node.stop();
   }
@@ -221,17 +236,21 @@ function concat(...parts) {
 /**
  * One /accel/blocks/1.0.0 stream, pipelined: each get writes a one-CID
  * request at once, and the answers, which come in request order, settle the
- * gets in turn.
+ * gets in turn. Once the stream ends or an answer breaks the format, ended
+ * is true and the gets left fail.
  */
 class BlockStream {
   #stream;
   #reader;
   #queue = Promise.resolve();
-  broken = false;
+  ended = false;
 
   constructor(stream) {
     this.#stream = stream;
     this.#reader = new StreamReader(stream);
+    const end = () => { this.ended = true; };
+    stream.addEventListener('close', end);
+    stream.addEventListener('remoteCloseWrite', end);
   }
 
   get(cid) {
@@ -239,20 +258,25 @@ class BlockStream {
     try {
       this.#stream.send(concat(uvarint(1), uvarint(bytes.length), bytes));
     } catch (err) {
-      this.broken = true;
+      this.ended = true;
       return Promise.reject(err);
     }
     const answer = this.#queue.then(async () => {
       const [status] = await this.#reader.read(1);
-      if (status === 0) throw new Error(`libp2p: the daemon does not have block ${cid}`);
+      if (status === 0) throw new MissingBlock(`libp2p: the daemon does not have block ${cid}`);
       if (status !== 1) throw new Error(`libp2p: bad status byte ${status}`);
       const n = await this.#reader.uvarint();
-      if (n > MAX_FRAME) throw new Error(`libp2p: block of ${n} bytes is over the limit`);
+      if (n > MAX_BLOCK) throw new Error(`libp2p: block of ${n} bytes is over the limit`);
       return this.#reader.read(n);
     });
-    // A failed read leaves the stream out of step: later gets open a new one.
-    this.#queue = answer.then(() => {}, () => { this.broken = true; });
+    // An answer that breaks the format leaves the stream out of step (a
+    // "don't have" does not): later gets go to a new one.
+    this.#queue = answer.then(() => {}, (err) => { if (!(err instanceof MissingBlock)) this.ended = true; });
     return answer;
+  }
+
+  abort() {
+    this.#stream.abort(new Error('replaced'));
   }
 }
 

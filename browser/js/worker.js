@@ -24,6 +24,7 @@
 //   {type:'backend', id}              → {type:'backend', id, stats} (null on the WASM backend)
 // The worker asks the page to use its libp2p connection with
 //   {type:'peer', req, op, ...}       → {type:'peerReply', req, value} or {type:'peerReply', req, error}
+// and tells it {type:'exit', message} when the runtime stops for good.
 // info is {components, remoteLayers, bytes, architecture, backend,
 // transport, requests, sources, cached, dropped, cache} (viable's: the
 // first six, so far): remoteLayers are the layers the peer runs for good; requests counts the block requests made to the
@@ -58,7 +59,12 @@ const runtime = (async () => {
   if (!response.ok) throw new Error(`accel.wasm: HTTP ${response.status}`);
   const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), go.importObject);
   wasmMemory = instance.exports.mem;
-  go.run(instance).then(() => { self.accelRuntime = undefined; });
+  go.run(instance).then(() => {
+    // The Go runtime exited (a crash, or out of memory): nothing in flight
+    // will be answered.
+    self.accelRuntime = undefined;
+    self.postMessage({ type: 'exit', message: 'the accel runtime stopped (out of memory, or a crash: see the console)' });
+  });
   if (!self.accelRuntime) throw new Error('accel.wasm did not register accelRuntime');
   return self.accelRuntime;
 })();
@@ -75,7 +81,11 @@ const DEFAULT_CACHE_QUOTA_MB = 1024;
  * where the browser has no storage for it).
  */
 async function cachingFetcher(network, quotaMB, stats) {
-  const cache = await BlockCache.open({ quotaBytes: quotaMB * 2 ** 20 });
+  // The cache is best effort: where the browser refuses storage, loads go on without it.
+  const cache = await BlockCache.open({ quotaBytes: quotaMB * 2 ** 20 }).catch((err) => {
+    console.warn(`accel worker: no block cache: ${err.message}`);
+    return null;
+  });
   const fromCache = new Set(); // CIDs answered from the cache, not verified since
   const fromNetwork = new Set(); // CIDs answered from the network, not verified since
   const fetchBlock = async (cid) => {
@@ -95,7 +105,9 @@ async function cachingFetcher(network, quotaMB, stats) {
   };
   const onVerified = (cid, bytes, { priority }) => {
     fromCache.delete(cid);
-    if (!fromNetwork.delete(cid) || !cache) return;
+    if (!fromNetwork.delete(cid)) return;
+    network.verified(cid);
+    if (!cache) return;
     // The cache is best effort: a block the browser refuses to store is
     // fetched again next time.
     cache.put(cid, bytes, { priority }).catch((err) => console.warn(`accel worker: block ${cid} not cached: ${err.message}`));
@@ -107,11 +119,13 @@ async function cachingFetcher(network, quotaMB, stats) {
 /**
  * Returns a fetchBlock for the runtime that asks the page's libp2p peer
  * (when transport names its connection) and then the gateways, counting
- * requests per source in stats. The runtime asks for a block again only when
- * the last answer failed or did not match the CID: the source that gave it
- * is then dropped for the rest of the load (while another is left) and the
- * next one is asked. gateway null means no gateway; an empty list, this
- * worker's origin.
+ * requests per source in stats. The runtime asks for a block again before
+ * verifying it only when the last answer failed or did not match the CID:
+ * the source that gave it is then dropped for the rest of the load (while
+ * another is left) and the next one is asked. Its verified(cid) says the
+ * runtime accepted cid's bytes, so that asking for cid again (a block two
+ * components share) is no failure. gateway null means no gateway; an empty
+ * list, this worker's origin.
  */
 function networkFetcher(gateway, transport, stats) {
   const sources = [];
@@ -120,8 +134,8 @@ function networkFetcher(gateway, transport, stats) {
   if (gateway !== null && gateways.length === 0) gateways.push(self.location.origin);
   for (const base of gateways) sources.push({ name: base, fetch: (cid) => fromGateway(base, cid) });
   if (sources.length === 0) throw new Error('load: no block source (no libp2p connection and no gateway)');
-  const last = new Map(); // cid → the source that answered it last
-  return async (cid) => {
+  const last = new Map(); // cid → the source that answered it last, until verified
+  const fetchBlock = async (cid) => {
     const failed = last.get(cid);
     if (failed !== undefined && sources.length > 1 && sources.includes(failed)) {
       sources.splice(sources.indexOf(failed), 1);
@@ -133,6 +147,8 @@ function networkFetcher(gateway, transport, stats) {
     stats.sources[source.name] = (stats.sources[source.name] ?? 0) + 1;
     return source.fetch(cid);
   };
+  fetchBlock.verified = (cid) => last.delete(cid);
+  return fetchBlock;
 }
 
 /** GETs block cid from the trustless gateway at base. */
@@ -150,8 +166,10 @@ async function fromGateway(base, cid) {
 /** The runtime's access to streams over the page's libp2p connection (offload). */
 const peerStreams = {
   open: (protocol) => askPeer({ op: 'open', protocol }),
-  exchange: (handle, body) => askPeer({ op: 'exchange', handle, body }),
-  close: (handle) => askPeer({ op: 'close', handle }),
+  // A prefill's Forward may take the peer minutes: the stream's end, not a
+  // timer, says when it failed.
+  exchange: (handle, body) => askPeer({ op: 'exchange', handle, body }, 0),
+  close: (handle) => askPeer({ op: 'close', handle }).catch(() => {}),
 };
 
 const peerRequests = new Map(); // req → {resolve, reject}
@@ -159,15 +177,16 @@ let nextPeerRequest = 1;
 
 /**
  * Asks the page to run op on its libp2p connection (see Model's servePeer
- * in ipfs-accelerate.js); resolves with the value the page replies.
+ * in ipfs-accelerate.js); resolves with the value the page replies, or
+ * rejects after timeoutMs (0: no limit).
  */
-function askPeer(msg) {
+function askPeer(msg, timeoutMs = BLOCK_TIMEOUT_MS) {
   const req = nextPeerRequest++;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = timeoutMs > 0 && setTimeout(() => {
       peerRequests.delete(req);
-      reject(new Error(`libp2p ${msg.op}: no answer within ${BLOCK_TIMEOUT_MS} ms`));
-    }, BLOCK_TIMEOUT_MS);
+      reject(new Error(`libp2p ${msg.op}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     peerRequests.set(req, {
       resolve: (v) => { clearTimeout(timer); resolve(v); },
       reject: (e) => { clearTimeout(timer); reject(e); },
@@ -215,7 +234,10 @@ async function handle(msg) {
           self.postMessage({ type: 'progress', id, fraction, component, bytes, etaMs, memoryMb: memoryMb() });
         },
         onComponentLoaded: (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
-        onViable: (viable) => self.postMessage({ type: 'viable', id, info: { ...viable, transport: msg.transport ?? 'gateway' } }),
+        onViable: (viable) => {
+          if (gpuError) viable.backend.error = gpuError;
+          self.postMessage({ type: 'viable', id, info: { ...viable, transport: msg.transport ?? 'gateway' } });
+        },
         peer: msg.offload ? peerStreams : undefined,
         gpu,
         maxLocalBytes: (msg.maxMemoryUsageMB ?? 0) * 2 ** 20,
@@ -226,13 +248,16 @@ async function handle(msg) {
       break;
     }
     case 'generate': {
-      const text = await rt.generate(msg.prompt, msg.opts || {}, (piece) => {
-        if (cancelled.has(id)) return false; // stops the generation
-        self.postMessage({ type: 'token', id, text: piece });
-        return true;
-      });
-      cancelled.delete(id);
-      self.postMessage({ type: 'done', id, text });
+      try {
+        const text = await rt.generate(msg.prompt, msg.opts || {}, (piece) => {
+          if (cancelled.has(id)) return false; // stops the generation
+          self.postMessage({ type: 'token', id, text: piece });
+          return true;
+        });
+        self.postMessage({ type: 'done', id, text });
+      } finally {
+        cancelled.delete(id);
+      }
       break;
     }
     case 'cancel':

@@ -96,7 +96,7 @@ func (f fetcher) fetch(c cid.Cid) (blocks.Block, js.Value, error) {
 		return nil, v, fmt.Errorf("fetchBlock: %w", err)
 	}
 	mh, err := multihash.Decode(c.Hash())
-	if err != nil || mh.Code != multihash.SHA2_256 || f.digest.Type() != js.TypeFunction {
+	if err != nil || mh.Code != multihash.SHA2_256 || mh.Length != 32 || f.digest.Type() != js.TypeFunction {
 		b, err := verified(c, data)
 		return b, v, err
 	}
@@ -247,7 +247,8 @@ func planLoad(m *loader.Manifest, offload bool, budget int64) (loadPlan, error) 
 }
 
 // fetchTree fetches the DAG at root level by level, fetchWindow blocks at a
-// time, handing each verified block to put (never concurrently).
+// time, handing each verified block to put, which may be called from
+// several goroutines at once.
 func fetchTree(ctx context.Context, root cid.Cid, f fetcher, put func(blocks.Block) error) error {
 	level := []cid.Cid{root}
 	for len(level) > 0 {

@@ -65,6 +65,26 @@ type engine struct {
 	// when some stay on the peer or the load failed).
 	whole    chan struct{}
 	allLocal bool
+	claimed  bool // a load has begun: one model per runtime
+}
+
+// claim reserves the runtime for one load: the state above is that one
+// model's. A page loads another model in another runtime (worker).
+func (e *engine) claim() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.claimed {
+		return errors.New("loadModel: this runtime holds a model already; load another in a new runtime (IPFSAccelerate.loadModel starts one per model)")
+	}
+	e.claimed = true
+	return nil
+}
+
+// release frees the runtime after a load that failed, for another try.
+func (e *engine) release() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.claimed, e.model, e.gpu, e.modelBytes = false, nil, nil, 0
 }
 
 // begin returns what a generation runs with, counting it as running until
@@ -155,8 +175,12 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 		if o.Type() != js.TypeObject || o.Get("fetchBlock").Type() != js.TypeFunction {
 			return nil, errors.New("loadModel: options.fetchBlock must be a function")
 		}
+		if err := e.claim(); err != nil {
+			return nil, err
+		}
 		info, err := e.load(context.Background(), c, o)
 		if err != nil {
+			e.release()
 			return nil, fmt.Errorf("loadModel %s: %w", c, err)
 		}
 		return info, nil
@@ -383,6 +407,7 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 		if err := e.model.RemoveBlock(layer); err != nil {
 			return nil, fmt.Errorf("unloadComponent(%q): %w", name.String(), err)
 		}
+		e.allLocal = false // the peer runs it now
 		e.modelBytes -= c.Size
 		return nil, nil
 	})

@@ -24,14 +24,15 @@ type gpuDevice struct {
 
 	mu       sync.Mutex
 	ids      map[*quant.Matrix]int
-	bytes    int64 // uploaded
+	refused  map[*quant.Matrix]bool // matrices the GPU could not take: they stay on the CPU
+	bytes    int64                  // uploaded
 	calls    int
 	failures int
 	lastErr  error
 }
 
 func newGPUDevice(backend js.Value) *gpuDevice {
-	return &gpuDevice{backend: backend, ids: map[*quant.Matrix]int{}}
+	return &gpuDevice{backend: backend, ids: map[*quant.Matrix]int{}, refused: map[*quant.Matrix]bool{}}
 }
 
 // maxCheckError is the largest relative difference from the CPU kernels
@@ -77,17 +78,28 @@ func (g *gpuDevice) check() (float64, error) {
 	return rel, nil
 }
 
-// placeModel places every local matrix of model not placed yet.
+// placeModel places every local matrix of model not placed or refused
+// yet. A matrix the GPU refuses (over its limits, out of memory) stays on
+// the CPU; the error names the first.
 func (g *gpuDevice) placeModel(model *llama.Model) error {
+	var first error
 	for _, nm := range model.Matrices() {
-		if nm.Matrix.Device() == g {
+		g.mu.Lock()
+		done := nm.Matrix.Device() == g || g.refused[nm.Matrix]
+		g.mu.Unlock()
+		if done {
 			continue
 		}
 		if err := g.place(nm.Matrix); err != nil {
-			return fmt.Errorf("webgpu: %s: %w", nm.Name, err)
+			g.mu.Lock()
+			g.refused[nm.Matrix] = true
+			g.mu.Unlock()
+			if first == nil {
+				first = fmt.Errorf("webgpu: %s stays on the CPU: %w", nm.Name, err)
+			}
 		}
 	}
-	return nil
+	return first
 }
 
 // place uploads m and places it on the device.
@@ -201,8 +213,10 @@ func openBackend(gpu js.Value) (*gpuDevice, map[string]any) {
 	g := newGPUDevice(gpu)
 	rel, err := g.check()
 	if err != nil {
+		gpu.Call("destroy")
 		return nil, map[string]any{"name": "wasm", "check": rel, "error": err.Error()}
 	}
+	g.calls = 0 // count the model's products only
 	return g, map[string]any{"name": "webgpu", "check": rel, "adapter": gpu.Get("adapter")}
 }
 
