@@ -19,7 +19,7 @@ import (
 
 // uiPage serves the SDK file at path (as browser.Handler names it) whatever
 // the request's path, with the SDK's headers: the page is cross-origin
-// isolated, as the runtime's threads need.
+// isolated, so that it may use SharedArrayBuffer and WebAssembly threads.
 func uiPage(path string) http.Handler {
 	sdk := browser.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
