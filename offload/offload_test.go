@@ -405,3 +405,21 @@ func TestServerSurvivesGarbage(t *testing.T) {
 	}
 	waitSessions(t, f.server, 0)
 }
+
+// The sessions' KV caches share one budget: an Open whose cache could
+// outgrow what is left is refused until a session ends.
+func TestKVBudget(t *testing.T) {
+	full := newFixture(t, Limits{}).full
+	perLayer := int64(64 * full.KVDim() * 2 * 4) // 64 positions of keys and values, f32
+	f := newFixture(t, Limits{Context: 64, KVBytes: 2 * perLayer})
+	a := f.dial(t, 0, 2, 64)
+	_, err := Dial(context.Background(), f.client, f.peer, f.root, 2, 3, 64)
+	if err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Fatalf("a session over the KV budget: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, f.server, 0)
+	f.dial(t, 2, 3, 64)
+}

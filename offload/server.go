@@ -41,6 +41,9 @@ type Limits struct {
 	IdleTimeout time.Duration // longest wait for a session's next request (2 minutes)
 	Context     int           // positions of one session (4096)
 	Models      int           // models kept open (2)
+	// KVBytes bounds the KV caches of all sessions together (1 GiB): an
+	// Open whose cache could outgrow what is left gets an Error.
+	KVBytes int64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -56,6 +59,9 @@ func (l Limits) withDefaults() Limits {
 	if l.Models <= 0 {
 		l.Models = 2
 	}
+	if l.KVBytes <= 0 {
+		l.KVBytes = 1 << 30
+	}
 	return l
 }
 
@@ -69,9 +75,11 @@ type Server struct {
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 	ids    atomic.Uint64
+	tags   atomic.Uint64 // connection manager tags, one per admitted stream
 
 	mu      sync.Mutex
 	streams map[network.Stream]struct{} // streams being served
+	kvBytes int64                       // KV cache bytes the open sessions may reach
 }
 
 // NewServer registers the offload handler on h, serving the models that
@@ -131,8 +139,13 @@ func (s *Server) handle(st network.Stream) {
 	admitted := s.admit(st)
 	if admitted {
 		defer s.leave(st)
+		// The connection carries a session: the connection manager keeps it.
+		peer, tag := st.Conn().RemotePeer(), fmt.Sprintf("accel-offload-%d", s.tags.Add(1))
+		s.host.ConnManager().Protect(peer, tag)
+		defer s.host.ConnManager().Unprotect(peer, tag)
 	}
 	sess := &session{server: s}
+	defer sess.end()
 	r := bufio.NewReader(st)
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.limits.IdleTimeout))
@@ -174,7 +187,27 @@ type session struct {
 	model    *llama.Model
 	run      *llama.Session
 	from, to int
-	held     int // positions the KV cache holds
+	held     int   // positions the KV cache holds
+	kvBytes  int64 // the most its KV cache can reach, reserved with the server
+}
+
+// reserve sets aside n bytes of the server's KV budget, or fails saying so.
+func (s *Server) reserve(n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kvBytes+n > s.limits.KVBytes {
+		return fmt.Errorf("the session's KV cache (up to %d MiB) does not fit in what this peer has left (%d of %d MiB): ask for fewer layers or positions, or try later", n>>20, (s.limits.KVBytes-s.kvBytes)>>20, s.limits.KVBytes>>20)
+	}
+	s.kvBytes += n
+	return nil
+}
+
+// end gives the session's KV budget back.
+func (s *session) end() {
+	s.server.mu.Lock()
+	defer s.server.mu.Unlock()
+	s.server.kvBytes -= s.kvBytes
+	s.kvBytes = 0
 }
 
 // answer handles one request body and returns the reply; an Error ends
@@ -220,6 +253,11 @@ func (s *session) open(m wire.Open) (wire.Message, error) {
 	if positions == 0 {
 		positions = min(model.SeqLen, limit)
 	}
+	kv := int64(m.To-m.From) * int64(positions) * int64(model.KVDim()) * 2 * 4 // keys and values, f32
+	if err := s.server.reserve(kv); err != nil {
+		return nil, err
+	}
+	s.kvBytes = kv
 	s.model, s.from, s.to = model, m.From, m.To
 	s.run = model.NewSession(llama.SessionOptions{Context: positions})
 	return wire.Opened{Session: s.server.ids.Add(1), Dim: model.Dim}, nil
