@@ -260,23 +260,39 @@ func (f *fetch) consider(p peer.ID) bool {
 	return true
 }
 
-// searchDHT dials the providers of the root found on the DHT and returns
-// the new ones that speak the bulk transfer protocol (the others still
-// serve bitswap).
+// searchDHT dials the providers of the root found on the DHT, all at once,
+// and returns the new ones that speak the bulk transfer protocol (the
+// others still serve bitswap).
 func (f *fetch) searchDHT(ctx context.Context) []peer.ID {
 	sctx, cancel := context.WithTimeout(ctx, providerSearch)
 	defer cancel()
-	var out []peer.ID
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		reached = map[peer.ID]bool{}
+		dialing = map[peer.ID]bool{}
+	)
 	for info := range f.n.Routing.FindProvidersAsync(sctx, f.root, maxProviders) {
-		if f.seen[info.ID] || info.ID == f.n.Host.ID() {
+		if f.seen[info.ID] || dialing[info.ID] || info.ID == f.n.Host.ID() {
 			continue
 		}
-		if err := f.n.Host.Connect(sctx, info); err != nil {
-			f.seen[info.ID] = true
-			continue
-		}
-		if f.consider(info.ID) {
-			out = append(out, info.ID)
+		dialing[info.ID] = true
+		wg.Go(func() {
+			if err := f.n.Host.Connect(sctx, info); err != nil {
+				return
+			}
+			mu.Lock()
+			reached[info.ID] = true
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var out []peer.ID
+	for p := range dialing {
+		if !reached[p] {
+			f.seen[p] = true // unreachable: not asked again
+		} else if f.consider(p) {
+			out = append(out, p)
 		}
 	}
 	return out
