@@ -81,7 +81,6 @@ type fetch struct {
 	prio     map[cid.Cid]int // cache priority of each block, from its component
 
 	providers []peer.ID // peers that speak the bulk transfer protocol
-	listed    bool      // connected peers were considered
 	searched  bool      // the DHT was searched for providers of the root
 	seen      map[peer.ID]bool
 
@@ -158,11 +157,9 @@ func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	if !f.listed {
-		f.listed = true
-		for _, p := range f.n.Host.Network().Peers() {
-			f.consider(p)
-		}
+	// Peers that connected since the last level count too.
+	for _, p := range f.n.Host.Network().Peers() {
+		f.consider(p)
 	}
 	if err := f.bulk(ctx, f.providers, missing); err != nil {
 		return err
