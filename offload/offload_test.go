@@ -26,6 +26,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/sample"
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload/wire"
@@ -122,21 +123,11 @@ func greedy(t *testing.T, s *llama.Session, n int) []int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		next := argmax(logits)
+		next := sample.Argmax(logits)
 		tokens = append(tokens, next)
 		logits, err = s.Forward([]int{next})
 	}
 	return tokens[len(prompt):]
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // Layers 0…k−1 run locally and the rest on the peer: whatever k, the
@@ -196,7 +187,7 @@ func TestFailover(t *testing.T) {
 	}
 	failovers := 0
 	for len(tokens) < len(prompt)+len(want) {
-		next := argmax(logits)
+		next := sample.Argmax(logits)
 		tokens = append(tokens, next)
 		if len(tokens) == len(prompt)+10 {
 			_ = f.server.Close() // the peer goes away

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/inference/sample"
 )
 
 // source yields the tensors of m: those outside the blocks, and those of
@@ -44,12 +45,7 @@ func greedyTokens(t *testing.T, s *Session, n int) []int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		next := 0
-		for i, v := range logits {
-			if v > logits[next] {
-				next = i
-			}
-		}
+		next := sample.Argmax(logits)
 		out = append(out, next)
 		logits, err = s.Forward([]int{next})
 	}
