@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,6 +30,7 @@ type Client struct {
 	base  string // http://host:port
 	token string
 	http  *http.Client
+	local bool // the daemon listens on loopback: it shares this machine's files
 }
 
 var _ node.API = (*Client)(nil)
@@ -45,7 +47,7 @@ func NewClient(addr, token string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API address %q: %w", addr, err)
 	}
-	return &Client{base: "http://" + na.String(), token: token, http: &http.Client{}}, nil
+	return &Client{base: "http://" + na.String(), token: token, http: &http.Client{}, local: manet.IsIPLoopback(m)}, nil
 }
 
 // call POSTs a command and returns the response when its status is 200.
@@ -73,9 +75,9 @@ func (c *Client) call(ctx context.Context, cmd string, args url.Values, body io.
 		var e errorBody
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(data, &e) == nil && e.Message != "" {
-			return nil, errors.New(e.Message)
+			return nil, apiError{resp.StatusCode, e.Message}
 		}
-		return nil, fmt.Errorf("daemon API %s: %s", cmd, resp.Status)
+		return nil, apiError{resp.StatusCode, fmt.Sprintf("daemon API %s: %s", cmd, resp.Status)}
 	}
 	return resp, nil
 }
@@ -218,11 +220,19 @@ func (c *Client) PinAdd(ctx context.Context, k cid.Cid, name string, progress fu
 	}, &root)
 }
 
-// AddModel uploads the model (a file, or every file of a directory) and
-// its tokenizer as a tar stream, and imports it on the daemon.
+// apiError is an error answer of the daemon, with its HTTP status.
+type apiError struct {
+	status  int
+	message string
+}
+
+func (e apiError) Error() string { return e.message }
+
+// AddModel imports the model (a file, or every file of a directory) and
+// its tokenizer on the daemon: a daemon on this machine reads them in
+// place; any other, or one that cannot read them, gets them uploaded as a
+// tar stream.
 func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddOptions, progress func(done, total int64)) (cid.Cid, error) {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(upload(pw, src)) }()
 	args := url.Values{}
 	if opts.Precision != "" {
 		args.Set("precision", opts.Precision)
@@ -230,8 +240,20 @@ func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddO
 	if opts.ChunkSize != 0 {
 		args.Set("chunk-size", strconv.Itoa(opts.ChunkSize))
 	}
-	resp, err := c.call(ctx, "add", args, pr, tarType)
-	pr.CloseWithError(errors.New("request done"))
+	var (
+		resp *http.Response
+		err  error
+	)
+	if c.local {
+		resp, err = c.call(ctx, "add", withPaths(args, src), nil, "")
+	}
+	var api apiError
+	if !c.local || errors.As(err, &api) && api.status == http.StatusUnprocessableEntity {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(upload(pw, src)) }()
+		resp, err = c.call(ctx, "add", args, pr, tarType)
+		pr.CloseWithError(errors.New("request done"))
+	}
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -243,6 +265,21 @@ func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddO
 		}
 	}, &root)
 	return root, err
+}
+
+// withPaths is args with src's absolute paths, for an add in place.
+func withPaths(args url.Values, src loader.Source) url.Values {
+	out := url.Values{}
+	maps.Copy(out, args)
+	if p, err := filepath.Abs(src.Path); err == nil {
+		out.Set("path", p)
+	}
+	if src.Tokenizer != "" {
+		if p, err := filepath.Abs(src.Tokenizer); err == nil {
+			out.Set("tokenizer", p)
+		}
+	}
+	return out
 }
 
 // upload writes src's files to w as a tar stream: model/NAME (or

@@ -132,3 +132,55 @@ func TestClientMatchesNode(t *testing.T) {
 		t.Fatalf("gc %+v %v", res, err)
 	}
 }
+
+// A client on the daemon's machine has it read the model in place; where
+// the daemon cannot read the path (in a container, say) the client uploads
+// the files instead, with the same root CID; a relative path, or one from
+// another machine, is refused.
+func TestAddInPlace(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(models, "stories260K.bin")); err != nil {
+		t.Skipf("test models not present: %v", err)
+	}
+	n, srv := serve(t, "")
+	src := loader.Source{Path: filepath.Join(models, "stories260K.bin"), Tokenizer: filepath.Join(models, "tok512.bin")}
+	ctx := context.Background()
+	inPlace, err := client(t, srv, "").AddModel(ctx, src, node.AddOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A daemon that sees another filesystem: its paths do not exist.
+	var byPath, uploads int
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Has("path") {
+			byPath++
+			q.Set("path", "/nonexistent"+q.Get("path"))
+			r.URL.RawQuery = q.Encode()
+		} else if strings.HasSuffix(r.URL.Path, "/add") {
+			uploads++
+		}
+		srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer elsewhere.Close()
+	uploaded, err := client(t, elsewhere, "").AddModel(ctx, src, node.AddOptions{}, nil)
+	if err != nil || uploaded != inPlace || byPath != 1 || uploads != 1 {
+		t.Fatalf("add through a daemon that cannot read the path: %v, %v (in place: %v); %d by path, %d uploads", uploaded, err, inPlace, byPath, uploads)
+	}
+
+	for _, c := range []struct {
+		name, remote, path string
+		status             int
+	}{
+		{"relative path", "127.0.0.1:1234", "models/x.gguf", http.StatusBadRequest},
+		{"missing file", "127.0.0.1:1234", "/nonexistent/x.gguf", http.StatusUnprocessableEntity},
+		{"another machine", "192.0.2.7:1234", "/nonexistent/x.gguf", http.StatusBadRequest},
+	} {
+		req := httptest.NewRequest(http.MethodPost, Prefix+"add?path="+c.path, nil)
+		req.RemoteAddr = c.remote
+		w := httptest.NewRecorder()
+		NewHandler(n, t.TempDir()).ServeHTTP(w, req)
+		if w.Code != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, w.Code, w.Body, c.status)
+		}
+	}
+}

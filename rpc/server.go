@@ -318,9 +318,10 @@ func (e *events) finish(result any, err error) error {
 	return e.enc.Encode(event{Result: data})
 }
 
-// add stages the uploaded model — a tar stream of "model/NAME" (a file,
-// or the files of directory NAME) and optionally "tokenizer/NAME" — in a
-// temporary directory and imports it.
+// add imports a model: from the files at ?path= (and ?tokenizer=) when the
+// client runs on this machine, else from its upload — a tar stream of
+// "model/NAME" (a file, or the files of directory NAME) and optionally
+// "tokenizer/NAME" — staged in a temporary directory.
 func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	opts := node.AddOptions{Precision: q.Get("precision")}
@@ -331,17 +332,24 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.ChunkSize = n
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != tarType {
-		return badf("add takes a %s upload of model/NAME (and tokenizer/NAME)", tarType)
-	}
-	dir, err := os.MkdirTemp(h.tmpDir, "add-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	src, err := receive(bufio.NewReaderSize(r.Body, copyBuffer), dir)
-	if err != nil {
-		return err
+	var src loader.Source
+	if path := q.Get("path"); path != "" {
+		var err error
+		if src, err = localSource(r, path, q.Get("tokenizer")); err != nil {
+			return err
+		}
+	} else {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != tarType {
+			return badf("add takes a %s upload of model/NAME (and tokenizer/NAME), or ?path= on this machine", tarType)
+		}
+		dir, err := os.MkdirTemp(h.tmpDir, "add-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if src, err = receive(bufio.NewReaderSize(r.Body, copyBuffer), dir); err != nil {
+			return err
+		}
 	}
 	ev := newEvents(w)
 	root, err := h.api.AddModel(r.Context(), src, opts, func(done, total int64) {
@@ -349,6 +357,32 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 	})
 	return ev.finish(root, err)
 }
+
+// localSource is the source of an add by path: absolute paths the daemon
+// reads in place, taken only from a client on this machine (loopback). A
+// path the daemon cannot read answers 422, so that the client uploads the
+// files instead (a daemon in a container, say).
+func localSource(r *http.Request, path, tokenizer string) (loader.Source, error) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return loader.Source{}, badf("add ?path= is taken only from a client on the daemon's machine: upload the model instead")
+	}
+	for _, p := range []string{path, tokenizer} {
+		if p == "" {
+			continue
+		}
+		if !filepath.IsAbs(p) {
+			return loader.Source{}, badf("add ?path=%s: not an absolute path", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return loader.Source{}, unreadable{fmt.Errorf("add: the daemon cannot read %s: %w", p, err)}
+		}
+	}
+	return loader.Source{Path: path, Tokenizer: tokenizer}, nil
+}
+
+// unreadable is an add by path the daemon cannot read: 422.
+type unreadable struct{ error }
 
 // tarType is the media type of add uploads.
 const tarType = "application/x-tar"
@@ -421,12 +455,18 @@ func saveFile(path string, r io.Reader, buf []byte) error {
 }
 
 // writeError answers err with Kubo's error shape: 400 for a bad request,
-// 500 for the rest.
+// 422 for an add by a path the daemon cannot read, 500 for the rest.
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	var bad badRequest
-	if errors.As(err, &bad) {
+	var (
+		bad    badRequest
+		cannot unreadable
+	)
+	switch {
+	case errors.As(err, &bad):
 		status = http.StatusBadRequest
+	case errors.As(err, &cannot):
+		status = http.StatusUnprocessableEntity
 	}
 	writeStatus(w, status, err)
 }
