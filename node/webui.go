@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -91,7 +92,7 @@ type DashboardSession struct {
 }
 
 // dashboardStats serves DashboardStats as JSON. Manifests are read once
-// per pin, without marking the model used.
+// per pin, without marking the model used, and forgotten with the pin.
 func (n *Node) dashboardStats() http.Handler {
 	var (
 		mu     sync.Mutex
@@ -134,11 +135,16 @@ func (n *Node) dashboardStats() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		pinned := map[cid.Cid]bool{}
 		for _, p := range pins {
 			if p.Mode == "recursive" {
 				st.Models = append(st.Models, model(ctx, p))
+				pinned[p.CID] = true
 			}
 		}
+		mu.Lock()
+		maps.DeleteFunc(models, func(c cid.Cid, _ DashboardModel) bool { return !pinned[c] })
+		mu.Unlock()
 		cs := n.Cache.Stats()
 		st.Cache = DashboardCache{Hits: cs.Hits, Misses: cs.Misses, Bytes: cs.Bytes, MaxBytes: cs.MaxBytes}
 		if reads := cs.Hits + cs.Misses; reads > 0 {

@@ -20,6 +20,7 @@ const GENERATE_OPTIONS = ['maxTokens', 'temperature', 'topP', 'topK', 'repetitio
 export class IPFSAccelerate {
   #options;
   #peer = null; // Promise<Peer|null>: the libp2p connection, made once
+  #capabilities = null; // Promise<Capabilities>, detected once
 
   /**
    * @param {import('./ipfs-accelerate').IPFSAccelerateOptions} [options]
@@ -47,7 +48,8 @@ export class IPFSAccelerate {
    * @returns {Promise<import('./ipfs-accelerate').Capabilities>}
    */
   getCapabilities() {
-    return detectCapabilities(this.#options);
+    this.#capabilities ??= detectCapabilities(this.#options);
+    return this.#capabilities;
   }
 
   /**

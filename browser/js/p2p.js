@@ -84,6 +84,7 @@ export class Peer {
   #conn;
   #blocks = null; // Promise<BlockStream>, opened on first use and after one ends
   #frames = new Map(); // handle → FrameStream
+  #supported = new Map(); // protocol → Promise<boolean>
   #nextHandle = 1;
 
   constructor(node, conn, transport) {
@@ -93,15 +94,15 @@ export class Peer {
     this.transport = transport;
   }
 
-  /** Resolves with whether the daemon speaks protocol (by opening a stream of it). */
-  async supports(protocol) {
-    try {
-      const stream = await this.#conn.newStream(protocol);
-      await stream.close();
-      return true;
-    } catch {
-      return false;
+  /** Resolves with whether the daemon speaks protocol (by opening a stream of it, once). */
+  supports(protocol) {
+    if (!this.#supported.has(protocol)) {
+      this.#supported.set(protocol, this.#conn.newStream(protocol).then(
+        async (stream) => { await stream.close(); return true; },
+        () => false,
+      ));
     }
+    return this.#supported.get(protocol);
   }
 
   /** Resolves with block cid's bytes (unverified), or rejects when the daemon does not have it. */

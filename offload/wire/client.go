@@ -8,8 +8,7 @@ import (
 // Transport carries one exchange of a session: it delivers request (a
 // body) to the server as one frame and returns the body of the one frame
 // that answers it. Over a byte stream that is WriteFrame then ReadFrame;
-// JS with it-length-prefixed does the same (its frames are these frames,
-// with maxDataLength MaxFrameSize).
+// the browser SDK's FrameStream (browser/js/p2p.js) does the same in JS.
 type Transport func(request []byte) ([]byte, error)
 
 // Client is the client end of one offload session: layers [From, To) of
