@@ -173,10 +173,14 @@ func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, e
 			}
 			c.Tensors = append(c.Tensors, Tensor{Name: s.name, Shape: s.shape, Format: to.name, Offset: off, Length: n})
 			c.Size = off + n
-			parts[i] = append(parts[i], &lazyReader{open: func() ([]byte, error) {
-				if to.name == t.format.name {
-					return t.data, nil
+			if to.name == t.format.name {
+				if int64(len(t.data)) != n {
+					return nil, nil, fmt.Errorf("loader: tensor %s holds %d bytes, its shape and format need %d", s.name, len(t.data), n)
 				}
+				parts[i] = append(parts[i], t.reader())
+				continue
+			}
+			parts[i] = append(parts[i], &lazyReader{open: func() ([]byte, error) {
 				out, err := convert(t.data, t.format, s.shape, to.quant)
 				if err != nil {
 					return nil, fmt.Errorf("tensor %s from %s to %s: %w", s.name, t.format.name, to.name, err)

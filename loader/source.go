@@ -43,6 +43,20 @@ type srcTensor struct {
 	shape  []int // outermost first
 	format format
 	data   []byte
+	// file, when set, holds data at offset, for reader.
+	file   io.ReaderAt
+	offset int64
+}
+
+// reader reads the tensor's stored bytes: with reads of the source file
+// where it is known, else from memory. A read copies from the page cache
+// inside the kernel, several times cheaper on a VM than first touches of
+// a fresh memory mapping (≈0.1 s against ≈0.3 s of CPU per 500 MiB).
+func (t srcTensor) reader() io.Reader {
+	if t.file != nil {
+		return io.NewSectionReader(t.file, t.offset, int64(len(t.data)))
+	}
+	return bytes.NewReader(t.data)
 }
 
 // open reads the source's header and metadata; tensor data stays in the
@@ -79,16 +93,27 @@ func openGGUF(path string) (*checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
-	ck, err := fromGGUF(g)
+	file, err := os.Open(path)
 	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	ck, err := fromGGUF(g, file)
+	if err != nil {
+		file.Close()
 		g.Close()
 		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
-	ck.close = g.Close
+	ck.close = func() error {
+		file.Close()
+		return g.Close()
+	}
 	return ck, nil
 }
 
-func fromGGUF(g *gguf.File) (*checkpoint, error) {
+// fromGGUF reads the checkpoint g describes; file, when not nil, is the
+// file g maps, which tensors are read from.
+func fromGGUF(g *gguf.File, file io.ReaderAt) (*checkpoint, error) {
 	hp, err := hyperparameters(g)
 	if err != nil {
 		return nil, err
@@ -110,7 +135,11 @@ func fromGGUF(g *gguf.File) (*checkpoint, error) {
 		for i, d := range info.Dims {
 			shape[len(shape)-1-i] = int(d)
 		}
-		ck.tensors[info.Name] = srcTensor{shape: shape, format: f, data: data}
+		t := srcTensor{shape: shape, format: f, data: data}
+		if file != nil {
+			t.file, t.offset = file, int64(g.DataOffset+info.Offset)
+		}
+		ck.tensors[info.Name] = t
 	}
 	if emb, ok := ck.tensors["token_embd.weight"]; ok && len(emb.shape) == 2 {
 		ck.hp.Vocab = emb.shape[0]

@@ -7,6 +7,8 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+
+	ds "github.com/ipfs/go-datastore"
 )
 
 // dirtyFile marks a repo in use. Close removes it; a process that dies
@@ -15,21 +17,13 @@ const dirtyFile = "repo.dirty"
 
 // syncBlocks makes every block written so far durable. Blocks are written
 // without an fsync each (as Kubo writes them); this one sync of the blocks'
-// filesystem runs before a pin is recorded, so a pinned DAG never depends
-// on writes a crash could lose.
-func (r *Repo) syncBlocks() error {
+// filesystem (see blockstore.FlatFS.Sync) runs before a pin is recorded,
+// so a pinned DAG never depends on writes a crash could lose.
+func (r *Repo) syncBlocks(ctx context.Context) error {
 	if r.Path == "" {
 		return nil
 	}
-	f, err := os.Open(filepath.Join(r.Path, blocksDir))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := syncFS(f); err != nil {
-		return fmt.Errorf("syncing the block store: %w", err)
-	}
-	return nil
+	return r.dstore.Sync(ctx, ds.NewKey("/"+blocksDir))
 }
 
 // markInUse records that the repo is open, after checking the blocks when

@@ -110,6 +110,29 @@ func TestAddPinGCExportImport(t *testing.T) {
 	if err := part.Pin(ctx, root, ""); !errors.Is(err, ErrNotLocal) {
 		t.Fatalf("pin of a partial model: %v", err)
 	}
+	// Every block but one raw leaf: the pin checks that leaves are stored
+	// (without reading them) and refuses.
+	var hole cid.Cid
+	for _, c := range m.Components {
+		if c.CID.Type() == cid.Raw {
+			hole = c.CID
+			break
+		}
+	}
+	if !hole.Defined() {
+		t.Fatal("no component is a single raw block")
+	}
+	holed := memRepo(t)
+	keys, _ := r.Blocks.AllKeysChan(ctx)
+	for k := range keys {
+		if !bytes.Equal(k.Hash(), hole.Hash()) {
+			b, _ := r.Blocks.Get(ctx, k)
+			holed.Blocks.Put(ctx, b)
+		}
+	}
+	if err := holed.Pin(ctx, root, ""); !errors.Is(err, ErrNotLocal) || !strings.Contains(err.Error(), hole.String()) {
+		t.Fatalf("pin of a model missing leaf %s: %v", hole, err)
+	}
 	var car bytes.Buffer
 	if err := r.ExportCAR(ctx, root, &car); err != nil {
 		t.Fatal(err)

@@ -7,13 +7,16 @@ import (
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	pin "github.com/ipfs/boxo/pinning/pinner"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/ipfs-accelerate/accel/blockstore"
 )
 
 // ErrNotLocal is returned when a block an offline operation needs is not
 // in the repo.
-var ErrNotLocal = errors.New("not in the local repo (fetching from the network needs the daemon, which comes later)")
+var ErrNotLocal = errors.New("not in the local repo (run `accel daemon` to fetch it from the network)")
 
 // notLocal turns a missing block into ErrNotLocal.
 func notLocal(err error) error {
@@ -42,7 +45,7 @@ func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
 	if err != nil {
 		return fmt.Errorf("pin %s: %w", c, notLocal(err))
 	}
-	if err := r.syncBlocks(); err != nil {
+	if err := r.syncBlocks(ctx); err != nil {
 		return err
 	}
 	if err := r.Pinner.Pin(ctx, nd, true, name); err != nil {
@@ -89,4 +92,34 @@ func (r *Repo) Pins(ctx context.Context) ([]PinInfo, error) {
 // block's children.
 func (r *Repo) walk(ctx context.Context, root cid.Cid, visit func(cid.Cid) bool) error {
 	return merkledag.Walk(ctx, merkledag.GetLinksWithDAG(r.DAG), root, visit)
+}
+
+// pinDAG is the DAG service the pinner walks to check that a DAG is whole
+// before pinning it. Raw leaves have no links, so it checks that they are
+// stored without reading them: a pin of a 500 MiB model reads its few
+// UnixFS nodes, not its 500 MiB. Every block was verified when it was
+// stored.
+type pinDAG struct {
+	ipld.DAGService
+	blocks blockstore.Blockstore
+}
+
+func (d pinDAG) Get(ctx context.Context, c cid.Cid) (ipld.Node, error) {
+	if c.Type() != cid.Raw {
+		return d.DAGService.Get(ctx, c)
+	}
+	ok, err := d.blocks.Has(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ipld.ErrNotFound{Cid: c}
+	}
+	// A stand-in for the leaf: its CID, no bytes (nothing on the pinning
+	// path reads them).
+	leaf, err := blocks.NewBlockWithCid(nil, c)
+	if err != nil {
+		return nil, err
+	}
+	return &merkledag.RawNode{Block: leaf}, nil
 }

@@ -1,11 +1,12 @@
 // Package node is the accel node: its repo (configuration, identity,
 // blocks, pins) and the operations on it — add, pin, gc, stat, CAR export
-// and import. The daemon (host, exchange, routing, HTTP APIs) comes later
-// and builds on Repo.
+// and import — and the daemon (host, exchange, routing, HTTP APIs) that
+// builds on Repo.
 //
 // Storage follows Kubo's layout: blocks live in a flatfs datastore
 // (one file per block, written to a temporary file and renamed into place,
-// not fsynced one by one) and everything else — pins, metadata — in a
+// not fsynced one by one, and past the page cache where the filesystem
+// allows: see blockstore.FlatFS) and everything else — pins, metadata — in a
 // leveldb datastore with synchronous writes, both mounted into one
 // datastore. Before a pin is recorded the blocks' filesystem is synced, so
 // a pinned DAG is always whole on disk; a process killed at any moment
@@ -149,7 +150,7 @@ func open(ctx context.Context, dir string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	flat, err := flatfs.Open(filepath.Join(dir, blocksDir), false)
+	flat, err := blockstore.OpenFlatFS(filepath.Join(dir, blocksDir))
 	if err != nil {
 		return nil, fmt.Errorf("opening the block store: %w", err)
 	}
@@ -175,7 +176,7 @@ func open(ctx context.Context, dir string) (*Repo, error) {
 func newRepo(ctx context.Context, d ds.Batching) (*Repo, error) {
 	bs := blockstore.Limit(blockstore.New(d), blockstore.MaxBlockSize)
 	dag := loader.NewDAGService(bs)
-	p, err := dspinner.New(ctx, d, dag)
+	p, err := dspinner.New(ctx, d, pinDAG{DAGService: dag, blocks: bs})
 	if err != nil {
 		return nil, fmt.Errorf("loading pins: %w", err)
 	}

@@ -1,0 +1,172 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+)
+
+// flatValues are values of every shape the writer tells apart: empty,
+// small, one direct-I/O page run exactly, whole pages plus a tail, and the
+// largest block, some of them starting at an unaligned address.
+func flatValues() map[ds.Key][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(n, offset int) []byte {
+		b := make([]byte, n+offset)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b[offset:]
+	}
+	return map[ds.Key][]byte{
+		ds.NewKey("EMPTY"):            {},
+		ds.NewKey("SMALL"):            random(100, 0),
+		ds.NewKey("UNDERDIRECTMIN"):   random(directMin-1, 0),
+		ds.NewKey("DIRECTMIN"):        random(directMin, 0),
+		ds.NewKey("PAGESANDTAIL"):     random(1<<20+123, 0),
+		ds.NewKey("UNALIGNED"):        random(256<<10, 1),
+		ds.NewKey("UNALIGNEDANDTAIL"): random(300001, 7),
+		ds.NewKey("MAXBLOCK"):         random(MaxBlockSize, 0),
+		ds.NewKey("OVERMAXBLOCK"):     random(MaxBlockSize+pageSize, 0),
+	}
+}
+
+func newFlatFS(t *testing.T) (*FlatFS, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "blocks")
+	if err := flatfs.Create(dir, flatfs.NextToLast(2)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFlatFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, dir
+}
+
+// TestFlatFSWritesWhatFlatfsReads writes every kind of value, one by one
+// and in a batch, with and without direct I/O, and reads them back both
+// through FlatFS and through a plain flatfs datastore opened on the same
+// directory: the files are flatfs's, byte for byte, and no temporary file
+// is left behind.
+func TestFlatFSWritesWhatFlatfsReads(t *testing.T) {
+	ctx := context.Background()
+	for _, buffered := range []bool{false, true} {
+		for _, batched := range []bool{false, true} {
+			t.Run(fmt.Sprintf("buffered=%v,batched=%v", buffered, batched), func(t *testing.T) {
+				f, dir := newFlatFS(t)
+				f.buffered.Store(buffered)
+				want := flatValues()
+				if batched {
+					b, err := f.Batch(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for k, v := range want {
+						if err := b.Put(ctx, k, v); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := b.Commit(ctx); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					for k, v := range want {
+						if err := f.Put(ctx, k, v); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if err := f.Sync(ctx, ds.NewKey("/")); err != nil {
+					t.Fatal(err)
+				}
+				checkValues(t, f, want)
+				if !buffered && runtime.GOOS == "linux" && f.buffered.Load() {
+					t.Error("the filesystem of the test's temporary directory refused direct I/O, so only buffered writes were tested")
+				}
+				if temps, _ := os.ReadDir(filepath.Join(dir, ".temp")); len(temps) > 0 {
+					t.Errorf("%d temporary files left behind", len(temps))
+				}
+				f.Close()
+
+				plain, err := flatfs.Open(dir, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer plain.Close()
+				checkValues(t, plain, want)
+			})
+		}
+	}
+}
+
+// checkValues checks that d holds exactly want.
+func checkValues(t *testing.T, d ds.Datastore, want map[ds.Key][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	for k, v := range want {
+		got, err := d.Get(ctx, k)
+		if err != nil {
+			t.Errorf("get %s: %v", k, err)
+		} else if !bytes.Equal(got, v) {
+			t.Errorf("get %s: %d bytes, not the %d written", k, len(got), len(v))
+		}
+	}
+	res, err := d.Query(ctx, query.Query{KeysOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := res.Rest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(want) {
+		t.Errorf("the store lists %d keys, want %d", len(all), len(want))
+	}
+}
+
+// TestFlatFSReplacesAndDeletes checks a put over an existing value, a
+// batch that deletes what it put, and the refusal of a key flatfs cannot
+// name.
+func TestFlatFSReplacesAndDeletes(t *testing.T) {
+	ctx := context.Background()
+	f, _ := newFlatFS(t)
+	k := ds.NewKey("KEY")
+	first, second := bytes.Repeat([]byte{1}, 128<<10), bytes.Repeat([]byte{2}, 100)
+	for _, v := range [][]byte{first, second} {
+		if err := f.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkValues(t, f, map[ds.Key][]byte{k: second})
+
+	b, _ := f.Batch(ctx)
+	gone := ds.NewKey("GONE")
+	if err := b.Put(ctx, gone, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, f, map[ds.Key][]byte{})
+
+	if err := f.Put(ctx, ds.NewKey("lower/case"), first); err == nil {
+		t.Error("a key flatfs cannot name was stored")
+	}
+}
