@@ -17,12 +17,15 @@ import (
 )
 
 // FlatFS is the repo's block datastore: Kubo's flatfs — the same files in
-// the same layout, which flatfs and Kubo can open — whose writes skip the
+// the same layout, which flatfs and Kubo can open — whose batches skip the
 // page cache. Copying a block into fresh page-cache pages is most of a
 // fetcher's CPU (≈1.2 s per 500 MiB on a 2-core VM, against ≈0.15 s
-// written straight to disk), so a value's whole 4 KiB pages are written
-// with O_DIRECT where the filesystem allows it, and only the rest through
-// the page cache.
+// written straight to disk), so in a batch of several values each value's
+// whole 4 KiB pages are written with O_DIRECT where the filesystem allows
+// it, and only the rest through the page cache. A value put on its own
+// goes through the page cache: its caller is usually waiting for that
+// block (a gateway request), and a buffered write does not wait for the
+// disk as a direct one does.
 //
 // A value is written to a temporary file and renamed into place, so a
 // reader sees all of it or nothing. Nothing is fsynced one by one: Sync
@@ -63,7 +66,7 @@ func (f *FlatFS) Put(ctx context.Context, key ds.Key, value []byte) error {
 	if !validKey(key) {
 		return f.Datastore.Put(ctx, key, value) // flatfs names the error
 	}
-	return f.write(key, value)
+	return f.write(key, value, false)
 }
 
 // Sync makes every value written so far durable (whatever the prefix:
@@ -106,12 +109,16 @@ func (b *flatBatch) Delete(_ context.Context, key ds.Key) error {
 func (b *flatBatch) Commit(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(writers)
+	direct := len(b.puts) > 1
 	for key, value := range b.puts {
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return b.fs.Put(ctx, key, value)
+			if !validKey(key) {
+				return b.fs.Datastore.Put(ctx, key, value) // flatfs names the error
+			}
+			return b.fs.write(key, value, direct)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -125,19 +132,27 @@ func (b *flatBatch) Commit(ctx context.Context) error {
 	return nil
 }
 
-// write puts value in a temporary file and renames it to key's file.
-func (f *FlatFS) write(key ds.Key, value []byte) error {
+// file is where flatfs keeps key's value, and its directory.
+func (f *FlatFS) file(key ds.Key) (dir, path string) {
 	name := key.String()[1:]
-	dir := filepath.Join(f.dir, f.shard(name))
+	dir = filepath.Join(f.dir, f.shard(name))
+	return dir, filepath.Join(dir, name+".data")
+}
+
+// write puts value in a temporary file, with direct I/O if asked, and
+// renames it to key's file.
+func (f *FlatFS) write(key ds.Key, value []byte, direct bool) error {
+	name := key.String()[1:]
+	dir, path := f.file(key)
 	tmp := filepath.Join(f.dir, ".temp", "put-"+strconv.FormatUint(f.temps.Add(1), 36))
-	if err := f.writeFile(tmp, value); err != nil {
+	if err := f.writeFile(tmp, value, direct); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("flatfs: writing %s: %w", name, err)
 	}
-	err := os.Rename(tmp, filepath.Join(dir, name+".data"))
+	err := os.Rename(tmp, path)
 	if errors.Is(err, os.ErrNotExist) {
 		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, os.ErrExist) {
-			err = os.Rename(tmp, filepath.Join(dir, name+".data"))
+			err = os.Rename(tmp, path)
 		}
 	}
 	if err != nil {
@@ -147,12 +162,13 @@ func (f *FlatFS) write(key ds.Key, value []byte) error {
 	return nil
 }
 
-// writeFile creates path holding value: its whole pages written directly
-// to the disk when value is large enough to be worth it, the rest (and
-// everything, on filesystems without direct I/O) through the page cache.
-func (f *FlatFS) writeFile(path string, value []byte) error {
+// writeFile creates path holding value. With direct, its whole pages go
+// straight to the disk when value is large enough to be worth it; the
+// rest (and everything, on filesystems without direct I/O) goes through
+// the page cache.
+func (f *FlatFS) writeFile(path string, value []byte, direct bool) error {
 	whole := len(value) &^ (pageSize - 1)
-	if whole < directMin || len(value) > MaxBlockSize || f.buffered.Load() {
+	if !direct || whole < directMin || len(value) > MaxBlockSize || f.buffered.Load() {
 		return os.WriteFile(path, value, 0o644)
 	}
 	err := writeDirect(path, value, whole)
@@ -191,6 +207,40 @@ func writeDirect(path string, value []byte, whole int) error {
 		}
 	}
 	return file.Close()
+}
+
+// ReadInto reads key's value into buf, or into fresh memory when buf is
+// too small, and returns it; ds.ErrNotFound when there is none. Values
+// over MaxBlockSize are refused.
+func (f *FlatFS) ReadInto(key ds.Key, buf []byte) ([]byte, error) {
+	if !validKey(key) {
+		return nil, ds.ErrNotFound
+	}
+	_, path := f.file(key)
+	file, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ds.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := int(st.Size())
+	if size > MaxBlockSize {
+		return nil, fmt.Errorf("flatfs: %s holds %d bytes, over the %d-byte block limit", key, size, MaxBlockSize)
+	}
+	if size > cap(buf) {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	if n, err := file.ReadAt(buf, 0); n < size {
+		return nil, fmt.Errorf("flatfs: reading %s: %d of %d bytes: %w", key, n, size, err)
+	}
+	return buf, nil
 }
 
 // pageSize is the alignment of direct I/O: the offsets, lengths and

@@ -3,7 +3,7 @@ package blockstore
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -55,58 +55,61 @@ func newFlatFS(t *testing.T) (*FlatFS, string) {
 }
 
 // TestFlatFSWritesWhatFlatfsReads writes every kind of value, one by one
-// and in a batch, with and without direct I/O, and reads them back both
+// (through the page cache) and in a batch (with direct I/O, unless it is
+// turned off), and reads them back both
 // through FlatFS and through a plain flatfs datastore opened on the same
 // directory: the files are flatfs's, byte for byte, and no temporary file
 // is left behind.
 func TestFlatFSWritesWhatFlatfsReads(t *testing.T) {
 	ctx := context.Background()
-	for _, buffered := range []bool{false, true} {
-		for _, batched := range []bool{false, true} {
-			t.Run(fmt.Sprintf("buffered=%v,batched=%v", buffered, batched), func(t *testing.T) {
-				f, dir := newFlatFS(t)
-				f.buffered.Store(buffered)
-				want := flatValues()
-				if batched {
-					b, err := f.Batch(ctx)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for k, v := range want {
-						if err := b.Put(ctx, k, v); err != nil {
-							t.Fatal(err)
-						}
-					}
-					if err := b.Commit(ctx); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					for k, v := range want {
-						if err := f.Put(ctx, k, v); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				if err := f.Sync(ctx, ds.NewKey("/")); err != nil {
-					t.Fatal(err)
-				}
-				checkValues(t, f, want)
-				if !buffered && runtime.GOOS == "linux" && f.buffered.Load() {
-					t.Error("the filesystem of the test's temporary directory refused direct I/O, so only buffered writes were tested")
-				}
-				if temps, _ := os.ReadDir(filepath.Join(dir, ".temp")); len(temps) > 0 {
-					t.Errorf("%d temporary files left behind", len(temps))
-				}
-				f.Close()
-
-				plain, err := flatfs.Open(dir, false)
+	for _, tc := range []struct {
+		name              string
+		batched, buffered bool
+	}{{"one by one", false, false}, {"batch", true, false}, {"batch without direct I/O", true, true}} {
+		batched, buffered := tc.batched, tc.buffered
+		t.Run(tc.name, func(t *testing.T) {
+			f, dir := newFlatFS(t)
+			f.buffered.Store(buffered)
+			want := flatValues()
+			if batched {
+				b, err := f.Batch(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer plain.Close()
-				checkValues(t, plain, want)
-			})
-		}
+				for k, v := range want {
+					if err := b.Put(ctx, k, v); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := b.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for k, v := range want {
+					if err := f.Put(ctx, k, v); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := f.Sync(ctx, ds.NewKey("/")); err != nil {
+				t.Fatal(err)
+			}
+			checkValues(t, f, want)
+			if !buffered && batched && runtime.GOOS == "linux" && f.buffered.Load() {
+				t.Error("the filesystem of the test's temporary directory refused direct I/O, so only buffered writes were tested")
+			}
+			if temps, _ := os.ReadDir(filepath.Join(dir, ".temp")); len(temps) > 0 {
+				t.Errorf("%d temporary files left behind", len(temps))
+			}
+			f.Close()
+
+			plain, err := flatfs.Open(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer plain.Close()
+			checkValues(t, plain, want)
+		})
 	}
 }
 
@@ -168,5 +171,58 @@ func TestFlatFSReplacesAndDeletes(t *testing.T) {
 
 	if err := f.Put(ctx, ds.NewKey("lower/case"), first); err == nil {
 		t.Error("a key flatfs cannot name was stored")
+	}
+}
+
+// TestFlatFSReadInto reads back values written one by one and in a batch
+// (with direct I/O and without) into buffers that fit, short ones and none.
+func TestFlatFSReadInto(t *testing.T) {
+	ctx := context.Background()
+	for _, buffered := range []bool{false, true} {
+		f, _ := newFlatFS(t)
+		f.buffered.Store(buffered)
+		want := flatValues()
+		b, _ := f.Batch(ctx)
+		for k, v := range want {
+			if err := b.Put(ctx, k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cached := ds.NewKey("CACHED")
+		want[cached] = bytes.Repeat([]byte("cached"), 50000)
+		if err := f.Put(ctx, cached, want[cached]); err != nil {
+			t.Fatal(err)
+		}
+		buffers := map[string][]byte{
+			"fitting": make([]byte, 0, MaxBlockSize),
+			"short":   make([]byte, 10),
+			"none":    nil,
+		}
+		for k, v := range want {
+			for name, buf := range buffers {
+				got, err := f.ReadInto(k, buf)
+				switch {
+				case len(v) > MaxBlockSize:
+					if err == nil {
+						t.Errorf("buffered=%v: %s of %d bytes was read, over the block limit", buffered, k, len(v))
+					}
+				case err != nil:
+					t.Errorf("buffered=%v: %s into the %s buffer: %v", buffered, k, name, err)
+				case !bytes.Equal(got, v):
+					t.Errorf("buffered=%v: %s into the %s buffer: %d bytes, not the %d written", buffered, k, name, len(got), len(v))
+				case len(v) > 0 && cap(buf) >= len(v) && &got[0] != &buf[:1][0]:
+					t.Errorf("buffered=%v: %s was not read into the %s buffer that fits it", buffered, k, name)
+				}
+			}
+		}
+		if _, err := f.ReadInto(ds.NewKey("MISSING"), nil); !errors.Is(err, ds.ErrNotFound) {
+			t.Errorf("reading a missing key: %v", err)
+		}
+		if f.buffered.Load() != buffered {
+			t.Errorf("buffered=%v: reads turned direct I/O off", buffered)
+		}
 	}
 }

@@ -75,6 +75,7 @@ type Repo struct {
 	Pinner pin.Pinner
 
 	dstore ds.Batching
+	flat   *blockstore.FlatFS // the blocks' datastore, in dstore; nil in memory
 	lock   *os.File
 	now    func() time.Time // the clock of last-use records; nil: time.Now
 
@@ -168,7 +169,7 @@ func open(ctx context.Context, dir string) (*Repo, error) {
 		d.Close()
 		return nil, err
 	}
-	r.Path, r.Config = dir, cfg
+	r.Path, r.Config, r.flat = dir, cfg, flat
 	return r, nil
 }
 

@@ -113,7 +113,9 @@ func (s *Server) serve(st network.Stream) error {
 	var hdr []byte
 	var buf []byte
 	if _, ok := s.bs.(BlockReader); ok {
-		buf = make([]byte, MaxBlockSize)
+		b := readBuffers.Get().(*[]byte)
+		defer readBuffers.Put(b)
+		buf = *b
 	}
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(idleTimeout))
@@ -178,6 +180,14 @@ type BlockReader interface {
 	// too small), or an error when the store lacks c.
 	ReadBlock(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error)
 }
+
+// readBuffers are the streams' block buffers. A cold-block request opens
+// a stream of its own; a buffer from the pool is memory already touched,
+// where a fresh one costs a page fault per page it is read into.
+var readBuffers = sync.Pool{New: func() any {
+	b := make([]byte, MaxBlockSize)
+	return &b
+}}
 
 // read returns c's bytes, in buf when the store can read into it.
 func (s *Server) read(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
