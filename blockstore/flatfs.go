@@ -17,15 +17,15 @@ import (
 )
 
 // FlatFS is the repo's block datastore: Kubo's flatfs — the same files in
-// the same layout, which flatfs and Kubo can open — whose batches skip the
-// page cache. Copying a block into fresh page-cache pages is most of a
-// fetcher's CPU (≈1.2 s per 500 MiB on a 2-core VM, against ≈0.15 s
-// written straight to disk), so in a batch of several values each value's
-// whole 4 KiB pages are written with O_DIRECT where the filesystem allows
-// it, and only the rest through the page cache. A value put on its own
-// goes through the page cache: its caller is usually waiting for that
-// block (a gateway request), and a buffered write does not wait for the
-// disk as a direct one does.
+// the same layout, which flatfs and Kubo can open — whose batches can skip
+// the page cache. Copying a block into fresh page-cache pages is most of
+// a fetcher's CPU (≈1.2 s per 500 MiB on a 2-core VM, against ≈0.15 s
+// written straight to disk), so a batch committed with a context from
+// WithDirectIO writes each value's whole 4 KiB pages with O_DIRECT where
+// the filesystem allows it, and only the rest through the page cache.
+// Other writes go through the page cache: an import leaves its blocks
+// there for serving, and a caller waiting for one block (a gateway
+// request) gets it stored without waiting for the disk.
 //
 // A value is written to a temporary file and renamed into place, so a
 // reader sees all of it or nothing. Nothing is fsynced one by one: Sync
@@ -42,6 +42,15 @@ type FlatFS struct {
 }
 
 var _ ds.Batching = (*FlatFS)(nil)
+
+type directIOKey struct{}
+
+// WithDirectIO marks the batches of block writes committed with ctx as a
+// stream that the writer does not read back soon — a fetch from the
+// network — which FlatFS writes past the page cache.
+func WithDirectIO(ctx context.Context) context.Context {
+	return context.WithValue(ctx, directIOKey{}, true)
+}
 
 // writers is how many files a batch writes at once: enough to keep a disk
 // queue busy with direct writes, which each wait for the device.
@@ -109,7 +118,7 @@ func (b *flatBatch) Delete(_ context.Context, key ds.Key) error {
 func (b *flatBatch) Commit(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(writers)
-	direct := len(b.puts) > 1
+	direct := len(b.puts) > 1 && ctx.Value(directIOKey{}) != nil
 	for key, value := range b.puts {
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {

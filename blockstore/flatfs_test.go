@@ -55,18 +55,26 @@ func newFlatFS(t *testing.T) (*FlatFS, string) {
 }
 
 // TestFlatFSWritesWhatFlatfsReads writes every kind of value, one by one
-// (through the page cache) and in a batch (with direct I/O, unless it is
-// turned off), and reads them back both
+// and in batches, through the page cache and with direct I/O, and reads them back both
 // through FlatFS and through a plain flatfs datastore opened on the same
 // directory: the files are flatfs's, byte for byte, and no temporary file
 // is left behind.
 func TestFlatFSWritesWhatFlatfsReads(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name              string
-		batched, buffered bool
-	}{{"one by one", false, false}, {"batch", true, false}, {"batch without direct I/O", true, true}} {
+		name                      string
+		batched, direct, buffered bool
+	}{
+		{"one by one", false, false, false},
+		{"batch", true, false, false},
+		{"batch with direct I/O", true, true, false},
+		{"batch with direct I/O refused", true, true, true},
+	} {
 		batched, buffered := tc.batched, tc.buffered
+		ctx := ctx
+		if tc.direct {
+			ctx = WithDirectIO(ctx)
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			f, dir := newFlatFS(t)
 			f.buffered.Store(buffered)
@@ -95,7 +103,7 @@ func TestFlatFSWritesWhatFlatfsReads(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkValues(t, f, want)
-			if !buffered && batched && runtime.GOOS == "linux" && f.buffered.Load() {
+			if tc.direct && !buffered && runtime.GOOS == "linux" && f.buffered.Load() {
 				t.Error("the filesystem of the test's temporary directory refused direct I/O, so only buffered writes were tested")
 			}
 			if temps, _ := os.ReadDir(filepath.Join(dir, ".temp")); len(temps) > 0 {
@@ -177,7 +185,7 @@ func TestFlatFSReplacesAndDeletes(t *testing.T) {
 // TestFlatFSReadInto reads back values written one by one and in a batch
 // (with direct I/O and without) into buffers that fit, short ones and none.
 func TestFlatFSReadInto(t *testing.T) {
-	ctx := context.Background()
+	ctx := WithDirectIO(context.Background())
 	for _, buffered := range []bool{false, true} {
 		f, _ := newFlatFS(t)
 		f.buffered.Store(buffered)

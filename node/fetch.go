@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/transfer"
 )
@@ -188,10 +189,12 @@ func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) e
 	if len(providers) == 0 {
 		return nil
 	}
-	fe := transfer.NewFetcher(f.n.Host, f.n.Cache,
+	fe := transfer.NewFetcher(f.n.Host, f.n.Cache, transfer.RecycleBuffers(),
 		transfer.OnBlock(func(c cid.Cid, size int) { f.add(size); f.n.metrics.receivedBlock(c, size) }),
 		transfer.OnBadPeer(f.n.ban))
-	err := fe.Fetch(ctx, providers, cids)
+	// A pin add stores whole components it does not read back right
+	// away: written past the page cache, they cost the fetcher far less.
+	err := fe.Fetch(blockstore.WithDirectIO(ctx), providers, cids)
 	var missing *transfer.MissingError
 	if err == nil || errors.As(err, &missing) && ctx.Err() == nil {
 		return nil // what is missing goes on to the next source

@@ -225,3 +225,36 @@ func TestSupports(t *testing.T) {
 		t.Error("client without a server reported as supporting the protocol")
 	}
 }
+
+// copyingStore copies each block's bytes before storing them, as a store
+// that writes blocks out does: the contract of RecycleBuffers.
+type copyingStore struct{ blockstore.Blockstore }
+
+func (s copyingStore) Put(ctx context.Context, b blocks.Block) error {
+	return s.PutMany(ctx, []blocks.Block{b})
+}
+
+func (s copyingStore) PutMany(ctx context.Context, bs []blocks.Block) error {
+	for _, b := range bs {
+		c, _ := blocks.NewBlockWithCid(append([]byte(nil), b.RawData()...), b.Cid())
+		if err := s.Blockstore.Put(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestFetchRecyclesBuffers fetches with buffers reused between batches:
+// every block stored is still the block sent.
+func TestFetchRecyclesBuffers(t *testing.T) {
+	blks, cids := randomBlocks(t, 300, 64<<10)
+	a := newProvider(t, storeWith(t, blks))
+	client := p2ptest.NewHost(t)
+	connect(t, client, a.host)
+	local := newStore()
+	f := NewFetcher(client, copyingStore{local}, RecycleBuffers(), WithBatchSize(4))
+	if err := f.Fetch(context.Background(), []peer.ID{a.host.ID()}, cids); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, local, blks)
+}

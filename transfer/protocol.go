@@ -118,10 +118,10 @@ func appendResponseHeader(buf []byte, data []byte, have bool) []byte {
 	return binary.AppendUvarint(buf, uint64(len(data)))
 }
 
-// readResponse decodes the answer for one CID: the block data, or nil and
-// false when the server does not have it. It checks the length against
-// MaxBlockSize before allocating.
-func readResponse(r *bufio.Reader) (data []byte, have bool, err error) {
+// readResponse decodes the answer for one CID: the block data, in memory
+// from alloc, or nil and false when the server does not have it. It
+// checks the length against MaxBlockSize before allocating.
+func readResponse(r *bufio.Reader, alloc func(n int) []byte) (data []byte, have bool, err error) {
 	status, err := r.ReadByte()
 	if err != nil {
 		return nil, false, err
@@ -140,7 +140,7 @@ func readResponse(r *bufio.Reader) (data []byte, have bool, err error) {
 	if n > MaxBlockSize {
 		return nil, false, fmt.Errorf("%w: block of %d bytes (max %d)", errProtocol, n, MaxBlockSize)
 	}
-	data = make([]byte, n)
+	data = alloc(int(n))
 	if _, err := io.ReadFull(r, data); err != nil {
 		return nil, false, fmt.Errorf("block data: %w", noEOF(err))
 	}

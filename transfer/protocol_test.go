@@ -69,7 +69,7 @@ func TestResponseRoundTrip(t *testing.T) {
 		data string
 		have bool
 	}{{"hello block", true}, {"", false}, {"", true}} {
-		got, have, err := readResponse(r)
+		got, have, err := readResponse(r, newBuffer)
 		if err != nil || have != want.have || string(got) != want.data {
 			t.Errorf("response %d: got %q %v %v, want %q %v", i, got, have, err, want.data, want.have)
 		}
@@ -86,12 +86,12 @@ func TestReadResponseRejects(t *testing.T) {
 		"non-minimal":  {statusHave, 0x80, 0x00},
 		"varint flood": append([]byte{statusHave}, bytes.Repeat([]byte{0xff}, 20)...),
 	} {
-		_, _, err := readResponse(bufio.NewReader(bytes.NewReader(resp)))
+		_, _, err := readResponse(bufio.NewReader(bytes.NewReader(resp)), newBuffer)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, _, err := readResponse(bufio.NewReader(bytes.NewReader(nil))); err != io.EOF {
+	if _, _, err := readResponse(bufio.NewReader(bytes.NewReader(nil)), newBuffer); err != io.EOF {
 		t.Errorf("empty: got %v, want io.EOF", err)
 	}
 }
@@ -130,7 +130,7 @@ func FuzzReadResponse(f *testing.F) {
 	f.Add(append([]byte{statusHave}, uvarint(1<<40)...))
 	f.Add([]byte{statusHave, 0x80, 0x00})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, have, err := readResponse(bufio.NewReader(bytes.NewReader(in)))
+		got, have, err := readResponse(bufio.NewReader(bytes.NewReader(in)), newBuffer)
 		if err != nil {
 			return
 		}

@@ -26,12 +26,12 @@ func TestServerResetsMalformedRequests(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		r := bufio.NewReader(s)
-		if data, have, err := readResponse(r); err != nil || !have || len(data) != 100 {
+		if data, have, err := readResponse(r, newBuffer); err != nil || !have || len(data) != 100 {
 			t.Fatalf("%s: good request answered %d bytes, %v, %v", name, len(data), have, err)
 		}
 		_, _ = s.Write(req)
 		_ = s.CloseWrite()
-		if _, _, err := readResponse(r); err == nil {
+		if _, _, err := readResponse(r, newBuffer); err == nil {
 			t.Errorf("%s: stream not reset", name)
 		}
 		_ = s.Reset()
@@ -55,7 +55,7 @@ func TestServerLimitsStreamsPerPeer(t *testing.T) {
 		if _, err := s.Write(appendRequest(nil, cids)); err != nil {
 			return nil, err
 		}
-		_, _, err = readResponse(bufio.NewReader(s))
+		_, _, err = readResponse(bufio.NewReader(s), newBuffer)
 		return s, err
 	}
 	for i := range MaxStreamsPerPeer {
