@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -231,6 +232,38 @@ func TestFlatFSReadInto(t *testing.T) {
 		}
 		if f.buffered.Load() != buffered {
 			t.Errorf("buffered=%v: reads turned direct I/O off", buffered)
+		}
+	}
+}
+
+// TestFlatFSFlushesInTheBackground writes more than flushEvery bytes
+// through the page cache and checks that a background flush started, and
+// that direct writes start none.
+func TestFlatFSFlushesInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	value := make([]byte, 1<<20)
+	for _, direct := range []bool{true, false} {
+		f, _ := newFlatFS(t)
+		wctx := ctx
+		if direct {
+			wctx = WithDirectIO(ctx)
+		}
+		for i := range flushEvery>>20 + 8 {
+			b, _ := f.Batch(wctx)
+			for j := range 2 {
+				if err := b.Put(wctx, ds.NewKey(fmt.Sprintf("K%dX%d", i, j)), value); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Commit(wctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.flushes.Load(); direct && !f.buffered.Load() && n != 0 || !direct && n == 0 {
+			t.Errorf("direct=%v: %d background flushes", direct, n)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
