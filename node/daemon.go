@@ -37,7 +37,8 @@ type Node struct {
 	Routing routing.Routing
 	Bitswap *bitswap.Bitswap
 	// Online reads local blocks, else fetches them from connected peers
-	// over the bulk transfer protocol, else over bitswap.
+	// over the bulk transfer protocol, else over bitswap; it stores what it
+	// fetched after handing it over (blockstore.WriteBehind).
 	Online   blockservice.BlockService
 	Cache    *blockstore.Cache
 	Transfer *transfer.Server
@@ -70,6 +71,9 @@ func Start(ctx context.Context, r *Repo) (*Node, error) {
 	return n, nil
 }
 
+// maxWriteBehind bounds the bytes of fetched blocks waiting to be written.
+const maxWriteBehind = 64 << 20
+
 // start starts the services; closeServices stops what it started.
 func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	ctx, r, cfg := n.ctx, n.Repo, n.Repo.Config
@@ -78,6 +82,8 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	n.Cache = blockstore.NewCache(r.Blocks, cfg.Datastore.HotCache)
 	r.Blocks = n.Cache
 	r.DAG = loader.NewDAGService(n.Cache)
+	fetched := blockstore.NewWriteBehind(n.Cache, maxWriteBehind, func(err error) { log.Printf("storing a fetched block: %v", err) })
+	n.closers = append(n.closers, func() error { fetched.Wait(); return nil }) // the last to run
 
 	if n.Host, err = newHost(cfg, n.bans); err != nil {
 		return err
@@ -90,7 +96,7 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, n.Cache,
 		bitswap.ProviderSearchDelay(100*time.Millisecond))
 	n.closers = append(n.closers, n.Bitswap.Close)
-	n.Online = blockservice.New(n.Cache, &bulkFirst{n: n, bs: n.Bitswap})
+	n.Online = blockservice.New(fetched, &bulkFirst{n: n, bs: n.Bitswap})
 	n.Transfer = transfer.NewServer(n.Host, servedStore{n.Cache, r})
 	n.closers = append(n.closers, n.Transfer.Close)
 	n.Offload = offload.NewServer(n.Host, localModels{r}, offload.Limits{})

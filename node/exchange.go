@@ -18,7 +18,8 @@ import (
 // gateway, get, block reads): a block that is not local is asked of the
 // connected peers that speak the bulk transfer protocol — one round trip —
 // and only then of bitswap, whose want-have/want-block exchange takes
-// several. Blocks from either are verified against their CIDs.
+// several. Blocks from either are verified against their CIDs, and the
+// blockservice stores them.
 type bulkFirst struct {
 	n  *Node
 	bs *bitswap.Bitswap
@@ -51,9 +52,9 @@ func (e *bulkFirst) bulk(ctx context.Context, cids []cid.Cid) (got []blocks.Bloc
 	return got, missing
 }
 
-// keptBlocks is a blockstore that also keeps in memory the blocks put
-// through it, so that a caller gets what a fetch stored without reading
-// it back from disk.
+// keptBlocks is the store of the exchange's fetches: it keeps the blocks
+// put through it in memory, for the blockservice, which hands them to the
+// caller and then stores them. Everything else goes to the wrapped store.
 type keptBlocks struct {
 	blockstore.Blockstore
 	mu   sync.Mutex
@@ -64,10 +65,7 @@ func (k *keptBlocks) Put(ctx context.Context, b blocks.Block) error {
 	return k.PutMany(ctx, []blocks.Block{b})
 }
 
-func (k *keptBlocks) PutMany(ctx context.Context, bs []blocks.Block) error {
-	if err := k.Blockstore.PutMany(ctx, bs); err != nil {
-		return err
-	}
+func (k *keptBlocks) PutMany(_ context.Context, bs []blocks.Block) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, b := range bs {
