@@ -19,10 +19,12 @@ import (
 )
 
 // Benchmark sizes: runs of each transfer and add (medians are quoted),
-// and cold blocks fetched through each gateway and each RPC API.
+// and cold blocks fetched through each gateway and each RPC API, one at a
+// time with a pause in between, so that each finds the daemons idle.
 const (
-	benchRuns   = 3
-	latencyRuns = 7
+	benchRuns    = 3
+	latencyRuns  = 15
+	latencyPause = 20 * time.Millisecond
 )
 
 // BenchmarkTransferVsKubo measures, in one run and side by side, accel
@@ -250,9 +252,11 @@ func fetchURL(tb testing.TB, client *http.Client, url, method string) []byte {
 	return b
 }
 
-// getBlock times the fetch of one block of size bytes from url.
+// getBlock times the fetch of one block of size bytes from url, after a
+// pause.
 func getBlock(tb testing.TB, client *http.Client, url, method string, size int) time.Duration {
 	tb.Helper()
+	time.Sleep(latencyPause)
 	start := time.Now()
 	b := fetchURL(tb, client, url, method)
 	d := time.Since(start)
