@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -290,7 +292,15 @@ func cidArg(r *http.Request) (cid.Cid, error) {
 type events struct {
 	w   http.ResponseWriter
 	enc *json.Encoder
+
+	mu   sync.Mutex
+	last time.Time // of the last progress event
 }
+
+// progressEvery is the least time between two progress events: a progress
+// bar needs no more, and each event is a write and a flush (an add of 256
+// KiB chunks reports every chunk).
+const progressEvery = 50 * time.Millisecond
 
 func newEvents(w http.ResponseWriter) *events {
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -299,6 +309,13 @@ func newEvents(w http.ResponseWriter) *events {
 }
 
 func (e *events) progress(v any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
+	if now.Sub(e.last) < progressEvery {
+		return
+	}
+	e.last = now
 	data, _ := json.Marshal(v)
 	e.enc.Encode(event{Progress: data}) //nolint:errcheck // a gone client ends the request's context
 	if f, ok := e.w.(http.Flusher); ok {
