@@ -96,7 +96,9 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, n.Cache,
 		bitswap.ProviderSearchDelay(100*time.Millisecond))
 	n.closers = append(n.closers, n.Bitswap.Close)
-	n.Online = blockservice.New(fetched, &bulkFirst{n: n, bs: n.Bitswap})
+	streams := transfer.NewStreamPool()
+	n.closers = append(n.closers, streams.Close)
+	n.Online = blockservice.New(fetched, &bulkFirst{n: n, bs: n.Bitswap, streams: streams})
 	n.Transfer = transfer.NewServer(n.Host, servedStore{n.Cache, r})
 	n.closers = append(n.closers, n.Transfer.Close)
 	n.Offload = offload.NewServer(n.Host, localModels{r}, offload.Limits{})

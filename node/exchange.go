@@ -21,8 +21,9 @@ import (
 // several. Blocks from either are verified against their CIDs, and the
 // blockservice stores them.
 type bulkFirst struct {
-	n  *Node
-	bs *bitswap.Bitswap
+	n       *Node
+	bs      *bitswap.Bitswap
+	streams *transfer.StreamPool // kept open between requests
 }
 
 var _ exchange.Interface = (*bulkFirst)(nil)
@@ -38,7 +39,7 @@ func (e *bulkFirst) bulk(ctx context.Context, cids []cid.Cid) (got []blocks.Bloc
 	}
 	stored := &keptBlocks{Blockstore: e.n.Cache, kept: map[cid.Cid]blocks.Block{}}
 	if len(providers) > 0 {
-		transfer.NewFetcher(e.n.Host, stored, transfer.WithStreams(1), transfer.OnBlock(e.n.metrics.receivedBlock), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
+		transfer.NewFetcher(e.n.Host, stored, transfer.WithStreams(1), transfer.WithStreamPool(e.streams), transfer.OnBlock(e.n.metrics.receivedBlock), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
 	}
 	for _, c := range cids {
 		if b, ok := stored.block(c); ok {

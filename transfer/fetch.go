@@ -33,6 +33,7 @@ type config struct {
 	onBlock   func(cid.Cid, int)
 	onBadPeer func(peer.ID, error)
 	recycle   bool
+	pool      *StreamPool
 }
 
 // WithBatchSize sets how many CIDs go in one request (default 16, at most
@@ -73,6 +74,13 @@ func OnBadPeer(fn func(p peer.ID, err error)) Option {
 // slower.
 func RecycleBuffers() Option {
 	return func(c *config) { c.recycle = true }
+}
+
+// WithStreamPool has the fetcher take its streams from pool, and leave them
+// there open when a fetch is over, instead of opening and closing one per
+// fetch and provider.
+func WithStreamPool(pool *StreamPool) Option {
+	return func(c *config) { c.pool = pool }
 }
 
 // newBuffer allocates memory for a block that its caller keeps.
@@ -311,7 +319,7 @@ func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) bool {
 // run fetches from provider p over one pipelined stream until the fetch is
 // over or p fails. drop cancels pctx, which ends p's other streams.
 func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
-	s, err := fe.host.NewStream(pctx, p, ProtocolID)
+	s, r, err := fe.open(pctx, p)
 	if err != nil {
 		fe.dropped(p, err, nil)
 		drop()
@@ -335,7 +343,7 @@ func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
 			}
 			b := fe.take(ctx, p)
 			if b == nil {
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && fe.cfg.pool == nil {
 					_ = s.CloseWrite()
 				}
 				return
@@ -349,7 +357,6 @@ func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
 		}
 	})
 
-	r := bufio.NewReaderSize(s, 64<<10)
 	for b := range inflight {
 		retry, rest, err := fe.readBatch(p, s, r, b)
 		if err != nil {
@@ -366,8 +373,25 @@ func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
 		<-slots
 		fe.finish(p, retry)
 	}
-	stop()
-	_ = s.Close()
+	if stop() && fe.cfg.pool != nil {
+		fe.cfg.pool.put(p, s, r)
+	} else {
+		_ = s.Close()
+	}
+}
+
+// open returns a stream to p, from the pool if one waits there.
+func (fe *fetch) open(ctx context.Context, p peer.ID) (network.Stream, *bufio.Reader, error) {
+	if fe.cfg.pool != nil {
+		if s, r, ok := fe.cfg.pool.get(p); ok {
+			return s, r, nil
+		}
+	}
+	s, err := fe.host.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, bufio.NewReaderSize(s, 64<<10), nil
 }
 
 // readBatch reads the answers to b, verifies and stores the blocks. It

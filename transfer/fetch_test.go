@@ -258,3 +258,56 @@ func TestFetchRecyclesBuffers(t *testing.T) {
 	}
 	checkStored(t, local, blks)
 }
+
+// TestFetchReusesPooledStreams runs fetches from one provider through a
+// stream pool: the second fetch uses the stream the first one left, a
+// stream whose connection closed is not used, and a closed pool closes
+// what it holds.
+func TestFetchReusesPooledStreams(t *testing.T) {
+	blks, cids := randomBlocks(t, 6, 256<<10)
+	a := newProvider(t, storeWith(t, blks))
+	client := p2ptest.NewHost(t)
+	connect(t, client, a.host)
+	sp := NewStreamPool()
+	fetchOne := func(i int) {
+		t.Helper()
+		f := NewFetcher(client, newStore(), WithStreams(1), WithStreamPool(sp))
+		if err := f.Fetch(context.Background(), []peer.ID{a.host.ID()}, cids[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pooled := func() []string {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		var ids []string
+		for _, ps := range sp.idle[a.host.ID()] {
+			ids = append(ids, ps.s.ID())
+		}
+		return ids
+	}
+	fetchOne(0)
+	first := pooled()
+	fetchOne(1)
+	if again := pooled(); len(first) != 1 || len(again) != 1 || again[0] != first[0] {
+		t.Fatalf("pooled streams %v after the first fetch, %v after the second: want the same one", first, again)
+	}
+
+	// The provider's connection goes: the pooled stream is dropped and a
+	// fresh connection and stream serve the next fetch.
+	client.Network().ClosePeer(a.host.ID())
+	connect(t, client, a.host)
+	fetchOne(2)
+	if again := pooled(); len(again) != 1 || again[0] == first[0] {
+		t.Fatalf("pooled streams %v after the connection closed, want one new stream (not %s)", again, first[0])
+	}
+
+	s := sp.idle[a.host.ID()][0].s
+	sp.Close()
+	if _, err := s.Write([]byte{0}); err == nil {
+		t.Error("a stream of a closed pool is still writable")
+	}
+	fetchOne(3) // works without pooling
+	if left := pooled(); len(left) != 0 {
+		t.Errorf("a closed pool kept %d streams", len(left))
+	}
+}
