@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // ConfigFile is the name of the repo's configuration file.
@@ -80,6 +81,26 @@ type DatastoreConfig struct {
 	Spec string
 	// HotCache is the byte budget of the daemon's in-memory block cache.
 	HotCache int64
+	// GCPeriod is how often the daemon trims unpinned blocks to
+	// StorageMax, as a Go duration ("1h", like Kubo's Datastore.GCPeriod);
+	// "0" never. Blocks the gateway fetches for its callers are not
+	// pinned, and nothing else removes them between adds and pins.
+	GCPeriod string `json:",omitempty"`
+}
+
+// DefaultGCPeriod is GCPeriod when the config leaves it empty.
+const DefaultGCPeriod = time.Hour
+
+// gcPeriod parses GCPeriod.
+func (d DatastoreConfig) gcPeriod() (time.Duration, error) {
+	if d.GCPeriod == "" {
+		return DefaultGCPeriod, nil
+	}
+	p, err := time.ParseDuration(d.GCPeriod)
+	if err != nil || p < 0 {
+		return 0, fmt.Errorf("bad Datastore.GCPeriod %q: want a duration such as \"1h\", or \"0\" for never", d.GCPeriod)
+	}
+	return p, nil
 }
 
 // datastoreSpec names the layout Open expects.
@@ -104,7 +125,7 @@ func NewConfig(profile string, id Identity) (*Config, error) {
 		Identity:  id,
 		Profile:   profile,
 		API:       APIConfig{Token: hex.EncodeToString(token)},
-		Datastore: DatastoreConfig{StorageMax: DefaultStorageMax, HotCache: DefaultHotCache, Spec: datastoreSpec},
+		Datastore: DatastoreConfig{StorageMax: DefaultStorageMax, HotCache: DefaultHotCache, Spec: datastoreSpec, GCPeriod: DefaultGCPeriod.String()},
 	}
 	switch profile {
 	case ProfileDefault, "":
@@ -150,6 +171,9 @@ func readConfig(dir string) (*Config, error) {
 	}
 	var c Config
 	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if _, err := c.Datastore.gcPeriod(); err != nil {
 		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	if c.Datastore.Spec != datastoreSpec {

@@ -112,6 +112,11 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 		}
 		n.closers = append(n.closers, m.Close)
 	}
+	if period, err := cfg.Datastore.gcPeriod(); err != nil {
+		return err
+	} else if period > 0 {
+		go n.trimEvery(ctx, period)
+	}
 	go func() {
 		connectAll(ctx, n.Host, bootstrap)
 		if err := n.Routing.Bootstrap(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -224,6 +229,22 @@ func (n *Node) reprovide(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// trimEvery trims the repo to StorageMax (see autoGC) every period.
+func (n *Node) trimEvery(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := n.autoGC(ctx); err != nil && ctx.Err() == nil {
+			log.Printf("periodic gc: %v", err)
 		}
 	}
 }

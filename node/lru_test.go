@@ -1,14 +1,17 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
@@ -288,5 +291,43 @@ func TestAddGCsToStorageMax(t *testing.T) {
 	}
 	if uses, err := r.LastUse(ctx); err != nil || len(uses) != 0 {
 		t.Fatalf("last use after gc: %v %v", uses, err)
+	}
+}
+
+// TestDaemonTrimsToStorageMax leaves unpinned blocks over StorageMax, as
+// the gateway does when it fetches for its callers: the daemon trims them
+// within a few GCPeriods. A GCPeriod that is not a duration is refused.
+func TestDaemonTrimsToStorageMax(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newTestRepo(t)
+	r.Config.Datastore.StorageMax = 1 << 20
+	r.Config.Datastore.GCPeriod = "50ms"
+	for i := range 8 {
+		if err := r.Blocks.Put(ctx, blocks.NewBlock(bytes.Repeat([]byte{byte(i)}, 256<<10))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := Start(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for deadline := time.Now().Add(10 * time.Second); repoBytes(t, r) > r.Config.Datastore.StorageMax; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the repo still holds %d bytes, over its StorageMax of %d", repoBytes(t, r), r.Config.Datastore.StorageMax)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cfg, err := readConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Datastore.GCPeriod = "soon"
+	if err := writeConfig(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readConfig(dir); err == nil || !strings.Contains(err.Error(), "GCPeriod") {
+		t.Errorf("a GCPeriod of %q: %v", "soon", err)
 	}
 }
