@@ -137,6 +137,7 @@ export class Model {
   #viable;
   #components = [];
   #peer;
+  #streams = new Set(); // handles of the offload streams the worker holds open
   #closed = null; // the error every request rejects with once the model ended
 
   /**
@@ -345,9 +346,19 @@ export class Model {
       let value;
       switch (op) {
         case 'block': value = await peer.block(cid); break;
-        case 'open': value = await peer.openFrames(protocol); break;
+        case 'open':
+          value = await peer.openFrames(protocol);
+          if (this.#closed) { // the model ended while the stream opened
+            peer.closeFrames(value).catch(() => {});
+            return;
+          }
+          this.#streams.add(value);
+          break;
         case 'exchange': value = await peer.exchange(handle, body); break;
-        case 'close': value = await peer.closeFrames(handle); break;
+        case 'close':
+          this.#streams.delete(handle);
+          value = await peer.closeFrames(handle);
+          break;
         default: throw new Error(`unknown peer op ${JSON.stringify(op)}`);
       }
       this.#worker.postMessage({ type: 'peerReply', req, value }, value instanceof Uint8Array ? [value.buffer] : []);
@@ -370,10 +381,16 @@ export class Model {
     }
   }
 
-  /** Ends the model: the worker stops, and every pending and later request rejects with err. */
+  /**
+   * Ends the model: the worker stops, the offload streams it left open
+   * close (ending their sessions on the peer), and every pending and later
+   * request rejects with err.
+   */
   #close(err) {
     this.#closed ??= err;
     this.#worker.terminate();
+    for (const handle of this.#streams) this.#peer?.closeFrames(handle).catch(() => {});
+    this.#streams.clear();
     for (const req of this.#pending.values()) req.reject(err);
     this.#pending.clear();
   }

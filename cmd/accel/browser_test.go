@@ -322,6 +322,9 @@ func TestBrowserModelAPI(t *testing.T) {
 		Streamed            int
 		BadUnload           string
 		Again               string
+		// Offload sessions on the daemon mid-generation, and once the
+		// model is closed.
+		SessionsMid, SessionsClosed int
 	}
 	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
 		const acc = new IPFSAccelerate({ transports: ['websocket'] });
@@ -343,7 +346,18 @@ func TestBrowserModelAPI(t *testing.T) {
 			}
 		} catch {}
 		const again = prompt + await model.generate(prompt, { maxTokens: 64, temperature: 0 });
-		return { capabilities, loaded, afterUnload: model.getLoadedComponents(), text, memory, streamed, badUnload, again };
+		// Closing the model mid-generation ends its offload session on the daemon.
+		const sessions = async () => (await (await fetch('/dashboard/stats')).json()).sessions.offload;
+		const pieces = model.generateStream(prompt, { maxTokens: 200, temperature: 0 })[Symbol.asyncIterator]();
+		await pieces.next();
+		const sessionsMid = await sessions();
+		model.close();
+		let sessionsClosed = sessionsMid;
+		for (let i = 0; i < 50 && sessionsClosed > 0; i++) {
+			await new Promise((r) => setTimeout(r, 100));
+			sessionsClosed = await sessions();
+		}
+		return { capabilities, loaded, afterUnload: model.getLoadedComponents(), text, memory, streamed, badUnload, again, sessionsMid, sessionsClosed };
 	})()`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)
@@ -370,6 +384,9 @@ func TestBrowserModelAPI(t *testing.T) {
 	}
 	if res.Streamed < 5 || res.Streamed > 10 {
 		t.Errorf("the aborted stream yielded %d pieces, want it to stop right after the 5th", res.Streamed)
+	}
+	if res.SessionsMid != 1 || res.SessionsClosed != 0 {
+		t.Errorf("offload sessions on the daemon: %d mid-generation, %d after Model.close; want 1, then 0", res.SessionsMid, res.SessionsClosed)
 	}
 }
 
