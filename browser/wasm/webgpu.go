@@ -22,17 +22,20 @@ import (
 type gpuDevice struct {
 	backend js.Value // webgpu.js's Backend
 
-	mu       sync.Mutex
-	ids      map[*quant.Matrix]int
-	refused  map[*quant.Matrix]bool // matrices the GPU could not take: they stay on the CPU
-	bytes    int64                  // uploaded
-	calls    int
-	failures int
-	lastErr  error
+	mu      sync.Mutex
+	ids     map[*quant.Matrix]int
+	refused map[*quant.Matrix]bool // matrices the GPU could not take: they stay on the CPU
+	// uploading holds the matrices being uploaded: true, or false once
+	// released meanwhile (their layer unloaded), so the upload is undone.
+	uploading map[*quant.Matrix]bool
+	bytes     int64 // uploaded
+	calls     int
+	failures  int
+	lastErr   error
 }
 
 func newGPUDevice(backend js.Value) *gpuDevice {
-	return &gpuDevice{backend: backend, ids: map[*quant.Matrix]int{}, refused: map[*quant.Matrix]bool{}}
+	return &gpuDevice{backend: backend, ids: map[*quant.Matrix]int{}, refused: map[*quant.Matrix]bool{}, uploading: map[*quant.Matrix]bool{}}
 }
 
 // maxCheckError is the largest relative difference from the CPU kernels
@@ -102,18 +105,30 @@ func (g *gpuDevice) placeModel(model *llama.Model) error {
 	return first
 }
 
-// place uploads m and places it on the device.
+// place uploads m and places it on the device, unless m is released while
+// it uploads: then its GPU copy is freed and it stays on the CPU.
 func (g *gpuDevice) place(m *quant.Matrix) error {
 	values := m.Dequantize()
-	id, err := await(g.backend.Call("upload", float32sToJS(values), m.Rows, m.Cols))
-	if err != nil {
-		return err
-	}
 	g.mu.Lock()
-	g.ids[m] = id.Int()
-	g.bytes += int64(len(values)) * 4
+	g.uploading[m] = true
 	g.mu.Unlock()
-	m.Place(g)
+	id, err := await(g.backend.Call("upload", float32sToJS(values), m.Rows, m.Cols))
+	g.mu.Lock()
+	wanted := g.uploading[m]
+	delete(g.uploading, m)
+	if err == nil && wanted {
+		g.ids[m] = id.Int()
+		g.bytes += int64(len(values)) * 4
+	}
+	g.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case !wanted:
+		g.backend.Call("release", id)
+	default:
+		m.Place(g)
+	}
 	return nil
 }
 
@@ -121,6 +136,9 @@ func (g *gpuDevice) place(m *quant.Matrix) error {
 func (g *gpuDevice) release(m *quant.Matrix) {
 	m.Place(nil)
 	g.mu.Lock()
+	if _, ok := g.uploading[m]; ok {
+		g.uploading[m] = false
+	}
 	id, ok := g.ids[m]
 	delete(g.ids, m)
 	if ok {
