@@ -1,6 +1,7 @@
 // Package blockstore holds the node's blocks: a persistent boxo blockstore
-// over the repo's datastore (whose blocks live in FlatFS, flatfs written
-// past the page cache: flatfs.go), and decorators over boxo's Blockstore
+// over the repo's datastore (whose blocks live in FlatFS: flatfs, with the
+// batches a fetch stores written past the page cache, flatfs.go), and
+// decorators over boxo's Blockstore
 // interface, one per file — a size limit (limit.go), verification on read
 // (verify.go), a byte-bounded hot cache weighted by component priority
 // (cache.go) — and garbage collection of unreachable blocks (gc.go).

@@ -28,24 +28,31 @@ import (
 // request) gets it stored without waiting for the disk.
 //
 // A value is written to a temporary file and renamed into place, so a
-// reader sees all of it or nothing. Nothing is fsynced one by one: Sync
-// flushes the whole filesystem (the repo syncs before it records a pin),
-// and every flushEvery bytes written through the page cache start a flush
-// in the background, so that writeback overlaps the writing and a Sync
-// after an import finds little left to do. A batch writes its values in
-// parallel. flatfs's own disk-usage count
-// leaves these writes out; the node does not read it.
+// concurrent reader sees all of it or nothing. Nothing is fsynced one by
+// one: Sync flushes the whole filesystem (the repo syncs before it
+// records a pin), and every flushEvery bytes written through the page
+// cache start a flush in the background, so that writeback overlaps the
+// writing and a Sync after an import finds little left to do; an error a
+// background flush meets is returned by the next Sync. A batch writes its
+// values in parallel. flatfs's own disk-usage count (flatfs.DiskUsage,
+// which the node does not read) leaves FlatFS's writes and deletes out.
 type FlatFS struct {
 	*flatfs.Datastore
 	dir   string
 	shard flatfs.ShardFunc
+	// dirFD is the directory every sync goes through: the kernel reports
+	// a writeback error once per open file, so one file sees them all.
+	dirFD *os.File
 	// buffered is set once the filesystem refuses O_DIRECT.
 	buffered atomic.Bool
+	closed   atomic.Bool
 	temps    atomic.Uint64
 	// dirty counts bytes written through the page cache toward the next
-	// background flush; flushing is held while one runs.
+	// background flush; flushing is held while one runs, and flushErr
+	// keeps what it failed with for the next Sync.
 	dirty    atomic.Int64
 	flushing sync.Mutex
+	flushErr error
 	flushes  atomic.Int64 // background flushes started
 }
 
@@ -75,15 +82,38 @@ func OpenFlatFS(dir string) (*FlatFS, error) {
 		d.Close()
 		return nil, err
 	}
-	return &FlatFS{Datastore: d, dir: dir, shard: shard.Func()}, nil
+	dirFD, err := os.Open(dir)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return &FlatFS{Datastore: d, dir: dir, shard: shard.Func(), dirFD: dirFD}, nil
 }
 
 // Put stores value under key, replacing what was there.
 func (f *FlatFS) Put(ctx context.Context, key ds.Key, value []byte) error {
+	if f.closed.Load() {
+		return flatfs.ErrClosed
+	}
 	if !validKey(key) {
 		return f.Datastore.Put(ctx, key, value) // flatfs names the error
 	}
 	return f.write(key, value, false)
+}
+
+// Delete removes key's value, if any.
+func (f *FlatFS) Delete(_ context.Context, key ds.Key) error {
+	if f.closed.Load() {
+		return flatfs.ErrClosed
+	}
+	if !validKey(key) {
+		return nil
+	}
+	_, path := f.file(key)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("flatfs: deleting %s: %w", key, err)
+	}
+	return nil
 }
 
 // flushEvery is how many bytes written through the page cache start a
@@ -101,24 +131,33 @@ func (f *FlatFS) wroteDirty(n int) {
 	f.flushes.Add(1)
 	go func() {
 		defer f.flushing.Unlock()
-		f.Sync(context.Background(), ds.Key{}) //nolint:errcheck // the next Sync reports a failing disk
+		if err := syncFS(f.dirFD); err != nil && f.flushErr == nil {
+			f.flushErr = err
+		}
 	}()
 }
 
-// Close waits for a background flush, then closes the datastore.
+// Close waits for a background flush, then closes the datastore; later
+// writes fail with flatfs.ErrClosed.
 func (f *FlatFS) Close() error {
+	f.closed.Store(true)
 	f.flushing.Lock()
 	defer f.flushing.Unlock()
-	return f.Datastore.Close()
+	err := f.Datastore.Close()
+	f.dirFD.Close()
+	return err
 }
 
 // Sync makes every value written so far durable (whatever the prefix:
-// it flushes the filesystem that holds the store).
+// it flushes the filesystem that holds the store), or returns the error a
+// flush met since the last Sync.
 func (f *FlatFS) Sync(context.Context, ds.Key) error {
-	d, err := os.Open(f.dir)
+	f.flushing.Lock()
+	defer f.flushing.Unlock()
+	err := f.flushErr
+	f.flushErr = nil
 	if err == nil {
-		err = syncFS(d)
-		d.Close()
+		err = syncFS(f.dirFD)
 	}
 	if err != nil {
 		return fmt.Errorf("flatfs: syncing %s: %w", f.dir, err)
@@ -129,27 +168,45 @@ func (f *FlatFS) Sync(context.Context, ds.Key) error {
 // Batch collects puts and deletes; Commit writes the puts in parallel,
 // then applies the deletes.
 func (f *FlatFS) Batch(context.Context) (ds.Batch, error) {
-	return &flatBatch{fs: f, puts: map[ds.Key][]byte{}}, nil
+	return &flatBatch{fs: f, puts: map[ds.Key][]byte{}, deletes: map[ds.Key]bool{}}, nil
 }
 
 type flatBatch struct {
 	fs      *FlatFS
 	puts    map[ds.Key][]byte
-	deletes []ds.Key
+	deletes map[ds.Key]bool
 }
 
+// Put and Delete record the last operation on each key; Commit applies it.
 func (b *flatBatch) Put(_ context.Context, key ds.Key, value []byte) error {
+	delete(b.deletes, key)
 	b.puts[key] = value
 	return nil
 }
 
 func (b *flatBatch) Delete(_ context.Context, key ds.Key) error {
 	delete(b.puts, key)
-	b.deletes = append(b.deletes, key)
+	b.deletes[key] = true
 	return nil
 }
 
 func (b *flatBatch) Commit(ctx context.Context) error {
+	if b.fs.closed.Load() {
+		return flatfs.ErrClosed
+	}
+	if err := b.write(ctx); err != nil {
+		return err
+	}
+	for key := range b.deletes {
+		if err := b.fs.Delete(ctx, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write writes the batch's puts, writers at a time.
+func (b *flatBatch) write(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(writers)
 	direct := len(b.puts) > 1 && ctx.Value(directIOKey{}) != nil
@@ -164,15 +221,7 @@ func (b *flatBatch) Commit(ctx context.Context) error {
 			return b.fs.write(key, value, direct)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	for _, key := range b.deletes {
-		if err := b.fs.Delete(ctx, key); err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.Wait()
 }
 
 // file is where flatfs keeps key's value, and its directory.

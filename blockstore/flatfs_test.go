@@ -181,6 +181,35 @@ func TestFlatFSReplacesAndDeletes(t *testing.T) {
 	if err := f.Put(ctx, ds.NewKey("lower/case"), first); err == nil {
 		t.Error("a key flatfs cannot name was stored")
 	}
+
+	// The last operation on a key in a batch wins.
+	b, _ = f.Batch(ctx)
+	b.Delete(ctx, k)
+	b.Put(ctx, k, second)
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, f, map[ds.Key][]byte{k: second})
+	if err := f.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Delete(ctx, k); err != nil {
+		t.Errorf("deleting a missing key: %v", err)
+	}
+	// flatfs's count, which these writes bypass, is never driven below zero.
+	if du, err := f.DiskUsage(ctx); err != nil || du > 1<<30 {
+		t.Errorf("flatfs counts %d bytes (%v)", du, err)
+	}
+
+	f.Close()
+	if err := f.Put(ctx, k, second); !errors.Is(err, flatfs.ErrClosed) {
+		t.Errorf("a put after Close: %v", err)
+	}
+	b, _ = f.Batch(ctx)
+	b.Put(ctx, k, second)
+	if err := b.Commit(ctx); !errors.Is(err, flatfs.ErrClosed) {
+		t.Errorf("a batch after Close: %v", err)
+	}
 }
 
 // TestFlatFSReadInto reads back values written one by one and in a batch

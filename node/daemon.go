@@ -143,6 +143,9 @@ func (n *Node) IsOnline() bool { return n.Host != nil }
 // Close stops the services and closes the repo, after the adds and
 // fetches under way (whose contexts the caller has cancelled) let go.
 func (n *Node) Close() error {
+	if n.cancel != nil {
+		n.cancel() // background work first: a periodic GC then stops early
+	}
 	if release, err := n.gcLock.exclude(context.Background()); err == nil {
 		defer release()
 	}

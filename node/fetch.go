@@ -189,9 +189,16 @@ func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) e
 	if len(providers) == 0 {
 		return nil
 	}
-	fe := transfer.NewFetcher(f.n.Host, f.n.Cache, transfer.RecycleBuffers(),
+	opts := []transfer.Option{
 		transfer.OnBlock(func(c cid.Cid, size int) { f.add(size); f.n.metrics.receivedBlock(c, size) }),
-		transfer.OnBadPeer(f.n.ban))
+		transfer.OnBadPeer(f.n.ban),
+	}
+	if f.n.flat != nil {
+		// The store writes each block out and keeps no reference to its
+		// bytes (a repo in memory would), so the fetcher may reuse them.
+		opts = append(opts, transfer.RecycleBuffers())
+	}
+	fe := transfer.NewFetcher(f.n.Host, f.n.Cache, opts...)
 	// A pin add stores whole components it does not read back right
 	// away: written past the page cache, they cost the fetcher far less.
 	err := fe.Fetch(blockstore.WithDirectIO(ctx), providers, cids)

@@ -5,8 +5,8 @@
 //
 // Storage follows Kubo's layout: blocks live in a flatfs datastore
 // (one file per block, written to a temporary file and renamed into place,
-// not fsynced one by one, and past the page cache where the filesystem
-// allows: see blockstore.FlatFS) and everything else — pins, metadata — in a
+// not fsynced one by one, and the batches a pin add fetches past the page
+// cache: see blockstore.FlatFS) and everything else — pins, metadata — in a
 // leveldb datastore with synchronous writes, both mounted into one
 // datastore. Before a pin is recorded the blocks' filesystem is synced, so
 // a pinned DAG is always whole on disk; a process killed at any moment

@@ -308,15 +308,17 @@ func newEvents(w http.ResponseWriter) *events {
 	return &events{w: w, enc: json.NewEncoder(w)}
 }
 
-func (e *events) progress(v any) {
+// progress sends p, unless the last event went out less than
+// progressEvery ago and p is not the last one (all bytes done).
+func (e *events) progress(p node.Progress) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	if now.Sub(e.last) < progressEvery {
+	if now.Sub(e.last) < progressEvery && (p.Total == 0 || p.Bytes < p.Total) {
 		return
 	}
 	e.last = now
-	data, _ := json.Marshal(v)
+	data, _ := json.Marshal(p)
 	e.enc.Encode(event{Progress: data}) //nolint:errcheck // a gone client ends the request's context
 	if f, ok := e.w.(http.Flusher); ok {
 		f.Flush()
@@ -325,6 +327,8 @@ func (e *events) progress(v any) {
 
 // finish writes the result or the error: the status is already sent.
 func (e *events) finish(result any, err error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err != nil {
 		return e.enc.Encode(event{Error: err.Error()})
 	}

@@ -12,9 +12,11 @@ import (
 // StreamPool keeps the streams that fetches finished with, for the next
 // fetch from the same provider: a fetch of one block (a gateway request)
 // then skips opening a stream, and the server setting one up, and the
-// stream keeps the flow-control window it has grown. A stream waits at
-// most poolIdle, well within the server's idle timeout, and at most
-// poolPerPeer wait per provider.
+// stream keeps the flow-control window it has grown. A stream is taken
+// again only within poolIdle of its last fetch, well within the server's
+// idle timeout, and at most poolPerPeer wait per provider. A pooled stream
+// that its provider reset meanwhile fails the fetch it is taken for, as a
+// broken provider does: the fetch goes on with the others, and bitswap.
 type StreamPool struct {
 	mu     sync.Mutex
 	idle   map[peer.ID][]pooledStream
