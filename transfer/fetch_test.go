@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
@@ -244,13 +245,21 @@ func (s copyingStore) PutMany(ctx context.Context, bs []blocks.Block) error {
 	return nil
 }
 
-// TestFetchRecyclesBuffers fetches with buffers reused between batches:
-// every block stored is still the block sent.
-func TestFetchRecyclesBuffers(t *testing.T) {
-	blks, cids := randomBlocks(t, 300, 64<<10)
+// oneProvider makes n random blocks of size bytes, a provider that holds
+// them, and a client host connected to it.
+func oneProvider(t *testing.T, n, size int) ([]blocks.Block, []cid.Cid, provider, host.Host) {
+	t.Helper()
+	blks, cids := randomBlocks(t, n, size)
 	a := newProvider(t, storeWith(t, blks))
 	client := p2ptest.NewHost(t)
 	connect(t, client, a.host)
+	return blks, cids, a, client
+}
+
+// TestFetchRecyclesBuffers fetches with buffers reused between batches:
+// every block stored is still the block sent.
+func TestFetchRecyclesBuffers(t *testing.T) {
+	blks, cids, a, client := oneProvider(t, 300, 64<<10)
 	local := newStore()
 	f := NewFetcher(client, copyingStore{local}, RecycleBuffers(), WithBatchSize(4))
 	if err := f.Fetch(context.Background(), []peer.ID{a.host.ID()}, cids); err != nil {
@@ -264,10 +273,7 @@ func TestFetchRecyclesBuffers(t *testing.T) {
 // stream whose connection closed is not used, and a closed pool closes
 // what it holds.
 func TestFetchReusesPooledStreams(t *testing.T) {
-	blks, cids := randomBlocks(t, 6, 256<<10)
-	a := newProvider(t, storeWith(t, blks))
-	client := p2ptest.NewHost(t)
-	connect(t, client, a.host)
+	_, cids, a, client := oneProvider(t, 6, 256<<10)
 	sp := NewStreamPool()
 	fetchOne := func(i int) {
 		t.Helper()
