@@ -296,6 +296,18 @@ func (fe *fetch) finish(p peer.ID, retry *batch) {
 	fe.notify()
 }
 
+// requeue puts taken batches back in the queue, as unfinished work of a
+// provider that stays live.
+func (fe *fetch) requeue(unfinished []*batch) {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	fe.busy -= len(unfinished)
+	for _, b := range unfinished {
+		fe.put(b)
+	}
+	fe.notify()
+}
+
 // fail drops provider p and requeues its unfinished batches. It reports
 // whether p was live, i.e. whether this is p's first failure.
 func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) bool {
@@ -319,12 +331,25 @@ func (fe *fetch) fail(p peer.ID, err error, unfinished []*batch) bool {
 // run fetches from provider p over one pipelined stream until the fetch is
 // over or p fails. drop cancels pctx, which ends p's other streams.
 func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
-	s, r, err := fe.open(pctx, p)
+	s, r, pooled, err := fe.open(pctx, p, true)
+	if err == nil && fe.serve(pctx, drop, p, s, r, pooled) {
+		// The provider had ended the pooled stream: a new one goes on.
+		s, r, _, err = fe.open(pctx, p, false)
+		if err == nil {
+			fe.serve(pctx, drop, p, s, r, false)
+		}
+	}
 	if err != nil {
 		fe.dropped(p, err, nil)
 		drop()
-		return
 	}
+}
+
+// serve runs the fetch over s until it is over or p fails. It reports
+// stale, with the batches it took back in the queue, when s came from the
+// pool and failed before its first answer: a stream the provider ended
+// while it waited, not a failing provider.
+func (fe *fetch) serve(pctx context.Context, drop context.CancelFunc, p peer.ID, s network.Stream, r *bufio.Reader, pooled bool) (stale bool) {
 	ctx, cancel := context.WithCancel(pctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
@@ -357,6 +382,7 @@ func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
 		}
 	})
 
+	answered := false
 	for b := range inflight {
 		retry, rest, err := fe.readBatch(p, s, r, b)
 		if err != nil {
@@ -366,10 +392,16 @@ func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
 			for b := range inflight {
 				unfinished = append(unfinished, b)
 			}
+			var bad badBlockError
+			if pooled && !answered && len(rest.cids) == len(b.cids) && !errors.As(err, &bad) {
+				fe.requeue(unfinished)
+				return true
+			}
 			fe.dropped(p, err, unfinished)
 			drop() // only now, so that the cause recorded is this error
-			return
+			return false
 		}
+		answered = true
 		<-slots
 		fe.finish(p, retry)
 	}
@@ -378,20 +410,21 @@ func (fe *fetch) run(pctx context.Context, drop context.CancelFunc, p peer.ID) {
 	} else {
 		_ = s.Close()
 	}
+	return false
 }
 
-// open returns a stream to p, from the pool if one waits there.
-func (fe *fetch) open(ctx context.Context, p peer.ID) (network.Stream, *bufio.Reader, error) {
-	if fe.cfg.pool != nil {
+// open returns a stream to p: one waiting in the pool (pooled) when
+// fromPool allows, else a new one.
+func (fe *fetch) open(ctx context.Context, p peer.ID, fromPool bool) (s network.Stream, r *bufio.Reader, pooled bool, err error) {
+	if fe.cfg.pool != nil && fromPool {
 		if s, r, ok := fe.cfg.pool.get(p); ok {
-			return s, r, nil
+			return s, r, true, nil
 		}
 	}
-	s, err := fe.host.NewStream(ctx, p, ProtocolID)
-	if err != nil {
-		return nil, nil, err
+	if s, err = fe.host.NewStream(ctx, p, ProtocolID); err != nil {
+		return nil, nil, false, err
 	}
-	return s, bufio.NewReaderSize(s, 64<<10), nil
+	return s, bufio.NewReaderSize(s, 64<<10), false, nil
 }
 
 // readBatch reads the answers to b, verifies and stores the blocks. It

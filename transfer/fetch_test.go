@@ -270,8 +270,9 @@ func TestFetchRecyclesBuffers(t *testing.T) {
 
 // TestFetchReusesPooledStreams runs fetches from one provider through a
 // stream pool: the second fetch uses the stream the first one left, a
-// stream whose connection closed is not used, and a closed pool closes
-// what it holds.
+// fetch whose pooled stream was reset goes on over a new one, a stream
+// whose connection closed is not used, and a closed pool closes what it
+// holds.
 func TestFetchReusesPooledStreams(t *testing.T) {
 	_, cids, a, client := oneProvider(t, 6, 256<<10)
 	sp := NewStreamPool()
@@ -298,13 +299,22 @@ func TestFetchReusesPooledStreams(t *testing.T) {
 		t.Fatalf("pooled streams %v after the first fetch, %v after the second: want the same one", first, again)
 	}
 
+	// The pooled stream is reset while it waits: the next fetch still
+	// succeeds, over a new stream, from the same provider.
+	sp.idle[a.host.ID()][0].s.Reset()
+	fetchOne(2)
+	second := pooled()
+	if len(second) != 1 || second[0] == first[0] {
+		t.Fatalf("pooled streams %v after the pooled one was reset, want one new stream (not %s)", second, first[0])
+	}
+
 	// The provider's connection goes: the pooled stream is dropped and a
 	// fresh connection and stream serve the next fetch.
 	client.Network().ClosePeer(a.host.ID())
 	connect(t, client, a.host)
-	fetchOne(2)
-	if again := pooled(); len(again) != 1 || again[0] == first[0] {
-		t.Fatalf("pooled streams %v after the connection closed, want one new stream (not %s)", again, first[0])
+	fetchOne(3)
+	if again := pooled(); len(again) != 1 || again[0] == second[0] {
+		t.Fatalf("pooled streams %v after the connection closed, want one new stream (not %s)", again, second[0])
 	}
 
 	s := sp.idle[a.host.ID()][0].s
@@ -312,7 +322,7 @@ func TestFetchReusesPooledStreams(t *testing.T) {
 	if _, err := s.Write([]byte{0}); err == nil {
 		t.Error("a stream of a closed pool is still writable")
 	}
-	fetchOne(3) // works without pooling
+	fetchOne(4) // works without pooling
 	if left := pooled(); len(left) != 0 {
 		t.Errorf("a closed pool kept %d streams", len(left))
 	}

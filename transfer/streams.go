@@ -14,9 +14,9 @@ import (
 // then skips opening a stream, and the server setting one up, and the
 // stream keeps the flow-control window it has grown. A stream is taken
 // again only within poolIdle of its last fetch, well within the server's
-// idle timeout, and at most poolPerPeer wait per provider. A pooled stream
-// that its provider reset meanwhile fails the fetch it is taken for, as a
-// broken provider does: the fetch goes on with the others, and bitswap.
+// idle timeout, and at most poolPerPeer wait per provider. A fetch whose
+// pooled stream fails before its first answer (the provider ended it
+// meanwhile) goes on over a new stream to the same provider.
 type StreamPool struct {
 	mu     sync.Mutex
 	idle   map[peer.ID][]pooledStream
