@@ -95,10 +95,15 @@ func (f *FlatFS) Put(ctx context.Context, key ds.Key, value []byte) error {
 	if f.closed.Load() {
 		return flatfs.ErrClosed
 	}
+	return f.put(ctx, key, value, false)
+}
+
+// put writes value under key, or has flatfs refuse a key it cannot name.
+func (f *FlatFS) put(ctx context.Context, key ds.Key, value []byte, direct bool) error {
 	if !validKey(key) {
 		return f.Datastore.Put(ctx, key, value) // flatfs names the error
 	}
-	return f.write(key, value, false)
+	return f.write(key, value, direct)
 }
 
 // Delete removes key's value, if any.
@@ -215,10 +220,7 @@ func (b *flatBatch) write(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if !validKey(key) {
-				return b.fs.Datastore.Put(ctx, key, value) // flatfs names the error
-			}
-			return b.fs.write(key, value, direct)
+			return b.fs.put(ctx, key, value, direct)
 		})
 	}
 	return g.Wait()
@@ -234,12 +236,11 @@ func (f *FlatFS) file(key ds.Key) (dir, path string) {
 // write puts value in a temporary file, with direct I/O if asked, and
 // renames it to key's file.
 func (f *FlatFS) write(key ds.Key, value []byte, direct bool) error {
-	name := key.String()[1:]
 	dir, path := f.file(key)
 	tmp := filepath.Join(f.dir, ".temp", "put-"+strconv.FormatUint(f.temps.Add(1), 36))
 	if err := f.writeFile(tmp, value, direct); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("flatfs: writing %s: %w", name, err)
+		return fmt.Errorf("flatfs: writing %s: %w", key, err)
 	}
 	if !direct || f.buffered.Load() {
 		f.wroteDirty(len(value))
@@ -252,7 +253,7 @@ func (f *FlatFS) write(key ds.Key, value []byte, direct bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("flatfs: storing %s: %w", name, err)
+		return fmt.Errorf("flatfs: storing %s: %w", key, err)
 	}
 	return nil
 }

@@ -20,9 +20,6 @@ const dirtyFile = "repo.dirty"
 // filesystem (see blockstore.FlatFS.Sync) runs before a pin is recorded,
 // so a pinned DAG never depends on writes a crash could lose.
 func (r *Repo) syncBlocks(ctx context.Context) error {
-	if r.Path == "" {
-		return nil
-	}
 	return r.dstore.Sync(ctx, ds.NewKey("/"+blocksDir))
 }
 
