@@ -32,7 +32,10 @@ const (
 // chunks: add throughput on a serving daemon, transfer throughput (pin
 // add) to a new daemon connected to it, the latency of one cold block
 // through the new daemon's gateway, and both daemons' peak RSS during the
-// transfers. It runs once whatever b.N:
+// transfers. Beside the transfers it prints two ceilings that no transfer
+// between libp2p nodes on this machine can pass: libp2p alone streaming
+// the blocks from memory and verifying them, and the disk alone storing
+// them durably. It runs once whatever b.N:
 //
 //	go test ./interop/ -run '^$' -bench TransferVsKubo -benchtime 1x
 func BenchmarkTransferVsKubo(b *testing.B) {
@@ -49,12 +52,16 @@ func BenchmarkTransferVsKubo(b *testing.B) {
 	for _, chunk := range []int{1 << 20, 256 << 10} {
 		ours := measure(b, a, startAccel, file, chunk)
 		theirs := measure(b, k, startKubo, file, chunk)
+		blks := fileBlocks(b, file, chunk)
+		disk, network := durableStore(b, blks), streamAndVerify(b, blks)
 		mbps := func(d time.Duration) float64 { return float64(fi.Size()) / 1e6 / d.Seconds() }
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 		mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 		fmt.Fprintf(tw, "chunk %d KiB\t\t\t\n", chunk>>10)
 		row(tw, "add (MB/s)", mbps(ours.add), mbps(theirs.add), true)
 		row(tw, "transfer, pin add (MB/s)", mbps(ours.transfer), mbps(theirs.transfer), true)
+		row(tw, "  ceiling: libp2p alone streaming and verifying it (MB/s)", mbps(network), mbps(theirs.transfer), true)
+		row(tw, "  ceiling: the disk alone storing it durably (MB/s)", mbps(disk), mbps(theirs.transfer), true)
 		row(tw, fmt.Sprintf("cold %d KiB block via RPC block/get (ms)", chunk>>10), ms(ours.rpcBlock), ms(theirs.rpcBlock), false)
 		row(tw, fmt.Sprintf("cold %d KiB block via gateway (ms)", chunk>>10), ms(ours.block), ms(theirs.block), false)
 		row(tw, "peak RSS of the server (MiB)", mib(ours.serverRSS), mib(theirs.serverRSS), false)

@@ -69,7 +69,23 @@ type Discovery struct {
 
 // Swarm configures the libp2p host's services.
 type Swarm struct {
-	RelayService bool // serve circuit relay v2 to other peers
+	// RelayService serves circuit relay v2 to other peers once the node
+	// knows it is publicly reachable.
+	RelayService bool
+	// ForceReachability overrides AutoNAT's finding (Kubo's
+	// Internal.Libp2pForceReachability): "public" or "private"; empty
+	// leaves it to AutoNAT.
+	ForceReachability string `json:",omitempty"`
+}
+
+// checkReachability refuses a ForceReachability other than "", "public"
+// and "private".
+func (s Swarm) checkReachability() error {
+	switch s.ForceReachability {
+	case "", "public", "private":
+		return nil
+	}
+	return fmt.Errorf("bad Swarm.ForceReachability %q: want \"public\", \"private\" or \"\" (AutoNAT decides)", s.ForceReachability)
 }
 
 // DatastoreConfig describes the repo's storage.
@@ -174,6 +190,9 @@ func readConfig(dir string) (*Config, error) {
 		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	if _, err := c.Datastore.gcPeriod(); err != nil {
+		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if err := c.Swarm.checkReachability(); err != nil {
 		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	if c.Datastore.Spec != datastoreSpec {

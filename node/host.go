@@ -23,8 +23,9 @@ const (
 // transport (TCP, QUIC, WebTransport, WebRTC-direct, WebSocket), Noise and
 // TLS, yamux, the default resource manager (limits scaled to the machine)
 // and a connection manager; a circuit relay v2 service when the config
-// asks for one, and NAT traversal (port mapping, hole punching) outside
-// the test profile. gater refuses banned peers.
+// asks for one (libp2p runs it while the node is publicly reachable), and
+// NAT traversal (port mapping, hole punching) outside the test profile.
+// gater refuses banned peers.
 func newHost(cfg *Config, gater connmgr.ConnectionGater) (host.Host, error) {
 	key, _, err := cfg.Identity.Key()
 	if err != nil {
@@ -43,6 +44,12 @@ func newHost(cfg *Config, gater connmgr.ConnectionGater) (host.Host, error) {
 	}
 	if cfg.Swarm.RelayService {
 		opts = append(opts, libp2p.EnableRelayService())
+	}
+	switch cfg.Swarm.ForceReachability {
+	case "public":
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case "private":
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
 	}
 	if cfg.Profile != ProfileTest {
 		opts = append(opts, libp2p.NATPortMap(), libp2p.EnableHolePunching())

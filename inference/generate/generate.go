@@ -20,6 +20,14 @@ type Options struct {
 	Sample    sample.Options
 	Stop      []string // generation ends before the first of these in the output
 	Session   llama.SessionOptions
+	// Resume, when set, is asked whether to go on after a forward pass
+	// fails with err — a peer running offloaded layers went away, say. On
+	// true, Run rebuilds what the session held in a new one, by running
+	// the token history again in one batch (the Offload hook sees it from
+	// position 0), and goes on where it stopped: the text already emitted
+	// stands. Resume is asked at each failure; a history longer than the
+	// context is not rebuilt.
+	Resume func(err error) bool
 }
 
 // Stats describe a finished generation.
@@ -58,15 +66,26 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 	sampler := sample.New(opts.Sample)
 	stop := newStopFilter(opts.Stop, emit)
 
+	history := tokens
+	// forward runs the newest tokens of history, rebuilding the session
+	// from the whole history when it fails and Resume says to go on.
+	forward := func(newest []int) ([]float32, error) {
+		logits, err := sess.Forward(newest)
+		for err != nil && opts.Resume != nil && ctx.Err() == nil && len(history) <= sess.Context() && opts.Resume(err) {
+			sess = m.NewSession(opts.Session)
+			logits, err = sess.Forward(history)
+		}
+		return logits, err
+	}
+
 	start := time.Now()
-	logits, err := sess.Forward(tokens)
+	logits, err := forward(tokens)
 	if err != nil {
 		return st, err
 	}
 	st.Prefill = time.Since(start)
 	start = time.Now()
 
-	history := tokens
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -94,7 +113,7 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 			break
 		}
 		history = append(history, next)
-		if logits, err = sess.Forward([]int{next}); err != nil {
+		if logits, err = forward([]int{next}); err != nil {
 			return st, err
 		}
 	}

@@ -125,3 +125,59 @@ func TestStopFilterHoldsPartialMatches(t *testing.T) {
 		t.Fatalf("emitted %q", got)
 	}
 }
+
+// A generation whose offloaded layer fails part way goes on when Resume
+// says so: the history is run again in a new session, from position 0 on
+// the new remote end too, and the text is the same as with no failure.
+// When Resume says no, Run returns the failure.
+func TestResumeAfterOffloadFailure(t *testing.T) {
+	opts := llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")}
+	full := open(t, "stories260K.bin", opts)
+	want, _ := generate(t, full, "Once upon a time", Options{MaxTokens: 60})
+
+	part := open(t, "stories260K.bin", opts)
+	last := part.Layers - 1
+	if err := part.RemoveBlock(last); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		remote     *llama.Session // the peer's session, nil once it failed
+		calls      int
+		failAt     = 20 // the offload call that fails
+		resumedPos = -1 // the position the first call after it starts at
+	)
+	offload := func(from, to, pos int, h []float32) error {
+		calls++
+		if calls == failAt {
+			remote = nil
+			return errors.New("peer went away")
+		}
+		if remote == nil {
+			remote = full.NewSession(llama.SessionOptions{})
+			if calls > failAt {
+				resumedPos = pos
+			}
+		}
+		return remote.RunLayers(from, to, pos, h)
+	}
+	resumes := 0
+	got, _ := generate(t, part, "Once upon a time", Options{
+		MaxTokens: 60,
+		Session:   llama.SessionOptions{Offload: offload},
+		Resume:    func(error) bool { resumes++; return true },
+	})
+	if got != want || resumes != 1 || resumedPos != 0 {
+		t.Fatalf("resumed %d times, from position %d: got %q, want %q", resumes, resumedPos, got, want)
+	}
+
+	calls, remote = 0, nil
+	var out strings.Builder
+	_, err := Run(context.Background(), part, "Once upon a time", Options{
+		MaxTokens: 60,
+		Session:   llama.SessionOptions{Offload: offload},
+		Resume:    func(error) bool { return false },
+	}, func(s string) error { out.WriteString(s); return nil })
+	if err == nil || !strings.Contains(err.Error(), "peer went away") || !strings.HasPrefix(want, out.String()) || out.Len() == 0 {
+		t.Fatalf("with no resume: %v, after %q", err, out.String())
+	}
+}

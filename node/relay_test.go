@@ -1,0 +1,101 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ipfs-accelerate/accel/internal/p2ptest"
+)
+
+// A publicly reachable daemon with Swarm.RelayService on relays a
+// connection between two peers through a circuit v2 reservation; one in
+// the test profile (relay service off) refuses the reservation.
+func TestRelayService(t *testing.T) {
+	ctx := context.Background()
+	relay := func(on bool) *Node {
+		_, r := newTestRepo(t)
+		r.Config.Swarm.RelayService = on
+		r.Config.Swarm.ForceReachability = "public" // loopback: AutoNAT cannot tell
+		n, err := Start(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	behindNAT, dialer := p2ptest.NewHost(t), p2ptest.NewHost(t)
+	const echo = "/accel-test/echo"
+	behindNAT.SetStreamHandler(echo, func(s network.Stream) {
+		defer s.Close()
+		line, _ := bufio.NewReader(s).ReadString('\n')
+		_, _ = s.Write([]byte(line))
+	})
+
+	off := relay(false)
+	offInfo := peer.AddrInfo{ID: off.Host.ID(), Addrs: off.Host.Addrs()}
+	if err := behindNAT.Connect(ctx, offInfo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, behindNAT, offInfo); err == nil {
+		t.Fatal("a daemon with the relay service off accepted a reservation")
+	}
+
+	on := relay(true)
+	onInfo := peer.AddrInfo{ID: on.Host.ID(), Addrs: on.Host.Addrs()}
+	if err := behindNAT.Connect(ctx, onInfo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, behindNAT, onInfo); err != nil {
+		t.Fatalf("reservation with the relay service on: %v", err)
+	}
+
+	var circuit []ma.Multiaddr
+	for _, a := range on.Host.Addrs() {
+		if strings.Contains(a.String(), "/tcp/") && !strings.Contains(a.String(), "/ws") {
+			circuit = append(circuit, a.Encapsulate(ma.StringCast("/p2p/"+on.Host.ID().String()+"/p2p-circuit")))
+		}
+	}
+	if err := dialer.Connect(ctx, peer.AddrInfo{ID: behindNAT.ID(), Addrs: circuit}); err != nil {
+		t.Fatalf("dialling through the relay %v: %v", circuit, err)
+	}
+	s, err := dialer.NewStream(network.WithAllowLimitedConn(ctx, "test"), behindNAT.ID(), echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Conn().Stat().Limited || !strings.Contains(s.Conn().RemoteMultiaddr().String(), "/p2p-circuit") {
+		t.Fatalf("the stream went over %s (limited %v), not through the relay", s.Conn().RemoteMultiaddr(), s.Conn().Stat().Limited)
+	}
+	if _, err := s.Write([]byte("through the relay\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bufio.NewReader(s).ReadString('\n')
+	if err != nil || got != "through the relay\n" {
+		t.Fatalf("echo through the relay: %q, %v", got, err)
+	}
+}
+
+func TestConfigRefusesBadReachability(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, ProfileTest); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Swarm.ForceReachability = "sometimes"
+	if err := writeConfig(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readConfig(dir); err == nil || !strings.Contains(err.Error(), "ForceReachability") {
+		t.Fatalf("a ForceReachability of %q: %v", "sometimes", err)
+	}
+}
