@@ -39,7 +39,7 @@ func durableStore(tb testing.TB, blks []blocks.Block) time.Duration {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		bs := boxobs.NewBlockstoreNoPrefix(flat)
+		bs := boxobs.NewBlockstore(flat, boxobs.NoPrefix())
 		ctx := blockstore.WithDirectIO(context.Background())
 		t0 := time.Now()
 		err = bs.PutMany(ctx, blks)

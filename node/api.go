@@ -19,6 +19,7 @@ import (
 type API interface {
 	ID(ctx context.Context) (IDInfo, error)
 	SwarmConnect(ctx context.Context, addr string) error
+	SwarmDisconnect(ctx context.Context, addr string) error
 	SwarmPeers(ctx context.Context) ([]PeerInfo, error)
 	SwarmAddrs(ctx context.Context) ([]string, error)
 

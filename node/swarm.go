@@ -93,6 +93,33 @@ func (n *Node) SwarmConnect(ctx context.Context, addr string) error {
 	return nil
 }
 
+// SwarmDisconnect closes the connections to the peer at addr: those to
+// that address, or, for a bare /p2p/ID, every one to the peer.
+func (n *Node) SwarmDisconnect(_ context.Context, addr string) error {
+	if !n.IsOnline() {
+		return ErrOffline
+	}
+	a, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("swarm disconnect: %q is not a multiaddr: %w", addr, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return fmt.Errorf("swarm disconnect: %s: %w (the address needs a /p2p/PEERID suffix)", addr, err)
+	}
+	closed := 0
+	for _, c := range n.Host.Network().ConnsToPeer(info.ID) {
+		if len(info.Addrs) == 0 || c.RemoteMultiaddr().Equal(info.Addrs[0]) {
+			_ = c.Close()
+			closed++
+		}
+	}
+	if closed == 0 {
+		return fmt.Errorf("swarm disconnect: not connected to %s", addr)
+	}
+	return nil
+}
+
 // PeerInfo is one connection of SwarmPeers.
 type PeerInfo struct {
 	Peer      string

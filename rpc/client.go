@@ -134,6 +134,10 @@ func (c *Client) SwarmConnect(ctx context.Context, addr string) error {
 	return c.decode(ctx, "swarm/connect", url.Values{"arg": {addr}}, nil, nil)
 }
 
+func (c *Client) SwarmDisconnect(ctx context.Context, addr string) error {
+	return c.decode(ctx, "swarm/disconnect", url.Values{"arg": {addr}}, nil, nil)
+}
+
 func (c *Client) SwarmPeers(ctx context.Context) (peers []node.PeerInfo, err error) {
 	return peers, c.decode(ctx, "swarm/peers", nil, nil, &peers)
 }

@@ -141,6 +141,13 @@ func (h *Handler) commands() map[string]func(http.ResponseWriter, *http.Request)
 			}
 			return struct{}{}, a.SwarmConnect(ctx, addr)
 		}),
+		"swarm/disconnect": answer(func(ctx context.Context, r *http.Request) (any, error) {
+			addr, err := arg(r, "multiaddr")
+			if err != nil {
+				return nil, err
+			}
+			return struct{}{}, a.SwarmDisconnect(ctx, addr)
+		}),
 		"pin/ls": answer(func(ctx context.Context, _ *http.Request) (any, error) { return a.Pins(ctx) }),
 		"pin/rm": withCID(func(ctx context.Context, c cid.Cid, _ *http.Request) (any, error) { return struct{}{}, a.Unpin(ctx, c) }),
 		"stat":   withCID(func(ctx context.Context, c cid.Cid, _ *http.Request) (any, error) { return a.Stat(ctx, c) }),

@@ -181,7 +181,11 @@ export declare class Model {
   waitForMinimumViableModel(): Promise<ViableInfo>;
   /** Resolves once the whole load is over (every component the page holds, cached). */
   waitForLoad(): Promise<LoadInfo>;
-  /** Resolves with the generated text, without the prompt. */
+  /**
+   * Resolves with the generated text, without the prompt. If the daemon running layers fails
+   * mid-way, the generation fails over (the connection is dialled again, the token history run
+   * on new sessions) and the text is the same.
+   */
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   generateStream(prompt: string, options?: GenerateOptions): AsyncGenerator<string, void, undefined>;
   getMemoryUsage(): Promise<MemoryUsage>;

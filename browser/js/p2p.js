@@ -69,7 +69,7 @@ export async function connect(addrs, allowed = TRANSPORTS) {
   for (const addr of candidates) {
     try {
       const conn = await node.dial(addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
-      return new Peer(node, conn, transportOf(addr));
+      return new Peer(node, conn, addr);
     } catch (err) {
       errors.push(`${addr}: ${err.message}`);
     }
@@ -78,26 +78,48 @@ export async function connect(addrs, allowed = TRANSPORTS) {
   throw new Error(`libp2p: could not connect to the daemon:\n${errors.join('\n')}`);
 }
 
-/** A connection to one daemon. */
+/**
+ * A connection to one daemon. When the connection drops, the next stream
+ * dials the daemon again at the same address.
+ */
 export class Peer {
   #node;
   #conn;
+  #addr; // the address that connected
+  #redial = null; // Promise<Connection> while dialling again
   #blocks = null; // Promise<BlockStream>, opened on first use and after one ends
   #frames = new Map(); // handle → FrameStream
   #supported = new Map(); // protocol → Promise<boolean>
   #nextHandle = 1;
 
-  constructor(node, conn, transport) {
+  constructor(node, conn, addr) {
     this.#node = node;
     this.#conn = conn;
+    this.#addr = addr;
     /** The transport of the connection: one of TRANSPORTS. */
-    this.transport = transport;
+    this.transport = transportOf(addr);
+    /** How many times the connection dropped and was dialled again. */
+    this.reconnects = 0;
+  }
+
+  /** The open connection to the daemon, dialled again if it dropped. */
+  #connection() {
+    if (this.#conn.status === 'open') return Promise.resolve(this.#conn);
+    this.#redial ??= this.#node.dial(this.#addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      .then((conn) => { this.#conn = conn; this.reconnects++; return conn; })
+      .finally(() => { this.#redial = null; });
+    return this.#redial;
+  }
+
+  /** Opens a stream of protocol on the connection. */
+  async #newStream(protocol) {
+    return (await this.#connection()).newStream(protocol);
   }
 
   /** Resolves with whether the daemon speaks protocol (by opening a stream of it, once). */
   supports(protocol) {
     if (!this.#supported.has(protocol)) {
-      this.#supported.set(protocol, this.#conn.newStream(protocol).then(
+      this.#supported.set(protocol, this.#newStream(protocol).then(
         async (stream) => { await stream.close(); return true; },
         () => false,
       ));
@@ -119,7 +141,7 @@ export class Peer {
   #blockStream(stale = null) {
     if (this.#blocks === null || stale !== null) {
       stale?.abort();
-      this.#blocks = this.#conn.newStream(BLOCKS_PROTOCOL).then((s) => new BlockStream(s));
+      this.#blocks = this.#newStream(BLOCKS_PROTOCOL).then((s) => new BlockStream(s));
       this.#blocks.catch(() => { this.#blocks = null; }); // the next call dials again
     }
     return this.#blocks;
@@ -128,7 +150,7 @@ export class Peer {
   /** Opens a stream of protocol for framed exchanges; resolves with its handle. */
   async openFrames(protocol) {
     const handle = this.#nextHandle++;
-    this.#frames.set(handle, new FrameStream(await this.#conn.newStream(protocol)));
+    this.#frames.set(handle, new FrameStream(await this.#newStream(protocol)));
     return handle;
   }
 

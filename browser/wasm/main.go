@@ -290,10 +290,9 @@ var errStopped = errors.New("stopped")
 // generate(prompt, opts, onToken) continues prompt (BOS prepended) with the
 // loaded model, calling the optional onToken(text) with each piece of text
 // as it is final; the generation stops early when onToken returns false.
-// The layers the model lacks as it starts run on the peer for the whole
-// generation; when the peer fails before the first token, the generation
-// waits for the load to make every layer local and runs here instead. It
-// resolves with the generated text, without the prompt.
+// The layers the model lacks as it starts run on the peer. When the peer
+// fails part way, the generation fails over (see resume) and goes on with
+// the same text. It resolves with the generated text, without the prompt.
 // Options left out take `accel run`'s defaults; temperature 0 is greedy.
 func (e *engine) generate(_ js.Value, args []js.Value) any {
 	prompt, jsOpts, onToken := arg(args, 0), arg(args, 1), arg(args, 2)
@@ -311,11 +310,6 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 		}
 		defer e.end()
 		text, err := e.run(m, root, peer, prompt.String(), opts, onToken)
-		var offload offloadError
-		if errors.As(err, &offload) && text == "" && e.waitWhole(m) {
-			// The peer failed before any token: every layer is local now.
-			text, err = e.run(m, root, peer, prompt.String(), opts, onToken)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
 		}
@@ -331,6 +325,7 @@ func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string,
 		remote := newRemoteLayers(peer, root, opts.Session.Context)
 		defer remote.close()
 		opts.Session.Offload = remote.run
+		opts.Resume = e.resume(m, remote)
 	}
 	var out []byte
 	_, err := generate.Run(context.Background(), m, prompt, opts, func(text string) error {
@@ -344,6 +339,36 @@ func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string,
 		err = nil
 	}
 	return string(out), err
+}
+
+// offloadRetries is how many times a generation opens new offload
+// sessions after failures before it waits for every layer to be local.
+const offloadRetries = 3
+
+// resume is a generation's generate.Options.Resume: after an offload
+// failure it ends the generation's remote sessions, so that the history
+// is run again on new ones (over a new connection, which the page dials
+// when the old one dropped), up to offloadRetries times, a moment apart;
+// then, once, it waits for the load to make every layer local, and the
+// generation goes on here. Other errors end the generation.
+func (e *engine) resume(m *llama.Model, remote *remoteLayers) func(error) bool {
+	retries := 0
+	return func(err error) bool {
+		var offload offloadError
+		if !errors.As(err, &offload) {
+			return false
+		}
+		remote.close()
+		retries++
+		switch {
+		case retries <= offloadRetries:
+			time.Sleep(time.Duration(retries) * 100 * time.Millisecond)
+			return true
+		case retries == offloadRetries+1:
+			return e.waitWhole(m)
+		}
+		return false
+	}
 }
 
 // generateOptions reads generate's JS options over `accel run`'s defaults.

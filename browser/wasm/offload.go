@@ -80,10 +80,12 @@ func (r *remoteLayers) open(from, to int) (*remoteRange, error) {
 	return &remoteRange{client: client, handle: handle}, nil
 }
 
-// close ends every session the generation opened.
+// close ends every session the generation opened; the next run opens new
+// ones.
 func (r *remoteLayers) close() {
-	for _, rr := range r.ranges {
+	for key, rr := range r.ranges {
 		rr.client.Close()
 		r.peer.Call("close", rr.handle)
+		delete(r.ranges, key)
 	}
 }

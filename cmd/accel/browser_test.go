@@ -437,3 +437,92 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 		t.Errorf("left to choose on SwiftShader: %+v, want wasm for a software adapter", res.Auto)
 	}
 }
+
+// A generation whose peer drops the page mid-way goes on: the page dials
+// the daemon again, runs the token history on a new offload session, and
+// the text is the same as a generation with no failure.
+func TestBrowserOffloadFailover(t *testing.T) {
+	d, root := sdkDaemon(t)
+	api, err := daemonClient(d.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Failed, Again string
+		Pieces        []float64 // when each piece of the failed-over generation came, in Unix ms
+	}
+	page := make(chan result, 1)
+	go func() {
+		// Layer 2 unloaded, the daemon runs it for the whole generation;
+		// the Go side drops the connection once the first generation has
+		// written a few pieces, then the second one runs undisturbed.
+		res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
+			const acc = new IPFSAccelerate({ transports: ['websocket'] });
+			const model = await acc.loadModel(`+jsString(root)+`);
+			await model.waitForLoad();
+			await model.unloadComponent('layer.2');
+			const prompt = 'Once upon a time';
+			const opts = { maxTokens: 400, temperature: 0 };
+			let failed = prompt;
+			const pieces = [];
+			for await (const piece of model.generateStream(prompt, opts)) {
+				failed += piece;
+				pieces.push(Date.now());
+				window.generatedPieces = pieces.length;
+			}
+			const again = prompt + await model.generate(prompt, opts);
+			return { failed, again, pieces };
+		})()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Error(err)
+		}
+		page <- res
+	}()
+
+	generated := func() int {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int]("window.generatedPieces ?? 0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	bg := context.Background()
+	for deadline := time.Now().Add(2 * time.Minute); generated() < 5; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the page generated no 5 pieces in 2 minutes")
+		}
+	}
+	peers, err := api.SwarmPeers(bg)
+	if err != nil || len(peers) != 1 {
+		t.Fatalf("the daemon's peers: %v, %v; want the page alone", peers, err)
+	}
+	if err := api.SwarmDisconnect(bg, "/p2p/"+peers[0].Peer); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now().UnixMilli()
+
+	res := <-page
+	if t.Failed() {
+		return
+	}
+	if !strings.HasPrefix(res.Failed, storyStart) || res.Failed != res.Again {
+		t.Errorf("the generation that failed over wrote %q,\nthe one after it %q", res.Failed, res.Again)
+	}
+	after := 0
+	for _, p := range res.Pieces {
+		if p > float64(dropped) {
+			after++
+		}
+	}
+	t.Logf("%d of %d pieces came after the daemon dropped the page", after, len(res.Pieces))
+	if after == 0 || after == len(res.Pieces) {
+		t.Errorf("the daemon dropped the page at %d ms, not mid-generation (pieces at %v)", dropped, res.Pieces)
+	}
+	if peers, err := api.SwarmPeers(bg); err != nil || len(peers) != 1 || peers[0].Transport != "websocket" {
+		t.Errorf("the daemon's peers after the generations: %+v, %v; want the page, dialled again", peers, err)
+	}
+}

@@ -193,6 +193,14 @@ func TestDaemonIDAndSwarm(t *testing.T) {
 	if msg := repoFail(t, a.repo, "swarm", "connect", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(msg, "/p2p/") {
 		t.Errorf("connect without a peer ID: %s", msg)
 	}
+	repoRun(t, b.repo, "swarm", "disconnect", "/p2p/"+a.ID)
+	waitFor(t, 5*time.Second, "a to see b go", func() bool { return !slices.Contains(a.peers(t), b.ID) })
+	if p := b.peers(t); len(p) != 0 {
+		t.Errorf("b's peers after disconnecting from a: %v", p)
+	}
+	if msg := repoFail(t, b.repo, "swarm", "disconnect", "/p2p/"+a.ID); !strings.Contains(msg, "not connected") {
+		t.Errorf("disconnecting from a peer twice: %s", msg)
+	}
 }
 
 func TestThreeDaemonsShareAModel(t *testing.T) {

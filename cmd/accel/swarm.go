@@ -55,6 +55,22 @@ func swarmCmd() *cobra.Command {
 			})
 		},
 	}
+	disconnect := &cobra.Command{
+		Use:   "disconnect MULTIADDR...",
+		Short: "Close the connections to peers (a connection's multiaddr/p2p/PEERID, or /p2p/PEERID for all of them)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAPI(func(ctx context.Context, api node.API) error {
+				for _, a := range args {
+					if err := api.SwarmDisconnect(ctx, a); err != nil {
+						return err
+					}
+					fmt.Printf("disconnect %s success\n", a)
+				}
+				return nil
+			})
+		},
+	}
 	peers := &cobra.Command{
 		Use:   "peers",
 		Short: "List connected peers, one multiaddr/p2p/PEERID per line",
@@ -89,6 +105,6 @@ func swarmCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(connect, peers, addrs)
+	cmd.AddCommand(connect, disconnect, peers, addrs)
 	return cmd
 }
