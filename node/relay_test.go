@@ -81,21 +81,3 @@ func TestRelayService(t *testing.T) {
 		t.Fatalf("echo through the relay: %q, %v", got, err)
 	}
 }
-
-func TestConfigRefusesBadReachability(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := Init(dir, ProfileTest); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := readConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Swarm.ForceReachability = "sometimes"
-	if err := writeConfig(dir, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readConfig(dir); err == nil || !strings.Contains(err.Error(), "ForceReachability") {
-		t.Fatalf("a ForceReachability of %q: %v", "sometimes", err)
-	}
-}

@@ -63,19 +63,29 @@ func (n *Node) SwarmAddrs(context.Context) ([]string, error) {
 	return n.listenAddrs(), nil
 }
 
-// SwarmConnect dials the peer at addr, a multiaddr ending in /p2p/ID (or
-// a bare /p2p/ID, found through the DHT).
-func (n *Node) SwarmConnect(ctx context.Context, addr string) error {
+// peerAddr parses addr, a multiaddr ending in /p2p/ID, for op of an
+// online node.
+func (n *Node) peerAddr(op, addr string) (*peer.AddrInfo, error) {
 	if !n.IsOnline() {
-		return ErrOffline
+		return nil, ErrOffline
 	}
 	a, err := ma.NewMultiaddr(addr)
 	if err != nil {
-		return fmt.Errorf("swarm connect: %q is not a multiaddr: %w", addr, err)
+		return nil, fmt.Errorf("%s: %q is not a multiaddr: %w", op, addr, err)
 	}
 	info, err := peer.AddrInfoFromP2pAddr(a)
 	if err != nil {
-		return fmt.Errorf("swarm connect: %s: %w (the address needs a /p2p/PEERID suffix)", addr, err)
+		return nil, fmt.Errorf("%s: %s: %w (the address needs a /p2p/PEERID suffix)", op, addr, err)
+	}
+	return info, nil
+}
+
+// SwarmConnect dials the peer at addr, a multiaddr ending in /p2p/ID (or
+// a bare /p2p/ID, found through the DHT).
+func (n *Node) SwarmConnect(ctx context.Context, addr string) error {
+	info, err := n.peerAddr("swarm connect", addr)
+	if err != nil {
+		return err
 	}
 	if info.ID == n.Host.ID() {
 		return fmt.Errorf("swarm connect: %s is this node", info.ID)
@@ -96,16 +106,9 @@ func (n *Node) SwarmConnect(ctx context.Context, addr string) error {
 // SwarmDisconnect closes the connections to the peer at addr: those to
 // that address, or, for a bare /p2p/ID, every one to the peer.
 func (n *Node) SwarmDisconnect(_ context.Context, addr string) error {
-	if !n.IsOnline() {
-		return ErrOffline
-	}
-	a, err := ma.NewMultiaddr(addr)
+	info, err := n.peerAddr("swarm disconnect", addr)
 	if err != nil {
-		return fmt.Errorf("swarm disconnect: %q is not a multiaddr: %w", addr, err)
-	}
-	info, err := peer.AddrInfoFromP2pAddr(a)
-	if err != nil {
-		return fmt.Errorf("swarm disconnect: %s: %w (the address needs a /p2p/PEERID suffix)", addr, err)
+		return err
 	}
 	closed := 0
 	for _, c := range n.Host.Network().ConnsToPeer(info.ID) {

@@ -39,38 +39,8 @@ func idCmd() *cobra.Command {
 
 func swarmCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Peers of the running daemon"}
-	connect := &cobra.Command{
-		Use:   "connect MULTIADDR...",
-		Short: "Connect to peers (multiaddrs ending in /p2p/PEERID)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAPI(func(ctx context.Context, api node.API) error {
-				for _, a := range args {
-					if err := api.SwarmConnect(ctx, a); err != nil {
-						return err
-					}
-					fmt.Printf("connect %s success\n", a)
-				}
-				return nil
-			})
-		},
-	}
-	disconnect := &cobra.Command{
-		Use:   "disconnect MULTIADDR...",
-		Short: "Close the connections to peers (a connection's multiaddr/p2p/PEERID, or /p2p/PEERID for all of them)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAPI(func(ctx context.Context, api node.API) error {
-				for _, a := range args {
-					if err := api.SwarmDisconnect(ctx, a); err != nil {
-						return err
-					}
-					fmt.Printf("disconnect %s success\n", a)
-				}
-				return nil
-			})
-		},
-	}
+	connect := eachAddr("connect", "Connect to peers (multiaddrs ending in /p2p/PEERID)", node.API.SwarmConnect)
+	disconnect := eachAddr("disconnect", "Close the connections to peers (a connection's multiaddr/p2p/PEERID, or /p2p/PEERID for all of them)", node.API.SwarmDisconnect)
 	peers := &cobra.Command{
 		Use:   "peers",
 		Short: "List connected peers, one multiaddr/p2p/PEERID per line",
@@ -107,4 +77,25 @@ func swarmCmd() *cobra.Command {
 	}
 	cmd.AddCommand(connect, disconnect, peers, addrs)
 	return cmd
+}
+
+// eachAddr is the swarm subcommand verb: op on each multiaddr argument in
+// turn, as Kubo prints it.
+func eachAddr(verb, short string, op func(node.API, context.Context, string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " MULTIADDR...",
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAPI(func(ctx context.Context, api node.API) error {
+				for _, a := range args {
+					if err := op(api, ctx, a); err != nil {
+						return err
+					}
+					fmt.Printf("%s %s success\n", verb, a)
+				}
+				return nil
+			})
+		},
+	}
 }
