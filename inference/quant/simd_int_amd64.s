@@ -379,6 +379,153 @@ GLOBL i3bit<>(SB), RODATA|NOPTR, $256
 	VMOVDQU64  Z1, xo(DX) \
 	VMOVDQU64  Z2, xo64(DX)
 
+// PFSB128 … PFSB512 prefetch a superblock of 128 … 512 code bytes at AX,
+// PFDIST bytes ahead.
+#define PFSB128 \
+	PREFETCHT0 PFDIST+0(AX) \
+	PREFETCHT0 PFDIST+64(AX)
+
+#define PFSB192 \
+	PFSB128 \
+	PREFETCHT0 PFDIST+128(AX)
+
+#define PFSB256 \
+	PFSB192 \
+	PREFETCHT0 PFDIST+192(AX)
+
+#define PFSB512 \
+	PFSB256 \
+	PREFETCHT0 PFDIST+256(AX) \
+	PREFETCHT0 PFDIST+320(AX) \
+	PREFETCHT0 PFDIST+384(AX) \
+	PREFETCHT0 PFDIST+448(AX)
+
+// I3SETUP is int3's constants and its bit masks in registers, for the
+// rows kernel; the four-vector kernel, short of registers, reads the masks
+// from memory (I3UNPACKM).
+#define I3SETUP \
+	I3CONST \
+	I3BITS
+
+// INTROWS is the body of a format's rows kernel,
+//
+//	func xRowsAVX512(rows *byte, rb, nrows, hdr, moff int, prep, tab *byte, nsb int, out *float32)
+//
+// nrows rows rb bytes apart (codes at hdr, offsets m at moff, moff 0 for
+// symmetric rows), nsb superblocks each, times one prepared vector, one row
+// after the other: out[i] = row i · x. The rows are streamed in order and
+// prefetched PFDIST bytes ahead, headers included. SETUP loads the
+// format's constants, PF prefetches a superblock, UNPACK unpacks one, V
+// multiplies it with a vector in the format's lane order, and a
+// superblock's codes take step bytes.
+#define INTROWS(SETUP, PF, UNPACK, V, step) \
+	MOVQ  rows+0(FP), SI \
+	MOVQ  rb+8(FP), BX \
+	MOVQ  nrows+16(FP), R14 \
+	MOVQ  moff+32(FP), R13 \
+	MOVQ  out+64(FP), DX \
+	SETUP \
+	TESTQ R14, R14 \
+	JZ    done \
+row: \
+	MOVQ hdr+24(FP), AX \
+	LEAQ PFDIST(SI), R9 \
+	MOVQ AX, CX \
+pfh: \
+	PREFETCHT0 (R9) \
+	ADDQ       $64, R9 \
+	SUBQ       $64, CX \
+	JG         pfh \
+	ADDQ       SI, AX \
+	LEAQ       (SI)(R13*1), R12 \
+	MOVQ       prep+40(FP), DI \
+	MOVQ       tab+48(FP), R8 \
+	MOVQ       nsb+56(FP), CX \
+	VPXORD     Z0, Z0, Z0 \
+sblk: \
+	PF \
+	INTD \
+	UNPACK \
+	V(DI) \
+	INTS(Z20, DI, Z0) \
+	TESTQ R13, R13 \
+	JZ    next \
+	INTM \
+	VFMADD231PS XSUMS(DI), Z7, Z0 \
+next: \
+	ADDQ $step, AX \
+	ADDQ $PREPSB, DI \
+	ADDQ $64, R8 \
+	DECQ CX \
+	JNZ  sblk \
+	HSUMZ0 \
+	MOVSS X0, (DX) \
+	ADDQ  $4, DX \
+	ADDQ  BX, SI \
+	DECQ  R14 \
+	JNZ   row \
+done: \
+	VZEROUPPER \
+	RET
+
+// INTX4 is the body of a format's four-vector kernel,
+//
+//	func x4AVX512(row *byte, hdr, moff int, prep *byte, vstride int, tab *byte, nsb int, out *[4]float32)
+//
+// one row times four prepared vectors vstride bytes apart, the row
+// unpacked once for all four: out[v] = row · x_v. The parameters are
+// INTROWS's.
+#define INTX4(SETUP, UNPACK, V, step) \
+	MOVQ   row+0(FP), SI \
+	MOVQ   hdr+8(FP), AX \
+	ADDQ   SI, AX \
+	MOVQ   moff+16(FP), R13 \
+	LEAQ   (SI)(R13*1), R12 \
+	MOVQ   prep+24(FP), DI \
+	MOVQ   vstride+32(FP), BX \
+	LEAQ   (DI)(BX*1), R15 \
+	LEAQ   (R15)(BX*1), R10 \
+	LEAQ   (R10)(BX*1), R11 \
+	MOVQ   tab+40(FP), R8 \
+	MOVQ   nsb+48(FP), CX \
+	MOVQ   out+56(FP), DX \
+	SETUP \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+sblk: \
+	INTD \
+	UNPACK \
+	V(DI) \
+	INTS(Z20, DI, Z0) \
+	V(R15) \
+	INTS(Z20, R15, Z1) \
+	V(R10) \
+	INTS(Z20, R10, Z2) \
+	V(R11) \
+	INTS(Z20, R11, Z3) \
+	TESTQ R13, R13 \
+	JZ    next \
+	INTM \
+	VFMADD231PS XSUMS(DI), Z7, Z0 \
+	VFMADD231PS XSUMS(R15), Z7, Z1 \
+	VFMADD231PS XSUMS(R10), Z7, Z2 \
+	VFMADD231PS XSUMS(R11), Z7, Z3 \
+next: \
+	ADDQ $step, AX \
+	ADDQ $PREPSB, DI \
+	ADDQ $PREPSB, R15 \
+	ADDQ $PREPSB, R10 \
+	ADDQ $PREPSB, R11 \
+	ADDQ $64, R8 \
+	DECQ CX \
+	JNZ  sblk \
+	HSUM4 \
+	VMOVUPS X0, (DX) \
+	VZEROUPPER \
+	RET
+
 // func prepIntT4AVX512(dst *byte, q *int8, xs *float32, xsum *int32, nsb, shift int)
 TEXT ·prepIntT4AVX512(SB), NOSPLIT, $0-48
 	MOVQ      dst+0(FP), DX
@@ -466,496 +613,42 @@ pp2_done:
 // ---------------------------------------------------------------- int8
 
 // func int8RowsAVX512(rows *byte, rb, nrows, hdr, moff int, prep, tab *byte, nsb int, out *float32)
-//
-// nrows rows rb bytes apart (codes at hdr, offsets m at moff, moff 0 for
-// symmetric rows), nsb superblocks each, times one prepared vector, one row
-// after the other: out[i] = row i · x. The rows are streamed in order and
-// prefetched PFDIST bytes ahead, headers included.
 TEXT ·int8RowsAVX512(SB), NOSPLIT, $0-72
-	MOVQ  rows+0(FP), SI
-	MOVQ  rb+8(FP), BX
-	MOVQ  nrows+16(FP), R14
-	MOVQ  moff+32(FP), R13
-	MOVQ  out+64(FP), DX
-	I8CONST
-	TESTQ R14, R14
-	JZ    i8r_done
-
-i8r_row:
-	MOVQ hdr+24(FP), AX
-	LEAQ PFDIST(SI), R9
-	MOVQ AX, CX
-
-i8r_pfh:
-	PREFETCHT0 (R9)
-	ADDQ       $64, R9
-	SUBQ       $64, CX
-	JG         i8r_pfh
-	ADDQ       SI, AX
-	LEAQ       (SI)(R13*1), R12
-	MOVQ       prep+40(FP), DI
-	MOVQ       tab+48(FP), R8
-	MOVQ       nsb+56(FP), CX
-	VPXORD     Z0, Z0, Z0
-
-i8r_sb:
-	PREFETCHT0 PFDIST+0(AX)
-	PREFETCHT0 PFDIST+64(AX)
-	PREFETCHT0 PFDIST+128(AX)
-	PREFETCHT0 PFDIST+192(AX)
-	PREFETCHT0 PFDIST+256(AX)
-	PREFETCHT0 PFDIST+320(AX)
-	PREFETCHT0 PFDIST+384(AX)
-	PREFETCHT0 PFDIST+448(AX)
-	INTD
-	I8UNPACK
-	VT4(DI)
-	INTS(Z20, DI, Z0)
-	TESTQ R13, R13
-	JZ    i8r_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-
-i8r_next:
-	ADDQ $512, AX
-	ADDQ $PREPSB, DI
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i8r_sb
-	HSUMZ0
-	MOVSS X0, (DX)
-	ADDQ  $4, DX
-	ADDQ  BX, SI
-	DECQ  R14
-	JNZ   i8r_row
-
-i8r_done:
-	VZEROUPPER
-	RET
+	INTROWS(I8CONST, PFSB512, I8UNPACK, VT4, 512)
 
 // func int8x4AVX512(row *byte, hdr, moff int, prep *byte, vstride int, tab *byte, nsb int, out *[4]float32)
-//
-// One row times four prepared vectors vstride bytes apart: the row is
-// unpacked once for all four. out[v] = row · x_v.
 TEXT ·int8x4AVX512(SB), NOSPLIT, $0-64
-	MOVQ   row+0(FP), SI
-	MOVQ   hdr+8(FP), AX
-	ADDQ   SI, AX
-	MOVQ   moff+16(FP), R13
-	LEAQ   (SI)(R13*1), R12
-	MOVQ   prep+24(FP), DI
-	MOVQ   vstride+32(FP), BX
-	LEAQ   (DI)(BX*1), R15
-	LEAQ   (R15)(BX*1), R10
-	LEAQ   (R10)(BX*1), R11
-	MOVQ   tab+40(FP), R8
-	MOVQ   nsb+48(FP), CX
-	MOVQ   out+56(FP), DX
-	I8CONST
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-
-i8x_sb:
-	INTD
-	I8UNPACK
-	VT4(DI)
-	INTS(Z20, DI, Z0)
-	VT4(R15)
-	INTS(Z20, R15, Z1)
-	VT4(R10)
-	INTS(Z20, R10, Z2)
-	VT4(R11)
-	INTS(Z20, R11, Z3)
-	TESTQ R13, R13
-	JZ    i8x_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-	VFMADD231PS XSUMS(R15), Z7, Z1
-	VFMADD231PS XSUMS(R10), Z7, Z2
-	VFMADD231PS XSUMS(R11), Z7, Z3
-
-i8x_next:
-	ADDQ $512, AX
-	ADDQ $PREPSB, DI
-	ADDQ $PREPSB, R15
-	ADDQ $PREPSB, R10
-	ADDQ $PREPSB, R11
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i8x_sb
-	HSUM4
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
+	INTX4(I8CONST, I8UNPACK, VT4, 512)
 
 // ---------------------------------------------------------------- int4
 
 // func int4RowsAVX512(rows *byte, rb, nrows, hdr, moff int, prep, tab *byte, nsb int, out *float32)
-//
-// nrows rows rb bytes apart (codes at hdr, offsets m at moff, moff 0 for
-// symmetric rows), nsb superblocks each, times one prepared vector, one row
-// after the other: out[i] = row i · x. The rows are streamed in order and
-// prefetched PFDIST bytes ahead, headers included.
 TEXT ·int4RowsAVX512(SB), NOSPLIT, $0-72
-	MOVQ  rows+0(FP), SI
-	MOVQ  rb+8(FP), BX
-	MOVQ  nrows+16(FP), R14
-	MOVQ  moff+32(FP), R13
-	MOVQ  out+64(FP), DX
-	I4CONST
-	TESTQ R14, R14
-	JZ    i4r_done
-
-i4r_row:
-	MOVQ hdr+24(FP), AX
-	LEAQ PFDIST(SI), R9
-	MOVQ AX, CX
-
-i4r_pfh:
-	PREFETCHT0 (R9)
-	ADDQ       $64, R9
-	SUBQ       $64, CX
-	JG         i4r_pfh
-	ADDQ       SI, AX
-	LEAQ       (SI)(R13*1), R12
-	MOVQ       prep+40(FP), DI
-	MOVQ       tab+48(FP), R8
-	MOVQ       nsb+56(FP), CX
-	VPXORD     Z0, Z0, Z0
-
-i4r_sb:
-	PREFETCHT0 PFDIST+0(AX)
-	PREFETCHT0 PFDIST+64(AX)
-	PREFETCHT0 PFDIST+128(AX)
-	PREFETCHT0 PFDIST+192(AX)
-	INTD
-	I4UNPACK
-	VT4(DI)
-	INTS(Z20, DI, Z0)
-	TESTQ R13, R13
-	JZ    i4r_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-
-i4r_next:
-	ADDQ $256, AX
-	ADDQ $PREPSB, DI
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i4r_sb
-	HSUMZ0
-	MOVSS X0, (DX)
-	ADDQ  $4, DX
-	ADDQ  BX, SI
-	DECQ  R14
-	JNZ   i4r_row
-
-i4r_done:
-	VZEROUPPER
-	RET
+	INTROWS(I4CONST, PFSB256, I4UNPACK, VT4, 256)
 
 // func int4x4AVX512(row *byte, hdr, moff int, prep *byte, vstride int, tab *byte, nsb int, out *[4]float32)
-//
-// One row times four prepared vectors vstride bytes apart: the row is
-// unpacked once for all four. out[v] = row · x_v.
 TEXT ·int4x4AVX512(SB), NOSPLIT, $0-64
-	MOVQ   row+0(FP), SI
-	MOVQ   hdr+8(FP), AX
-	ADDQ   SI, AX
-	MOVQ   moff+16(FP), R13
-	LEAQ   (SI)(R13*1), R12
-	MOVQ   prep+24(FP), DI
-	MOVQ   vstride+32(FP), BX
-	LEAQ   (DI)(BX*1), R15
-	LEAQ   (R15)(BX*1), R10
-	LEAQ   (R10)(BX*1), R11
-	MOVQ   tab+40(FP), R8
-	MOVQ   nsb+48(FP), CX
-	MOVQ   out+56(FP), DX
-	I4CONST
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-
-i4x_sb:
-	INTD
-	I4UNPACK
-	VT4(DI)
-	INTS(Z20, DI, Z0)
-	VT4(R15)
-	INTS(Z20, R15, Z1)
-	VT4(R10)
-	INTS(Z20, R10, Z2)
-	VT4(R11)
-	INTS(Z20, R11, Z3)
-	TESTQ R13, R13
-	JZ    i4x_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-	VFMADD231PS XSUMS(R15), Z7, Z1
-	VFMADD231PS XSUMS(R10), Z7, Z2
-	VFMADD231PS XSUMS(R11), Z7, Z3
-
-i4x_next:
-	ADDQ $256, AX
-	ADDQ $PREPSB, DI
-	ADDQ $PREPSB, R15
-	ADDQ $PREPSB, R10
-	ADDQ $PREPSB, R11
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i4x_sb
-	HSUM4
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
+	INTX4(I4CONST, I4UNPACK, VT4, 256)
 
 // ---------------------------------------------------------------- int3
 
 // func int3RowsAVX512(rows *byte, rb, nrows, hdr, moff int, prep, tab *byte, nsb int, out *float32)
-//
-// nrows rows rb bytes apart (codes at hdr, offsets m at moff, moff 0 for
-// symmetric rows), nsb superblocks each, times one prepared vector, one row
-// after the other: out[i] = row i · x. The rows are streamed in order and
-// prefetched PFDIST bytes ahead, headers included.
 TEXT ·int3RowsAVX512(SB), NOSPLIT, $0-72
-	MOVQ  rows+0(FP), SI
-	MOVQ  rb+8(FP), BX
-	MOVQ  nrows+16(FP), R14
-	MOVQ  moff+32(FP), R13
-	MOVQ  out+64(FP), DX
-	I3CONST
-	I3BITS
-	TESTQ R14, R14
-	JZ    i3r_done
-
-i3r_row:
-	MOVQ hdr+24(FP), AX
-	LEAQ PFDIST(SI), R9
-	MOVQ AX, CX
-
-i3r_pfh:
-	PREFETCHT0 (R9)
-	ADDQ       $64, R9
-	SUBQ       $64, CX
-	JG         i3r_pfh
-	ADDQ       SI, AX
-	LEAQ       (SI)(R13*1), R12
-	MOVQ       prep+40(FP), DI
-	MOVQ       tab+48(FP), R8
-	MOVQ       nsb+56(FP), CX
-	VPXORD     Z0, Z0, Z0
-
-i3r_sb:
-	PREFETCHT0 PFDIST+0(AX)
-	PREFETCHT0 PFDIST+64(AX)
-	PREFETCHT0 PFDIST+128(AX)
-	INTD
-	I3UNPACK
-	VP2(DI)
-	INTS(Z20, DI, Z0)
-	TESTQ R13, R13
-	JZ    i3r_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-
-i3r_next:
-	ADDQ $192, AX
-	ADDQ $PREPSB, DI
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i3r_sb
-	HSUMZ0
-	MOVSS X0, (DX)
-	ADDQ  $4, DX
-	ADDQ  BX, SI
-	DECQ  R14
-	JNZ   i3r_row
-
-i3r_done:
-	VZEROUPPER
-	RET
+	INTROWS(I3SETUP, PFSB192, I3UNPACK, VP2, 192)
 
 // func int3x4AVX512(row *byte, hdr, moff int, prep *byte, vstride int, tab *byte, nsb int, out *[4]float32)
-//
-// One row times four prepared vectors vstride bytes apart: the row is
-// unpacked once for all four. out[v] = row · x_v.
 TEXT ·int3x4AVX512(SB), NOSPLIT, $0-64
-	MOVQ   row+0(FP), SI
-	MOVQ   hdr+8(FP), AX
-	ADDQ   SI, AX
-	MOVQ   moff+16(FP), R13
-	LEAQ   (SI)(R13*1), R12
-	MOVQ   prep+24(FP), DI
-	MOVQ   vstride+32(FP), BX
-	LEAQ   (DI)(BX*1), R15
-	LEAQ   (R15)(BX*1), R10
-	LEAQ   (R10)(BX*1), R11
-	MOVQ   tab+40(FP), R8
-	MOVQ   nsb+48(FP), CX
-	MOVQ   out+56(FP), DX
-	I3CONST
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-
-i3x_sb:
-	INTD
-	I3UNPACKM
-	VP2(DI)
-	INTS(Z20, DI, Z0)
-	VP2(R15)
-	INTS(Z20, R15, Z1)
-	VP2(R10)
-	INTS(Z20, R10, Z2)
-	VP2(R11)
-	INTS(Z20, R11, Z3)
-	TESTQ R13, R13
-	JZ    i3x_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-	VFMADD231PS XSUMS(R15), Z7, Z1
-	VFMADD231PS XSUMS(R10), Z7, Z2
-	VFMADD231PS XSUMS(R11), Z7, Z3
-
-i3x_next:
-	ADDQ $192, AX
-	ADDQ $PREPSB, DI
-	ADDQ $PREPSB, R15
-	ADDQ $PREPSB, R10
-	ADDQ $PREPSB, R11
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i3x_sb
-	HSUM4
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
+	INTX4(I3CONST, I3UNPACKM, VP2, 192)
 
 // ---------------------------------------------------------------- int2
 
 // func int2RowsAVX512(rows *byte, rb, nrows, hdr, moff int, prep, tab *byte, nsb int, out *float32)
-//
-// nrows rows rb bytes apart (codes at hdr, offsets m at moff, moff 0 for
-// symmetric rows), nsb superblocks each, times one prepared vector, one row
-// after the other: out[i] = row i · x. The rows are streamed in order and
-// prefetched PFDIST bytes ahead, headers included.
 TEXT ·int2RowsAVX512(SB), NOSPLIT, $0-72
-	MOVQ  rows+0(FP), SI
-	MOVQ  rb+8(FP), BX
-	MOVQ  nrows+16(FP), R14
-	MOVQ  moff+32(FP), R13
-	MOVQ  out+64(FP), DX
-	I2CONST
-	TESTQ R14, R14
-	JZ    i2r_done
-
-i2r_row:
-	MOVQ hdr+24(FP), AX
-	LEAQ PFDIST(SI), R9
-	MOVQ AX, CX
-
-i2r_pfh:
-	PREFETCHT0 (R9)
-	ADDQ       $64, R9
-	SUBQ       $64, CX
-	JG         i2r_pfh
-	ADDQ       SI, AX
-	LEAQ       (SI)(R13*1), R12
-	MOVQ       prep+40(FP), DI
-	MOVQ       tab+48(FP), R8
-	MOVQ       nsb+56(FP), CX
-	VPXORD     Z0, Z0, Z0
-
-i2r_sb:
-	PREFETCHT0 PFDIST+0(AX)
-	PREFETCHT0 PFDIST+64(AX)
-	INTD
-	I2UNPACK
-	VP2(DI)
-	INTS(Z20, DI, Z0)
-	TESTQ R13, R13
-	JZ    i2r_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-
-i2r_next:
-	ADDQ $128, AX
-	ADDQ $PREPSB, DI
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i2r_sb
-	HSUMZ0
-	MOVSS X0, (DX)
-	ADDQ  $4, DX
-	ADDQ  BX, SI
-	DECQ  R14
-	JNZ   i2r_row
-
-i2r_done:
-	VZEROUPPER
-	RET
+	INTROWS(I2CONST, PFSB128, I2UNPACK, VP2, 128)
 
 // func int2x4AVX512(row *byte, hdr, moff int, prep *byte, vstride int, tab *byte, nsb int, out *[4]float32)
-//
-// One row times four prepared vectors vstride bytes apart: the row is
-// unpacked once for all four. out[v] = row · x_v.
 TEXT ·int2x4AVX512(SB), NOSPLIT, $0-64
-	MOVQ   row+0(FP), SI
-	MOVQ   hdr+8(FP), AX
-	ADDQ   SI, AX
-	MOVQ   moff+16(FP), R13
-	LEAQ   (SI)(R13*1), R12
-	MOVQ   prep+24(FP), DI
-	MOVQ   vstride+32(FP), BX
-	LEAQ   (DI)(BX*1), R15
-	LEAQ   (R15)(BX*1), R10
-	LEAQ   (R10)(BX*1), R11
-	MOVQ   tab+40(FP), R8
-	MOVQ   nsb+48(FP), CX
-	MOVQ   out+56(FP), DX
-	I2CONST
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-
-i2x_sb:
-	INTD
-	I2UNPACK
-	VP2(DI)
-	INTS(Z20, DI, Z0)
-	VP2(R15)
-	INTS(Z20, R15, Z1)
-	VP2(R10)
-	INTS(Z20, R10, Z2)
-	VP2(R11)
-	INTS(Z20, R11, Z3)
-	TESTQ R13, R13
-	JZ    i2x_next
-	INTM
-	VFMADD231PS XSUMS(DI), Z7, Z0
-	VFMADD231PS XSUMS(R15), Z7, Z1
-	VFMADD231PS XSUMS(R10), Z7, Z2
-	VFMADD231PS XSUMS(R11), Z7, Z3
-
-i2x_next:
-	ADDQ $128, AX
-	ADDQ $PREPSB, DI
-	ADDQ $PREPSB, R15
-	ADDQ $PREPSB, R10
-	ADDQ $PREPSB, R11
-	ADDQ $64, R8
-	DECQ CX
-	JNZ  i2x_sb
-	HSUM4
-	VMOVUPS X0, (DX)
-	VZEROUPPER
-	RET
+	INTX4(I2CONST, I2UNPACK, VP2, 128)
 // ---------------------------------------------------------------- AVX2
 //
 // One row, one vector, chunk by chunk in the stored order: the codes are
