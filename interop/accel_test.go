@@ -2,10 +2,11 @@ package interop
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // newAccel makes an accel repo with the test profile (127.0.0.1 only,
@@ -13,15 +14,8 @@ import (
 func newAccel(tb testing.TB) *node {
 	tb.Helper()
 	dir := tb.TempDir()
-	n := &node{
-		tb:     tb,
-		name:   "accel",
-		bin:    accelBin,
-		dir:    dir,
-		env:    append(os.Environ(), "ACCEL_PATH="+dir),
-		idArgs: []string{"id", "--json"},
-	}
-	n.run("init", "--profile=test")
+	n := &node{Daemon: daemontest.New(tb, "accel", accelBin, "ACCEL_PATH", dir), idArgs: []string{"id", "--json"}}
+	n.Run("init", "--profile=test")
 	return n
 }
 
@@ -34,22 +28,22 @@ func startAccel(tb testing.TB) *node {
 }
 
 func (n *node) startAccelDaemon() {
-	n.tb.Helper()
-	n.start("daemon")
-	n.gateway = httpURL(n.tb, n.waitFile("gateway"))
+	n.TB.Helper()
+	n.Start("daemon")
+	n.gateway = daemontest.HTTPURL(n.TB, n.WaitFile("gateway"))
 }
 
 // addStories adds the stories260K test model and returns its root CID.
 func (n *node) addStories() string {
-	n.tb.Helper()
-	return strings.TrimSpace(n.run("add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")))
+	n.TB.Helper()
+	return strings.TrimSpace(n.Run("add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")))
 }
 
 // export writes the model at root as a CAR file and returns its path.
 func (n *node) export(root string) string {
-	n.tb.Helper()
-	car := filepath.Join(n.tb.TempDir(), "model.car")
-	n.run("export", root, "-o", car)
+	n.TB.Helper()
+	car := filepath.Join(n.TB.TempDir(), "model.car")
+	n.Run("export", root, "-o", car)
 	return car
 }
 
@@ -68,10 +62,10 @@ type modelStat struct {
 }
 
 func (n *node) stat(root string) modelStat {
-	n.tb.Helper()
+	n.TB.Helper()
 	var st modelStat
-	if err := json.Unmarshal([]byte(n.run("stat", root, "--json")), &st); err != nil {
-		n.tb.Fatalf("accel stat --json: %v", err)
+	if err := json.Unmarshal([]byte(n.Run("stat", root, "--json")), &st); err != nil {
+		n.TB.Fatalf("accel stat --json: %v", err)
 	}
 	return st
 }

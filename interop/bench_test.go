@@ -16,6 +16,8 @@ import (
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // Benchmark sizes: runs of each transfer and add (medians are quoted),
@@ -105,7 +107,7 @@ func measure(tb testing.TB, src *node, start func(testing.TB) *node, file string
 		t0 := time.Now()
 		root = src.addFile(file, chunk)
 		adds = append(adds, time.Since(t0))
-		progress("%s add, %d KiB chunks: %v", src.name, chunk>>10, adds[i])
+		progress("%s add, %d KiB chunks: %v", src.Name, chunk>>10, adds[i])
 		if i < benchRuns-1 {
 			src.drop(root)
 		}
@@ -114,8 +116,8 @@ func measure(tb testing.TB, src *node, start func(testing.TB) *node, file string
 
 	client := &http.Client{Timeout: time.Minute}
 	leaves := src.leaves(client, root, chunk, 2*latencyRuns)
-	if err := resetPeakRSS(src.daemon.Process.Pid); err != nil {
-		tb.Logf("cannot reset the peak RSS of %s: %v", src.name, err)
+	if err := daemontest.ResetPeakRSS(src.Pid()); err != nil {
+		tb.Logf("cannot reset the peak RSS of %s: %v", src.Name, err)
 	}
 	for i := range benchRuns {
 		dst := start(tb)
@@ -130,15 +132,15 @@ func measure(tb testing.TB, src *node, start func(testing.TB) *node, file string
 				}
 			}
 			r.block, r.rpcBlock = median(blocks), median(viaRPC)
-			progress("%s cold %d KiB blocks through the gateway: %v; through RPC block/get: %v", dst.name, chunk>>10, blocks, viaRPC)
+			progress("%s cold %d KiB blocks through the gateway: %v; through RPC block/get: %v", dst.Name, chunk>>10, blocks, viaRPC)
 		}
 		t0 := time.Now()
 		dst.fetch(root)
 		transfers = append(transfers, time.Since(t0))
-		progress("%s pin add, %d KiB chunks: %v", dst.name, chunk>>10, transfers[i])
+		progress("%s pin add, %d KiB chunks: %v", dst.Name, chunk>>10, transfers[i])
 		r.fetcherRSS = max(r.fetcherRSS, dst.peakRSS())
-		dst.stop()
-		os.RemoveAll(dst.dir)
+		dst.Stop()
+		os.RemoveAll(dst.Dir)
 	}
 	r.transfer = median(transfers)
 	r.serverRSS = src.peakRSS()
@@ -150,45 +152,45 @@ func measure(tb testing.TB, src *node, start func(testing.TB) *node, file string
 // Kubo adds it as one UnixFS file, accel as a model (a manifest over one
 // UnixFS file per component).
 func (n *node) addFile(file string, chunk int) string {
-	n.tb.Helper()
-	if n.name == "kubo" {
-		return strings.TrimSpace(n.run("add", "-Q", "--pin", "--cid-version=1", "--raw-leaves", "--chunker=size-"+strconv.Itoa(chunk), file))
+	n.TB.Helper()
+	if n.Name == "kubo" {
+		return strings.TrimSpace(n.Run("add", "-Q", "--pin", "--cid-version=1", "--raw-leaves", "--chunker=size-"+strconv.Itoa(chunk), file))
 	}
-	return strings.TrimSpace(n.run("add", "-q", "--chunk-size", strconv.Itoa(chunk), file))
+	return strings.TrimSpace(n.Run("add", "-q", "--chunk-size", strconv.Itoa(chunk), file))
 }
 
 // fetch pins root, fetching its blocks from the connected peers.
 func (n *node) fetch(root string) {
-	n.tb.Helper()
-	if n.name == "kubo" {
-		n.run("pin", "add", "--progress=false", root)
+	n.TB.Helper()
+	if n.Name == "kubo" {
+		n.Run("pin", "add", "--progress=false", root)
 		return
 	}
-	n.run("pin", "add", root)
+	n.Run("pin", "add", root)
 }
 
 // drop unpins root and deletes every unpinned block.
 func (n *node) drop(root string) {
-	n.tb.Helper()
-	n.run("pin", "rm", root)
+	n.TB.Helper()
+	n.Run("pin", "rm", root)
 	n.gc()
 }
 
 // gc deletes every unpinned block.
 func (n *node) gc() {
-	n.tb.Helper()
-	if n.name == "kubo" {
-		n.run("repo", "gc", "-q")
+	n.TB.Helper()
+	if n.Name == "kubo" {
+		n.Run("repo", "gc", "-q")
 		return
 	}
-	n.run("gc")
+	n.Run("gc")
 }
 
 func (n *node) peakRSS() int64 {
-	n.tb.Helper()
-	rss, err := peakRSS(n.daemon.Process.Pid)
+	n.TB.Helper()
+	rss, err := daemontest.PeakRSS(n.Pid())
 	if err != nil {
-		n.tb.Logf("peak RSS of %s: %v", n.name, err)
+		n.TB.Logf("peak RSS of %s: %v", n.Name, err)
 	}
 	return rss
 }
@@ -197,9 +199,9 @@ func (n *node) peakRSS() int64 {
 // through the node's own gateway: under the components of an accel model,
 // under the file itself for Kubo.
 func (n *node) leaves(client *http.Client, root string, chunk, count int) []string {
-	n.tb.Helper()
+	n.TB.Helper()
 	todo := []string{root}
-	if n.name == "accel" {
+	if n.Name == "accel" {
 		todo = todo[:0]
 		for _, c := range n.stat(root).Components {
 			todo = append(todo, c.CID)
@@ -212,9 +214,9 @@ func (n *node) leaves(client *http.Client, root string, chunk, count int) []stri
 		if c.Prefix().Codec != cid.DagProtobuf {
 			continue
 		}
-		nd, err := merkledag.DecodeProtobuf(getRaw(n.tb, client, n.gateway, c.String()))
+		nd, err := merkledag.DecodeProtobuf(getRaw(n.TB, client, n.gateway, c.String()))
 		if err != nil {
-			n.tb.Fatalf("%s: %v", c, err)
+			n.TB.Fatalf("%s: %v", c, err)
 		}
 		for _, l := range nd.Links() {
 			switch {
@@ -226,7 +228,7 @@ func (n *node) leaves(client *http.Client, root string, chunk, count int) []stri
 		}
 	}
 	if len(found) < count {
-		n.tb.Fatalf("found %d leaves of %d bytes under %s, want %d", len(found), chunk, root, count)
+		n.TB.Fatalf("found %d leaves of %d bytes under %s, want %d", len(found), chunk, root, count)
 	}
 	return found
 }
@@ -275,10 +277,10 @@ func getBlock(tb testing.TB, client *http.Client, url, method string, size int) 
 
 // apiURL is the http:// address of the daemon's RPC API, from its api file.
 func (n *node) apiURL() string {
-	n.tb.Helper()
-	parts := strings.Split(n.waitFile("api"), "/")
+	n.TB.Helper()
+	parts := strings.Split(n.WaitFile("api"), "/")
 	if len(parts) != 5 || parts[1] != "ip4" || parts[3] != "tcp" {
-		n.tb.Fatalf("%s api file holds %q", n.name, strings.Join(parts, "/"))
+		n.TB.Fatalf("%s api file holds %q", n.Name, strings.Join(parts, "/"))
 	}
 	return "http://" + parts[2] + ":" + parts[4]
 }
@@ -304,7 +306,7 @@ func synthModel(tb testing.TB) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
-	n := &node{tb: tb, name: "accel", bin: accelBin, env: os.Environ()}
-	n.run("synth", "-o", path, "--type", "F16", "--layers", "3")
+	n := &node{Daemon: &daemontest.Daemon{TB: tb, Name: "accel", Bin: accelBin, Env: os.Environ()}}
+	n.Run("synth", "-o", path, "--type", "F16", "--layers", "3")
 	return path
 }

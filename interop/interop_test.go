@@ -35,14 +35,14 @@ func TestCARImportsIntoKuboWithSameRoot(t *testing.T) {
 	if pins := k.recursivePins(); !slices.Contains(pins, root) {
 		t.Fatalf("kubo's recursive pins %v lack %s", pins, root)
 	}
-	sameDAG(t, readCAR(t, car), parseCAR(t, []byte(k.run("dag", "export", root))))
+	sameDAG(t, readCAR(t, car), parseCAR(t, []byte(k.Run("dag", "export", root))))
 
 	for _, c := range st.Components {
 		want := componentBytes(t, car, c.CID)
 		if int64(len(want)) != c.Size {
 			t.Errorf("component %s: our CAR holds %d bytes, stat says %d", c.Name, len(want), c.Size)
 		}
-		if got := k.run("cat", c.CID); got != string(want) {
+		if got := k.Run("cat", c.CID); got != string(want) {
 			t.Errorf("ipfs cat of component %s (%s): %d bytes differ from ours (%d)", c.Name, c.CID, len(got), len(want))
 		}
 	}
@@ -58,11 +58,11 @@ func TestKuboFetchesFromAccel(t *testing.T) {
 
 	k := startKubo(t)
 	k.connect(a)
-	k.run("pin", "add", "--progress", root)
+	k.Run("pin", "add", "--progress", root)
 	if pins := k.recursivePins(); !slices.Contains(pins, root) {
 		t.Fatalf("kubo's recursive pins %v lack %s", pins, root)
 	}
-	sameDAG(t, readCAR(t, car), parseCAR(t, []byte(k.run("dag", "export", root))))
+	sameDAG(t, readCAR(t, car), parseCAR(t, []byte(k.Run("dag", "export", root))))
 }
 
 // Our daemon fetches and pins a model only Kubo holds, and runs it.
@@ -72,19 +72,19 @@ func TestAccelFetchesFromKubo(t *testing.T) {
 	scratch := newAccel(t)
 	root := scratch.addStories()
 	car := scratch.export(root)
-	os.RemoveAll(scratch.dir)
+	os.RemoveAll(scratch.Dir)
 
 	k := startKubo(t)
 	k.dagImport(car)
 	b := startAccel(t)
 	b.connect(k)
-	b.run("pin", "add", root)
+	b.Run("pin", "add", root)
 
 	st := b.stat(root)
 	if !st.Pinned || st.RemoteBlocks != 0 {
 		t.Fatalf("after pin add: pinned %v, %d local and %d remote blocks", st.Pinned, st.LocalBlocks, st.RemoteBlocks)
 	}
-	if pins := b.run("pin", "ls", "-q"); !strings.Contains(pins, root) {
+	if pins := b.Run("pin", "ls", "-q"); !strings.Contains(pins, root) {
 		t.Fatalf("accel pin ls lacks %s:\n%s", root, pins)
 	}
 	want, err := os.ReadFile(car)
@@ -98,10 +98,10 @@ func TestAccelFetchesFromKubo(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "out")
-	b.run("get", root, "-o", dir)
+	b.Run("get", root, "-o", dir)
 	prompt := []string{"--temp", "0", "-n", "64", "Once upon a time"}
-	story := b.run(append([]string{"run", "--model", filepath.Join(dir, "model.gguf")}, prompt...)...)
-	orig := b.run(append([]string{"run", "--model", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")}, prompt...)...)
+	story := b.Run(append([]string{"run", "--model", filepath.Join(dir, "model.gguf")}, prompt...)...)
+	orig := b.Run(append([]string{"run", "--model", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")}, prompt...)...)
 	if story != orig {
 		t.Fatalf("the fetched model tells\n%q\nthe original\n%q", story, orig)
 	}

@@ -2,9 +2,10 @@ package interop
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // newKubo makes a Kubo repo with the test profile (TCP on 127.0.0.1 with
@@ -15,15 +16,8 @@ func newKubo(tb testing.TB) *node {
 	tb.Helper()
 	needKubo(tb)
 	dir := tb.TempDir()
-	n := &node{
-		tb:     tb,
-		name:   "kubo",
-		bin:    kuboBin,
-		dir:    dir,
-		env:    append(os.Environ(), "IPFS_PATH="+dir, "IPFS_TELEMETRY=off"),
-		idArgs: []string{"id"},
-	}
-	n.run("init", "--empty-repo", "--profile=test,unixfs-v1-2025")
+	n := &node{Daemon: daemontest.New(tb, "kubo", kuboBin, "IPFS_PATH", dir, "IPFS_TELEMETRY=off"), idArgs: []string{"id"}}
+	n.Run("init", "--empty-repo", "--profile=test,unixfs-v1-2025")
 	return n
 }
 
@@ -31,20 +25,20 @@ func newKubo(tb testing.TB) *node {
 func startKubo(tb testing.TB) *node {
 	tb.Helper()
 	n := newKubo(tb)
-	n.start("daemon")
-	gw := n.log.lines("Gateway server listening on ")
+	n.Start("daemon")
+	gw := n.Log().Lines("Gateway server listening on ")
 	if len(gw) == 0 {
-		tb.Fatalf("kubo daemon printed no gateway address:\n%s", n.log)
+		tb.Fatalf("kubo daemon printed no gateway address:\n%s", n.Log())
 	}
-	n.gateway = httpURL(tb, gw[0])
+	n.gateway = daemontest.HTTPURL(tb, gw[0])
 	return n
 }
 
 // dagImport imports a CAR into Kubo and returns the roots it pinned.
 func (n *node) dagImport(car string) []string {
-	n.tb.Helper()
+	n.TB.Helper()
 	var roots []string
-	for _, line := range strings.Split(strings.TrimSpace(n.run("dag", "import", "--enc=json", car)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(n.Run("dag", "import", "--enc=json", car)), "\n") {
 		var out struct {
 			Root *struct {
 				Cid struct {
@@ -54,13 +48,13 @@ func (n *node) dagImport(car string) []string {
 			}
 		}
 		if err := json.Unmarshal([]byte(line), &out); err != nil {
-			n.tb.Fatalf("ipfs dag import printed %q: %v", line, err)
+			n.TB.Fatalf("ipfs dag import printed %q: %v", line, err)
 		}
 		if out.Root == nil {
 			continue
 		}
 		if out.Root.PinErrorMsg != "" {
-			n.tb.Fatalf("ipfs dag import: pinning %s: %s", out.Root.Cid.Slash, out.Root.PinErrorMsg)
+			n.TB.Fatalf("ipfs dag import: pinning %s: %s", out.Root.Cid.Slash, out.Root.PinErrorMsg)
 		}
 		roots = append(roots, out.Root.Cid.Slash)
 	}
@@ -69,6 +63,6 @@ func (n *node) dagImport(car string) []string {
 
 // recursivePins lists Kubo's recursive pins.
 func (n *node) recursivePins() []string {
-	n.tb.Helper()
-	return strings.Fields(n.run("pin", "ls", "--type=recursive", "-q"))
+	n.TB.Helper()
+	return strings.Fields(n.Run("pin", "ls", "--type=recursive", "-q"))
 }

@@ -1,19 +1,15 @@
 package interop
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 const models = "../../shared/models"
@@ -77,111 +73,11 @@ func needModels(tb testing.TB) {
 
 // cmdTimeout bounds every CLI command, so that a stuck fetch fails the
 // test instead of hanging it.
-const cmdTimeout = 5 * time.Minute
-
-// node is a repo and, once started, its daemon process: a Kubo node or
-// an accel node. The CLI commands run against the repo, through the
-// daemon's RPC API while it runs.
+// node is an accel or Kubo repo and, once started, its daemon.
 type node struct {
-	tb      testing.TB
-	name    string   // "kubo" or "accel", for messages
-	bin     string   // the CLI
-	dir     string   // the repo: IPFS_PATH or ACCEL_PATH
-	env     []string // the CLI's environment
+	*daemontest.Daemon
 	idArgs  []string // the command that prints the peer ID and addresses as JSON
 	gateway string   // http://127.0.0.1:PORT of the running daemon's gateway
-
-	daemon *exec.Cmd
-	log    *daemonLog
-	exited chan struct{} // closed when the daemon exits
-}
-
-// run runs the CLI with args and returns its stdout, failing the test on
-// an error.
-func (n *node) run(args ...string) string {
-	n.tb.Helper()
-	out, err := n.try(args...)
-	if err != nil {
-		if n.log != nil {
-			n.tb.Fatalf("%v\n%s daemon's log ends:\n%s", err, n.name, n.log.tail(2000))
-		}
-		n.tb.Fatal(err)
-	}
-	return out
-}
-
-// try runs the CLI with args and returns its stdout, or an error that
-// holds its stderr.
-func (n *node) try(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, n.bin, args...)
-	cmd.Env = n.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %v\n%s", n.name, strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// start runs the daemon and waits until it prints "Daemon is ready" and
-// has written its api file. The test's cleanup stops it.
-func (n *node) start(args ...string) {
-	n.tb.Helper()
-	n.log = &daemonLog{ready: make(chan struct{})}
-	n.daemon = exec.Command(n.bin, args...)
-	n.daemon.Env = n.env
-	n.daemon.Stdout, n.daemon.Stderr = n.log, n.log
-	n.daemon.SysProcAttr = daemonAttr()
-	if err := n.daemon.Start(); err != nil {
-		n.tb.Fatalf("%s daemon: %v", n.name, err)
-	}
-	n.exited = make(chan struct{})
-	go func() {
-		n.daemon.Wait()
-		close(n.exited)
-	}()
-	n.tb.Cleanup(n.stop)
-	select {
-	case <-n.log.ready:
-	case <-n.exited:
-		n.tb.Fatalf("%s daemon exited: %v\n%s", n.name, n.daemon.ProcessState, n.log)
-	case <-time.After(time.Minute):
-		n.tb.Fatalf("%s daemon not ready after a minute:\n%s", n.name, n.log)
-	}
-	n.waitFile("api")
-}
-
-// stop ends the daemon with SIGTERM, or SIGKILL if it lingers.
-func (n *node) stop() {
-	if n.daemon == nil {
-		return
-	}
-	n.daemon.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(15 * time.Second):
-		n.tb.Errorf("%s daemon ignored SIGTERM for 15 s; killing it", n.name)
-		n.daemon.Process.Kill()
-		<-n.exited
-	}
-	n.daemon = nil
-}
-
-// waitFile waits for the daemon to write the named file in its repo and
-// returns its contents.
-func (n *node) waitFile(name string) string {
-	n.tb.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, err := os.ReadFile(filepath.Join(n.dir, name))
-		if err == nil && len(bytes.TrimSpace(b)) > 0 {
-			return string(bytes.TrimSpace(b))
-		}
-		if time.Now().After(deadline) {
-			n.tb.Fatalf("%s daemon is ready but wrote no %s file: %v\n%s", n.name, name, err, n.log)
-		}
-	}
 }
 
 // identity is what `ipfs id` and `accel id --json` print.
@@ -191,81 +87,29 @@ type identity struct {
 }
 
 func (n *node) id() identity {
-	n.tb.Helper()
+	n.TB.Helper()
 	var id identity
-	if err := json.Unmarshal([]byte(n.run(n.idArgs...)), &id); err != nil {
-		n.tb.Fatalf("%s %v: %v", n.name, n.idArgs, err)
+	if err := json.Unmarshal([]byte(n.Run(n.idArgs...)), &id); err != nil {
+		n.TB.Fatalf("%s %v: %v", n.Name, n.idArgs, err)
 	}
 	return id
 }
 
 // swarmAddr is the node's loopback TCP multiaddr, with /p2p/ID.
 func (n *node) swarmAddr() string {
-	n.tb.Helper()
+	n.TB.Helper()
 	id := n.id()
 	for _, a := range id.Addresses {
 		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && !strings.Contains(a, "/ws") && strings.HasSuffix(a, "/p2p/"+id.ID) {
 			return a
 		}
 	}
-	n.tb.Fatalf("%s has no loopback TCP address among %q", n.name, id.Addresses)
+	n.TB.Fatalf("%s has no loopback TCP address among %q", n.Name, id.Addresses)
 	return ""
 }
 
 // connect dials other from n.
 func (n *node) connect(other *node) {
-	n.tb.Helper()
-	n.run("swarm", "connect", other.swarmAddr())
-}
-
-// httpURL turns /ip4/A/tcp/P into http://A:P.
-func httpURL(tb testing.TB, maddr string) string {
-	tb.Helper()
-	f := strings.Split(maddr, "/")
-	if len(f) < 5 || f[1] != "ip4" || f[3] != "tcp" {
-		tb.Fatalf("gateway address %q is not /ip4/…/tcp/…", maddr)
-	}
-	return "http://" + f[2] + ":" + f[4]
-}
-
-// daemonLog collects a daemon's output and notices when it is ready.
-type daemonLog struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	ready chan struct{}
-	seen  bool
-}
-
-func (l *daemonLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	if !l.seen && bytes.Contains(l.buf.Bytes(), []byte("Daemon is ready")) {
-		l.seen = true
-		close(l.ready)
-	}
-	return len(p), nil
-}
-
-func (l *daemonLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// tail returns the last n bytes of the log.
-func (l *daemonLog) tail(n int) string {
-	s := l.String()
-	return s[max(0, len(s)-n):]
-}
-
-// lines returns the daemon's output lines that start with prefix, less it.
-func (l *daemonLog) lines(prefix string) []string {
-	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
-		if s, ok := strings.CutPrefix(line, prefix); ok {
-			out = append(out, strings.TrimSpace(s))
-		}
-	}
-	return out
+	n.TB.Helper()
+	n.Run("swarm", "connect", other.swarmAddr())
 }

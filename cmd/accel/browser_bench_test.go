@@ -186,7 +186,7 @@ func pinOnNewDaemon(tb testing.TB, src *daemon, root string) time.Duration {
 	start := time.Now()
 	accelWithin(tb, d.repo, 5*time.Minute, "pin", "add", root)
 	took := time.Since(start)
-	d.stop(tb)
+	d.Stop()
 	if err := os.RemoveAll(d.repo); err != nil {
 		tb.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	bad := startDaemon(t, newRepo(t))
 	root := addStories(t, good.repo)
 	addStories(t, bad.repo)
-	bad.stop(t)
+	bad.Stop()
 	corruptBlocks(t, bad.repo)
 	bad = startDaemon(t, bad.repo)
 

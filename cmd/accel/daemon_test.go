@@ -1,102 +1,49 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // daemon is an `accel daemon` process on a test-profile repo.
 type daemon struct {
+	*daemontest.Daemon
 	repo    string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process exits
 	ID      string
-	Addrs   []string      // listen multiaddrs with /p2p/
-	gateway string        // http://127.0.0.1:PORT
-	api     string        // http://127.0.0.1:PORT
-	stderr  *bytes.Buffer // the daemon's log: read it only once done is closed
+	Addrs   []string // listen multiaddrs with /p2p/
+	gateway string   // http://127.0.0.1:PORT
+	api     string   // http://127.0.0.1:PORT
 }
 
 // startDaemon runs `accel daemon` on repo until the test ends, and waits
 // until it is ready.
 func startDaemon(t testing.TB, repo string) *daemon {
 	t.Helper()
-	d := &daemon{repo: repo, done: make(chan struct{})}
-	d.cmd = exec.Command(accel, "daemon")
-	d.cmd.Env = append(os.Environ(), "ACCEL_PATH="+repo)
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	d.cmd.Stderr, d.stderr = &stderr, &stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sent := false
-		for sc.Scan() {
-			if sc.Text() == "Daemon is ready" && !sent {
-				ready <- true
-				sent = true
-			}
-		}
-		if !sent {
-			ready <- false
-		}
-		d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() { d.stop(t) })
-	select {
-	case ok := <-ready:
-		if !ok {
-			<-d.done
-			t.Fatalf("daemon on %s exited before it was ready:\n%s", repo, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("daemon on %s not ready after 30 s:\n%s", repo, stderr.String())
-	}
+	d := &daemon{Daemon: daemontest.New(t, "accel", accel, "ACCEL_PATH", repo), repo: repo}
+	d.Start("daemon")
 	var id struct {
 		ID        string
 		Addresses []string
 	}
-	if err := json.Unmarshal([]byte(repoRun(t, repo, "id", "--json")), &id); err != nil {
+	if err := json.Unmarshal([]byte(d.Run("id", "--json")), &id); err != nil {
 		t.Fatal(err)
 	}
 	d.ID, d.Addrs = id.ID, id.Addresses
-	d.gateway = httpAddr(t, repo, "gateway")
-	d.api = httpAddr(t, repo, "api")
+	d.gateway = daemontest.HTTPURL(t, d.WaitFile("gateway"))
+	d.api = daemontest.HTTPURL(t, d.WaitFile("api"))
 	return d
-}
-
-// httpAddr reads the multiaddr a daemon wrote to repo/name as a URL.
-func httpAddr(t testing.TB, repo, name string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repo, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := strings.Split(strings.TrimSpace(string(data)), "/")
-	if len(parts) != 5 || parts[1] != "ip4" || parts[3] != "tcp" {
-		t.Fatalf("%s file holds %q", name, data)
-	}
-	return "http://" + parts[2] + ":" + parts[4]
 }
 
 // addr returns the daemon's listen address on the given transport
@@ -110,28 +57,6 @@ func (d *daemon) addr(t testing.TB, transport string) string {
 	}
 	t.Fatalf("daemon %s has no %s address among %v", d.ID, transport, d.Addrs)
 	return ""
-}
-
-// stop ends the daemon with SIGTERM (SIGKILL after 15 s).
-func (d *daemon) stop(t testing.TB) {
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(15 * time.Second):
-		t.Errorf("daemon on %s ignored SIGTERM for 15 s", d.repo)
-		d.kill()
-	}
-}
-
-// kill ends the daemon with SIGKILL, as a crash would.
-func (d *daemon) kill() {
-	d.cmd.Process.Kill()
-	<-d.done
 }
 
 // connect makes from dial to.
@@ -188,7 +113,7 @@ func TestDaemonIDAndSwarm(t *testing.T) {
 		if !strings.Contains(peers, strings.Split(transport, "/p2p")[0]) || !strings.Contains(peers, a.ID) {
 			t.Errorf("connected over %s, peers:\n%s", transport, peers)
 		}
-		c.stop(t)
+		c.Stop()
 	}
 	if msg := repoFail(t, a.repo, "swarm", "connect", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(msg, "/p2p/") {
 		t.Errorf("connect without a peer ID: %s", msg)
@@ -326,7 +251,7 @@ func TestStaticPeering(t *testing.T) {
 	})
 	b := startDaemon(t, repoB)
 	waitFor(t, 10*time.Second, "b to dial its static peer", func() bool { return slices.Contains(b.peers(t), a.ID) })
-	a.stop(t)
+	a.Stop()
 	waitFor(t, 10*time.Second, "b to see the peer go", func() bool { return !slices.Contains(b.peers(t), a.ID) })
 	startDaemon(t, repoA)
 	waitFor(t, 20*time.Second, "b to redial its static peer", func() bool { return slices.Contains(b.peers(t), a.ID) })

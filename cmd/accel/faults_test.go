@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // Faults on real daemons: a provider dying mid-transfer, a provider serving
@@ -231,7 +233,7 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 
 	pin := startProc(t, b.repo, "pin", "add", "-q", root)
 	waitBlocks(t, b.repo, total/4, pin)
-	a1.kill()
+	a1.Kill()
 	n := countBlocks(b.repo)
 	t.Logf("A1 killed with %d of %d blocks on B", n, total)
 	if n >= total {
@@ -278,7 +280,7 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 	}
 	// M's store rots while it is down; it serves the bad bytes on restart
 	// (the blockstore does not hash on read).
-	m.stop(t)
+	m.Stop()
 	n := corruptBlocks(t, m.repo)
 	if msg := repoFail(t, m.repo, "repo", "verify"); !strings.Contains(msg, fmt.Sprintf("%d of %d blocks are corrupt", n, n)) {
 		t.Fatalf("repo verify of M: %s", msg)
@@ -302,8 +304,8 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 	if !slices.Contains(b.peers(t), a.ID) {
 		t.Errorf("B dropped the good peer A")
 	}
-	b.stop(t)
-	if log := b.stderr.String(); !strings.Contains(log, "banning peer "+m.ID) {
+	b.Stop()
+	if log := b.Log().String(); !strings.Contains(log, "banning peer "+m.ID) {
 		t.Errorf("B's log does not say it banned M (%s):\n%s", m.ID, log)
 	}
 }
@@ -315,7 +317,7 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 func killMidway(t *testing.T, b *daemon, p *proc, kept keptModel, total int) int {
 	t.Helper()
 	waitBlocks(t, b.repo, kept.blocks+total/4, p)
-	b.kill()
+	b.Kill()
 	partial := countBlocks(b.repo) - kept.blocks
 	t.Logf("B killed with %d of %d blocks", partial, total)
 	if partial >= total {
@@ -368,26 +370,6 @@ func TestKillDaemonDuringAdd(t *testing.T) {
 	}
 	checkCopy(t, b.repo, want, exportCAR(t, fresh, want))
 	checkPins(t, b.repo, kept.root, want)
-}
-
-// peakRSS returns a process's peak resident memory (VmHWM) in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM line %q", line)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
-	return 0
 }
 
 // rawLeaves returns the components of the model at root in repo that are
@@ -495,7 +477,10 @@ func TestConcurrentPinsAndGatewayReads(t *testing.T) {
 	t.Logf("%d concurrent gateway block reads in %s", nReads, time.Since(start).Round(time.Millisecond))
 
 	for name, d := range map[string]*daemon{"A": a, "B": b} {
-		rss := peakRSS(t, d.cmd.Process.Pid)
+		rss, err := daemontest.PeakRSS(d.Pid())
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Logf("%s's peak RSS %d MiB (bound %d MiB)", name, rss>>20, maxDaemonRSS>>20)
 		if rss > maxDaemonRSS {
 			t.Errorf("%s's peak RSS %d MiB exceeds the bound", name, rss>>20)

@@ -11,20 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // repoRun runs accel with ACCEL_PATH=repo and returns stdout, failing the
 // test if it fails.
 func repoRun(t testing.TB, repo string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(accel, args...)
-	cmd.Env = append(os.Environ(), "ACCEL_PATH="+repo)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("accel %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String()
+	return daemontest.New(t, "accel", accel, "ACCEL_PATH", repo).Run(args...)
 }
 
 // repoFail runs accel with ACCEL_PATH=repo, expecting a clean failure, and

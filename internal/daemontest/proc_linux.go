@@ -1,4 +1,4 @@
-package interop
+package daemontest
 
 import (
 	"bufio"
@@ -9,14 +9,14 @@ import (
 	"syscall"
 )
 
-// daemonAttr makes the kernel kill a daemon whose test binary dies, so
+// dieWithParent makes the kernel kill a daemon whose test binary dies, so
 // that a crashed or timed-out test leaves no daemons behind.
-func daemonAttr() *syscall.SysProcAttr {
+func dieWithParent() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// peakRSS is the process's peak resident set (VmHWM), in bytes.
-func peakRSS(pid int) (int64, error) {
+// PeakRSS is the process's peak resident set (VmHWM), in bytes.
+func PeakRSS(pid int) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -32,7 +32,7 @@ func peakRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
-// resetPeakRSS starts a new peak for peakRSS (clear_refs 5, Linux 4.0+).
-func resetPeakRSS(pid int) error {
+// ResetPeakRSS starts a new peak for PeakRSS (clear_refs 5, Linux 4.0+).
+func ResetPeakRSS(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
