@@ -34,10 +34,11 @@ const (
 // chunks: add throughput on a serving daemon, transfer throughput (pin
 // add) to a new daemon connected to it, the latency of one cold block
 // through the new daemon's gateway, and both daemons' peak RSS during the
-// transfers. Beside the transfers it prints two ceilings that no transfer
-// between libp2p nodes on this machine can pass: libp2p alone streaming
-// the blocks from memory and verifying them, and the disk alone storing
-// them durably. It runs once whatever b.N:
+// transfers. Beside the transfers it prints two ceilings, estimates of
+// what a transfer between libp2p nodes on this machine can reach: libp2p
+// alone streaming the blocks from memory and verifying them, and the disk
+// alone storing them durably (in the accel column, with their ratio to
+// Kubo's transfer). It runs once whatever b.N:
 //
 //	go test ./interop/ -run '^$' -bench TransferVsKubo -benchtime 1x
 func BenchmarkTransferVsKubo(b *testing.B) {

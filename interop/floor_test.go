@@ -23,10 +23,10 @@ import (
 )
 
 // durableStore times the disk alone doing what a pin add's fetch must do
-// before its pin is recorded: write blks into a new
-// block store (direct I/O, as a fetch writes) and sync them. No network,
-// no hashing in the timing: no transfer to a repo on this disk can take
-// less. It returns the median of benchRuns.
+// before its pin is recorded: write blks into a new block store in one
+// batch (direct I/O, as a fetch writes) and sync them. No network, no
+// hashing: an estimate of the least time a transfer to a repo on this
+// disk takes. It returns the median of benchRuns.
 func durableStore(tb testing.TB, blks []blocks.Block) time.Duration {
 	tb.Helper()
 	var times []time.Duration
@@ -60,10 +60,10 @@ func durableStore(tb testing.TB, blks []blocks.Block) time.Duration {
 
 // streamAndVerify times the network alone doing what a transfer must:
 // blocks sent from one libp2p host to another over loopback TCP (TLS and
-// yamux, as between daemons) from memory, each checked against its CID
-// on arrival, then dropped. No disk, no daemon: no transfer between two
-// libp2p nodes on this machine can take less. It returns the median of
-// benchRuns.
+// yamux, as between daemons) from memory on one stream, each checked
+// against its CID on arrival, then dropped. No disk, no daemon: an
+// estimate of the least time a transfer between two libp2p nodes on this
+// machine takes. It returns the median of benchRuns.
 func streamAndVerify(tb testing.TB, blks []blocks.Block) time.Duration {
 	tb.Helper()
 	src, dst := p2ptest.NewHost(tb), p2ptest.NewHost(tb)

@@ -71,8 +71,6 @@ func needModels(tb testing.TB) {
 	}
 }
 
-// cmdTimeout bounds every CLI command, so that a stuck fetch fails the
-// test instead of hanging it.
 // node is an accel or Kubo repo and, once started, its daemon.
 type node struct {
 	*daemontest.Daemon

@@ -3,11 +3,14 @@ package node
 import (
 	"bufio"
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -18,7 +21,9 @@ import (
 // connection between two peers through a circuit v2 reservation; one in
 // the test profile (relay service off) refuses the reservation.
 func TestRelayService(t *testing.T) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const hop = "/libp2p/circuit/relay/0.2.0/hop"
 	relay := func(on bool) *Node {
 		_, r := newTestRepo(t)
 		r.Config.Swarm.RelayService = on
@@ -43,11 +48,17 @@ func TestRelayService(t *testing.T) {
 	if err := behindNAT.Connect(ctx, offInfo); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Reserve(ctx, behindNAT, offInfo); err == nil {
-		t.Fatal("a daemon with the relay service off accepted a reservation")
+	if _, err := client.Reserve(ctx, behindNAT, offInfo); err == nil || !strings.Contains(err.Error(), "protocols not supported") {
+		t.Fatalf("a reservation with a daemon whose relay service is off: %v", err)
 	}
 
 	on := relay(true)
+	// libp2p starts the service once the reachability event arrives.
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(on.Host.Mux().Protocols(), protocol.ID(hop)); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay service did not start: protocols %v", on.Host.Mux().Protocols())
+		}
+	}
 	onInfo := peer.AddrInfo{ID: on.Host.ID(), Addrs: on.Host.Addrs()}
 	if err := behindNAT.Connect(ctx, onInfo); err != nil {
 		t.Fatal(err)

@@ -183,8 +183,10 @@ export declare class Model {
   waitForLoad(): Promise<LoadInfo>;
   /**
    * Resolves with the generated text, without the prompt. If the daemon running layers fails
-   * mid-way, the generation fails over (the connection is dialled again, the token history run
-   * on new sessions) and the text is the same.
+   * mid-way, the generation fails over with the same text: the connection is dialled again and
+   * the token history run on new sessions (three tries in a row), or, failing that, the page
+   * runs every layer itself once the load has made them all local. A model with layers
+   * unloaded or over its memory budget then rejects.
    */
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   generateStream(prompt: string, options?: GenerateOptions): AsyncGenerator<string, void, undefined>;

@@ -80,7 +80,8 @@ export async function connect(addrs, allowed = TRANSPORTS) {
 
 /**
  * A connection to one daemon. When the connection drops, the next stream
- * dials the daemon again at the same address.
+ * dials the daemon again, at the address that connected (not the other
+ * candidates).
  */
 export class Peer {
   #node;
@@ -98,15 +99,13 @@ export class Peer {
     this.#addr = addr;
     /** The transport of the connection: one of TRANSPORTS. */
     this.transport = transportOf(addr);
-    /** How many times the connection dropped and was dialled again. */
-    this.reconnects = 0;
   }
 
   /** The open connection to the daemon, dialled again if it dropped. */
   #connection() {
     if (this.#conn.status === 'open') return Promise.resolve(this.#conn);
     this.#redial ??= this.#node.dial(this.#addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      .then((conn) => { this.#conn = conn; this.reconnects++; return conn; })
+      .then((conn) => { this.#conn = conn; return conn; })
       .finally(() => { this.#redial = null; });
     return this.#redial;
   }
@@ -116,13 +115,18 @@ export class Peer {
     return (await this.#connection()).newStream(protocol);
   }
 
-  /** Resolves with whether the daemon speaks protocol (by opening a stream of it, once). */
+  /**
+   * Resolves with whether the daemon speaks protocol, by opening a stream of it: once when it
+   * does; again at the next call when it did not (the connection may have been down).
+   */
   supports(protocol) {
     if (!this.#supported.has(protocol)) {
-      this.#supported.set(protocol, this.#newStream(protocol).then(
+      const answer = this.#newStream(protocol).then(
         async (stream) => { await stream.close(); return true; },
         () => false,
-      ));
+      );
+      this.#supported.set(protocol, answer);
+      answer.then((yes) => { if (!yes) this.#supported.delete(protocol); });
     }
     return this.#supported.get(protocol);
   }

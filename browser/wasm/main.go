@@ -291,8 +291,9 @@ var errStopped = errors.New("stopped")
 // loaded model, calling the optional onToken(text) with each piece of text
 // as it is final; the generation stops early when onToken returns false.
 // The layers the model lacks as it starts run on the peer. When the peer
-// fails part way, the generation fails over (see resume) and goes on with
-// the same text. It resolves with the generated text, without the prompt.
+// fails part way, the generation fails over (see resume): on new sessions
+// on the peer, or here once every layer is local, it goes on with the
+// same text. It resolves with the generated text, without the prompt.
 // Options left out take `accel run`'s defaults; temperature 0 is greedy.
 func (e *engine) generate(_ js.Value, args []js.Value) any {
 	prompt, jsOpts, onToken := arg(args, 0), arg(args, 1), arg(args, 2)
@@ -341,28 +342,33 @@ func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string,
 	return string(out), err
 }
 
-// offloadRetries is how many times a generation opens new offload
-// sessions after failures before it waits for every layer to be local.
+// offloadRetries is how many times in a row a generation opens new
+// offload sessions after failures (a quarter, a half, then a whole second
+// after each) before it waits for every layer to be local.
 const offloadRetries = 3
 
 // resume is a generation's generate.Options.Resume: after an offload
 // failure it ends the generation's remote sessions, so that the history
 // is run again on new ones (over a new connection, which the page dials
-// when the old one dropped), up to offloadRetries times, a moment apart;
-// then, once, it waits for the load to make every layer local, and the
-// generation goes on here. Other errors end the generation.
+// when the old one dropped), up to offloadRetries times in a row; then,
+// once, it waits for the load to end, and the generation goes on here if
+// every layer is local by then (none unloaded, none over the memory
+// budget). Otherwise, and for other errors, the generation fails.
 func (e *engine) resume(m *llama.Model, remote *remoteLayers) func(error) bool {
-	retries := 0
+	retries, served := 0, 0
 	return func(err error) bool {
 		var offload offloadError
 		if !errors.As(err, &offload) {
 			return false
 		}
 		remote.close()
+		if remote.served > served {
+			retries, served = 0, remote.served // the peer served since: a new failure
+		}
 		retries++
 		switch {
 		case retries <= offloadRetries:
-			time.Sleep(time.Duration(retries) * 100 * time.Millisecond)
+			time.Sleep(time.Second << (retries - 1) / 4)
 			return true
 		case retries == offloadRetries+1:
 			return e.waitWhole(m)

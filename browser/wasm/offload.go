@@ -21,6 +21,7 @@ type remoteLayers struct {
 	root    cid.Cid
 	context int // the session's positions (0: the model's)
 	ranges  map[[2]int]*remoteRange
+	served  int // offload calls that succeeded
 }
 
 // remoteRange is one offload session and the stream it runs on.
@@ -55,6 +56,7 @@ func (r *remoteLayers) run(from, to, pos int, h []float32) error {
 	if err := rr.client.RunLayers(from, to, pos, h); err != nil {
 		return offloadError{fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)}
 	}
+	r.served++
 	return nil
 }
 

@@ -56,7 +56,7 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 		b.Fatal(err)
 	}
 	a := startDaemon(b, newRepo(b))
-	root := strings.TrimSpace(accelWithin(b, a.repo, 5*time.Minute, "add", "-q", file))
+	root := strings.TrimSpace(accelWithin(b, a.Dir, 5*time.Minute, "add", "-q", file))
 
 	// Rounds, so that the machine's slow and fast moments spread over
 	// every way of loading.
@@ -184,10 +184,10 @@ func pinOnNewDaemon(tb testing.TB, src *daemon, root string) time.Duration {
 	d := startDaemon(tb, newRepo(tb))
 	connect(tb, d, src)
 	start := time.Now()
-	accelWithin(tb, d.repo, 5*time.Minute, "pin", "add", root)
+	accelWithin(tb, d.Dir, 5*time.Minute, "pin", "add", root)
 	took := time.Since(start)
 	d.Stop()
-	if err := os.RemoveAll(d.repo); err != nil {
+	if err := os.RemoveAll(d.Dir); err != nil {
 		tb.Fatal(err)
 	}
 	return took

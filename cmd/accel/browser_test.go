@@ -60,7 +60,7 @@ func sdkDaemon(t *testing.T) (*daemon, string) {
 	needModels(t)
 	t.Setenv(browser.EnvSDKDir, buildSDK(t))
 	d := startDaemon(t, newRepo(t))
-	return d, addStories(t, d.repo)
+	return d, addStories(t, d.Dir)
 }
 
 var (
@@ -187,11 +187,11 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	t.Setenv(browser.EnvSDKDir, buildSDK(t))
 	good := startDaemon(t, newRepo(t))
 	bad := startDaemon(t, newRepo(t))
-	root := addStories(t, good.repo)
-	addStories(t, bad.repo)
+	root := addStories(t, good.Dir)
+	addStories(t, bad.Dir)
 	bad.Stop()
-	corruptBlocks(t, bad.repo)
-	bad = startDaemon(t, bad.repo)
+	corruptBlocks(t, bad.Dir)
+	bad = startDaemon(t, bad.Dir)
 
 	gateways, _ := json.Marshal(map[string][]string{"gateway": {bad.gateway, good.gateway}, "transports": {"gateway"}})
 	res := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
@@ -443,7 +443,7 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 // the text is the same as a generation with no failure.
 func TestBrowserOffloadFailover(t *testing.T) {
 	d, root := sdkDaemon(t)
-	api, err := daemonClient(d.repo)
+	api, err := daemonClient(d.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,6 +454,7 @@ func TestBrowserOffloadFailover(t *testing.T) {
 	type result struct {
 		Failed, Again string
 		Pieces        []float64 // when each piece of the failed-over generation came, in Unix ms
+		err           error
 	}
 	page := make(chan result, 1)
 	go func() {
@@ -477,9 +478,7 @@ func TestBrowserOffloadFailover(t *testing.T) {
 			const again = prompt + await model.generate(prompt, opts);
 			return { failed, again, pieces };
 		})()`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Error(err)
-		}
+		res.err = err
 		page <- res
 	}()
 
@@ -506,8 +505,8 @@ func TestBrowserOffloadFailover(t *testing.T) {
 	dropped := time.Now().UnixMilli()
 
 	res := <-page
-	if t.Failed() {
-		return
+	if res.err != nil {
+		t.Fatal(res.err)
 	}
 	if !strings.HasPrefix(res.Failed, storyStart) || res.Failed != res.Again {
 		t.Errorf("the generation that failed over wrote %q,\nthe one after it %q", res.Failed, res.Again)

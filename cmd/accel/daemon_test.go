@@ -19,19 +19,18 @@ import (
 
 // daemon is an `accel daemon` process on a test-profile repo.
 type daemon struct {
-	*daemontest.Daemon
-	repo    string
-	ID      string
-	Addrs   []string // listen multiaddrs with /p2p/
-	gateway string   // http://127.0.0.1:PORT
-	api     string   // http://127.0.0.1:PORT
+	*daemontest.Daemon // Dir is the repo
+	ID                 string
+	Addrs              []string // listen multiaddrs with /p2p/
+	gateway            string   // http://127.0.0.1:PORT
+	api                string   // http://127.0.0.1:PORT
 }
 
 // startDaemon runs `accel daemon` on repo until the test ends, and waits
 // until it is ready.
 func startDaemon(t testing.TB, repo string) *daemon {
 	t.Helper()
-	d := &daemon{Daemon: daemontest.New(t, "accel", accel, "ACCEL_PATH", repo), repo: repo}
+	d := &daemon{Daemon: daemontest.New(t, "accel", accel, "ACCEL_PATH", repo)}
 	d.Start("daemon")
 	var id struct {
 		ID        string
@@ -62,13 +61,13 @@ func (d *daemon) addr(t testing.TB, transport string) string {
 // connect makes from dial to.
 func connect(t testing.TB, from, to *daemon) {
 	t.Helper()
-	repoRun(t, from.repo, "swarm", "connect", to.addr(t, "/tcp/"))
+	repoRun(t, from.Dir, "swarm", "connect", to.addr(t, "/tcp/"))
 }
 
 // peers lists the peer IDs a daemon is connected to.
 func (d *daemon) peers(t *testing.T) []string {
 	var ids []string
-	for _, line := range strings.Fields(repoRun(t, d.repo, "swarm", "peers")) {
+	for _, line := range strings.Fields(repoRun(t, d.Dir, "swarm", "peers")) {
 		ids = append(ids, line[strings.LastIndex(line, "/")+1:])
 	}
 	return ids
@@ -102,28 +101,28 @@ func TestDaemonIDAndSwarm(t *testing.T) {
 	if p := b.peers(t); len(p) != 1 || p[0] != a.ID {
 		t.Fatalf("b's peers %v, want [%s]", p, a.ID)
 	}
-	if addrs := repoRun(t, a.repo, "swarm", "addrs"); !strings.Contains(addrs, "/p2p/"+a.ID) {
+	if addrs := repoRun(t, a.Dir, "swarm", "addrs"); !strings.Contains(addrs, "/p2p/"+a.ID) {
 		t.Fatalf("swarm addrs: %s", addrs)
 	}
 	// Every transport dials.
 	for _, transport := range []string{"/quic-v1/p2p/", "/quic-v1/webtransport/", "/webrtc-direct/", "/ws/"} {
 		c := startDaemon(t, newRepo(t))
-		repoRun(t, c.repo, "swarm", "connect", a.addr(t, transport))
-		peers := repoRun(t, c.repo, "swarm", "peers")
+		repoRun(t, c.Dir, "swarm", "connect", a.addr(t, transport))
+		peers := repoRun(t, c.Dir, "swarm", "peers")
 		if !strings.Contains(peers, strings.Split(transport, "/p2p")[0]) || !strings.Contains(peers, a.ID) {
 			t.Errorf("connected over %s, peers:\n%s", transport, peers)
 		}
 		c.Stop()
 	}
-	if msg := repoFail(t, a.repo, "swarm", "connect", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(msg, "/p2p/") {
+	if msg := repoFail(t, a.Dir, "swarm", "connect", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(msg, "/p2p/") {
 		t.Errorf("connect without a peer ID: %s", msg)
 	}
-	repoRun(t, b.repo, "swarm", "disconnect", "/p2p/"+a.ID)
+	repoRun(t, b.Dir, "swarm", "disconnect", "/p2p/"+a.ID)
 	waitFor(t, 5*time.Second, "a to see b go", func() bool { return !slices.Contains(a.peers(t), b.ID) })
 	if p := b.peers(t); len(p) != 0 {
 		t.Errorf("b's peers after disconnecting from a: %v", p)
 	}
-	if msg := repoFail(t, b.repo, "swarm", "disconnect", "/p2p/"+a.ID); !strings.Contains(msg, "not connected") {
+	if msg := repoFail(t, b.Dir, "swarm", "disconnect", "/p2p/"+a.ID); !strings.Contains(msg, "not connected") {
 		t.Errorf("disconnecting from a peer twice: %s", msg)
 	}
 }
@@ -137,33 +136,33 @@ func TestThreeDaemonsShareAModel(t *testing.T) {
 	connect(t, b, a)
 	connect(t, c, b)
 	time.Sleep(time.Second) // DHT routing tables fill from identify
-	root := addStories(t, a.repo)
+	root := addStories(t, a.Dir)
 
-	repoRun(t, c.repo, "pin", "add", root)
+	repoRun(t, c.Dir, "pin", "add", root)
 	if !slices.Contains(c.peers(t), a.ID) {
 		t.Errorf("C pinned without connecting to the provider A: peers %v", c.peers(t))
 	}
-	repoRun(t, b.repo, "pin", "add", root)
-	want := exportCAR(t, a.repo, root)
+	repoRun(t, b.Dir, "pin", "add", root)
+	want := exportCAR(t, a.Dir, root)
 	for _, d := range []*daemon{b, c} {
-		if !bytes.Equal(exportCAR(t, d.repo, root), want) {
+		if !bytes.Equal(exportCAR(t, d.Dir, root), want) {
 			t.Errorf("%s's copy differs from A's", d.ID)
 		}
-		if pins := repoRun(t, d.repo, "pin", "ls", "-q"); strings.TrimSpace(pins) != root {
+		if pins := repoRun(t, d.Dir, "pin", "ls", "-q"); strings.TrimSpace(pins) != root {
 			t.Errorf("pins %q", pins)
 		}
 	}
 	var st struct{ RemoteBlocks int }
-	if err := json.Unmarshal([]byte(repoRun(t, c.repo, "stat", root, "--json")), &st); err != nil || st.RemoteBlocks != 0 {
+	if err := json.Unmarshal([]byte(repoRun(t, c.Dir, "stat", root, "--json")), &st); err != nil || st.RemoteBlocks != 0 {
 		t.Errorf("C's stat: %+v %v", st, err)
 	}
 	// The model runs from C's repo, by CID and from the GGUF get writes.
-	text := repoRun(t, c.repo, "run", "--model", root, "--temp", "0", "-n", "64", "Once upon a time")
+	text := repoRun(t, c.Dir, "run", "--model", root, "--temp", "0", "-n", "64", "Once upon a time")
 	if !strings.HasPrefix(text, storyStart) {
 		t.Errorf("C's model says %q", text)
 	}
 	dir := t.TempDir()
-	repoRun(t, c.repo, "get", root, "-o", dir)
+	repoRun(t, c.Dir, "get", root, "-o", dir)
 	if got, _ := run(t, "run", "--model", filepath.Join(dir, "model.gguf"), "--temp", "0", "-n", "64", "Once upon a time"); got != text {
 		t.Errorf("the GGUF from get says %q, the CID %q", got, text)
 	}
@@ -230,7 +229,7 @@ func TestRPCBadRequests(t *testing.T) {
 		}
 	}
 	// Unknown CID over the CLI: a clear error, no hang.
-	msg := repoFail(t, d.repo, "stat", "bafyreih5nziamlfgjyd6kmlvwz7yzyte4yci7l2jsncbyeaqgiygotvv4a")
+	msg := repoFail(t, d.Dir, "stat", "bafyreih5nziamlfgjyd6kmlvwz7yzyte4yci7l2jsncbyeaqgiygotvv4a")
 	if !strings.Contains(msg, "not in the local repo") {
 		t.Errorf("stat of an unknown CID: %s", msg)
 	}

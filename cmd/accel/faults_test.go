@@ -222,19 +222,19 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 	a1 := startDaemon(t, newRepo(t))
 	a2 := startDaemon(t, newRepo(t))
 	b := startDaemon(t, newRepo(t))
-	root := addModel(t, a1.repo, model)
-	if again := addModel(t, a2.repo, model); again != root {
+	root := addModel(t, a1.Dir, model)
+	if again := addModel(t, a2.Dir, model); again != root {
 		t.Fatalf("A2's root %s, A1's %s", again, root)
 	}
-	total := countBlocks(a2.repo)
-	want := exportCAR(t, a2.repo, root)
+	total := countBlocks(a2.Dir)
+	want := exportCAR(t, a2.Dir, root)
 	connect(t, b, a1)
 	connect(t, b, a2)
 
-	pin := startProc(t, b.repo, "pin", "add", "-q", root)
-	waitBlocks(t, b.repo, total/4, pin)
+	pin := startProc(t, b.Dir, "pin", "add", "-q", root)
+	waitBlocks(t, b.Dir, total/4, pin)
 	a1.Kill()
-	n := countBlocks(b.repo)
+	n := countBlocks(b.Dir)
 	t.Logf("A1 killed with %d of %d blocks on B", n, total)
 	if n >= total {
 		t.Fatalf("B held all %d blocks when A1 died: the kill came too late", total)
@@ -242,8 +242,8 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 	if err := pin.wait(t, time.Minute); err != nil {
 		t.Fatalf("pin add after A1 died: %v\n%s", err, pin.stderr.String())
 	}
-	checkCopy(t, b.repo, root, want)
-	checkPins(t, b.repo, root)
+	checkCopy(t, b.Dir, root, want)
+	checkPins(t, b.Dir, root)
 	if slices.Contains(b.peers(t), a1.ID) {
 		t.Errorf("B still lists the dead A1 among its peers")
 	}
@@ -274,31 +274,31 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 	model := bigModel(t)
 	a := startDaemon(t, newRepo(t))
 	m := startDaemon(t, newRepo(t))
-	root := addModel(t, a.repo, model)
-	if again := addModel(t, m.repo, model); again != root {
+	root := addModel(t, a.Dir, model)
+	if again := addModel(t, m.Dir, model); again != root {
 		t.Fatalf("M's root %s, A's %s", again, root)
 	}
 	// M's store rots while it is down; it serves the bad bytes on restart
 	// (the blockstore does not hash on read).
 	m.Stop()
-	n := corruptBlocks(t, m.repo)
-	if msg := repoFail(t, m.repo, "repo", "verify"); !strings.Contains(msg, fmt.Sprintf("%d of %d blocks are corrupt", n, n)) {
+	n := corruptBlocks(t, m.Dir)
+	if msg := repoFail(t, m.Dir, "repo", "verify"); !strings.Contains(msg, fmt.Sprintf("%d of %d blocks are corrupt", n, n)) {
 		t.Fatalf("repo verify of M: %s", msg)
 	}
-	m = startDaemon(t, m.repo)
+	m = startDaemon(t, m.Dir)
 
 	b := startDaemon(t, newRepo(t))
 	connect(t, b, m)
 	connect(t, b, a)
-	repoRun(t, b.repo, "pin", "add", "-q", root)
-	checkCopy(t, b.repo, root, exportCAR(t, a.repo, root))
-	if got, want := countBlocks(b.repo), countBlocks(a.repo); got != want {
+	repoRun(t, b.Dir, "pin", "add", "-q", root)
+	checkCopy(t, b.Dir, root, exportCAR(t, a.Dir, root))
+	if got, want := countBlocks(b.Dir), countBlocks(a.Dir); got != want {
 		t.Errorf("B stored %d blocks, A has %d", got, want)
 	}
 	if slices.Contains(b.peers(t), m.ID) {
 		t.Errorf("B is still connected to the corrupt peer M")
 	}
-	if msg := repoFail(t, b.repo, "swarm", "connect", m.addr(t, "/tcp/")); !strings.Contains(msg, "gater disallows") {
+	if msg := repoFail(t, b.Dir, "swarm", "connect", m.addr(t, "/tcp/")); !strings.Contains(msg, "gater disallows") {
 		t.Errorf("reconnecting to the banned M: %s", msg)
 	}
 	if !slices.Contains(b.peers(t), a.ID) {
@@ -316,9 +316,9 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 // blocks b held when it died.
 func killMidway(t *testing.T, b *daemon, p *proc, kept keptModel, total int) int {
 	t.Helper()
-	waitBlocks(t, b.repo, kept.blocks+total/4, p)
+	waitBlocks(t, b.Dir, kept.blocks+total/4, p)
 	b.Kill()
-	partial := countBlocks(b.repo) - kept.blocks
+	partial := countBlocks(b.Dir) - kept.blocks
 	t.Logf("B killed with %d of %d blocks", partial, total)
 	if partial >= total {
 		t.Fatalf("B held all %d blocks when it died: the kill came too late", total)
@@ -332,20 +332,20 @@ func TestKillDuringPinAdd(t *testing.T) {
 	model := bigModel(t)
 	a := startDaemon(t, newRepo(t))
 	b := startDaemon(t, newRepo(t))
-	kept := pinStories(t, b.repo)
-	root := addModel(t, a.repo, model)
-	total := countBlocks(a.repo)
+	kept := pinStories(t, b.Dir)
+	root := addModel(t, a.Dir, model)
+	total := countBlocks(a.Dir)
 	connect(t, b, a)
 
-	pin := startProc(t, b.repo, "pin", "add", "-q", root)
+	pin := startProc(t, b.Dir, "pin", "add", "-q", root)
 	partial := killMidway(t, b, pin, kept, total)
 
-	b = startDaemon(t, b.repo)
-	checkAfterCrash(t, b.repo, kept, partial)
+	b = startDaemon(t, b.Dir)
+	checkAfterCrash(t, b.Dir, kept, partial)
 	connect(t, b, a)
-	repoRun(t, b.repo, "pin", "add", "-q", root)
-	checkCopy(t, b.repo, root, exportCAR(t, a.repo, root))
-	checkPins(t, b.repo, kept.root, root)
+	repoRun(t, b.Dir, "pin", "add", "-q", root)
+	checkCopy(t, b.Dir, root, exportCAR(t, a.Dir, root))
+	checkPins(t, b.Dir, kept.root, root)
 }
 
 func TestKillDaemonDuringAdd(t *testing.T) {
@@ -355,21 +355,21 @@ func TestKillDaemonDuringAdd(t *testing.T) {
 	want := addModel(t, fresh, model)
 	total := countBlocks(fresh)
 	b := startDaemon(t, newRepo(t))
-	kept := pinStories(t, b.repo)
+	kept := pinStories(t, b.Dir)
 
-	add := startProc(t, b.repo, "add", "-q", "--chunk-size", "262144", model)
+	add := startProc(t, b.Dir, "add", "-q", "--chunk-size", "262144", model)
 	partial := killMidway(t, b, add, kept, total)
 
-	b = startDaemon(t, b.repo)
-	if left, err := os.ReadDir(filepath.Join(b.repo, uploadsDir)); err != nil || len(left) != 0 {
+	b = startDaemon(t, b.Dir)
+	if left, err := os.ReadDir(filepath.Join(b.Dir, uploadsDir)); err != nil || len(left) != 0 {
 		t.Errorf("uploads after the restart: %v %v", left, err)
 	}
-	checkAfterCrash(t, b.repo, kept, partial)
-	if root := addModel(t, b.repo, model); root != want {
+	checkAfterCrash(t, b.Dir, kept, partial)
+	if root := addModel(t, b.Dir, model); root != want {
 		t.Fatalf("add after the crash gave %s, a fresh repo %s", root, want)
 	}
-	checkCopy(t, b.repo, want, exportCAR(t, fresh, want))
-	checkPins(t, b.repo, kept.root, want)
+	checkCopy(t, b.Dir, want, exportCAR(t, fresh, want))
+	checkPins(t, b.Dir, kept.root, want)
 }
 
 // rawLeaves returns the components of the model at root in repo that are
@@ -438,7 +438,7 @@ func TestConcurrentPinsAndGatewayReads(t *testing.T) {
 		adds = append(adds, []string{"add", "-q", "--chunk-size", "262144", file})
 	}
 	runAll(t, "", time.Minute, synths...)
-	roots := runAll(t, a.repo, time.Minute, adds...)
+	roots := runAll(t, a.Dir, time.Minute, adds...)
 	for i, root := range roots {
 		roots[i] = strings.TrimSpace(root)
 		pins = append(pins, []string{"pin", "add", "-q", roots[i]})
@@ -446,17 +446,17 @@ func TestConcurrentPinsAndGatewayReads(t *testing.T) {
 	if len(slices.Compact(slices.Sorted(slices.Values(roots)))) != nModels {
 		t.Fatalf("the %d models share roots: %v", nModels, roots)
 	}
-	checkPins(t, a.repo, roots...)
+	checkPins(t, a.Dir, roots...)
 	connect(t, b, a)
 
 	start := time.Now()
-	runAll(t, b.repo, 2*time.Minute, pins...)
+	runAll(t, b.Dir, 2*time.Minute, pins...)
 	t.Logf("%d parallel pin adds in %s", nModels, time.Since(start).Round(time.Millisecond))
-	checkPins(t, b.repo, roots...)
+	checkPins(t, b.Dir, roots...)
 
 	var leaves []cid.Cid
 	for _, root := range roots {
-		leaves = append(leaves, rawLeaves(t, b.repo, root)...)
+		leaves = append(leaves, rawLeaves(t, b.Dir, root)...)
 	}
 	if len(leaves) < nReads {
 		t.Fatalf("only %d raw leaf components in %d models, want %d", len(leaves), nModels, nReads)

@@ -27,7 +27,7 @@ func TestWebUI(t *testing.T) {
 	d, root := sdkDaemon(t)
 	peer := startDaemon(t, newRepo(t))
 	connect(t, peer, d)
-	repoRun(t, peer.repo, "pin", "add", root) // traffic for the chart
+	repoRun(t, peer.Dir, "pin", "add", root) // traffic for the chart
 
 	browse(t, ctx,
 		chromedp.EmulateViewport(1280, 800),

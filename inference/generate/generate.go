@@ -25,8 +25,9 @@ type Options struct {
 	// true, Run rebuilds what the session held in a new one, by running
 	// the token history again in one batch (the Offload hook sees it from
 	// position 0), and goes on where it stopped: the text already emitted
-	// stands. Resume is asked at each failure; a history longer than the
-	// context is not rebuilt.
+	// stands. Resume is asked after every failure, a failed rebuild's
+	// included, so it alone bounds the tries: it must say false in the
+	// end. A history longer than the context is not rebuilt.
 	Resume func(err error) bool
 }
 

@@ -22,7 +22,10 @@ import (
 const CmdTimeout = 5 * time.Minute
 
 // Daemon is a repo, the CLI that works on it (through the daemon's RPC API
-// while the daemon runs) and the daemon, once started.
+// while the daemon runs) and the daemon, once started; one never started
+// is the repo's CLI alone. At most one daemon process runs at a time, and
+// whatever runs is stopped when the test ends. A Daemon is not safe for
+// concurrent use, except Run and Try.
 type Daemon struct {
 	TB   testing.TB
 	Name string   // "accel" or "kubo", for messages
@@ -76,6 +79,9 @@ func (d *Daemon) Try(args ...string) (string, error) {
 // stops it.
 func (d *Daemon) Start(args ...string) {
 	d.TB.Helper()
+	if d.cmd != nil {
+		d.TB.Fatalf("%s daemon on %s started while it runs", d.Name, d.Dir)
+	}
 	d.log = &Log{ready: make(chan struct{})}
 	d.cmd = exec.Command(d.Bin, args...)
 	d.cmd.Env = d.Env
@@ -109,27 +115,32 @@ func (d *Daemon) Stop() {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.exited:
+		d.cmd = nil
 	case <-time.After(15 * time.Second):
 		d.TB.Errorf("%s daemon on %s ignored SIGTERM for 15 s; killing it", d.Name, d.Dir)
 		d.Kill()
 	}
-	d.cmd = nil
 }
 
-// Kill ends the daemon with SIGKILL, as a crash would.
+// Kill ends the daemon with SIGKILL, as a crash would. A killed daemon may
+// be started again.
 func (d *Daemon) Kill() {
 	if d.cmd == nil {
 		return
 	}
 	d.cmd.Process.Kill()
 	<-d.exited
+	d.cmd = nil
 }
 
-// Exited is closed once the daemon last started has exited.
-func (d *Daemon) Exited() <-chan struct{} { return d.exited }
-
-// Pid is the daemon's process ID.
-func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+// Pid is the running daemon's process ID.
+func (d *Daemon) Pid() int {
+	d.TB.Helper()
+	if d.cmd == nil {
+		d.TB.Fatalf("%s daemon on %s is not running", d.Name, d.Dir)
+	}
+	return d.cmd.Process.Pid
+}
 
 // Log is the daemon's output, stdout and stderr together.
 func (d *Daemon) Log() *Log { return d.log }
