@@ -105,7 +105,11 @@ export class Peer {
   #connection() {
     if (this.#conn.status === 'open') return Promise.resolve(this.#conn);
     this.#redial ??= this.#node.dial(this.#addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      .then((conn) => { this.#conn = conn; return conn; })
+      .then((conn) => { this.#conn = conn; return conn; }, (err) => {
+        // A WebSocket's failure is an Event, with no message.
+        const why = err instanceof Error ? err.message : `the transport reported "${err?.type ?? err}", with no detail`;
+        throw new Error(`libp2p: the connection to the daemon dropped, and dialling it again at ${this.#addr} failed: ${why}. Check that the daemon still runs.`);
+      })
       .finally(() => { this.#redial = null; });
     return this.#redial;
   }

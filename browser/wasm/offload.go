@@ -43,18 +43,18 @@ func (e offloadError) Unwrap() error { return e.err }
 
 // run is the llama.SessionOptions.Offload hook: it opens a session for
 // [from, to) the first time that range is asked for. Its errors are
-// offloadErrors.
+// offloadErrors (the session names the layers).
 func (r *remoteLayers) run(from, to, pos int, h []float32) error {
 	rr, ok := r.ranges[[2]int{from, to}]
 	if !ok {
 		var err error
 		if rr, err = r.open(from, to); err != nil {
-			return offloadError{fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)}
+			return offloadError{fmt.Errorf("opening an offload session: %w", err)}
 		}
 		r.ranges[[2]int{from, to}] = rr
 	}
 	if err := rr.client.RunLayers(from, to, pos, h); err != nil {
-		return offloadError{fmt.Errorf("offloading layers [%d, %d): %w", from, to, err)}
+		return offloadError{err}
 	}
 	r.served++
 	return nil

@@ -440,7 +440,8 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 
 // A generation whose peer drops the page mid-way goes on: the page dials
 // the daemon again, runs the token history on a new offload session, and
-// the text is the same as a generation with no failure.
+// the text is the same as a generation with no failure. With the daemon
+// gone for good and a layer the page does not hold, a generation fails.
 func TestBrowserOffloadFailover(t *testing.T) {
 	d, root := sdkDaemon(t)
 	api, err := daemonClient(d.Dir)
@@ -464,6 +465,7 @@ func TestBrowserOffloadFailover(t *testing.T) {
 		res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
 			const acc = new IPFSAccelerate({ transports: ['websocket'] });
 			const model = await acc.loadModel(`+jsString(root)+`);
+			window.failoverModel = model;
 			await model.waitForLoad();
 			await model.unloadComponent('layer.2');
 			const prompt = 'Once upon a time';
@@ -523,5 +525,19 @@ func TestBrowserOffloadFailover(t *testing.T) {
 	}
 	if peers, err := api.SwarmPeers(bg); err != nil || len(peers) != 1 || peers[0].Transport != "websocket" {
 		t.Errorf("the daemon's peers after the generations: %+v, %v; want the page, dialled again", peers, err)
+	}
+
+	// With the daemon gone for good, the page cannot run layer 2 anywhere:
+	// the generation fails, with the reason, once its tries are over.
+	d.Kill()
+	start := time.Now()
+	msg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.failoverModel.generate('Once upon a time', { maxTokens: 50, temperature: 0 }).then(
+		(text) => 'generated ' + JSON.stringify(text), (err) => err.message)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("with the daemon gone, after %s: %s", time.Since(start).Round(time.Millisecond), msg)
+	if !strings.Contains(msg, "offloaded layers [2, 3)") || !strings.Contains(msg, "dialling it again") {
+		t.Errorf("a generation with no daemon to run layer 2: %q, want the offload failure", msg)
 	}
 }
