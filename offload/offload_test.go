@@ -343,15 +343,7 @@ func TestSessionLimits(t *testing.T) {
 	a := f.dial(t, 0, 1, 0)
 	f.dial(t, 0, 1, 0)
 	waitSessions(t, f.server, 2)
-	_, err := Dial(context.Background(), f.client, f.peer, f.root, 0, 1, 0)
-	if err == nil || !strings.Contains(err.Error(), "maximum of 2 sessions") {
-		t.Fatalf("a third session: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitSessions(t, f.server, 1)
-	f.dial(t, 0, 1, 0)
+	refusedWhileOpen(t, f, a, 1, "maximum of 2 sessions", 0, 1, 0)
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -404,13 +396,21 @@ func TestKVBudget(t *testing.T) {
 	perLayer := int64(64 * full.KVDim() * 2 * 4) // 64 positions of keys and values, f32
 	f := newFixture(t, Limits{Context: 64, KVBytes: 2 * perLayer})
 	a := f.dial(t, 0, 2, 64)
-	_, err := Dial(context.Background(), f.client, f.peer, f.root, 2, 3, 64)
-	if err == nil || !strings.Contains(err.Error(), "does not fit") {
-		t.Fatalf("a session over the KV budget: %v", err)
+	refusedWhileOpen(t, f, a, 0, "does not fit", 2, 3, 64)
+}
+
+// refusedWhileOpen checks that a session of layers [from, to) holding
+// positions positions is refused, with an error that says want, while held
+// is open, and opens once held is closed and left sessions remain.
+func refusedWhileOpen(t *testing.T, f *fixture, held *Client, left int, want string, from, to, positions int) {
+	t.Helper()
+	_, err := Dial(t.Context(), f.client, f.peer, f.root, from, to, positions)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a session of layers [%d, %d) while another is open: %v, want %q", from, to, err, want)
 	}
-	if err := a.Close(); err != nil {
+	if err := held.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitSessions(t, f.server, 0)
-	f.dial(t, 2, 3, 64)
+	waitSessions(t, f.server, left)
+	f.dial(t, from, to, positions)
 }
