@@ -71,7 +71,7 @@ func TestGGUFBadModels(t *testing.T) {
 		{"lacks llama.block_count", map[string]any{"llama.block_count": nil}, nil},
 		{`no tensor "blk.5.attn_norm.weight"`, map[string]any{"llama.block_count": uint32(6)}, nil},
 		{"do not share", map[string]any{"llama.attention.head_count_kv": uint32(3)}, nil},
-		{"token_embd is 512×64, the hyperparameters need 512×32", map[string]any{"llama.embedding_length": uint32(32), "llama.rope.dimension_count": uint32(4)}, nil},
+		{"token_embd.weight is 512×64, the hyperparameters need 512×32", map[string]any{"llama.embedding_length": uint32(32), "llama.rope.dimension_count": uint32(4)}, nil},
 		{"head size 4 / rope dims 8", map[string]any{"llama.embedding_length": uint32(32)}, nil},
 		{"out of range", map[string]any{"llama.feed_forward_length": uint64(1 << 40)}, nil},
 		{`no tensor "blk.2.ffn_up.weight"`, nil, []string{"blk.2.ffn_up.weight"}},

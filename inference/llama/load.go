@@ -101,14 +101,11 @@ func newModel(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	if err := m.fill(src, opts); err != nil {
+	if err := m.fill(c, src, opts); err != nil {
 		return nil, err
 	}
 	if m.Output == nil {
 		m.TiedOutput = true
-	}
-	if err := m.checkShapes(); err != nil {
-		return nil, err
 	}
 	if tok != nil && tok.VocabSize() > c.Vocab {
 		return nil, fmt.Errorf("llama: the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), c.Vocab)
@@ -127,21 +124,21 @@ func newModel(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options
 	return m, nil
 }
 
-// loadBlock reads block i from src and checks its shapes. ok is false when
+// loadBlock reads block i from src, checking its shapes. ok is false when
 // src has none of its tensors, an error only where required; a block with
 // only some of its tensors is always one.
 func (m *Model) loadBlock(i int, src TensorSource, opts Options, required bool) (b Block, ok bool, err error) {
 	found, missing := 0, ""
-	err = b.eachField(i, func(name string, optional bool, field any) error {
-		t, has, err := src(name)
+	err = b.eachField(m.Config, i, func(spec TensorSpec, field any) error {
+		t, has, err := src(spec.Name)
 		switch {
 		case err != nil:
 			return err
 		case has:
 			found++
-			return setField(field, t, opts)
-		case !optional && missing == "":
-			missing = name
+			return setField(field, spec, t, opts)
+		case !spec.Optional && missing == "":
+			missing = spec.Name
 		}
 		return nil
 	})
@@ -149,59 +146,9 @@ func (m *Model) loadBlock(i int, src TensorSource, opts Options, required bool) 
 	case err != nil:
 		return Block{}, false, err
 	case missing == "":
-		return b, true, m.checkBlock(i, &b)
+		return b, true, nil
 	case found == 0 && !required:
 		return Block{}, false, nil
 	}
 	return Block{}, false, fmt.Errorf("llama: checkpoint has no tensor %q", missing)
 }
-
-// checkMatrix checks a matrix's shape against the hyperparameters.
-func checkMatrix(name string, got *quant.Matrix, rows, cols int) error {
-	if got.Rows != rows || got.Cols != cols {
-		return fmt.Errorf("llama: tensor %s is %d×%d, the hyperparameters need %d×%d", name, got.Rows, got.Cols, rows, cols)
-	}
-	return nil
-}
-
-// checkVector checks a vector's length against the hyperparameters.
-func checkVector(name string, got []float32, n int) error {
-	if len(got) != n {
-		return fmt.Errorf("llama: tensor %s has %d values, the hyperparameters need %d", name, len(got), n)
-	}
-	return nil
-}
-
-// checkShapes verifies the tensors outside the blocks against the
-// hyperparameters.
-func (m *Model) checkShapes() error {
-	c := m.Config
-	errs := []error{checkMatrix("token_embd", m.Embed, c.Vocab, c.Dim), checkVector("output_norm", m.Norm, c.Dim)}
-	if m.Output != nil {
-		errs = append(errs, checkMatrix("output", m.Output, c.Vocab, c.Dim))
-	}
-	return firstError(errs...)
-}
-
-// checkBlock verifies block i's tensors against the hyperparameters.
-func (m *Model) checkBlock(i int, l *Block) error {
-	c := m.Config
-	return firstError(
-		checkVector(blockName(i, "attn_norm"), l.AttnNorm, c.Dim), checkVector(blockName(i, "ffn_norm"), l.FFNNorm, c.Dim),
-		checkMatrix(blockName(i, "attn_q"), l.Q, c.QDim(), c.Dim), checkMatrix(blockName(i, "attn_k"), l.K, c.KVDim(), c.Dim),
-		checkMatrix(blockName(i, "attn_v"), l.V, c.KVDim(), c.Dim), checkMatrix(blockName(i, "attn_output"), l.O, c.Dim, c.QDim()),
-		checkMatrix(blockName(i, "ffn_gate"), l.Gate, c.HiddenDim, c.Dim), checkMatrix(blockName(i, "ffn_up"), l.Up, c.HiddenDim, c.Dim),
-		checkMatrix(blockName(i, "ffn_down"), l.Down, c.Dim, c.HiddenDim))
-}
-
-// firstError is the first of errs that is not nil.
-func firstError(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func blockName(i int, name string) string { return fmt.Sprintf("blk.%d.%s", i, name) }

@@ -44,7 +44,7 @@ func (m *Model) Close() error {
 // classifier when tied, since a lookup reads a single row.
 func (m *Model) WeightBytes() int {
 	n := 0
-	m.eachWeight(func(_ string, _ bool, field any) error {
+	m.eachWeight(func(_ TensorSpec, field any) error {
 		switch f := field.(type) {
 		case *[]float32:
 			n += 4 * len(*f)
@@ -62,9 +62,9 @@ func (m *Model) WeightBytes() int {
 // name, in checkpoint order.
 func (m *Model) Matrices() []NamedMatrix {
 	var out []NamedMatrix
-	m.eachWeight(func(name string, _ bool, field any) error {
+	m.eachWeight(func(t TensorSpec, field any) error {
 		if w, ok := field.(**quant.Matrix); ok && *w != nil {
-			out = append(out, NamedMatrix{name, *w})
+			out = append(out, NamedMatrix{t.Name, *w})
 		}
 		return nil
 	})
@@ -80,7 +80,7 @@ type NamedMatrix struct {
 // Size is the stored size of every weight of the local blocks and the
 // rest (norms included, a tied embedding once) and the number of weights.
 func (m *Model) Size() (bytes, params int) {
-	m.eachWeight(func(_ string, _ bool, field any) error {
+	m.eachWeight(func(_ TensorSpec, field any) error {
 		switch f := field.(type) {
 		case *[]float32:
 			bytes, params = bytes+4*len(*f), params+len(*f)

@@ -45,15 +45,15 @@ func (m *Model) AddBlock(l int, src TensorSource, opts Options) error {
 
 // eachWeight is eachField over the weights outside the blocks and those of
 // the loaded blocks.
-func (m *Model) eachWeight(fn func(name string, optional bool, field any) error) error {
-	if err := m.eachField(fn); err != nil {
+func (m *Model) eachWeight(fn func(t TensorSpec, field any) error) error {
+	if err := m.eachField(m.Config, fn); err != nil {
 		return err
 	}
 	for i := range m.Blocks {
 		if !m.HasBlock(i) {
 			continue
 		}
-		if err := m.Blocks[i].eachField(i, fn); err != nil {
+		if err := m.Blocks[i].eachField(m.Config, i, fn); err != nil {
 			return err
 		}
 	}

@@ -15,13 +15,13 @@ import (
 // the blocks keep admits.
 func source(m *Model, keep func(l int) bool) TensorSource {
 	byName := map[string]Tensor{}
-	m.eachWeight(func(name string, _ bool, field any) error {
+	m.eachWeight(func(spec TensorSpec, field any) error {
 		switch f := field.(type) {
 		case *[]float32:
-			byName[name] = Tensor{Name: name, Shape: []int{len(*f)}, Format: quant.FormatF32, Data: quant.Float32Bytes(*f)}
+			byName[spec.Name] = Tensor{Name: spec.Name, Shape: []int{len(*f)}, Format: quant.FormatF32, Data: quant.Float32Bytes(*f)}
 		case **quant.Matrix:
 			if *f != nil {
-				byName[name] = Tensor{Name: name, Shape: []int{(*f).Rows, (*f).Cols}, Format: (*f).Format, Data: (*f).Data}
+				byName[spec.Name] = Tensor{Name: spec.Name, Shape: []int{(*f).Rows, (*f).Cols}, Format: (*f).Format, Data: (*f).Data}
 			}
 		}
 		return nil
@@ -149,7 +149,7 @@ func TestAddBlock(t *testing.T) {
 		want string
 	}{
 		{-1, all, "outside"}, {m.Layers, all, "outside"},
-		{0, wrongShape, "ffn_gate is 64×172"},
+		{0, wrongShape, "ffn_gate.weight is 64×172"},
 		{0, incomplete, `no tensor "blk.0.ffn_up.weight"`},
 	} {
 		if err := m.AddBlock(c.l, c.src, Options{}); err == nil || !strings.Contains(err.Error(), c.want) {

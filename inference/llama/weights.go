@@ -3,31 +3,36 @@ package llama
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
 // Block is one transformer block. Field tags name the checkpoint tensors
-// (GGUF names, without the "blk.N." prefix and ".weight" suffix).
+// (GGUF names, without the "blk.N." prefix and ".weight" suffix) and give
+// their shapes, outermost first, in widths of Config: vocab, dim, hidden
+// (HiddenDim), qdim (QDim) and kvdim (KVDim). Tensors lists them.
 type Block struct {
-	AttnNorm []float32     `gguf:"attn_norm"`
-	Q        *quant.Matrix `gguf:"attn_q"`
-	K        *quant.Matrix `gguf:"attn_k"`
-	V        *quant.Matrix `gguf:"attn_v"`
-	O        *quant.Matrix `gguf:"attn_output"`
-	FFNNorm  []float32     `gguf:"ffn_norm"`
-	Gate     *quant.Matrix `gguf:"ffn_gate"`
-	Up       *quant.Matrix `gguf:"ffn_up"`
-	Down     *quant.Matrix `gguf:"ffn_down"`
+	AttnNorm []float32     `gguf:"attn_norm" shape:"dim"`
+	Q        *quant.Matrix `gguf:"attn_q" shape:"qdim,dim"`
+	K        *quant.Matrix `gguf:"attn_k" shape:"kvdim,dim"`
+	V        *quant.Matrix `gguf:"attn_v" shape:"kvdim,dim"`
+	O        *quant.Matrix `gguf:"attn_output" shape:"dim,qdim"`
+	FFNNorm  []float32     `gguf:"ffn_norm" shape:"dim"`
+	Gate     *quant.Matrix `gguf:"ffn_gate" shape:"hidden,dim"`
+	Up       *quant.Matrix `gguf:"ffn_up" shape:"hidden,dim"`
+	Down     *quant.Matrix `gguf:"ffn_down" shape:"dim,hidden"`
 }
 
-// Weights are a model's parameters.
+// Weights are a model's parameters, tagged as Block's are: the fields
+// before Blocks are the embedding, those after it the head.
 type Weights struct {
-	Embed  *quant.Matrix `gguf:"token_embd"`
+	Embed  *quant.Matrix `gguf:"token_embd" shape:"vocab,dim"`
 	Blocks []Block
-	Norm   []float32     `gguf:"output_norm"`
-	Output *quant.Matrix `gguf:"output,optional"` // nil when tied to Embed
+	Norm   []float32     `gguf:"output_norm" shape:"dim"`
+	Output *quant.Matrix `gguf:"output,optional" shape:"vocab,dim"` // nil when tied to Embed
 }
 
 // Tensor is one stored tensor handed to the loader: Shape is outermost
@@ -49,53 +54,53 @@ type Precision interface {
 	FormatFor(name string, shape []int) quant.Format
 }
 
-// eachField calls fn with the tensor name and address (a *[]float32 or a
-// **quant.Matrix) of every tagged field of w outside the blocks, in
+// eachField calls fn with the spec under c and the address (a *[]float32
+// or a **quant.Matrix) of every tagged field of w outside the blocks, in
 // checkpoint order.
-func (w *Weights) eachField(fn func(name string, optional bool, field any) error) error {
-	return eachTagged(reflect.ValueOf(w).Elem(), "", fn)
+func (w *Weights) eachField(c Config, fn func(t TensorSpec, field any) error) error {
+	return eachTagged(c, reflect.ValueOf(w).Elem(), "", weightFields, fn)
 }
 
 // eachField is Weights.eachField for the fields of block i.
-func (b *Block) eachField(i int, fn func(name string, optional bool, field any) error) error {
-	return eachTagged(reflect.ValueOf(b).Elem(), fmt.Sprintf("blk.%d.", i), fn)
+func (b *Block) eachField(c Config, i int, fn func(t TensorSpec, field any) error) error {
+	return eachTagged(c, reflect.ValueOf(b).Elem(), blockPrefix(i), blockFields, fn)
 }
 
-// eachTagged calls fn for every tagged field of the struct v, naming its
-// tensor with prefix.
-func eachTagged(v reflect.Value, prefix string, fn func(name string, optional bool, field any) error) error {
-	for i := range v.NumField() {
-		tag, ok := v.Type().Field(i).Tag.Lookup("gguf")
-		if !ok {
-			continue
-		}
-		base, opts, _ := strings.Cut(tag, ",")
-		if err := fn(prefix+base+".weight", opts == "optional", v.Field(i).Addr().Interface()); err != nil {
+// eachTagged calls fn for fields of the struct v, naming their tensors
+// with prefix.
+func eachTagged(c Config, v reflect.Value, prefix string, fields []field, fn func(t TensorSpec, field any) error) error {
+	for _, f := range fields {
+		if err := fn(f.spec(c, prefix), v.Field(f.index).Addr().Interface()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// fill sets every tagged field of w outside the blocks from src.
-func (w *Weights) fill(src TensorSource, opts Options) error {
-	return w.eachField(func(name string, optional bool, field any) error {
-		t, found, err := src(name)
+// fill sets every tagged field of w outside the blocks from src, checking
+// its shape against c.
+func (w *Weights) fill(c Config, src TensorSource, opts Options) error {
+	return w.eachField(c, func(spec TensorSpec, field any) error {
+		t, found, err := src(spec.Name)
 		switch {
 		case err != nil:
 			return err
-		case !found && optional:
+		case !found && spec.Optional:
 			return nil
 		case !found:
-			return fmt.Errorf("llama: checkpoint has no tensor %q", name)
+			return fmt.Errorf("llama: checkpoint has no tensor %q", spec.Name)
 		}
-		return setField(field, t, opts)
+		return setField(field, spec, t, opts)
 	})
 }
 
-// setField stores t in field (a *[]float32 or a **quant.Matrix), converting
-// a matrix to the format opts.Precision asks for.
-func setField(field any, t Tensor, opts Options) (err error) {
+// setField stores t in field (a *[]float32 or a **quant.Matrix) once it has
+// the shape spec gives, converting a matrix to the format opts.Precision
+// asks for.
+func setField(field any, spec TensorSpec, t Tensor, opts Options) (err error) {
+	if err := checkShape(spec, t); err != nil {
+		return err
+	}
 	switch field := field.(type) {
 	case *[]float32:
 		*field, err = vector(t)
@@ -105,10 +110,28 @@ func setField(field any, t Tensor, opts Options) (err error) {
 	return err
 }
 
-func vector(t Tensor) ([]float32, error) {
-	if len(t.Shape) != 1 {
-		return nil, fmt.Errorf("llama: tensor %q has shape %v, want a vector", t.Name, t.Shape)
+// checkShape checks that t has the shape the hyperparameters give it.
+func checkShape(spec TensorSpec, t Tensor) error {
+	switch {
+	case slices.Equal(t.Shape, spec.Shape):
+		return nil
+	case len(t.Shape) == 1 && len(spec.Shape) == 1:
+		return fmt.Errorf("llama: tensor %s has %d values, the hyperparameters need %d", spec.Name, t.Shape[0], spec.Shape[0])
 	}
+	return fmt.Errorf("llama: tensor %s is %s, the hyperparameters need %s", spec.Name, shapeText(t.Shape), shapeText(spec.Shape))
+}
+
+// shapeText writes a shape as "rows×cols".
+func shapeText(shape []int) string {
+	dims := make([]string, len(shape))
+	for i, d := range shape {
+		dims[i] = strconv.Itoa(d)
+	}
+	return strings.Join(dims, "×")
+}
+
+// vector reads a tensor of one dimension.
+func vector(t Tensor) ([]float32, error) {
 	m, err := quant.NewMatrix(1, t.Shape[0], t.Format, t.Data)
 	if err != nil {
 		return nil, fmt.Errorf("llama: tensor %q: %w", t.Name, err)
@@ -119,10 +142,8 @@ func vector(t Tensor) ([]float32, error) {
 	return m.Dequantize(), nil
 }
 
+// matrix reads a tensor of two dimensions, converting it as opts say.
 func matrix(t Tensor, opts Options) (*quant.Matrix, error) {
-	if len(t.Shape) != 2 {
-		return nil, fmt.Errorf("llama: tensor %q has shape %v, want a matrix", t.Name, t.Shape)
-	}
 	m, err := quant.NewMatrix(t.Shape[0], t.Shape[1], t.Format, t.Data)
 	if err != nil {
 		return nil, fmt.Errorf("llama: tensor %q: %w", t.Name, err)
