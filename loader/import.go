@@ -151,39 +151,39 @@ func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, e
 			parts[i] = []io.Reader{bytes.NewReader(tokFile)}
 		}
 		for _, s := range specs[i] {
-			t, ok := ck.tensors[s.name]
+			t, ok := ck.tensors[s.Name]
 			if !ok {
-				return nil, nil, fmt.Errorf("loader: the checkpoint has no tensor %s", s.name)
+				return nil, nil, fmt.Errorf("loader: the checkpoint has no tensor %s", s.Name)
 			}
-			if !slices.Equal(t.shape, s.shape) {
-				return nil, nil, fmt.Errorf("loader: tensor %s has shape %v, the hyperparameters give %v", s.name, t.shape, s.shape)
+			if !slices.Equal(t.shape, s.Shape) {
+				return nil, nil, fmt.Errorf("loader: tensor %s has shape %v, the hyperparameters give %v", s.Name, t.shape, s.Shape)
 			}
-			used[s.name] = true
+			used[s.Name] = true
 			to := t.format
 			if precision != nil {
-				to = quantFormat(precision.FormatFor(s.name, s.shape))
+				to = quantFormat(precision.FormatFor(s.Name, s.Shape))
 			}
-			n, err := to.size(s.shape)
+			n, err := to.size(s.Shape)
 			if err != nil {
-				return nil, nil, fmt.Errorf("loader: tensor %s as %s: %w", s.name, to.name, err)
+				return nil, nil, fmt.Errorf("loader: tensor %s as %s: %w", s.Name, to.name, err)
 			}
 			off := alignUp(c.Size)
 			if pad := off - c.Size; pad > 0 {
 				parts[i] = append(parts[i], bytes.NewReader(make([]byte, pad)))
 			}
-			c.Tensors = append(c.Tensors, Tensor{Name: s.name, Shape: s.shape, Format: to.name, Offset: off, Length: n})
+			c.Tensors = append(c.Tensors, Tensor{Name: s.Name, Shape: s.Shape, Format: to.name, Offset: off, Length: n})
 			c.Size = off + n
 			if to.name == t.format.name {
 				if int64(len(t.data)) != n {
-					return nil, nil, fmt.Errorf("loader: tensor %s holds %d bytes, its shape and format need %d", s.name, len(t.data), n)
+					return nil, nil, fmt.Errorf("loader: tensor %s holds %d bytes, its shape and format need %d", s.Name, len(t.data), n)
 				}
 				parts[i] = append(parts[i], t.reader())
 				continue
 			}
 			parts[i] = append(parts[i], &lazyReader{open: func() ([]byte, error) {
-				out, err := convert(t.data, t.format, s.shape, to.quant)
+				out, err := convert(t.data, t.format, s.Shape, to.quant)
 				if err != nil {
-					return nil, fmt.Errorf("tensor %s from %s to %s: %w", s.name, t.format.name, to.name, err)
+					return nil, fmt.Errorf("tensor %s from %s to %s: %w", s.Name, t.format.name, to.name, err)
 				}
 				return out, nil
 			}, size: n})

@@ -30,6 +30,7 @@ import (
 	"github.com/ipld/go-ipld-prime/schema"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
@@ -372,41 +373,21 @@ func (h Hyperparameters) Validate() error {
 	return nil
 }
 
-// tensorSpec is a tensor a component must hold.
-type tensorSpec struct {
-	name  string
-	shape []int
-}
-
 // componentSpecs lists, for each component of the critical path, the
-// tensors it holds in file order, with the shapes h gives them.
-func componentSpecs(h Hyperparameters) [][]tensorSpec {
-	q, kv := h.Heads*h.HeadDim, h.KVHeads*h.HeadDim
-	specs := [][]tensorSpec{nil, {{"token_embd.weight", []int{h.Vocab, h.Dim}}}}
+// tensors it holds in file order, with the shapes h gives them: none for
+// the tokenizer, the model's embedding, each block, then its head.
+func componentSpecs(h Hyperparameters) [][]llama.TensorSpec {
+	c := h.config()
+	specs := [][]llama.TensorSpec{nil, llama.EmbedTensors(c)}
 	for i := range h.Layers {
-		p := "blk." + strconv.Itoa(i) + "."
-		specs = append(specs, []tensorSpec{
-			{p + "attn_norm.weight", []int{h.Dim}},
-			{p + "attn_q.weight", []int{q, h.Dim}},
-			{p + "attn_k.weight", []int{kv, h.Dim}},
-			{p + "attn_v.weight", []int{kv, h.Dim}},
-			{p + "attn_output.weight", []int{h.Dim, q}},
-			{p + "ffn_norm.weight", []int{h.Dim}},
-			{p + "ffn_gate.weight", []int{h.HiddenDim, h.Dim}},
-			{p + "ffn_up.weight", []int{h.HiddenDim, h.Dim}},
-			{p + "ffn_down.weight", []int{h.Dim, h.HiddenDim}},
-		})
+		specs = append(specs, llama.BlockTensors(c, i))
 	}
-	head := []tensorSpec{{"output_norm.weight", []int{h.Dim}}}
-	if !h.TiedOutput {
-		head = append(head, tensorSpec{"output.weight", []int{h.Vocab, h.Dim}})
-	}
-	return append(specs, head)
+	return append(specs, llama.HeadTensors(c))
 }
 
 // validate checks c against the tensors its place on the critical path
 // calls for.
-func (c *Component) validate(spec []tensorSpec) error {
+func (c *Component) validate(spec []llama.TensorSpec) error {
 	if want := Priority(c.Name); c.Priority != want {
 		return fmt.Errorf("priority %d, want %d", c.Priority, want)
 	}
@@ -422,11 +403,11 @@ func (c *Component) validate(spec []tensorSpec) error {
 	var end int64
 	for i, t := range c.Tensors {
 		s := spec[i]
-		if t.Name != s.name {
-			return fmt.Errorf("tensor %d is %q, want %q", i, t.Name, s.name)
+		if t.Name != s.Name {
+			return fmt.Errorf("tensor %d is %q, want %q", i, t.Name, s.Name)
 		}
-		if !slices.Equal(t.Shape, s.shape) {
-			return fmt.Errorf("tensor %s has shape %v, the hyperparameters give %v", t.Name, t.Shape, s.shape)
+		if !slices.Equal(t.Shape, s.Shape) {
+			return fmt.Errorf("tensor %s has shape %v, the hyperparameters give %v", t.Name, t.Shape, s.Shape)
 		}
 		f, err := parseFormat(t.Format)
 		if err != nil {

@@ -32,8 +32,8 @@ func testManifest() *Manifest {
 		}
 		for _, s := range specs[i] {
 			off := alignUp(c.Size)
-			n, _ := quantFormat(quant.FormatF32).size(s.shape)
-			c.Tensors = append(c.Tensors, Tensor{Name: s.name, Shape: s.shape, Format: "f32", Offset: off, Length: n})
+			n, _ := quantFormat(quant.FormatF32).size(s.Shape)
+			c.Tensors = append(c.Tensors, Tensor{Name: s.Name, Shape: s.Shape, Format: "f32", Offset: off, Length: n})
 			c.Size = off + n
 		}
 		m.Components = append(m.Components, c)
