@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
+	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
@@ -27,9 +28,25 @@ var DefaultShape = Shape{Dim: 2048, HiddenDim: 5632, Layers: 4, Heads: 32, KVHea
 
 // Params is the number of weights.
 func (s Shape) Params() int {
-	kv := s.Dim / s.Heads * s.KVHeads
-	layer := 2*s.Dim*s.Dim + 2*kv*s.Dim + 3*s.Dim*s.HiddenDim + 2*s.Dim
-	return 2*s.Vocab*s.Dim + s.Layers*layer + s.Dim
+	n := 0
+	for _, t := range llama.Tensors(s.config()) {
+		size := 1
+		for _, d := range t.Shape {
+			size *= d
+		}
+		n += size
+	}
+	return n
+}
+
+// config is the engine configuration of the shape: heads of Dim/Heads
+// values, rotated whole, and an output classifier of its own.
+func (s Shape) config() llama.Config {
+	head := s.Dim / s.Heads
+	return llama.Config{
+		Dim: s.Dim, HiddenDim: s.HiddenDim, Layers: s.Layers, Heads: s.Heads, KVHeads: s.KVHeads,
+		Vocab: s.Vocab, SeqLen: s.SeqLen, HeadDim: head, RopeDim: head, RopeTheta: 10000, NormEps: 1e-5,
+	}
 }
 
 // Validate checks that the shape makes a Llama model the engine and GGUF
@@ -66,37 +83,23 @@ func WriteGGUF(w io.Writer, s Shape, typ gguf.Type) error {
 	if err := addMetadata(g, s, typ); err != nil {
 		return err
 	}
-	kvDim := s.Dim / s.Heads * s.KVHeads
-	type tensor struct {
-		name       string
-		rows, cols int
-	}
-	tensors := []tensor{{"token_embd.weight", s.Vocab, s.Dim}}
-	for l := range s.Layers {
-		p := fmt.Sprintf("blk.%d.", l)
-		tensors = append(tensors,
-			tensor{p + "attn_norm.weight", 1, s.Dim},
-			tensor{p + "attn_q.weight", s.Dim, s.Dim}, tensor{p + "attn_k.weight", kvDim, s.Dim},
-			tensor{p + "attn_v.weight", kvDim, s.Dim}, tensor{p + "attn_output.weight", s.Dim, s.Dim},
-			tensor{p + "ffn_norm.weight", 1, s.Dim},
-			tensor{p + "ffn_gate.weight", s.HiddenDim, s.Dim}, tensor{p + "ffn_up.weight", s.HiddenDim, s.Dim},
-			tensor{p + "ffn_down.weight", s.Dim, s.HiddenDim})
-	}
-	tensors = append(tensors, tensor{"output_norm.weight", 1, s.Dim}, tensor{"output.weight", s.Vocab, s.Dim})
-	for i, t := range tensors {
-		dims := []uint64{uint64(t.cols), uint64(t.rows)}
-		if t.rows == 1 { // a norm: ones, stored as F32
-			norm, _ := quant.Quantize(ones(t.cols), 1, t.cols, quant.FormatF32)
-			if err := g.AddTensor(t.name, dims[:1], gguf.F32, norm.Data); err != nil {
+	for i, t := range llama.Tensors(s.config()) {
+		dims := make([]uint64, len(t.Shape))
+		for j, d := range t.Shape {
+			dims[len(dims)-1-j] = uint64(d)
+		}
+		if len(t.Shape) == 1 { // a norm: ones, stored as F32
+			if err := g.AddTensor(t.Name, dims, gguf.F32, quant.Float32Bytes(ones(t.Shape[0]))); err != nil {
 				return err
 			}
 			continue
 		}
-		m, err := quant.Quantize(randomMatrix(t.rows, t.cols, s.Seed+uint64(i)), t.rows, t.cols, format)
+		rows, cols := t.Shape[0], t.Shape[1]
+		m, err := quant.Quantize(randomMatrix(rows, cols, s.Seed+uint64(i)), rows, cols, format)
 		if err != nil {
-			return fmt.Errorf("synth: %s: %w", t.name, err)
+			return fmt.Errorf("synth: %s: %w", t.Name, err)
 		}
-		if err := g.AddTensor(t.name, dims, typ, m.Data); err != nil {
+		if err := g.AddTensor(t.Name, dims, typ, m.Data); err != nil {
 			return err
 		}
 	}
@@ -143,6 +146,7 @@ func addMetadata(g *gguf.Writer, s Shape, typ gguf.Type) error {
 	for i := 259; i < s.Vocab; i++ {
 		tokens[i], scores[i], types[i] = "▁"+letters(i-259), -float32(i), 1
 	}
+	c := s.config()
 	fileType := map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7}[typ]
 	kvs := []struct {
 		key string
@@ -157,9 +161,9 @@ func addMetadata(g *gguf.Writer, s Shape, typ gguf.Type) error {
 		{"llama.block_count", uint32(s.Layers)},
 		{"llama.attention.head_count", uint32(s.Heads)},
 		{"llama.attention.head_count_kv", uint32(s.KVHeads)},
-		{"llama.rope.dimension_count", uint32(s.Dim / s.Heads)},
-		{"llama.rope.freq_base", float32(10000)},
-		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
+		{"llama.rope.dimension_count", uint32(c.RopeDim)},
+		{"llama.rope.freq_base", c.RopeTheta},
+		{"llama.attention.layer_norm_rms_epsilon", c.NormEps},
 		{"llama.vocab_size", uint32(s.Vocab)},
 		{"tokenizer.ggml.model", "llama"},
 		{"tokenizer.ggml.tokens", tokens},
