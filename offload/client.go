@@ -4,8 +4,8 @@
 // range of a model on a peer that holds it, forwards hidden states and gets
 // them back transformed; the serving peer keeps the session's KV cache
 // until the stream ends. The wire format, and a client over any transport,
-// are package wire, which the browser runtime uses without libp2p; this
-// package is the go-libp2p server and dialer.
+// are package proto/offloadwire, which the browser runtime uses without
+// libp2p; this package is the go-libp2p server and dialer.
 package offload
 
 import (
@@ -20,13 +20,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/ipfs-accelerate/accel/offload/wire"
+	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
-
-// ProtocolID is the libp2p protocol of offload sessions.
-const ProtocolID protocol.ID = wire.ProtocolID
 
 // exchangeTimeout bounds one exchange: the client's wait for an answer
 // (a Forward of many positions through many layers takes a while) and the
@@ -34,11 +30,11 @@ const ProtocolID protocol.ID = wire.ProtocolID
 const exchangeTimeout = 2 * time.Minute
 
 // Client is an offload session on a peer over one libp2p stream: a
-// wire.Client, whose RunLayers is the llama.SessionOptions.Offload hook of
+// offloadwire.Client, whose RunLayers is the llama.SessionOptions.Offload hook of
 // a session lacking exactly its layers, and whose doc says how to fail
 // over. Close ends the session and always releases the stream.
 type Client struct {
-	*wire.Client
+	*offloadwire.Client
 	stream network.Stream
 }
 
@@ -46,7 +42,7 @@ type Client struct {
 // root, for up to contextLen positions (0: the model's, within the peer's
 // limit). ctx bounds the dial and the open.
 func Dial(ctx context.Context, h host.Host, p peer.ID, root cid.Cid, from, to, contextLen int) (*Client, error) {
-	st, err := h.NewStream(ctx, p, ProtocolID)
+	st, err := h.NewStream(ctx, p, offloadwire.ProtocolID)
 	if err != nil {
 		return nil, fmt.Errorf("offload: opening a stream to %s: %w", p, err)
 	}
@@ -54,16 +50,16 @@ func Dial(ctx context.Context, h host.Host, p peer.ID, root cid.Cid, from, to, c
 	r := bufio.NewReader(st)
 	rt := func(req []byte) ([]byte, error) {
 		_ = st.SetDeadline(time.Now().Add(exchangeTimeout))
-		if err := wire.WriteFrame(st, req); err != nil {
+		if err := offloadwire.WriteFrame(st, req); err != nil {
 			return nil, err
 		}
-		resp, err := wire.ReadFrame(r)
+		resp, err := offloadwire.ReadFrame(r)
 		if err == io.EOF {
 			return nil, errors.New("the peer closed the stream")
 		}
 		return resp, err
 	}
-	c, err := wire.OpenSession(rt, wire.Open{Root: root, From: from, To: to, Context: contextLen})
+	c, err := offloadwire.OpenSession(rt, offloadwire.Open{Root: root, From: from, To: to, Context: contextLen})
 	if stop() && err == nil {
 		return &Client{Client: c, stream: st}, nil
 	}

@@ -1,5 +1,5 @@
 // The tests run two go-libp2p hosts, which do not build for js/wasm (the
-// package itself does, and package wire is what the browser runs).
+// package itself does, and package offloadwire is what the browser runs).
 
 //go:build !js
 
@@ -29,7 +29,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/sample"
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
-	"github.com/ipfs-accelerate/accel/offload/wire"
+	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
 const models = "../../shared/models"
@@ -220,28 +220,28 @@ func TestFailover(t *testing.T) {
 }
 
 // rawStream opens a stream to the server and exchanges hand-made frames.
-func rawStream(t *testing.T, f *fixture) (send func(frame []byte) (wire.Message, error)) {
+func rawStream(t *testing.T, f *fixture) (send func(frame []byte) (offloadwire.Message, error)) {
 	t.Helper()
-	st, err := f.client.NewStream(context.Background(), f.peer, ProtocolID)
+	st, err := f.client.NewStream(context.Background(), f.peer, offloadwire.ProtocolID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Reset() })
 	r := bufio.NewReader(st)
-	return func(frame []byte) (wire.Message, error) {
+	return func(frame []byte) (offloadwire.Message, error) {
 		if _, err := st.Write(frame); err != nil {
 			return nil, err
 		}
-		body, err := wire.ReadFrame(r)
+		body, err := offloadwire.ReadFrame(r)
 		if err != nil {
 			return nil, err
 		}
-		return wire.Decode(body)
+		return offloadwire.Decode(body)
 	}
 }
 
-func frame(t *testing.T, m wire.Message) []byte {
-	body, err := wire.Encode(m)
+func frame(t *testing.T, m offloadwire.Message) []byte {
+	body, err := offloadwire.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,35 +292,35 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("positions past the context: %v", err)
 	}
 
-	open := frame(t, wire.Open{Root: f.root, From: 0, To: 2})
+	open := frame(t, offloadwire.Open{Root: f.root, From: 0, To: 2})
 	for _, c := range []struct {
 		name   string
 		frames [][]byte
 		want   string
 	}{
-		{"oversized frame", [][]byte{binary.AppendUvarint(nil, wire.MaxFrameSize+1)}, "frame of 16777217 bytes"},
+		{"oversized frame", [][]byte{binary.AppendUvarint(nil, offloadwire.MaxFrameSize+1)}, "frame of 16777217 bytes"},
 		{"empty frame", [][]byte{{0}}, "frame of 0 bytes"},
 		{"unknown message", [][]byte{rawFrame(0x42, 1, 2)}, "message type 0x42"},
 		{"malformed open", [][]byte{rawFrame(1, 2, 3)}, "protocol violation"},
-		{"forward first", [][]byte{frame(t, wire.Forward{N: 1, States: h})}, "Forward before Open"},
-		{"answer as request", [][]byte{frame(t, wire.Opened{Dim: 1})}, "wire.Opened is not a request"},
+		{"forward first", [][]byte{frame(t, offloadwire.Forward{N: 1, States: h})}, "Forward before Open"},
+		{"answer as request", [][]byte{frame(t, offloadwire.Opened{Dim: 1})}, "offloadwire.Opened is not a request"},
 		{"open twice", [][]byte{open, open}, "already open"},
-		{"wrong width", [][]byte{open, frame(t, wire.Forward{N: 1, States: h[:dim-1]})}, "63 wide, the model's are 64"},
+		{"wrong width", [][]byte{open, frame(t, offloadwire.Forward{N: 1, States: h[:dim-1]})}, "63 wide, the model's are 64"},
 	} {
 		send := rawStream(t, f)
-		var m wire.Message
+		var m offloadwire.Message
 		var err error
 		for _, fr := range c.frames {
 			if m, err = send(fr); err != nil {
 				break
 			}
 		}
-		e, ok := m.(wire.Error)
+		e, ok := m.(offloadwire.Error)
 		if err != nil || !ok || !strings.Contains(e.Message, c.want) {
 			t.Errorf("%s: %#v, %v; want an Error with %q", c.name, m, err, c.want)
 			continue
 		}
-		if _, err := send(frame(t, wire.Close{})); err == nil {
+		if _, err := send(frame(t, offloadwire.Close{})); err == nil {
 			t.Errorf("%s: the stream stayed open after an Error", c.name)
 		}
 	}
@@ -361,13 +361,13 @@ func TestIdleTimeout(t *testing.T) {
 // A server never panics and always answers or closes, whatever arrives.
 func TestServerSurvivesGarbage(t *testing.T) {
 	f := newFixture(t, Limits{})
-	open := frame(t, wire.Open{Root: f.root, From: 0, To: 5})
+	open := frame(t, offloadwire.Open{Root: f.root, From: 0, To: 5})
 	for i, in := range [][]byte{
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		slices.Concat(open, rawFrame(3, 0, 1, 0, 0)),
-		slices.Concat(open, frame(t, wire.Forward{Pos: 0, N: 1, States: []float32{1}})),
+		slices.Concat(open, frame(t, offloadwire.Forward{Pos: 0, N: 1, States: []float32{1}})),
 	} {
-		st, err := f.client.NewStream(context.Background(), f.peer, ProtocolID)
+		st, err := f.client.NewStream(context.Background(), f.peer, offloadwire.ProtocolID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,11 +376,11 @@ func TestServerSurvivesGarbage(t *testing.T) {
 		_ = st.SetReadDeadline(time.Now().Add(5 * time.Second))
 		r := bufio.NewReader(st)
 		for {
-			body, err := wire.ReadFrame(r)
+			body, err := offloadwire.ReadFrame(r)
 			if err != nil {
 				break // the server ended the stream
 			}
-			if _, err := wire.Decode(body); err != nil {
+			if _, err := offloadwire.Decode(body); err != nil {
 				t.Fatalf("input %d: the server sent a malformed frame: %v", i, err)
 			}
 		}

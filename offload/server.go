@@ -16,7 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
-	"github.com/ipfs-accelerate/accel/offload/wire"
+	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
 var log = logging.Logger("accel/offload")
@@ -65,9 +65,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Server serves offload sessions to peers that speak ProtocolID, one per
-// stream, within its Limits. It answers every request, a bad one with an
-// Error that ends the session, and never panics on what a peer sends.
+// Server serves offload sessions to peers that speak
+// offloadwire.ProtocolID, one per stream, within its Limits. It answers
+// every request, a bad one with an Error that ends the session, and never
+// panics on what a peer sends.
 type Server struct {
 	host   host.Host
 	limits Limits
@@ -93,13 +94,13 @@ func NewServer(h host.Host, models ModelSource, limits Limits) *Server {
 		models:  &modelCache{src: models, lru: cache, loading: map[cid.Cid]*modelLoad{}},
 		streams: map[network.Stream]struct{}{},
 	}
-	h.SetStreamHandler(ProtocolID, s.handle)
+	h.SetStreamHandler(offloadwire.ProtocolID, s.handle)
 	return s
 }
 
 // Close removes the handler and ends every session.
 func (s *Server) Close() error {
-	s.host.RemoveStreamHandler(ProtocolID)
+	s.host.RemoveStreamHandler(offloadwire.ProtocolID)
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -149,31 +150,31 @@ func (s *Server) handle(st network.Stream) {
 	r := bufio.NewReader(st)
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.limits.IdleTimeout))
-		body, err := wire.ReadFrame(r)
-		var reply wire.Message
+		body, err := offloadwire.ReadFrame(r)
+		var reply offloadwire.Message
 		switch {
-		case errors.Is(err, wire.ErrProtocol):
-			reply = wire.ErrorOf(err)
+		case errors.Is(err, offloadwire.ErrProtocol):
+			reply = offloadwire.ErrorOf(err)
 		case err != nil: // the client left, or idled out
 			log.Debugf("offload stream from %s: %s", st.Conn().RemotePeer(), err)
 			_ = st.Reset()
 			return
 		case !admitted:
-			reply = wire.ErrorOf(fmt.Errorf("the peer serves its maximum of %d sessions: try later or another peer", s.limits.Sessions))
+			reply = offloadwire.ErrorOf(fmt.Errorf("the peer serves its maximum of %d sessions: try later or another peer", s.limits.Sessions))
 		default:
 			reply = sess.answer(body)
 		}
-		out, err := wire.Encode(reply)
+		out, err := offloadwire.Encode(reply)
 		if err == nil {
 			_ = st.SetWriteDeadline(time.Now().Add(exchangeTimeout))
-			err = wire.WriteFrame(st, out)
+			err = offloadwire.WriteFrame(st, out)
 		}
 		if err != nil {
 			_ = st.Reset()
 			return
 		}
 		switch reply.(type) {
-		case wire.Error, wire.Closed:
+		case offloadwire.Error, offloadwire.Closed:
 			_ = st.Close()
 			return
 		}
@@ -212,29 +213,29 @@ func (s *session) end() {
 
 // answer handles one request body and returns the reply; an Error ends
 // the session.
-func (s *session) answer(body []byte) wire.Message {
-	m, err := wire.Decode(body)
+func (s *session) answer(body []byte) offloadwire.Message {
+	m, err := offloadwire.Decode(body)
 	if err != nil {
-		return wire.ErrorOf(err)
+		return offloadwire.ErrorOf(err)
 	}
-	var reply wire.Message
+	var reply offloadwire.Message
 	switch m := m.(type) {
-	case wire.Open:
+	case offloadwire.Open:
 		reply, err = s.open(m)
-	case wire.Forward:
+	case offloadwire.Forward:
 		reply, err = s.forward(m)
-	case wire.Close:
-		reply = wire.Closed{}
+	case offloadwire.Close:
+		reply = offloadwire.Closed{}
 	default:
 		err = fmt.Errorf("%T is not a request", m)
 	}
 	if err != nil {
-		return wire.ErrorOf(err)
+		return offloadwire.ErrorOf(err)
 	}
 	return reply
 }
 
-func (s *session) open(m wire.Open) (wire.Message, error) {
+func (s *session) open(m offloadwire.Open) (offloadwire.Message, error) {
 	limit := s.server.limits.Context
 	switch {
 	case s.run != nil:
@@ -260,10 +261,10 @@ func (s *session) open(m wire.Open) (wire.Message, error) {
 	s.kvBytes = kv
 	s.model, s.from, s.to = model, m.From, m.To
 	s.run = model.NewSession(llama.SessionOptions{Context: positions})
-	return wire.Opened{Session: s.server.ids.Add(1), Dim: model.Dim}, nil
+	return offloadwire.Opened{Session: s.server.ids.Add(1), Dim: model.Dim}, nil
 }
 
-func (s *session) forward(m wire.Forward) (wire.Message, error) {
+func (s *session) forward(m offloadwire.Forward) (offloadwire.Message, error) {
 	switch {
 	case s.run == nil:
 		return nil, errors.New("a Forward before Open")
@@ -276,7 +277,7 @@ func (s *session) forward(m wire.Forward) (wire.Message, error) {
 		return nil, err
 	}
 	s.held = m.Pos + m.N
-	return wire.Hidden{States: m.States}, nil
+	return offloadwire.Hidden{States: m.States}, nil
 }
 
 // modelCache keeps the models a server opened, the most recently used

@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ipfs-accelerate/accel/proto/blockwire"
 )
 
 // stallTimeout is how long a provider may take to start or finish sending
@@ -37,9 +39,9 @@ type config struct {
 }
 
 // WithBatchSize sets how many CIDs go in one request (default 16, at most
-// MaxRequestCIDs).
+// blockwire.MaxRequestCIDs).
 func WithBatchSize(n int) Option {
-	return func(c *config) { c.batchSize = min(max(n, 1), MaxRequestCIDs) }
+	return func(c *config) { c.batchSize = min(max(n, 1), blockwire.MaxRequestCIDs) }
 }
 
 // WithStreams sets how many pipelined streams the fetcher opens to each
@@ -86,10 +88,10 @@ func WithStreamPool(pool *StreamPool) Option {
 // newBuffer allocates memory for a block that its caller keeps.
 func newBuffer(n int) []byte { return make([]byte, n) }
 
-// Fetcher downloads blocks from providers that speak ProtocolID into a local
-// blockstore. Every block is checked against its CID before it is stored;
-// nothing unverified ever reaches the store. A Fetcher may run several
-// fetches at once.
+// Fetcher downloads blocks from providers that speak blockwire.ProtocolID
+// into a local blockstore. Every block is checked against its CID before
+// it is stored; nothing unverified ever reaches the store. A Fetcher may
+// run several fetches at once.
 type Fetcher struct {
 	host host.Host
 	bs   blockstore.Blockstore
@@ -374,7 +376,7 @@ func (fe *fetch) serve(pctx context.Context, drop context.CancelFunc, p peer.ID,
 				return
 			}
 			inflight <- b // never blocks: slots bounds the batches in flight
-			req = appendRequest(req[:0], b.cids)
+			req = blockwire.AppendRequest(req[:0], b.cids)
 			if _, err := s.Write(req); err != nil {
 				_ = s.Reset() // the reader sees the failure
 				return
@@ -421,7 +423,7 @@ func (fe *fetch) open(ctx context.Context, p peer.ID, fromPool bool) (s network.
 			return s, r, true, nil
 		}
 	}
-	if s, err = fe.host.NewStream(ctx, p, ProtocolID); err != nil {
+	if s, err = fe.host.NewStream(ctx, p, blockwire.ProtocolID); err != nil {
 		return nil, nil, false, err
 	}
 	return s, bufio.NewReaderSize(s, 64<<10), false, nil
@@ -444,7 +446,7 @@ func (fe *fetch) readBatch(p peer.ID, s network.Stream, r *bufio.Reader, b *batc
 	}()
 	for i, c := range b.cids {
 		_ = s.SetReadDeadline(time.Now().Add(stallTimeout))
-		data, have, err := readResponse(r, alloc)
+		data, have, err := blockwire.ReadResponse(r, alloc)
 		if err == nil && have {
 			err = verify(c, data)
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ipfs-accelerate/accel/proto/blockwire"
 )
 
 var log = logging.Logger("accel/transfer")
@@ -32,9 +34,9 @@ const (
 	writeTimeout = 30 * time.Second
 )
 
-// Server serves blocks from a blockstore to peers that speak ProtocolID.
-// It answers every request in order, never reads more than the protocol
-// limits, and resets streams that break them.
+// Server serves blocks from a blockstore to peers that speak
+// blockwire.ProtocolID. It answers every request in order, never reads
+// more than the protocol limits, and resets streams that break them.
 type Server struct {
 	host host.Host
 	bs   blockstore.Blockstore
@@ -60,14 +62,14 @@ type ServerStats struct {
 // NewServer registers the transfer handler on h, serving blocks from bs.
 func NewServer(h host.Host, bs blockstore.Blockstore) *Server {
 	s := &Server{host: h, bs: bs, streams: make(map[peer.ID]int)}
-	h.SetStreamHandler(ProtocolID, s.handle)
+	h.SetStreamHandler(blockwire.ProtocolID, s.handle)
 	return s
 }
 
 // Close removes the handler. Streams already open finish their current
 // request and then end as their peers close them.
 func (s *Server) Close() error {
-	s.host.RemoveStreamHandler(ProtocolID)
+	s.host.RemoveStreamHandler(blockwire.ProtocolID)
 	return nil
 }
 
@@ -119,7 +121,7 @@ func (s *Server) serve(st network.Stream) error {
 	}
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(idleTimeout))
-		cids, err := readRequest(r)
+		cids, err := blockwire.ReadRequest(r)
 		if err == io.EOF {
 			return nil
 		}
@@ -129,13 +131,13 @@ func (s *Server) serve(st network.Stream) error {
 		}
 		for _, c := range cids {
 			data, err := s.read(ctx, c, buf)
-			have := err == nil && len(data) <= MaxBlockSize
+			have := err == nil && len(data) <= blockwire.MaxBlockSize
 			if !have {
 				data = nil
 				s.misses.Add(1)
 			}
 			_ = st.SetWriteDeadline(time.Now().Add(writeTimeout))
-			hdr = appendResponseHeader(hdr[:0], data, have)
+			hdr = blockwire.AppendResponseHeader(hdr[:0], data, have)
 			if _, err := w.Write(hdr); err != nil {
 				return err
 			}
@@ -185,7 +187,7 @@ type BlockReader interface {
 // a stream of its own; a buffer from the pool is memory already touched,
 // where a fresh one costs a page fault per page it is read into.
 var readBuffers = sync.Pool{New: func() any {
-	b := make([]byte, MaxBlockSize)
+	b := make([]byte, blockwire.MaxBlockSize)
 	return &b
 }}
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/ipfs-accelerate/accel/offload/wire"
+	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
 // remoteLayers runs the layers a generation's session lacks on the peer
@@ -26,7 +26,7 @@ type remoteLayers struct {
 
 // remoteRange is one offload session and the stream it runs on.
 type remoteRange struct {
-	client *wire.Client
+	client *offloadwire.Client
 	handle js.Value
 }
 
@@ -61,7 +61,7 @@ func (r *remoteLayers) run(from, to, pos int, h []float32) error {
 }
 
 func (r *remoteLayers) open(from, to int) (*remoteRange, error) {
-	handle, err := await(r.peer.Call("open", wire.ProtocolID))
+	handle, err := await(r.peer.Call("open", offloadwire.ProtocolID))
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (r *remoteLayers) open(from, to int) (*remoteRange, error) {
 		}
 		return bytesOf(reply)
 	}
-	client, err := wire.OpenSession(exchange, wire.Open{Root: r.root, From: from, To: to, Context: r.context})
+	client, err := offloadwire.OpenSession(exchange, offloadwire.Open{Root: r.root, From: from, To: to, Context: r.context})
 	if err != nil {
 		r.peer.Call("close", handle)
 		return nil, err

@@ -1,8 +1,13 @@
-// Package transfer is the bulk block-transfer protocol: it moves many blocks
-// from a few providers at wire speed, where bitswap pays one round trip per
-// block.
+// Package blockwire is the codec of the bulk block-transfer protocol
+// (/accel/blocks/1.0.0), which moves many blocks from a few providers at
+// wire speed, where bitswap pays one round trip per block. Package
+// transfer is its go-libp2p server and fetcher.
 //
-// # Wire format (protocol /accel/blocks/1.0.0)
+// Decoding never panics on hostile input and allocates no more than the
+// limits allow: a request's count and a CID's or a block's length are
+// checked before anything is allocated for them.
+//
+// # Wire format
 //
 // A client opens one stream per provider and writes requests; it may write
 // the next request before the previous answer arrived (pipelining), so the
@@ -22,7 +27,7 @@
 // server finishes the answers and closes the stream. A request that breaks
 // the limits gets the stream reset. Nothing in the protocol is trusted: the
 // client checks every block against its CID before storing it.
-package transfer
+package blockwire
 
 import (
 	"bufio"
@@ -32,14 +37,11 @@ import (
 	"io"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/multiformats/go-varint"
 )
 
-// ProtocolID is the libp2p protocol of the transfer stream.
-const ProtocolID protocol.ID = "/accel/blocks/1.0.0"
+// ProtocolID is the libp2p protocol the messages travel on.
+const ProtocolID = "/accel/blocks/1.0.0"
 
 // Limits of the wire format. Messages over them are protocol errors.
 const (
@@ -54,19 +56,11 @@ const (
 	statusHave     byte = 1
 )
 
-// errProtocol marks a message that breaks the wire format.
-var errProtocol = errors.New("transfer: protocol violation")
+// ErrProtocol marks a message that breaks the wire format.
+var ErrProtocol = errors.New("transfer: protocol violation")
 
-// Supports reports whether the peerstore knows p speaks ProtocolID. It is
-// known once identify has run on a connection to p; peers that do not speak
-// it (Kubo, browsers) should be fetched from with bitswap.
-func Supports(h host.Host, p peer.ID) bool {
-	ps, err := h.Peerstore().SupportsProtocols(p, ProtocolID)
-	return err == nil && len(ps) > 0
-}
-
-// appendRequest appends the encoding of a request for cids to buf.
-func appendRequest(buf []byte, cids []cid.Cid) []byte {
+// AppendRequest appends the encoding of a request for cids to buf.
+func AppendRequest(buf []byte, cids []cid.Cid) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(cids)))
 	for _, c := range cids {
 		b := c.Bytes()
@@ -76,41 +70,41 @@ func appendRequest(buf []byte, cids []cid.Cid) []byte {
 	return buf
 }
 
-// readRequest decodes one request. It returns io.EOF when r ends cleanly
+// ReadRequest decodes one request. It returns io.EOF when r ends cleanly
 // before a request starts, and allocates no more than the limits allow.
-func readRequest(r *bufio.Reader) ([]cid.Cid, error) {
+func ReadRequest(r *bufio.Reader) ([]cid.Cid, error) {
 	n, err := varint.ReadUvarint(r)
 	if err == io.EOF {
 		return nil, io.EOF
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: request count: %v", errProtocol, err)
+		return nil, fmt.Errorf("%w: request count: %v", ErrProtocol, err)
 	}
 	if n == 0 || n > MaxRequestCIDs {
-		return nil, fmt.Errorf("%w: request of %d CIDs (want 1..%d)", errProtocol, n, MaxRequestCIDs)
+		return nil, fmt.Errorf("%w: request of %d CIDs (want 1..%d)", ErrProtocol, n, MaxRequestCIDs)
 	}
 	cids := make([]cid.Cid, n)
 	var buf [MaxCIDLen]byte
 	for i := range cids {
 		l, err := varint.ReadUvarint(r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: CID length: %v", errProtocol, noEOF(err))
+			return nil, fmt.Errorf("%w: CID length: %v", ErrProtocol, noEOF(err))
 		}
 		if l == 0 || l > MaxCIDLen {
-			return nil, fmt.Errorf("%w: CID of %d bytes (want 1..%d)", errProtocol, l, MaxCIDLen)
+			return nil, fmt.Errorf("%w: CID of %d bytes (want 1..%d)", ErrProtocol, l, MaxCIDLen)
 		}
 		if _, err := io.ReadFull(r, buf[:l]); err != nil {
-			return nil, fmt.Errorf("%w: CID: %v", errProtocol, noEOF(err))
+			return nil, fmt.Errorf("%w: CID: %v", ErrProtocol, noEOF(err))
 		}
 		if cids[i], err = cid.Cast(buf[:l]); err != nil {
-			return nil, fmt.Errorf("%w: CID: %v", errProtocol, err)
+			return nil, fmt.Errorf("%w: CID: %v", ErrProtocol, err)
 		}
 	}
 	return cids, nil
 }
 
-// appendResponseHeader appends the status and, for a block, its length.
-func appendResponseHeader(buf []byte, data []byte, have bool) []byte {
+// AppendResponseHeader appends the status and, for a block, its length.
+func AppendResponseHeader(buf []byte, data []byte, have bool) []byte {
 	if !have {
 		return append(buf, statusDontHave)
 	}
@@ -118,10 +112,11 @@ func appendResponseHeader(buf []byte, data []byte, have bool) []byte {
 	return binary.AppendUvarint(buf, uint64(len(data)))
 }
 
-// readResponse decodes the answer for one CID: the block data, in memory
+// ReadResponse decodes the answer for one CID: the block data, in memory
 // from alloc, or nil and false when the server does not have it. It
-// checks the length against MaxBlockSize before allocating.
-func readResponse(r *bufio.Reader, alloc func(n int) []byte) (data []byte, have bool, err error) {
+// returns io.EOF when r ends cleanly before a response starts, and checks
+// the length against MaxBlockSize before allocating.
+func ReadResponse(r *bufio.Reader, alloc func(n int) []byte) (data []byte, have bool, err error) {
 	status, err := r.ReadByte()
 	if err != nil {
 		return nil, false, err
@@ -131,14 +126,14 @@ func readResponse(r *bufio.Reader, alloc func(n int) []byte) (data []byte, have 
 		return nil, false, nil
 	case statusHave:
 	default:
-		return nil, false, fmt.Errorf("%w: status byte %#x", errProtocol, status)
+		return nil, false, fmt.Errorf("%w: status byte %#x", ErrProtocol, status)
 	}
 	n, err := varint.ReadUvarint(r)
 	if err != nil {
 		return nil, false, fmt.Errorf("block length: %w", noEOF(err))
 	}
 	if n > MaxBlockSize {
-		return nil, false, fmt.Errorf("%w: block of %d bytes (max %d)", errProtocol, n, MaxBlockSize)
+		return nil, false, fmt.Errorf("%w: block of %d bytes (max %d)", ErrProtocol, n, MaxBlockSize)
 	}
 	data = alloc(int(n))
 	if _, err := io.ReadFull(r, data); err != nil {

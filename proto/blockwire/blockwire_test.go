@@ -1,4 +1,4 @@
-package transfer
+package blockwire
 
 import (
 	"bufio"
@@ -9,14 +9,15 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 )
 
 func TestRequestRoundTrip(t *testing.T) {
-	_, cids := randomBlocks(t, 3, 10)
+	cids := testCIDs(t, 3)
 	v0, _ := cid.Decode("QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n")
 	cids = append(cids, v0)
-	r := bufio.NewReader(bytes.NewReader(appendRequest(nil, cids)))
-	got, err := readRequest(r)
+	r := bufio.NewReader(bytes.NewReader(AppendRequest(nil, cids)))
+	got, err := ReadRequest(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,10 +29,25 @@ func TestRequestRoundTrip(t *testing.T) {
 			t.Errorf("CID %d: got %s, want %s", i, got[i], cids[i])
 		}
 	}
-	if _, err := readRequest(r); err != io.EOF {
+	if _, err := ReadRequest(r); err != io.EOF {
 		t.Errorf("after the last request: got %v, want io.EOF", err)
 	}
 }
+
+// testCIDs makes n distinct CIDv1 raw sha2-256 CIDs.
+func testCIDs(tb testing.TB, n int) []cid.Cid {
+	cids := make([]cid.Cid, n)
+	for i := range cids {
+		mh, err := multihash.Sum([]byte{byte(i)}, multihash.SHA2_256, -1)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cids[i] = cid.NewCidV1(cid.Raw, mh)
+	}
+	return cids
+}
+
+func newBuffer(n int) []byte { return make([]byte, n) }
 
 func uvarint(x uint64) []byte { return binary.AppendUvarint(nil, x) }
 
@@ -51,7 +67,7 @@ var badRequests = map[string][]byte{
 
 func TestReadRequestRejects(t *testing.T) {
 	for name, req := range badRequests {
-		_, err := readRequest(bufio.NewReader(bytes.NewReader(req)))
+		_, err := ReadRequest(bufio.NewReader(bytes.NewReader(req)))
 		if err == nil || err == io.EOF {
 			t.Errorf("%s: got %v, want an error", name, err)
 		}
@@ -61,15 +77,15 @@ func TestReadRequestRejects(t *testing.T) {
 func TestResponseRoundTrip(t *testing.T) {
 	data := []byte("hello block")
 	var buf []byte
-	buf = append(appendResponseHeader(buf, data, true), data...)
-	buf = appendResponseHeader(buf, nil, false)
-	buf = appendResponseHeader(buf, nil, true) // an empty block
+	buf = append(AppendResponseHeader(buf, data, true), data...)
+	buf = AppendResponseHeader(buf, nil, false)
+	buf = AppendResponseHeader(buf, nil, true) // an empty block
 	r := bufio.NewReader(bytes.NewReader(buf))
 	for i, want := range []struct {
 		data string
 		have bool
 	}{{"hello block", true}, {"", false}, {"", true}} {
-		got, have, err := readResponse(r, newBuffer)
+		got, have, err := ReadResponse(r, newBuffer)
 		if err != nil || have != want.have || string(got) != want.data {
 			t.Errorf("response %d: got %q %v %v, want %q %v", i, got, have, err, want.data, want.have)
 		}
@@ -86,28 +102,28 @@ func TestReadResponseRejects(t *testing.T) {
 		"non-minimal":  {statusHave, 0x80, 0x00},
 		"varint flood": append([]byte{statusHave}, bytes.Repeat([]byte{0xff}, 20)...),
 	} {
-		_, _, err := readResponse(bufio.NewReader(bytes.NewReader(resp)), newBuffer)
+		_, _, err := ReadResponse(bufio.NewReader(bytes.NewReader(resp)), newBuffer)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, _, err := readResponse(bufio.NewReader(bytes.NewReader(nil)), newBuffer); err != io.EOF {
+	if _, _, err := ReadResponse(bufio.NewReader(bytes.NewReader(nil)), newBuffer); err != io.EOF {
 		t.Errorf("empty: got %v, want io.EOF", err)
 	}
 }
 
 func FuzzReadRequest(f *testing.F) {
-	_, cids := randomBlocks(f, 3, 10)
-	f.Add(appendRequest(nil, cids))
-	f.Add(appendRequest(nil, cids[:1]))
+	cids := testCIDs(f, 3)
+	f.Add(AppendRequest(nil, cids))
+	f.Add(AppendRequest(nil, cids[:1]))
 	for _, req := range badRequests {
 		f.Add(req)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bufio.NewReader(bytes.NewReader(in))
-		got, err := readRequest(r)
+		got, err := ReadRequest(r)
 		if err != nil {
-			if err != io.EOF && !errors.Is(err, errProtocol) {
+			if err != io.EOF && !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v is not a protocol error", err)
 			}
 			return
@@ -116,7 +132,7 @@ func FuzzReadRequest(f *testing.F) {
 			t.Fatalf("decoded %d CIDs", len(got))
 		}
 		// What decodes re-encodes to the bytes it came from.
-		enc := appendRequest(nil, got)
+		enc := AppendRequest(nil, got)
 		if !bytes.HasPrefix(in, enc) {
 			t.Fatalf("re-encoding %x is not a prefix of %x", enc, in)
 		}
@@ -125,12 +141,18 @@ func FuzzReadRequest(f *testing.F) {
 
 func FuzzReadResponse(f *testing.F) {
 	data := []byte("block")
-	f.Add(append(appendResponseHeader(nil, data, true), data...))
-	f.Add(appendResponseHeader(nil, nil, false))
+	f.Add(append(AppendResponseHeader(nil, data, true), data...))
+	f.Add(AppendResponseHeader(nil, nil, false))
 	f.Add(append([]byte{statusHave}, uvarint(1<<40)...))
 	f.Add([]byte{statusHave, 0x80, 0x00})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, have, err := readResponse(bufio.NewReader(bytes.NewReader(in)), newBuffer)
+		alloc := func(n int) []byte {
+			if n > MaxBlockSize {
+				t.Fatalf("allocated %d bytes", n)
+			}
+			return make([]byte, n)
+		}
+		got, have, err := ReadResponse(bufio.NewReader(bytes.NewReader(in)), alloc)
 		if err != nil {
 			return
 		}
@@ -138,7 +160,7 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("decoded %d bytes, have %v", len(got), have)
 		}
 		if have {
-			enc := append(appendResponseHeader(nil, got, true), got...)
+			enc := append(AppendResponseHeader(nil, got, true), got...)
 			if !bytes.HasPrefix(in, enc) {
 				t.Fatalf("re-encoding is not a prefix of the input")
 			}

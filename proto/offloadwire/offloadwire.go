@@ -1,7 +1,12 @@
-// Package wire is the codec of the offload protocol (/accel/offload/1.0.0)
-// and its client end over any transport. It does not depend on libp2p: the
-// browser runtime (GOOS=js GOARCH=wasm) runs it with JS moving the frames
-// over a js-libp2p stream, and package offload over go-libp2p streams.
+// Package offloadwire is the offload protocol (/accel/offload/1.0.0): its
+// codec and its client end over any transport. It does not depend on
+// libp2p: the browser runtime (GOOS=js GOARCH=wasm) runs it with JS moving
+// the frames over a js-libp2p stream, and package offload (the server and
+// the go-libp2p dialer) over go-libp2p streams.
+//
+// Decoding never panics on hostile input: a frame's length is checked
+// against MaxFrameSize before its body is allocated, Decode returns only
+// messages within the limits, and Encode refuses messages outside them.
 //
 // # Wire format
 //
@@ -41,7 +46,7 @@
 // Varints are unsigned LEB128 in minimal form (multiformats uvarint);
 // every message has exactly one encoding, and a body with bytes after its
 // fields is malformed.
-package wire
+package offloadwire
 
 import (
 	"bufio"
