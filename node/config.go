@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ipfs-accelerate/accel/relay"
 )
 
 // ConfigFile is the name of the repo's configuration file.
@@ -76,16 +78,6 @@ type Swarm struct {
 	// Internal.Libp2pForceReachability): "public" or "private"; empty
 	// leaves it to AutoNAT.
 	ForceReachability string `json:",omitempty"`
-}
-
-// checkReachability refuses a ForceReachability other than "", "public"
-// and "private".
-func (s Swarm) checkReachability() error {
-	switch s.ForceReachability {
-	case "", "public", "private":
-		return nil
-	}
-	return fmt.Errorf("bad Swarm.ForceReachability %q: want \"public\", \"private\" or \"\" (AutoNAT decides)", s.ForceReachability)
 }
 
 // DatastoreConfig describes the repo's storage.
@@ -192,8 +184,8 @@ func readConfig(dir string) (*Config, error) {
 	if _, err := c.Datastore.gcPeriod(); err != nil {
 		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
-	if err := c.Swarm.checkReachability(); err != nil {
-		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
+	if err := relay.CheckReachability(c.Swarm.ForceReachability); err != nil {
+		return nil, fmt.Errorf("repo config %s: Swarm.ForceReachability: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	if c.Datastore.Spec != datastoreSpec {
 		return nil, fmt.Errorf("repo config %s: datastore %q, this accel reads %q", filepath.Join(dir, ConfigFile), c.Datastore.Spec, datastoreSpec)

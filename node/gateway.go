@@ -7,6 +7,7 @@ import (
 	"github.com/ipfs/boxo/gateway"
 
 	"github.com/ipfs-accelerate/accel/browser"
+	"github.com/ipfs-accelerate/accel/relay"
 )
 
 // GatewayHandler is the node's HTTP service for browsers and tools without
@@ -32,6 +33,6 @@ func (n *Node) GatewayHandler() (http.Handler, error) {
 	mux.Handle("GET /{$}", uiPage("/ui/")) // the playground: ui/index.html
 	mux.Handle("GET /dashboard", uiPage("/ui/dashboard.html"))
 	mux.Handle("GET /dashboard/stats", n.dashboardStats())
-	mux.Handle("/sdk/bootstrap.json", n.bootstrapHandler())
+	mux.Handle("/sdk/bootstrap.json", relay.BootstrapHandler(n.Host))
 	return mux, nil
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	basicconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+
+	"github.com/ipfs-accelerate/accel/relay"
 )
 
 // Connection manager watermarks (Kubo's defaults): above High connections
@@ -22,9 +24,10 @@ const (
 // newHost builds the libp2p host the config describes: every default
 // transport (TCP, QUIC, WebTransport, WebRTC-direct, WebSocket), Noise and
 // TLS, yamux, the default resource manager (limits scaled to the machine)
-// and a connection manager; a circuit relay v2 service when the config
-// asks for one (libp2p runs it while the node is publicly reachable), and
-// NAT traversal (port mapping, hole punching) outside the test profile.
+// and a connection manager; the reachability package relay sets up: a
+// circuit relay v2 service when the config asks for one (libp2p runs it
+// while the node is publicly reachable), the forced reachability, and NAT
+// traversal (port mapping, hole punching) outside the test profile.
 // gater refuses banned peers.
 func newHost(cfg *Config, gater connmgr.ConnectionGater) (host.Host, error) {
 	key, _, err := cfg.Identity.Key()
@@ -35,25 +38,21 @@ func newHost(cfg *Config, gater connmgr.ConnectionGater) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []libp2p.Option{
+	reach, err := relay.Options(relay.Config{
+		Service:           cfg.Swarm.RelayService,
+		ForceReachability: cfg.Swarm.ForceReachability,
+		NAT:               cfg.Profile != ProfileTest,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the config's Swarm.ForceReachability: %w", err)
+	}
+	opts := append([]libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.Addresses.Swarm...),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater),
 		libp2p.UserAgent("accel/" + Version),
-	}
-	if cfg.Swarm.RelayService {
-		opts = append(opts, libp2p.EnableRelayService())
-	}
-	switch cfg.Swarm.ForceReachability {
-	case "public":
-		opts = append(opts, libp2p.ForceReachabilityPublic())
-	case "private":
-		opts = append(opts, libp2p.ForceReachabilityPrivate())
-	}
-	if cfg.Profile != ProfileTest {
-		opts = append(opts, libp2p.NATPortMap(), libp2p.EnableHolePunching())
-	}
+	}, reach...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)

@@ -9,10 +9,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 )
 
-// NewHost starts a libp2p host listening on a random loopback TCP port.
-func NewHost(tb testing.TB) host.Host {
+// NewHost starts a libp2p host listening on a random loopback TCP port,
+// with opts added.
+func NewHost(tb testing.TB, opts ...libp2p.Option) host.Host {
 	tb.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	h, err := libp2p.New(append([]libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0")}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package relay
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -17,23 +18,19 @@ import (
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 )
 
-// A publicly reachable daemon with Swarm.RelayService on relays a
-// connection between two peers through a circuit v2 reservation; one in
-// the test profile (relay service off) refuses the reservation.
-func TestRelayService(t *testing.T) {
+// A publicly reachable host with the relay service relays a connection
+// between two peers through a circuit v2 reservation; one without the
+// service refuses the reservation.
+func TestService(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const hop = "/libp2p/circuit/relay/0.2.0/hop"
-	relay := func(on bool) *Node {
-		_, r := newTestRepo(t)
-		r.Config.Swarm.RelayService = on
-		r.Config.Swarm.ForceReachability = "public" // loopback: AutoNAT cannot tell
-		n, err := Start(ctx, r)
+	relay := func(service bool) host.Host {
+		opts, err := Options(Config{Service: service, ForceReachability: "public"}) // loopback: AutoNAT cannot tell
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { n.Close() })
-		return n
+		return p2ptest.NewHost(t, opts...)
 	}
 	behindNAT, dialer := p2ptest.NewHost(t), p2ptest.NewHost(t)
 	const echo = "/accel-test/echo"
@@ -44,22 +41,22 @@ func TestRelayService(t *testing.T) {
 	})
 
 	off := relay(false)
-	offInfo := peer.AddrInfo{ID: off.Host.ID(), Addrs: off.Host.Addrs()}
+	offInfo := peer.AddrInfo{ID: off.ID(), Addrs: off.Addrs()}
 	if err := behindNAT.Connect(ctx, offInfo); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.Reserve(ctx, behindNAT, offInfo); err == nil || !strings.Contains(err.Error(), "protocols not supported") {
-		t.Fatalf("a reservation with a daemon whose relay service is off: %v", err)
+		t.Fatalf("a reservation with a host whose relay service is off: %v", err)
 	}
 
 	on := relay(true)
 	// libp2p starts the service once the reachability event arrives.
-	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(on.Host.Mux().Protocols(), protocol.ID(hop)); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(on.Mux().Protocols(), protocol.ID(hop)); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the relay service did not start: protocols %v", on.Host.Mux().Protocols())
+			t.Fatalf("the relay service did not start: protocols %v", on.Mux().Protocols())
 		}
 	}
-	onInfo := peer.AddrInfo{ID: on.Host.ID(), Addrs: on.Host.Addrs()}
+	onInfo := peer.AddrInfo{ID: on.ID(), Addrs: on.Addrs()}
 	if err := behindNAT.Connect(ctx, onInfo); err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +65,8 @@ func TestRelayService(t *testing.T) {
 	}
 
 	var circuit []ma.Multiaddr
-	for _, a := range on.Host.Addrs() {
-		if strings.Contains(a.String(), "/tcp/") && !strings.Contains(a.String(), "/ws") {
-			circuit = append(circuit, a.Encapsulate(ma.StringCast("/p2p/"+on.Host.ID().String()+"/p2p-circuit")))
-		}
+	for _, a := range on.Addrs() {
+		circuit = append(circuit, a.Encapsulate(ma.StringCast("/p2p/"+on.ID().String()+"/p2p-circuit")))
 	}
 	if err := dialer.Connect(ctx, peer.AddrInfo{ID: behindNAT.ID(), Addrs: circuit}); err != nil {
 		t.Fatalf("dialling through the relay %v: %v", circuit, err)
@@ -90,5 +85,18 @@ func TestRelayService(t *testing.T) {
 	got, err := bufio.NewReader(s).ReadString('\n')
 	if err != nil || got != "through the relay\n" {
 		t.Fatalf("echo through the relay: %q, %v", got, err)
+	}
+}
+
+func TestOptionsRefuseUnknownReachability(t *testing.T) {
+	for _, force := range []string{"", "public", "private"} {
+		if _, err := Options(Config{ForceReachability: force}); err != nil {
+			t.Errorf("reachability %q: %v", force, err)
+		}
+	}
+	for _, force := range []string{"sometimes", "Public", " "} {
+		if _, err := Options(Config{ForceReachability: force}); err == nil {
+			t.Errorf("reachability %q was accepted", force)
+		}
 	}
 }
