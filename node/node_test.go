@@ -27,7 +27,7 @@ const models = "../../shared/models"
 
 func memRepo(t testing.TB) *Repo {
 	t.Helper()
-	r, err := newRepo(context.Background(), dssync.MutexWrap(ds.NewMapDatastore()))
+	r, err := newRepo(context.Background(), dssync.MutexWrap(ds.NewMapDatastore()), nil, DefaultHotCache)
 	if err != nil {
 		t.Fatal(err)
 	}
