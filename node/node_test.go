@@ -153,6 +153,11 @@ func TestAddPinGCExportImport(t *testing.T) {
 	if err != nil || len(roots) != 1 || !roots[0].Equals(root) {
 		t.Fatalf("import: %v %v", roots, err)
 	}
+	for _, c := range m.Components {
+		if p := mem.priority(ctx, c.CID); p != c.Priority {
+			t.Errorf("after the CAR import, %s has priority %d, want %d", c.Name, p, c.Priority)
+		}
+	}
 	var again bytes.Buffer
 	if err := mem.ExportCAR(ctx, root, &again); err != nil || !bytes.Equal(again.Bytes(), car.Bytes()) {
 		t.Fatalf("re-export differs (%v)", err)
