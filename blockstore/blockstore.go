@@ -1,10 +1,12 @@
-// Package blockstore holds the node's blocks: a persistent boxo blockstore
-// over the repo's datastore (whose blocks live in FlatFS: flatfs, with the
-// batches a fetch stores written past the page cache, flatfs.go), and
-// decorators over boxo's Blockstore
-// interface, one per file — a size limit (limit.go), verification on read
-// (verify.go), a byte-bounded hot cache weighted by component priority
-// (cache.go) — and garbage collection of unreachable blocks (gc.go).
+// Package blockstore holds the node's blocks: the persistent boxo
+// blockstore over the repo's datastore (New), whose blocks live in FlatFS
+// (flatfs.go), and a second blockstore over the same files whose batches
+// are written past the page cache (NewDirect), for fetches; decorators
+// over boxo's Blockstore interface, one per file — a size limit
+// (limit.go), verification on read (verify.go), a byte-bounded hot cache
+// weighted by the block priorities it looks up (cache.go) and writing in
+// the background (writebehind.go); and garbage collection of unreachable
+// blocks (gc.go).
 package blockstore
 
 import (
@@ -22,4 +24,13 @@ type Blockstore = bstore.Blockstore
 // A Put of a block already stored is skipped.
 func New(d ds.Batching) Blockstore {
 	return bstore.NewBlockstore(d)
+}
+
+// NewDirect opens a blockstore over f for writers that do not read their
+// blocks back soon — a fetch from the network: its PutMany writes past
+// the page cache (see FlatFS). It holds the same blocks, under the same
+// keys, as New over a datastore that mounts f at /blocks (the repo's),
+// and like New, it trusts the stored bytes.
+func NewDirect(f *FlatFS) Blockstore {
+	return bstore.NewBlockstore(directView{f}, bstore.NoPrefix())
 }

@@ -28,7 +28,13 @@ func block(n, size int) blocks.Block {
 func TestCacheBoundedAndWeighted(t *testing.T) {
 	ctx := context.Background()
 	bs := newStore()
-	c := NewCache(bs, 1000)
+	prio := map[cid.Cid]int{}
+	c := NewCache(bs, 1000, func(_ context.Context, k cid.Cid) int {
+		if p, ok := prio[k]; ok {
+			return p
+		}
+		return DefaultPriority
+	})
 	var hot, cold []blocks.Block
 	for i := range 4 {
 		hot = append(hot, block(i, 100))
@@ -42,14 +48,14 @@ func TestCacheBoundedAndWeighted(t *testing.T) {
 	if st := c.Stats(); st.Blocks != 0 {
 		t.Fatalf("Put cached blocks: %+v", st)
 	}
-	hotCtx := WithPriority(ctx, 0)
 	for _, b := range hot {
-		if _, err := c.Get(hotCtx, b.Cid()); err != nil {
+		prio[b.Cid()] = 0
+		if _, err := c.Get(ctx, b.Cid()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, b := range cold {
-		c.SetPriority(b.Cid(), 10)
+		prio[b.Cid()] = 10
 		if _, err := c.Get(ctx, b.Cid()); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +63,8 @@ func TestCacheBoundedAndWeighted(t *testing.T) {
 	// 800 bytes cached; a 300-byte priority-5 block evicts the oldest cold one.
 	mid := block(50, 300)
 	c.Put(ctx, mid)
-	if _, err := c.Get(WithPriority(ctx, 5), mid.Cid()); err != nil {
+	prio[mid.Cid()] = 5
+	if _, err := c.Get(ctx, mid.Cid()); err != nil {
 		t.Fatal(err)
 	}
 	st := c.Stats()
@@ -81,14 +88,16 @@ func TestCacheBoundedAndWeighted(t *testing.T) {
 	// A block less important than everything cached is not admitted.
 	low := block(60, 500)
 	c.Put(ctx, low)
-	c.Get(WithPriority(ctx, 99), low.Cid())
+	prio[low.Cid()] = 99
+	c.Get(ctx, low.Cid())
 	if st := c.Stats(); st.Blocks != 8 {
 		t.Fatalf("a low-priority block evicted higher ones: %+v", st)
 	}
 	// Too large for the whole budget: never cached.
 	huge := block(70, 2000)
 	c.Put(ctx, huge)
-	c.Get(WithPriority(ctx, 0), huge.Cid())
+	prio[huge.Cid()] = 0
+	c.Get(ctx, huge.Cid())
 	if st := c.Stats(); st.Bytes > 1000 {
 		t.Fatalf("over budget: %+v", st)
 	}

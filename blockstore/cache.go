@@ -17,22 +17,10 @@ import (
 // start at 0 for the tokenizer).
 const DefaultPriority = 1 << 20
 
-type priorityKey struct{}
-
-// WithPriority returns a context whose Gets through a Cache file the
-// blocks they read under priority p (lower is more important), unless
-// SetPriority gave the block its own.
-func WithPriority(ctx context.Context, p int) context.Context {
-	return context.WithValue(ctx, priorityKey{}, p)
-}
-
-func priorityFrom(ctx context.Context) (int, bool) {
-	p, ok := ctx.Value(priorityKey{}).(int)
-	return p, ok
-}
-
 // Cache is an in-memory hot-block cache over a Blockstore, bounded in
-// bytes and weighted by priority. It guarantees:
+// bytes and weighted by priority: each block is filed under the priority
+// that the lookup given to NewCache returns for it when it is read. It
+// guarantees:
 //
 //   - the cached block bytes never total more than its byte budget, and a
 //     block larger than the budget is never cached;
@@ -48,15 +36,15 @@ func priorityFrom(ctx context.Context) (int, bool) {
 // streams through Put without flushing the hot set. Hits and misses of Get
 // are counted. A Cache is safe for concurrent use.
 type Cache struct {
-	bs  Blockstore
-	max int64
+	bs       Blockstore
+	max      int64
+	priority func(context.Context, cid.Cid) int
 
 	mu    sync.Mutex
 	tiers map[int]*simplelru.LRU[string, []byte] // cached blocks by priority
 	order []int                                  // the keys of tiers, ascending
 	bytes map[int]int64                          // cached bytes by tier
 	tier  map[string]int                         // multihash → its tier
-	prio  map[string]int                         // priorities given by SetPriority
 	size  int64
 
 	hits, misses atomic.Uint64
@@ -64,15 +52,17 @@ type Cache struct {
 
 var _ Blockstore = (*Cache)(nil)
 
-// NewCache returns bs with a hot cache of at most maxBytes bytes of blocks.
-func NewCache(bs Blockstore, maxBytes int64) *Cache {
+// NewCache returns bs with a hot cache of at most maxBytes bytes of blocks,
+// which files a block it reads under priority(ctx, k): lower is more
+// important, DefaultPriority for a block of no known importance.
+func NewCache(bs Blockstore, maxBytes int64, priority func(ctx context.Context, k cid.Cid) int) *Cache {
 	return &Cache{
-		bs:    bs,
-		max:   maxBytes,
-		tiers: map[int]*simplelru.LRU[string, []byte]{},
-		bytes: map[int]int64{},
-		tier:  map[string]int{},
-		prio:  map[string]int{},
+		bs:       bs,
+		max:      maxBytes,
+		priority: priority,
+		tiers:    map[int]*simplelru.LRU[string, []byte]{},
+		bytes:    map[int]int64{},
+		tier:     map[string]int{},
 	}
 }
 
@@ -91,17 +81,8 @@ func (c *Cache) Stats() CacheStats {
 	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Blocks: len(c.tier), Bytes: c.size, MaxBytes: c.max}
 }
 
-// SetPriority gives the block k a priority (lower is more important) that
-// overrides the one of the context it is read under. It applies from the
-// next time the block is cached.
-func (c *Cache) SetPriority(k cid.Cid, p int) {
-	c.mu.Lock()
-	c.prio[string(k.Hash())] = p
-	c.mu.Unlock()
-}
-
 // Get returns the block from memory when cached, else from the wrapped
-// blockstore, caching it.
+// blockstore, caching it under its priority.
 func (c *Cache) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
 	key := string(k.Hash())
 	c.mu.Lock()
@@ -111,19 +92,13 @@ func (c *Cache) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
 		c.hits.Add(1)
 		return blocks.NewBlockWithCid(data, k)
 	}
-	p, given := c.prio[key]
 	c.mu.Unlock()
 	c.misses.Add(1)
 	b, err := c.bs.Get(ctx, k)
 	if err != nil {
 		return nil, err
 	}
-	if !given {
-		if p, given = priorityFrom(ctx); !given {
-			p = DefaultPriority
-		}
-	}
-	c.add(key, p, b.RawData())
+	c.add(key, c.priority(ctx, k), b.RawData())
 	return b, nil
 }
 
@@ -213,8 +188,7 @@ func (c *Cache) PutMany(ctx context.Context, bs []blocks.Block) error {
 	return c.bs.PutMany(ctx, bs)
 }
 
-// DeleteBlock drops the cached copy and its priority, then deletes the
-// stored block.
+// DeleteBlock drops the cached copy, then deletes the stored block.
 func (c *Cache) DeleteBlock(ctx context.Context, k cid.Cid) error {
 	key := string(k.Hash())
 	c.mu.Lock()
@@ -223,7 +197,6 @@ func (c *Cache) DeleteBlock(ctx context.Context, k cid.Cid) error {
 		c.tiers[t].Remove(key)
 		c.forget(key, t, int64(len(data)))
 	}
-	delete(c.prio, key)
 	c.mu.Unlock()
 	return c.bs.DeleteBlock(ctx, k)
 }

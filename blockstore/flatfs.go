@@ -17,14 +17,15 @@ import (
 )
 
 // FlatFS is the repo's block datastore: Kubo's flatfs — the same files in
-// the same layout, which flatfs and Kubo can open — whose batches can skip
-// the page cache. Copying a block into fresh page-cache pages is most of
-// a fetcher's CPU (≈1.2 s per 500 MiB on a 2-core VM, against ≈0.15 s
-// written straight to disk), so a batch committed with a context from
-// WithDirectIO writes each value's whole 4 KiB pages with O_DIRECT where
+// the same layout, which flatfs and Kubo can open — with a second view
+// whose batches skip the page cache. Copying a block into fresh
+// page-cache pages is most of a fetcher's CPU (≈1.2 s per 500 MiB on a
+// 2-core VM, against ≈0.15 s written straight to disk), so a batch of
+// more than one put committed through the direct view (NewDirect's
+// blockstore) writes each value's whole 4 KiB pages with O_DIRECT where
 // the filesystem allows it, and only the rest through the page cache.
-// Other writes go through the page cache: an import leaves its blocks
-// there for serving, and a caller waiting for one block (a gateway
+// Every other write goes through the page cache: an import leaves its
+// blocks there for serving, and a caller waiting for one block (a gateway
 // request) gets it stored without waiting for the disk.
 //
 // A value is written to a temporary file and renamed into place, so a
@@ -57,15 +58,6 @@ type FlatFS struct {
 }
 
 var _ ds.Batching = (*FlatFS)(nil)
-
-type directIOKey struct{}
-
-// WithDirectIO marks the batches of block writes committed with ctx as a
-// stream that the writer does not read back soon — a fetch from the
-// network — which FlatFS writes past the page cache.
-func WithDirectIO(ctx context.Context) context.Context {
-	return context.WithValue(ctx, directIOKey{}, true)
-}
 
 // writers is how many files a batch writes at once: enough to keep a disk
 // queue busy with direct writes, which each wait for the device.
@@ -170,14 +162,30 @@ func (f *FlatFS) Sync(context.Context, ds.Key) error {
 	return nil
 }
 
-// Batch collects puts and deletes; Commit writes the puts in parallel,
-// then applies the deletes.
+// Batch collects puts and deletes; Commit writes the puts in parallel
+// through the page cache, then applies the deletes.
 func (f *FlatFS) Batch(context.Context) (ds.Batch, error) {
-	return &flatBatch{fs: f, puts: map[ds.Key][]byte{}, deletes: map[ds.Key]bool{}}, nil
+	return f.batch(false), nil
+}
+
+// directView is a FlatFS whose batches of more than one put are written
+// past the page cache. It shares the FlatFS's files, syncs and Close.
+type directView struct{ *FlatFS }
+
+var _ ds.Batching = directView{}
+
+// Batch is FlatFS.Batch with direct writes.
+func (v directView) Batch(context.Context) (ds.Batch, error) {
+	return v.batch(true), nil
+}
+
+func (f *FlatFS) batch(direct bool) *flatBatch {
+	return &flatBatch{fs: f, direct: direct, puts: map[ds.Key][]byte{}, deletes: map[ds.Key]bool{}}
 }
 
 type flatBatch struct {
 	fs      *FlatFS
+	direct  bool // write past the page cache
 	puts    map[ds.Key][]byte
 	deletes map[ds.Key]bool
 }
@@ -214,7 +222,7 @@ func (b *flatBatch) Commit(ctx context.Context) error {
 func (b *flatBatch) write(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(writers)
-	direct := len(b.puts) > 1 && ctx.Value(directIOKey{}) != nil
+	direct := b.direct && len(b.puts) > 1
 	for key, value := range b.puts {
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {

@@ -11,8 +11,11 @@ import (
 	"runtime"
 	"testing"
 
+	blocks "github.com/ipfs/go-block-format"
 	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/mount"
 	"github.com/ipfs/go-datastore/query"
+	dssync "github.com/ipfs/go-datastore/sync"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 )
 
@@ -71,17 +74,13 @@ func TestFlatFSWritesWhatFlatfsReads(t *testing.T) {
 		{"batch with direct I/O", true, true, false},
 		{"batch with direct I/O refused", true, true, true},
 	} {
-		batched, buffered := tc.batched, tc.buffered
-		ctx := ctx
-		if tc.direct {
-			ctx = WithDirectIO(ctx)
-		}
+		batched, direct, buffered := tc.batched, tc.direct, tc.buffered
 		t.Run(tc.name, func(t *testing.T) {
 			f, dir := newFlatFS(t)
 			f.buffered.Store(buffered)
 			want := flatValues()
 			if batched {
-				b, err := f.Batch(ctx)
+				b, err := batchOf(f, direct)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -120,6 +119,14 @@ func TestFlatFSWritesWhatFlatfsReads(t *testing.T) {
 			checkValues(t, plain, want)
 		})
 	}
+}
+
+// batchOf starts a batch of f, or of its direct view.
+func batchOf(f *FlatFS, direct bool) (ds.Batch, error) {
+	if direct {
+		return directView{f}.Batch(context.Background())
+	}
+	return f.Batch(context.Background())
 }
 
 // checkValues checks that d holds exactly want.
@@ -215,12 +222,12 @@ func TestFlatFSReplacesAndDeletes(t *testing.T) {
 // TestFlatFSReadInto reads back values written one by one and in a batch
 // (with direct I/O and without) into buffers that fit, short ones and none.
 func TestFlatFSReadInto(t *testing.T) {
-	ctx := WithDirectIO(context.Background())
+	ctx := context.Background()
 	for _, buffered := range []bool{false, true} {
 		f, _ := newFlatFS(t)
 		f.buffered.Store(buffered)
 		want := flatValues()
-		b, _ := f.Batch(ctx)
+		b, _ := batchOf(f, true)
 		for k, v := range want {
 			if err := b.Put(ctx, k, v); err != nil {
 				t.Fatal(err)
@@ -273,18 +280,14 @@ func TestFlatFSFlushesInTheBackground(t *testing.T) {
 	value := make([]byte, 1<<20)
 	for _, direct := range []bool{true, false} {
 		f, _ := newFlatFS(t)
-		wctx := ctx
-		if direct {
-			wctx = WithDirectIO(ctx)
-		}
 		for i := range flushEvery>>20 + 8 {
-			b, _ := f.Batch(wctx)
+			b, _ := batchOf(f, direct)
 			for j := range 2 {
-				if err := b.Put(wctx, ds.NewKey(fmt.Sprintf("K%dX%d", i, j)), value); err != nil {
+				if err := b.Put(ctx, ds.NewKey(fmt.Sprintf("K%dX%d", i, j)), value); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := b.Commit(wctx); err != nil {
+			if err := b.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -294,5 +297,45 @@ func TestFlatFSFlushesInTheBackground(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDirectStoreWritesWhatNewReads stores blocks through NewDirect, in a
+// batch (past the page cache) and one by one, and reads them back through
+// New over a datastore that mounts the FlatFS at /blocks, as a repo does;
+// and the direct store finds what New stored.
+func TestDirectStoreWritesWhatNewReads(t *testing.T) {
+	ctx := context.Background()
+	f, _ := newFlatFS(t)
+	repo := New(mount.New([]mount.Mount{
+		{Prefix: ds.NewKey("/blocks"), Datastore: f},
+		{Prefix: ds.NewKey("/"), Datastore: dssync.MutexWrap(ds.NewMapDatastore())},
+	}))
+	direct := NewDirect(f)
+	batch := []blocks.Block{block(1, 10), block(2, directMin), block(3, 1<<20+123), block(4, MaxBlockSize)}
+	one := block(5, 300)
+	if err := direct.PutMany(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := direct.Put(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range append(batch, one) {
+		got, err := repo.Get(ctx, b.Cid())
+		if err != nil {
+			t.Errorf("reading %s through New: %v", b.Cid(), err)
+		} else if !bytes.Equal(got.RawData(), b.RawData()) {
+			t.Errorf("reading %s through New: %d bytes, not the %d written", b.Cid(), len(got.RawData()), len(b.RawData()))
+		}
+	}
+	if runtime.GOOS == "linux" && f.buffered.Load() {
+		t.Error("the filesystem of the test's temporary directory refused direct I/O, so only buffered writes were tested")
+	}
+	stored := block(6, 1000)
+	if err := repo.Put(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if has, err := direct.Has(ctx, stored.Cid()); err != nil || !has {
+		t.Errorf("the direct store does not find a block New stored: %v %v", has, err)
 	}
 }

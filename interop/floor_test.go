@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	boxobs "github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
@@ -39,8 +38,8 @@ func durableStore(tb testing.TB, blks []blocks.Block) time.Duration {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		bs := boxobs.NewBlockstore(flat, boxobs.NoPrefix())
-		ctx := blockstore.WithDirectIO(context.Background())
+		bs := blockstore.NewDirect(flat)
+		ctx := context.Background()
 		t0 := time.Now()
 		err = bs.PutMany(ctx, blks)
 		if err == nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 
-	"github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload"
 	"github.com/ipfs-accelerate/accel/transfer"
@@ -26,9 +25,9 @@ const Version = "0.1.0"
 
 // Node is a running daemon: the repo, a libp2p host, content routing (the
 // DHT, mDNS, bootstrap and static peers), block exchange (bitswap, client
-// and server, and the bulk transfer protocol), the offload server (running
-// layers of the models it holds for peers) and a hot cache in front of
-// the blockstore. Every block that enters the repo from the network is
+// and server, and the bulk transfer protocol) and the offload server
+// (running layers of the models it holds for peers), all over the stores
+// the repo composed. Every block that enters the repo from the network is
 // verified against its CID first. A Node is safe for concurrent use and
 // stops cleanly with Close.
 type Node struct {
@@ -38,9 +37,8 @@ type Node struct {
 	Bitswap *bitswap.Bitswap
 	// Online reads local blocks, else fetches them from connected peers
 	// over the bulk transfer protocol, else over bitswap; it stores what it
-	// fetched after handing it over (blockstore.WriteBehind).
+	// fetched after handing it over (Repo.Fetched).
 	Online   blockservice.BlockService
-	Cache    *blockstore.Cache
 	Transfer *transfer.Server
 	Offload  *offload.Server
 
@@ -71,20 +69,9 @@ func Start(ctx context.Context, r *Repo) (*Node, error) {
 	return n, nil
 }
 
-// maxWriteBehind bounds the bytes of fetched blocks waiting to be written.
-const maxWriteBehind = 64 << 20
-
 // start starts the services; closeServices stops what it started.
 func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	ctx, r, cfg := n.ctx, n.Repo, n.Repo.Config
-
-	// Every reader and writer goes through the hot cache from now on.
-	n.Cache = blockstore.NewCache(r.Blocks, cfg.Datastore.HotCache)
-	r.Blocks = n.Cache
-	r.DAG = loader.NewDAGService(n.Cache)
-	fetched := blockstore.NewWriteBehind(n.Cache, maxWriteBehind, func(err error) { log.Printf("storing a fetched block: %v", err) })
-	n.closers = append(n.closers, func() error { fetched.Wait(); return nil }) // the last to run
-
 	if n.Host, err = newHost(cfg, n.bans); err != nil {
 		return err
 	}
@@ -93,13 +80,13 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 		return err
 	}
 	n.closers = append(n.closers, n.Routing.(interface{ Close() error }).Close)
-	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, n.Cache,
+	n.Bitswap = bitswap.New(ctx, bsnet.NewFromIpfsHost(n.Host), n.Routing, r.Blocks,
 		bitswap.ProviderSearchDelay(100*time.Millisecond))
 	n.closers = append(n.closers, n.Bitswap.Close)
 	streams := transfer.NewStreamPool()
 	n.closers = append(n.closers, streams.Close)
-	n.Online = blockservice.New(fetched, &bulkFirst{n: n, bs: n.Bitswap, streams: streams})
-	n.Transfer = transfer.NewServer(n.Host, servedStore{n.Cache, r})
+	n.Online = blockservice.New(r.Fetched, &bulkFirst{n: n, bs: n.Bitswap, streams: streams})
+	n.Transfer = transfer.NewServer(n.Host, servedStore{r.Blocks, r})
 	n.closers = append(n.closers, n.Transfer.Close)
 	n.Offload = offload.NewServer(n.Host, localModels{r}, offload.Limits{})
 	n.closers = append(n.closers, n.Offload.Close)

@@ -37,14 +37,14 @@ func (e *bulkFirst) bulk(ctx context.Context, cids []cid.Cid) (got []blocks.Bloc
 			providers = append(providers, p)
 		}
 	}
-	stored := &keptBlocks{Blockstore: e.n.Cache, kept: map[cid.Cid]blocks.Block{}}
+	stored := &keptBlocks{Blockstore: e.n.Blocks, kept: map[cid.Cid]blocks.Block{}}
 	if len(providers) > 0 {
 		transfer.NewFetcher(e.n.Host, stored, transfer.WithStreams(1), transfer.WithStreamPool(e.streams), transfer.OnBlock(e.n.metrics.receivedBlock), transfer.OnBadPeer(e.n.ban)).Fetch(ctx, providers, cids) //nolint:errcheck // what is missing goes to bitswap
 	}
 	for _, c := range cids {
 		if b, ok := stored.block(c); ok {
 			got = append(got, b)
-		} else if b, err := e.n.Cache.Get(ctx, c); err == nil {
+		} else if b, err := e.n.Blocks.Get(ctx, c); err == nil {
 			got = append(got, b)
 		} else {
 			missing = append(missing, c)

@@ -11,7 +11,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/ipfs-accelerate/accel/blockstore"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/transfer"
 )
@@ -67,7 +66,7 @@ func (n *Node) fetchAndPin(ctx context.Context, root cid.Cid, name string, progr
 		return err
 	}
 	defer release()
-	f := &fetch{n: n, root: root, progress: progress, prio: map[cid.Cid]int{}, seen: map[peer.ID]bool{}}
+	f := &fetch{n: n, root: root, progress: progress, seen: map[peer.ID]bool{}}
 	if err := f.run(ctx); err != nil {
 		return fmt.Errorf("pin add %s: %w", root, err)
 	}
@@ -79,7 +78,6 @@ type fetch struct {
 	n        *Node
 	root     cid.Cid
 	progress func(Progress)
-	prio     map[cid.Cid]int // cache priority of each block, from its component
 
 	providers []peer.ID // peers that speak the bulk transfer protocol
 	searched  bool      // the DHT was searched for providers of the root
@@ -113,11 +111,6 @@ func (f *fetch) run(ctx context.Context) error {
 			for _, l := range nd.Links() {
 				if seen.Visit(l.Cid) {
 					next = append(next, l.Cid)
-					if p, ok := f.prio[c]; ok {
-						if _, set := f.prio[l.Cid]; !set {
-							f.prio[l.Cid] = p
-						}
-					}
 				}
 			}
 		}
@@ -126,8 +119,8 @@ func (f *fetch) run(ctx context.Context) error {
 	return nil
 }
 
-// planModel reads the total size and the component priorities when the
-// root is a model manifest; other DAGs fetch with no total.
+// planModel reads the total size when the root is a model manifest; other
+// DAGs fetch with no total.
 func (f *fetch) planModel(data []byte) {
 	m, err := loader.DecodeManifest(data)
 	if err != nil {
@@ -136,18 +129,12 @@ func (f *fetch) planModel(data []byte) {
 	f.mu.Lock()
 	f.done.Total = m.Size() + int64(len(data))
 	f.mu.Unlock()
-	for _, c := range m.Components {
-		f.prio[c.CID] = c.Priority
-	}
 }
 
 // level makes every block of cids local.
 func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
 	var missing []cid.Cid
 	for _, c := range cids {
-		if p, ok := f.prio[c]; ok {
-			f.n.Cache.SetPriority(c, p)
-		}
 		size, err := f.n.Blocks.GetSize(ctx, c)
 		if err == nil {
 			f.add(size)
@@ -198,10 +185,10 @@ func (f *fetch) bulk(ctx context.Context, providers []peer.ID, cids []cid.Cid) e
 		// bytes (a repo in memory would), so the fetcher may reuse them.
 		opts = append(opts, transfer.RecycleBuffers())
 	}
-	fe := transfer.NewFetcher(f.n.Host, f.n.Cache, opts...)
 	// A pin add stores whole components it does not read back right
 	// away: written past the page cache, they cost the fetcher far less.
-	err := fe.Fetch(blockstore.WithDirectIO(ctx), providers, cids)
+	fe := transfer.NewFetcher(f.n.Host, f.n.Bulk, opts...)
+	err := fe.Fetch(ctx, providers, cids)
 	var missing *transfer.MissingError
 	if err == nil || errors.As(err, &missing) && ctx.Err() == nil {
 		return nil // what is missing goes on to the next source
@@ -230,7 +217,7 @@ func (f *fetch) bitswap(ctx context.Context, cids []cid.Cid) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ses := blockservice.NewSession(ctx, blockservice.New(f.n.Cache, f.n.Bitswap))
+	ses := blockservice.NewSession(ctx, blockservice.New(f.n.Blocks, f.n.Bitswap))
 	got := 0
 	ch := ses.GetBlocks(ctx, cids)
 	stall := time.NewTimer(FetchStall)

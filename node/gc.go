@@ -21,6 +21,9 @@ func (r *Repo) GC(ctx context.Context) (blockstore.GCResult, error) {
 		return blockstore.GCResult{}, err
 	}
 	res, err := blockstore.Collect(ctx, r.Blocks, live)
+	if res.Blocks > 0 {
+		r.forgetPriorities(ctx)
+	}
 	if err == nil {
 		if uses, e := r.LastUse(ctx); e == nil {
 			r.forgetGone(ctx, uses)

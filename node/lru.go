@@ -214,6 +214,9 @@ func (r *Repo) gcTo(ctx context.Context, budget int64) (GCToResult, error) {
 		res.Bytes += cd.size
 		res.After -= cd.size
 	}
+	if res.Blocks > 0 {
+		r.forgetPriorities(ctx)
+	}
 	r.forgetGone(ctx, uses)
 	if res.After > budget {
 		return res, fmt.Errorf("gc to %d bytes: %d bytes left: %w", budget, res.After, ErrOverBudget)

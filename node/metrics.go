@@ -40,10 +40,10 @@ func newMetrics(n *Node) *metrics {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "accel", Name: name, Help: help}, f))
 	}
 	gauge("peers", "Connected peers.", func() float64 { return float64(len(n.Host.Network().Peers())) })
-	counter("cache_hits_total", "Block reads answered by the hot cache.", func() float64 { return float64(n.Cache.Stats().Hits) })
-	counter("cache_misses_total", "Block reads that went to disk.", func() float64 { return float64(n.Cache.Stats().Misses) })
-	gauge("cache_bytes", "Bytes of blocks in the hot cache.", func() float64 { return float64(n.Cache.Stats().Bytes) })
-	gauge("cache_max_bytes", "Budget of the hot cache.", func() float64 { return float64(n.Cache.Stats().MaxBytes) })
+	counter("cache_hits_total", "Block reads answered by the hot cache.", func() float64 { return float64(n.Blocks.Stats().Hits) })
+	counter("cache_misses_total", "Block reads that went to disk.", func() float64 { return float64(n.Blocks.Stats().Misses) })
+	gauge("cache_bytes", "Bytes of blocks in the hot cache.", func() float64 { return float64(n.Blocks.Stats().Bytes) })
+	gauge("cache_max_bytes", "Budget of the hot cache.", func() float64 { return float64(n.Blocks.Stats().MaxBytes) })
 	fromBitswap := func(f func(s bitswapStat) float64) func() float64 {
 		return func() float64 {
 			st, err := n.Bitswap.Stat()

@@ -27,7 +27,7 @@ const models = "../../shared/models"
 
 func memRepo(t testing.TB) *Repo {
 	t.Helper()
-	r, err := newRepo(context.Background(), dssync.MutexWrap(ds.NewMapDatastore()))
+	r, err := newRepo(context.Background(), dssync.MutexWrap(ds.NewMapDatastore()), nil, DefaultHotCache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +152,11 @@ func TestAddPinGCExportImport(t *testing.T) {
 	roots, err := mem.ImportCAR(ctx, bytes.NewReader(car.Bytes()))
 	if err != nil || len(roots) != 1 || !roots[0].Equals(root) {
 		t.Fatalf("import: %v %v", roots, err)
+	}
+	for _, c := range m.Components {
+		if p := mem.priority(ctx, c.CID); p != c.Priority {
+			t.Errorf("after the CAR import, %s has priority %d, want %d", c.Name, p, c.Priority)
+		}
 	}
 	var again bytes.Buffer
 	if err := mem.ExportCAR(ctx, root, &again); err != nil || !bytes.Equal(again.Bytes(), car.Bytes()) {

@@ -29,7 +29,8 @@ func notLocal(err error) error {
 
 // Pin pins the DAG at c recursively under name. Offline, every block of
 // the DAG must already be in the repo; the pin is recorded (durably) only
-// once they all are. A CID already pinned recursively keeps its pin as it
+// once they all are, and after the priorities of a model's blocks (see
+// recordPriorities). A CID already pinned recursively keeps its pin as it
 // is (boxo's pinner would drop and re-add it, and a crash between the two
 // would lose it).
 func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
@@ -43,6 +44,9 @@ func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
 	}
 	nd, err := r.DAG.Get(ctx, c)
 	if err != nil {
+		return fmt.Errorf("pin %s: %w", c, notLocal(err))
+	}
+	if err := r.recordPriorities(ctx, c); err != nil {
 		return fmt.Errorf("pin %s: %w", c, notLocal(err))
 	}
 	if err := r.syncBlocks(ctx); err != nil {

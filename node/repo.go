@@ -6,19 +6,23 @@
 // Storage follows Kubo's layout: blocks live in a flatfs datastore
 // (one file per block, written to a temporary file and renamed into place,
 // not fsynced one by one, and the batches a pin add fetches past the page
-// cache: see blockstore.FlatFS) and everything else — pins, metadata — in a
-// leveldb datastore with synchronous writes, both mounted into one
-// datastore. Before a pin is recorded the blocks' filesystem is synced, so
-// a pinned DAG is always whole on disk; a process killed at any moment
-// leaves a consistent pin set, and the next Open after such a stop deletes
-// any block a lost write tore. Blocks stored but never pinned are what gc
-// removes.
+// cache: see blockstore.FlatFS and Repo.Bulk) and everything else — pins,
+// last-use times, block priorities — in a leveldb datastore with
+// synchronous writes, both mounted into one datastore. Before a pin is
+// recorded the blocks' filesystem is synced, so a pinned DAG is always
+// whole on disk; a process killed at any moment leaves a consistent pin
+// set, and the next Open after such a stop deletes any block a lost write
+// tore. Blocks stored but never pinned are what gc removes. Blocks are
+// read through a hot cache in memory that keeps the blocks of a model's
+// critical path (tokenizer, embed, head) over its later layers, by the
+// priorities recorded when the model was pinned.
 package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,20 +66,38 @@ func DefaultPath() (string, error) {
 	return filepath.Join(home, ".accel"), nil
 }
 
-// Repo is an open repo. It holds the repo lock until Close.
+// Repo is an open repo. It holds the repo lock until Close. Its stores
+// are composed once, at open, and every user of the repo — the CLI and the
+// daemon alike — goes through them:
+//
+//	Fetched ──▶ Blocks (hot cache) ──▶ blocks on disk (size limit)
+//	Bulk ───────────────────────────▶ the same blocks, written past the page cache
 type Repo struct {
 	Path   string
-	Config *Config
-	// Blocks is the persistent blockstore (no hash on read, blocks over
-	// blockstore.MaxBlockSize refused).
-	Blocks blockstore.Blockstore
+	Config *Config // nil for a repo in memory
+	// Blocks is the repo's blockstore: the blocks on disk (no hash on
+	// read, blocks over blockstore.MaxBlockSize refused) read through a
+	// hot cache of Config.Datastore.HotCache bytes, which keeps each block
+	// under the priority recorded when its model was pinned.
+	Blocks *blockstore.Cache
+	// Fetched is Blocks writing behind: a Put returns once the block is
+	// held in memory, and the write follows. It stores what the network
+	// fetched for a waiting caller; Close waits for its writes.
+	Fetched *blockstore.WriteBehind
+	// Bulk stores the same blocks as Blocks, its batches written past the
+	// page cache: for a fetch of whole models, which reads them back
+	// later, if at all. (In memory, it is Blocks' store.)
+	Bulk blockstore.Blockstore
 	// DAG is an offline DAG service over Blocks: a missing block is an
 	// ipld.ErrNotFound.
-	DAG    ipld.DAGService
+	DAG ipld.DAGService
+	// Pinner keeps the pins in the datastore; it checks that a DAG is
+	// whole by reading the blocks on disk, past the hot cache.
 	Pinner pin.Pinner
 
 	dstore ds.Batching
-	flat   *blockstore.FlatFS // the blocks' datastore, in dstore; nil in memory
+	stored blockstore.Blockstore // Blocks without the hot cache: the blocks on disk
+	flat   *blockstore.FlatFS    // the blocks' datastore, in dstore; nil in memory
 	lock   *os.File
 	now    func() time.Time // the clock of last-use records; nil: time.Now
 
@@ -164,28 +186,44 @@ func open(ctx context.Context, dir string) (*Repo, error) {
 		{Prefix: ds.NewKey("/" + blocksDir), Datastore: flat},
 		{Prefix: ds.NewKey("/"), Datastore: ldb},
 	})
-	r, err := newRepo(ctx, d)
+	r, err := newRepo(ctx, d, flat, cfg.Datastore.HotCache)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	r.Path, r.Config, r.flat = dir, cfg, flat
+	r.Path, r.Config = dir, cfg
 	return r, nil
 }
 
-// newRepo builds a repo's stores over d (which it owns from then on).
-func newRepo(ctx context.Context, d ds.Batching) (*Repo, error) {
-	bs := blockstore.Limit(blockstore.New(d), blockstore.MaxBlockSize)
-	dag := loader.NewDAGService(bs)
-	p, err := dspinner.New(ctx, d, pinDAG{DAGService: dag, blocks: bs})
+// maxWriteBehind bounds the bytes of fetched blocks waiting to be written.
+const maxWriteBehind = 64 << 20
+
+// newRepo composes a repo's stores over d (which it owns from then on):
+// flat is the datastore d mounts at /blocks (nil for a repo in memory,
+// whose blocks d holds itself), hotCache the byte budget of the cache.
+func newRepo(ctx context.Context, d ds.Batching, flat *blockstore.FlatFS, hotCache int64) (*Repo, error) {
+	stored := blockstore.Limit(blockstore.New(d), blockstore.MaxBlockSize)
+	r := &Repo{dstore: d, stored: stored, flat: flat, Bulk: stored, gcLock: newGCLock()}
+	if flat != nil {
+		r.Bulk = blockstore.Limit(blockstore.NewDirect(flat), blockstore.MaxBlockSize)
+	}
+	r.Blocks = blockstore.NewCache(stored, hotCache, r.priority)
+	r.Fetched = blockstore.NewWriteBehind(r.Blocks, maxWriteBehind, func(err error) { log.Printf("storing a fetched block: %v", err) })
+	r.DAG = loader.NewDAGService(r.Blocks)
+	// The pinner reads past the cache: checking a DAG is whole before
+	// pinning it does not make its blocks hot.
+	p, err := dspinner.New(ctx, d, pinDAG{DAGService: loader.NewDAGService(stored), blocks: stored})
 	if err != nil {
 		return nil, fmt.Errorf("loading pins: %w", err)
 	}
-	return &Repo{Blocks: bs, DAG: dag, Pinner: p, dstore: d, gcLock: newGCLock()}, nil
+	r.Pinner = p
+	return r, nil
 }
 
-// Close flushes and closes the stores and releases the lock.
+// Close waits for the writes behind, flushes and closes the stores and
+// releases the lock.
 func (r *Repo) Close() error {
+	r.Fetched.Wait()
 	err := r.Pinner.Close()
 	if e := r.dstore.Close(); err == nil {
 		err = e

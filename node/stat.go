@@ -117,10 +117,11 @@ func (r *Repo) RepoStat(ctx context.Context) (*RepoStat, error) {
 	return st, ctx.Err()
 }
 
-// Verify re-hashes every stored block and returns how many it checked and
-// the CIDs (raw codec) of those whose bytes no longer match.
+// Verify re-hashes every stored block, read from the disk past the hot
+// cache, and returns how many it checked and the CIDs (raw codec) of those
+// whose bytes no longer match.
 func (r *Repo) Verify(ctx context.Context) (int, []cid.Cid, error) {
-	keys, err := r.Blocks.AllKeysChan(ctx)
+	keys, err := r.stored.AllKeysChan(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -130,7 +131,7 @@ func (r *Repo) Verify(ctx context.Context) (int, []cid.Cid, error) {
 	)
 	for k := range keys {
 		n++
-		if err := blockstore.Verify(ctx, r.Blocks, k); errors.Is(err, blockstore.ErrHashMismatch) {
+		if err := blockstore.Verify(ctx, r.stored, k); errors.Is(err, blockstore.ErrHashMismatch) {
 			bad = append(bad, k)
 		} else if err != nil {
 			return n, bad, err

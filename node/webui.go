@@ -145,7 +145,7 @@ func (n *Node) dashboardStats() http.Handler {
 		mu.Lock()
 		maps.DeleteFunc(models, func(c cid.Cid, _ DashboardModel) bool { return !pinned[c] })
 		mu.Unlock()
-		cs := n.Cache.Stats()
+		cs := n.Blocks.Stats()
 		st.Cache = DashboardCache{Hits: cs.Hits, Misses: cs.Misses, Bytes: cs.Bytes, MaxBytes: cs.MaxBytes}
 		if reads := cs.Hits + cs.Misses; reads > 0 {
 			st.Cache.HitRate = float64(cs.Hits) / float64(reads)
