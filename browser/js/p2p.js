@@ -19,7 +19,7 @@ import { CID } from 'multiformats/cid';
 /** The node's bulk block protocol (transfer/protocol.go). */
 export const BLOCKS_PROTOCOL = '/accel/blocks/1.0.0';
 
-/** The node's offload protocol (offload/wire/wire.go): layers run for a peer. */
+/** The node's offload protocol (proto/offloadwire/wire.go): layers run for a peer. */
 export const OFFLOAD_PROTOCOL = '/accel/offload/1.0.0';
 
 /** The transports a page can dial, in the order they are tried. */
