@@ -67,7 +67,7 @@ func (n *Node) fetchAndPin(ctx context.Context, root cid.Cid, name string, progr
 		return err
 	}
 	defer release()
-	f := &fetch{n: n, root: root, progress: progress, prio: map[cid.Cid]int{}, seen: map[peer.ID]bool{}}
+	f := &fetch{n: n, root: root, progress: progress, seen: map[peer.ID]bool{}}
 	if err := f.run(ctx); err != nil {
 		return fmt.Errorf("pin add %s: %w", root, err)
 	}
@@ -79,7 +79,6 @@ type fetch struct {
 	n        *Node
 	root     cid.Cid
 	progress func(Progress)
-	prio     map[cid.Cid]int // cache priority of each block, from its component
 
 	providers []peer.ID // peers that speak the bulk transfer protocol
 	searched  bool      // the DHT was searched for providers of the root
@@ -91,62 +90,25 @@ type fetch struct {
 
 // run fetches every block of the DAG, one level of links at a time.
 func (f *fetch) run(ctx context.Context) error {
-	level := []cid.Cid{f.root}
-	seen := cid.NewSet()
-	seen.Add(f.root)
-	for len(level) > 0 {
-		if err := f.level(ctx, level); err != nil {
-			return err
-		}
-		var next []cid.Cid
-		for _, c := range level {
-			if c.Type() == cid.Raw {
-				continue // a leaf: no links to follow, no need to read it
-			}
-			nd, err := f.n.DAG.Get(ctx, c)
-			if err != nil {
-				return fmt.Errorf("decoding %s: %w", c, err)
-			}
-			if c == f.root {
-				f.planModel(nd.RawData())
-			}
-			for _, l := range nd.Links() {
-				if seen.Visit(l.Cid) {
-					next = append(next, l.Cid)
-					if p, ok := f.prio[c]; ok {
-						if _, set := f.prio[l.Cid]; !set {
-							f.prio[l.Cid] = p
-						}
-					}
-				}
-			}
-		}
-		level = next
-	}
-	return nil
+	w := loader.Walker{Fetch: f.level, Get: f.n.Blocks.Get, Manifest: f.setTotal}
+	return w.Walk(ctx, f.root)
 }
 
-// planModel reads the total size and the component priorities when the
-// root is a model manifest; other DAGs fetch with no total.
-func (f *fetch) planModel(data []byte) {
-	m, err := loader.DecodeManifest(data)
-	if err != nil {
-		return
-	}
+// setTotal expects the size of a model: its components and its manifest.
+func (f *fetch) setTotal(m *loader.Manifest, size int) {
 	f.mu.Lock()
-	f.done.Total = m.Size() + int64(len(data))
+	f.done.Total = m.Size() + int64(size)
 	f.mu.Unlock()
-	for _, c := range m.Components {
-		f.prio[c.CID] = c.Priority
-	}
 }
 
-// level makes every block of cids local.
-func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
+// level makes every block of refs local. A block of a model component
+// takes the component's cache priority.
+func (f *fetch) level(ctx context.Context, refs []loader.Ref) error {
 	var missing []cid.Cid
-	for _, c := range cids {
-		if p, ok := f.prio[c]; ok {
-			f.n.Cache.SetPriority(c, p)
+	for _, r := range refs {
+		c := r.CID
+		if r.Component != nil {
+			f.n.Cache.SetPriority(c, r.Component.Priority)
 		}
 		size, err := f.n.Blocks.GetSize(ctx, c)
 		if err == nil {
