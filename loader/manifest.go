@@ -8,7 +8,9 @@
 // and identical components dedupe across models.
 //
 // Import builds the DAG from a GGUF file or a llama2.c checkpoint; Open
-// reads it back, down to a runnable llama.Model or a GGUF file.
+// reads it back, down to a runnable llama.Model or a GGUF file. Plan
+// orders a model's components for a load, and a Walker fetches a DAG
+// level by level from wherever its caller gets blocks.
 package loader
 
 import (
