@@ -8,7 +8,9 @@
 // and identical components dedupe across models.
 //
 // Import builds the DAG from a GGUF file or a llama2.c checkpoint; Open
-// reads it back, down to a runnable llama.Model or a GGUF file.
+// reads it back, down to a runnable llama.Model or a GGUF file. Plan
+// orders a model's components for a load, and a Walker fetches a DAG
+// level by level from wherever its caller gets blocks.
 package loader
 
 import (
@@ -84,13 +86,24 @@ func Priority(name string) int {
 	case ComponentHead:
 		return 2
 	}
-	if rest, ok := strings.CutPrefix(name, "layer."); ok {
-		i, err := strconv.Atoi(rest)
-		if err == nil && i >= 0 && i < MaxLayers && strconv.Itoa(i) == rest {
-			return 3 + i
-		}
+	if i, ok := LayerOf(name); ok {
+		return 3 + i
 	}
 	return -1
+}
+
+// LayerOf returns the layer of component name: N for "layer.N" (N in
+// canonical decimal form, below MaxLayers), false for any other name.
+func LayerOf(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "layer.")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 || i >= MaxLayers || strconv.Itoa(i) != rest {
+		return 0, false
+	}
+	return i, true
 }
 
 // Manifest is the root of a model DAG. One returned by DecodeManifest or
@@ -135,6 +148,9 @@ type Component struct {
 	// file holding the model's metadata (general.*, llama.*, tokenizer.*).
 	Tensors []Tensor
 }
+
+// Layer returns the transformer block c holds, false when c is not a layer.
+func (c Component) Layer() (int, bool) { return LayerOf(c.Name) }
 
 // Tensor is one tensor of a component.
 type Tensor struct {

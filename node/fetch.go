@@ -89,52 +89,22 @@ type fetch struct {
 
 // run fetches every block of the DAG, one level of links at a time.
 func (f *fetch) run(ctx context.Context) error {
-	level := []cid.Cid{f.root}
-	seen := cid.NewSet()
-	seen.Add(f.root)
-	for len(level) > 0 {
-		if err := f.level(ctx, level); err != nil {
-			return err
-		}
-		var next []cid.Cid
-		for _, c := range level {
-			if c.Type() == cid.Raw {
-				continue // a leaf: no links to follow, no need to read it
-			}
-			nd, err := f.n.DAG.Get(ctx, c)
-			if err != nil {
-				return fmt.Errorf("decoding %s: %w", c, err)
-			}
-			if c == f.root {
-				f.planModel(nd.RawData())
-			}
-			for _, l := range nd.Links() {
-				if seen.Visit(l.Cid) {
-					next = append(next, l.Cid)
-				}
-			}
-		}
-		level = next
-	}
-	return nil
+	w := loader.Walker{Fetch: f.level, Get: f.n.Blocks.Get, Manifest: f.setTotal}
+	return w.Walk(ctx, f.root)
 }
 
-// planModel reads the total size when the root is a model manifest; other
-// DAGs fetch with no total.
-func (f *fetch) planModel(data []byte) {
-	m, err := loader.DecodeManifest(data)
-	if err != nil {
-		return
-	}
+// setTotal expects the size of a model: its components and its manifest.
+func (f *fetch) setTotal(m *loader.Manifest, size int) {
 	f.mu.Lock()
-	f.done.Total = m.Size() + int64(len(data))
+	f.done.Total = m.Size() + int64(size)
 	f.mu.Unlock()
 }
 
-// level makes every block of cids local.
-func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
+// level makes every block of refs local.
+func (f *fetch) level(ctx context.Context, refs []loader.Ref) error {
 	var missing []cid.Cid
-	for _, c := range cids {
+	for _, r := range refs {
+		c := r.CID
 		size, err := f.n.Blocks.GetSize(ctx, c)
 		if err == nil {
 			f.add(size)

@@ -5,11 +5,9 @@ import (
 	"encoding/binary"
 
 	"github.com/ipfs/boxo/datastore/dshelp"
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
-	ipld "github.com/ipfs/go-ipld-format"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/ipfs-accelerate/accel/blockstore"
@@ -48,14 +46,14 @@ func (r *Repo) priority(ctx context.Context, c cid.Cid) int {
 // root, in one batch; a root that is not a model manifest has none. The
 // blocks with links must be local.
 func (r *Repo) recordPriorities(ctx context.Context, root cid.Cid) error {
-	dag := loader.NewDAGService(r.stored) // past the cache: reading is not using
-	m, err := loader.Open(ctx, root, dag)
+	// Past the cache: reading is not using.
+	m, err := loader.Open(ctx, root, loader.NewDAGService(r.stored))
 	if err != nil {
 		return nil // not a model: its blocks keep the default priority
 	}
 	prio := map[string]int{string(root.Hash()): 0} // by multihash
 	for _, comp := range m.Manifest.Components {
-		err := dagBlocks(ctx, dag, comp.CID, func(c cid.Cid) {
+		err := dagBlocks(ctx, r.stored, comp.CID, func(c cid.Cid) {
 			if p, ok := prio[string(c.Hash())]; !ok || comp.Priority < p {
 				prio[string(c.Hash())] = comp.Priority
 			}
@@ -114,26 +112,13 @@ func (r *Repo) forgetPriorities(ctx context.Context) {
 	_ = batch.Commit(ctx)
 }
 
-// dagBlocks calls visit once with each block of the DAG at root, reading
-// the blocks that can have links (a UnixFS file's dag-pb nodes) but not
-// the raw leaves, which have none.
-func dagBlocks(ctx context.Context, dag ipld.NodeGetter, root cid.Cid, visit func(cid.Cid)) error {
-	links := func(ctx context.Context, c cid.Cid) ([]*ipld.Link, error) {
-		if c.Type() == cid.Raw {
-			return nil, nil
+// dagBlocks calls visit once with each block of the local DAG at root.
+func dagBlocks(ctx context.Context, bs blockstore.Blockstore, root cid.Cid, visit func(cid.Cid)) error {
+	w := loader.Walker{Get: bs.Get, Fetch: func(_ context.Context, level []loader.Ref) error {
+		for _, r := range level {
+			visit(r.CID)
 		}
-		nd, err := dag.Get(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		return nd.Links(), nil
-	}
-	seen := cid.NewSet()
-	return merkledag.Walk(ctx, links, root, func(c cid.Cid) bool {
-		if !seen.Visit(c) {
-			return false
-		}
-		visit(c)
-		return true
-	})
+		return nil
+	}}
+	return w.Walk(ctx, root)
 }

@@ -26,7 +26,7 @@ func TestPrioritiesSurviveReopen(t *testing.T) {
 	var critical, layers []cid.Cid
 	var budget int64
 	for _, c := range m.Components {
-		if err := dagBlocks(ctx, r.DAG, c.CID, func(k cid.Cid) {
+		if err := dagBlocks(ctx, r.Blocks, c.CID, func(k cid.Cid) {
 			if c.Priority > loader.Priority(loader.ComponentHead) {
 				layers = append(layers, k)
 				return

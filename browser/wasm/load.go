@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
-	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
@@ -162,8 +161,8 @@ func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) 
 	return m, l, nil
 }
 
-// component fetches component c's blocks, breadth first through its UnixFS
-// tree with fetchWindow requests in flight, and returns their CIDs.
+// component fetches component c's blocks, level by level through its
+// UnixFS tree with fetchWindow requests in flight, and returns their CIDs.
 func (l *blockLoader) component(ctx context.Context, c loader.Component) ([]cid.Cid, error) {
 	start := time.Now()
 	var (
@@ -186,7 +185,12 @@ func (l *blockLoader) component(ctx context.Context, c loader.Component) ([]cid.
 		l.p.progress(float64(l.before+min(seen, c.Size))/float64(l.total), c.Name, l.fetched)
 		return nil
 	}
-	if err := fetchTree(ctx, c.CID, l.f.forComponent(c), put); err != nil {
+	f := l.f.forComponent(c)
+	w := loader.Walker{
+		Fetch: func(ctx context.Context, level []loader.Ref) error { return fetchLevel(ctx, level, f, put) },
+		Get:   l.bs.Get,
+	}
+	if err := w.Walk(ctx, c.CID); err != nil {
 		return nil, fmt.Errorf("component %s: %w", c.Name, err)
 	}
 	l.before += c.Size
@@ -201,88 +205,23 @@ func (l *blockLoader) drop(ctx context.Context, cids []cid.Cid) {
 	}
 }
 
-// loadPlan is what a load fetches, in order, and the layers it leaves to
-// a peer.
-type loadPlan struct {
-	fetch  []loader.Component
-	remote []int // layers not fetched: a peer runs them
-}
-
-// planLoad orders the components of m for a load. Without a peer to
-// offload to, it is every component in manifest order. With one, the
-// minimum viable model comes first — tokenizer, embed, head — then the
-// layers in order while their weights fit in budget bytes (0: no limit);
-// the layers after the first that does not fit are left to the peer.
-func planLoad(m *loader.Manifest, offload bool, budget int64) (loadPlan, error) {
-	var plan loadPlan
-	if !offload {
-		if size := m.Size(); budget > 0 && size > budget {
-			return plan, fmt.Errorf("the model's %d MiB of weights exceed maxMemoryUsageMB (%d MiB) and no peer is connected to run the rest", size>>20, budget>>20)
-		}
-		plan.fetch = m.Components
-		return plan, nil
+// fetchLevel fetches the blocks of level, fetchWindow at a time, handing
+// each verified block to put, which may be called from several goroutines
+// at once.
+func fetchLevel(ctx context.Context, level []loader.Ref, f fetcher, put func(blocks.Block) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchWindow)
+	for _, r := range level {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			b, err := f.block(r.CID)
+			if err != nil {
+				return err
+			}
+			return put(b)
+		})
 	}
-	var used int64
-	for _, name := range []string{loader.ComponentTokenizer, loader.ComponentEmbed, loader.ComponentHead} {
-		c, ok := m.Component(name)
-		if !ok {
-			return plan, fmt.Errorf("the manifest has no %s component", name)
-		}
-		plan.fetch = append(plan.fetch, *c)
-		used += c.Size
-	}
-	for i := range m.Hyperparameters.Layers {
-		c, ok := m.Component(loader.LayerComponent(i))
-		if !ok {
-			return plan, fmt.Errorf("the manifest has no %s component", loader.LayerComponent(i))
-		}
-		if len(plan.remote) > 0 || (budget > 0 && used+c.Size > budget) {
-			plan.remote = append(plan.remote, i)
-			continue
-		}
-		plan.fetch = append(plan.fetch, *c)
-		used += c.Size
-	}
-	return plan, nil
-}
-
-// fetchTree fetches the DAG at root level by level, fetchWindow blocks at a
-// time, handing each verified block to put, which may be called from
-// several goroutines at once.
-func fetchTree(ctx context.Context, root cid.Cid, f fetcher, put func(blocks.Block) error) error {
-	level := []cid.Cid{root}
-	for len(level) > 0 {
-		next := make([][]cid.Cid, len(level))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(fetchWindow)
-		for i, c := range level {
-			g.Go(func() error {
-				if err := gctx.Err(); err != nil {
-					return err
-				}
-				b, err := f.block(c)
-				if err != nil {
-					return err
-				}
-				if c.Type() == cid.DagProtobuf {
-					nd, err := merkledag.DecodeProtobuf(b.RawData())
-					if err != nil {
-						return fmt.Errorf("block %s: %w", c, err)
-					}
-					for _, l := range nd.Links() {
-						next[i] = append(next[i], l.Cid)
-					}
-				}
-				return put(b)
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-		level = nil
-		for _, links := range next {
-			level = append(level, links...)
-		}
-	}
-	return nil
+	return g.Wait()
 }

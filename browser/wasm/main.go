@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -187,7 +186,7 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 	})
 }
 
-// load runs loadModel: it fetches the components planLoad orders, building
+// load runs loadModel: it fetches the components loader.Plan orders, building
 // the model as soon as it can generate.
 func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[string]any, err error) {
 	f := fetcher{fetchBlock: o.Get("fetchBlock"), onVerified: o.Get("onVerified"), digest: o.Get("digest")}
@@ -199,11 +198,11 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planLoad(m.Manifest, offload, int64(option(o, "maxLocalBytes", 0)))
+	plan, err := loader.Plan(m.Manifest, loader.PlanOptions{Offload: offload, Budget: int64(option(o, "maxLocalBytes", 0))})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("maxMemoryUsageMB: %w", err)
 	}
-	for _, c := range plan.fetch {
+	for _, c := range plan.Fetch {
 		l.total += c.Size
 	}
 	var (
@@ -214,22 +213,18 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		pending int64 // weights fetched but not in the model yet
 	)
 	info := func() map[string]any {
-		remote := make([]any, len(plan.remote))
-		for i, layer := range plan.remote {
+		remote := make([]any, len(plan.Remote))
+		for i, layer := range plan.Remote {
 			remote[i] = layer
 		}
 		return map[string]any{"components": names, "remoteLayers": remote, "bytes": l.fetched, "architecture": m.Manifest.Architecture, "backend": backend}
 	}
-	viable := len(plan.fetch) // components fetched when the model can generate
-	if offload {
-		viable = 3 // tokenizer, embed and head
-	}
 	defer func() {
 		if model != nil {
-			e.loaded(model, err == nil && len(plan.remote) == 0)
+			e.loaded(model, err == nil && len(plan.Remote) == 0)
 		}
 	}()
-	for i, c := range plan.fetch {
+	for i, c := range plan.Fetch {
 		var cids []cid.Cid
 		if cids, err = l.component(ctx, c); err != nil {
 			return nil, err
@@ -244,9 +239,9 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		names = append(names, c.Name)
 		pending += c.Size
 		switch {
-		case i+1 < viable:
+		case i+1 < plan.Viable:
 			continue
-		case i+1 == viable:
+		case i+1 == plan.Viable:
 			if offload {
 				model, err = m.PartialLlamaModel(ctx, opts, func(name string) bool { return have[name] })
 			} else {
@@ -259,7 +254,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			e.set(model, m.Manifest, root, peer, gpu)
 			call(o.Get("onViable"), info())
 		default: // a layer, local from the next generation on
-			layer, _ := strconv.Atoi(strings.TrimPrefix(c.Name, "layer."))
+			layer, _ := c.Layer()
 			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
 				return nil, err
 			}
@@ -424,8 +419,8 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 			return nil, fmt.Errorf("unloadComponent(%q): a generation is running; call it again once it ends", name.String())
 		}
 		c, ok := e.manifest.Component(name.String())
-		layer, err := strconv.Atoi(strings.TrimPrefix(name.String(), "layer."))
-		if !ok || err != nil || c.Name != loader.LayerComponent(layer) {
+		layer, isLayer := loader.LayerOf(name.String())
+		if !ok || !isLayer {
 			return nil, fmt.Errorf("unloadComponent(%q): only layers can be unloaded; the tokenizer, embed and head make the minimum viable model", name.String())
 		}
 		if e.gpu != nil {

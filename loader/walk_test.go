@@ -1,0 +1,255 @@
+package loader
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/ipfs-accelerate/accel/inference/gguf"
+	"github.com/ipfs-accelerate/accel/inference/synth"
+)
+
+// copyWalk walks root, each level copied from src into a new store, and
+// returns the levels fetched, the CIDs read back and that store.
+type copyWalk struct {
+	src, dst  blockstore.Blockstore
+	levels    [][]Ref
+	read      []cid.Cid
+	manifests []*Manifest
+	sizes     []int
+}
+
+func newCopyWalk(src blockstore.Blockstore) *copyWalk {
+	return &copyWalk{src: src, dst: newStore()}
+}
+
+func (w *copyWalk) walk(ctx context.Context, root cid.Cid) error {
+	return Walker{
+		Fetch: func(ctx context.Context, level []Ref) error {
+			w.levels = append(w.levels, level)
+			for _, r := range level {
+				b, err := w.src.Get(ctx, r.CID)
+				if err != nil {
+					return err
+				}
+				if err := w.dst.Put(ctx, b); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Get: func(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+			w.read = append(w.read, c)
+			return w.dst.Get(ctx, c)
+		},
+		Manifest: func(m *Manifest, size int) {
+			w.manifests = append(w.manifests, m)
+			w.sizes = append(w.sizes, size)
+		},
+	}.Walk(ctx, root)
+}
+
+// keys returns the CIDs in bs.
+func keys(t *testing.T, bs blockstore.Blockstore) *cid.Set {
+	t.Helper()
+	ch, err := bs.AllKeysChan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := cid.NewSet()
+	for c := range ch {
+		set.Add(c)
+	}
+	return set
+}
+
+// Walking a model DAG from its manifest fetches every block once, the
+// components in manifest order right below the manifest, each block
+// tagged with the component whose file holds it; only blocks that link
+// are read back.
+func TestWalkModel(t *testing.T) {
+	ctx := context.Background()
+	shape := synth.Shape{Dim: 256, HiddenDim: 768, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 32, Seed: 3}
+	src := newStore()
+	root, man := importInto(t, src, Source{Path: writeSynth(t, shape, gguf.F32)}, ImportOptions{ChunkSize: MinChunkSize})
+	w := newCopyWalk(src)
+	if err := w.walk(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+
+	rootBlock, _ := src.Get(ctx, root)
+	if len(w.manifests) != 1 || w.manifests[0].Size() != man.Size() || w.sizes[0] != len(rootBlock.RawData()) {
+		t.Fatalf("Manifest called %d times (sizes %v)", len(w.manifests), w.sizes)
+	}
+	if len(w.levels) < 3 || len(w.levels[0]) != 1 || w.levels[0][0].CID != root || w.levels[0][0].Component != nil {
+		t.Fatalf("levels %v: want the manifest alone, untagged, first", w.levels)
+	}
+	if len(w.levels[1]) != len(man.Components) {
+		t.Fatalf("%d blocks below the manifest, want its %d components", len(w.levels[1]), len(man.Components))
+	}
+	for i, r := range w.levels[1] {
+		c := man.Components[i]
+		if r.CID != c.CID || r.Component == nil || r.Component.Name != c.Name {
+			t.Errorf("block %d below the manifest is %v, want component %s", i, r, c.Name)
+		}
+	}
+
+	// Each component's blocks, found by boxo's own walk.
+	owner := map[cid.Cid]string{}
+	dag := NewDAGService(src)
+	for _, c := range man.Components {
+		err := merkledag.Walk(ctx, merkledag.GetLinksWithDAG(dag), c.CID, func(k cid.Cid) bool {
+			owner[k] = c.Name
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetched := cid.NewSet()
+	for _, level := range w.levels[1:] {
+		for _, r := range level {
+			if !fetched.Visit(r.CID) {
+				t.Errorf("%s fetched twice", r.CID)
+			}
+			if r.Component == nil || owner[r.CID] != r.Component.Name {
+				t.Errorf("%s is tagged %v, it belongs to %q", r.CID, r.Component, owner[r.CID])
+			}
+		}
+	}
+	if fetched.Len() != len(owner) || keys(t, w.dst).Len() != keys(t, src).Len() {
+		t.Errorf("fetched %d component blocks of %d; %d blocks of %d copied", fetched.Len(), len(owner), keys(t, w.dst).Len(), keys(t, src).Len())
+	}
+	leaves := 0
+	for k := range owner {
+		if k.Type() == cid.Raw {
+			leaves++
+		}
+	}
+	if leaves < 20 || len(w.read) != 1+len(owner)-leaves {
+		t.Errorf("read back %d blocks of %d, %d of them raw leaves", len(w.read), 1+len(owner), leaves)
+	}
+	for _, c := range w.read {
+		if c.Type() == cid.Raw {
+			t.Errorf("read back raw leaf %s", c)
+		}
+	}
+}
+
+// otherDAG stores a DAG that is no model: a dag-cbor root linking to a
+// leaf and to a dag-pb node that links to that leaf twice and to another
+// leaf. It returns the store, the root and the blocks' names.
+func otherDAG(t *testing.T) (blockstore.Blockstore, cid.Cid, map[cid.Cid]string) {
+	ctx := context.Background()
+	bs := newStore()
+	put := func(b blocks.Block) cid.Cid {
+		if err := bs.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Cid()
+	}
+	leaf := func(s string) cid.Cid {
+		c, _ := FilePrefix.WithCodec(cid.Raw).Sum([]byte(s))
+		b, _ := blocks.NewBlockWithCid([]byte(s), c)
+		return put(b)
+	}
+	a, b := leaf("a"), leaf("b")
+	pb := merkledag.NodeWithData(nil)
+	if err := pb.SetCidBuilder(FilePrefix); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []cid.Cid{a, a, b} {
+		pb.AddRawLink("", &ipld.Link{Cid: l})
+	}
+	pbCID := put(pb)
+	n, err := qp.BuildMap(basicnode.Prototype.Any, 2, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "leaf", qp.Link(cidlink.Link{Cid: a}))
+		qp.MapEntry(ma, "node", qp.Link(cidlink.Link{Cid: pbCID}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(n, &buf); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := ManifestPrefix.Sum(buf.Bytes())
+	rb, _ := blocks.NewBlockWithCid(buf.Bytes(), c)
+	root := put(rb)
+	return bs, root, map[cid.Cid]string{root: "root", a: "a", b: "b", pbCID: "pb"}
+}
+
+// Any DAG walks the same, its blocks untagged, each block once, in link
+// order.
+func TestWalkOtherDAG(t *testing.T) {
+	src, root, names := otherDAG(t)
+	w := newCopyWalk(src)
+	if err := w.walk(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, level := range w.levels {
+		var in []string
+		for _, r := range level {
+			if r.Component != nil {
+				t.Errorf("%s is tagged with component %s", names[r.CID], r.Component.Name)
+			}
+			in = append(in, names[r.CID])
+		}
+		got = append(got, strings.Join(in, ","))
+	}
+	if want := "root|a,pb|b"; strings.Join(got, "|") != want {
+		t.Errorf("levels %s, want %s", strings.Join(got, "|"), want)
+	}
+	if len(w.manifests) != 0 {
+		t.Error("Manifest called for a DAG that is no model")
+	}
+}
+
+// A failing fetch ends the walk with its error; a block that Fetch did
+// not make available is an error naming it.
+func TestWalkErrors(t *testing.T) {
+	ctx := context.Background()
+	src, root, names := otherDAG(t)
+	boom := errors.New("boom")
+	levels := 0
+	err := Walker{
+		Fetch: func(context.Context, []Ref) error {
+			if levels++; levels == 2 {
+				return boom
+			}
+			return nil
+		},
+		Get: src.Get,
+	}.Walk(ctx, root)
+	if !errors.Is(err, boom) || levels != 2 {
+		t.Errorf("after %d levels: %v", levels, err)
+	}
+
+	var pb cid.Cid
+	for c, name := range names {
+		if name == "pb" {
+			pb = c
+		}
+	}
+	w := newCopyWalk(src)
+	if err := src.DeleteBlock(ctx, pb); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.walk(ctx, root); err == nil || !strings.Contains(err.Error(), pb.String()) {
+		t.Errorf("walk without the dag-pb node: %v", err)
+	}
+}
