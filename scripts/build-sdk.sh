@@ -18,7 +18,7 @@ cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/"
 	--outfile="$out/ipfs-accelerate.js"
 # The worker is a classic worker (importScripts): copied as it is, with
 # the cache it imports; the other modules are in the bundle.
-cp "$js/worker.js" "$js/block-cache.js" "$js/webgpu.js" "$js"/*.d.ts "$js"/*.html "$out/"
+cp "$js/worker.js" "$js/block-cache.js" "$js/webgpu.js" "$js"/*.d.ts "$out/"
 # The web UI (playground at /, dashboard at /dashboard) the daemon serves.
 if [ -d "$js/ui" ]; then rm -rf "$out/ui" && cp -r "$js/ui" "$out/ui"; fi
 wasm=$(stat -c %s "$out/accel.wasm")

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 const models = "../../../shared/models"
@@ -45,12 +47,10 @@ func needModels(t *testing.T) {
 	}
 }
 
-const storyStart = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball."
-
 func TestRunStreamsTheReferenceStory(t *testing.T) {
 	needModels(t)
 	bin, stderr := run(t, "run", "--model", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin"), "--temp", "0", "-n", "256", "Once upon a time")
-	if !strings.HasPrefix(bin, storyStart) {
+	if !strings.HasPrefix(bin, daemontest.StoryStart) {
 		t.Fatalf("story starts %q", bin[:min(len(bin), 200)])
 	}
 	if !strings.Contains(stderr, "generated: 256 tokens") || !strings.Contains(stderr, "tokens/s") {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
@@ -26,12 +27,12 @@ func TestWebUI(t *testing.T) {
 	ctx := newBrowser(t)
 	d, root := sdkDaemon(t)
 	peer := startDaemon(t, newRepo(t))
-	connect(t, peer, d)
-	repoRun(t, peer.Dir, "pin", "add", root) // traffic for the chart
+	peer.Connect(d)
+	peer.Run("pin", "add", root) // traffic for the chart
 
 	browse(t, ctx,
 		chromedp.EmulateViewport(1280, 800),
-		chromedp.Navigate(d.gateway+"/"),
+		chromedp.Navigate(d.Gateway+"/"),
 		// Hold the page at the 40th token until the screenshot is taken.
 		chromedp.Evaluate[chromedp.Void](`window.playgroundBeforeToken = (n) => n === 40 && new Promise((resolve) => { window.releasePlayground = resolve; })`),
 		chromedp.SetValue(chromedp.ID("cid"), root),
@@ -49,7 +50,7 @@ func TestWebUI(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.body.dataset.state !== 'generating'`, chromedp.WithPollingTimeout(time.Minute)),
 	)
 	end := playgroundState(t, ctx)
-	if end.State != "done" || !strings.HasPrefix(end.Output, storyStart) {
+	if end.State != "done" || !strings.HasPrefix(end.Output, daemontest.StoryStart) {
 		t.Errorf("playground ended %q (%s) with %q", end.State, end.Status, end.Output)
 	}
 	want := append([]string{"total"}, loader.CriticalPath(5)...)
@@ -69,7 +70,7 @@ func TestWebUI(t *testing.T) {
 	}
 
 	browse(t, ctx,
-		chromedp.Navigate(d.gateway+"/dashboard"),
+		chromedp.Navigate(d.Gateway+"/dashboard"),
 		chromedp.Poll[chromedp.Void](`document.getElementById('peers-count').textContent === '1' &&
 			document.getElementById('models').textContent.includes('stories260K') &&
 			document.getElementById('chart').dataset.samples > 1 && document.getElementById('chart').dataset.peak > 0`,
