@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
@@ -184,6 +186,36 @@ func TestRPCBadRequests(t *testing.T) {
 	if !strings.Contains(msg, "not in the local repo") {
 		t.Errorf("stat of an unknown CID: %s", msg)
 	}
+}
+
+// A daemon without the browser SDK (a binary built by a plain go build,
+// or, where make build embedded it, an empty ACCEL_SDK_DIR) warns at start,
+// and its web UI and /sdk/ answer 503 with a page that says how to build
+// the SDK, while the gateway serves blocks.
+func TestDaemonWithoutSDK(t *testing.T) {
+	t.Setenv(browser.EnvSDKDir, "")
+	want := browser.ErrNotEmbedded.Error()
+	if browser.Embedded() {
+		dir := t.TempDir()
+		t.Setenv(browser.EnvSDKDir, dir)
+		want = "holds no browser SDK: build one there with scripts/build-sdk.sh " + dir
+	}
+	d := startDaemon(t, newRepo(t))
+	if log := d.Log().String(); !strings.Contains(log, "WARNING: "+want) {
+		t.Errorf("the daemon's output lacks the warning %q:\n%s", want, log)
+	}
+	for _, path := range []string{"/", "/dashboard", "/sdk/ipfs-accelerate.js"} {
+		resp, err := http.Get(d.Gateway + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), html.EscapeString(want)) {
+			t.Errorf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+	}
+	httpGet(t, d.Gateway+"/ipfs/bafkqaaa?format=raw") // the empty identity block
 }
 
 // A static peer in the config is dialled at start and redialled after it

@@ -2,13 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
+	"github.com/ipfs-accelerate/accel/node"
 )
 
 const models = "../../../shared/models"
@@ -107,5 +111,19 @@ func TestEvalPrintsTable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("eval output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// accel version names the node's version, the Go that built it and
+// whether the browser SDK is in it.
+func TestVersion(t *testing.T) {
+	out, _ := run(t, "version")
+	sdk := "embedded"
+	if !browser.Embedded() {
+		sdk = "not embedded (build with make build)"
+	}
+	want := fmt.Sprintf("accel version %s\ngo: %s %s/%s\nsdk: %s\n", node.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, sdk)
+	if out != want {
+		t.Errorf("accel version printed %q, want %q", out, want)
 	}
 }
