@@ -211,7 +211,8 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 }
 
 // The model's API beyond generate: capabilities (WebGPU through
-// SwiftShader, WebNN's API present but, in Debian's Chromium, no context),
+// SwiftShader, WebNN's API present but, in Debian's Chromium, no context;
+// SIMD and threads offered, which the runtime does not use),
 // a layer unloaded and then run by the daemon with the same text, and a
 // stream aborted mid-way that stops the generation.
 func TestBrowserModelAPI(t *testing.T) {
@@ -233,7 +234,12 @@ func TestBrowserModelAPI(t *testing.T) {
 				Available bool
 				Error     string
 			}
-			Backend string
+			WasmSimd, WasmThreads bool
+			Backend               string
+			Uses                  struct {
+				Backend       string
+				SIMD, Threads *bool
+			}
 		}
 		Loaded, AfterUnload []string
 		Unloaded            string
@@ -286,6 +292,11 @@ func TestBrowserModelAPI(t *testing.T) {
 	t.Logf("capabilities: %+v", caps)
 	if !caps.WebGPU.Available || caps.WebGPU.Limits["maxStorageBufferBindingSize"] <= 0 || caps.Backend != "wasm" {
 		t.Errorf("capabilities %+v: want a WebGPU adapter with its limits, and the wasm backend", caps)
+	}
+	// Chromium offers SIMD and, the page being cross-origin isolated,
+	// threads; the Go runtime's code uses neither.
+	if u := caps.Uses; !caps.WasmSimd || !caps.WasmThreads || u.Backend != "wasm" || u.SIMD == nil || *u.SIMD || u.Threads == nil || *u.Threads {
+		t.Errorf("capabilities %+v, uses %+v: want SIMD and threads offered, the wasm backend used, scalar on one thread", caps, caps.Uses)
 	}
 	if !caps.WebNN.API || caps.WebNN.Available && caps.WebNN.Error != "" {
 		t.Errorf("WebNN %+v: want navigator.ml, with an error where no context can be made", caps.WebNN)
