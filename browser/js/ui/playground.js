@@ -29,9 +29,10 @@ function setBar(bar, fraction) {
   bar.parentElement.querySelector('.pct').textContent = `${pct}%`;
 }
 
-/** A dd's content: a value with a smaller line under it. */
-function showValue(id, value, detail) {
-  $(id).replaceChildren(value, h('small', { textContent: detail }));
+/** A dd's content: a value with smaller lines under it (all of it in the title, for what is cut off). */
+function showValue(id, value, ...details) {
+  $(id).replaceChildren(value, ...details.map((d) => h('small', { textContent: d })));
+  $(id).title = [value, ...details].join('\n');
 }
 
 /**
@@ -198,11 +199,11 @@ $('form').addEventListener('submit', async (event) => {
 
 $('stop').addEventListener('click', () => stopper?.abort());
 
-/** Shows what the runtime uses, e.g. "wasm (scalar, 1 thread)", over what the browser offers. */
+/** Shows what the runtime uses (e.g. wasm, scalar, 1 thread) over what the browser offers. */
 function showBackend({ uses, wasmSimd, wasmThreads, webgpu }) {
   const code = uses.simd === null ? 'code unknown' : `${uses.simd ? 'SIMD' : 'scalar'}, ${uses.threads ? 'threads' : '1 thread'}`;
   const offers = [wasmSimd && 'SIMD', wasmThreads && 'threads', webgpu.available && 'WebGPU'].filter(Boolean);
-  showValue('backend', `${uses.backend ?? 'none'} (${code})`, `browser offers ${offers.join(', ') || 'no SIMD, threads or WebGPU'}`);
+  showValue('backend', uses.backend ?? 'none', code, `browser offers ${offers.join(', ') || 'no SIMD, threads or WebGPU'}`);
 }
 
 showBackend(await acc.getCapabilities());
