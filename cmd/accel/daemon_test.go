@@ -198,7 +198,7 @@ func TestDaemonWithoutSDK(t *testing.T) {
 	if browser.Embedded() {
 		dir := t.TempDir()
 		t.Setenv(browser.EnvSDKDir, dir)
-		want = "holds no browser SDK: build one there with scripts/build-sdk.sh " + dir
+		want = "$ACCEL_SDK_DIR (" + dir + ") holds no browser SDK: build one there with scripts/build-sdk.sh " + dir
 	}
 	d := startDaemon(t, newRepo(t))
 	if log := d.Log().String(); !strings.Contains(log, "WARNING: "+want) {
