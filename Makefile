@@ -30,7 +30,7 @@ tools:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./proto/... ./browser/...
+	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./loader/ ./proto/... ./browser/ ./browser/wasm/
 	$(STATICCHECK) ./...
 
 wasm:
@@ -56,11 +56,11 @@ bench: build
 bench-transfer: tools
 	$(GO) test ./interop/ -run '^$$' -bench TransferVsKubo -benchtime 1x -timeout 30m
 
-# The browser peer beside the node (issue 4): load MB/s of the ≈307M synthetic
-# model into Chromium over each transport vs a daemon's pin add, wasm decode
+# The browser peer beside the node: load MB/s of the ≈307M synthetic model
+# into Chromium over each transport vs a daemon's pin add, wasm decode
 # tokens/s vs native, the runtime's heap, and the SDK's download sizes.
 bench-browser:
-	$(GO) test ./cmd/accel/ -run '^$$' -bench BrowserVsNode -benchtime 1x -timeout 30m
+	$(GO) test ./browser/e2e/ -run '^$$' -bench BrowserVsNode -benchtime 1x -timeout 30m
 
 # Kernel and model benchmarks through go test.
 bench-go:

@@ -21,6 +21,8 @@ import (
 // uiPage serves the SDK file at path (as browser.Handler names it) whatever
 // the request's path, with the SDK's headers: the page is cross-origin
 // isolated, so that it may use SharedArrayBuffer and WebAssembly threads.
+// In a binary without the SDK it answers as browser.Handler does: 503,
+// with a page that says how to build it.
 func uiPage(path string) http.Handler {
 	sdk := browser.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

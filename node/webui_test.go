@@ -140,6 +140,20 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 	}
 }
 
+// gatewayServer serves the gateway of a new test node with the SDK in
+// sdkDir until the test ends.
+func gatewayServer(t *testing.T, sdkDir string) *httptest.Server {
+	t.Helper()
+	t.Setenv(browser.EnvSDKDir, sdkDir)
+	h, err := startTestNode(t).GatewayHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // The playground and the dashboard are the SDK's ui/ pages, cross-origin
 // isolated; other paths are not found.
 func TestWebUIPages(t *testing.T) {
@@ -147,18 +161,12 @@ func TestWebUIPages(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "ui"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, text := range map[string]string{"index.html": "playground", "dashboard.html": "dashboard"} {
-		if err := os.WriteFile(filepath.Join(dir, "ui", name), []byte(text), 0o644); err != nil {
+	for name, text := range map[string]string{"accel.wasm": "runtime", "ui/index.html": "playground", "ui/dashboard.html": "dashboard"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Setenv(browser.EnvSDKDir, dir)
-	h, err := startTestNode(t).GatewayHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := gatewayServer(t, dir)
 	for path, want := range map[string]string{"/": "playground", "/dashboard": "dashboard", "/sdk/ui/dashboard.html": "dashboard"} {
 		resp, body := get(t, srv.URL+path)
 		if resp.StatusCode != 200 || body != want || resp.Header.Get("Cross-Origin-Embedder-Policy") != "require-corp" {
@@ -167,6 +175,25 @@ func TestWebUIPages(t *testing.T) {
 	}
 	if resp, _ := get(t, srv.URL+"/nope"); resp.StatusCode != 404 {
 		t.Errorf("GET /nope: %s", resp.Status)
+	}
+}
+
+// Without the SDK (no runtime in $ACCEL_SDK_DIR, as in a binary built
+// without `make sdk`), the web UI and /sdk/ answer 503 with a page that
+// says how to build it; the node's own answers under them still come.
+func TestWebUIWithoutSDK(t *testing.T) {
+	dir := t.TempDir()
+	srv := gatewayServer(t, dir)
+	for _, path := range []string{"/", "/dashboard", "/sdk/", "/sdk/ipfs-accelerate.js"} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "scripts/build-sdk.sh "+dir) || !strings.Contains(body, "make sdk") {
+			t.Errorf("GET %s: %s %q", path, resp.Status, body)
+		}
+	}
+	for _, path := range []string{"/sdk/bootstrap.json", "/dashboard/stats"} {
+		if resp, body := get(t, srv.URL+path); resp.StatusCode != 200 {
+			t.Errorf("GET %s: %s %q", path, resp.Status, body)
+		}
 	}
 }
 

@@ -13,12 +13,15 @@ if [ ! -e "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -
 fi
 GOOS=js GOARCH=wasm go build -trimpath -ldflags=-s -o "$out/accel.wasm" ./browser/wasm
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/"
+# What the runtime's code uses (SIMD, threads), read from its module, is
+# built into the bundle for getCapabilities.
+uses=$(node scripts/wasm-uses.mjs "$out/accel.wasm")
 "$js/node_modules/.bin/esbuild" "$js/ipfs-accelerate.js" --bundle --format=esm --platform=browser \
 	--target=es2022 --minify --sourcemap --legal-comments=external --log-level=warning \
-	--outfile="$out/ipfs-accelerate.js"
+	--define:ACCEL_RUNTIME_USES="$uses" --outfile="$out/ipfs-accelerate.js"
 # The worker is a classic worker (importScripts): copied as it is, with
 # the cache it imports; the other modules are in the bundle.
-cp "$js/worker.js" "$js/block-cache.js" "$js/webgpu.js" "$js"/*.d.ts "$js"/*.html "$out/"
+cp "$js/worker.js" "$js/block-cache.js" "$js/webgpu.js" "$js"/*.d.ts "$out/"
 # The web UI (playground at /, dashboard at /dashboard) the daemon serves.
 if [ -d "$js/ui" ]; then rm -rf "$out/ui" && cp -r "$js/ui" "$out/ui"; fi
 wasm=$(stat -c %s "$out/accel.wasm")

@@ -1,6 +1,14 @@
 // Detection of the browser's compute features: WebGPU (adapter, limits,
 // features), WebNN (whether a context can be made), WebAssembly SIMD and
-// threads, memory; and the backend the runtime uses (see chooseBackend).
+// threads, memory; and what the runtime uses of them: the backend (see
+// chooseBackend) and whether its code uses SIMD and threads.
+
+/* global ACCEL_RUNTIME_USES */
+// What the runtime's code (accel.wasm) uses, {simd, threads}: read from
+// the module by scripts/wasm-uses.mjs when scripts/build-sdk.sh bundles the
+// SDK, which defines ACCEL_RUNTIME_USES; unknown (null) in the sources
+// unbundled.
+const RUNTIME_USES = typeof ACCEL_RUNTIME_USES === 'undefined' ? { simd: null, threads: null } : ACCEL_RUNTIME_USES;
 
 // Smallest modules that use a WebAssembly SIMD instruction and a shared
 // memory with an atomic instruction: they validate only where the feature
@@ -74,8 +82,10 @@ function chooseBackend(options, webgpu) {
 }
 
 /**
- * Resolves with the browser's capabilities and the backend chosen under
- * options ({enableWebGPU, enableWebNN, enableWasm}).
+ * Resolves with the browser's capabilities, the backend chosen under
+ * options ({enableWebGPU, enableWebNN, enableWasm}), and what the runtime
+ * uses: that backend, and SIMD and threads only where its code does,
+ * whatever the browser offers.
  * @returns {Promise<import('./ipfs-accelerate').Capabilities>}
  */
 export async function detectCapabilities(options) {
@@ -92,5 +102,6 @@ export async function detectCapabilities(options) {
     hardwareConcurrency: nav.hardwareConcurrency ?? null,
     backend,
     backendReason: reason,
+    uses: { backend, ...RUNTIME_USES },
   };
 }

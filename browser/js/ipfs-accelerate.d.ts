@@ -48,6 +48,10 @@ export interface IPFSAccelerateOptions {
   enableWasm?: boolean;
 }
 
+/**
+ * What the browser offers (webgpu, webnn, wasm, wasmSimd, wasmThreads, deviceMemoryGB,
+ * hardwareConcurrency) and what the runtime uses of it (backend, uses).
+ */
 export interface Capabilities {
   webgpu: {
     available: boolean;
@@ -75,6 +79,13 @@ export interface Capabilities {
   /** The backend loadModel uses (see IPFSAccelerateOptions.backend); null when none is allowed. WebNN has no kernels yet. */
   backend: 'webgpu' | 'wasm' | null;
   backendReason: string;
+  /**
+   * What the runtime uses: backend as above; simd and threads, whether its WASM code uses
+   * WebAssembly SIMD and more than one thread, read from its module (accel.wasm) when the SDK was
+   * built (null where the SDK was not built by scripts/build-sdk.sh). The browser may offer both
+   * (wasmSimd, wasmThreads) while the runtime uses neither.
+   */
+  uses: { backend: 'webgpu' | 'wasm' | null; simd: boolean | null; threads: boolean | null };
 }
 
 export interface LoadOptions {
@@ -159,7 +170,7 @@ export interface MemoryUsage {
 
 export declare class IPFSAccelerate {
   constructor(options?: IPFSAccelerateOptions);
-  /** What the browser offers and the backend loadModel uses (asynchronous: WebGPU's adapter is). */
+  /** What the browser offers and what the runtime uses of it (asynchronous: WebGPU's adapter is). */
   getCapabilities(): Promise<Capabilities>;
   /**
    * Resolves once the model can generate (see waitForMinimumViableModel); the rest of the load

@@ -15,6 +15,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/spf13/cobra"
 
+	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/node"
 	"github.com/ipfs-accelerate/accel/rpc"
 )
@@ -118,6 +119,9 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 	}
 	if err := node.WriteAddrFile(dir, node.GatewayFile, gwAddr.String()); err != nil {
 		return err
+	}
+	if _, err := browser.Files(); err != nil {
+		fmt.Fprintf(os.Stderr, "WARNING: %v; the web UI at / and the SDK at /sdk/ answer 503 without it\n", err)
 	}
 	id, _ := n.ID(ctx)
 	fmt.Printf("PeerID: %s\n", id.ID)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -14,69 +15,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
-// daemon is an `accel daemon` process on a test-profile repo.
-type daemon struct {
-	*daemontest.Daemon // Dir is the repo
-	ID                 string
-	Addrs              []string // listen multiaddrs with /p2p/
-	gateway            string   // http://127.0.0.1:PORT
-	api                string   // http://127.0.0.1:PORT
-}
-
 // startDaemon runs `accel daemon` on repo until the test ends, and waits
 // until it is ready.
-func startDaemon(t testing.TB, repo string) *daemon {
+func startDaemon(t testing.TB, repo string) *daemontest.Accel {
 	t.Helper()
-	d := &daemon{Daemon: daemontest.New(t, "accel", accel, "ACCEL_PATH", repo)}
-	d.Start("daemon")
-	var id struct {
-		ID        string
-		Addresses []string
-	}
-	if err := json.Unmarshal([]byte(d.Run("id", "--json")), &id); err != nil {
-		t.Fatal(err)
-	}
-	d.ID, d.Addrs = id.ID, id.Addresses
-	d.gateway = daemontest.HTTPURL(t, d.WaitFile("gateway"))
-	d.api = daemontest.HTTPURL(t, d.WaitFile("api"))
-	return d
-}
-
-// addr returns the daemon's listen address on the given transport
-// ("/tcp/", "/quic-v1/p2p", "/ws/", …).
-func (d *daemon) addr(t testing.TB, transport string) string {
-	t.Helper()
-	for _, a := range d.Addrs {
-		if strings.Contains(a, transport) && !strings.Contains(a, "/ws/") == !strings.Contains(transport, "/ws") {
-			return a
-		}
-	}
-	t.Fatalf("daemon %s has no %s address among %v", d.ID, transport, d.Addrs)
-	return ""
-}
-
-// connect makes from dial to.
-func connect(t testing.TB, from, to *daemon) {
-	t.Helper()
-	repoRun(t, from.Dir, "swarm", "connect", to.addr(t, "/tcp/"))
-}
-
-// peers lists the peer IDs a daemon is connected to.
-func (d *daemon) peers(t *testing.T) []string {
-	var ids []string
-	for _, line := range strings.Fields(repoRun(t, d.Dir, "swarm", "peers")) {
-		ids = append(ids, line[strings.LastIndex(line, "/")+1:])
-	}
-	return ids
+	return daemontest.StartAccel(t, accel, repo)
 }
 
 // addStories adds stories260K to a repo and returns its root CID.
 func addStories(t *testing.T, repo string) string {
 	t.Helper()
-	return strings.TrimSpace(repoRun(t, repo, "add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")))
+	return daemontest.AddStories(t, accel, repo, models)
 }
 
 // exportCAR returns the CAR of root in a repo.
@@ -95,10 +48,10 @@ func TestDaemonIDAndSwarm(t *testing.T) {
 	a := startDaemon(t, newRepo(t))
 	b := startDaemon(t, newRepo(t))
 	for _, transport := range []string{"/tcp/", "/quic-v1/p2p/", "/quic-v1/webtransport/", "/webrtc-direct/", "/ws/"} {
-		a.addr(t, transport)
+		a.Addr(transport)
 	}
-	connect(t, b, a)
-	if p := b.peers(t); len(p) != 1 || p[0] != a.ID {
+	b.Connect(a)
+	if p := b.Peers(); len(p) != 1 || p[0] != a.ID {
 		t.Fatalf("b's peers %v, want [%s]", p, a.ID)
 	}
 	if addrs := repoRun(t, a.Dir, "swarm", "addrs"); !strings.Contains(addrs, "/p2p/"+a.ID) {
@@ -107,7 +60,7 @@ func TestDaemonIDAndSwarm(t *testing.T) {
 	// Every transport dials.
 	for _, transport := range []string{"/quic-v1/p2p/", "/quic-v1/webtransport/", "/webrtc-direct/", "/ws/"} {
 		c := startDaemon(t, newRepo(t))
-		repoRun(t, c.Dir, "swarm", "connect", a.addr(t, transport))
+		repoRun(t, c.Dir, "swarm", "connect", a.Addr(transport))
 		peers := repoRun(t, c.Dir, "swarm", "peers")
 		if !strings.Contains(peers, strings.Split(transport, "/p2p")[0]) || !strings.Contains(peers, a.ID) {
 			t.Errorf("connected over %s, peers:\n%s", transport, peers)
@@ -118,8 +71,8 @@ func TestDaemonIDAndSwarm(t *testing.T) {
 		t.Errorf("connect without a peer ID: %s", msg)
 	}
 	repoRun(t, b.Dir, "swarm", "disconnect", "/p2p/"+a.ID)
-	waitFor(t, 5*time.Second, "a to see b go", func() bool { return !slices.Contains(a.peers(t), b.ID) })
-	if p := b.peers(t); len(p) != 0 {
+	waitFor(t, 5*time.Second, "a to see b go", func() bool { return !slices.Contains(a.Peers(), b.ID) })
+	if p := b.Peers(); len(p) != 0 {
 		t.Errorf("b's peers after disconnecting from a: %v", p)
 	}
 	if msg := repoFail(t, b.Dir, "swarm", "disconnect", "/p2p/"+a.ID); !strings.Contains(msg, "not connected") {
@@ -133,18 +86,18 @@ func TestThreeDaemonsShareAModel(t *testing.T) {
 	b := startDaemon(t, newRepo(t))
 	c := startDaemon(t, newRepo(t))
 	// A line: C knows only B, B knows A. C must discover A as the provider.
-	connect(t, b, a)
-	connect(t, c, b)
+	b.Connect(a)
+	c.Connect(b)
 	time.Sleep(time.Second) // DHT routing tables fill from identify
 	root := addStories(t, a.Dir)
 
 	repoRun(t, c.Dir, "pin", "add", root)
-	if !slices.Contains(c.peers(t), a.ID) {
-		t.Errorf("C pinned without connecting to the provider A: peers %v", c.peers(t))
+	if !slices.Contains(c.Peers(), a.ID) {
+		t.Errorf("C pinned without connecting to the provider A: peers %v", c.Peers())
 	}
 	repoRun(t, b.Dir, "pin", "add", root)
 	want := exportCAR(t, a.Dir, root)
-	for _, d := range []*daemon{b, c} {
+	for _, d := range []*daemontest.Accel{b, c} {
 		if !bytes.Equal(exportCAR(t, d.Dir, root), want) {
 			t.Errorf("%s's copy differs from A's", d.ID)
 		}
@@ -158,7 +111,7 @@ func TestThreeDaemonsShareAModel(t *testing.T) {
 	}
 	// The model runs from C's repo, by CID and from the GGUF get writes.
 	text := repoRun(t, c.Dir, "run", "--model", root, "--temp", "0", "-n", "64", "Once upon a time")
-	if !strings.HasPrefix(text, storyStart) {
+	if !strings.HasPrefix(text, daemontest.StoryStart) {
 		t.Errorf("C's model says %q", text)
 	}
 	dir := t.TempDir()
@@ -167,7 +120,7 @@ func TestThreeDaemonsShareAModel(t *testing.T) {
 		t.Errorf("the GGUF from get says %q, the CID %q", got, text)
 	}
 	// The trustless gateway serves the same blocks.
-	resp, err := http.Get(c.gateway + "/ipfs/" + root + "?format=car&dag-scope=all")
+	resp, err := http.Get(c.Gateway + "/ipfs/" + root + "?format=car&dag-scope=all")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +129,7 @@ func TestThreeDaemonsShareAModel(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.ipld.car; version=1; order=dfs; dups=n" || len(body) < 1<<20 {
 		t.Errorf("gateway CAR: %s %q, %d bytes", resp.Status, resp.Header.Get("Content-Type"), len(body))
 	}
-	metrics := httpGet(t, c.gateway+"/metrics")
+	metrics := httpGet(t, c.Gateway+"/metrics")
 	if !strings.Contains(metrics, "accel_cache_hits_total") || !strings.Contains(metrics, "accel_peers") {
 		t.Errorf("metrics lack the node's counters:\n%.2000s", metrics)
 	}
@@ -213,7 +166,7 @@ func TestRPCBadRequests(t *testing.T) {
 		{"POST", "/api/v0/import", "", "garbage", 500, "CAR"},
 		{"POST", "/api/v0/swarm/connect?arg=/ip4/1.2.3.4", "", "", 500, "/p2p/"},
 	} {
-		req, _ := http.NewRequest(tc.method, d.api+tc.path, strings.NewReader(tc.body))
+		req, _ := http.NewRequest(tc.method, d.API+tc.path, strings.NewReader(tc.body))
 		if tc.origin != "" {
 			req.Header.Set("Origin", tc.origin)
 		}
@@ -235,6 +188,36 @@ func TestRPCBadRequests(t *testing.T) {
 	}
 }
 
+// A daemon without the browser SDK (a binary built by a plain go build,
+// or, where make build embedded it, an empty ACCEL_SDK_DIR) warns at start,
+// and its web UI and /sdk/ answer 503 with a page that says how to build
+// the SDK, while the gateway serves blocks.
+func TestDaemonWithoutSDK(t *testing.T) {
+	t.Setenv(browser.EnvSDKDir, "")
+	want := browser.ErrNotEmbedded.Error()
+	if browser.Embedded() {
+		dir := t.TempDir()
+		t.Setenv(browser.EnvSDKDir, dir)
+		want = "$ACCEL_SDK_DIR (" + dir + ") holds no browser SDK: build one there with scripts/build-sdk.sh " + dir
+	}
+	d := startDaemon(t, newRepo(t))
+	if log := d.Log().String(); !strings.Contains(log, "WARNING: "+want) {
+		t.Errorf("the daemon's output lacks the warning %q:\n%s", want, log)
+	}
+	for _, path := range []string{"/", "/dashboard", "/sdk/ipfs-accelerate.js"} {
+		resp, err := http.Get(d.Gateway + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), html.EscapeString(want)) {
+			t.Errorf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+	}
+	httpGet(t, d.Gateway+"/ipfs/bafkqaaa?format=raw") // the empty identity block
+}
+
 // A static peer in the config is dialled at start and redialled after it
 // restarts.
 func TestStaticPeering(t *testing.T) {
@@ -246,14 +229,14 @@ func TestStaticPeering(t *testing.T) {
 	a := startDaemon(t, repoA)
 	repoB := newRepo(t)
 	setConfig(t, repoB, func(c map[string]any) {
-		c["Peering"] = map[string]any{"Peers": []string{a.addr(t, "/tcp/")}}
+		c["Peering"] = map[string]any{"Peers": []string{a.Addr("/tcp/")}}
 	})
 	b := startDaemon(t, repoB)
-	waitFor(t, 10*time.Second, "b to dial its static peer", func() bool { return slices.Contains(b.peers(t), a.ID) })
+	waitFor(t, 10*time.Second, "b to dial its static peer", func() bool { return slices.Contains(b.Peers(), a.ID) })
 	a.Stop()
-	waitFor(t, 10*time.Second, "b to see the peer go", func() bool { return !slices.Contains(b.peers(t), a.ID) })
+	waitFor(t, 10*time.Second, "b to see the peer go", func() bool { return !slices.Contains(b.Peers(), a.ID) })
 	startDaemon(t, repoA)
-	waitFor(t, 20*time.Second, "b to redial its static peer", func() bool { return slices.Contains(b.peers(t), a.ID) })
+	waitFor(t, 20*time.Second, "b to redial its static peer", func() bool { return slices.Contains(b.Peers(), a.ID) })
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -228,8 +228,8 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 	}
 	total := countBlocks(a2.Dir)
 	want := exportCAR(t, a2.Dir, root)
-	connect(t, b, a1)
-	connect(t, b, a2)
+	b.Connect(a1)
+	b.Connect(a2)
 
 	pin := startProc(t, b.Dir, "pin", "add", "-q", root)
 	waitBlocks(t, b.Dir, total/4, pin)
@@ -244,30 +244,9 @@ func TestProviderKilledMidTransfer(t *testing.T) {
 	}
 	checkCopy(t, b.Dir, root, want)
 	checkPins(t, b.Dir, root)
-	if slices.Contains(b.peers(t), a1.ID) {
+	if slices.Contains(b.Peers(), a1.ID) {
 		t.Errorf("B still lists the dead A1 among its peers")
 	}
-}
-
-// corruptBlocks flips a byte in every block file of a stopped daemon's repo
-// and returns how many it changed.
-func corruptBlocks(t *testing.T, repo string) int {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repo, "blocks", "*", "*.data"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no block files in %s: %v", repo, err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 0x01
-		if err := os.WriteFile(f, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return len(files)
 }
 
 func TestCorruptPeerIsRejected(t *testing.T) {
@@ -281,27 +260,27 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 	// M's store rots while it is down; it serves the bad bytes on restart
 	// (the blockstore does not hash on read).
 	m.Stop()
-	n := corruptBlocks(t, m.Dir)
+	n := daemontest.CorruptBlocks(t, m.Dir)
 	if msg := repoFail(t, m.Dir, "repo", "verify"); !strings.Contains(msg, fmt.Sprintf("%d of %d blocks are corrupt", n, n)) {
 		t.Fatalf("repo verify of M: %s", msg)
 	}
 	m = startDaemon(t, m.Dir)
 
 	b := startDaemon(t, newRepo(t))
-	connect(t, b, m)
-	connect(t, b, a)
+	b.Connect(m)
+	b.Connect(a)
 	repoRun(t, b.Dir, "pin", "add", "-q", root)
 	checkCopy(t, b.Dir, root, exportCAR(t, a.Dir, root))
 	if got, want := countBlocks(b.Dir), countBlocks(a.Dir); got != want {
 		t.Errorf("B stored %d blocks, A has %d", got, want)
 	}
-	if slices.Contains(b.peers(t), m.ID) {
+	if slices.Contains(b.Peers(), m.ID) {
 		t.Errorf("B is still connected to the corrupt peer M")
 	}
-	if msg := repoFail(t, b.Dir, "swarm", "connect", m.addr(t, "/tcp/")); !strings.Contains(msg, "gater disallows") {
+	if msg := repoFail(t, b.Dir, "swarm", "connect", m.Addr("/tcp/")); !strings.Contains(msg, "gater disallows") {
 		t.Errorf("reconnecting to the banned M: %s", msg)
 	}
-	if !slices.Contains(b.peers(t), a.ID) {
+	if !slices.Contains(b.Peers(), a.ID) {
 		t.Errorf("B dropped the good peer A")
 	}
 	b.Stop()
@@ -314,7 +293,7 @@ func TestCorruptPeerIsRejected(t *testing.T) {
 // (a CLI command talking to b) brings in are stored, checks that the kill
 // came before the end and that p failed, and returns how many of those
 // blocks b held when it died.
-func killMidway(t *testing.T, b *daemon, p *proc, kept keptModel, total int) int {
+func killMidway(t *testing.T, b *daemontest.Accel, p *proc, kept keptModel, total int) int {
 	t.Helper()
 	waitBlocks(t, b.Dir, kept.blocks+total/4, p)
 	b.Kill()
@@ -335,14 +314,14 @@ func TestKillDuringPinAdd(t *testing.T) {
 	kept := pinStories(t, b.Dir)
 	root := addModel(t, a.Dir, model)
 	total := countBlocks(a.Dir)
-	connect(t, b, a)
+	b.Connect(a)
 
 	pin := startProc(t, b.Dir, "pin", "add", "-q", root)
 	partial := killMidway(t, b, pin, kept, total)
 
 	b = startDaemon(t, b.Dir)
 	checkAfterCrash(t, b.Dir, kept, partial)
-	connect(t, b, a)
+	b.Connect(a)
 	repoRun(t, b.Dir, "pin", "add", "-q", root)
 	checkCopy(t, b.Dir, root, exportCAR(t, a.Dir, root))
 	checkPins(t, b.Dir, kept.root, root)
@@ -447,7 +426,7 @@ func TestConcurrentPinsAndGatewayReads(t *testing.T) {
 		t.Fatalf("the %d models share roots: %v", nModels, roots)
 	}
 	checkPins(t, a.Dir, roots...)
-	connect(t, b, a)
+	b.Connect(a)
 
 	start := time.Now()
 	runAll(t, b.Dir, 2*time.Minute, pins...)
@@ -467,7 +446,7 @@ func TestConcurrentPinsAndGatewayReads(t *testing.T) {
 	for _, c := range leaves[:nReads] {
 		wg.Go(func() {
 			<-gate
-			if err := getRawBlock(b.gateway, c); err != nil {
+			if err := getRawBlock(b.Gateway, c); err != nil {
 				t.Errorf("gateway read: %v", err)
 			}
 		})
@@ -476,7 +455,7 @@ func TestConcurrentPinsAndGatewayReads(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d concurrent gateway block reads in %s", nReads, time.Since(start).Round(time.Millisecond))
 
-	for name, d := range map[string]*daemon{"A": a, "B": b} {
+	for name, d := range map[string]*daemontest.Accel{"A": a, "B": b} {
 		rss, err := daemontest.PeakRSS(d.Pid())
 		if err != nil {
 			t.Fatal(err)

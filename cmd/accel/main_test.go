@@ -2,11 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ipfs-accelerate/accel/browser"
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
+	"github.com/ipfs-accelerate/accel/node"
 )
 
 const models = "../../../shared/models"
@@ -45,12 +51,10 @@ func needModels(t *testing.T) {
 	}
 }
 
-const storyStart = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball."
-
 func TestRunStreamsTheReferenceStory(t *testing.T) {
 	needModels(t)
 	bin, stderr := run(t, "run", "--model", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin"), "--temp", "0", "-n", "256", "Once upon a time")
-	if !strings.HasPrefix(bin, storyStart) {
+	if !strings.HasPrefix(bin, daemontest.StoryStart) {
 		t.Fatalf("story starts %q", bin[:min(len(bin), 200)])
 	}
 	if !strings.Contains(stderr, "generated: 256 tokens") || !strings.Contains(stderr, "tokens/s") {
@@ -107,5 +111,19 @@ func TestEvalPrintsTable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("eval output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// accel version names the node's version, the Go that built it and
+// whether the browser SDK is in it.
+func TestVersion(t *testing.T) {
+	out, _ := run(t, "version")
+	sdk := "embedded"
+	if !browser.Embedded() {
+		sdk = "not embedded (build with make build)"
+	}
+	want := fmt.Sprintf("accel version %s\ngo: %s %s/%s\nsdk: %s\n", node.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, sdk)
+	if out != want {
+		t.Errorf("accel version printed %q, want %q", out, want)
 	}
 }

@@ -40,12 +40,7 @@ func repoFail(t *testing.T, repo string, args ...string) string {
 
 func newRepo(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "repo")
-	out := repoRun(t, dir, "init", "--profile=test")
-	if !strings.Contains(out, "peer identity: 12D3KooW") {
-		t.Fatalf("init printed %q", out)
-	}
-	return dir
+	return daemontest.NewRepo(t, accel)
 }
 
 func pinList(t *testing.T, repo string) []string {

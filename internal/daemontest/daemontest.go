@@ -1,7 +1,9 @@
 // Package daemontest runs the daemons tests talk to: a repo, the CLI that
 // works on it, and once started its daemon process — accel's, or Kubo's,
 // whose command lines have the same shape and which print the same
-// "Daemon is ready".
+// "Daemon is ready". For accel it also makes test-profile repos, starts
+// daemons with the addresses tests dial, and adds the stories260K test
+// model.
 package daemontest
 
 import (

@@ -1,6 +1,7 @@
 // The playground: loads a model by CID with the browser SDK, showing one
 // progress bar per component, then streams a generation with its speed,
-// the runtime's memory, the backend and the transport.
+// the runtime's memory, the backend (what the runtime uses, beside what
+// the browser offers) and the transport.
 //
 // Test hook: when window.playgroundBeforeToken is a function, it is called
 // with the token count after each streamed token is shown; a promise it
@@ -28,9 +29,10 @@ function setBar(bar, fraction) {
   bar.parentElement.querySelector('.pct').textContent = `${pct}%`;
 }
 
-/** A dd's content: a value with a smaller line under it. */
-function showValue(id, value, detail) {
-  $(id).replaceChildren(value, h('small', { textContent: detail }));
+/** A dd's content: a value with smaller lines under it (all of it in the title, for what is cut off). */
+function showValue(id, value, ...details) {
+  $(id).replaceChildren(value, ...details.map((d) => h('small', { textContent: d })));
+  $(id).title = [value, ...details].join('\n');
 }
 
 /**
@@ -197,7 +199,13 @@ $('form').addEventListener('submit', async (event) => {
 
 $('stop').addEventListener('click', () => stopper?.abort());
 
-const caps = await acc.getCapabilities();
-showValue('backend', caps.backend, [caps.wasmSimd && 'SIMD', caps.wasmThreads && 'threads'].filter(Boolean).join(' · ') || 'scalar');
+/** Shows what the runtime uses (e.g. wasm, scalar, 1 thread) over what the browser offers. */
+function showBackend({ uses, wasmSimd, wasmThreads, webgpu }) {
+  const code = uses.simd === null ? 'code unknown' : `${uses.simd ? 'SIMD' : 'scalar'}, ${uses.threads ? 'threads' : '1 thread'}`;
+  const offers = [wasmSimd && 'SIMD', wasmThreads && 'threads', webgpu.available && 'WebGPU'].filter(Boolean);
+  showValue('backend', uses.backend ?? 'none', code, `browser offers ${offers.join(', ') || 'no SIMD, threads or WebGPU'}`);
+}
+
+showBackend(await acc.getCapabilities());
 const linked = new URLSearchParams(location.search).get('cid');
 if (linked) $('cid').value = linked;

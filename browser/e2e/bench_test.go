@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // Sizes of BenchmarkBrowserVsNode: rounds (each one pin add by a new
@@ -45,7 +46,7 @@ var browserTransports = []string{"webtransport", "webrtc-direct", "websocket", "
 // runtime's heap after the load; and the sizes of the files a page
 // downloads. It runs once whatever b.N:
 //
-//	go test ./cmd/accel/ -run '^$' -bench BrowserVsNode -benchtime 1x -timeout 30m
+//	go test ./browser/e2e/ -run '^$' -bench BrowserVsNode -benchtime 1x -timeout 30m
 func BenchmarkBrowserVsNode(b *testing.B) {
 	chromium(b) // skips without Chromium, before the slow setup
 	sdk := buildSDK(b)
@@ -56,7 +57,7 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 		b.Fatal(err)
 	}
 	a := startDaemon(b, newRepo(b))
-	root := strings.TrimSpace(accelWithin(b, a.Dir, 5*time.Minute, "add", "-q", file))
+	root := strings.TrimSpace(a.Run("add", "-q", file))
 
 	// Rounds, so that the machine's slow and fast moments spread over
 	// every way of loading.
@@ -158,33 +159,22 @@ func benchModel(tb testing.TB) string {
 		return path
 	}
 	tmp := path + ".part"
-	run(tb, "synth", "-o", tmp, "--type", "Q4_0")
+	daemontest.New(tb, "accel", accel, "ACCEL_PATH", tb.TempDir()).Run("synth", "-o", tmp, "--type", "Q4_0")
 	if err := os.Rename(tmp, path); err != nil {
 		tb.Fatal(err)
 	}
 	return path
 }
 
-// accelWithin runs accel with ACCEL_PATH=repo and returns its stdout,
-// failing if it fails or runs longer than limit.
-func accelWithin(tb testing.TB, repo string, limit time.Duration, args ...string) string {
-	tb.Helper()
-	p := startProc(tb, repo, args...)
-	if err := p.wait(tb, limit); err != nil {
-		tb.Fatalf("accel %s: %v\n%s", strings.Join(args, " "), err, p.stderr.String())
-	}
-	return p.stdout.String()
-}
-
 // pinOnNewDaemon times a pin add of root by a new daemon connected to src
 // (through the new daemon's RPC API, as the CLI does), then stops that
 // daemon and deletes its repo.
-func pinOnNewDaemon(tb testing.TB, src *daemon, root string) time.Duration {
+func pinOnNewDaemon(tb testing.TB, src *daemontest.Accel, root string) time.Duration {
 	tb.Helper()
 	d := startDaemon(tb, newRepo(tb))
-	connect(tb, d, src)
+	d.Connect(src)
 	start := time.Now()
-	accelWithin(tb, d.Dir, 5*time.Minute, "pin", "add", root)
+	d.Run("pin", "add", root)
 	took := time.Since(start)
 	d.Stop()
 	if err := os.RemoveAll(d.Dir); err != nil {
@@ -231,11 +221,11 @@ func (d decodeRun) rate() float64 {
 // loadInPage opens src's bench.html in a fresh Chromium profile (an empty
 // block cache), loads root there over transport alone, generates
 // decodeTokens tokens if decode is set, and closes the browser.
-func loadInPage(tb testing.TB, src *daemon, root, transport string, decode bool) benchPage {
+func loadInPage(tb testing.TB, src *daemontest.Accel, root, transport string, decode bool) benchPage {
 	tb.Helper()
 	ctx := newBrowser(tb)
 	defer chromedp.Cancel(ctx) // the browser and its wasm heap go now, not at the end
-	url := src.gateway + "/sdk/bench.html"
+	url := src.Gateway + "/sdk/bench.html"
 	options := `{"transports": [` + jsString(transport) + `]}`
 	tokens := 0
 	if decode {
@@ -251,7 +241,7 @@ func loadInPage(tb testing.TB, src *daemon, root, transport string, decode bool)
 	}
 	over := p.Info.Sources[transport] // block requests over the transport
 	if transport == "gateway" {
-		over = p.Info.Sources[src.gateway] // sources name gateways by URL
+		over = p.Info.Sources[src.Gateway] // sources name gateways by URL
 	}
 	if i := p.Info; i.Transport != transport || i.Requests == 0 || i.Cached != 0 || over != i.Requests || i.Bytes == 0 || len(i.RemoteLayers) > 0 {
 		tb.Fatalf("load over %s: transport %q, %d bytes, %d block requests by source %v, %d cached blocks, remote layers %v: want every block over %s, all layers in the page",

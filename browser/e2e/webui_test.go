@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -11,13 +11,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
 // The web UI of a daemon with stories260K pinned and a peer that pinned it
 // from there. The playground at / loads the model by CID, one progress bar
 // per component, and streams the reference story with tokens/s, memory,
-// backend and transport; it is held at the 40th token for a screenshot.
+// backend (what the runtime uses, beside what the browser offers) and
+// transport; it is held at the 40th token for a screenshot.
 // The dashboard at /dashboard shows the peer, the pinned model, the hot
 // cache and a chart of the traffic, and is screenshotted too. The
 // screenshots go to $ACCEL_ARTIFACTS, else out/screenshots/, for a person
@@ -26,12 +28,12 @@ func TestWebUI(t *testing.T) {
 	ctx := newBrowser(t)
 	d, root := sdkDaemon(t)
 	peer := startDaemon(t, newRepo(t))
-	connect(t, peer, d)
-	repoRun(t, peer.Dir, "pin", "add", root) // traffic for the chart
+	peer.Connect(d)
+	peer.Run("pin", "add", root) // traffic for the chart
 
 	browse(t, ctx,
 		chromedp.EmulateViewport(1280, 800),
-		chromedp.Navigate(d.gateway+"/"),
+		chromedp.Navigate(d.Gateway+"/"),
 		// Hold the page at the 40th token until the screenshot is taken.
 		chromedp.Evaluate[chromedp.Void](`window.playgroundBeforeToken = (n) => n === 40 && new Promise((resolve) => { window.releasePlayground = resolve; })`),
 		chromedp.SetValue(chromedp.ID("cid"), root),
@@ -49,7 +51,7 @@ func TestWebUI(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.body.dataset.state !== 'generating'`, chromedp.WithPollingTimeout(time.Minute)),
 	)
 	end := playgroundState(t, ctx)
-	if end.State != "done" || !strings.HasPrefix(end.Output, storyStart) {
+	if end.State != "done" || !strings.HasPrefix(end.Output, daemontest.StoryStart) {
 		t.Errorf("playground ended %q (%s) with %q", end.State, end.Status, end.Output)
 	}
 	want := append([]string{"total"}, loader.CriticalPath(5)...)
@@ -64,12 +66,12 @@ func TestWebUI(t *testing.T) {
 	if tps, err := strconv.ParseFloat(end.TPS, 64); err != nil || tps <= 0 || end.Tokens != "256" {
 		t.Errorf("%s tokens at %s tokens/s", end.Tokens, end.TPS)
 	}
-	if !strings.Contains(end.Memory, "iB") || !strings.HasPrefix(end.Backend, "wasm") || !strings.Contains(end.Transport, "requests") {
+	if !strings.Contains(end.Memory, "iB") || !strings.HasPrefix(end.Backend, "wasm\nscalar, 1 thread\nbrowser offers SIMD, threads") || !strings.Contains(end.Transport, "requests") {
 		t.Errorf("memory %q, backend %q, transport %q", end.Memory, end.Backend, end.Transport)
 	}
 
 	browse(t, ctx,
-		chromedp.Navigate(d.gateway+"/dashboard"),
+		chromedp.Navigate(d.Gateway+"/dashboard"),
 		chromedp.Poll[chromedp.Void](`document.getElementById('peers-count').textContent === '1' &&
 			document.getElementById('models').textContent.includes('stories260K') &&
 			document.getElementById('chart').dataset.samples > 1 && document.getElementById('chart').dataset.peak > 0`,
@@ -106,9 +108,10 @@ func browse(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp
 
 // playground is what the playground page shows.
 type playground struct {
-	State, Status, Output                   string
-	Tokens, TPS, Memory, Backend, Transport string
-	Bars                                    map[string]string // progress bar → percent
+	State, Status, Output          string
+	Tokens, TPS, Memory, Transport string
+	Backend                        string            // the backend box's lines
+	Bars                           map[string]string // progress bar → percent
 }
 
 func playgroundState(t *testing.T, ctx context.Context) playground {
@@ -117,7 +120,7 @@ func playgroundState(t *testing.T, ctx context.Context) playground {
 		const text = (id) => document.getElementById(id).textContent;
 		return {
 			state: document.body.dataset.state, status: text('status'), output: text('output'),
-			tokens: text('tokens'), tps: text('tps'), memory: text('memory'), backend: text('backend'), transport: text('transport'),
+			tokens: text('tokens'), tps: text('tps'), memory: text('memory'), backend: document.getElementById('backend').title, transport: text('transport'),
 			bars: Object.fromEntries([...document.querySelectorAll('[role=progressbar]')].map((b) => [b.getAttribute('aria-label'), b.getAttribute('aria-valuenow')])),
 		};
 	})()`))

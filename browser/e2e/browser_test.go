@@ -1,95 +1,21 @@
-package main
+package e2e
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/ipfs-accelerate/accel/browser"
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/node"
+	"github.com/ipfs-accelerate/accel/rpc"
 )
-
-// chromium returns Debian's Chromium, skipping the test when it is not
-// installed unless ACCEL_REQUIRE_CHROMIUM=1 (make test sets it).
-func chromium(t testing.TB) string {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("ACCEL_REQUIRE_CHROMIUM") == "1" {
-			t.Fatal("chromium not found: apt-get install chromium (make tools does)")
-		}
-		t.Skip("chromium not found: apt-get install chromium")
-	}
-	return path
-}
-
-// buildSDK assembles the browser SDK once per test run, beside the built
-// binary, and returns its directory.
-func buildSDK(t testing.TB) string {
-	t.Helper()
-	sdkOnce.Do(func() {
-		dir := filepath.Join(filepath.Dir(accel), "sdk")
-		out, err := exec.Command("../../scripts/build-sdk.sh", dir).CombinedOutput()
-		if err != nil {
-			sdkErr = fmt.Errorf("building the SDK: %v\n%s", err, out)
-			return
-		}
-		t.Logf("%s", strings.TrimSpace(string(out)))
-		sdkDir = dir
-	})
-	if sdkErr != nil {
-		t.Fatal(sdkErr)
-	}
-	return sdkDir
-}
-
-// sdkDaemon starts a daemon that serves the freshly built SDK and holds
-// stories260K, and returns it with the model's root CID.
-func sdkDaemon(t *testing.T) (*daemon, string) {
-	t.Helper()
-	needModels(t)
-	t.Setenv(browser.EnvSDKDir, buildSDK(t))
-	d := startDaemon(t, newRepo(t))
-	return d, addStories(t, d.Dir)
-}
-
-var (
-	sdkOnce sync.Once
-	sdkDir  string
-	sdkErr  error
-)
-
-// newBrowser starts headless Chromium for the test, with any extra flags.
-func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	opts = append(opts, extra...)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancelTimeout)
-	return ctx
-}
 
 // pageResult is what test.html's runAccel resolves with.
 type pageResult struct {
@@ -122,15 +48,15 @@ func TestBrowserLoadsOverGateway(t *testing.T) {
 	d, root := sdkDaemon(t)
 
 	gatewayOnly := `{"transports": ["gateway"]}`
-	res := runPage(t, ctx, d.gateway+"/sdk/test.html", root, gatewayOnly)
+	res := runPage(t, ctx, d.Gateway+"/sdk/test.html", root, gatewayOnly)
 	if res.Info.Requests == 0 || res.Info.Cached != 0 || res.Info.Transport != "gateway" {
 		t.Errorf("first load: %d network requests, %d cached blocks, transport %q", res.Info.Requests, res.Info.Cached, res.Info.Transport)
 	}
-	again := runPage(t, ctx, d.gateway+"/sdk/test.html", root, gatewayOnly)
+	again := runPage(t, ctx, d.Gateway+"/sdk/test.html", root, gatewayOnly)
 	if again.Info.Requests != 0 || again.Info.Cached == 0 || again.Text != res.Text {
 		t.Errorf("reload: %d network requests, %d cached blocks, text %q", again.Info.Requests, again.Info.Cached, again.Text)
 	}
-	if !strings.HasPrefix(res.Text, storyStart) {
+	if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 		t.Errorf("the page generated %q", res.Text)
 	}
 	var loaded []string
@@ -172,12 +98,6 @@ func runPage(t *testing.T, ctx context.Context, url, root string, options ...str
 	return res
 }
 
-// jsString quotes s as a JavaScript string literal.
-func jsString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
 // The page's own daemon serves corrupted blocks: the runtime rejects every
 // one (never caching it), drops that gateway and gets the blocks from the
 // other daemon, and the text is still the reference.
@@ -187,22 +107,22 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	t.Setenv(browser.EnvSDKDir, buildSDK(t))
 	good := startDaemon(t, newRepo(t))
 	bad := startDaemon(t, newRepo(t))
-	root := addStories(t, good.Dir)
-	addStories(t, bad.Dir)
+	root := daemontest.AddStories(t, accel, good.Dir, models)
+	daemontest.AddStories(t, accel, bad.Dir, models)
 	bad.Stop()
-	corruptBlocks(t, bad.Dir)
+	daemontest.CorruptBlocks(t, bad.Dir)
 	bad = startDaemon(t, bad.Dir)
 
-	gateways, _ := json.Marshal(map[string][]string{"gateway": {bad.gateway, good.gateway}, "transports": {"gateway"}})
-	res := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
-	if !strings.HasPrefix(res.Text, storyStart) {
+	gateways, _ := json.Marshal(map[string][]string{"gateway": {bad.Gateway, good.Gateway}, "transports": {"gateway"}})
+	res := runPage(t, ctx, bad.Gateway+"/sdk/test.html", root, string(gateways))
+	if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 		t.Errorf("the page generated %q", res.Text)
 	}
-	if len(res.Info.Dropped) != 1 || !strings.HasPrefix(res.Info.Dropped[0], bad.gateway) {
-		t.Errorf("dropped gateways %v, want only %s", res.Info.Dropped, bad.gateway)
+	if len(res.Info.Dropped) != 1 || !strings.HasPrefix(res.Info.Dropped[0], bad.Gateway) {
+		t.Errorf("dropped gateways %v, want only %s", res.Info.Dropped, bad.Gateway)
 	}
 	// Nothing bad was cached: a reload loads from the cache alone.
-	again := runPage(t, ctx, bad.gateway+"/sdk/test.html", root, string(gateways))
+	again := runPage(t, ctx, bad.Gateway+"/sdk/test.html", root, string(gateways))
 	if again.Info.Requests != 0 || again.Text != res.Text {
 		t.Errorf("reload: %d network requests, text %q", again.Info.Requests, again.Text)
 	}
@@ -211,13 +131,13 @@ func TestBrowserRejectsCorruptBlocks(t *testing.T) {
 	// layers, its copy being corrupt): the page drops the connection as a
 	// block source, gets the blocks from the other daemon's gateway, and
 	// runs every layer itself.
-	sources, _ := json.Marshal(map[string][]string{"gateway": {good.gateway}, "transports": {"websocket", "gateway"}})
-	p2p := runPage(t, newBrowser(t), bad.gateway+"/sdk/test.html", root, string(sources))
-	if !strings.HasPrefix(p2p.Text, storyStart) {
+	sources, _ := json.Marshal(map[string][]string{"gateway": {good.Gateway}, "transports": {"websocket", "gateway"}})
+	p2p := runPage(t, newBrowser(t), bad.Gateway+"/sdk/test.html", root, string(sources))
+	if !strings.HasPrefix(p2p.Text, daemontest.StoryStart) {
 		t.Errorf("the page generated %q", p2p.Text)
 	}
-	if !slices.Equal(p2p.Info.Dropped, []string{"websocket"}) || p2p.Info.Sources["websocket"] == 0 || p2p.Info.Sources[good.gateway+"/"] == 0 {
-		t.Errorf("dropped %v, requests by source %v: want websocket dropped for %s", p2p.Info.Dropped, p2p.Info.Sources, good.gateway)
+	if !slices.Equal(p2p.Info.Dropped, []string{"websocket"}) || p2p.Info.Sources["websocket"] == 0 || p2p.Info.Sources[good.Gateway+"/"] == 0 {
+		t.Errorf("dropped %v, requests by source %v: want websocket dropped for %s", p2p.Info.Dropped, p2p.Info.Sources, good.Gateway)
 	}
 }
 
@@ -230,8 +150,8 @@ func TestBrowserLoadsOverLibp2p(t *testing.T) {
 	for _, transport := range []string{"webtransport", "webrtc-direct", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			ctx := newBrowser(t) // a fresh profile: an empty block cache
-			res := runPage(t, ctx, d.gateway+"/sdk/test.html", root, `{"transports": [`+jsString(transport)+`]}`)
-			if !strings.HasPrefix(res.Text, storyStart) {
+			res := runPage(t, ctx, d.Gateway+"/sdk/test.html", root, `{"transports": [`+jsString(transport)+`]}`)
+			if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 				t.Errorf("the page generated %q", res.Text)
 			}
 			if res.Info.Transport != transport || res.Info.Requests == 0 || res.Info.Sources[transport] != res.Info.Requests {
@@ -252,8 +172,8 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 	last := loader.LayerComponent(5 - 1)
 
 	t.Run("viable before the last layer", func(t *testing.T) {
-		res := runPage(t, newBrowser(t), d.gateway+"/sdk/test.html", root, `{"transports": ["websocket"]}`)
-		if !strings.HasPrefix(res.Text, storyStart) {
+		res := runPage(t, newBrowser(t), d.Gateway+"/sdk/test.html", root, `{"transports": ["websocket"]}`)
+		if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 			t.Errorf("the page generated %q", res.Text)
 		}
 		viable, lastBlock := -1, -1
@@ -274,8 +194,8 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 	})
 
 	t.Run("layers over budget stay remote", func(t *testing.T) {
-		res := runPage(t, newBrowser(t), d.gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`)
-		if !strings.HasPrefix(res.Text, storyStart) {
+		res := runPage(t, newBrowser(t), d.Gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`)
+		if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 			t.Errorf("the page generated %q", res.Text)
 		}
 		remote := res.Viable.RemoteLayers
@@ -291,14 +211,15 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 }
 
 // The model's API beyond generate: capabilities (WebGPU through
-// SwiftShader, WebNN's API present but, in Debian's Chromium, no context),
+// SwiftShader, WebNN's API present but, in Debian's Chromium, no context;
+// SIMD and threads offered, which the runtime does not use),
 // a layer unloaded and then run by the daemon with the same text, and a
 // stream aborted mid-way that stops the generation.
 func TestBrowserModelAPI(t *testing.T) {
 	d, root := sdkDaemon(t)
 	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true),
 		chromedp.Flag("enable-features", "WebMachineLearningNeuralNetwork"))
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -313,7 +234,12 @@ func TestBrowserModelAPI(t *testing.T) {
 				Available bool
 				Error     string
 			}
-			Backend string
+			WasmSimd, WasmThreads bool
+			Backend               string
+			Uses                  struct {
+				Backend       string
+				SIMD, Threads *bool
+			}
 		}
 		Loaded, AfterUnload []string
 		Unloaded            string
@@ -367,10 +293,15 @@ func TestBrowserModelAPI(t *testing.T) {
 	if !caps.WebGPU.Available || caps.WebGPU.Limits["maxStorageBufferBindingSize"] <= 0 || caps.Backend != "wasm" {
 		t.Errorf("capabilities %+v: want a WebGPU adapter with its limits, and the wasm backend", caps)
 	}
+	// Chromium offers SIMD and, the page being cross-origin isolated,
+	// threads; the Go runtime's code uses neither.
+	if u := caps.Uses; !caps.WasmSimd || !caps.WasmThreads || u.Backend != "wasm" || u.SIMD == nil || *u.SIMD || u.Threads == nil || *u.Threads {
+		t.Errorf("capabilities %+v, uses %+v: want SIMD and threads offered, the wasm backend used, scalar on one thread", caps, caps.Uses)
+	}
 	if !caps.WebNN.API || caps.WebNN.Available && caps.WebNN.Error != "" {
 		t.Errorf("WebNN %+v: want navigator.ml, with an error where no context can be made", caps.WebNN)
 	}
-	if !strings.HasPrefix(res.Text, storyStart) || res.Again != res.Text {
+	if !strings.HasPrefix(res.Text, daemontest.StoryStart) || res.Again != res.Text {
 		t.Errorf("with layer.2 unloaded the page generated %q, then %q", res.Text, res.Again)
 	}
 	if slices.Contains(res.AfterUnload, "layer.2") || len(res.AfterUnload) != len(res.Loaded)-1 {
@@ -397,7 +328,7 @@ func TestBrowserModelAPI(t *testing.T) {
 func TestBrowserWebGPUBackend(t *testing.T) {
 	d, root := sdkDaemon(t)
 	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true))
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -427,7 +358,7 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 	if b := res.Info.Backend; b.Name != "webgpu" || b.Error != "" || b.Check > 1e-4 {
 		t.Fatalf("backend %+v: want webgpu, checked against the CPU kernels", b)
 	}
-	if !strings.HasPrefix(res.Text, storyStart) {
+	if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 		t.Errorf("on WebGPU the page generated %q", res.Text)
 	}
 	if res.Stats.Calls == 0 || res.Stats.Failures != 0 || res.Stats.Bytes == 0 {
@@ -444,12 +375,12 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 // gone for good and a layer the page does not hold, a generation fails.
 func TestBrowserOffloadFailover(t *testing.T) {
 	d, root := sdkDaemon(t)
-	api, err := daemonClient(d.Dir)
+	api, err := rpc.NewClient(d.WaitFile(node.APIFile), "") // on loopback: no token
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t)
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -510,7 +441,7 @@ func TestBrowserOffloadFailover(t *testing.T) {
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	if !strings.HasPrefix(res.Failed, storyStart) || res.Failed != res.Again {
+	if !strings.HasPrefix(res.Failed, daemontest.StoryStart) || res.Failed != res.Again {
 		t.Errorf("the generation that failed over wrote %q,\nthe one after it %q", res.Failed, res.Again)
 	}
 	after := 0

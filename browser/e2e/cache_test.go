@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
+	"github.com/ipfs-accelerate/accel/internal/daemontest"
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
@@ -32,7 +33,7 @@ import (
 func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 	ctx := newBrowser(t)
 	d, root := sdkDaemon(t)
-	parts := modelParts(t, d.gateway, root)
+	parts := modelParts(t, d.Gateway, root)
 	var total, largest int64
 	for _, p := range parts {
 		total += p.size
@@ -42,14 +43,14 @@ func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 	if quota <= largest {
 		t.Fatalf("no quota between the largest block (%d bytes) and the model (%d bytes)", largest, total)
 	}
-	gw := newBlockLog(t, d.gateway)
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.gateway+"/sdk/test.html")); err != nil {
+	gw := newBlockLog(t, d.Gateway)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
 		t.Fatal(err)
 	}
 	load := func(quotaMB any) (workerResult, []string) {
 		t.Helper()
 		res := workerLoad(t, ctx, root, gw.url, quotaMB)
-		if !strings.HasPrefix(res.Text, storyStart) {
+		if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 			t.Errorf("the worker generated %q", res.Text)
 		}
 		return res, gw.take()
