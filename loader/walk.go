@@ -13,15 +13,6 @@ import (
 	"github.com/ipld/go-ipld-prime/traversal"
 )
 
-// Ref is a block a walk fetches.
-type Ref struct {
-	CID cid.Cid
-	// Component is the model component whose file holds the block, in a
-	// walk that starts at a model manifest; nil for the manifest itself
-	// and for every block of any other DAG.
-	Component *Component
-}
-
 // Walker fetches a DAG breadth first, one level of links at a time, and
 // leaves where the blocks come from to its caller: Fetch makes a level's
 // blocks available, and the walker reads back, with Get, those that can
@@ -31,37 +22,36 @@ type Walker struct {
 	// the blocks the level before links to, parent by parent in link
 	// order, leaving out those the walk has met already; it may hold
 	// blocks that are local already.
-	Fetch func(ctx context.Context, level []Ref) error
+	Fetch func(ctx context.Context, level []cid.Cid) error
 	// Get returns a block Fetch made available. The walk reads every
 	// block but raw leaves, which link to nothing.
 	Get func(ctx context.Context, c cid.Cid) (blocks.Block, error)
-	// Manifest, when set, is called when the root turns out to be a model
-	// manifest, with the manifest and its block's size, before the level
-	// of its components is fetched.
-	Manifest func(m *Manifest, size int)
+	// Plan, when set and the root is a model manifest, is given the
+	// manifest and its block's size, and returns the components the walk
+	// goes on to, in order (see the function Plan). Nil: the walk follows
+	// the manifest's links, every component in manifest order.
+	Plan func(m *Manifest, size int) ([]Component, error)
 }
 
-// Walk fetches the DAG at root. Below a model manifest, the next level is
-// its components in manifest order, each block below tagged with its
-// component; every other block's links are those its codec (dag-pb,
-// dag-cbor or any codec registered with go-ipld-prime) holds.
+// Walk fetches the DAG at root, following each block's links as its codec
+// (dag-pb, dag-cbor or any codec registered with go-ipld-prime) holds them.
 func (w Walker) Walk(ctx context.Context, root cid.Cid) error {
-	level := []Ref{{CID: root}}
+	level := []cid.Cid{root}
 	seen := cid.NewSet()
 	seen.Add(root)
 	for len(level) > 0 {
 		if err := w.Fetch(ctx, level); err != nil {
 			return err
 		}
-		var next []Ref
-		for _, r := range level {
-			children, err := w.children(ctx, r, r.CID == root)
+		var next []cid.Cid
+		for _, c := range level {
+			children, err := w.children(ctx, c, c == root)
 			if err != nil {
 				return err
 			}
-			for _, c := range children {
-				if seen.Visit(c.CID) {
-					next = append(next, c)
+			for _, child := range children {
+				if seen.Visit(child) {
+					next = append(next, child)
 				}
 			}
 		}
@@ -70,37 +60,34 @@ func (w Walker) Walk(ctx context.Context, root cid.Cid) error {
 	return nil
 }
 
-// children returns the blocks r links to, in link order, tagged with r's
-// component (or, for a manifest at the root, with their own).
-func (w Walker) children(ctx context.Context, r Ref, root bool) ([]Ref, error) {
-	if r.CID.Type() == cid.Raw {
+// children returns the blocks c links to, in link order, or for a model
+// manifest at the root with a Plan, the roots of the components it chose.
+func (w Walker) children(ctx context.Context, c cid.Cid, root bool) ([]cid.Cid, error) {
+	if c.Type() == cid.Raw {
 		return nil, nil
 	}
-	b, err := w.Get(ctx, r.CID)
+	b, err := w.Get(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("loader: reading %s: %w", r.CID, err)
+		return nil, fmt.Errorf("loader: reading %s: %w", c, err)
 	}
-	if root && r.CID.Type() == cid.DagCBOR {
+	if root && w.Plan != nil && c.Type() == cid.DagCBOR {
 		if m, err := DecodeManifest(b.RawData()); err == nil {
-			if w.Manifest != nil {
-				w.Manifest(m, len(b.RawData()))
+			components, err := w.Plan(m, len(b.RawData()))
+			if err != nil {
+				return nil, err
 			}
-			refs := make([]Ref, len(m.Components))
-			for i := range m.Components {
-				refs[i] = Ref{CID: m.Components[i].CID, Component: &m.Components[i]}
+			cids := make([]cid.Cid, len(components))
+			for i, comp := range components {
+				cids[i] = comp.CID
 			}
-			return refs, nil
+			return cids, nil
 		}
 	}
-	links, err := links(b)
+	cids, err := links(b)
 	if err != nil {
-		return nil, fmt.Errorf("loader: decoding %s: %w", r.CID, err)
+		return nil, fmt.Errorf("loader: decoding %s: %w", c, err)
 	}
-	refs := make([]Ref, len(links))
-	for i, l := range links {
-		refs[i] = Ref{CID: l, Component: r.Component}
-	}
-	return refs, nil
+	return cids, nil
 }
 
 // links decodes b with its CID's codec and returns its links in order.

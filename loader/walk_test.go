@@ -26,10 +26,12 @@ import (
 // returns the levels fetched, the CIDs read back and that store.
 type copyWalk struct {
 	src, dst  blockstore.Blockstore
-	levels    [][]Ref
+	levels    [][]cid.Cid
 	read      []cid.Cid
 	manifests []*Manifest
 	sizes     []int
+	// plan, when set, is the walk's Plan; it is recorded either way.
+	plan func(m *Manifest) ([]Component, error)
 }
 
 func newCopyWalk(src blockstore.Blockstore) *copyWalk {
@@ -38,10 +40,10 @@ func newCopyWalk(src blockstore.Blockstore) *copyWalk {
 
 func (w *copyWalk) walk(ctx context.Context, root cid.Cid) error {
 	return Walker{
-		Fetch: func(ctx context.Context, level []Ref) error {
+		Fetch: func(ctx context.Context, level []cid.Cid) error {
 			w.levels = append(w.levels, level)
-			for _, r := range level {
-				b, err := w.src.Get(ctx, r.CID)
+			for _, c := range level {
+				b, err := w.src.Get(ctx, c)
 				if err != nil {
 					return err
 				}
@@ -55,9 +57,13 @@ func (w *copyWalk) walk(ctx context.Context, root cid.Cid) error {
 			w.read = append(w.read, c)
 			return w.dst.Get(ctx, c)
 		},
-		Manifest: func(m *Manifest, size int) {
+		Plan: func(m *Manifest, size int) ([]Component, error) {
 			w.manifests = append(w.manifests, m)
 			w.sizes = append(w.sizes, size)
+			if w.plan == nil {
+				return m.Components, nil
+			}
+			return w.plan(m)
 		},
 	}.Walk(ctx, root)
 }
@@ -77,9 +83,8 @@ func keys(t *testing.T, bs blockstore.Blockstore) *cid.Set {
 }
 
 // Walking a model DAG from its manifest fetches every block once, the
-// components in manifest order right below the manifest, each block
-// tagged with the component whose file holds it; only blocks that link
-// are read back.
+// components the plan chose right below the manifest, in its order; only
+// blocks that link are read back.
 func TestWalkModel(t *testing.T) {
 	ctx := context.Background()
 	shape := synth.Shape{Dim: 256, HiddenDim: 768, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 32, Seed: 3}
@@ -92,26 +97,105 @@ func TestWalkModel(t *testing.T) {
 
 	rootBlock, _ := src.Get(ctx, root)
 	if len(w.manifests) != 1 || w.manifests[0].Size() != man.Size() || w.sizes[0] != len(rootBlock.RawData()) {
-		t.Fatalf("Manifest called %d times (sizes %v)", len(w.manifests), w.sizes)
+		t.Fatalf("Plan called %d times (sizes %v)", len(w.manifests), w.sizes)
 	}
-	if len(w.levels) < 3 || len(w.levels[0]) != 1 || w.levels[0][0].CID != root || w.levels[0][0].Component != nil {
-		t.Fatalf("levels %v: want the manifest alone, untagged, first", w.levels)
+	if len(w.levels) < 3 || len(w.levels[0]) != 1 || w.levels[0][0] != root {
+		t.Fatalf("levels %v: want the manifest alone first", w.levels)
 	}
 	if len(w.levels[1]) != len(man.Components) {
 		t.Fatalf("%d blocks below the manifest, want its %d components", len(w.levels[1]), len(man.Components))
 	}
-	for i, r := range w.levels[1] {
-		c := man.Components[i]
-		if r.CID != c.CID || r.Component == nil || r.Component.Name != c.Name {
-			t.Errorf("block %d below the manifest is %v, want component %s", i, r, c.Name)
+	for i, c := range w.levels[1] {
+		if c != man.Components[i].CID {
+			t.Errorf("block %d below the manifest is %v, want component %s", i, c, man.Components[i].Name)
 		}
 	}
 
-	// Each component's blocks, found by boxo's own walk.
+	// The components' blocks, found by boxo's own walk.
+	blocksOf := componentBlocks(t, src, man.Components)
+	fetched := cid.NewSet()
+	for _, level := range w.levels[1:] {
+		for _, c := range level {
+			if !fetched.Visit(c) {
+				t.Errorf("%s fetched twice", c)
+			}
+			if blocksOf[c] == "" {
+				t.Errorf("%s fetched, no component holds it", c)
+			}
+		}
+	}
+	if fetched.Len() != len(blocksOf) || keys(t, w.dst).Len() != keys(t, src).Len() {
+		t.Errorf("fetched %d component blocks of %d; %d blocks of %d copied", fetched.Len(), len(blocksOf), keys(t, w.dst).Len(), keys(t, src).Len())
+	}
+	leaves := 0
+	for k := range blocksOf {
+		if k.Type() == cid.Raw {
+			leaves++
+		}
+	}
+	if leaves < 20 || len(w.read) != 1+len(blocksOf)-leaves {
+		t.Errorf("read back %d blocks of %d, %d of them raw leaves", len(w.read), 1+len(blocksOf), leaves)
+	}
+	for _, c := range w.read {
+		if c.Type() == cid.Raw {
+			t.Errorf("read back raw leaf %s", c)
+		}
+	}
+}
+
+// A walk fetches only the components its plan chose, in the plan's order:
+// the browser's minimum viable model leaves the layers to a peer.
+func TestWalkFollowsThePlan(t *testing.T) {
+	ctx := context.Background()
+	shape := synth.Shape{Dim: 256, HiddenDim: 768, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 32, Seed: 3}
+	src := newStore()
+	root, man := importInto(t, src, Source{Path: writeSynth(t, shape, gguf.F32)}, ImportOptions{ChunkSize: MinChunkSize})
+	w := newCopyWalk(src)
+	w.plan = func(m *Manifest) ([]Component, error) {
+		p, err := Plan(m, PlanOptions{Offload: true, Budget: 1})
+		return p.Fetch, err
+	}
+	if err := w.walk(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	var want []Component
+	for _, name := range []string{ComponentTokenizer, ComponentEmbed, ComponentHead} {
+		c, _ := man.Component(name)
+		want = append(want, *c)
+	}
+	if len(w.levels) < 2 || len(w.levels[1]) != len(want) {
+		t.Fatalf("levels %v: want the tokenizer, embed and head below the manifest", w.levels)
+	}
+	for i, c := range want {
+		if w.levels[1][i] != c.CID {
+			t.Errorf("component %d fetched is %v, want %s", i, w.levels[1][i], c.Name)
+		}
+	}
+	blocksOf := componentBlocks(t, src, man.Components)
+	for _, level := range w.levels[1:] {
+		for _, c := range level {
+			if name := blocksOf[c]; name != ComponentTokenizer && name != ComponentEmbed && name != ComponentHead {
+				t.Errorf("%s of component %q fetched", c, name)
+			}
+		}
+	}
+
+	boom := errors.New("no plan")
+	w = newCopyWalk(src)
+	w.plan = func(*Manifest) ([]Component, error) { return nil, boom }
+	if err := w.walk(ctx, root); !errors.Is(err, boom) {
+		t.Errorf("walk with a failing plan: %v", err)
+	}
+}
+
+// componentBlocks names the component that holds each block of components,
+// found by boxo's walk.
+func componentBlocks(t *testing.T, bs blockstore.Blockstore, components []Component) map[cid.Cid]string {
+	t.Helper()
 	owner := map[cid.Cid]string{}
-	dag := NewDAGService(src)
-	for _, c := range man.Components {
-		err := merkledag.Walk(ctx, merkledag.GetLinksWithDAG(dag), c.CID, func(k cid.Cid) bool {
+	dag := NewDAGService(bs)
+	for _, c := range components {
+		err := merkledag.Walk(context.Background(), merkledag.GetLinksWithDAG(dag), c.CID, func(k cid.Cid) bool {
 			owner[k] = c.Name
 			return true
 		})
@@ -119,34 +203,7 @@ func TestWalkModel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fetched := cid.NewSet()
-	for _, level := range w.levels[1:] {
-		for _, r := range level {
-			if !fetched.Visit(r.CID) {
-				t.Errorf("%s fetched twice", r.CID)
-			}
-			if r.Component == nil || owner[r.CID] != r.Component.Name {
-				t.Errorf("%s is tagged %v, it belongs to %q", r.CID, r.Component, owner[r.CID])
-			}
-		}
-	}
-	if fetched.Len() != len(owner) || keys(t, w.dst).Len() != keys(t, src).Len() {
-		t.Errorf("fetched %d component blocks of %d; %d blocks of %d copied", fetched.Len(), len(owner), keys(t, w.dst).Len(), keys(t, src).Len())
-	}
-	leaves := 0
-	for k := range owner {
-		if k.Type() == cid.Raw {
-			leaves++
-		}
-	}
-	if leaves < 20 || len(w.read) != 1+len(owner)-leaves {
-		t.Errorf("read back %d blocks of %d, %d of them raw leaves", len(w.read), 1+len(owner), leaves)
-	}
-	for _, c := range w.read {
-		if c.Type() == cid.Raw {
-			t.Errorf("read back raw leaf %s", c)
-		}
-	}
+	return owner
 }
 
 // otherDAG stores a DAG that is no model: a dag-cbor root linking to a
@@ -192,8 +249,7 @@ func otherDAG(t *testing.T) (blockstore.Blockstore, cid.Cid, map[cid.Cid]string)
 	return bs, root, map[cid.Cid]string{root: "root", a: "a", b: "b", pbCID: "pb"}
 }
 
-// Any DAG walks the same, its blocks untagged, each block once, in link
-// order.
+// Any DAG walks the same, each block once, in link order.
 func TestWalkOtherDAG(t *testing.T) {
 	src, root, names := otherDAG(t)
 	w := newCopyWalk(src)
@@ -203,11 +259,8 @@ func TestWalkOtherDAG(t *testing.T) {
 	var got []string
 	for _, level := range w.levels {
 		var in []string
-		for _, r := range level {
-			if r.Component != nil {
-				t.Errorf("%s is tagged with component %s", names[r.CID], r.Component.Name)
-			}
-			in = append(in, names[r.CID])
+		for _, c := range level {
+			in = append(in, names[c])
 		}
 		got = append(got, strings.Join(in, ","))
 	}
@@ -215,7 +268,7 @@ func TestWalkOtherDAG(t *testing.T) {
 		t.Errorf("levels %s, want %s", strings.Join(got, "|"), want)
 	}
 	if len(w.manifests) != 0 {
-		t.Error("Manifest called for a DAG that is no model")
+		t.Error("Plan called for a DAG that is no model")
 	}
 }
 
@@ -227,7 +280,7 @@ func TestWalkErrors(t *testing.T) {
 	boom := errors.New("boom")
 	levels := 0
 	err := Walker{
-		Fetch: func(context.Context, []Ref) error {
+		Fetch: func(context.Context, []cid.Cid) error {
 			if levels++; levels == 2 {
 				return boom
 			}

@@ -89,22 +89,28 @@ type fetch struct {
 
 // run fetches every block of the DAG, one level of links at a time.
 func (f *fetch) run(ctx context.Context) error {
-	w := loader.Walker{Fetch: f.level, Get: f.n.Blocks.Get, Manifest: f.setTotal}
+	w := loader.Walker{Fetch: f.level, Get: f.n.Blocks.Get, Plan: f.plan}
 	return w.Walk(ctx, f.root)
 }
 
-// setTotal expects the size of a model: its components and its manifest.
-func (f *fetch) setTotal(m *loader.Manifest, size int) {
+// plan orders a model's components as a pin fetches them (loader.Plan
+// without offload: all of them, in manifest order), and expects their size
+// and the manifest's in all.
+func (f *fetch) plan(m *loader.Manifest, size int) ([]loader.Component, error) {
+	p, err := loader.Plan(m, loader.PlanOptions{})
+	if err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	f.done.Total = m.Size() + int64(size)
 	f.mu.Unlock()
+	return p.Fetch, nil
 }
 
-// level makes every block of refs local.
-func (f *fetch) level(ctx context.Context, refs []loader.Ref) error {
+// level makes every block of cids local.
+func (f *fetch) level(ctx context.Context, cids []cid.Cid) error {
 	var missing []cid.Cid
-	for _, r := range refs {
-		c := r.CID
+	for _, c := range cids {
 		size, err := f.n.Blocks.GetSize(ctx, c)
 		if err == nil {
 			f.add(size)

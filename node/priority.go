@@ -114,9 +114,9 @@ func (r *Repo) forgetPriorities(ctx context.Context) {
 
 // dagBlocks calls visit once with each block of the local DAG at root.
 func dagBlocks(ctx context.Context, bs blockstore.Blockstore, root cid.Cid, visit func(cid.Cid)) error {
-	w := loader.Walker{Get: bs.Get, Fetch: func(_ context.Context, level []loader.Ref) error {
-		for _, r := range level {
-			visit(r.CID)
+	w := loader.Walker{Get: bs.Get, Fetch: func(_ context.Context, level []cid.Cid) error {
+		for _, c := range level {
+			visit(c)
 		}
 		return nil
 	}}

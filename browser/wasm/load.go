@@ -187,7 +187,7 @@ func (l *blockLoader) component(ctx context.Context, c loader.Component) ([]cid.
 	}
 	f := l.f.forComponent(c)
 	w := loader.Walker{
-		Fetch: func(ctx context.Context, level []loader.Ref) error { return fetchLevel(ctx, level, f, put) },
+		Fetch: func(ctx context.Context, level []cid.Cid) error { return fetchLevel(ctx, level, f, put) },
 		Get:   l.bs.Get,
 	}
 	if err := w.Walk(ctx, c.CID); err != nil {
@@ -208,15 +208,15 @@ func (l *blockLoader) drop(ctx context.Context, cids []cid.Cid) {
 // fetchLevel fetches the blocks of level, fetchWindow at a time, handing
 // each verified block to put, which may be called from several goroutines
 // at once.
-func fetchLevel(ctx context.Context, level []loader.Ref, f fetcher, put func(blocks.Block) error) error {
+func fetchLevel(ctx context.Context, level []cid.Cid, f fetcher, put func(blocks.Block) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fetchWindow)
-	for _, r := range level {
+	for _, c := range level {
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			b, err := f.block(r.CID)
+			b, err := f.block(c)
 			if err != nil {
 				return err
 			}
