@@ -3,7 +3,6 @@ package interop
 import (
 	"encoding/json"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
@@ -36,7 +35,7 @@ func (n *node) startAccelDaemon() {
 // addStories adds the stories260K test model and returns its root CID.
 func (n *node) addStories() string {
 	n.TB.Helper()
-	return strings.TrimSpace(n.Run("add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")))
+	return daemontest.AddStories(n.TB, n.Bin, n.Dir, models)
 }
 
 // export writes the model at root as a CAR file and returns its path.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"go/build"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,23 +19,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "accel-interop")
-	if err != nil {
-		panic(err)
-	}
+	remove := func() {}
 	accelBin = os.Getenv("ACCEL_BIN") // a machine without Go runs a binary built elsewhere
 	if accelBin == "" {
-		accelBin = filepath.Join(dir, "accel")
-		build := exec.Command("go", "build", "-o", accelBin, "./cmd/accel")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			panic("building accel: " + err.Error() + "\n" + string(out))
-		}
+		accelBin, remove = daemontest.BuildAccel("../cmd/accel")
 	}
 	kuboBin = findKubo()
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

@@ -87,9 +87,7 @@ func keys(t *testing.T, bs blockstore.Blockstore) *cid.Set {
 // blocks that link are read back.
 func TestWalkModel(t *testing.T) {
 	ctx := context.Background()
-	shape := synth.Shape{Dim: 256, HiddenDim: 768, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 32, Seed: 3}
-	src := newStore()
-	root, man := importInto(t, src, Source{Path: writeSynth(t, shape, gguf.F32)}, ImportOptions{ChunkSize: MinChunkSize})
+	src, root, man := walkModel(t)
 	w := newCopyWalk(src)
 	if err := w.walk(ctx, root); err != nil {
 		t.Fatal(err)
@@ -147,9 +145,7 @@ func TestWalkModel(t *testing.T) {
 // the browser's minimum viable model leaves the layers to a peer.
 func TestWalkFollowsThePlan(t *testing.T) {
 	ctx := context.Background()
-	shape := synth.Shape{Dim: 256, HiddenDim: 768, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 32, Seed: 3}
-	src := newStore()
-	root, man := importInto(t, src, Source{Path: writeSynth(t, shape, gguf.F32)}, ImportOptions{ChunkSize: MinChunkSize})
+	src, root, man := walkModel(t)
 	w := newCopyWalk(src)
 	w.plan = func(m *Manifest) ([]Component, error) {
 		p, err := Plan(m, PlanOptions{Offload: true, Budget: 1})
@@ -186,6 +182,15 @@ func TestWalkFollowsThePlan(t *testing.T) {
 	if err := w.walk(ctx, root); !errors.Is(err, boom) {
 		t.Errorf("walk with a failing plan: %v", err)
 	}
+}
+
+// walkModel stores a small synthetic model in 256 KiB chunks, and returns
+// the store, its root and its manifest.
+func walkModel(t *testing.T) (blockstore.Blockstore, cid.Cid, *Manifest) {
+	shape := synth.Shape{Dim: 256, HiddenDim: 768, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 32, Seed: 3}
+	src := newStore()
+	root, man := importInto(t, src, Source{Path: writeSynth(t, shape, gguf.F32)}, ImportOptions{ChunkSize: MinChunkSize})
+	return src, root, man
 }
 
 // componentBlocks names the component that holds each block of components,

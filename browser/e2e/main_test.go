@@ -20,24 +20,14 @@ import (
 
 const models = "../../../shared/models"
 
-// accel is cmd/accel, built by TestMain into a directory that the SDK
-// shares and TestMain removes.
+// accel is cmd/accel, built by TestMain.
 var accel string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "accel-e2e")
-	if err != nil {
-		panic(err)
-	}
-	accel = filepath.Join(dir, "accel")
-	build := exec.Command("go", "build", "-o", accel, "./cmd/accel")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		panic("building accel: " + err.Error() + "\n" + string(out))
-	}
+	var remove func()
+	accel, remove = daemontest.BuildAccel("../../cmd/accel")
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

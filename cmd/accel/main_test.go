@@ -20,16 +20,10 @@ const models = "../../../shared/models"
 var accel string // the built binary
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "accel-cli")
-	if err != nil {
-		panic(err)
-	}
-	accel = filepath.Join(dir, "accel")
-	if out, err := exec.Command("go", "build", "-o", accel, ".").CombinedOutput(); err != nil {
-		panic("building accel: " + err.Error() + "\n" + string(out))
-	}
+	var remove func()
+	accel, remove = daemontest.BuildAccel(".")
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

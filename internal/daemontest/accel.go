@@ -3,6 +3,7 @@ package daemontest
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,24 @@ import (
 // StoryStart is how stories260K (with tok512) continues "Once upon a
 // time" greedily: the prompt and the first tokens of the reference text.
 const StoryStart = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball."
+
+// BuildAccel builds cmd/accel from the package directory pkg into a new
+// temporary directory, for a TestMain; remove deletes that directory. It
+// panics when the build fails, with the compiler's output.
+func BuildAccel(pkg string) (bin string, remove func()) {
+	dir, err := os.MkdirTemp("", "accel-test")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "accel")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = pkg
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("building accel: " + err.Error() + "\n" + string(out))
+	}
+	return bin, func() { os.RemoveAll(dir) }
+}
 
 // NewRepo makes a repo with the test profile (127.0.0.1 only, random
 // ports, no bootstrap peers, no mDNS) with the accel CLI bin, and returns
