@@ -57,7 +57,7 @@ func (o AddOptions) importOptions(progress func(done, total int64)) (loader.Impo
 	if o.Precision != "" {
 		p, err := quant.ParsePlan(o.Precision)
 		if err != nil {
-			return opts, fmt.Errorf("precision: %w", err)
+			return opts, Invalid(fmt.Errorf("precision: %w", err))
 		}
 		opts.Precision = &p
 	}

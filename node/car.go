@@ -8,49 +8,80 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 	car "github.com/ipld/go-car/v2"
 	"github.com/ipld/go-car/v2/storage"
 
 	"github.com/ipfs-accelerate/accel/blockstore"
 )
 
-// ErrMalformedCAR wraps every reason ImportCAR rejects a CAR for.
-var ErrMalformedCAR = errors.New("malformed CAR")
+// ErrMalformedCAR wraps every reason ImportCAR rejects a CAR for. It is
+// an ErrInvalid.
+var ErrMalformedCAR = Invalid(errors.New("malformed CAR"))
+
+// exportHint says how to make a DAG whole for ExportCAR.
+const exportHint = "export writes only blocks in the repo: fetch the model first with accel pin add"
 
 // ExportCAR writes the DAG at root to w as a CARv1 whose only root is
 // root, every block once, in depth-first pre-order (the order of
-// `ipfs dag export`). Every block must be local.
+// `ipfs dag export`). Every block must be local: a DAG that is not whole
+// is an ErrNotLocal before anything is written.
 func (r *Repo) ExportCAR(ctx context.Context, root cid.Cid, w io.Writer) error {
 	if !root.Defined() {
-		return errors.New("export: undefined CID")
+		return Invalid(errors.New("export: undefined CID"))
+	}
+	order, err := r.blocksOf(ctx, root)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", root, missingBlock(err, exportHint))
 	}
 	// Hide any io.WriterAt of w: a CARv1 streams.
 	out, err := storage.NewWritable(struct{ io.Writer }{w}, []cid.Cid{root}, car.WriteAsCarV1(true))
 	if err != nil {
 		return err
 	}
-	var werr error
-	seen := cid.NewSet()
-	err = r.walk(ctx, root, func(c cid.Cid) bool {
-		if werr != nil || !seen.Visit(c) {
-			return false
-		}
+	for _, c := range order {
 		b, err := r.Blocks.Get(ctx, c)
 		if err != nil {
-			werr = err
-			return false
+			return fmt.Errorf("export %s: %w", root, missingBlock(err, exportHint))
 		}
-		werr = out.Put(ctx, c.KeyString(), b.RawData())
-		return werr == nil
-	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		return fmt.Errorf("export %s: %w", root, notLocal(err))
+		if err := out.Put(ctx, c.KeyString(), b.RawData()); err != nil {
+			return fmt.Errorf("export %s: %w", root, err)
+		}
 	}
 	r.touch(ctx, root)
 	return nil
+}
+
+// blocksOf lists the blocks of the DAG at root once each, in depth-first
+// pre-order, or fails with the ipld.ErrNotFound of the first one missing.
+// It reads the inner nodes and only checks that the raw leaves are
+// stored (the walk reads no raw block).
+func (r *Repo) blocksOf(ctx context.Context, root cid.Cid) ([]cid.Cid, error) {
+	var (
+		order  []cid.Cid
+		hasErr error
+	)
+	seen := cid.NewSet()
+	err := r.walk(ctx, root, func(c cid.Cid) bool {
+		if hasErr != nil || !seen.Visit(c) {
+			return false
+		}
+		if c.Type() == cid.Raw {
+			ok, err := r.Blocks.Has(ctx, c)
+			if err == nil && !ok {
+				err = ipld.ErrNotFound{Cid: c}
+			}
+			if hasErr = err; err != nil {
+				return false
+			}
+		}
+		order = append(order, c)
+		return true
+	})
+	if err == nil {
+		err = hasErr
+	}
+	return order, err
 }
 
 // putBatch is how many bytes of blocks ImportCAR stores at a time.

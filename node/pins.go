@@ -14,15 +14,22 @@ import (
 	"github.com/ipfs-accelerate/accel/blockstore"
 )
 
-// ErrNotLocal is returned when a block an offline operation needs is not
-// in the repo.
-var ErrNotLocal = errors.New("not in the local repo (run `accel daemon` to fetch it from the network)")
+// ErrNotLocal is returned when a block an operation reads without
+// fetching it is not in the repo. It is an ErrNotFound.
+var ErrNotLocal = NotFound(errors.New("not in the local repo"))
 
-// notLocal turns a missing block into ErrNotLocal.
+// notLocal turns a missing block into ErrNotLocal, for an offline
+// operation that the daemon fetches for.
 func notLocal(err error) error {
+	return missingBlock(err, "run `accel daemon` to fetch it from the network")
+}
+
+// missingBlock turns a missing block into ErrNotLocal, with hint saying
+// how to get it.
+func missingBlock(err error, hint string) error {
 	var nf ipld.ErrNotFound
 	if errors.As(err, &nf) {
-		return fmt.Errorf("block %s is %w", nf.Cid, ErrNotLocal)
+		return fmt.Errorf("block %s is %w (%s)", nf.Cid, ErrNotLocal, hint)
 	}
 	return err
 }
@@ -35,7 +42,7 @@ func notLocal(err error) error {
 // would lose it).
 func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
 	if !c.Defined() {
-		return errors.New("pin: undefined CID")
+		return Invalid(errors.New("pin: undefined CID"))
 	}
 	if _, ok, err := r.Pinner.IsPinnedWithType(ctx, c, pin.Recursive); err != nil {
 		return err
@@ -62,7 +69,7 @@ func (r *Repo) Pin(ctx context.Context, c cid.Cid, name string) error {
 func (r *Repo) Unpin(ctx context.Context, c cid.Cid) error {
 	if err := r.Pinner.Unpin(ctx, c, true); err != nil {
 		if errors.Is(err, pin.ErrNotPinned) {
-			return fmt.Errorf("unpin %s: not pinned", c)
+			return NotFound(fmt.Errorf("unpin %s: not pinned", c))
 		}
 		return fmt.Errorf("unpin %s: %w", c, err)
 	}

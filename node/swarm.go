@@ -71,11 +71,11 @@ func (n *Node) peerAddr(op, addr string) (*peer.AddrInfo, error) {
 	}
 	a, err := ma.NewMultiaddr(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %q is not a multiaddr: %w", op, addr, err)
+		return nil, Invalid(fmt.Errorf("%s: %q is not a multiaddr: %w", op, addr, err))
 	}
 	info, err := peer.AddrInfoFromP2pAddr(a)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w (the address needs a /p2p/PEERID suffix)", op, addr, err)
+		return nil, Invalid(fmt.Errorf("%s: %s: %w (the address needs a /p2p/PEERID suffix)", op, addr, err))
 	}
 	return info, nil
 }
@@ -88,7 +88,7 @@ func (n *Node) SwarmConnect(ctx context.Context, addr string) error {
 		return err
 	}
 	if info.ID == n.Host.ID() {
-		return fmt.Errorf("swarm connect: %s is this node", info.ID)
+		return Invalid(fmt.Errorf("swarm connect: %s is this node", info.ID))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -118,7 +118,7 @@ func (n *Node) SwarmDisconnect(_ context.Context, addr string) error {
 		}
 	}
 	if closed == 0 {
-		return fmt.Errorf("swarm disconnect: not connected to %s", addr)
+		return NotFound(fmt.Errorf("swarm disconnect: not connected to %s", addr))
 	}
 	return nil
 }

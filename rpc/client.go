@@ -224,13 +224,24 @@ func (c *Client) PinAdd(ctx context.Context, k cid.Cid, name string, progress fu
 	}, &root)
 }
 
-// apiError is an error answer of the daemon, with its HTTP status.
+// apiError is an error answer of the daemon, with its HTTP status. It is
+// of the node error kind the status stands for, as the daemon's error was.
 type apiError struct {
 	status  int
 	message string
 }
 
 func (e apiError) Error() string { return e.message }
+
+func (e apiError) Unwrap() error {
+	switch e.status {
+	case http.StatusBadRequest:
+		return node.ErrInvalid
+	case http.StatusNotFound:
+		return node.ErrNotFound
+	}
+	return nil
+}
 
 // AddModel imports the model (a file, or every file of a directory) and
 // its tokenizer on the daemon: a daemon on this machine reads them in

@@ -51,10 +51,8 @@ type event struct {
 	Error    string          `json:",omitempty"`
 }
 
-// badRequest marks errors in the request itself (HTTP 400).
-type badRequest struct{ error }
-
-func badf(format string, args ...any) error { return badRequest{fmt.Errorf(format, args...)} }
+// badf is an error in the request itself: 400.
+func badf(format string, args ...any) error { return node.Invalid(fmt.Errorf(format, args...)) }
 
 // Handler serves api's commands under Prefix.
 type Handler struct {
@@ -482,17 +480,18 @@ func saveFile(path string, r io.Reader, buf []byte) error {
 	return f.Close()
 }
 
-// writeError answers err with Kubo's error shape: 400 for a bad request,
-// 422 for an add by a path the daemon cannot read, 500 for the rest.
+// writeError answers err with Kubo's error shape and the status of its
+// kind: 400 for a node.ErrInvalid (a bad request), 404 for a
+// node.ErrNotFound, 422 for an add by a path the daemon cannot read, 500
+// for the rest (the daemon's own failures).
 func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	var (
-		bad    badRequest
-		cannot unreadable
-	)
+	var cannot unreadable
 	switch {
-	case errors.As(err, &bad):
+	case errors.Is(err, node.ErrInvalid):
 		status = http.StatusBadRequest
+	case errors.Is(err, node.ErrNotFound):
+		status = http.StatusNotFound
 	case errors.As(err, &cannot):
 		status = http.StatusUnprocessableEntity
 	}

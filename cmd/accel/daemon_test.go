@@ -149,6 +149,9 @@ func httpGet(t *testing.T, url string) string {
 	return string(data)
 }
 
+// absent is the CID of a manifest no test repo holds.
+const absent = "bafyreihqthe7ww646rnebq7r6gkqflfwhvj6dhjr5uxnqsueurlsvrcwai"
+
 func TestRPCBadRequests(t *testing.T) {
 	d := startDaemon(t, newRepo(t))
 	for _, tc := range []struct {
@@ -161,10 +164,14 @@ func TestRPCBadRequests(t *testing.T) {
 		{"POST", "/api/v0/id", "http://evil.example", "", 403, "Origin"},
 		{"POST", "/api/v0/stat", "", "", 400, "required"},
 		{"POST", "/api/v0/stat?arg=notacid", "", "", 400, "invalid CID"},
-		{"POST", "/api/v0/pin/rm?arg=bafkqaaa", "", "", 500, "not pinned"},
+		{"POST", "/api/v0/pin/rm?arg=bafkqaaa", "", "", 404, "not pinned"},
+		{"POST", "/api/v0/stat?arg=" + absent, "", "", 404, "not in the local repo"},
+		{"POST", "/api/v0/export?arg=" + absent, "", "", 404, "not in the local repo"},
 		{"POST", "/api/v0/add", "", "garbage", 400, "application/x-tar"},
-		{"POST", "/api/v0/import", "", "garbage", 500, "CAR"},
-		{"POST", "/api/v0/swarm/connect?arg=/ip4/1.2.3.4", "", "", 500, "/p2p/"},
+		{"POST", "/api/v0/import", "", "garbage", 400, "malformed CAR"},
+		{"POST", "/api/v0/swarm/connect?arg=garbage", "", "", 400, "not a multiaddr"},
+		{"POST", "/api/v0/swarm/connect?arg=/ip4/1.2.3.4", "", "", 400, "/p2p/"},
+		{"POST", "/api/v0/swarm/disconnect?arg=/p2p/" + d.ID, "", "", 404, "not connected"},
 	} {
 		req, _ := http.NewRequest(tc.method, d.API+tc.path, strings.NewReader(tc.body))
 		if tc.origin != "" {
@@ -182,7 +189,7 @@ func TestRPCBadRequests(t *testing.T) {
 		}
 	}
 	// Unknown CID over the CLI: a clear error, no hang.
-	msg := repoFail(t, d.Dir, "stat", "bafyreih5nziamlfgjyd6kmlvwz7yzyte4yci7l2jsncbyeaqgiygotvv4a")
+	msg := repoFail(t, d.Dir, "stat", absent)
 	if !strings.Contains(msg, "not in the local repo") {
 		t.Errorf("stat of an unknown CID: %s", msg)
 	}
