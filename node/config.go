@@ -40,6 +40,7 @@ type Config struct {
 	Peering   Peering
 	Swarm     Swarm
 	API       APIConfig
+	Gateway   GatewayConfig
 	Datastore DatastoreConfig
 }
 
@@ -55,6 +56,16 @@ type APIConfig struct {
 	// Token is the bearer token the RPC API demands when it listens
 	// beyond loopback; the CLI reads it from this file.
 	Token string
+}
+
+// GatewayConfig configures the gateway's HTTP service.
+type GatewayConfig struct {
+	// PrivatePagesHosts are the host names or IP addresses, besides
+	// loopback (127.0.0.0/8, ::1, localhost), under which the gateway
+	// serves its private pages (the web UI, the dashboard and its stats,
+	// the metrics) to any port; other hosts get 403, so that a page on a
+	// DNS name rebound to this machine cannot read them. Empty by default.
+	PrivatePagesHosts []string `json:",omitempty"`
 }
 
 // Addresses are the daemon's listen multiaddrs.
@@ -186,6 +197,9 @@ func readConfig(dir string) (*Config, error) {
 	}
 	if err := relay.CheckReachability(c.Swarm.ForceReachability); err != nil {
 		return nil, fmt.Errorf("repo config %s: Swarm.ForceReachability: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if err := checkHosts(c.Gateway.PrivatePagesHosts); err != nil {
+		return nil, fmt.Errorf("repo config %s: Gateway.PrivatePagesHosts: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	if c.Datastore.Spec != datastoreSpec {
 		return nil, fmt.Errorf("repo config %s: datastore %q, this accel reads %q", filepath.Join(dir, ConfigFile), c.Datastore.Spec, datastoreSpec)

@@ -10,6 +10,9 @@ import (
 func TestConfigRefusesBadValues(t *testing.T) {
 	refused(t, "Datastore.GCPeriod", func(c *Config) { c.Datastore.GCPeriod = "soon" })
 	refused(t, "Swarm.ForceReachability", func(c *Config) { c.Swarm.ForceReachability = "sometimes" })
+	for _, host := range []string{"http://node.lan", "node.lan:8080", "node.lan/", "*.lan", ""} {
+		refused(t, "Gateway.PrivatePagesHosts", func(c *Config) { c.Gateway.PrivatePagesHosts = []string{"node.lan", host} })
+	}
 }
 
 // refused writes a new test repo's config with edit applied and checks

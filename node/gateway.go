@@ -11,11 +11,14 @@ import (
 )
 
 // GatewayHandler is the node's HTTP service for browsers and tools without
-// libp2p: a trustless gateway (boxo/gateway) at /ipfs/ that answers raw
-// blocks (?format=raw) and CARs (?format=car) from the repo, fetching
-// missing blocks from the network, with CORS open to any page; the
-// browser SDK and runtime at /sdk/; the metrics at /metrics; and the web
-// UI: the playground at /, the dashboard at /dashboard.
+// libp2p. Public, to any host: a trustless gateway (boxo/gateway) at
+// /ipfs/ that answers raw blocks (?format=raw) and CARs (?format=car)
+// from the repo, fetching missing blocks from the network, with CORS open
+// to any page; the browser SDK and runtime at /sdk/, with the node's
+// dialable addresses at /sdk/bootstrap.json. Private, for loopback hosts
+// and those in Gateway.PrivatePagesHosts only: every other path — the
+// metrics at /metrics and the web UI, with the playground at / and the
+// dashboard at /dashboard, which list the node's models and peers.
 func (n *Node) GatewayHandler() (http.Handler, error) {
 	backend, err := gateway.NewBlocksBackend(n.Online)
 	if err != nil {
@@ -26,13 +29,15 @@ func (n *Node) GatewayHandler() (http.Handler, error) {
 		RetrievalTimeout:      gateway.DefaultRetrievalTimeout, // a block nobody has: 504, not a hung request
 		MaxConcurrentRequests: gateway.DefaultMaxConcurrentRequests,
 	}, backend))
+	private := http.NewServeMux()
+	private.Handle("/metrics", n.MetricsHandler())
+	private.Handle("GET /{$}", uiPage("/ui/")) // the playground: ui/index.html
+	private.Handle("GET /dashboard", uiPage("/ui/dashboard.html"))
+	private.Handle("GET /dashboard/stats", n.dashboardStats())
 	mux := http.NewServeMux()
 	mux.Handle("/ipfs/", n.metrics.countGateway(gw))
-	mux.Handle("/metrics", n.MetricsHandler())
 	mux.Handle("/sdk/", http.StripPrefix("/sdk", browser.Handler()))
-	mux.Handle("GET /{$}", uiPage("/ui/")) // the playground: ui/index.html
-	mux.Handle("GET /dashboard", uiPage("/ui/dashboard.html"))
-	mux.Handle("GET /dashboard/stats", n.dashboardStats())
 	mux.Handle("/sdk/bootstrap.json", relay.BootstrapHandler(n.Host))
+	mux.Handle("/", privatePages(n.Config.Gateway.PrivatePagesHosts, private))
 	return mux, nil
 }

@@ -85,7 +85,7 @@ func NewHandler(api node.API, tmpDir string) *Handler {
 func Protect(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case token == "" && !loopbackHost(r.Host):
+		case token == "" && !node.LoopbackHost(r.Host):
 			writeStatus(w, http.StatusForbidden, fmt.Errorf("the RPC API answers only requests to a loopback host, not %q", r.Host))
 		case r.Header.Get("Origin") != "":
 			writeStatus(w, http.StatusForbidden, errors.New("the RPC API does not answer web pages (request has an Origin header)"))
@@ -95,19 +95,6 @@ func Protect(token string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
-}
-
-// loopbackHost reports whether a Host header names this machine.
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
