@@ -92,7 +92,7 @@ func (r *Repo) importCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 	defer release()
 	br, err := car.NewBlockReader(rd, car.MaxAllowedSectionSize(blockstore.MaxBlockSize+1024))
 	if err != nil {
-		return nil, malformed("header: %v", err)
+		return nil, malformed("header: not a CAR (%v)", err)
 	}
 	if len(br.Roots) == 0 {
 		return nil, malformed("header: no roots")
