@@ -61,9 +61,9 @@ func (t srcTensor) reader() io.Reader {
 	return bytes.NewReader(t.data)
 }
 
-// ErrNotModel is the error for a source that is none of the formats
+// errNotModel is the error for a source that is none of the formats
 // Import reads.
-var ErrNotModel = errors.New("not a GGUF, llama2.c or safetensors model")
+var errNotModel = errors.New("not a GGUF, llama2.c or safetensors model")
 
 // Check opens the source's files as Prepare does, and closes them without
 // reading a byte: the model must be a regular file or a directory, the
@@ -186,11 +186,11 @@ func fromGGUF(g *gguf.File, file io.ReaderAt) (*checkpoint, error) {
 }
 
 // openLlama2C opens the llama2.c checkpoint f with the tokenizer file at
-// tokPath. A file whose header is not a llama2.c one is ErrNotModel.
+// tokPath. A file whose header is not a llama2.c one is errNotModel.
 func openLlama2C(f *os.File, tokPath string) (*checkpoint, error) {
 	ck, err := llama2c.OpenFile(f)
 	if errors.Is(err, llama2c.ErrNotCheckpoint) {
-		return nil, fmt.Errorf("%s: %w", f.Name(), ErrNotModel)
+		return nil, fmt.Errorf("%s: %w", f.Name(), errNotModel)
 	}
 	if err != nil {
 		return nil, err
