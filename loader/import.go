@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -64,22 +65,78 @@ func NewDAGService(bs blockstore.Blockstore) ipld.DAGService {
 }
 
 // Import stores the model at src in bs as a model DAG and returns its root
-// CID and manifest. Every component block is stored before the manifest
-// block, which is written last: a failed or cancelled import leaves no
-// root, only unreferenced component blocks for garbage collection.
+// CID and manifest: Prepare, then Store.
 func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.Blockstore) (cid.Cid, *Manifest, error) {
+	p, err := Prepare(ctx, src, opts)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	defer p.Close()
+	return p.Store(ctx, bs)
+}
+
+// Prepared is a source opened, read and checked for Store: its headers,
+// metadata and vocabulary are read, every tensor the hyperparameters call
+// for is there with its shape, and the manifest is laid out. Only tensor
+// data is left in the files, to be read by range as Store needs it.
+type Prepared struct {
+	path     string
+	ck       *checkpoint
+	m        *Manifest
+	parts    [][]io.Reader
+	chunk    int
+	progress func(done, total int64)
+}
+
+// prepareTimeout bounds Prepare, which reads no more than headers,
+// metadata and vocabularies.
+const prepareTimeout = time.Minute
+
+// Prepare opens and checks the model at src for Store. It gives up when
+// ctx ends or after prepareTimeout, even while a read of the source is
+// stuck (the files are closed once that read returns).
+func Prepare(ctx context.Context, src Source, opts ImportOptions) (*Prepared, error) {
 	chunk := opts.ChunkSize
 	if chunk == 0 {
 		chunk = DefaultChunkSize
 	}
 	if chunk < MinChunkSize || chunk > MaxChunkSize {
-		return cid.Undef, nil, fmt.Errorf("loader: chunk size %d is outside %d…%d", chunk, MinChunkSize, MaxChunkSize)
+		return nil, fmt.Errorf("loader: chunk size %d is outside %d…%d", chunk, MinChunkSize, MaxChunkSize)
 	}
 	if opts.Precision != nil {
 		if err := opts.Precision.Validate(); err != nil {
-			return cid.Undef, nil, fmt.Errorf("loader: precision plan: %w", err)
+			return nil, fmt.Errorf("loader: precision plan: %w", err)
 		}
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, prepareTimeout, fmt.Errorf("reading the model took over %v", prepareTimeout))
+	defer cancel()
+	type result struct {
+		p   *Prepared
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := prepare(src, opts.Precision)
+		if p != nil {
+			p.chunk, p.progress = chunk, opts.Progress
+		}
+		done <- result{p, err}
+	}()
+	select {
+	case r := <-done:
+		return r.p, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.p != nil {
+				r.p.Close()
+			}
+		}()
+		return nil, fmt.Errorf("%s: %w", src.Path, context.Cause(ctx))
+	}
+}
+
+// prepare is Prepare without its bounds.
+func prepare(src Source, precision *quant.Plan) (*Prepared, error) {
 	ck, err := src.open()
 	if src.Staged {
 		os.RemoveAll(src.Path)
@@ -88,27 +145,40 @@ func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.B
 		}
 	}
 	if err != nil {
-		return cid.Undef, nil, err
+		return nil, err
 	}
-	defer ck.close()
-
-	m, parts, err := prepare(ck, opts.Precision)
+	m, parts, err := layout(ck, precision)
 	if err != nil {
-		return cid.Undef, nil, fmt.Errorf("%w (in %s)", err, src.Path)
+		ck.close()
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
+	return &Prepared{path: src.Path, ck: ck, m: m, parts: parts}, nil
+}
+
+// Close releases the source's files. A Prepared must be closed, stored or
+// not.
+func (p *Prepared) Close() error { return p.ck.close() }
+
+// Store writes the prepared model into bs and returns its root CID and
+// manifest; it may be called once. Every component block is stored before
+// the manifest block, which is written last: a failed or cancelled Store
+// leaves no root, only unreferenced component blocks for garbage
+// collection. It stops when ctx ends.
+func (p *Prepared) Store(ctx context.Context, bs blockstore.Blockstore) (cid.Cid, *Manifest, error) {
 	// Components are independent files: they are chunked and hashed in
 	// parallel, one per core; the manifest records them in order.
+	m := p.m
 	dag := NewDAGService(bs)
-	prog := &progress{total: m.Size(), fn: opts.Progress}
+	prog := &progress{total: m.Size(), fn: p.progress}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range m.Components {
 		c := &m.Components[i]
 		g.Go(func() error {
 			var err error
-			c.CID, err = addFile(gctx, dag, &progressReader{ctx: gctx, r: io.MultiReader(parts[i]...), p: prog}, chunk)
+			c.CID, err = addFile(gctx, dag, &progressReader{ctx: gctx, r: io.MultiReader(p.parts[i]...), p: prog}, p.chunk)
 			if err != nil {
-				return fmt.Errorf("loader: storing component %s: %w", c.Name, err)
+				return fmt.Errorf("%s: storing component %s: %w", p.path, c.Name, err)
 			}
 			return nil
 		})
@@ -126,12 +196,12 @@ func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.B
 	return root.Cid(), m, nil
 }
 
-// prepare checks the checkpoint against its hyperparameters and lays out
+// layout checks the checkpoint against its hyperparameters and lays out
 // the manifest (without CIDs) and the readers of each component's bytes.
-func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, error) {
+func layout(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, error) {
 	h := ck.hp
 	if err := h.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("loader: %w", err)
+		return nil, nil, err
 	}
 	tokFile, err := checkTokenizer(ck)
 	if err != nil {
@@ -153,10 +223,10 @@ func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, e
 		for _, s := range specs[i] {
 			t, ok := ck.tensors[s.Name]
 			if !ok {
-				return nil, nil, fmt.Errorf("loader: the checkpoint has no tensor %s", s.Name)
+				return nil, nil, fmt.Errorf("the checkpoint has no tensor %s", s.Name)
 			}
 			if !slices.Equal(t.shape, s.Shape) {
-				return nil, nil, fmt.Errorf("loader: tensor %s has shape %v, the hyperparameters give %v", s.Name, t.shape, s.Shape)
+				return nil, nil, fmt.Errorf("tensor %s has shape %v, the hyperparameters give %v", s.Name, t.shape, s.Shape)
 			}
 			used[s.Name] = true
 			to := t.format
@@ -165,7 +235,7 @@ func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, e
 			}
 			n, err := to.size(s.Shape)
 			if err != nil {
-				return nil, nil, fmt.Errorf("loader: tensor %s as %s: %w", s.Name, to.name, err)
+				return nil, nil, fmt.Errorf("tensor %s as %s: %w", s.Name, to.name, err)
 			}
 			off := alignUp(c.Size)
 			if pad := off - c.Size; pad > 0 {
@@ -175,7 +245,7 @@ func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, e
 			c.Size = off + n
 			if to.name == t.format.name {
 				if int64(len(t.data)) != n {
-					return nil, nil, fmt.Errorf("loader: tensor %s holds %d bytes, its shape and format need %d", s.Name, len(t.data), n)
+					return nil, nil, fmt.Errorf("tensor %s holds %d bytes, its shape and format need %d", s.Name, len(t.data), n)
 				}
 				parts[i] = append(parts[i], t.reader())
 				continue
@@ -198,7 +268,11 @@ func prepare(ck *checkpoint, precision *quant.Plan) (*Manifest, [][]io.Reader, e
 	}
 	if len(extra) > 0 {
 		slices.Sort(extra)
-		return nil, nil, fmt.Errorf("loader: tensor %s has no place in a llama model DAG (%d unknown tensors)", extra[0], len(extra))
+		err := fmt.Errorf("tensor %q has no place in a Llama model DAG", extra[0])
+		if len(extra) > 1 {
+			err = fmt.Errorf("%w, nor have %d other tensors", err, len(extra)-1)
+		}
+		return nil, nil, err
 	}
 	return m, parts, nil
 }
@@ -212,7 +286,7 @@ func checkTokenizer(ck *checkpoint) ([]byte, error) {
 	}
 	g, err := gguf.Decode(file)
 	if err != nil {
-		return nil, fmt.Errorf("loader: tokenizer component: %w", err)
+		return nil, fmt.Errorf("tokenizer component: %w", err)
 	}
 	h, err := hyperparameters(g)
 	if err != nil {
@@ -220,14 +294,14 @@ func checkTokenizer(ck *checkpoint) ([]byte, error) {
 	}
 	h.Vocab, h.TiedOutput = ck.hp.Vocab, ck.hp.TiedOutput
 	if h != ck.hp {
-		return nil, fmt.Errorf("loader: the metadata gives hyperparameters %+v, the checkpoint %+v", h, ck.hp)
+		return nil, fmt.Errorf("the metadata gives hyperparameters %+v, the checkpoint %+v", h, ck.hp)
 	}
 	tok, err := llama.TokenizerFromGGUF(g)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
+		return nil, err
 	}
 	if tok.VocabSize() > ck.hp.Vocab {
-		return nil, fmt.Errorf("loader: the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), ck.hp.Vocab)
+		return nil, fmt.Errorf("the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), ck.hp.Vocab)
 	}
 	return file, nil
 }

@@ -128,10 +128,11 @@ func TestDAGModelGenerates(t *testing.T) {
 // context length, which the converter takes from its own -c default).
 func TestLlama2CMetadataMatchesConverter(t *testing.T) {
 	src := llama2cSource(t)
-	ck, err := llama2c.Load(src.Path)
+	ck, err := llama2c.Open(src.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ck.Close()
 	meta, err := llama2cMetadata(ck.Config, src.Tokenizer)
 	if err != nil {
 		t.Fatal(err)
@@ -269,10 +270,11 @@ func TestReadTensorRangeMatchesSource(t *testing.T) {
 		t.Errorf("checked %d tensors", n)
 	}
 	// The same through the llama2.c checkpoint.
-	ck, err := llama2c.Load(llama2cSource(t).Path)
+	ck, err := llama2c.Open(llama2cSource(t).Path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ck.Close()
 	m2, _ := openModel(t, llama2cSource(t), ImportOptions{})
 	for _, tn := range ck.Tensors {
 		got, err := m2.ReadTensorRange(ctx, tn.Name)
@@ -692,12 +694,17 @@ func TestBadInputs(t *testing.T) {
 		{"GGUF header only", nil, Source{Path: write("head.gguf", good[:64])}, ImportOptions{}, "gguf"},
 		{"unknown architecture", nil, Source{Path: write("arch.gguf", ggufWith("mamba", ""))}, ImportOptions{}, `architecture "mamba"`},
 		{"missing tensor", nil, Source{Path: write("missing.gguf", ggufWith("llama", "blk.3.ffn_up.weight"))}, ImportOptions{}, "no tensor blk.3.ffn_up.weight"},
-		{"unknown tensor", nil, Source{Path: write("extra.gguf", extra())}, ImportOptions{}, "rope_freqs.weight"},
+		{"unknown tensor", nil, Source{Path: write("extra.gguf", extra())}, ImportOptions{}, `extra.gguf: tensor "rope_freqs.weight" has no place in a Llama model DAG`},
 		{"tokenizer for a GGUF", nil, Source{Path: ggufSource(t).Path, Tokenizer: bin.Tokenizer}, ImportOptions{}, "only for llama2.c"},
 		{"llama2.c without tokenizer", nil, Source{Path: bin.Path}, ImportOptions{}, "tokenizer file"},
-		{"truncated llama2.c", nil, Source{Path: write("trunc.bin", mustRead(t, bin.Path)[:5000]), Tokenizer: bin.Tokenizer}, ImportOptions{}, "truncated"},
-		{"truncated tokenizer", nil, Source{Path: bin.Path, Tokenizer: write("tok.bin", mustRead(t, bin.Tokenizer)[:1000])}, ImportOptions{}, "truncated"},
-		{"not a model", nil, Source{Path: write("junk", []byte("hello, world"))}, ImportOptions{}, "llama2.c"},
+		{"truncated llama2.c", nil, Source{Path: write("trunc.bin", mustRead(t, bin.Path)[:5000]), Tokenizer: bin.Tokenizer}, ImportOptions{}, "trunc.bin: llama2c: the header describes a model larger than the file"},
+		{"llama2.c with a tail", nil, Source{Path: write("tail.bin", append(mustRead(t, bin.Path), 0, 0, 0, 0)), Tokenizer: bin.Tokenizer}, ImportOptions{}, "tail.bin: llama2c: the file is larger than the model its header describes"},
+		{"truncated tokenizer", nil, Source{Path: bin.Path, Tokenizer: write("tok.bin", mustRead(t, bin.Tokenizer)[:1000])}, ImportOptions{}, "tok.bin: tokenizer: llama2.c: the file is too small for the model's 512 tokens"},
+		{"tokenizer cut in a token", nil, Source{Path: bin.Path, Tokenizer: write("cut.bin", mustRead(t, bin.Tokenizer)[:6000])}, ImportOptions{}, "cut.bin: tokenizer: llama2.c token 487: the file is truncated"},
+		{"empty vocabulary", nil, Source{Path: bin.Path, Tokenizer: write("zeros.bin", make([]byte, 4+8*512))}, ImportOptions{}, "zeros.bin: tokenizer: llama2.c: the vocabulary is empty"},
+		{"vocabulary too large", nil, Source{Path: bin.Path, Tokenizer: write("more.bin", append(mustRead(t, bin.Tokenizer), 0, 0, 0, 0, 0, 0, 0, 0))}, ImportOptions{}, "more.bin: tokenizer: llama2.c: the file holds more than the model's 512 tokens"},
+		{"not a model", nil, Source{Path: write("junk", []byte("hello, world, and more than a header"))}, ImportOptions{}, "junk: not a GGUF, llama2.c or safetensors model"},
+		{"shorter than a header", nil, Source{Path: write("tiny", []byte("hi"))}, ImportOptions{}, "tiny: not a GGUF, llama2.c or safetensors model"},
 		{"no file", nil, Source{Path: filepath.Join(dir, "absent")}, ImportOptions{}, "no such file"},
 		{"chunk too small", nil, bin, ImportOptions{ChunkSize: 1024}, "chunk size"},
 		{"chunk too large", nil, bin, ImportOptions{ChunkSize: 4 << 20}, "chunk size"},
@@ -717,6 +724,9 @@ func TestBadInputs(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+			if n := strings.Count(err.Error(), c.src.Path); n > 1 {
+				t.Errorf("error %q names the model %d times", err, n)
 			}
 			if root.Defined() || m != nil {
 				t.Error("a failed import returned a root")

@@ -31,7 +31,7 @@ func tokenizerFile(meta []metaKV) ([]byte, error) {
 			continue
 		}
 		if err := w.AddKV(kv.key, kv.v); err != nil {
-			return nil, fmt.Errorf("loader: metadata %s: %w", kv.key, err)
+			return nil, fmt.Errorf("metadata %s: %w", kv.key, err)
 		}
 	}
 	var buf bytes.Buffer
@@ -46,7 +46,7 @@ func tokenizerFile(meta []metaKV) ([]byte, error) {
 func hyperparameters(g *gguf.File) (Hyperparameters, error) {
 	c, err := llama.ConfigFromGGUF(g)
 	if err != nil {
-		return Hyperparameters{}, fmt.Errorf("loader: %w", err)
+		return Hyperparameters{}, err
 	}
 	h := hyperparametersOf(c)
 	h.Vocab, h.TiedOutput = 0, false
@@ -80,7 +80,7 @@ func (h Hyperparameters) config() llama.Config {
 func llama2cMetadata(c llama2c.Config, tokPath string) ([]metaKV, error) {
 	tok, err := tokenizer.LoadLlama2C(tokPath, c.Vocab)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
+		return nil, err
 	}
 	const unk = 0 // llama2.c's vocabularies start <unk>, <s>, </s>
 	tokens := make([]string, c.Vocab)

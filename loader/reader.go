@@ -157,7 +157,7 @@ func (m *Model) metadata(ctx context.Context) (*gguf.File, error) {
 	}
 	h, err := hyperparameters(g)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("loader: tokenizer component: %w", err)
 	}
 	want := m.Manifest.Hyperparameters
 	h.Vocab, h.TiedOutput = want.Vocab, want.TiedOutput

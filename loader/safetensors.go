@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/mmap"
 	"github.com/ipfs-accelerate/accel/inference/quant"
 	"github.com/ipfs-accelerate/accel/inference/safetensors"
 	"github.com/ipfs-accelerate/accel/inference/tokenizer"
@@ -82,15 +83,22 @@ func (c hfConfig) engineConfig() (llama.Config, error) {
 	return e, nil
 }
 
-// openSafetensors opens the Hugging Face model directory dir.
+// maxJSON bounds the JSON files of a model directory (a large vocabulary's
+// tokenizer.json is some tens of MiB).
+const maxJSON = 64 << 20
+
+// openSafetensors opens the Hugging Face model directory dir. Its files
+// are opened as the model file is: regular files only, checked on the open
+// handle, JSON files no larger than maxJSON.
 func openSafetensors(dir string) (*checkpoint, error) {
 	var c hfConfig
-	if err := readJSON(filepath.Join(dir, "config.json"), &c); err != nil {
+	config := filepath.Join(dir, "config.json")
+	if err := readJSON(config, &c); err != nil {
 		return nil, err
 	}
 	conf, err := c.engineConfig()
 	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", filepath.Join(dir, "config.json"), err)
+		return nil, fmt.Errorf("%s: %w", config, err)
 	}
 	meta, err := hfMetadata(dir, c, conf)
 	if err != nil {
@@ -98,21 +106,21 @@ func openSafetensors(dir string) (*checkpoint, error) {
 	}
 	st, err := safetensors.OpenDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
+		return nil, err
 	}
 	tensors, err := hfTensors(st.Tensors, conf)
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("%w (in %s)", err, dir)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	emb, ok := tensors["token_embd.weight"]
 	if !ok {
 		st.Close()
-		return nil, fmt.Errorf("loader: the checkpoint has no model.embed_tokens.weight (in %s)", dir)
+		return nil, fmt.Errorf("%s: the checkpoint has no model.embed_tokens.weight", dir)
 	}
 	if len(emb.shape) != 2 || c.VocabSize != 0 && emb.shape[0] != c.VocabSize {
 		st.Close()
-		return nil, fmt.Errorf("loader: the token embedding has shape %v, config.json gives vocab_size %d (in %s)", emb.shape, c.VocabSize, dir)
+		return nil, fmt.Errorf("%s: the token embedding has shape %v, config.json gives vocab_size %d", dir, emb.shape, c.VocabSize)
 	}
 	conf.Vocab = emb.shape[0]
 	return &checkpoint{hp: hyperparametersOf(conf), meta: meta, tensors: tensors, close: st.Close}, nil
@@ -120,12 +128,12 @@ func openSafetensors(dir string) (*checkpoint, error) {
 
 // readJSON decodes the JSON file at path into v.
 func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := mmap.ReadFile(path, maxJSON)
 	if err != nil {
-		return fmt.Errorf("loader: %w", err)
+		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("loader: %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
@@ -135,17 +143,17 @@ func readJSON(path string, v any) error {
 // vocabulary of tokenizer.json (see tokenizer.ParseHF), with BOS and EOS
 // from tokenizer_config.json or else config.json.
 func hfMetadata(dir string, c hfConfig, conf llama.Config) ([]metaKV, error) {
-	tokJSON, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	tokJSON, err := mmap.ReadFile(filepath.Join(dir, "tokenizer.json"), maxJSON)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %w (only tokenizer.json vocabularies are supported)", err)
+		return nil, fmt.Errorf("%w (only tokenizer.json vocabularies are supported)", err)
 	}
-	cfgJSON, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	cfgJSON, err := mmap.ReadFile(filepath.Join(dir, "tokenizer_config.json"), maxJSON)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("loader: %w", err)
+		return nil, err
 	}
 	v, err := tokenizer.ParseHF(tokJSON, cfgJSON)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %w (in %s)", err, dir)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if v.BOS < 0 {
 		v.BOS = firstID(c.BOS, len(v.Tokens))
@@ -252,10 +260,10 @@ func ggufName(name string, layers int) (string, error) {
 	layer, err := strconv.Atoi(num)
 	gguf, known := hfLayerNames[suffix]
 	if !ok || err != nil || strconv.Itoa(layer) != num || !known {
-		return "", fmt.Errorf("loader: tensor %s is not part of a Llama model", name)
+		return "", fmt.Errorf("tensor %s is not part of a Llama model", name)
 	}
 	if layer >= layers {
-		return "", fmt.Errorf("loader: tensor %s is beyond the %d layers of config.json", name, layers)
+		return "", fmt.Errorf("tensor %s is beyond the %d layers of config.json", name, layers)
 	}
 	return fmt.Sprintf("blk.%d.%s", layer, gguf), nil
 }
@@ -285,12 +293,12 @@ func hfTensors(in map[string]safetensors.Tensor, conf llama.Config) (map[string]
 			st.data, err = ropeInterleave(t.Data, t.Shape, conf.KVHeads)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("loader: tensor %s: %w", name, err)
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
 		}
 		out[g] = st
 	}
 	if _, ok := out["output.weight"]; !ok && !conf.TiedOutput {
-		return nil, fmt.Errorf("loader: config.json unties the output from the embedding (tie_word_embeddings false) but there is no lm_head.weight")
+		return nil, errors.New("config.json unties the output from the embedding (tie_word_embeddings false) but there is no lm_head.weight")
 	}
 	return out, nil
 }

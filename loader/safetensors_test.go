@@ -44,10 +44,11 @@ var hfNames = map[string]string{
 func hfModel(t *testing.T, dtypes map[string]safetensors.DType) string {
 	t.Helper()
 	src := llama2cSource(t)
-	ck, err := llama2c.Load(src.Path)
+	ck, err := llama2c.Open(src.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ck.Close()
 	c := ck.Config
 	dir := t.TempDir()
 	writeJSON(t, filepath.Join(dir, "config.json"), map[string]any{

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/llama2c"
+	"github.com/ipfs-accelerate/accel/inference/mmap"
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
@@ -24,7 +26,7 @@ type Source struct {
 	// empty there.
 	Tokenizer string
 	// Staged marks files staged only for this import (an upload to the
-	// daemon): Import deletes them as soon as it has them open or mapped,
+	// daemon): Prepare deletes them as soon as it has them open or mapped,
 	// so their bytes are never written back to disk.
 	Staged bool
 }
@@ -59,53 +61,87 @@ func (t srcTensor) reader() io.Reader {
 	return bytes.NewReader(t.data)
 }
 
-// open reads the source's header and metadata; tensor data stays in the
-// files (memory-mapped for GGUF and safetensors) until close.
-func (s Source) open() (*checkpoint, error) {
-	f, err := os.Open(s.Path)
+// errNotModel is the error for a source that is none of the formats
+// Import reads.
+var errNotModel = errors.New("not a GGUF, llama2.c or safetensors model")
+
+// Check opens the source's files as Prepare does, and closes them without
+// reading a byte: the model must be a regular file or a directory, the
+// tokenizer a regular file. An error of an open itself is the
+// *fs.PathError of os.Open; a file of another kind (a FIFO, a device) gives
+// an error wrapping mmap.ErrNotRegular.
+func (s Source) Check() error {
+	f, _, err := mmap.Open(s.Path)
 	if err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
+		return err
 	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	f.Close()
+	if s.Tokenizer == "" {
+		return nil
+	}
+	tok, _, err := mmap.OpenRegular(s.Tokenizer)
+	if err != nil {
+		return err
+	}
+	return tok.Close()
+}
+
+// open reads the source's header and metadata; tensor data stays in the
+// files (memory-mapped) until close. Only regular files, and a directory
+// for safetensors, are opened, and each is checked on its open handle
+// before a byte of it is read: a FIFO, a device or a socket is refused.
+// Errors name the file at fault and what is wrong with it, never what a
+// file that failed to parse holds.
+func (s Source) open() (*checkpoint, error) {
+	f, st, err := mmap.Open(s.Path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
 		f.Close()
 		if s.Tokenizer != "" {
-			return nil, fmt.Errorf("loader: %s is a model directory, which carries its own vocabulary: a tokenizer file is only for llama2.c checkpoints", s.Path)
+			return nil, fmt.Errorf("%s: a model directory carries its own vocabulary: a tokenizer file is only for llama2.c checkpoints", s.Path)
 		}
 		return openSafetensors(s.Path)
 	}
-	head := make([]byte, 4)
-	_, err = io.ReadFull(f, head)
-	f.Close()
+	ck, err := s.openFile(f, st.Size())
 	if err != nil {
-		return nil, fmt.Errorf("loader: reading %s: %w", s.Path, err)
+		f.Close()
+		return nil, err
 	}
-	if bytes.Equal(head, []byte(gguf.Magic)) {
-		if s.Tokenizer != "" {
-			return nil, fmt.Errorf("loader: %s is a GGUF file, which carries its own vocabulary: a tokenizer file is only for llama2.c checkpoints", s.Path)
-		}
-		return openGGUF(s.Path)
-	}
-	return openLlama2C(s.Path, s.Tokenizer)
+	return ck, nil
 }
 
-func openGGUF(path string) (*checkpoint, error) {
-	g, err := gguf.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %s: %w", path, err)
+// openFile opens the GGUF file or llama2.c checkpoint f of size bytes,
+// told apart by the GGUF magic; the checkpoint's close closes f.
+func (s Source) openFile(f *os.File, size int64) (*checkpoint, error) {
+	head := make([]byte, len(gguf.Magic))
+	if size >= int64(len(head)) {
+		if _, err := f.ReadAt(head, 0); err != nil {
+			return nil, err
+		}
 	}
-	file, err := os.Open(path)
+	if string(head) == gguf.Magic {
+		if s.Tokenizer != "" {
+			return nil, fmt.Errorf("%s: a GGUF file carries its own vocabulary: a tokenizer file is only for llama2.c checkpoints", s.Path)
+		}
+		return openGGUF(f)
+	}
+	return openLlama2C(f, s.Tokenizer)
+}
+
+func openGGUF(f *os.File) (*checkpoint, error) {
+	g, err := gguf.OpenFile(f)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := fromGGUF(g, f)
 	if err != nil {
 		g.Close()
-		return nil, fmt.Errorf("loader: %w", err)
-	}
-	ck, err := fromGGUF(g, file)
-	if err != nil {
-		file.Close()
-		g.Close()
-		return nil, fmt.Errorf("%w (in %s)", err, path)
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	ck.close = func() error {
-		file.Close()
+		f.Close()
 		return g.Close()
 	}
 	return ck, nil
@@ -122,14 +158,14 @@ func fromGGUF(g *gguf.File, file io.ReaderAt) (*checkpoint, error) {
 	for _, kv := range g.KV {
 		ck.meta = append(ck.meta, metaKV{kv.Key, kv.Value})
 	}
-	for _, info := range g.Tensors {
+	for i, info := range g.Tensors {
 		f, err := ggmlFormat(info.Type)
 		if err != nil {
-			return nil, fmt.Errorf("loader: tensor %s: %w", info.Name, err)
+			return nil, fmt.Errorf("tensor %d (%s): %w", i, info.Name, err)
 		}
 		data, err := g.TensorData(info)
 		if err != nil {
-			return nil, fmt.Errorf("loader: tensor %s: %w", info.Name, err)
+			return nil, err
 		}
 		shape := make([]int, len(info.Dims))
 		for i, d := range info.Dims {
@@ -149,13 +185,33 @@ func fromGGUF(g *gguf.File, file io.ReaderAt) (*checkpoint, error) {
 	return ck, nil
 }
 
-func openLlama2C(path, tokPath string) (*checkpoint, error) {
-	ck, err := llama2c.Load(path)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %s is neither a GGUF file nor a llama2.c checkpoint: %w", path, err)
+// openLlama2C opens the llama2.c checkpoint f with the tokenizer file at
+// tokPath. A file whose header is not a llama2.c one is errNotModel.
+func openLlama2C(f *os.File, tokPath string) (*checkpoint, error) {
+	ck, err := llama2c.OpenFile(f)
+	if errors.Is(err, llama2c.ErrNotCheckpoint) {
+		return nil, fmt.Errorf("%s: %w", f.Name(), errNotModel)
 	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := fromLlama2C(ck, f, tokPath)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	out.close = func() error {
+		f.Close()
+		return ck.Close()
+	}
+	return out, nil
+}
+
+// fromLlama2C reads the checkpoint ck, mapped from file, with the
+// vocabulary of the tokenizer file at tokPath.
+func fromLlama2C(ck *llama2c.Checkpoint, file *os.File, tokPath string) (*checkpoint, error) {
 	if tokPath == "" {
-		return nil, fmt.Errorf("loader: %s is a llama2.c checkpoint, which has no vocabulary: give its tokenizer file (e.g. tok512.bin)", path)
+		return nil, fmt.Errorf("%s: a llama2.c checkpoint has no vocabulary: give its tokenizer file (e.g. tok512.bin)", file.Name())
 	}
 	c := ck.Config
 	meta, err := llama2cMetadata(c, tokPath)
@@ -166,11 +222,10 @@ func openLlama2C(path, tokPath string) (*checkpoint, error) {
 		hp:      hyperparametersOf(llama.ConfigFromLlama2C(c)),
 		meta:    meta,
 		tensors: map[string]srcTensor{},
-		close:   func() error { return nil },
 	}
 	f32 := quantFormat(quant.FormatF32)
 	for _, t := range ck.Tensors {
-		out.tensors[t.Name] = srcTensor{shape: t.Shape, format: f32, data: t.Data}
+		out.tensors[t.Name] = srcTensor{shape: t.Shape, format: f32, data: t.Data, file: file, offset: t.Offset}
 	}
 	return out, nil
 }

@@ -35,14 +35,21 @@ func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
 	return m, nil
 }
 
-// importAndPin imports and pins with GC held off in between.
+// importAndPin imports and pins with GC held off in between. The source
+// is opened and checked first, without holding GC off: only the writing of
+// blocks and the pin hold it, and both stop when ctx ends.
 func (r *Repo) importAndPin(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
+	p, err := loader.Prepare(ctx, src, opts)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	defer p.Close()
 	release, err := r.gcLock.share(ctx)
 	if err != nil {
 		return cid.Undef, nil, err
 	}
 	defer release()
-	root, m, err := loader.Import(ctx, src, opts, r.Blocks)
+	root, m, err := p.Store(ctx, r.Blocks)
 	if err != nil {
 		return cid.Undef, nil, err
 	}

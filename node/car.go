@@ -15,12 +15,22 @@ import (
 	"github.com/ipfs-accelerate/accel/blockstore"
 )
 
-// ErrMalformedCAR wraps every reason ImportCAR rejects a CAR for. It is
+// ErrMalformedCAR matches every reason ImportCAR rejects a CAR for. It is
 // an ErrInvalid.
 var ErrMalformedCAR = Invalid(errors.New("malformed CAR"))
 
 // exportHint says how to make a DAG whole for ExportCAR.
 const exportHint = "export writes only blocks in the repo: fetch the model first with accel pin add"
+
+// malformedCAR is a reason to reject a CAR: "car: block 5 (bafy…): …".
+type malformedCAR struct{ msg string }
+
+func (e malformedCAR) Error() string { return "car: " + e.msg }
+func (malformedCAR) Unwrap() error   { return ErrMalformedCAR }
+
+func malformed(format string, args ...any) error {
+	return malformedCAR{fmt.Sprintf(format, args...)}
+}
 
 // ExportCAR writes the DAG at root to w as a CARv1 whose only root is
 // root, every block once, in depth-first pre-order (the order of
@@ -113,10 +123,10 @@ func (r *Repo) importCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 	defer release()
 	br, err := car.NewBlockReader(rd, car.MaxAllowedSectionSize(blockstore.MaxBlockSize+1024))
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrMalformedCAR, err)
+		return nil, malformed("header: not a CAR (%v)", err)
 	}
 	if len(br.Roots) == 0 {
-		return nil, fmt.Errorf("%w: no roots", ErrMalformedCAR)
+		return nil, malformed("header: no roots")
 	}
 	var (
 		batch []blocks.Block
@@ -134,12 +144,12 @@ func (r *Repo) importCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformedCAR, n, err)
+			return nil, malformed("block %d: %v", n, err)
+		}
+		if len(b.RawData()) > blockstore.MaxBlockSize {
+			return nil, malformed("block %d (%s): over the %d-byte block limit", n, b.Cid(), blockstore.MaxBlockSize)
 		}
 		n++
-		if len(b.RawData()) > blockstore.MaxBlockSize {
-			return nil, fmt.Errorf("%w: block %s is %d bytes, over the %d-byte limit", ErrMalformedCAR, b.Cid(), len(b.RawData()), blockstore.MaxBlockSize)
-		}
 		batch = append(batch, b)
 		size += len(b.RawData())
 		if size >= putBatch {
@@ -157,7 +167,7 @@ func (r *Repo) importCAR(ctx context.Context, rd io.Reader) ([]cid.Cid, error) {
 	// Every root's DAG must be whole before any is pinned.
 	for _, root := range br.Roots {
 		if err := r.walk(ctx, root, cid.NewSet().Visit); err != nil {
-			return nil, fmt.Errorf("%w: the DAG of root %s: %v", ErrMalformedCAR, root, notLocal(err))
+			return nil, malformed("root %s: its DAG is not complete: %v", root, notLocal(err))
 		}
 	}
 	for _, root := range br.Roots {

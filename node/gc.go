@@ -13,7 +13,7 @@ import (
 func (r *Repo) GC(ctx context.Context) (blockstore.GCResult, error) {
 	release, err := r.gcLock.exclude(ctx)
 	if err != nil {
-		return blockstore.GCResult{}, err
+		return blockstore.GCResult{}, fmt.Errorf("gc: %w", err)
 	}
 	defer release()
 	live, err := r.live(ctx)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -26,10 +27,12 @@ func (l gcLock) share(ctx context.Context) (release func(), err error) {
 }
 
 // exclude waits until nothing shares the lock and keeps everyone out
-// until release.
+// until release. When ctx ends first, the error says what it waited for.
 func (l gcLock) exclude(ctx context.Context) (release func(), err error) {
-	if err := l.sem.Acquire(ctx, gcSharers); err != nil {
-		return nil, err
+	if !l.sem.TryAcquire(gcSharers) {
+		if err := l.sem.Acquire(ctx, gcSharers); err != nil {
+			return nil, fmt.Errorf("gave up waiting for the adds, imports and fetches in progress to end: %w", err)
+		}
 	}
 	return func() { l.sem.Release(gcSharers) }, nil
 }

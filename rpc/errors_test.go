@@ -33,7 +33,7 @@ func TestErrorStatuses(t *testing.T) {
 		{"get?arg=" + absent, "", 404, "not in the local repo"},
 		{"pin/rm?arg=" + absent, "", 404, "not pinned"},
 		{"stat?arg=" + absent, "", 404, "not in the local repo"},
-		{"import", "garbage", 400, "malformed CAR"},
+		{"import", "garbage", 400, "car: header: not a CAR"},
 	} {
 		resp, err := http.Post(srv.URL+Prefix+tc.cmd, "", strings.NewReader(tc.body))
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net"
 	"net/http"
@@ -373,25 +374,29 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 
 // localSource is the source of an add by path: absolute paths the daemon
 // reads in place, taken only from a client on this machine (loopback). A
-// path the daemon cannot read answers 422, so that the client uploads the
-// files instead (a daemon in a container, say).
+// path the daemon cannot open answers 422, so that the client uploads the
+// files instead (a daemon in a container, say), with one message whether
+// the path is missing or forbidden to the daemon; a path that is not a
+// regular file (nor a model directory) answers 400.
 func localSource(r *http.Request, path, tokenizer string) (loader.Source, error) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return loader.Source{}, badf("add ?path= is taken only from a client on the daemon's machine: upload the model instead")
 	}
 	for _, p := range []string{path, tokenizer} {
-		if p == "" {
-			continue
-		}
-		if !filepath.IsAbs(p) {
+		if p != "" && !filepath.IsAbs(p) {
 			return loader.Source{}, badf("add ?path=%s: not an absolute path", p)
 		}
-		if _, err := os.Stat(p); err != nil {
-			return loader.Source{}, unreadable{fmt.Errorf("add: the daemon cannot read %s: %w", p, err)}
-		}
 	}
-	return loader.Source{Path: path, Tokenizer: tokenizer}, nil
+	src := loader.Source{Path: path, Tokenizer: tokenizer}
+	if err := src.Check(); err != nil {
+		var open *fs.PathError
+		if errors.As(err, &open) {
+			return loader.Source{}, unreadable{fmt.Errorf("add: the daemon cannot read %s", open.Path)}
+		}
+		return loader.Source{}, badf("add: %v", err)
+	}
+	return src, nil
 }
 
 // unreadable is an add by path the daemon cannot read: 422.

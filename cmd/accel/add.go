@@ -24,9 +24,11 @@ func addCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add PATH [-q] [--tokenizer TOK] [--precision P | --plan FILE] [--chunk-size N]",
 		Short: "Import a model into the repo and pin it",
-		Long: `Import a GGUF file or a llama2.c checkpoint (with --tokenizer) as a model DAG
-and pin its root. Without --precision or --plan the weights keep their source
-format. The same file with the same options gives the same CID everywhere.`,
+		Long: `Import a GGUF file, a llama2.c checkpoint (with --tokenizer) or a Hugging Face
+Llama directory (config.json, tokenizer.json, safetensors weights) as a model
+DAG and pin its root. Only regular files (and that directory) are read. Without
+--precision or --plan the weights keep their source format. The same file with
+the same options gives the same CID everywhere.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := node.AddOptions{ChunkSize: chunk}
@@ -46,6 +48,10 @@ format. The same file with the same options gives the same CID everywhere.`,
 				}
 				opts.Precision = p.String()
 			}
+			src := loader.Source{Path: args[0], Tokenizer: tokenizer}
+			if err := src.Check(); err != nil {
+				return err
+			}
 			name := filepath.Base(args[0])
 			var progress func(done, total int64)
 			var bar *progressbar.ProgressBar
@@ -58,7 +64,7 @@ format. The same file with the same options gives the same CID everywhere.`,
 				}
 			}
 			return withAPI(func(ctx context.Context, api node.API) error {
-				root, err := api.AddModel(ctx, loader.Source{Path: args[0], Tokenizer: tokenizer}, opts, progress)
+				root, err := api.AddModel(ctx, src, opts, progress)
 				if bar != nil {
 					bar.Finish()
 				}

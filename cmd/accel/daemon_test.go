@@ -168,7 +168,7 @@ func TestRPCBadRequests(t *testing.T) {
 		{"POST", "/api/v0/stat?arg=" + absent, "", "", 404, "not in the local repo"},
 		{"POST", "/api/v0/export?arg=" + absent, "", "", 404, "not in the local repo"},
 		{"POST", "/api/v0/add", "", "garbage", 400, "application/x-tar"},
-		{"POST", "/api/v0/import", "", "garbage", 400, "malformed CAR"},
+		{"POST", "/api/v0/import", "", "garbage", 400, "car: header: not a CAR"},
 		{"POST", "/api/v0/swarm/connect?arg=garbage", "", "", 400, "not a multiaddr"},
 		{"POST", "/api/v0/swarm/connect?arg=/ip4/1.2.3.4", "", "", 400, "/p2p/"},
 		{"POST", "/api/v0/swarm/disconnect?arg=/p2p/" + d.ID, "", "", 404, "not connected"},

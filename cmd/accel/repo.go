@@ -174,7 +174,9 @@ func gcCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAPI(func(ctx context.Context, api node.API) error {
 				res, err := api.GC(ctx)
-				fmt.Printf("removed %d blocks, %d bytes\n", res.Blocks, res.Bytes)
+				if err == nil || res.Blocks > 0 { // a GC that waited and gave up removed nothing
+					fmt.Printf("removed %d blocks, %d bytes\n", res.Blocks, res.Bytes)
+				}
 				return err
 			})
 		},

@@ -235,7 +235,7 @@ func TestRepoBadInput(t *testing.T) {
 	corrupt := bytes.Clone(data)
 	corrupt[len(corrupt)-100] ^= 0xff // inside the last block's bytes
 	os.WriteFile(bad, corrupt, 0o644)
-	if msg := repoFail(t, b, "import", bad); !strings.Contains(msg, "malformed CAR") {
+	if msg := repoFail(t, b, "import", bad); !strings.Contains(msg, "car: block ") {
 		t.Errorf("corrupted CAR: %s", msg)
 	}
 	trunc := filepath.Join(t.TempDir(), "trunc.car")

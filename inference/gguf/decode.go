@@ -54,22 +54,27 @@ func (t TensorInfo) NumElements() uint64 {
 
 // Bytes returns the size of the tensor's data.
 func (t TensorInfo) Bytes() (uint64, error) {
+	size, err := t.bytes()
+	if err != nil {
+		return 0, fmt.Errorf("gguf: tensor %s: %w", t.Name, err)
+	}
+	return size, nil
+}
+
+// bytes is Bytes with errors that do not name the tensor.
+func (t TensorInfo) bytes() (uint64, error) {
 	ne0 := uint64(1)
 	if len(t.Dims) > 0 {
 		ne0 = t.Dims[0]
 	}
-	row, err := t.Type.rowBytes(ne0)
+	size, err := t.Type.rowBytes(ne0)
 	if err != nil {
-		return 0, fmt.Errorf("gguf: tensor %q: %v", t.Name, err)
+		return 0, err
 	}
-	size := row
-	for i, d := range t.Dims {
-		if i == 0 {
-			continue
-		}
+	for _, d := range t.Dims[min(1, len(t.Dims)):] {
 		hi, lo := bits.Mul64(size, d)
 		if hi != 0 || lo > maxSize {
-			return 0, fmt.Errorf("gguf: tensor %q: size of %v %s overflows", t.Name, t.Dims, t.Type)
+			return 0, fmt.Errorf("the size of its data as %s overflows", t.Type)
 		}
 		size = lo
 	}
@@ -220,17 +225,49 @@ func (f *File) TensorData(t TensorInfo) ([]byte, error) {
 	if f.closed {
 		return nil, errClosed
 	}
-	size, err := t.Bytes()
+	data, err := f.tensorData(t, f.data)
+	if err != nil {
+		return nil, f.tensorError(t, err)
+	}
+	return data, nil
+}
+
+// tensorData returns t's data within data, the whole file.
+func (f *File) tensorData(t TensorInfo, data []byte) ([]byte, error) {
+	size, err := t.bytes()
 	if err != nil {
 		return nil, err
 	}
 	start, ok1 := addU64(f.DataOffset, t.Offset)
 	end, ok2 := addU64(start, size)
-	if !ok1 || !ok2 || end > uint64(len(f.data)) {
-		return nil, fmt.Errorf("gguf: tensor %q: data [%d,%d) beyond file size %d", t.Name, start, uint64(start)+size, len(f.data))
+	if !ok1 || !ok2 || end > uint64(len(data)) {
+		return nil, errors.New("its data runs past the end of the file")
 	}
-	return f.data[start:end:end], nil
+	return data[start:end:end], nil
 }
+
+// tensorError is err about t, in the form "gguf: tensor 3 (name): …",
+// with t's index in the file when it is one of f's tensors.
+func (f *File) tensorError(t TensorInfo, err error) error {
+	if i, ok := f.tIndex[t.Name]; ok {
+		return tensorError(i, t.Name, err)
+	}
+	return fmt.Errorf("gguf: tensor %s: %w", t.Name, err)
+}
+
+func tensorError(i int, name string, err error) error {
+	return fmt.Errorf("gguf: tensor %d (%s): %w", i, name, err)
+}
+
+func metadataError(i int, key string, err error) error {
+	return fmt.Errorf("gguf: metadata %d (%s): %w", i, key, err)
+}
+
+// Errors of fields that run past the end of the file.
+var (
+	errTruncated     = errors.New("the file ends inside it (truncated?)")
+	errStringPastEnd = errors.New("a string runs past the end of the file")
+)
 
 func addU64(a, b uint64) (uint64, bool) {
 	s, c := bits.Add64(a, b, 0)
@@ -247,13 +284,9 @@ type decoder struct {
 
 func (d *decoder) left() int { return len(d.b) - d.off }
 
-func (d *decoder) short(n int) error {
-	return fmt.Errorf("need %d bytes at offset %d, file has %d left (truncated?)", n, d.off, d.left())
-}
-
 func (d *decoder) u8() (uint8, error) {
 	if d.left() < 1 {
-		return 0, d.short(1)
+		return 0, errTruncated
 	}
 	v := d.b[d.off]
 	d.off++
@@ -262,7 +295,7 @@ func (d *decoder) u8() (uint8, error) {
 
 func (d *decoder) u16() (uint16, error) {
 	if d.left() < 2 {
-		return 0, d.short(2)
+		return 0, errTruncated
 	}
 	v := binary.LittleEndian.Uint16(d.b[d.off:])
 	d.off += 2
@@ -271,7 +304,7 @@ func (d *decoder) u16() (uint16, error) {
 
 func (d *decoder) u32() (uint32, error) {
 	if d.left() < 4 {
-		return 0, d.short(4)
+		return 0, errTruncated
 	}
 	v := binary.LittleEndian.Uint32(d.b[d.off:])
 	d.off += 4
@@ -280,7 +313,7 @@ func (d *decoder) u32() (uint32, error) {
 
 func (d *decoder) u64() (uint64, error) {
 	if d.left() < 8 {
-		return 0, d.short(8)
+		return 0, errTruncated
 	}
 	v := binary.LittleEndian.Uint64(d.b[d.off:])
 	d.off += 8
@@ -293,7 +326,7 @@ func (d *decoder) str() (string, error) {
 		return "", err
 	}
 	if n > uint64(d.left()) {
-		return "", fmt.Errorf("string length %d exceeds the %d bytes left", n, d.left())
+		return "", errStringPastEnd
 	}
 	s := string(d.b[d.off : d.off+int(n)])
 	d.off += int(n)
@@ -307,18 +340,15 @@ func (d *decoder) count(minSize int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if max := d.left() / minSize; n > uint64(max) {
-		return 0, fmt.Errorf("%d is impossible: the %d bytes left hold at most %d", n, d.left(), max)
+	if n > uint64(d.left()/minSize) {
+		return 0, errors.New("more than the rest of the file can hold")
 	}
 	return int(n), nil
 }
 
 func (d *decoder) file() (*File, error) {
 	if len(d.b) < 4 || string(d.b[:4]) != Magic {
-		if len(d.b) >= 4 {
-			return nil, fmt.Errorf("gguf: bad magic %q, not a GGUF file", d.b[:4])
-		}
-		return nil, fmt.Errorf("gguf: file of %d bytes is too short for a GGUF header", len(d.b))
+		return nil, errors.New("gguf: not a GGUF file (no GGUF magic)")
 	}
 	d.off = 4
 	version, err := d.u32()
@@ -330,9 +360,9 @@ func (d *decoder) file() (*File, error) {
 	case version == 1:
 		return nil, errors.New("gguf: GGUF version 1 is not supported (convert the file with a newer llama.cpp)")
 	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
-		return nil, fmt.Errorf("gguf: big-endian GGUF (version %d byte-swapped) is not supported", bits.ReverseBytes32(version))
+		return nil, errors.New("gguf: big-endian GGUF is not supported")
 	default:
-		return nil, fmt.Errorf("gguf: unsupported version %d", version)
+		return nil, errors.New("gguf: unsupported GGUF version (this reader takes versions 2 and 3)")
 	}
 	f := &File{Version: version, Alignment: DefaultAlignment}
 
@@ -352,18 +382,18 @@ func (d *decoder) file() (*File, error) {
 	for i := range nKV {
 		key, err := d.str()
 		if err != nil {
-			return nil, fmt.Errorf("gguf: metadata key #%d: %w", i, err)
+			return nil, fmt.Errorf("gguf: metadata %d: key: %w", i, err)
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return nil, fmt.Errorf("gguf: duplicate metadata key %q", key)
+			return nil, metadataError(i, key, errors.New("duplicate key"))
 		}
 		vt, err := d.u32()
 		if err != nil {
-			return nil, fmt.Errorf("gguf: key %q: value type: %w", key, err)
+			return nil, metadataError(i, key, fmt.Errorf("value type: %w", err))
 		}
 		v, err := d.value(ValueType(vt), 0)
 		if err != nil {
-			return nil, fmt.Errorf("gguf: key %q: %w", key, err)
+			return nil, metadataError(i, key, err)
 		}
 		f.kvIndex[key] = len(f.KV)
 		f.KV = append(f.KV, KV{Key: key, Value: v})
@@ -375,7 +405,7 @@ func (d *decoder) file() (*File, error) {
 			return nil, fmt.Errorf("gguf: %s has type %s, want u32", KeyAlignment, v.Type)
 		}
 		if a == 0 || a&(a-1) != 0 {
-			return nil, fmt.Errorf("gguf: %s %d is not a power of two", KeyAlignment, a)
+			return nil, fmt.Errorf("gguf: %s is not a power of two", KeyAlignment)
 		}
 		f.Alignment = uint64(a)
 	}
@@ -388,7 +418,7 @@ func (d *decoder) file() (*File, error) {
 			return nil, err
 		}
 		if _, dup := f.tIndex[t.Name]; dup {
-			return nil, fmt.Errorf("gguf: duplicate tensor name %q", t.Name)
+			return nil, tensorError(i, t.Name, errors.New("duplicate name"))
 		}
 		f.tIndex[t.Name] = len(f.Tensors)
 		f.Tensors = append(f.Tensors, t)
@@ -396,16 +426,9 @@ func (d *decoder) file() (*File, error) {
 
 	// The data section starts at the next multiple of the alignment.
 	f.DataOffset = alignUp(uint64(d.off), f.Alignment)
-	size := uint64(len(d.b))
-	for _, t := range f.Tensors {
-		n, err := t.Bytes()
-		if err != nil {
-			return nil, err
-		}
-		start, ok1 := addU64(f.DataOffset, t.Offset)
-		end, ok2 := addU64(start, n)
-		if !ok1 || !ok2 || end > size {
-			return nil, fmt.Errorf("gguf: tensor %q: data [%d,%d) beyond file size %d", t.Name, start, start+n, size)
+	for i, t := range f.Tensors {
+		if _, err := f.tensorData(t, d.b); err != nil {
+			return nil, tensorError(i, t.Name, err)
 		}
 	}
 	return f, nil
@@ -414,17 +437,17 @@ func (d *decoder) file() (*File, error) {
 func (d *decoder) tensorInfo(i int, align uint64) (TensorInfo, error) {
 	name, err := d.str()
 	if err != nil {
-		return TensorInfo{}, fmt.Errorf("gguf: tensor #%d name: %w", i, err)
+		return TensorInfo{}, fmt.Errorf("gguf: tensor %d: name: %w", i, err)
 	}
 	fail := func(format string, args ...any) (TensorInfo, error) {
-		return TensorInfo{}, fmt.Errorf("gguf: tensor %q: %s", name, fmt.Sprintf(format, args...))
+		return TensorInfo{}, tensorError(i, name, fmt.Errorf(format, args...))
 	}
 	nd, err := d.u32()
 	if err != nil {
 		return fail("dimension count: %v", err)
 	}
 	if nd > MaxDims {
-		return fail("%d dimensions, at most %d supported", nd, MaxDims)
+		return fail("more than %d dimensions", MaxDims)
 	}
 	t := TensorInfo{Name: name, Dims: make([]uint64, nd)}
 	n := uint64(1)
@@ -434,12 +457,12 @@ func (d *decoder) tensorInfo(i int, align uint64) (TensorInfo, error) {
 			return fail("dimension %d: %v", j, err)
 		}
 		if v > maxSize {
-			return fail("dimension %d is %d, out of range", j, v)
+			return fail("dimension %d is out of range", j)
 		}
 		t.Dims[j] = v
 		hi, lo := bits.Mul64(n, v)
 		if hi != 0 || lo > maxSize {
-			return fail("element count of dims %v overflows", t.Dims[:j+1])
+			return fail("its element count overflows")
 		}
 		n = lo
 	}
@@ -449,19 +472,16 @@ func (d *decoder) tensorInfo(i int, align uint64) (TensorInfo, error) {
 	}
 	t.Type = Type(typ)
 	if !t.Type.Known() {
-		return fail("unknown tensor type %d", typ)
+		return fail("unknown tensor type")
 	}
-	if bs := uint64(t.Type.BlockSize()); nd > 0 && t.Dims[0]%bs != 0 {
-		return fail("row length %d is not a multiple of the %s block size %d", t.Dims[0], t.Type, bs)
-	}
-	if _, err := t.Bytes(); err != nil {
-		return TensorInfo{}, err
+	if _, err := t.bytes(); err != nil {
+		return fail("%w", err)
 	}
 	if t.Offset, err = d.u64(); err != nil {
 		return fail("offset: %v", err)
 	}
 	if t.Offset%align != 0 {
-		return fail("offset %d is not a multiple of the alignment %d", t.Offset, align)
+		return fail("offset is not a multiple of the alignment")
 	}
 	return t, nil
 }
@@ -512,7 +532,7 @@ func (d *decoder) value(vt ValueType, depth int) (Value, error) {
 	case TypeArray:
 		return d.array(depth)
 	default:
-		return Value{}, fmt.Errorf("unknown value type %d", uint32(vt))
+		return Value{}, errors.New("unknown value type")
 	}
 	if err != nil {
 		return Value{}, fmt.Errorf("%s value: %w", vt, err)
@@ -531,7 +551,7 @@ func (d *decoder) array(depth int) (Value, error) {
 	elem := ValueType(et)
 	min := elem.minSize()
 	if min == 0 {
-		return Value{}, fmt.Errorf("unknown array element type %d", et)
+		return Value{}, errors.New("unknown array element type")
 	}
 	n, err := d.count(min)
 	if err != nil {
@@ -611,7 +631,7 @@ func (d *decoder) array(depth int) (Value, error) {
 		for i := range n {
 			l, err := d.u64()
 			if err == nil && l > uint64(d.left()) {
-				err = fmt.Errorf("string length %d exceeds the %d bytes left", l, d.left())
+				err = errStringPastEnd
 			}
 			if err != nil {
 				return Value{}, fmt.Errorf("string element %d: %w", i, err)

@@ -121,15 +121,15 @@ func (t Type) RowBytes(n uint64) (uint64, error) {
 func (t Type) rowBytes(n uint64) (uint64, error) {
 	tr, ok := traits[t]
 	if !ok {
-		return 0, fmt.Errorf("unknown tensor type %d", uint32(t))
+		return 0, errors.New("unknown tensor type")
 	}
 	bs := uint64(tr.blockSize)
 	if n%bs != 0 {
-		return 0, fmt.Errorf("%d elements is not a multiple of the %s block size %d", n, tr.name, bs)
+		return 0, fmt.Errorf("row length is not a multiple of the %s block size %d", tr.name, bs)
 	}
 	hi, lo := bits.Mul64(n/bs, uint64(tr.typeSize))
 	if hi != 0 || lo > maxSize {
-		return 0, fmt.Errorf("%d elements of %s overflow", n, tr.name)
+		return 0, fmt.Errorf("the size of a row of %s overflows", tr.name)
 	}
 	return lo, nil
 }

@@ -50,10 +50,22 @@ func Open(path string, opts Options) (*Model, error) {
 		m.closer = g.Close
 		return m, nil
 	}
-	ck, err := llama2c.Load(path)
+	ck, err := llama2c.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	m, err := fromLlama2CFile(ck, path, opts)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	m.closer = ck.Close
+	return m, nil
+}
+
+// fromLlama2CFile is FromLlama2C for the checkpoint at path and the
+// tokenizer file opts name.
+func fromLlama2CFile(ck *llama2c.Checkpoint, path string, opts Options) (*Model, error) {
 	if opts.Tokenizer == "" {
 		return nil, fmt.Errorf("llama: %s is a llama2.c checkpoint, which has no vocabulary: pass its tokenizer file (e.g. --tokenizer tok512.bin)", path)
 	}

@@ -1,8 +1,11 @@
 package llama2c
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -57,17 +60,19 @@ func TestStories(t *testing.T) {
 func TestErrors(t *testing.T) {
 	data := readStories(t)
 	cases := map[string][]byte{
-		"shorter than the":    data[:10],
-		"truncated":           data[:len(data)/2],
-		"unexpected bytes":    append(append([]byte{}, data...), 1, 2, 3, 4),
-		"out of range":        header(64, 172, 5, 8, 4, 512, 0),
-		"not divisible":       header(64, 172, 5, 7, 7, 512, 512),
-		"multiple of":         header(64, 172, 5, 8, 3, 512, 512),
-		"is out of range (1…": header(1<<30, 1<<30, 1<<30, 1, 1, 1<<30, 1<<30),
+		"shorter than the 28-byte header":         data[:10],
+		"describes a model larger than the file":  data[:len(data)/2],
+		"larger than the model its header":        append(append([]byte{}, data...), 1, 2, 3, 4),
+		"seq_len is out of range":                 header(64, 172, 5, 8, 4, 512, 0),
+		"does not split into n_heads":             header(64, 172, 5, 7, 7, 512, 512),
+		"n_heads is not a multiple of n_kv_heads": header(64, 172, 5, 8, 3, 512, 512),
+		"dim is out of range (1…1048576)":         header(1<<30, 1<<30, 1<<30, 1, 1, 1<<30, 1<<30),
+		"n_layers is out of range (1…1024)":       header(64, 172, 2000, 8, 4, 512, 512),
+		"hidden_dim is out of range (1…1048576)":  header(64, -5, 5, 8, 4, 512, 512),
 	}
 	for want, input := range cases {
 		_, err := Decode(input)
-		if err == nil || !strings.Contains(err.Error(), want) {
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "llama2c: ") {
 			t.Errorf("input of %d bytes: error %v, want one containing %q", len(input), err, want)
 		}
 	}
@@ -95,4 +100,59 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("tensors cover %d bytes of a %d-byte input", total, len(data))
 		}
 	})
+}
+
+func TestOpen(t *testing.T) {
+	data := readStories(t)
+	ck, err := Open(stories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	want, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Config != want.Config || len(ck.Tensors) != len(want.Tensors) {
+		t.Fatalf("Open gives %+v with %d tensors, Decode %+v with %d", ck.Config, len(ck.Tensors), want.Config, len(want.Tensors))
+	}
+	for i, tn := range ck.Tensors {
+		w := want.Tensors[i]
+		if tn.Name != w.Name || tn.Offset != w.Offset || !bytes.Equal(tn.Data, w.Data) || !bytes.Equal(data[tn.Offset:tn.Offset+int64(len(tn.Data))], tn.Data) {
+			t.Fatalf("tensor %d: %s at %d, want %s at %d", i, tn.Name, tn.Offset, w.Name, w.Offset)
+		}
+	}
+}
+
+// Open checks the header against the file's size before it reads or maps
+// anything else: a huge file whose header describes a small model is
+// refused without its bytes coming into memory.
+func TestOpenChecksTheSizeFirst(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.bin")
+	if err := os.WriteFile(huge, header(64, 172, 5, 8, 4, 512, 512), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, 4<<30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "small.bin")
+	if err := os.WriteFile(small, append(header(64, 172, 5, 8, 4, 512, 512), make([]byte, 1000)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		huge:  "huge.bin: llama2c: the file is larger than the model its header describes",
+		small: "small.bin: llama2c: the header describes a model larger than the file",
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Open(path)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("Open(%s): %v, want an error ending %q", filepath.Base(path), err, want)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Errorf("Open(%s) allocated %d bytes", filepath.Base(path), alloc)
+		}
+	}
 }

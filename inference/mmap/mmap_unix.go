@@ -8,29 +8,16 @@ import (
 	"syscall"
 )
 
-func mapFile(path string) ([]byte, func() error, error) {
-	fd, err := os.Open(path)
+// openNonblocking opens path read-only without waiting for a FIFO's writer
+// or a device, and without making a terminal the controlling one.
+func openNonblocking(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+}
+
+func mapFile(f *os.File, size int) ([]byte, func() error, error) {
+	data, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
-		return nil, nil, err
-	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	size := st.Size()
-	if size == 0 {
-		return nil, func() error { return nil }, nil
-	}
-	if int64(int(size)) != size {
-		return nil, nil, errTooLarge(path, size)
-	}
-	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, nil, fmt.Errorf("mmap %s: %w", path, err)
+		return nil, nil, fmt.Errorf("mmap %s: %w", f.Name(), err)
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/ipfs-accelerate/accel/inference/mmap"
 )
 
 // Hugging Face's file names for a model's weights: one file, or shards
@@ -42,15 +44,19 @@ func OpenDir(dir string) (*Checkpoint, error) {
 	}
 	index := filepath.Join(dir, IndexFile)
 	if _, err := os.Stat(index); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("safetensors: %s has neither %s nor %s", dir, SingleFile, IndexFile)
+		return nil, fmt.Errorf("%s: safetensors: the directory has neither %s nor %s", dir, SingleFile, IndexFile)
 	}
 	return OpenIndex(index)
 }
 
+// MaxIndex bounds the size of a model.safetensors.index.json.
+const MaxIndex = 64 << 20
+
 // OpenIndex opens the shards a model.safetensors.index.json lists (its
 // "weight_map" from tensor name to file name, in the index's directory).
+// Errors about the index start with its path.
 func OpenIndex(path string) (*Checkpoint, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := mmap.ReadFile(path, MaxIndex)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
@@ -58,15 +64,15 @@ func OpenIndex(path string) (*Checkpoint, error) {
 		WeightMap map[string]string `json:"weight_map"`
 	}
 	if err := json.Unmarshal(raw, &index); err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: safetensors: %w", path, err)
 	}
 	if len(index.WeightMap) == 0 {
-		return nil, fmt.Errorf("safetensors: %s has no weight_map", path)
+		return nil, fmt.Errorf("%s: safetensors: no weight_map", path)
 	}
 	var shards []string
 	for name, shard := range index.WeightMap {
 		if shard != filepath.Base(shard) || !filepath.IsLocal(shard) {
-			return nil, fmt.Errorf("safetensors: %s puts tensor %s in %q, which is not a file name in its directory", path, name, shard)
+			return nil, fmt.Errorf("%s: safetensors: tensor %s: %q is not a file name in the index's directory", path, name, shard)
 		}
 		shards = append(shards, shard)
 	}
@@ -82,7 +88,7 @@ func OpenIndex(path string) (*Checkpoint, error) {
 		for _, t := range f.Tensors {
 			if index.WeightMap[t.Name] != shard {
 				c.Close()
-				return nil, fmt.Errorf("safetensors: shard %s holds tensor %s, which %s places in %q", shard, t.Name, path, index.WeightMap[t.Name])
+				return nil, fmt.Errorf("%s: safetensors: tensor %s: the index places it in %q, but shard %s holds it", path, t.Name, index.WeightMap[t.Name], shard)
 			}
 			c.Tensors[t.Name] = t
 		}
@@ -90,7 +96,7 @@ func OpenIndex(path string) (*Checkpoint, error) {
 	for name, shard := range index.WeightMap {
 		if _, ok := c.Tensors[name]; !ok {
 			c.Close()
-			return nil, fmt.Errorf("safetensors: %s places tensor %s in %s, which does not hold it", path, name, shard)
+			return nil, fmt.Errorf("%s: safetensors: tensor %s: the index places it in %s, which does not hold it", path, name, shard)
 		}
 	}
 	return c, nil

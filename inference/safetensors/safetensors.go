@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -91,21 +92,23 @@ type header struct {
 }
 
 // Parse reads a .safetensors file held in memory; the tensors alias data.
+// Errors about the header's framing quote nothing of the data: it has no
+// magic number, so it may be any file.
 func Parse(data []byte) (*File, error) {
 	if len(data) < 8 {
-		return nil, fmt.Errorf("safetensors: file of %d bytes is shorter than the 8-byte header length", len(data))
+		return nil, errors.New("safetensors: shorter than the 8-byte header length")
 	}
 	n := binary.LittleEndian.Uint64(data)
 	if n > MaxHeader {
-		return nil, fmt.Errorf("safetensors: header length %d exceeds the limit of %d bytes", n, MaxHeader)
+		return nil, fmt.Errorf("safetensors: the header length is over the limit of %d bytes", MaxHeader)
 	}
 	if n > uint64(len(data)-8) {
-		return nil, fmt.Errorf("safetensors: header length %d runs past the end of the %d-byte file", n, len(data))
+		return nil, errors.New("safetensors: the header runs past the end of the file")
 	}
 	body := data[8+n:]
 	var entries map[string]json.RawMessage
 	if err := json.Unmarshal(data[8:8+n], &entries); err != nil {
-		return nil, fmt.Errorf("safetensors: header: %w", err)
+		return nil, errors.New("safetensors: the header is not a JSON object")
 	}
 	f := &File{}
 	var spans []span

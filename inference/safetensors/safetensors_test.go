@@ -68,10 +68,11 @@ func TestLyingHeaders(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"short", []byte{1, 2, 3}, "shorter than"},
-		{"huge header", append(huge, "{}"...), "exceeds the limit"},
-		{"header past end", withHeader("{}", 0)[:9], "runs past the end"},
-		{"not JSON", withHeader("{", 0), "header"},
+		{"short", []byte{1, 2, 3}, "safetensors: shorter than the 8-byte header length"},
+		{"huge header", append(huge, "{}"...), "safetensors: the header length is over the limit of 100000000 bytes"},
+		{"header past end", withHeader("{}", 0)[:9], "safetensors: the header runs past the end of the file"},
+		{"not JSON", withHeader("{", 0), "safetensors: the header is not a JSON object"},
+		{"not an object", withHeader("[]", 0), "safetensors: the header is not a JSON object"},
 		{"dtype", withHeader(`{"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}`, 8), `tensor x: dtype "I64" is not supported`},
 		{"offsets out of range", withHeader(`{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, 8), "outside the 8-byte data section"},
 		{"offsets reversed", withHeader(`{"x":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}`, 8), "outside"},
@@ -145,9 +146,9 @@ func TestSharded(t *testing.T) {
 	for _, bad := range []struct{ index, want string }{
 		{`{"weight_map":{}}`, "no weight_map"},
 		{strings.Replace(good, `"a":"model-00001`, `"a":"../model-00001`, 1), "not a file name"},
-		{strings.Replace(good, `"a":"model-00001`, `"a":"model-00002`, 1), "holds tensor a"},
+		{strings.Replace(good, `"a":"model-00001`, `"a":"model-00002`, 1), "tensor a: the index places it in \"model-00002-of-00002.safetensors\", but shard model-00001-of-00002.safetensors holds it"},
 		{strings.Replace(good, `"b":"model-00001-of-00002.safetensors",`, `"b":"model-00001-of-00002.safetensors","d":"model-00002-of-00002.safetensors",`, 1), "does not hold it"},
-		{strings.Replace(good, `"a":"model-00001-of-00002.safetensors",`, ``, 1), `places in ""`},
+		{strings.Replace(good, `"a":"model-00001-of-00002.safetensors",`, ``, 1), `the index places it in ""`},
 		{strings.ReplaceAll(good, "model-00002", "model-00003"), "no such file"},
 	} {
 		if c, err := shard(t, bad.index); err == nil || !strings.Contains(err.Error(), bad.want) {

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
+
+	"github.com/ipfs-accelerate/accel/inference/mmap"
 )
 
 // llama2.c fixes these ids: <unk>, <s>, </s>, then the 256 byte tokens.
@@ -20,24 +21,81 @@ const (
 )
 
 // maxLlama2CVocab bounds the vocabSize argument, so a lying model header
-// cannot make ReadLlama2C loop for billions of tokens.
-const maxLlama2CVocab = 1 << 24
+// cannot make ReadLlama2C loop for billions of tokens, and maxTokenLength
+// the length of a token (llama2.c's vocabularies stay below 64 bytes).
+const (
+	maxLlama2CVocab = 1 << 24
+	maxTokenLength  = 1 << 16
+)
 
-// LoadLlama2C reads a llama2.c tokenizer.bin file; see ReadLlama2C.
+// LoadLlama2C reads a llama2.c tokenizer.bin file, which must be a regular
+// file; see ReadLlama2C. A file too small for vocabSize tokens, or larger
+// than vocabSize tokens of its max_token_length can be, is refused before
+// the tokens are read. Errors about the file's contents start with its
+// path.
 func LoadLlama2C(path string, vocabSize int) (*Tokenizer, error) {
-	f, err := os.Open(path)
+	f, size, err := mmap.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	defer f.Close()
-	return ReadLlama2C(f, vocabSize)
+	if err := checkLlama2CSize(f, size, vocabSize); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t, err := ReadLlama2C(io.NewSectionReader(f, 0, size), vocabSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
 }
 
-// ReadLlama2C reads a llama2.c tokenizer.bin: int32 max_token_length, then
-// vocabSize records of {float32 score, int32 length, length bytes}, all
-// little-endian. vocabSize comes from the model checkpoint (its header's
-// vocab_size); the file does not store it. Bytes after the last token are
-// ignored (r is read through a buffer, so some may have been consumed).
+// checkLlama2CSize checks that a tokenizer.bin of size bytes in f can hold
+// exactly vocabSize tokens, from its header alone.
+func checkLlama2CSize(f io.ReaderAt, size int64, vocabSize int) error {
+	if err := checkVocabSize(vocabSize); err != nil {
+		return err
+	}
+	n := int64(vocabSize)
+	if size < 4+8*n {
+		return fmt.Errorf("tokenizer: llama2.c: the file is too small for the model's %d tokens", vocabSize)
+	}
+	var hdr [4]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return fmt.Errorf("tokenizer: llama2.c header: %w", err)
+	}
+	maxLen, err := maxTokenLen(hdr)
+	if err != nil {
+		return err
+	}
+	if size > 4+n*(8+int64(maxLen)) {
+		return fmt.Errorf("tokenizer: llama2.c: the file is larger than the model's %d tokens can be", vocabSize)
+	}
+	return nil
+}
+
+// checkVocabSize checks the vocabulary size a model gives.
+func checkVocabSize(n int) error {
+	if n < 3 || n > maxLlama2CVocab {
+		return fmt.Errorf("tokenizer: llama2.c vocab size %d out of range [3, %d]", n, maxLlama2CVocab)
+	}
+	return nil
+}
+
+// maxTokenLen reads and checks a tokenizer.bin's max_token_length.
+func maxTokenLen(hdr [4]byte) (int32, error) {
+	maxLen := int32(binary.LittleEndian.Uint32(hdr[:]))
+	if maxLen < 0 || maxLen > maxTokenLength {
+		return 0, fmt.Errorf("tokenizer: llama2.c header: max_token_length is out of range (0…%d)", maxTokenLength)
+	}
+	return maxLen, nil
+}
+
+// ReadLlama2C reads a llama2.c tokenizer.bin: int32 max_token_length (at
+// most 65536), then vocabSize records of {float32 score, int32 length,
+// length bytes}, all little-endian, and nothing after them. vocabSize comes
+// from the model checkpoint (its header's vocab_size); the file does not
+// store it, so one that holds more tokens is an error, as is one whose
+// tokens are all empty.
 //
 // The result encodes exactly as llama2.c run.c encode(): BOS = 1, EOS = 2, a
 // dummy-prefix " " token when the text is non-empty, each UTF-8 codepoint
@@ -49,19 +107,20 @@ func LoadLlama2C(path string, vocabSize int) (*Tokenizer, error) {
 // "\n</s>\n", which run.c never prints because it stops at BOS).
 //
 // Malformed input gives an error, never a panic or an allocation larger than
-// the data actually read.
+// the data actually read. The format has no magic number, so errors never
+// quote what the file holds, only what is wrong with it.
 func ReadLlama2C(r io.Reader, vocabSize int) (*Tokenizer, error) {
-	if vocabSize < 3 || vocabSize > maxLlama2CVocab {
-		return nil, fmt.Errorf("tokenizer: llama2.c vocab size %d out of range [3, %d]", vocabSize, maxLlama2CVocab)
+	if err := checkVocabSize(vocabSize); err != nil {
+		return nil, err
 	}
 	br := bufio.NewReader(r)
 	var hdr [8]byte
 	if _, err := io.ReadFull(br, hdr[:4]); err != nil {
 		return nil, fmt.Errorf("tokenizer: llama2.c header: %w", unexpected(err))
 	}
-	maxLen := int32(binary.LittleEndian.Uint32(hdr[:4]))
-	if maxLen < 0 {
-		return nil, fmt.Errorf("tokenizer: llama2.c max_token_length %d is negative", maxLen)
+	maxLen, err := maxTokenLen([4]byte(hdr[:4]))
+	if err != nil {
+		return nil, err
 	}
 	t := &Tokenizer{
 		algo:   algoLlama2C,
@@ -72,6 +131,7 @@ func ReadLlama2C(r io.Reader, vocabSize int) (*Tokenizer, error) {
 		unk:    llama2cUnk,
 	}
 	var buf bytes.Buffer
+	nonEmpty := false
 	for i := 0; i < vocabSize; i++ {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return nil, fmt.Errorf("tokenizer: llama2.c token %d: %w", i, unexpected(err))
@@ -79,23 +139,32 @@ func ReadLlama2C(r io.Reader, vocabSize int) (*Tokenizer, error) {
 		score := math.Float32frombits(binary.LittleEndian.Uint32(hdr[:4]))
 		n := int32(binary.LittleEndian.Uint32(hdr[4:]))
 		if n < 0 {
-			return nil, fmt.Errorf("tokenizer: llama2.c token %d: negative length %d", i, n)
+			return nil, fmt.Errorf("tokenizer: llama2.c token %d: negative length", i)
 		}
 		if n > maxLen {
-			return nil, fmt.Errorf("tokenizer: llama2.c token %d: length %d exceeds max_token_length %d", i, n, maxLen)
+			return nil, fmt.Errorf("tokenizer: llama2.c token %d: longer than max_token_length", i)
 		}
 		// CopyN grows buf only as bytes arrive, so a length larger than
 		// the remaining data costs no more memory than the data itself.
 		buf.Reset()
-		got, err := io.CopyN(&buf, br, int64(n))
-		if err != nil {
+		if _, err := io.CopyN(&buf, br, int64(n)); err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("tokenizer: llama2.c token %d: length %d but only %d bytes left", i, n, got)
+				return nil, fmt.Errorf("tokenizer: llama2.c token %d: runs past the end of the file", i)
 			}
 			return nil, fmt.Errorf("tokenizer: llama2.c token %d: %w", i, err)
 		}
+		nonEmpty = nonEmpty || n > 0
 		t.pieces = append(t.pieces, buf.String())
 		t.scores = append(t.scores, score)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: llama2.c: %w", err)
+		}
+		return nil, fmt.Errorf("tokenizer: llama2.c: the file holds more than the model's %d tokens", vocabSize)
+	}
+	if !nonEmpty {
+		return nil, errors.New("tokenizer: llama2.c: the vocabulary is empty (every token is the empty string)")
 	}
 	t.initLlama2C()
 	return t, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -153,12 +154,16 @@ func TestReadLlama2CErrors(t *testing.T) {
 		{"empty", nil, 4, "tokenizer: llama2.c header: the file is truncated"},
 		{"vocab too small", good, 2, "vocab size 2 out of range"},
 		{"vocab huge", good, 1 << 30, "vocab size 1073741824 out of range"},
-		{"negative max", negMax, 4, "max_token_length -1 is negative"},
-		{"long token", with(3, 999), 4, "tokenizer: llama2.c token 3: length 999 exceeds max_token_length 7"},
-		{"negative length", with(1, 0xFFFFFFF0), 4, "token 1: negative length -16"},
-		{"missing tokens", good, 5, "token 4: the file is truncated"},
-		{"truncated record", good[:len(good)-3], 4, "token 3: the file is truncated"},
-		{"truncated text", good[:len(good)-1], 4, "token 3: length 1 but only 0 bytes left"},
+		{"negative max", negMax, 4, "tokenizer: llama2.c header: max_token_length is out of range (0…65536)"},
+		{"huge max", llama2cFile(maxTokenLength+1, []string{"<unk>", "<s>", "</s>", "a"}, []float32{0, 0, 0, -1}), 4, "max_token_length is out of range"},
+		{"long token", with(3, 999), 4, "tokenizer: llama2.c token 3: longer than max_token_length"},
+		{"negative length", with(1, 0xFFFFFFF0), 4, "tokenizer: llama2.c token 1: negative length"},
+		{"missing tokens", good, 5, "tokenizer: llama2.c token 4: the file is truncated"},
+		{"truncated record", good[:len(good)-3], 4, "tokenizer: llama2.c token 3: the file is truncated"},
+		{"truncated text", good[:len(good)-1], 4, "tokenizer: llama2.c token 3: runs past the end of the file"},
+		{"extra tokens", good, 3, "tokenizer: llama2.c: the file holds more than the model's 3 tokens"},
+		{"trailing byte", append(slices.Clone(good), 0), 4, "the file holds more than the model's 4 tokens"},
+		{"empty tokens", make([]byte, 4+8*4), 4, "tokenizer: llama2.c: the vocabulary is empty"},
 	}
 	for _, c := range cases {
 		_, err := ReadLlama2C(bytes.NewReader(c.data), c.n)
@@ -167,11 +172,11 @@ func TestReadLlama2CErrors(t *testing.T) {
 		}
 	}
 	// a lying max_token_length with a huge token length must not allocate it
-	huge := llama2cFile(math.MaxInt32, []string{"<unk>", "<s>", "</s>"}, []float32{0, 0, 0})
-	binary.LittleEndian.PutUint32(huge[lenAt(huge, 2):], math.MaxInt32)
+	huge := llama2cFile(maxTokenLength, []string{"<unk>", "<s>", "</s>"}, []float32{0, 0, 0})
+	binary.LittleEndian.PutUint32(huge[lenAt(huge, 2):], maxTokenLength)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, err := ReadLlama2C(bytes.NewReader(huge), 3); err == nil || !strings.Contains(err.Error(), "length 2147483647 but only 4 bytes left") {
+	if _, err := ReadLlama2C(bytes.NewReader(huge), 3); err == nil || !strings.Contains(err.Error(), "token 2: runs past the end of the file") {
 		t.Errorf("huge length: %v", err)
 	}
 	runtime.ReadMemStats(&after)
@@ -191,5 +196,37 @@ func TestLlama2CSmallVocab(t *testing.T) {
 	}
 	if got := tk.Encode("abz", true, true); !slices.Equal(got, []int{1, 3, 0, 2}) {
 		t.Errorf("Encode = %v, want [1 3 0 2]", got)
+	}
+}
+
+// LoadLlama2C names the file in its errors and checks its size against
+// the model's vocabulary before reading it.
+func TestLoadLlama2CErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	zeros := write("zeros.bin", make([]byte, 4+8*512))
+	long := write("long.bin", llama2cFile(7, []string{"<unk>", "<s>", "</s>", "a"}, []float32{0, 0, 0, -1}))
+	if err := os.Truncate(long, 4<<30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	small := write("small.bin", llama2cFile(7, []string{"<unk>", "<s>", "</s>", "a"}, []float32{0, 0, 0, -1}))
+	for _, c := range []struct {
+		path string
+		want string
+	}{
+		{zeros, zeros + ": tokenizer: llama2.c: the vocabulary is empty"},
+		{small, small + ": tokenizer: llama2.c: the file is too small for the model's 512 tokens"},
+		{dir, "tokenizer: " + dir + ": is a directory"},
+		{long, long + ": tokenizer: llama2.c: the file is larger than the model's 512 tokens can be"},
+	} {
+		if _, err := LoadLlama2C(c.path, 512); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("LoadLlama2C(%s): %v, want an error starting %q", c.path, err, c.want)
+		}
 	}
 }

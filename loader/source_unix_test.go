@@ -1,0 +1,71 @@
+//go:build unix
+
+package loader
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs-accelerate/accel/inference/mmap"
+)
+
+// Import takes regular files (and a model directory) only: a device or a
+// FIFO, as the model, its tokenizer or a file of a model directory, is
+// refused at once, without a read from it or a wait for a writer.
+func TestImportRefusesSpecialFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	bin := llama2cSource(t)
+	linkedConfig := hfModel(t, nil)
+	config := filepath.Join(linkedConfig, "config.json")
+	if err := os.Remove(config); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", config); err != nil {
+		t.Fatal(err)
+	}
+	fifoWeights := hfModel(t, nil)
+	weights := filepath.Join(fifoWeights, "model.safetensors")
+	if err := os.Remove(weights); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(weights, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		src  Source
+		want string
+	}{
+		{"device", Source{Path: "/dev/zero"}, "/dev/zero: not a regular file"},
+		{"FIFO", Source{Path: fifo}, fifo + ": not a regular file"},
+		{"device tokenizer", Source{Path: bin.Path, Tokenizer: "/dev/zero"}, "/dev/zero: not a regular file"},
+		{"FIFO tokenizer", Source{Path: bin.Path, Tokenizer: fifo}, fifo + ": not a regular file"},
+		{"device config.json", Source{Path: linkedConfig}, config + ": not a regular file"},
+		{"FIFO weights", Source{Path: fifoWeights}, weights + ": not a regular file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := Import(context.Background(), c.src, ImportOptions{}, newStore())
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, mmap.ErrNotRegular) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("error %v, want one containing %q", err, c.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Import still runs after 5 s")
+			}
+		})
+	}
+}
