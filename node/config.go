@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ipfs-accelerate/accel/offload"
 	"github.com/ipfs-accelerate/accel/relay"
 )
 
@@ -42,6 +43,7 @@ type Config struct {
 	API       APIConfig
 	Gateway   GatewayConfig
 	Datastore DatastoreConfig
+	Offload   OffloadConfig
 }
 
 // Peering lists static peers: the daemon stays connected to them,
@@ -107,6 +109,76 @@ type DatastoreConfig struct {
 	GCPeriod string `json:",omitempty"`
 }
 
+// OffloadConfig bounds what the offload server takes on for peers that
+// run layers on this node, in total and for each peer (at the defaults,
+// four peers can each take their share at once). A zero field, or a
+// config without the section, takes the default (offload.DefaultLimits);
+// a per-peer limit may not exceed its total.
+type OffloadConfig struct {
+	MaxSessions        int   // sessions at once
+	MaxSessionsPerPeer int   // sessions of one peer
+	MaxKVBytes         int64 // KV caches of all sessions, reserved at Open
+	MaxKVBytesPerPeer  int64 // KV caches of one peer's sessions
+	MaxStreams         int   // offload streams at once, sessions included
+	MaxStreamsPerPeer  int   // offload streams of one peer
+	// MaxInFlightBytes bounds the requests being read or answered, by the
+	// lengths their frames announce.
+	MaxInFlightBytes        int64
+	MaxInFlightBytesPerPeer int64 // requests of one peer
+}
+
+// newOffloadConfig is the section a new repo's config holds: the
+// defaults, written out.
+func newOffloadConfig() OffloadConfig {
+	l := offload.DefaultLimits()
+	return OffloadConfig{
+		MaxSessions: l.Sessions, MaxSessionsPerPeer: l.SessionsPerPeer,
+		MaxKVBytes: l.KVBytes, MaxKVBytesPerPeer: l.KVBytesPerPeer,
+		MaxStreams: l.Streams, MaxStreamsPerPeer: l.StreamsPerPeer,
+		MaxInFlightBytes: l.InFlight, MaxInFlightBytesPerPeer: l.InFlightPerPeer,
+	}
+}
+
+// Limits are the offload server's limits; fields left zero take the
+// server's defaults.
+func (o OffloadConfig) Limits() offload.Limits {
+	return offload.Limits{
+		Sessions: o.MaxSessions, SessionsPerPeer: o.MaxSessionsPerPeer,
+		KVBytes: o.MaxKVBytes, KVBytesPerPeer: o.MaxKVBytesPerPeer,
+		Streams: o.MaxStreams, StreamsPerPeer: o.MaxStreamsPerPeer,
+		InFlight: o.MaxInFlightBytes, InFlightPerPeer: o.MaxInFlightBytesPerPeer,
+	}
+}
+
+// check refuses negative limits and a per-peer limit over its total.
+func (o OffloadConfig) check() error {
+	d := offload.DefaultLimits()
+	for _, l := range []struct {
+		name           string
+		total, perPeer int64
+		defaultTotal   int64
+	}{
+		{"MaxSessions", int64(o.MaxSessions), int64(o.MaxSessionsPerPeer), int64(d.Sessions)},
+		{"MaxKVBytes", o.MaxKVBytes, o.MaxKVBytesPerPeer, d.KVBytes},
+		{"MaxStreams", int64(o.MaxStreams), int64(o.MaxStreamsPerPeer), int64(d.Streams)},
+		{"MaxInFlightBytes", o.MaxInFlightBytes, o.MaxInFlightBytesPerPeer, d.InFlight},
+	} {
+		total := l.total
+		if total == 0 {
+			total = l.defaultTotal
+		}
+		switch {
+		case l.total < 0:
+			return fmt.Errorf("bad Offload.%s %d: want a positive limit, or 0 for the default", l.name, l.total)
+		case l.perPeer < 0:
+			return fmt.Errorf("bad Offload.%sPerPeer %d: want a positive limit, or 0 for the default", l.name, l.perPeer)
+		case l.perPeer > total:
+			return fmt.Errorf("bad Offload.%sPerPeer %d: it exceeds Offload.%s (%d)", l.name, l.perPeer, l.name, total)
+		}
+	}
+	return nil
+}
+
 // DefaultGCPeriod is GCPeriod when the config leaves it empty.
 const DefaultGCPeriod = time.Hour
 
@@ -145,6 +217,7 @@ func NewConfig(profile string, id Identity) (*Config, error) {
 		Profile:   profile,
 		API:       APIConfig{Token: hex.EncodeToString(token)},
 		Datastore: DatastoreConfig{StorageMax: DefaultStorageMax, HotCache: DefaultHotCache, Spec: datastoreSpec, GCPeriod: DefaultGCPeriod.String()},
+		Offload:   newOffloadConfig(),
 	}
 	switch profile {
 	case ProfileDefault, "":
@@ -200,6 +273,9 @@ func readConfig(dir string) (*Config, error) {
 	}
 	if err := checkHosts(c.Gateway.PrivatePagesHosts); err != nil {
 		return nil, fmt.Errorf("repo config %s: Gateway.PrivatePagesHosts: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if err := c.Offload.check(); err != nil {
+		return nil, fmt.Errorf("repo config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
 	if c.Datastore.Spec != datastoreSpec {
 		return nil, fmt.Errorf("repo config %s: datastore %q, this accel reads %q", filepath.Join(dir, ConfigFile), c.Datastore.Spec, datastoreSpec)

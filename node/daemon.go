@@ -88,7 +88,7 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	n.Online = blockservice.New(r.Fetched, &bulkFirst{n: n, bs: n.Bitswap, streams: streams})
 	n.Transfer = transfer.NewServer(n.Host, servedStore{r.Blocks, r})
 	n.closers = append(n.closers, n.Transfer.Close)
-	n.Offload = offload.NewServer(n.Host, localModels{r}, offload.Limits{})
+	n.Offload = offload.NewServer(n.Host, localModels{r}, cfg.Offload.Limits())
 	n.closers = append(n.closers, n.Offload.Close)
 	n.metrics = newMetrics(n)
 

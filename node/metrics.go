@@ -11,10 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ipfs-accelerate/accel/offload"
 )
 
 // metrics is the node's Prometheus registry: peers, hot-cache hits and
-// misses, bitswap, bulk-transfer and gateway traffic, and the Go runtime.
+// misses, bitswap, bulk-transfer and gateway traffic, what the offload
+// server holds and refused, and the Go runtime.
 // Values are read when scraped. It also keeps the counters no other
 // service keeps, and the traffic of the last minutes for the dashboard.
 type metrics struct {
@@ -62,7 +65,33 @@ func newMetrics(n *Node) *metrics {
 	counter("transfer_received_bytes_total", "Bytes received over the bulk transfer protocol.", func() float64 { return float64(m.transferIn.Load()) })
 	counter("gateway_sent_bytes_total", "Response bytes sent by the trustless gateway.", func() float64 { return float64(m.gatewaySent.Load()) })
 	gauge("gateway_requests_in_flight", "Gateway requests being answered.", func() float64 { return float64(m.gatewayReqs.Load()) })
+	registerOffload(reg, n.Offload)
 	return m
+}
+
+// registerOffload registers the offload server's gauges, and its refusals
+// by the limit they reached (the label limit).
+func registerOffload(reg *prometheus.Registry, s *offload.Server) {
+	stat := func(f func(offload.Stats) float64) func() float64 {
+		return func() float64 { return f(s.Stats()) }
+	}
+	for name, g := range map[string]struct {
+		help string
+		f    func(offload.Stats) float64
+	}{
+		"offload_streams":           {"Offload streams open, sessions included.", func(st offload.Stats) float64 { return float64(st.Streams) }},
+		"offload_sessions":          {"Open offload sessions.", func(st offload.Stats) float64 { return float64(st.Sessions) }},
+		"offload_kv_reserved_bytes": {"KV cache bytes the offload sessions reserved.", func(st offload.Stats) float64 { return float64(st.KVBytes) }},
+		"offload_in_flight_bytes":   {"Bytes of offload requests being read or answered.", func(st offload.Stats) float64 { return float64(st.InFlight) }},
+	} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "accel", Name: name, Help: g.help}, stat(g.f)))
+	}
+	for limit := range s.Stats().Refused {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "accel", Name: "offload_refusals_total", Help: "Offload streams and requests refused, by the limit they reached.",
+			ConstLabels: prometheus.Labels{"limit": limit},
+		}, stat(func(st offload.Stats) float64 { return float64(st.Refused[limit]) })))
+	}
 }
 
 // traffic returns the bytes n received and sent since it started: block

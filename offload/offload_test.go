@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -133,7 +134,7 @@ func greedy(t *testing.T, s *llama.Session, n int) []int {
 // Layers 0…k−1 run locally and the rest on the peer: whatever k, the
 // greedy tokens are the full local model's.
 func TestOffloadMatchesLocal(t *testing.T) {
-	f := newFixture(t, Limits{})
+	f := newFixture(t, Limits{SessionsPerPeer: 16, StreamsPerPeer: 16}) // a session for each split at once
 	want := greedy(t, f.full.NewSession(llama.SessionOptions{}), 60)
 	layers := f.full.Layers
 	for k := 0; k <= layers; k++ {
@@ -330,12 +331,7 @@ func TestBadRequests(t *testing.T) {
 // waitSessions waits until the server counts n sessions.
 func waitSessions(t *testing.T, s *Server, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); s.ActiveSessions() != n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d active sessions, want %d", s.ActiveSessions(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitStats(t, s, fmt.Sprintf("%d sessions", n), func(s Stats) bool { return s.Sessions == n })
 }
 
 func TestSessionLimits(t *testing.T) {

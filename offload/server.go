@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/proto/offloadwire"
@@ -35,53 +37,34 @@ type ModelSource interface {
 	Model(ctx context.Context, root cid.Cid) (*llama.Model, error)
 }
 
-// Limits bound what a server takes on. Zero fields take the defaults.
-type Limits struct {
-	Sessions    int           // sessions at once (16); a stream over it gets an Error
-	IdleTimeout time.Duration // longest wait for a session's next request (2 minutes)
-	Context     int           // positions of one session (4096)
-	Models      int           // models kept open (2)
-	// KVBytes bounds the KV caches of all sessions together (1 GiB): an
-	// Open whose cache could outgrow what is left gets an Error.
-	KVBytes int64
-}
-
-func (l Limits) withDefaults() Limits {
-	if l.Sessions <= 0 {
-		l.Sessions = 16
-	}
-	if l.IdleTimeout <= 0 {
-		l.IdleTimeout = 2 * time.Minute
-	}
-	if l.Context <= 0 {
-		l.Context = 4096
-	}
-	if l.Models <= 0 {
-		l.Models = 2
-	}
-	if l.KVBytes <= 0 {
-		l.KVBytes = 1 << 30
-	}
-	return l
-}
-
 // Server serves offload sessions to peers that speak
 // offloadwire.ProtocolID, one per stream, within its Limits. It answers
-// every request, a bad one with an Error that ends the session, and never
-// panics on what a peer sends.
+// every request, a bad one or one over a limit with an Error that ends the
+// stream, and never panics on what a peer sends. A stream takes a session
+// only with a valid Open, and before that may send one frame of at most
+// maxFirstFrame bytes, whole within Limits.FirstRequest. The length a
+// request's frame announces counts against Limits.InFlight until the
+// request is answered, and its memory is committed as its bytes arrive.
 type Server struct {
-	host   host.Host
-	limits Limits
-	models *modelCache
-	ctx    context.Context // ends with Close
-	cancel context.CancelFunc
-	ids    atomic.Uint64
-	tags   atomic.Uint64 // connection manager tags, one per admitted stream
+	host    host.Host
+	limits  Limits
+	models  *modelCache
+	ctx     context.Context // ends with Close
+	cancel  context.CancelFunc
+	ids     atomic.Uint64
+	tags    atomic.Uint64 // connection manager tags, one per session
+	refused refusals
 
 	mu      sync.Mutex
 	streams map[network.Stream]struct{} // streams being served
-	kvBytes int64                       // KV cache bytes the open sessions may reach
+	total   usage                       // what every peer holds
+	peers   map[peer.ID]*usage          // what each peer holds, for those that hold anything
 }
+
+// maxFirstFrame bounds a stream's first frame, which must be an Open (an
+// Open is at most about 150 bytes): a stream without a session gets no
+// more of the server's memory.
+const maxFirstFrame = 1 << 10
 
 // NewServer registers the offload handler on h, serving the models that
 // models opens.
@@ -90,9 +73,10 @@ func NewServer(h host.Host, models ModelSource, limits Limits) *Server {
 	cache, _ := simplelru.NewLRU[cid.Cid, *llama.Model](limits.Models, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		host: h, limits: limits, ctx: ctx, cancel: cancel,
+		host: h, limits: limits, ctx: ctx, cancel: cancel, refused: newRefusals(),
 		models:  &modelCache{src: models, lru: cache, loading: map[cid.Cid]*modelLoad{}},
 		streams: map[network.Stream]struct{}{},
+		peers:   map[peer.ID]*usage{},
 	}
 	h.SetStreamHandler(offloadwire.ProtocolID, s.handle)
 	return s
@@ -110,105 +94,141 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// ActiveSessions is the number of sessions being served (streams
-// admitted, open or about to be).
+// ActiveSessions is the number of open sessions.
 func (s *Server) ActiveSessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.streams)
+	return s.total.sessions
 }
 
-func (s *Server) admit(st network.Stream) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.streams) >= s.limits.Sessions || s.ctx.Err() != nil {
-		return false
+// enter admits st within the stream limits, or says which one it breaks.
+func (s *Server) enter(st network.Stream, p peer.ID) error {
+	if err := s.take(p, usage{streams: 1}); err != nil {
+		return err
 	}
-	s.streams[st] = struct{}{}
-	return true
+	s.mu.Lock()
+	closed := s.ctx.Err() != nil
+	if !closed {
+		s.streams[st] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closed {
+		s.give(p, usage{streams: 1})
+		return errors.New("the peer is shutting down")
+	}
+	return nil
 }
 
-func (s *Server) leave(st network.Stream) {
+func (s *Server) leave(st network.Stream, p peer.ID) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.streams, st)
+	s.mu.Unlock()
+	s.give(p, usage{streams: 1})
 }
 
 // handle serves one stream: its session, request by request, until the
 // client closes it, an Error ends it, or it idles out.
 func (s *Server) handle(st network.Stream) {
-	admitted := s.admit(st)
-	if admitted {
-		defer s.leave(st)
-		// The connection carries a session: the connection manager keeps it.
-		peer, tag := st.Conn().RemotePeer(), fmt.Sprintf("accel-offload-%d", s.tags.Add(1))
-		s.host.ConnManager().Protect(peer, tag)
-		defer s.host.ConnManager().Unprotect(peer, tag)
+	p := st.Conn().RemotePeer()
+	if err := s.enter(st, p); err != nil {
+		if s.send(st, offloadwire.ErrorOf(err)) == nil {
+			_ = st.Close()
+		} else {
+			_ = st.Reset()
+		}
+		return
 	}
-	sess := &session{server: s}
+	defer s.leave(st, p)
+	sess := &session{server: s, peer: p}
 	defer sess.end()
 	r := bufio.NewReader(st)
-	for {
-		_ = st.SetReadDeadline(time.Now().Add(s.limits.IdleTimeout))
-		body, err := offloadwire.ReadFrame(r)
-		var reply offloadwire.Message
-		switch {
-		case errors.Is(err, offloadwire.ErrProtocol):
-			reply = offloadwire.ErrorOf(err)
-		case err != nil: // the client left, or idled out
-			log.Debugf("offload stream from %s: %s", st.Conn().RemotePeer(), err)
-			_ = st.Reset()
-			return
-		case !admitted:
-			reply = offloadwire.ErrorOf(fmt.Errorf("the peer serves its maximum of %d sessions: try later or another peer", s.limits.Sessions))
-		default:
-			reply = sess.answer(body)
-		}
-		out, err := offloadwire.Encode(reply)
-		if err == nil {
-			_ = st.SetWriteDeadline(time.Now().Add(exchangeTimeout))
-			err = offloadwire.WriteFrame(st, out)
-		}
-		if err != nil {
-			_ = st.Reset()
-			return
-		}
-		switch reply.(type) {
-		case offloadwire.Error, offloadwire.Closed:
-			_ = st.Close()
-			return
-		}
+	for s.exchange(st, r, sess) {
 	}
+}
+
+// exchange reads one request from st and answers it. It returns whether
+// the session goes on; when not, it has closed or reset st.
+func (s *Server) exchange(st network.Stream, r *bufio.Reader, sess *session) bool {
+	first := sess.run == nil
+	wait := s.limits.IdleTimeout
+	if first {
+		wait = s.limits.FirstRequest
+	}
+	_ = st.SetReadDeadline(time.Now().Add(wait))
+	var held usage // the request's bytes, until it is answered
+	defer func() { s.give(sess.peer, held) }()
+	body, err := offloadwire.ReadFrameIf(r, func(n int) error {
+		if first && n > maxFirstFrame {
+			return s.refused.refuse(reasonFirstRequest, "a first request of %d bytes: the first must be an Open, at most %d bytes", n, maxFirstFrame)
+		}
+		if err := s.take(sess.peer, usage{inFlight: int64(n)}); err != nil {
+			return err
+		}
+		held = usage{inFlight: int64(n)}
+		return nil
+	})
+	var reply offloadwire.Message
+	switch {
+	case errors.Is(err, offloadwire.ErrProtocol) || isRefusal(err):
+		reply = offloadwire.ErrorOf(err)
+	case first && isTimeout(err):
+		reply = offloadwire.ErrorOf(s.refused.refuse(reasonFirstRequest, "no whole first request within %s", s.limits.FirstRequest))
+	case err != nil: // the client left, or idled out
+		log.Debugf("offload stream from %s: %s", sess.peer, err)
+		_ = st.Reset()
+		return false
+	default:
+		reply = sess.answer(body)
+	}
+	if err := s.send(st, reply); err != nil {
+		_ = st.Reset()
+		return false
+	}
+	switch reply.(type) {
+	case offloadwire.Error, offloadwire.Closed:
+		_ = st.Close()
+		return false
+	}
+	return true
+}
+
+// send writes m to st as one frame.
+func (s *Server) send(st network.Stream, m offloadwire.Message) error {
+	out, err := offloadwire.Encode(m)
+	if err != nil {
+		return err
+	}
+	_ = st.SetWriteDeadline(time.Now().Add(exchangeTimeout))
+	return offloadwire.WriteFrame(st, out)
+}
+
+// isTimeout reports whether err is a stream's read deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // session is the state of one stream: nothing until Open, then a llama
-// session over the layer range asked for.
+// session over the layer range asked for, holding a session and its KV
+// cache's bytes of what the server allows its peer.
 type session struct {
-	server   *Server
-	model    *llama.Model
-	run      *llama.Session
-	from, to int
-	held     int   // positions the KV cache holds
-	kvBytes  int64 // the most its KV cache can reach, reserved with the server
+	server    *Server
+	peer      peer.ID
+	model     *llama.Model
+	run       *llama.Session
+	from, to  int
+	positions int    // positions the KV cache holds
+	holds     usage  // the session and the most its KV cache can reach
+	tag       string // the connection manager's protection of the session's connection
 }
 
-// reserve sets aside n bytes of the server's KV budget, or fails saying so.
-func (s *Server) reserve(n int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kvBytes+n > s.limits.KVBytes {
-		return fmt.Errorf("the session's KV cache (up to %d MiB) does not fit in what this peer has left (%d of %d MiB): ask for fewer layers or positions, or try later", n>>20, (s.limits.KVBytes-s.kvBytes)>>20, s.limits.KVBytes>>20)
-	}
-	s.kvBytes += n
-	return nil
-}
-
-// end gives the session's KV budget back.
+// end gives the session's share of the server back.
 func (s *session) end() {
-	s.server.mu.Lock()
-	defer s.server.mu.Unlock()
-	s.server.kvBytes -= s.kvBytes
-	s.kvBytes = 0
+	s.server.give(s.peer, s.holds)
+	s.holds = usage{}
+	if s.tag != "" {
+		s.server.host.ConnManager().Unprotect(s.peer, s.tag)
+	}
 }
 
 // answer handles one request body and returns the reply; an Error ends
@@ -254,11 +274,14 @@ func (s *session) open(m offloadwire.Open) (offloadwire.Message, error) {
 	if positions == 0 {
 		positions = min(model.SeqLen, limit)
 	}
-	kv := int64(m.To-m.From) * int64(positions) * int64(model.KVDim()) * 2 * 4 // keys and values, f32
-	if err := s.server.reserve(kv); err != nil {
+	holds := usage{sessions: 1, kvBytes: int64(m.To-m.From) * int64(positions) * int64(model.KVDim()) * 2 * 4} // keys and values, f32
+	if err := s.server.take(s.peer, holds); err != nil {
 		return nil, err
 	}
-	s.kvBytes = kv
+	s.holds = holds
+	// The connection carries a session: the connection manager keeps it.
+	s.tag = fmt.Sprintf("accel-offload-%d", s.server.tags.Add(1))
+	s.server.host.ConnManager().Protect(s.peer, s.tag)
 	s.model, s.from, s.to = model, m.From, m.To
 	s.run = model.NewSession(llama.SessionOptions{Context: positions})
 	return offloadwire.Opened{Session: s.server.ids.Add(1), Dim: model.Dim}, nil
@@ -270,13 +293,13 @@ func (s *session) forward(m offloadwire.Forward) (offloadwire.Message, error) {
 		return nil, errors.New("a Forward before Open")
 	case len(m.States) != m.N*s.model.Dim:
 		return nil, fmt.Errorf("hidden states %d wide, the model's are %d", len(m.States)/m.N, s.model.Dim)
-	case m.Pos > s.held:
-		return nil, fmt.Errorf("position %d skips past the %d positions the session holds", m.Pos, s.held)
+	case m.Pos > s.positions:
+		return nil, fmt.Errorf("position %d skips past the %d positions the session holds", m.Pos, s.positions)
 	}
 	if err := s.run.RunLayers(s.from, s.to, m.Pos, m.States); err != nil {
 		return nil, err
 	}
-	s.held = m.Pos + m.N
+	s.positions = m.Pos + m.N
 	return offloadwire.Hidden{States: m.States}, nil
 }
 

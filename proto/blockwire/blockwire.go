@@ -3,9 +3,9 @@
 // wire speed, where bitswap pays one round trip per block. Package
 // transfer is its go-libp2p server and fetcher.
 //
-// Decoding never panics on hostile input and allocates no more than the
-// limits allow: a request's count and a CID's or a block's length are
-// checked before anything is allocated for them.
+// Decoding never panics on hostile input, checks a request's count and a
+// CID's or a block's length against the limits, and commits memory only
+// as the bytes arrive: never more than what the peer sent plus a constant.
 //
 // # Wire format
 //
@@ -38,6 +38,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
+
+	"github.com/ipfs-accelerate/accel/proto/wirebuf"
 )
 
 // ProtocolID is the libp2p protocol the messages travel on.
@@ -49,6 +51,10 @@ const (
 	MaxCIDLen      = 128     // bytes of one binary CID
 	MaxBlockSize   = 2 << 20 // bytes of one block: IPFS's limit (bitswap's, and the repo's)
 )
+
+// requestCap is the capacity a request's list of CIDs starts with: the
+// fetcher's usual batch.
+const requestCap = 16
 
 // Response status bytes.
 const (
@@ -71,7 +77,7 @@ func AppendRequest(buf []byte, cids []cid.Cid) []byte {
 }
 
 // ReadRequest decodes one request. It returns io.EOF when r ends cleanly
-// before a request starts, and allocates no more than the limits allow.
+// before a request starts; the list of CIDs grows as they arrive.
 func ReadRequest(r *bufio.Reader) ([]cid.Cid, error) {
 	n, err := varint.ReadUvarint(r)
 	if err == io.EOF {
@@ -83,9 +89,9 @@ func ReadRequest(r *bufio.Reader) ([]cid.Cid, error) {
 	if n == 0 || n > MaxRequestCIDs {
 		return nil, fmt.Errorf("%w: request of %d CIDs (want 1..%d)", ErrProtocol, n, MaxRequestCIDs)
 	}
-	cids := make([]cid.Cid, n)
+	cids := make([]cid.Cid, 0, min(n, requestCap))
 	var buf [MaxCIDLen]byte
-	for i := range cids {
+	for range n {
 		l, err := varint.ReadUvarint(r)
 		if err != nil {
 			return nil, fmt.Errorf("%w: CID length: %v", ErrProtocol, noEOF(err))
@@ -96,9 +102,11 @@ func ReadRequest(r *bufio.Reader) ([]cid.Cid, error) {
 		if _, err := io.ReadFull(r, buf[:l]); err != nil {
 			return nil, fmt.Errorf("%w: CID: %v", ErrProtocol, noEOF(err))
 		}
-		if cids[i], err = cid.Cast(buf[:l]); err != nil {
+		c, err := cid.Cast(buf[:l])
+		if err != nil {
 			return nil, fmt.Errorf("%w: CID: %v", ErrProtocol, err)
 		}
+		cids = append(cids, c)
 	}
 	return cids, nil
 }
@@ -115,7 +123,9 @@ func AppendResponseHeader(buf []byte, data []byte, have bool) []byte {
 // ReadResponse decodes the answer for one CID: the block data, in memory
 // from alloc, or nil and false when the server does not have it. It
 // returns io.EOF when r ends cleanly before a response starts, and checks
-// the length against MaxBlockSize before allocating.
+// the length against MaxBlockSize. A block over wirebuf.Chunk is gathered
+// as it arrives, and alloc called once the block is whole (see
+// wirebuf.Read).
 func ReadResponse(r *bufio.Reader, alloc func(n int) []byte) (data []byte, have bool, err error) {
 	status, err := r.ReadByte()
 	if err != nil {
@@ -135,9 +145,8 @@ func ReadResponse(r *bufio.Reader, alloc func(n int) []byte) (data []byte, have 
 	if n > MaxBlockSize {
 		return nil, false, fmt.Errorf("%w: block of %d bytes (max %d)", ErrProtocol, n, MaxBlockSize)
 	}
-	data = alloc(int(n))
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, false, fmt.Errorf("block data: %w", noEOF(err))
+	if data, err = wirebuf.Read(r, int(n), alloc); err != nil {
+		return nil, false, fmt.Errorf("block data: %w", err)
 	}
 	return data, true, nil
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/ipfs-accelerate/accel/internal/alloctest"
+	"github.com/ipfs-accelerate/accel/proto/wirebuf"
 )
 
 func TestRequestRoundTrip(t *testing.T) {
@@ -112,6 +115,15 @@ func TestReadResponseRejects(t *testing.T) {
 	}
 }
 
+// What decoding may allocate beyond the bytes it was given: error messages
+// (slack), and for each byte of a request a share of a CID and of its slot
+// in the list (perCID; the smallest CID is 5 bytes on the wire, 16 in the
+// list, in a list whose growth allocates up to four times its length).
+const (
+	slack  = 4 << 10
+	perCID = 16
+)
+
 func FuzzReadRequest(f *testing.F) {
 	cids := testCIDs(f, 3)
 	f.Add(AppendRequest(nil, cids))
@@ -119,9 +131,16 @@ func FuzzReadRequest(f *testing.F) {
 	for _, req := range badRequests {
 		f.Add(req)
 	}
+	f.Add(uvarint(MaxRequestCIDs))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := bufio.NewReader(bytes.NewReader(in))
-		got, err := ReadRequest(r)
+		src := &alloctest.Reader{R: bytes.NewReader(in)}
+		r := bufio.NewReader(src)
+		var got []cid.Cid
+		var err error
+		// Each CID arrived: a CID costs its bytes and a slot in the list.
+		if n := alloctest.Allocated(func() { got, err = ReadRequest(r) }); n > perCID*uint64(src.N)+slack {
+			t.Fatalf("reading a request from %d bytes allocated %d", src.N, n)
+		}
 		if err != nil {
 			if err != io.EOF && !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v is not a protocol error", err)
@@ -145,14 +164,26 @@ func FuzzReadResponse(f *testing.F) {
 	f.Add(AppendResponseHeader(nil, nil, false))
 	f.Add(append([]byte{statusHave}, uvarint(1<<40)...))
 	f.Add([]byte{statusHave, 0x80, 0x00})
+	f.Add(append(append([]byte{statusHave}, uvarint(MaxBlockSize)...), 1, 2, 3))
+	f.Add(append(append([]byte{statusHave}, uvarint(3*wirebuf.Chunk)...), make([]byte, wirebuf.Chunk+5)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		src := &alloctest.Reader{R: bytes.NewReader(in)}
+		r := bufio.NewReader(src)
+		// alloc is asked for a block's memory only once no more than a
+		// chunk of it is to come.
 		alloc := func(n int) []byte {
-			if n > MaxBlockSize {
-				t.Fatalf("allocated %d bytes", n)
+			if n > src.N+wirebuf.Chunk {
+				t.Fatalf("asked for %d bytes with %d delivered", n, src.N)
 			}
 			return make([]byte, n)
 		}
-		got, have, err := ReadResponse(bufio.NewReader(bytes.NewReader(in)), alloc)
+		var got []byte
+		var have bool
+		var err error
+		// The block, and the chunks it is gathered in, hold what arrived.
+		if n := alloctest.Allocated(func() { got, have, err = ReadResponse(r, alloc) }); n > 2*uint64(src.N+wirebuf.Chunk)+slack {
+			t.Fatalf("reading a response from %d bytes allocated %d", src.N, n)
+		}
 		if err != nil {
 			return
 		}

@@ -5,8 +5,9 @@
 // the go-libp2p dialer) over go-libp2p streams.
 //
 // Decoding never panics on hostile input: a frame's length is checked
-// against MaxFrameSize before its body is allocated, Decode returns only
-// messages within the limits, and Encode refuses messages outside them.
+// against MaxFrameSize, its body's memory is committed only as its bytes
+// arrive (package wirebuf), Decode returns only messages within the
+// limits, and Encode refuses messages outside them.
 //
 // # Wire format
 //
@@ -60,6 +61,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
+
+	"github.com/ipfs-accelerate/accel/proto/wirebuf"
 )
 
 // ProtocolID is the libp2p protocol the frames travel on.
@@ -309,9 +312,14 @@ func Decode(body []byte) (Message, error) {
 
 // ReadFrame reads one frame and returns its body. It returns io.EOF when r
 // ends before a frame begins, an error wrapping ErrProtocol for a malformed
-// length or one over MaxFrameSize (checked before allocating), and r's
-// errors otherwise.
-func ReadFrame(r *bufio.Reader) ([]byte, error) {
+// length or one over MaxFrameSize, and r's errors otherwise. It commits
+// memory for a body only as its bytes arrive.
+func ReadFrame(r *bufio.Reader) ([]byte, error) { return ReadFrameIf(r, nil) }
+
+// ReadFrameIf is ReadFrame that asks admit, when not nil, whether to read
+// a body of the length the frame announces, before reading any of it. An
+// error from admit is returned as is, with the body unread.
+func ReadFrameIf(r *bufio.Reader, admit func(n int) error) ([]byte, error) {
 	n, err := varint.ReadUvarint(r)
 	switch {
 	case errors.Is(err, varint.ErrOverflow) || errors.Is(err, varint.ErrNotMinimal):
@@ -322,9 +330,14 @@ func ReadFrame(r *bufio.Reader) ([]byte, error) {
 	if n == 0 || n > MaxFrameSize {
 		return nil, fmt.Errorf("%w: frame of %d bytes (want 1..%d)", ErrProtocol, n, MaxFrameSize)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("frame body: %w", noEOF(err))
+	if admit != nil {
+		if err := admit(int(n)); err != nil {
+			return nil, err
+		}
+	}
+	body, err := wirebuf.Read(r, int(n), func(n int) []byte { return make([]byte, n) })
+	if err != nil {
+		return nil, fmt.Errorf("frame body: %w", err)
 	}
 	return body, nil
 }
@@ -399,12 +412,4 @@ func appendFloats(b []byte, f []float32) []byte {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	return b
-}
-
-// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }

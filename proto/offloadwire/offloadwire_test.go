@@ -13,6 +13,9 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/ipfs-accelerate/accel/internal/alloctest"
+	"github.com/ipfs-accelerate/accel/proto/wirebuf"
 )
 
 func testRoot(t testing.TB) cid.Cid {
@@ -166,6 +169,10 @@ func TestFrames(t *testing.T) {
 	}
 }
 
+// slack is what decoding may allocate beyond the bytes it holds: error
+// messages, a message's fields.
+const slack = 4 << 10
+
 func FuzzDecode(f *testing.F) {
 	for _, m := range validMessages(f) {
 		body, err := Encode(m)
@@ -178,7 +185,12 @@ func FuzzDecode(f *testing.F) {
 		f.Add(body)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := Decode(body)
+		var m Message
+		var err error
+		// A message holds no more than its body's bytes.
+		if n := alloctest.Allocated(func() { m, err = Decode(body) }); n > uint64(len(body))+slack {
+			t.Fatalf("decoding %d bytes allocated %d", len(body), n)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v is not a protocol error", err)
@@ -203,8 +215,17 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(uvarint(MaxFrameSize + 1))
 	f.Add([]byte{0x81, 0x00})
 	f.Add([]byte{5, 1})
+	f.Add(append(uvarint(MaxFrameSize), 1, 2, 3))
+	f.Add(append(uvarint(3*wirebuf.Chunk), make([]byte, wirebuf.Chunk+5)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		body, err := ReadFrame(bufio.NewReader(bytes.NewReader(in)))
+		src := &alloctest.Reader{R: bytes.NewReader(in)}
+		r := bufio.NewReader(src)
+		var body []byte
+		var err error
+		// The body, and the chunks it is gathered in, hold what arrived.
+		if n := alloctest.Allocated(func() { body, err = ReadFrame(r) }); n > 2*uint64(src.N+wirebuf.Chunk)+slack {
+			t.Fatalf("reading a frame from %d bytes allocated %d", src.N, n)
+		}
 		if err != nil {
 			return
 		}
