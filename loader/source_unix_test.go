@@ -4,25 +4,20 @@ package loader
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/ipfs-accelerate/accel/inference/mmap"
+	"github.com/ipfs-accelerate/accel/inference/mmap/mmaptest"
 )
 
 // Import takes regular files (and a model directory) only: a device or a
 // FIFO, as the model, its tokenizer or a file of a model directory, is
 // refused at once, without a read from it or a wait for a writer.
 func TestImportRefusesSpecialFiles(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip(err)
-	}
+	fifo := mmaptest.FIFO(t)
 	bin := llama2cSource(t)
 	linkedConfig := hfModel(t, nil)
 	config := filepath.Join(linkedConfig, "config.json")
@@ -53,18 +48,12 @@ func TestImportRefusesSpecialFiles(t *testing.T) {
 		{"FIFO weights", Source{Path: fifoWeights}, weights + ": not a regular file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			done := make(chan error, 1)
-			go func() {
+			err := mmaptest.RefusesAtOnce(t, "Import", c.src.Path, func(string) error {
 				_, _, err := Import(context.Background(), c.src, ImportOptions{}, newStore())
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if !errors.Is(err, mmap.ErrNotRegular) || !strings.Contains(err.Error(), c.want) {
-					t.Errorf("error %v, want one containing %q", err, c.want)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Import still runs after 5 s")
+				return err
+			})
+			if err != nil && !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
 		})
 	}
