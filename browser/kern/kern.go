@@ -38,12 +38,13 @@ func matmul(job *job, level int32) int32
 // job is the kernels' job descriptor (kernels.wat): n vectors of cols
 // values at x times the nmat matrices described at mats. q8, q8s, q8sum
 // (the vectors quantized to 8 bits, as quant.Batch), gx (asymmetric Int
-// sums) and tail are scratch. Addresses are offsets in the Go memory.
+// sums), work and tail are scratch. Addresses are
+// offsets in the Go memory.
 type job struct {
-	_                           structs.HostLayout
-	n, cols                     uint32
-	x, q8, q8s, q8sum, gx, tail uint32
-	nmat, mats                  uint32
+	_                                 structs.HostLayout
+	n, cols                           uint32
+	x, q8, q8s, q8sum, gx, work, tail uint32
+	nmat, mats                        uint32
 }
 
 // matDesc describes one matrix of a job: its format (kind is quant.Kind),
@@ -100,6 +101,7 @@ type Device struct {
 	q8s   []float32
 	q8sum []int32
 	gx    []float32
+	work  []int32 // 512 bytes a block of 32 columns
 	tail  [32]float32
 }
 
@@ -148,6 +150,7 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 	d.q8s = grow(d.q8s, x.N*nb)
 	d.q8sum = grow(d.q8sum, x.N*nb)
 	d.gx = grow(d.gx, x.N*nb)
+	d.work = grow(d.work, 128*nb)
 	d.mats = d.mats[:0]
 	for i, m := range ms {
 		f := m.Format
@@ -163,7 +166,7 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 	// Every address is of a heap value (Go's heap does not move) or of d.
 	d.job = job{
 		n: uint32(x.N), cols: uint32(x.Cols), x: addr(&x.F32[0]),
-		q8: addr(&d.q8[0]), q8s: addr(&d.q8s[0]), q8sum: addr(&d.q8sum[0]), gx: addr(&d.gx[0]), tail: addr(&d.tail[0]),
+		q8: addr(&d.q8[0]), q8s: addr(&d.q8s[0]), q8sum: addr(&d.q8sum[0]), gx: addr(&d.gx[0]), work: addr(&d.work[0]), tail: addr(&d.tail[0]),
 		nmat: uint32(len(d.mats)), mats: addr(&d.mats[0]),
 	}
 	rc := matmul(&d.job, d.slot)
