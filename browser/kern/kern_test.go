@@ -4,6 +4,7 @@ package kern
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -79,6 +80,62 @@ func TestKernelsMatchGo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Stored rows need not come from Quantize: random codes (int8's −128
+// included) under random scales give the Go kernels' bits.
+func TestRandomRows(t *testing.T) {
+	const rows, cols, n = 37, 200, 3
+	formats := []quant.Format{quant.FormatQ8_0, quant.FormatQ4_0,
+		{Kind: quant.Int, Bits: 4, Group: 64, Asym: true}, {Kind: quant.Int, Bits: 8, Group: 96}, {Kind: quant.Int, Bits: 8, Group: 32, Asym: true}}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, d := range devices(t) {
+		for _, f := range formats {
+			c := cols
+			if f.Kind == quant.Q8_0 || f.Kind == quant.Q4_0 {
+				c = 192
+			}
+			rb := f.RowBytes(c)
+			data := make([]byte, rows*rb)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			// the float16 scales (and offsets): Q8_0's and Q4_0's at the
+			// start of each block, Int's before the codes
+			var scales []int
+			if f.Kind == quant.Int {
+				for b := 0; b < rb-(c+31)/32*f.Bits*4; b += 2 {
+					scales = append(scales, b)
+				}
+			} else {
+				for b := 0; b < rb; b += rb / (c / 32) {
+					scales = append(scales, b)
+				}
+			}
+			for r := range rows {
+				for _, b := range scales {
+					h := quant.F32ToF16(float32(rng.NormFloat64() * math.Exp(2*rng.NormFloat64())))
+					data[r*rb+b], data[r*rb+b+1] = byte(h), byte(h>>8)
+				}
+			}
+			m, err := quant.NewMatrix(rows, c, f, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randomValues(n, c, rng)
+			want, got := make([]float32, n*rows), make([]float32, n*rows)
+			m.MatMul(want, quant.NewBatch(x, n, c))
+			if err := d.MatMul([][]float32{got}, []*quant.Matrix{m}, quant.NewBatch(x, n, c)); err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !sameBits(got[i], want[i]) {
+					t.Errorf("%s %s: product %d is %v, not %v", d.level, f, i, got[i], want[i])
+					break
+				}
+			}
+		}
 	}
 }
 

@@ -34,24 +34,25 @@ func kernelLevels(option js.Value) ([]string, error) {
 	return nil, fmt.Errorf("loadModel: options.kernels is %q, not 'auto', 'relaxed', 'simd128' or 'go'", want)
 }
 
-// openKernels opens the first of levels that passes its self-test and
-// records it in backend's kernels: the level, or 'go' for quant's Go
-// kernels (none asked for, or none passed: kernelsError says why).
-func openKernels(levels []string, backend map[string]any) *kern.Device {
-	backend["kernels"] = "go"
+// openKernels opens the first of levels that passes its self-test, and
+// returns it with its name (nil and 'go', quant's Go kernels, when none is
+// asked for or none passes), which it records as backend's kernels; a
+// level that failed is named in backend's kernelsError.
+func openKernels(levels []string, backend map[string]any) (*kern.Device, string) {
 	var errs []string
 	for _, level := range levels {
 		d, err := kern.Open(level)
 		if err == nil {
 			backend["kernels"] = level
-			return d
+			return d, level
 		}
 		errs = append(errs, err.Error())
 	}
+	backend["kernels"] = "go"
 	if len(errs) > 0 {
 		backend["kernelsError"] = strings.Join(errs, "; ")
 	}
-	return nil
+	return nil, "go"
 }
 
 // placeKernels places on d (when not nil) every local matrix of model that

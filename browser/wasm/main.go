@@ -202,7 +202,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		return nil, err
 	}
 	gpu, backend := openBackend(o.Get("gpu"))
-	kernels := openKernels(levels, backend)
+	kernels, kernelsName := openKernels(levels, backend)
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			}
 			placeKernels(kernels, model)
 			gpu.placeOrNote(model, backend)
-			e.set(model, m.Manifest, root, peer, gpu, backend["kernels"].(string))
+			e.set(model, m.Manifest, root, peer, gpu, kernelsName)
 			call(o.Get("onViable"), info())
 		default: // a layer, local from the next generation on
 			layer, _ := c.Layer()
