@@ -29,8 +29,9 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
-// matmul runs job on the kernels of the level in table slot level (see
-// slots); it returns 0, or 1 for a matrix kind the kernels lack.
+// matmul runs job on the kernels of the level in the shim's table slot
+// level (see levelNames); it returns 0, or 1 for a matrix kind the
+// kernels lack.
 //
 //go:wasmimport accelkern matmul
 func matmul(job *job, level int32) int32
@@ -38,8 +39,8 @@ func matmul(job *job, level int32) int32
 // job is the kernels' job descriptor (kernels.wat): n vectors of cols
 // values at x times the nmat matrices described at mats. q8, q8s, q8sum
 // (the vectors quantized to 8 bits, as quant.Batch), gx (asymmetric Int
-// sums), work and tail are scratch. Addresses are
-// offsets in the Go memory.
+// sums), work and tail are scratch. Addresses are offsets in the Go
+// memory.
 type job struct {
 	_                                 structs.HostLayout
 	n, cols                           uint32
@@ -118,9 +119,6 @@ func Open(level string) (*Device, error) {
 	}
 	return d, nil
 }
-
-// Level names the device's kernels: "relaxed" or "simd128".
-func (d *Device) Level() string { return d.level }
 
 // Place has d compute m's products, and reports whether it does: not for
 // formats the kernels lack (Supports).
