@@ -6,7 +6,7 @@ MODELS    ?= ../shared/models
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: build sdk test tools lint wasm unit bench bench-go bench-transfer bench-browser fuzz demo eval clean
+.PHONY: build sdk test tools lint wasm wasm-test unit bench bench-go bench-transfer bench-browser fuzz demo eval clean
 
 build: sdk
 	$(GO) build -o $(BIN)/accel ./cmd/accel
@@ -18,7 +18,7 @@ sdk:
 # The README's test command: formatting, vet, staticcheck, the wasm build
 # and every test (fuzz seed corpora included; the Kubo interop tests must
 # run, not skip).
-test: tools lint wasm unit
+test: tools lint wasm wasm-test unit
 
 # Test tools: staticcheck, Kubo's ipfs for the interop tests, and Debian's
 # Chromium for the browser tests (apt-get, as root).
@@ -30,11 +30,23 @@ tools:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./loader/ ./proto/... ./browser/ ./browser/wasm/
+	GOOS=js GOARCH=wasm $(GO) vet ./inference/... ./loader/ ./proto/... ./browser/ ./browser/wasm/ ./browser/kern/
 	$(STATICCHECK) ./...
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./browser/wasm/ ./browser/kern/
 
 wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./inference/... ./loader/ ./proto/... ./browser/...
+
+# The browser's matrix kernels (browser/kern) in node: every kernel against
+# quant's Go kernels, bit for bit, at each SIMD level node runs (the test
+# host assembles the kernels with wabt, an npm package of browser/js).
+wasm-test: browser/js/node_modules/.package-lock.json
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec=$(CURDIR)/browser/kern/go_js_wasm_exec ./browser/kern/
+
+# The SDK's npm packages (esbuild, js-libp2p, wabt), installed again when
+# the lock file changes.
+browser/js/node_modules/.package-lock.json: browser/js/package-lock.json
+	cd browser/js && npm ci --no-audit --no-fund --loglevel=error
 
 unit:
 	ACCEL_REQUIRE_KUBO=1 ACCEL_REQUIRE_CHROMIUM=1 $(GO) test -count=1 ./...

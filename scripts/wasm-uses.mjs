@@ -1,11 +1,12 @@
-// Usage: node scripts/wasm-uses.mjs FILE
+// Usage: node scripts/wasm-uses.mjs FILE...
 //
-// Prints what the WebAssembly module FILE uses beyond scalar code on one
-// thread, as JSON: {"simd": …, "threads": …}. simd: a function's
-// signature or locals hold 128-bit vectors (v128), as SIMD code does;
-// threads: its memory, defined or imported, is shared, which a second
-// thread needs to run its code. scripts/build-sdk.sh builds this into the
-// SDK for getCapabilities to report what the runtime uses.
+// Prints what the WebAssembly modules FILE... (the runtime and its matrix
+// kernels) use beyond scalar code on one thread, as JSON: {"simd": …,
+// "threads": …}. simd: a function's signature or locals in one of them
+// hold 128-bit vectors (v128), as SIMD code does; threads: a memory,
+// defined or imported, is shared, which a second thread needs to run its
+// code. scripts/build-sdk.sh builds this into the SDK for getCapabilities
+// to report what the runtime uses.
 import { readFileSync } from 'node:fs';
 
 const V128 = 0x7b;
@@ -71,4 +72,10 @@ function moduleUses(bytes) {
   return uses;
 }
 
-console.log(JSON.stringify(moduleUses(readFileSync(process.argv[2]))));
+const uses = { simd: false, threads: false };
+for (const file of process.argv.slice(2)) {
+  const u = moduleUses(readFileSync(file));
+  uses.simd ||= u.simd;
+  uses.threads ||= u.threads;
+}
+console.log(JSON.stringify(uses));

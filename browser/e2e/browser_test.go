@@ -26,6 +26,10 @@ type pageResult struct {
 		Sources   map[string]int // block requests per source (transport or gateway URL)
 		Cached    int            // blocks read from the browser cache
 		Dropped   []string       // sources dropped for bad bytes or failed requests
+		Backend   struct {
+			Name    string // "wasm" or "webgpu"
+			Kernels string // the matrix kernels: "relaxed", "simd128" or "go"
+		}
 	}
 	Viable struct {
 		Components   []string // loaded when the model became viable
@@ -165,8 +169,10 @@ func TestBrowserLoadsOverLibp2p(t *testing.T) {
 // viable once the tokenizer, embed and head are loaded — before any block
 // of the last layer arrives — and the daemon runs the layers the page does
 // not hold yet over the offload protocol, with the reference text as the
-// result. With a memory budget below the model, the page never fetches the
-// last layers and the daemon runs them for the whole generation.
+// result, the page's layers on the SIMD kernels. With a memory budget
+// below the model, the page never fetches the last layers and the daemon
+// runs them for the whole generation; asked for Go's kernels, the page
+// runs its layers on them, with the same text.
 func TestBrowserMinimumViableModel(t *testing.T) {
 	d, root := sdkDaemon(t)
 	last := loader.LayerComponent(5 - 1)
@@ -191,12 +197,18 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 		if got := strings.Join(res.Viable.Components, ","); got != "tokenizer,embed,head" {
 			t.Errorf("viable with components %s, want tokenizer,embed,head", got)
 		}
+		if b := res.Info.Backend; b.Name != "wasm" || b.Kernels != "relaxed" && b.Kernels != "simd128" {
+			t.Errorf("backend %+v: want wasm on the SIMD kernels", b)
+		}
 	})
 
 	t.Run("layers over budget stay remote", func(t *testing.T) {
-		res := runPage(t, newBrowser(t), d.Gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`)
+		res := runPage(t, newBrowser(t), d.Gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6, "kernels": "go"}`)
 		if !strings.HasPrefix(res.Text, daemontest.StoryStart) {
 			t.Errorf("the page generated %q", res.Text)
+		}
+		if b := res.Info.Backend; b.Kernels != "go" {
+			t.Errorf("backend %+v: want Go's kernels, as asked", b)
 		}
 		remote := res.Viable.RemoteLayers
 		if len(remote) == 0 || len(remote) == 5 || remote[len(remote)-1] != 4 {
@@ -212,9 +224,10 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 
 // The model's API beyond generate: capabilities (WebGPU through
 // SwiftShader, WebNN's API present but, in Debian's Chromium, no context;
-// SIMD and threads offered, which the runtime does not use),
-// a layer unloaded and then run by the daemon with the same text, and a
-// stream aborted mid-way that stops the generation.
+// SIMD and threads offered, of which the runtime uses SIMD — relaxed, its
+// kernels' best level, chosen at load — on one thread), the backend's
+// kernels, a layer unloaded and then run by the daemon with the same text,
+// and a stream aborted mid-way that stops the generation.
 func TestBrowserModelAPI(t *testing.T) {
 	d, root := sdkDaemon(t)
 	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true),
@@ -238,9 +251,17 @@ func TestBrowserModelAPI(t *testing.T) {
 			Backend               string
 			Uses                  struct {
 				Backend       string
+				Kernels       *string
 				SIMD, Threads *bool
 			}
 		}
+		// The capabilities' uses before the load (the kernels unknown
+		// then), and the backend's stats after it.
+		UsesBefore struct {
+			Kernels *string
+			SIMD    *bool
+		}
+		Stats               struct{ Kernels string }
 		Loaded, AfterUnload []string
 		Unloaded            string
 		Text                string
@@ -254,8 +275,10 @@ func TestBrowserModelAPI(t *testing.T) {
 	}
 	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
 		const acc = new IPFSAccelerate({ transports: ['websocket'] });
-		const capabilities = await acc.getCapabilities();
+		const usesBefore = { ...(await acc.getCapabilities()).uses };
 		const model = await acc.loadModel(`+jsString(root)+`);
+		const capabilities = await acc.getCapabilities();
+		const stats = await model.getBackendStats();
 		await model.waitForLoad();
 		const loaded = model.getLoadedComponents();
 		const memory = { modelBytes: (await model.getMemoryUsage()).modelBytes };
@@ -283,7 +306,7 @@ func TestBrowserModelAPI(t *testing.T) {
 			await new Promise((r) => setTimeout(r, 100));
 			sessionsClosed = await sessions();
 		}
-		return { capabilities, loaded, afterUnload: model.getLoadedComponents(), text, memory, streamed, badUnload, again, sessionsMid, sessionsClosed };
+		return { capabilities, usesBefore, stats, loaded, afterUnload: model.getLoadedComponents(), text, memory, streamed, badUnload, again, sessionsMid, sessionsClosed };
 	})()`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)
@@ -293,10 +316,18 @@ func TestBrowserModelAPI(t *testing.T) {
 	if !caps.WebGPU.Available || caps.WebGPU.Limits["maxStorageBufferBindingSize"] <= 0 || caps.Backend != "wasm" {
 		t.Errorf("capabilities %+v: want a WebGPU adapter with its limits, and the wasm backend", caps)
 	}
-	// Chromium offers SIMD and, the page being cross-origin isolated,
-	// threads; the Go runtime's code uses neither.
-	if u := caps.Uses; !caps.WasmSimd || !caps.WasmThreads || u.Backend != "wasm" || u.SIMD == nil || *u.SIMD || u.Threads == nil || *u.Threads {
-		t.Errorf("capabilities %+v, uses %+v: want SIMD and threads offered, the wasm backend used, scalar on one thread", caps, caps.Uses)
+	// Chromium offers SIMD (relaxed SIMD too) and, the page being
+	// cross-origin isolated, threads; the runtime uses relaxed SIMD
+	// kernels, known once the model is loaded, on one thread.
+	if u := caps.Uses; !caps.WasmSimd || !caps.WasmThreads || u.Backend != "wasm" || u.Kernels == nil || *u.Kernels != "relaxed" ||
+		u.SIMD == nil || !*u.SIMD || u.Threads == nil || *u.Threads {
+		t.Errorf("capabilities %+v, uses %+v: want SIMD and threads offered, the wasm backend used, relaxed SIMD on one thread", caps, caps.Uses)
+	}
+	if u := res.UsesBefore; u.Kernels != nil || u.SIMD != nil {
+		t.Errorf("before the load, uses %+v: want the kernels unknown (null)", u)
+	}
+	if res.Stats.Kernels != "relaxed" {
+		t.Errorf("backend stats %+v: want the relaxed SIMD kernels", res.Stats)
 	}
 	if !caps.WebNN.API || caps.WebNN.Available && caps.WebNN.Error != "" {
 		t.Errorf("WebNN %+v: want navigator.ml, with an error where no context can be made", caps.WebNN)

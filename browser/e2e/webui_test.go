@@ -66,7 +66,7 @@ func TestWebUI(t *testing.T) {
 	if tps, err := strconv.ParseFloat(end.TPS, 64); err != nil || tps <= 0 || end.Tokens != "256" {
 		t.Errorf("%s tokens at %s tokens/s", end.Tokens, end.TPS)
 	}
-	if !strings.Contains(end.Memory, "iB") || !strings.HasPrefix(end.Backend, "wasm\nscalar, 1 thread\nbrowser offers SIMD, threads") || !strings.Contains(end.Transport, "requests") {
+	if !strings.Contains(end.Memory, "iB") || !strings.HasPrefix(end.Backend, "wasm\nrelaxed SIMD, 1 thread\nbrowser offers SIMD, threads") || !strings.Contains(end.Transport, "requests") {
 		t.Errorf("memory %q, backend %q, transport %q", end.Memory, end.Backend, end.Transport)
 	}
 

@@ -4,10 +4,10 @@
 // chooseBackend) and whether its code uses SIMD and threads.
 
 /* global ACCEL_RUNTIME_USES */
-// What the runtime's code (accel.wasm) uses, {simd, threads}: read from
-// the module by scripts/wasm-uses.mjs when scripts/build-sdk.sh bundles the
-// SDK, which defines ACCEL_RUNTIME_USES; unknown (null) in the sources
-// unbundled.
+// What the runtime's code (accel.wasm and its matrix kernels) holds,
+// {simd, threads}: read from the modules by scripts/wasm-uses.mjs when
+// scripts/build-sdk.sh bundles the SDK, which defines ACCEL_RUNTIME_USES;
+// unknown (null) in the sources unbundled.
 const RUNTIME_USES = typeof ACCEL_RUNTIME_USES === 'undefined' ? { simd: null, threads: null } : ACCEL_RUNTIME_USES;
 
 // Smallest modules that use a WebAssembly SIMD instruction and a shared
@@ -83,25 +83,29 @@ function chooseBackend(options, webgpu) {
 
 /**
  * Resolves with the browser's capabilities, the backend chosen under
- * options ({enableWebGPU, enableWebNN, enableWasm}), and what the runtime
- * uses: that backend, and SIMD and threads only where its code does,
- * whatever the browser offers.
+ * options ({enableWebGPU, enableWebNN, enableWasm, kernels}), and what the
+ * runtime uses: that backend, threads where its code does, and its matrix
+ * kernels: 'go' (no SIMD) where the SDK's kernels or the browser have no
+ * SIMD or options.kernels is 'go', else unknown (null) until a model loads:
+ * a self-test at load picks them, and IPFSAccelerate.loadModel records them.
  * @returns {Promise<import('./ipfs-accelerate').Capabilities>}
  */
 export async function detectCapabilities(options) {
   const nav = globalThis.navigator ?? {};
   const [webgpu, webnn] = await Promise.all([detectWebGPU(nav), detectWebNN(nav)]);
   const { backend, reason } = chooseBackend(options, webgpu);
+  const wasmSimd = wasmValidates(WASM_SIMD);
+  const noSimd = RUNTIME_USES.simd === false || !wasmSimd || options.kernels === 'go';
   return {
     webgpu,
     webnn,
     wasm: typeof WebAssembly === 'object',
-    wasmSimd: wasmValidates(WASM_SIMD),
+    wasmSimd,
     wasmThreads: typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true && wasmValidates(WASM_THREADS),
     deviceMemoryGB: nav.deviceMemory ?? null,
     hardwareConcurrency: nav.hardwareConcurrency ?? null,
     backend,
     backendReason: reason,
-    uses: { backend, ...RUNTIME_USES },
+    uses: { backend, simd: noSimd ? false : null, threads: RUNTIME_USES.threads, kernels: noSimd ? 'go' : null },
   };
 }

@@ -36,10 +36,18 @@ export interface IPFSAccelerateOptions {
   offload?: boolean;
   /**
    * The backend: 'webgpu' (matrix products on the GPU, as f32; checked against the WASM kernels
-   * at load), 'wasm' (the pure Go kernels), or 'auto' (default: WebGPU on a hardware adapter,
-   * else WASM — a software adapter such as SwiftShader is slower than the WASM kernels).
+   * at load), 'wasm' (the WASM kernels, see kernels), or 'auto' (default: WebGPU on a hardware
+   * adapter, else WASM — a software adapter such as SwiftShader is slower than the WASM kernels).
    */
   backend?: 'auto' | 'webgpu' | 'wasm';
+  /**
+   * The matrix kernels of the WASM backend (and of the matrices WebGPU does not hold): 'auto'
+   * (default: the best of 'relaxed' — relaxed SIMD — and 'simd128' that the browser runs and
+   * that gives the Go kernels' results bit for bit in a self-test at load), one of those two,
+   * or 'go' (the scalar Go kernels, for comparisons). A level that fails leaves the Go kernels.
+   * Int matrices of 2 or 3 bits always run on the Go kernels.
+   */
+  kernels?: 'auto' | 'relaxed' | 'simd128' | 'go';
   /** Allow the WebGPU backend (default true). */
   enableWebGPU?: boolean;
   /** Allow the WebNN backend (default true; it has no kernels yet, so it is never chosen). */
@@ -80,12 +88,20 @@ export interface Capabilities {
   backend: 'webgpu' | 'wasm' | null;
   backendReason: string;
   /**
-   * What the runtime uses: backend as above; simd and threads, whether its WASM code uses
-   * WebAssembly SIMD and more than one thread, read from its module (accel.wasm) when the SDK was
-   * built (null where the SDK was not built by scripts/build-sdk.sh). The browser may offer both
-   * (wasmSimd, wasmThreads) while the runtime uses neither.
+   * What the runtime uses: backend as above; kernels, its matrix kernels (see
+   * IPFSAccelerateOptions.kernels), and simd, whether they use WebAssembly SIMD: 'go' and false
+   * where the SDK's kernels or the browser have no SIMD or the options ask for 'go', else null
+   * until loadModel resolves (a self-test at load chooses them; later loads record theirs);
+   * threads, whether its WASM code uses more than one thread, read from its modules when the SDK
+   * was built (null where the SDK was not built by scripts/build-sdk.sh). The browser may offer
+   * SIMD and threads (wasmSimd, wasmThreads) while the runtime uses neither.
    */
-  uses: { backend: 'webgpu' | 'wasm' | null; simd: boolean | null; threads: boolean | null };
+  uses: {
+    backend: 'webgpu' | 'wasm' | null;
+    kernels: 'relaxed' | 'simd128' | 'go' | null;
+    simd: boolean | null;
+    threads: boolean | null;
+  };
 }
 
 export interface LoadOptions {
@@ -112,9 +128,18 @@ export interface ViableInfo {
   architecture: string;
   /**
    * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels to within
-   * check (relative error), else 'wasm'; error says why WebGPU was not used, or failed to take a matrix.
+   * check (relative error), else 'wasm'; error says why WebGPU was not used, or failed to take a
+   * matrix. kernels: the matrix kernels of the matrices WebGPU does not hold (all on 'wasm');
+   * kernelsError: why a SIMD level asked for was not used.
    */
-  backend: { name: 'webgpu' | 'wasm'; check?: number; error?: string; adapter?: Record<string, string> };
+  backend: {
+    name: 'webgpu' | 'wasm';
+    kernels: 'relaxed' | 'simd128' | 'go';
+    kernelsError?: string;
+    check?: number;
+    error?: string;
+    adapter?: Record<string, string>;
+  };
   /** The transport the blocks came over: a libp2p one, or 'gateway'. */
   transport: Transport;
 }
@@ -152,13 +177,15 @@ export interface GenerateOptions {
 }
 
 export interface BackendStats {
-  /** Weights held on the GPU (f32). */
-  bytes: number;
-  /** Product calls the GPU ran. */
-  calls: number;
-  /** Calls that failed and ran on the WASM kernels instead. */
-  failures: number;
-  lastError: string;
+  /** The matrix kernels (see ViableInfo.backend). */
+  kernels: 'relaxed' | 'simd128' | 'go';
+  /** WebGPU only: weights held on the GPU (f32). */
+  bytes?: number;
+  /** WebGPU only: product calls the GPU ran. */
+  calls?: number;
+  /** WebGPU only: calls that failed and ran on the WASM kernels instead. */
+  failures?: number;
+  lastError?: string;
 }
 
 export interface MemoryUsage {
@@ -202,8 +229,8 @@ export declare class Model {
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   generateStream(prompt: string, options?: GenerateOptions): AsyncGenerator<string, void, undefined>;
   getMemoryUsage(): Promise<MemoryUsage>;
-  /** The WebGPU backend's use (null on the WASM backend). */
-  getBackendStats(): Promise<BackendStats | null>;
+  /** The backend's use: its matrix kernels, and on WebGPU the GPU's counters. */
+  getBackendStats(): Promise<BackendStats>;
   /** The components loaded (and not unloaded) so far, in load order. */
   getLoadedComponents(): string[];
   /**

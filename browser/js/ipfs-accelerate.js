@@ -35,6 +35,7 @@ export class IPFSAccelerate {
       enableWebNN: true,
       enableWasm: true,
       backend: 'auto',
+      kernels: 'auto',
       offload: true,
       ...options,
     };
@@ -74,14 +75,20 @@ export class IPFSAccelerate {
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const { cacheQuotaMB, maxMemoryUsageMB } = this.#options;
-    const model = new Model(worker, cid, { gateway, peer, offload, backend, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    const { kernels, cacheQuotaMB, maxMemoryUsageMB } = this.#options;
+    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    let viable;
     try {
-      await model.waitForMinimumViableModel();
+      viable = await model.waitForMinimumViableModel();
     } catch (err) {
       worker.terminate();
       throw err;
     }
+    // The matrix kernels are chosen at load (a self-test): what the
+    // capabilities could not tell before.
+    const { uses } = await this.getCapabilities();
+    uses.kernels = viable.backend.kernels;
+    uses.simd = uses.kernels !== 'go';
     return model;
   }
 
@@ -145,11 +152,12 @@ export class Model {
    * worker may use (null: none); peer, the libp2p connection the worker's
    * block and stream requests go through (null: none); offload, whether
    * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
+   * kernels, the matrix kernels ('auto', 'relaxed', 'simd128' or 'go');
    * maxMemoryUsageMB, the weights to
    * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
    * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer, offload, backend, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, backend, kernels, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -163,7 +171,7 @@ export class Model {
       event.preventDefault();
       this.#close(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, maxMemoryUsageMB, cacheQuotaMB };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
@@ -271,10 +279,11 @@ export class Model {
   }
 
   /**
-   * The backend's use: null on the WASM backend; on WebGPU, {bytes, calls,
-   * failures, lastError}: the bytes of weights on the GPU, the product
-   * calls it ran, and those that failed and ran on the CPU instead.
-   * @returns {Promise<import('./ipfs-accelerate').BackendStats | null>}
+   * The backend's use: {kernels}, the matrix kernels ('relaxed',
+   * 'simd128' or 'go'), and on WebGPU also {bytes, calls, failures,
+   * lastError}: the bytes of weights on the GPU, the product calls it ran,
+   * and those that failed and ran on the CPU instead.
+   * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */
   async getBackendStats() {
     const m = await this.#request({ type: 'backend' }, 'backend');

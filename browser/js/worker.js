@@ -1,14 +1,17 @@
 // The accel runtime's Web Worker (a classic worker): it starts the Go
-// runtime (accel.wasm, with Go's wasm_exec.js, both in this worker's
-// directory) and relays messages between the page and globalThis.accelRuntime.
+// runtime (accel.wasm, with Go's wasm_exec.js and its matrix kernels,
+// kernels.js and kernels/, all in this worker's directory) and relays
+// messages between the page and globalThis.accelRuntime.
 //
 // Requests carry an id that every reply repeats:
-//   {type:'load', id, cid, gateway, transport, offload, backend, maxMemoryUsageMB?, cacheQuotaMB?}
+//   {type:'load', id, cid, gateway, transport, offload, backend, kernels, maxMemoryUsageMB?, cacheQuotaMB?}
 //                                      (gateway: a URL, a list of them, or null for
 //                                      none; transport: the page's libp2p connection,
 //                                      e.g. 'webtransport', or null for none; offload:
 //                                      whether its peer runs layers not loaded yet;
-//                                      backend: 'webgpu' or 'wasm';
+//                                      backend: 'webgpu' or 'wasm'; kernels: the
+//                                      matrix kernels, 'auto', 'relaxed', 'simd128'
+//                                      or 'go';
 //                                      maxMemoryUsageMB: the weights to hold here, the
 //                                      rest offloaded; cacheQuotaMB: the block cache's
 //                                      quota, default DEFAULT_CACHE_QUOTA_MB)
@@ -21,7 +24,7 @@
 //   {type:'cancel', id, target}        stops generation target at its next token
 //   {type:'unload', id, component}    → {type:'unloaded', id} or {type:'error', id, message}
 //   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
-//   {type:'backend', id}              → {type:'backend', id, stats} (null on the WASM backend)
+//   {type:'backend', id}              → {type:'backend', id, stats} (null before a load)
 // The worker asks the page to use its libp2p connection with
 //   {type:'peer', req, op, ...}       → {type:'peerReply', req, value} or {type:'peerReply', req, error}
 // and tells it {type:'exit', message} when the runtime stops for good.
@@ -42,7 +45,7 @@
 // verification is deleted and fetched from the network instead.
 'use strict';
 
-importScripts('wasm_exec.js', 'block-cache.js', 'webgpu.js');
+importScripts('wasm_exec.js', 'block-cache.js', 'webgpu.js', 'kernels.js');
 
 const BLOCK_TIMEOUT_MS = 30000;
 
@@ -53,11 +56,21 @@ function memoryMb() {
   return wasmMemory ? Math.round(wasmMemory.buffer.byteLength / 2 ** 20) : 0;
 }
 
+/** The bytes of file name in this worker's directory. */
+async function fetchFile(name) {
+  const response = await fetch(new URL(name, self.location.href));
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
 const runtime = (async () => {
   const go = new Go();
-  const response = await fetch(new URL('accel.wasm', self.location.href));
-  if (!response.ok) throw new Error(`accel.wasm: HTTP ${response.status}`);
-  const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), go.importObject);
+  const [bytes] = await Promise.all([
+    fetchFile('accel.wasm'),
+    self.AccelKernels.setup(go.importObject, (name) => fetchFile(`kernels/${name}`)),
+  ]);
+  const { instance } = await WebAssembly.instantiate(bytes, go.importObject);
+  await self.AccelKernels.attach(instance);
   wasmMemory = instance.exports.mem;
   go.run(instance).then(() => {
     // The Go runtime exited (a crash, or out of memory): nothing in flight
@@ -240,6 +253,7 @@ async function handle(msg) {
         },
         peer: msg.offload ? peerStreams : undefined,
         gpu,
+        kernels: msg.kernels,
         maxLocalBytes: (msg.maxMemoryUsageMB ?? 0) * 2 ** 20,
       });
       if (gpuError) info.backend.error = gpuError;

@@ -7,14 +7,14 @@
 // text with the same code path as `accel run`, running the layers not
 // loaded yet on a peer over the offload protocol:
 //
-//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, digest, onProgress, onComponentLoaded, onViable, peer, gpu, maxLocalBytes})
+//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, digest, onProgress, onComponentLoaded, onViable, peer, gpu, kernels, maxLocalBytes})
 //	  → Promise<{components, remoteLayers, bytes, architecture, backend}>
 //	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {bytes, calls, failures, lastError} | null
+//	accelRuntime.backendStats() → {kernels, bytes?, calls?, failures?, lastError?} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ type engine struct {
 	modelBytes int64      // the weights held locally
 	generating int        // generations running
 	gpu        *gpuDevice // the WebGPU backend, when the load uses it (nil: WASM)
+	kernels    string     // the matrix kernels: 'relaxed', 'simd128' or 'go'
 	// whole is closed when the load ends, with every layer local (false
 	// when some stay on the peer or the load failed).
 	whole    chan struct{}
@@ -83,7 +85,7 @@ func (e *engine) claim() error {
 func (e *engine) release() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.claimed, e.model, e.gpu, e.modelBytes = false, nil, nil, 0
+	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes = false, nil, nil, "", 0
 }
 
 // begin returns what a generation runs with, counting it as running until
@@ -103,10 +105,10 @@ func (e *engine) end() {
 	e.generating--
 }
 
-func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid, peer js.Value, gpu *gpuDevice) {
+func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid, peer js.Value, gpu *gpuDevice, kernels string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.model, e.manifest, e.root, e.peer, e.gpu, e.modelBytes = model, manifest, root, peer, gpu, 0
+	e.model, e.manifest, e.root, e.peer, e.gpu, e.kernels, e.modelBytes = model, manifest, root, peer, gpu, kernels, 0
 	e.whole, e.allLocal = make(chan struct{}), false
 }
 
@@ -142,7 +144,7 @@ func (e *engine) addBytes(n int64) {
 }
 
 // loadModel(cid, {fetchBlock, onVerified, digest, onProgress,
-// onComponentLoaded, onViable, peer, gpu, maxLocalBytes}) loads the model
+// onComponentLoaded, onViable, peer, gpu, kernels, maxLocalBytes}) loads the model
 // DAG at cid, verifying every block (SHA-256 by digest, the browser's
 // WebCrypto, when given). Without peer it fetches every component in manifest order
 // and builds the model. With peer — the page's libp2p connection to a
@@ -156,7 +158,9 @@ func (e *engine) addBytes(n int64) {
 // bytes, architecture, backend}, the components fetched in order, the
 // layers left to the peer, the bytes of all blocks fetched, the manifest's
 // architecture and the backend (see openBackend; gpu is webgpu.js's
-// backend, to place the weights on). fetchBlock(cid, info) and onVerified(cid, bytes, info) —
+// backend, to place the weights on), with the matrix kernels of the
+// weights WebGPU does not hold (see kernelLevels and openKernels: kernels
+// is 'auto', 'relaxed', 'simd128' or 'go'). fetchBlock(cid, info) and onVerified(cid, bytes, info) —
 // called with each block once it matched its CID, for a cache — are told
 // the block's info = {component, priority}: its component ("manifest" for
 // the root block) and its cache priority, higher for blocks more critical
@@ -193,7 +197,12 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	p := jsProgress{onProgress: o.Get("onProgress"), onComponentLoaded: o.Get("onComponentLoaded")}
 	peer := o.Get("peer")
 	offload := peer.Type() == js.TypeObject
+	levels, err := kernelLevels(o.Get("kernels"))
+	if err != nil {
+		return nil, err
+	}
 	gpu, backend := openBackend(o.Get("gpu"))
+	kernels, kernelsName := openKernels(levels, backend)
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
 		return nil, err
@@ -250,14 +259,16 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			if err != nil {
 				return nil, err
 			}
+			placeKernels(kernels, model)
 			gpu.placeOrNote(model, backend)
-			e.set(model, m.Manifest, root, peer, gpu)
+			e.set(model, m.Manifest, root, peer, gpu, kernelsName)
 			call(o.Get("onViable"), info())
 		default: // a layer, local from the next generation on
 			layer, _ := c.Layer()
 			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
 				return nil, err
 			}
+			placeKernels(kernels, model)
 			gpu.placeOrNote(model, backend)
 		}
 		e.addBytes(pending)
@@ -439,17 +450,22 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 	})
 }
 
-// backendStats() returns the WebGPU backend's use — {bytes, calls,
-// failures, lastError}: bytes uploaded, MatMulAll calls, those that failed
-// and ran on the CPU — or null when the model runs on the WASM backend.
+// backendStats() returns the backend's use once a model is loaded (null
+// before): {kernels}, the matrix kernels ('relaxed', 'simd128' or 'go'),
+// and on WebGPU also {bytes, calls, failures, lastError}: bytes uploaded,
+// MatMulAll calls, those that failed and ran on the CPU.
 func (e *engine) backendStats(js.Value, []js.Value) any {
 	e.mu.Lock()
-	gpu := e.gpu
+	gpu, kernels, loaded := e.gpu, e.kernels, e.model != nil
 	e.mu.Unlock()
-	if gpu == nil {
+	if !loaded {
 		return nil
 	}
-	return gpu.stats()
+	stats := map[string]any{"kernels": kernels}
+	if gpu != nil {
+		maps.Copy(stats, gpu.stats())
+	}
+	return stats
 }
 
 // memoryUsage() returns {heapBytes, modelBytes}: the Go heap in use and the

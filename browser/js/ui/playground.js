@@ -104,6 +104,7 @@ async function load(cid) {
     },
   });
   const viable = await model.waitForMinimumViableModel();
+  showBackend(await acc.getCapabilities()); // with the kernels the load chose
   $('architecture').textContent = `${viable.architecture} · ${viable.components.length} components local`;
   const remote = viable.remoteLayers.length > 0 ? `layers ${viable.remoteLayers.join(', ')} on the peer` : '';
   showValue('transport', viable.transport, remote);
@@ -199,9 +200,13 @@ $('form').addEventListener('submit', async (event) => {
 
 $('stop').addEventListener('click', () => stopper?.abort());
 
-/** Shows what the runtime uses (e.g. wasm, scalar, 1 thread) over what the browser offers. */
+// How the backend box names the runtime's matrix kernels.
+const KERNELS = { relaxed: 'relaxed SIMD', simd128: 'SIMD128', go: 'scalar' };
+
+/** Shows what the runtime uses (e.g. wasm, relaxed SIMD, 1 thread) over what the browser offers. */
 function showBackend({ uses, wasmSimd, wasmThreads, webgpu }) {
-  const code = uses.simd === null ? 'code unknown' : `${uses.simd ? 'SIMD' : 'scalar'}, ${uses.threads ? 'threads' : '1 thread'}`;
+  const kernels = KERNELS[uses.kernels] ?? 'kernels chosen at load';
+  const code = uses.threads === null ? 'code unknown' : `${kernels}, ${uses.threads ? 'threads' : '1 thread'}`;
   const offers = [wasmSimd && 'SIMD', wasmThreads && 'threads', webgpu.available && 'WebGPU'].filter(Boolean);
   showValue('backend', uses.backend ?? 'none', code, `browser offers ${offers.join(', ') || 'no SIMD, threads or WebGPU'}`);
 }

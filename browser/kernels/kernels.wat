@@ -1,0 +1,602 @@
+;; Matrix kernels of the accel browser runtime: WebAssembly SIMD versions of
+;; the Go kernels of inference/quant, giving the same bits as those compiled
+;; for js/wasm (the runtime checks it at load, browser/kern).
+;;
+;; The module imports the Go runtime's own memory: the job, the weights, the
+;; activations and the results are Go values, read and written in place.
+;; browser/kern calls the export matmul through a shim's table (shim.wat).
+;;
+;; Two variants are built from this file (scripts/build-kernels.mjs): lines
+;; starting with ";;@relaxed " are code in relaxed.wasm (relaxed SIMD),
+;; lines starting with ";;@simd128 " in simd128.wasm (SIMD128 only).
+;;
+;; Exactness. Every float32 operation is Go's, in Go's order: a vector's
+;; lanes are four rows, each lane replaying one row's scalar chain (F32's
+;; lanes are Go's four partial sums instead). Integer sums are exact in any
+;; order. No fused or relaxed float operation is used.
+;;
+;; The job (browser/kern: job and matDesc; little-endian uint32 fields,
+;; addresses in this memory):
+;;    0 n      vectors           4 cols      8 x    f32 n×cols
+;;   12 q8     i8 n×nb×32       16 q8s  f32 n×nb   20 q8sum i32 n×nb
+;;   24 gx     f32 n×nb         28 work 512×nb bytes   32 tail f32 ×32
+;;   36 nmat                     40 mats: nmat × 32 bytes
+;; (q8 to tail are scratch; nb = ⌈cols/32⌉).
+;; A matrix: +0 kind (quant.Kind: 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0,
+;; 5 int) +4 bits +8 group +12 asym +16 rows +20 rowBytes +24 w (its rows)
+;; +28 y (f32 n×rows, y[t·rows + r] = row r · vector t).
+(module
+  (import "env" "mem" (memory 1))
+
+  ;; matmul runs a job: every matrix times every vector. It quantizes the
+  ;; vectors to 8 bits first when a matrix reads them so (quant.Batch).
+  ;; It returns 0, or 1 for a matrix of a kind it has no kernel for.
+  (func (export "matmul") (param $job i32) (result i32)
+    (local $n i32) (local $cols i32) (local $nb i32) (local $x i32) (local $m i32) (local $end i32) (local $kind i32)
+    (local.set $n (i32.load (local.get $job)))
+    (local.set $cols (i32.load offset=4 (local.get $job)))
+    (local.set $x (i32.load offset=8 (local.get $job)))
+    (local.set $nb (i32.shr_u (i32.add (local.get $cols) (i32.const 31)) (i32.const 5)))
+    (local.set $m (i32.load offset=40 (local.get $job)))
+    (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
+    (block $quantized
+      (loop $scan
+        (br_if $quantized (i32.ge_u (local.get $m) (local.get $end)))
+        (if (i32.ge_u (i32.load (local.get $m)) (i32.const 3))
+          (then
+            (call $quantize (local.get $x) (local.get $n) (local.get $cols)
+              (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job))
+              (i32.load offset=20 (local.get $job)) (i32.load offset=32 (local.get $job)))
+            (br $quantized)))
+        (local.set $m (i32.add (local.get $m) (i32.const 32)))
+        (br $scan)))
+    (local.set $m (i32.load offset=40 (local.get $job)))
+    (block $done
+      (loop $mats
+        (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
+        (local.set $kind (i32.load (local.get $m)))
+        (if (i32.gt_u (local.get $kind) (i32.const 5)) (then (return (i32.const 1))))
+        (if (i32.lt_u (local.get $kind) (i32.const 3))
+          (then
+            (if (i32.eqz (local.get $kind))
+              (then (call $mm_f32 (local.get $m) (local.get $cols) (local.get $n) (local.get $x)))
+              (else (call $mm_h16 (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $job)))))
+          (else
+            (if (i32.eq (local.get $kind) (i32.const 5))
+              (then (call $mm_int (local.get $m) (local.get $nb) (local.get $n) (local.get $job)))
+              (else (call $mm_q (local.get $m) (local.get $nb) (local.get $n) (local.get $job))))))
+        (local.set $m (i32.add (local.get $m) (i32.const 32)))
+        (br $mats)))
+    (i32.const 0))
+
+  ;; quantize is quant's quantizeQ8Row (quantizeQ8Block per block of 32) for
+  ;; each of n vectors of cols values at x: codes q (zero past cols), scales
+  ;; q8s and sums of codes q8sum. tail is 32 floats of scratch for a last
+  ;; block that x ends in. Same bits as Go for finite x.
+  (func $quantize (param $x i32) (param $n i32) (param $cols i32) (param $q i32) (param $qs i32) (param $qsum i32) (param $tail i32)
+    (local $t i32) (local $b i32) (local $nb i32) (local $full i32) (local $src i32) (local $i i32) (local $left i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $v4 v128) (local $v5 v128) (local $v6 v128) (local $v7 v128)
+    (local $mx v128) (local $amax f32) (local $scale f32) (local $inv v128)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $r4 v128) (local $r5 v128) (local $r6 v128) (local $r7 v128) (local $s v128)
+    (local.set $nb (i32.shr_u (i32.add (local.get $cols) (i32.const 31)) (i32.const 5)))
+    (local.set $full (i32.shr_u (local.get $cols) (i32.const 5)))
+    (local.set $t (i32.const 0))
+    (block $tdone (loop $vectors
+      (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+      (local.set $b (i32.const 0))
+      (block $bdone (loop $blocks
+        (br_if $bdone (i32.ge_u (local.get $b) (local.get $nb)))
+        (local.set $src (i32.add (local.get $x) (i32.shl (local.get $b) (i32.const 7))))
+        (if (i32.ge_u (local.get $b) (local.get $full))
+          (then
+            ;; the last block, partial: its values then zeros, in tail
+            (v128.store (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=16 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=32 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=48 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=64 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=80 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=96 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=112 (local.get $tail) (v128.const i32x4 0 0 0 0))
+            (local.set $left (i32.shl (i32.sub (local.get $cols) (i32.shl (local.get $b) (i32.const 5))) (i32.const 2)))
+            (local.set $i (i32.const 0))
+            (block $copied (loop $copy
+              (br_if $copied (i32.ge_u (local.get $i) (local.get $left)))
+              (f32.store (i32.add (local.get $tail) (local.get $i)) (f32.load (i32.add (local.get $src) (local.get $i))))
+              (local.set $i (i32.add (local.get $i) (i32.const 4)))
+              (br $copy)))
+            (local.set $src (local.get $tail))))
+        (local.set $v0 (v128.load (local.get $src)))
+        (local.set $v1 (v128.load offset=16 (local.get $src)))
+        (local.set $v2 (v128.load offset=32 (local.get $src)))
+        (local.set $v3 (v128.load offset=48 (local.get $src)))
+        (local.set $v4 (v128.load offset=64 (local.get $src)))
+        (local.set $v5 (v128.load offset=80 (local.get $src)))
+        (local.set $v6 (v128.load offset=96 (local.get $src)))
+        (local.set $v7 (v128.load offset=112 (local.get $src)))
+        ;; amax = max |v| (exact in any order)
+        (local.set $mx (f32x4.max
+          (f32x4.max (f32x4.max (f32x4.abs (local.get $v0)) (f32x4.abs (local.get $v1)))
+                     (f32x4.max (f32x4.abs (local.get $v2)) (f32x4.abs (local.get $v3))))
+          (f32x4.max (f32x4.max (f32x4.abs (local.get $v4)) (f32x4.abs (local.get $v5)))
+                     (f32x4.max (f32x4.abs (local.get $v6)) (f32x4.abs (local.get $v7))))))
+        (local.set $amax (f32.max
+          (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+          (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+        (if (f32.eq (local.get $amax) (f32.const 0))
+          (then
+            (v128.store (local.get $q) (v128.const i32x4 0 0 0 0))
+            (v128.store offset=16 (local.get $q) (v128.const i32x4 0 0 0 0))
+            (f32.store (local.get $qs) (f32.const 0))
+            (i32.store (local.get $qsum) (i32.const 0)))
+          (else
+            ;; scale = amax/127, inv = 1/scale; q = RoundToEven(v·inv)
+            (local.set $scale (f32.div (local.get $amax) (f32.const 127)))
+            (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $scale))))
+            (local.set $r0 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v0) (local.get $inv)))))
+            (local.set $r1 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v1) (local.get $inv)))))
+            (local.set $r2 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v2) (local.get $inv)))))
+            (local.set $r3 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v3) (local.get $inv)))))
+            (local.set $r4 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v4) (local.get $inv)))))
+            (local.set $r5 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v5) (local.get $inv)))))
+            (local.set $r6 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v6) (local.get $inv)))))
+            (local.set $r7 (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $v7) (local.get $inv)))))
+            (v128.store (local.get $q) (i8x16.narrow_i16x8_s
+              (i16x8.narrow_i32x4_s (local.get $r0) (local.get $r1)) (i16x8.narrow_i32x4_s (local.get $r2) (local.get $r3))))
+            (v128.store offset=16 (local.get $q) (i8x16.narrow_i16x8_s
+              (i16x8.narrow_i32x4_s (local.get $r4) (local.get $r5)) (i16x8.narrow_i32x4_s (local.get $r6) (local.get $r7))))
+            (local.set $s (i32x4.add
+              (i32x4.add (i32x4.add (local.get $r0) (local.get $r1)) (i32x4.add (local.get $r2) (local.get $r3)))
+              (i32x4.add (i32x4.add (local.get $r4) (local.get $r5)) (i32x4.add (local.get $r6) (local.get $r7)))))
+            (f32.store (local.get $qs) (local.get $scale))
+            (i32.store (local.get $qsum) (i32.add
+              (i32.add (i32x4.extract_lane 0 (local.get $s)) (i32x4.extract_lane 1 (local.get $s)))
+              (i32.add (i32x4.extract_lane 2 (local.get $s)) (i32x4.extract_lane 3 (local.get $s)))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 32)))
+        (local.set $qs (i32.add (local.get $qs) (i32.const 4)))
+        (local.set $qsum (i32.add (local.get $qsum) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $blocks)))
+      (local.set $x (i32.add (local.get $x) (i32.shl (local.get $cols) (i32.const 2))))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $vectors)))
+  )
+
+  ;; ---- helpers ----
+
+  ;; row is the address of row r of a matrix at w (rb bytes a row), r
+  ;; clamped to the last row: the lanes of rows past the end compute a copy
+  ;; of it and are not stored.
+  (func $row (param $w i32) (param $rb i32) (param $r i32) (param $rows i32) (result i32)
+    (i32.add (local.get $w) (i32.mul (local.get $rb)
+      (select (local.get $r) (i32.sub (local.get $rows) (i32.const 1)) (i32.lt_u (local.get $r) (local.get $rows))))))
+
+  ;; store4 stores the lanes of v for the k rows left (only the first k if
+  ;; k < 4) at y.
+  (func $store4 (param $y i32) (param $v v128) (param $k i32)
+    (if (i32.ge_u (local.get $k) (i32.const 4))
+      (then (v128.store (local.get $y) (local.get $v)) (return)))
+    (f32.store (local.get $y) (f32x4.extract_lane 0 (local.get $v)))
+    (if (i32.ge_u (local.get $k) (i32.const 2)) (then (f32.store offset=4 (local.get $y) (f32x4.extract_lane 1 (local.get $v)))))
+    (if (i32.ge_u (local.get $k) (i32.const 3)) (then (f32.store offset=8 (local.get $y) (f32x4.extract_lane 2 (local.get $v))))))
+
+  ;; fsum4 returns [Σa, Σb, Σc, Σd], each the sum of a vector's four
+  ;; float32 lanes in Go's order (s0+s1)+(s2+s3), dotF32Generic's last line.
+  (func $fsum4 (param $a v128) (param $b v128) (param $c v128) (param $d v128) (result v128)
+    (local $p v128) (local $q v128)
+    (local.set $p (f32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b))))
+    (local.set $q (f32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $c) (local.get $d))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $c) (local.get $d))))
+    (f32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $p) (local.get $q))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $p) (local.get $q))))
+
+  ;; halves converts count 16-bit floats of each of four rows (at p0..p3,
+  ;; then every stride bytes) to float32, exactly as quant.F16ToF32 (or
+  ;; BF16ToF32 when bf): out[i] = [row0's i-th, row1's, row2's, row3's].
+  ;; A float16's exponent and mantissa are shifted into place and rescaled
+  ;; by 2^112 (exact, subnormals included); infinities and NaNs are rebuilt
+  ;; and the sign put back.
+  (func $halves (param $p0 i32) (param $p1 i32) (param $p2 i32) (param $p3 i32) (param $stride i32)
+    (param $count i32) (param $bf i32) (param $out i32)
+    (local $end i32) (local $h v128) (local $em v128)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $count) (i32.const 4))))
+    (block $done (loop $values
+      (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+      (local.set $h (v128.load16_lane 6 (local.get $p3) (v128.load16_lane 4 (local.get $p2)
+        (v128.load16_lane 2 (local.get $p1) (v128.load16_lane 0 (local.get $p0) (v128.const i32x4 0 0 0 0))))))
+      (if (local.get $bf)
+        (then (v128.store (local.get $out) (i32x4.shl (local.get $h) (i32.const 16))))
+        (else
+          (local.set $em (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) (i32.const 13)))
+          (v128.store (local.get $out) (v128.or
+            (v128.bitselect
+              (v128.or (local.get $em) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))
+              (f32x4.mul (local.get $em) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+              (i32x4.ge_u (local.get $em) (v128.const i32x4 0x0f800000 0x0f800000 0x0f800000 0x0f800000)))
+            (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)) (i32.const 16))))))
+      (local.set $p0 (i32.add (local.get $p0) (local.get $stride)))
+      (local.set $p1 (i32.add (local.get $p1) (local.get $stride)))
+      (local.set $p2 (i32.add (local.get $p2) (local.get $stride)))
+      (local.set $p3 (i32.add (local.get $p3) (local.get $stride)))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (br $values)))
+  )
+
+  ;; partials8 writes, for nb blocks of one row's int8 codes (32 at c,
+  ;; then every stride bytes) times the activation codes at x, four i32
+  ;; partial sums of Σ code·x per block: out[k] (16 bytes each).
+  ;; |code·x| ≤ 128·127, so two products add in 16 bits before widening.
+  (func $partials8 (param $c i32) (param $stride i32) (param $x i32) (param $nb i32) (param $out i32)
+    (local $end i32) (local $l v128) (local $h v128) (local $xl v128) (local $xh v128)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $nb) (i32.const 4))))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+      (local.set $l (v128.load (local.get $c)))
+      (local.set $h (v128.load offset=16 (local.get $c)))
+      (local.set $xl (v128.load (local.get $x)))
+      (local.set $xh (v128.load offset=16 (local.get $x)))
+      (v128.store (local.get $out) (i32x4.add
+        (i32x4.extadd_pairwise_i16x8_s (i16x8.add
+          (i16x8.extmul_low_i8x16_s (local.get $l) (local.get $xl)) (i16x8.extmul_high_i8x16_s (local.get $l) (local.get $xl))))
+        (i32x4.extadd_pairwise_i16x8_s (i16x8.add
+          (i16x8.extmul_low_i8x16_s (local.get $h) (local.get $xh)) (i16x8.extmul_high_i8x16_s (local.get $h) (local.get $xh))))))
+      (local.set $c (i32.add (local.get $c) (local.get $stride)))
+      (local.set $x (i32.add (local.get $x) (i32.const 32)))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (br $blocks)))
+  )
+
+  ;; partials4 is partials8 for 4-bit codes (16 bytes a block: code j in
+  ;; the low nibble of byte j, code j+16 in the high one), in [0, 15]. They
+  ;; fit relaxed SIMD's 7-bit operand, so its dot product is exact on every
+  ;; engine; with SIMD128 alone four products add in 16 bits (≤ 4·15·127).
+  (func $partials4 (param $c i32) (param $stride i32) (param $x i32) (param $nb i32) (param $out i32)
+    (local $end i32) (local $v v128) (local $lo v128) (local $hi v128) (local $xl v128) (local $xh v128)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $nb) (i32.const 4))))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+      (local.set $v (v128.load (local.get $c)))
+      (local.set $lo (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+      (local.set $hi (i8x16.shr_u (local.get $v) (i32.const 4)))
+      (local.set $xl (v128.load (local.get $x)))
+      (local.set $xh (v128.load offset=16 (local.get $x)))
+;;@relaxed      (v128.store (local.get $out) (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $xh) (local.get $hi)
+;;@relaxed        (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $xl) (local.get $lo) (v128.const i32x4 0 0 0 0))))
+;;@simd128      (v128.store (local.get $out) (i32x4.extadd_pairwise_i16x8_s (i16x8.add
+;;@simd128        (i16x8.add (i16x8.extmul_low_i8x16_s (local.get $lo) (local.get $xl)) (i16x8.extmul_high_i8x16_s (local.get $lo) (local.get $xl)))
+;;@simd128        (i16x8.add (i16x8.extmul_low_i8x16_s (local.get $hi) (local.get $xh)) (i16x8.extmul_high_i8x16_s (local.get $hi) (local.get $xh))))))
+      (local.set $c (i32.add (local.get $c) (local.get $stride)))
+      (local.set $x (i32.add (local.get $x) (i32.const 32)))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (br $blocks)))
+  )
+
+  ;; sums writes the exact integer dot products of nb blocks of four rows
+  ;; (codes at p0..p3, then every stride bytes; 4 or 8 bits) with one
+  ;; vector's codes x: sums[k] = [S0..S3], S_j = Σ q·x over row j's block
+  ;; k, with q the signed codes: for 4 bits q = code − 8, so
+  ;; S = Σ code·x − 8·xsum_k (Q4_0 and int4). It uses the 64·nb bytes past
+  ;; the results for the rows' partial sums.
+  (func $sums (param $p0 i32) (param $p1 i32) (param $p2 i32) (param $p3 i32) (param $stride i32)
+    (param $x i32) (param $xsum i32) (param $nb i32) (param $four i32) (param $sums i32)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $end i32) (local $u v128) (local $v v128) (local $S v128)
+    (local.set $a (i32.add (local.get $sums) (i32.shl (local.get $nb) (i32.const 4))))
+    (local.set $b (i32.add (local.get $a) (i32.shl (local.get $nb) (i32.const 4))))
+    (local.set $c (i32.add (local.get $b) (i32.shl (local.get $nb) (i32.const 4))))
+    (local.set $d (i32.add (local.get $c) (i32.shl (local.get $nb) (i32.const 4))))
+    (if (local.get $four)
+      (then
+        (call $partials4 (local.get $p0) (local.get $stride) (local.get $x) (local.get $nb) (local.get $a))
+        (call $partials4 (local.get $p1) (local.get $stride) (local.get $x) (local.get $nb) (local.get $b))
+        (call $partials4 (local.get $p2) (local.get $stride) (local.get $x) (local.get $nb) (local.get $c))
+        (call $partials4 (local.get $p3) (local.get $stride) (local.get $x) (local.get $nb) (local.get $d)))
+      (else
+        (call $partials8 (local.get $p0) (local.get $stride) (local.get $x) (local.get $nb) (local.get $a))
+        (call $partials8 (local.get $p1) (local.get $stride) (local.get $x) (local.get $nb) (local.get $b))
+        (call $partials8 (local.get $p2) (local.get $stride) (local.get $x) (local.get $nb) (local.get $c))
+        (call $partials8 (local.get $p3) (local.get $stride) (local.get $x) (local.get $nb) (local.get $d))))
+    (local.set $end (i32.add (local.get $sums) (i32.shl (local.get $nb) (i32.const 4))))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $sums) (local.get $end)))
+      ;; a 4×4 transpose-add: lane j = Σ of row j's four partial sums
+      (local.set $u (i32x4.add
+        (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (v128.load (local.get $a)) (v128.load (local.get $b)))
+        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (v128.load (local.get $a)) (v128.load (local.get $b)))))
+      (local.set $v (i32x4.add
+        (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (v128.load (local.get $c)) (v128.load (local.get $d)))
+        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (v128.load (local.get $c)) (v128.load (local.get $d)))))
+      (local.set $S (i32x4.add
+        (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $u) (local.get $v))
+        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $u) (local.get $v))))
+      (if (local.get $four)
+        (then (local.set $S (i32x4.sub (local.get $S) (i32x4.splat (i32.shl (i32.load (local.get $xsum)) (i32.const 3)))))))
+      (v128.store (local.get $sums) (local.get $S))
+      (local.set $a (i32.add (local.get $a) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (local.set $c (i32.add (local.get $c) (i32.const 16)))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (local.set $xsum (i32.add (local.get $xsum) (i32.const 4)))
+      (local.set $sums (i32.add (local.get $sums) (i32.const 16)))
+      (br $blocks)))
+  )
+
+  ;; ---- matrix kernels: y[t·rows + r] = row r · vector t, four rows at a time ----
+
+  ;; mm_f32 reproduces dotF32Generic: per row, lane j of a vector
+  ;; accumulator is Go's s_j (elements i+j); the elements past the last
+  ;; multiple of 4 go to s0; then (s0+s1)+(s2+s3).
+  (func $mm_f32 (param $m i32) (param $cols i32) (param $n i32) (param $x i32)
+    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $c4 i32) (local $r i32) (local $t i32) (local $i i32) (local $xt i32) (local $out i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $xi f32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $xv v128)
+    (local.set $rows (i32.load offset=16 (local.get $m)))
+    (local.set $w (i32.load offset=24 (local.get $m)))
+    (local.set $y (i32.load offset=28 (local.get $m)))
+    (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $c4 (i32.and (local.get $rb) (i32.const -16)))
+    (local.set $r (i32.const 0))
+    (block $rdone (loop $quads
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
+      (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
+      (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
+      (local.set $p3 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 3)) (local.get $rows)))
+      (local.set $xt (local.get $x))
+      (local.set $out (i32.add (local.get $y) (i32.shl (local.get $r) (i32.const 2))))
+      (local.set $t (i32.const 0))
+      (block $tdone (loop $vectors
+        (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $idone (loop $elems
+          (br_if $idone (i32.ge_u (local.get $i) (local.get $c4)))
+          (local.set $xv (v128.load (i32.add (local.get $xt) (local.get $i))))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (i32.add (local.get $p0) (local.get $i))) (local.get $xv))))
+          (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load (i32.add (local.get $p1) (local.get $i))) (local.get $xv))))
+          (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load (i32.add (local.get $p2) (local.get $i))) (local.get $xv))))
+          (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $p3) (local.get $i))) (local.get $xv))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $elems)))
+        (block $tailed (loop $tail
+          (br_if $tailed (i32.ge_u (local.get $i) (local.get $rb)))
+          (local.set $xi (f32.load (i32.add (local.get $xt) (local.get $i))))
+          (local.set $a0 (f32x4.replace_lane 0 (local.get $a0) (f32.add (f32x4.extract_lane 0 (local.get $a0))
+            (f32.mul (f32.load (i32.add (local.get $p0) (local.get $i))) (local.get $xi)))))
+          (local.set $a1 (f32x4.replace_lane 0 (local.get $a1) (f32.add (f32x4.extract_lane 0 (local.get $a1))
+            (f32.mul (f32.load (i32.add (local.get $p1) (local.get $i))) (local.get $xi)))))
+          (local.set $a2 (f32x4.replace_lane 0 (local.get $a2) (f32.add (f32x4.extract_lane 0 (local.get $a2))
+            (f32.mul (f32.load (i32.add (local.get $p2) (local.get $i))) (local.get $xi)))))
+          (local.set $a3 (f32x4.replace_lane 0 (local.get $a3) (f32.add (f32x4.extract_lane 0 (local.get $a3))
+            (f32.mul (f32.load (i32.add (local.get $p3) (local.get $i))) (local.get $xi)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $tail)))
+        (call $store4 (local.get $out) (call $fsum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+          (i32.sub (local.get $rows) (local.get $r)))
+        (local.set $xt (i32.add (local.get $xt) (local.get $rb)))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $vectors)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $quads)))
+  )
+
+  ;; mm_h16 reproduces dotF16Generic (dotBF16Generic for BF16 matrices):
+  ;; per row s += F16ToF32(h_i)·x_i in order, a row a lane. Four rows are
+  ;; converted to float32 at once (halves), for every vector.
+  (func $mm_h16 (param $m i32) (param $cols i32) (param $n i32) (param $x i32) (param $job i32)
+    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $work i32) (local $end i32)
+    (local $r i32) (local $t i32) (local $xt i32) (local $xi i32) (local $h i32) (local $out i32) (local $acc v128)
+    (local.set $rows (i32.load offset=16 (local.get $m)))
+    (local.set $w (i32.load offset=24 (local.get $m)))
+    (local.set $y (i32.load offset=28 (local.get $m)))
+    (local.set $rb (i32.shl (local.get $cols) (i32.const 1)))
+    (local.set $work (i32.load offset=28 (local.get $job)))
+    (local.set $end (i32.add (local.get $work) (i32.shl (local.get $cols) (i32.const 4))))
+    (local.set $r (i32.const 0))
+    (block $rdone (loop $quads
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (call $halves
+        (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows))
+        (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows))
+        (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows))
+        (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 3)) (local.get $rows))
+        (i32.const 2) (local.get $cols) (i32.eq (i32.load (local.get $m)) (i32.const 2)) (local.get $work))
+      (local.set $xt (local.get $x))
+      (local.set $out (i32.add (local.get $y) (i32.shl (local.get $r) (i32.const 2))))
+      (local.set $t (i32.const 0))
+      (block $tdone (loop $vectors
+        (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $h (local.get $work))
+        (local.set $xi (local.get $xt))
+        (block $idone (loop $values
+          (br_if $idone (i32.ge_u (local.get $h) (local.get $end)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $h)) (v128.load32_splat (local.get $xi)))))
+          (local.set $h (i32.add (local.get $h) (i32.const 16)))
+          (local.set $xi (i32.add (local.get $xi) (i32.const 4)))
+          (br $values)))
+        (call $store4 (local.get $out) (local.get $acc) (i32.sub (local.get $rows) (local.get $r)))
+        (local.set $xt (i32.add (local.get $xt) (i32.shl (local.get $cols) (i32.const 2))))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $vectors)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $quads)))
+  )
+
+  ;; mm_q reproduces dotQ8_0Generic and dotQ4_0Generic: per row, block by
+  ;; block, sum += (d·xs)·float32(S), with the block's float16 scale d, the
+  ;; activation block's scale xs and the exact integer sum S (see sums).
+  (func $mm_q (param $m i32) (param $nb i32) (param $n i32) (param $job i32)
+    (local $four i32) (local $rows i32) (local $w i32) (local $y i32) (local $stride i32) (local $rb i32)
+    (local $r i32) (local $t i32) (local $out i32) (local $xs i32) (local $S i32) (local $D i32) (local $work i32) (local $end i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $acc v128)
+    (local.set $four (i32.eq (i32.load (local.get $m)) (i32.const 4)))
+    (local.set $rows (i32.load offset=16 (local.get $m)))
+    (local.set $w (i32.load offset=24 (local.get $m)))
+    (local.set $y (i32.load offset=28 (local.get $m)))
+    ;; a block: the float16 d, then 32 int8 codes or 16 bytes of 4-bit ones
+    (local.set $stride (select (i32.const 18) (i32.const 34) (local.get $four)))
+    (local.set $rb (i32.mul (local.get $nb) (local.get $stride)))
+    ;; work: the block sums (see sums), then at 80·nb the scales
+    (local.set $work (i32.load offset=28 (local.get $job)))
+    (local.set $end (i32.add (local.get $work) (i32.shl (local.get $nb) (i32.const 4))))
+    (local.set $r (i32.const 0))
+    (block $rdone (loop $quads
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
+      (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
+      (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
+      (local.set $p3 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 3)) (local.get $rows)))
+      (call $halves (local.get $p0) (local.get $p1) (local.get $p2) (local.get $p3) (local.get $stride) (local.get $nb) (i32.const 0)
+        (i32.add (local.get $work) (i32.mul (local.get $nb) (i32.const 80))))
+      (local.set $out (i32.add (local.get $y) (i32.shl (local.get $r) (i32.const 2))))
+      (local.set $t (i32.const 0))
+      (block $tdone (loop $vectors
+        (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+        (call $sums (i32.add (local.get $p0) (i32.const 2)) (i32.add (local.get $p1) (i32.const 2))
+          (i32.add (local.get $p2) (i32.const 2)) (i32.add (local.get $p3) (i32.const 2)) (local.get $stride)
+          (i32.add (i32.load offset=12 (local.get $job)) (i32.shl (i32.mul (local.get $t) (local.get $nb)) (i32.const 5)))
+          (i32.add (i32.load offset=20 (local.get $job)) (i32.shl (i32.mul (local.get $t) (local.get $nb)) (i32.const 2)))
+          (local.get $nb) (local.get $four) (local.get $work))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $xs (i32.add (i32.load offset=16 (local.get $job)) (i32.shl (i32.mul (local.get $t) (local.get $nb)) (i32.const 2))))
+        (local.set $S (local.get $work))
+        (local.set $D (i32.add (local.get $work) (i32.mul (local.get $nb) (i32.const 80))))
+        (block $bdone (loop $blocks
+          (br_if $bdone (i32.ge_u (local.get $S) (local.get $end)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (f32x4.mul (v128.load (local.get $D)) (v128.load32_splat (local.get $xs)))
+            (f32x4.convert_i32x4_s (v128.load (local.get $S))))))
+          (local.set $D (i32.add (local.get $D) (i32.const 16)))
+          (local.set $xs (i32.add (local.get $xs) (i32.const 4)))
+          (local.set $S (i32.add (local.get $S) (i32.const 16)))
+          (br $blocks)))
+        (call $store4 (local.get $out) (local.get $acc) (i32.sub (local.get $rows) (local.get $r)))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $vectors)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $quads)))
+  )
+
+  ;; mm_int reproduces dotInt4Generic and dotInt8Generic with intGroupSum:
+  ;; per row, group by group, gs += xs_k·float32(S_k) over the group's
+  ;; chunks k (S_k: see sums), out = d·gs, plus m·gx when asymmetric,
+  ;; total += out. gx = Σ xs_k·float32(xsum_k) over the group's chunks is
+  ;; the same for every row: it is computed first, per vector and group.
+  (func $mm_int (param $m i32) (param $nb i32) (param $n i32) (param $job i32)
+    (local $four i32) (local $asym i32) (local $rows i32) (local $rb i32) (local $w i32) (local $y i32)
+    (local $cpg i32) (local $groups i32) (local $hdr i32) (local $cb i32)
+    (local $r i32) (local $t i32) (local $k i32) (local $k1 i32) (local $out i32)
+    (local $xs i32) (local $xsum i32) (local $gx i32) (local $gxt i32) (local $S i32) (local $D i32) (local $work i32) (local $s f32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
+    (local $gs v128) (local $o v128) (local $total v128)
+    (local.set $four (i32.eq (i32.load offset=4 (local.get $m)) (i32.const 4)))
+    (local.set $asym (i32.ne (i32.load offset=12 (local.get $m)) (i32.const 0)))
+    (local.set $rows (i32.load offset=16 (local.get $m)))
+    (local.set $rb (i32.load offset=20 (local.get $m)))
+    (local.set $w (i32.load offset=24 (local.get $m)))
+    (local.set $y (i32.load offset=28 (local.get $m)))
+    (local.set $gx (i32.load offset=24 (local.get $job)))
+    ;; work: the chunk sums (see sums), then at 80·nb the scales d, at
+    ;; 96·nb the offsets m
+    (local.set $work (i32.load offset=28 (local.get $job)))
+    ;; the row: float16 d[groups], m[groups] if asymmetric, then a chunk of
+    ;; 16 (4 bits) or 32 (8 bits) bytes per block of 32 weights
+    (local.set $cpg (i32.shr_u (i32.load offset=8 (local.get $m)) (i32.const 5)))
+    (local.set $groups (i32.div_u (i32.add (local.get $nb) (i32.sub (local.get $cpg) (i32.const 1))) (local.get $cpg)))
+    (local.set $hdr (i32.shl (local.get $groups) (i32.add (local.get $asym) (i32.const 1))))
+    (local.set $cb (select (i32.const 16) (i32.const 32) (local.get $four)))
+    (if (local.get $asym)
+      (then
+        (local.set $xs (i32.load offset=16 (local.get $job)))
+        (local.set $xsum (i32.load offset=20 (local.get $job)))
+        (local.set $gxt (local.get $gx))
+        (local.set $t (i32.const 0))
+        (block $tdone (loop $vectors
+          (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+          (local.set $k (i32.const 0))
+          (block $gdone (loop $groups_l
+            (br_if $gdone (i32.ge_u (local.get $k) (local.get $nb)))
+            (local.set $k1 (select (i32.add (local.get $k) (local.get $cpg)) (local.get $nb)
+              (i32.lt_u (i32.add (local.get $k) (local.get $cpg)) (local.get $nb))))
+            (local.set $s (f32.const 0))
+            (block $kdone (loop $chunks
+              (br_if $kdone (i32.ge_u (local.get $k) (local.get $k1)))
+              (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $xs)) (f32.convert_i32_s (i32.load (local.get $xsum))))))
+              (local.set $xs (i32.add (local.get $xs) (i32.const 4)))
+              (local.set $xsum (i32.add (local.get $xsum) (i32.const 4)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br $chunks)))
+            (f32.store (local.get $gxt) (local.get $s))
+            (local.set $gxt (i32.add (local.get $gxt) (i32.const 4)))
+            (br $groups_l)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $vectors)))))
+    (local.set $r (i32.const 0))
+    (block $rdone (loop $quads
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
+      (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
+      (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
+      (local.set $p3 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 3)) (local.get $rows)))
+      (call $halves (local.get $p0) (local.get $p1) (local.get $p2) (local.get $p3) (i32.const 2) (local.get $groups) (i32.const 0)
+        (i32.add (local.get $work) (i32.mul (local.get $nb) (i32.const 80))))
+      (if (local.get $asym)
+        (then (call $halves
+          (i32.add (local.get $p0) (i32.shl (local.get $groups) (i32.const 1))) (i32.add (local.get $p1) (i32.shl (local.get $groups) (i32.const 1)))
+          (i32.add (local.get $p2) (i32.shl (local.get $groups) (i32.const 1))) (i32.add (local.get $p3) (i32.shl (local.get $groups) (i32.const 1)))
+          (i32.const 2) (local.get $groups) (i32.const 0) (i32.add (local.get $work) (i32.mul (local.get $nb) (i32.const 96))))))
+      (local.set $out (i32.add (local.get $y) (i32.shl (local.get $r) (i32.const 2))))
+      (local.set $t (i32.const 0))
+      (block $tdone (loop $vectors
+        (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+        (call $sums (i32.add (local.get $p0) (local.get $hdr)) (i32.add (local.get $p1) (local.get $hdr))
+          (i32.add (local.get $p2) (local.get $hdr)) (i32.add (local.get $p3) (local.get $hdr)) (local.get $cb)
+          (i32.add (i32.load offset=12 (local.get $job)) (i32.shl (i32.mul (local.get $t) (local.get $nb)) (i32.const 5)))
+          (i32.add (i32.load offset=20 (local.get $job)) (i32.shl (i32.mul (local.get $t) (local.get $nb)) (i32.const 2)))
+          (local.get $nb) (local.get $four) (local.get $work))
+        (local.set $total (v128.const i32x4 0 0 0 0))
+        (local.set $xs (i32.add (i32.load offset=16 (local.get $job)) (i32.shl (i32.mul (local.get $t) (local.get $nb)) (i32.const 2))))
+        (local.set $gxt (i32.add (local.get $gx) (i32.shl (i32.mul (local.get $t) (local.get $groups)) (i32.const 2))))
+        (local.set $S (local.get $work))
+        (local.set $D (i32.add (local.get $work) (i32.mul (local.get $nb) (i32.const 80))))
+        (local.set $k (i32.const 0))
+        (block $gdone (loop $groups_l
+          (br_if $gdone (i32.ge_u (local.get $k) (local.get $nb)))
+          (local.set $k1 (select (i32.add (local.get $k) (local.get $cpg)) (local.get $nb)
+            (i32.lt_u (i32.add (local.get $k) (local.get $cpg)) (local.get $nb))))
+          (local.set $gs (v128.const i32x4 0 0 0 0))
+          (block $kdone (loop $chunks
+            (br_if $kdone (i32.ge_u (local.get $k) (local.get $k1)))
+            (local.set $gs (f32x4.add (local.get $gs) (f32x4.mul (v128.load32_splat (local.get $xs)) (f32x4.convert_i32x4_s (v128.load (local.get $S))))))
+            (local.set $xs (i32.add (local.get $xs) (i32.const 4)))
+            (local.set $S (i32.add (local.get $S) (i32.const 16)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $chunks)))
+          (local.set $o (f32x4.mul (local.get $gs) (v128.load (local.get $D))))
+          (if (local.get $asym)
+            (then (local.set $o (f32x4.add (local.get $o)
+              (f32x4.mul (v128.load32_splat (local.get $gxt)) (v128.load offset=0 (i32.add (local.get $D) (i32.shl (local.get $nb) (i32.const 4)))))))))
+          (local.set $total (f32x4.add (local.get $total) (local.get $o)))
+          (local.set $gxt (i32.add (local.get $gxt) (i32.const 4)))
+          (local.set $D (i32.add (local.get $D) (i32.const 16)))
+          (br $groups_l)))
+        (call $store4 (local.get $out) (local.get $total) (i32.sub (local.get $rows) (local.get $r)))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $vectors)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $quads)))
+  )
+)

@@ -1,0 +1,69 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"fmt"
+	"strings"
+	"syscall/js"
+
+	"github.com/ipfs-accelerate/accel/browser/kern"
+	"github.com/ipfs-accelerate/accel/inference/llama"
+)
+
+// kernelLevels reads loadModel's kernels option: the SIMD kernel levels to
+// try, best first — 'auto' (default): every level the runtime has;
+// 'relaxed' or 'simd128': that one; 'go': none (quant's Go kernels, for
+// tests and comparisons).
+func kernelLevels(option js.Value) ([]string, error) {
+	want := "auto"
+	switch {
+	case option.Type() == js.TypeString:
+		want = option.String()
+	case !option.IsUndefined() && !option.IsNull():
+		return nil, fmt.Errorf("loadModel: options.kernels must be a string")
+	}
+	switch want {
+	case "auto":
+		return kern.Levels(), nil
+	case "relaxed", "simd128":
+		return []string{want}, nil
+	case "go":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("loadModel: options.kernels is %q, not 'auto', 'relaxed', 'simd128' or 'go'", want)
+}
+
+// openKernels opens the first of levels that passes its self-test, and
+// returns it with its name (nil and 'go', quant's Go kernels, when none is
+// asked for or none passes), which it records as backend's kernels; a
+// level that failed is named in backend's kernelsError.
+func openKernels(levels []string, backend map[string]any) (*kern.Device, string) {
+	var errs []string
+	for _, level := range levels {
+		d, err := kern.Open(level)
+		if err == nil {
+			backend["kernels"] = level
+			return d, level
+		}
+		errs = append(errs, err.Error())
+	}
+	backend["kernels"] = "go"
+	if len(errs) > 0 {
+		backend["kernelsError"] = strings.Join(errs, "; ")
+	}
+	return nil, "go"
+}
+
+// placeKernels places on d (when not nil) every local matrix of model that
+// is on no device yet and has a kernel: those WebGPU does not hold.
+func placeKernels(d *kern.Device, model *llama.Model) {
+	if d == nil {
+		return
+	}
+	for _, nm := range model.Matrices() {
+		if nm.Matrix.Device() == nil {
+			d.Place(nm.Matrix)
+		}
+	}
+}
