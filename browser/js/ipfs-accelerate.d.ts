@@ -35,11 +35,17 @@ export interface IPFSAccelerateOptions {
   /** Let the daemon run the layers not loaded yet (default true), so generation starts early. */
   offload?: boolean;
   /**
-   * The backend: 'webgpu' (matrix products on the GPU, as f32; checked against the WASM kernels
-   * at load), 'wasm' (the pure Go kernels), or 'auto' (default: WebGPU on a hardware adapter,
-   * else WASM — a software adapter such as SwiftShader is slower than the WASM kernels).
+   * The backend: 'webgpu' (matrix products on the GPU, the weights held there in their stored
+   * format; each format checked against the WASM kernels at load), 'wasm' (the pure Go
+   * kernels), or 'auto' (default: WebGPU on a hardware adapter, else WASM — a software adapter
+   * such as SwiftShader is slower than the WASM kernels).
    */
   backend?: 'auto' | 'webgpu' | 'wasm';
+  /**
+   * Let the WebGPU kernels use the optional features the browser offers — subgroups, packed
+   * 8-bit dot products (default true); false runs the kernels that need neither.
+   */
+  webgpuFeatures?: boolean;
   /** Allow the WebGPU backend (default true). */
   enableWebGPU?: boolean;
   /** Allow the WebNN backend (default true; it has no kernels yet, so it is never chosen). */
@@ -111,10 +117,20 @@ export interface ViableInfo {
   bytes: number;
   architecture: string;
   /**
-   * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels to within
-   * check (relative error), else 'wasm'; error says why WebGPU was not used, or failed to take a matrix.
+   * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels on f32
+   * matrices, else 'wasm'; checks, each weight format's largest difference from the WASM kernels
+   * (relative), check the largest of them; features, the optional WebGPU features the kernels
+   * use; error says why WebGPU was not used, or failed to take a matrix (a format off the WASM
+   * kernels' products stays on them).
    */
-  backend: { name: 'webgpu' | 'wasm'; check?: number; error?: string; adapter?: Record<string, string> };
+  backend: {
+    name: 'webgpu' | 'wasm';
+    check?: number;
+    checks?: Record<string, number>;
+    features?: string[];
+    error?: string;
+    adapter?: Record<string, string>;
+  };
   /** The transport the blocks came over: a libp2p one, or 'gateway'. */
   transport: Transport;
 }
@@ -152,8 +168,10 @@ export interface GenerateOptions {
 }
 
 export interface BackendStats {
-  /** Weights held on the GPU (f32). */
+  /** GPU memory holding weights, in their stored format (4-byte aligned). */
   bytes: number;
+  /** The stored size of the weights on the GPU. */
+  weightBytes: number;
   /** Product calls the GPU ran. */
   calls: number;
   /** Calls that failed and ran on the WASM kernels instead. */

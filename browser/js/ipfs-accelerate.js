@@ -35,6 +35,7 @@ export class IPFSAccelerate {
       enableWebNN: true,
       enableWasm: true,
       backend: 'auto',
+      webgpuFeatures: true,
       offload: true,
       ...options,
     };
@@ -74,8 +75,8 @@ export class IPFSAccelerate {
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const { cacheQuotaMB, maxMemoryUsageMB } = this.#options;
-    const model = new Model(worker, cid, { gateway, peer, offload, backend, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    const { cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
+    const model = new Model(worker, cid, { gateway, peer, offload, backend, webgpuFeatures, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     try {
       await model.waitForMinimumViableModel();
     } catch (err) {
@@ -145,11 +146,12 @@ export class Model {
    * worker may use (null: none); peer, the libp2p connection the worker's
    * block and stream requests go through (null: none); offload, whether
    * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
+   * webgpuFeatures, whether the WebGPU kernels use optional features;
    * maxMemoryUsageMB, the weights to
    * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
    * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer, offload, backend, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, backend, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -163,7 +165,7 @@ export class Model {
       event.preventDefault();
       this.#close(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, maxMemoryUsageMB, cacheQuotaMB };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
@@ -271,9 +273,10 @@ export class Model {
   }
 
   /**
-   * The backend's use: null on the WASM backend; on WebGPU, {bytes, calls,
-   * failures, lastError}: the bytes of weights on the GPU, the product
-   * calls it ran, and those that failed and ran on the CPU instead.
+   * The backend's use: null on the WASM backend; on WebGPU, {bytes,
+   * weightBytes, calls, failures, lastError}: the GPU memory holding
+   * weights, their stored size, the product calls it ran, and those that
+   * failed and ran on the CPU instead.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats | null>}
    */
   async getBackendStats() {

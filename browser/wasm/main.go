@@ -14,7 +14,7 @@
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {bytes, calls, failures, lastError} | null
+//	accelRuntime.backendStats() → {bytes, weightBytes, calls, failures, lastError} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -439,9 +439,10 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 	})
 }
 
-// backendStats() returns the WebGPU backend's use — {bytes, calls,
-// failures, lastError}: bytes uploaded, MatMulAll calls, those that failed
-// and ran on the CPU — or null when the model runs on the WASM backend.
+// backendStats() returns the WebGPU backend's use — {bytes, weightBytes,
+// calls, failures, lastError}: GPU memory holding weights, their stored
+// size, MatMulAll calls, those that failed and ran on the CPU — or null
+// when the model runs on the WASM backend.
 func (e *engine) backendStats(js.Value, []js.Value) any {
 	e.mu.Lock()
 	gpu := e.gpu
