@@ -327,9 +327,9 @@ func TestBrowserModelAPI(t *testing.T) {
 // in their stored format (GPU memory within 1.1× their stored size), runs
 // the model's matrix products there with no failure, and generates what
 // the WASM backend does — the reference text from the f32 model — from
-// models in f32, f16, Q8_0 and Q4_0 (with int8g32 and int4g32 where rows
-// are not a multiple of 32) and mixed (Int 2, 3, 4 and 8 bits, symmetric
-// and not). The GPU adds the products' terms in another order, so a
+// models in f32; in f16, bf16, Q8_0, Q4_0 and int4g32 (Q4_0's values
+// where rows are not a multiple of 32); and mixed (Int 2, 3, 4 and 8 bits,
+// symmetric and not). The GPU adds the products' terms in another order, so a
 // near-tie may go the other way late in the text: it must match the WASM
 // backend's for as long as the reference text. The kernels use the
 // adapter's optional features (subgroups, packed 8-bit dot products)
@@ -337,10 +337,16 @@ func TestBrowserModelAPI(t *testing.T) {
 // keeps the WASM backend on a software adapter.
 func TestBrowserWebGPUBackend(t *testing.T) {
 	d, root := sdkDaemon(t)
-	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true))
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
-		t.Fatal(err)
+	// A browser per model: SwiftShader runs WebGPU on the CPU, slowly, and
+	// each browser has its own time limit.
+	page := func() context.Context {
+		ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true))
+		if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
+			t.Fatal(err)
+		}
+		return ctx
 	}
+	ctx := page()
 	auto, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ Backend, BackendReason string }](
 		`new IPFSAccelerate().getCapabilities()`, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -360,6 +366,7 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	chromedp.Cancel(ctx)
 
 	type result struct {
 		Info struct {
@@ -376,7 +383,7 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 		Stats struct{ Bytes, WeightBytes, Calls, Failures float64 }
 	}
 	const maxTokens = 64
-	run := func(cid, options string) result {
+	run := func(ctx context.Context, cid, options string) result {
 		t.Helper()
 		res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
 			const model = await new IPFSAccelerate({ transports: ['websocket'], ...`+options+` }).loadModel(`+jsString(cid)+`);
@@ -394,27 +401,30 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 		}
 		return res
 	}
-	type model struct{ precision, root string }
-	converted := []model{{"f32", root}}
-	for _, p := range []string{"f16", "q8_0", "q4_0", "mixed"} {
-		converted = append(converted, model{p, daemontest.AddStories(t, accel, d.Dir, models, "--precision", p)})
+	type model struct{ name, root string }
+	converted := []model{
+		{"f32", root},
+		{"f16+bf16+q8_0+q4_0", daemontest.AddStories(t, accel, d.Dir, models, "--precision",
+			"role:attention.query/key/value=bf16; role:attention.output=q4_0; role:feed_forward.gate/up=q8_0; role:feed_forward.down=q4_0; default=f16")},
+		{"mixed", daemontest.AddStories(t, accel, d.Dir, models, "--precision", "mixed")},
 	}
 	for _, m := range converted {
-		wasm := run(m.root, `{ backend: 'wasm' }`)
-		t.Logf("%s on WASM: %.1f tokens/s", m.precision, maxTokens*1000/wasm.Ms)
-		if m.precision == "f32" && !strings.HasPrefix(wasm.Text, daemontest.StoryStart) {
+		ctx := page()
+		wasm := run(ctx, m.root, `{ backend: 'wasm' }`)
+		t.Logf("%s on WASM: %.1f tokens/s", m.name, maxTokens*1000/wasm.Ms)
+		if m.name == "f32" && !strings.HasPrefix(wasm.Text, daemontest.StoryStart) {
 			t.Errorf("f32 on WASM: the page generated %q", wasm.Text)
 		}
 		features := []bool{true}
-		if m.precision == "mixed" {
+		if m.name == "mixed" {
 			features = append(features, false)
 		}
 		for _, features := range features {
-			res := run(m.root, fmt.Sprintf(`{ backend: 'webgpu', webgpuFeatures: %v }`, features))
+			res := run(ctx, m.root, fmt.Sprintf(`{ backend: 'webgpu', webgpuFeatures: %v }`, features))
 			b, s := res.Info.Backend, res.Stats
-			name := fmt.Sprintf("%s on WebGPU (features %v)", m.precision, b.Features)
-			t.Logf("%s: %.1f tokens/s; checks %v; %v bytes on the GPU for %v bytes of weights; %v calls",
-				name, maxTokens*1000/res.Ms, b.Checks, s.Bytes, s.WeightBytes, s.Calls)
+			name := fmt.Sprintf("%s on WebGPU (features %v)", m.name, b.Features)
+			t.Logf("%s: %.1f tokens/s; checks %v; %v bytes on the GPU for %v bytes of weights (%.4f×); %v calls",
+				name, maxTokens*1000/res.Ms, b.Checks, s.Bytes, s.WeightBytes, s.Bytes/s.WeightBytes, s.Calls)
 			if b.Name != "webgpu" || b.Error != "" || b.Check > 1e-4 || len(b.Checks) == 0 {
 				t.Fatalf("%s: backend %+v: want webgpu, every format checked against the CPU kernels", name, b)
 			}
@@ -439,6 +449,7 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 				t.Errorf("%s: stats %+v: want products on the GPU, none failed, GPU memory within 1.1× the weights", name, s)
 			}
 		}
+		chromedp.Cancel(ctx)
 	}
 }
 
