@@ -65,8 +65,8 @@ function isSoftware(adapter) {
  * The backend loadModel uses, and why. options.backend: 'webgpu' or
  * 'wasm' to ask for one, 'auto' (default) for WebGPU on a hardware
  * adapter, else the WASM kernels. The WebGPU backend runs the matrix
- * products on the GPU (f32), the rest on the WASM kernels; WebNN has no
- * kernels yet.
+ * products on the GPU (the weights held there in their stored format),
+ * the rest on the WASM kernels; WebNN has no kernels yet.
  */
 function chooseBackend(options, webgpu) {
   const wanted = options.backend ?? 'auto';

@@ -35,11 +35,17 @@ export interface IPFSAccelerateOptions {
   /** Let the daemon run the layers not loaded yet (default true), so generation starts early. */
   offload?: boolean;
   /**
-   * The backend: 'webgpu' (matrix products on the GPU, as f32; checked against the WASM kernels
-   * at load), 'wasm' (the WASM kernels, see kernels), or 'auto' (default: WebGPU on a hardware
-   * adapter, else WASM — a software adapter such as SwiftShader is slower than the WASM kernels).
+   * The backend: 'webgpu' (matrix products on the GPU, the weights held there in their stored
+   * format; each format checked against the WASM kernels at load), 'wasm' (the WASM kernels, see
+   * kernels), or 'auto' (default: WebGPU on a hardware adapter, else WASM — a software adapter
+   * such as SwiftShader is slower than the WASM kernels).
    */
   backend?: 'auto' | 'webgpu' | 'wasm';
+  /**
+   * Let the WebGPU kernels use the optional features the browser offers — subgroups, packed
+   * 8-bit dot products (default true); false runs the kernels that need neither.
+   */
+  webgpuFeatures?: boolean;
   /**
    * The matrix kernels of the WASM backend (and of the matrices WebGPU does not hold): 'auto'
    * (default: the best of 'relaxed' — relaxed SIMD — and 'simd128' that the browser runs and
@@ -127,16 +133,20 @@ export interface ViableInfo {
   bytes: number;
   architecture: string;
   /**
-   * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels to within
-   * check (relative error), else 'wasm'; error says why WebGPU was not used, or failed to take a
-   * matrix. kernels: the matrix kernels of the matrices WebGPU does not hold (all on 'wasm');
-   * kernelsError: why a SIMD level asked for was not used.
+   * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels on f32
+   * matrices, else 'wasm'; checks, each weight format's largest difference from the WASM kernels
+   * (relative), check the largest of them; features, the optional WebGPU features the kernels
+   * use; error says why WebGPU was not used, or failed to take a matrix (a format off the WASM
+   * kernels' products stays on them). kernels: the matrix kernels of the matrices WebGPU does
+   * not hold (all on 'wasm'); kernelsError: why a SIMD level asked for was not used.
    */
   backend: {
     name: 'webgpu' | 'wasm';
     kernels: 'relaxed' | 'simd128' | 'go';
     kernelsError?: string;
     check?: number;
+    checks?: Record<string, number>;
+    features?: string[];
     error?: string;
     adapter?: Record<string, string>;
   };
@@ -179,8 +189,10 @@ export interface GenerateOptions {
 export interface BackendStats {
   /** The matrix kernels (see ViableInfo.backend). */
   kernels: 'relaxed' | 'simd128' | 'go';
-  /** WebGPU only: weights held on the GPU (f32). */
+  /** WebGPU only: GPU memory holding weights, in their stored format (4-byte aligned). */
   bytes?: number;
+  /** WebGPU only: the stored size of the weights on the GPU. */
+  weightBytes?: number;
   /** WebGPU only: product calls the GPU ran. */
   calls?: number;
   /** WebGPU only: calls that failed and ran on the WASM kernels instead. */

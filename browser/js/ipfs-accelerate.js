@@ -36,6 +36,7 @@ export class IPFSAccelerate {
       enableWasm: true,
       backend: 'auto',
       kernels: 'auto',
+      webgpuFeatures: true,
       offload: true,
       ...options,
     };
@@ -75,8 +76,8 @@ export class IPFSAccelerate {
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const { kernels, cacheQuotaMB, maxMemoryUsageMB } = this.#options;
-    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    const { kernels, cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
+    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, webgpuFeatures, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     let viable;
     try {
       viable = await model.waitForMinimumViableModel();
@@ -153,11 +154,12 @@ export class Model {
    * block and stream requests go through (null: none); offload, whether
    * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
    * kernels, the matrix kernels ('auto', 'relaxed', 'simd128' or 'go');
+   * webgpuFeatures, whether the WebGPU kernels use optional features;
    * maxMemoryUsageMB, the weights to
    * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
    * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer, offload, backend, kernels, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, backend, kernels, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -171,7 +173,7 @@ export class Model {
       event.preventDefault();
       this.#close(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, maxMemoryUsageMB, cacheQuotaMB };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
@@ -280,9 +282,10 @@ export class Model {
 
   /**
    * The backend's use: {kernels}, the matrix kernels ('relaxed',
-   * 'simd128' or 'go'), and on WebGPU also {bytes, calls, failures,
-   * lastError}: the bytes of weights on the GPU, the product calls it ran,
-   * and those that failed and ran on the CPU instead.
+   * 'simd128' or 'go'), and on WebGPU also {bytes, weightBytes, calls,
+   * failures, lastError}: the GPU memory holding weights, their stored
+   * size, the product calls it ran, and those that failed and ran on the
+   * CPU instead.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */
   async getBackendStats() {

@@ -4,7 +4,7 @@
 // messages between the page and globalThis.accelRuntime.
 //
 // Requests carry an id that every reply repeats:
-//   {type:'load', id, cid, gateway, transport, offload, backend, kernels, maxMemoryUsageMB?, cacheQuotaMB?}
+//   {type:'load', id, cid, gateway, transport, offload, backend, kernels, webgpuFeatures, maxMemoryUsageMB?, cacheQuotaMB?}
 //                                      (gateway: a URL, a list of them, or null for
 //                                      none; transport: the page's libp2p connection,
 //                                      e.g. 'webtransport', or null for none; offload:
@@ -12,6 +12,8 @@
 //                                      backend: 'webgpu' or 'wasm'; kernels: the
 //                                      matrix kernels, 'auto', 'relaxed', 'simd128'
 //                                      or 'go';
+//                                      webgpuFeatures: false keeps the WebGPU kernels
+//                                      off optional features;
 //                                      maxMemoryUsageMB: the weights to hold here, the
 //                                      rest offloaded; cacheQuotaMB: the block cache's
 //                                      quota, default DEFAULT_CACHE_QUOTA_MB)
@@ -235,7 +237,7 @@ async function handle(msg) {
       let gpu;
       let gpuError = null;
       if (msg.backend === 'webgpu') {
-        gpu = await self.AccelWebGPU.open().catch((err) => { gpuError = err.message; });
+        gpu = await self.AccelWebGPU.open({ features: msg.webgpuFeatures }).catch((err) => { gpuError = err.message; });
       }
       const info = await rt.loadModel(msg.cid, {
         fetchBlock,

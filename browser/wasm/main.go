@@ -14,7 +14,7 @@
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {kernels, bytes?, calls?, failures?, lastError?} | null
+//	accelRuntime.backendStats() → {kernels, bytes?, weightBytes?, calls?, failures?, lastError?} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -452,8 +452,9 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 
 // backendStats() returns the backend's use once a model is loaded (null
 // before): {kernels}, the matrix kernels ('relaxed', 'simd128' or 'go'),
-// and on WebGPU also {bytes, calls, failures, lastError}: bytes uploaded,
-// MatMulAll calls, those that failed and ran on the CPU.
+// and on WebGPU also {bytes, weightBytes, calls, failures, lastError}: GPU
+// memory holding weights, their stored size, MatMulAll calls, those that
+// failed and ran on the CPU.
 func (e *engine) backendStats(js.Value, []js.Value) any {
 	e.mu.Lock()
 	gpu, kernels, loaded := e.gpu, e.kernels, e.model != nil

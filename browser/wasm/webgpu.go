@@ -16,9 +16,10 @@ import (
 )
 
 // gpuDevice is the WebGPU backend (webgpu.js in the worker) as a
-// quant.Device: a placed matrix is uploaded as f32 values, and the
-// products of the matrices a MatMulAll names run in one compute pass. A
-// product that fails runs on the CPU kernels instead, and is counted.
+// quant.Device: a placed matrix is uploaded as it is stored (its rows'
+// bytes), and the products of the matrices a MatMulAll names run in one
+// compute pass with one readback. A product that fails runs on the CPU
+// kernels instead, and is counted.
 type gpuDevice struct {
 	backend js.Value // webgpu.js's Backend
 
@@ -28,26 +29,42 @@ type gpuDevice struct {
 	// uploading holds the matrices being uploaded: true, or false once
 	// released meanwhile (their layer unloaded), so the upload is undone.
 	uploading map[*quant.Matrix]bool
-	bytes     int64 // uploaded
+	checks    map[quant.Format]formatCheck
+	bytes     int64 // stored size of the matrices placed
 	calls     int
 	failures  int
 	lastErr   error
 }
 
+// formatCheck is how one format's products compared with the CPU
+// kernels' (see check).
+type formatCheck struct {
+	rel float64
+	err error
+}
+
 func newGPUDevice(backend js.Value) *gpuDevice {
-	return &gpuDevice{backend: backend, ids: map[*quant.Matrix]int{}, refused: map[*quant.Matrix]bool{}, uploading: map[*quant.Matrix]bool{}}
+	return &gpuDevice{
+		backend: backend, ids: map[*quant.Matrix]int{}, refused: map[*quant.Matrix]bool{},
+		uploading: map[*quant.Matrix]bool{}, checks: map[quant.Format]formatCheck{},
+	}
 }
 
 // maxCheckError is the largest relative difference from the CPU kernels
-// the check accepts: f32 sums in another order differ by a few ulps.
+// the check accepts: the GPU reads the same 8-bit activations and sums the
+// same integers, so only the order of the f32 operations differs.
 const maxCheckError = 1e-4
 
-// check compares the device with the CPU kernels on a random matrix and
-// batch, and returns the largest difference relative to the largest
-// value; it fails when the device is off by more than maxCheckError.
-func (g *gpuDevice) check() (float64, error) {
+// check compares the device's products in format f with the CPU kernels'
+// on a random matrix and batch, and returns the largest difference
+// relative to the largest value; it fails when the device is off by more
+// than maxCheckError.
+func (g *gpuDevice) check(f quant.Format) (float64, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	const rows, cols, n = 70, 200, 3
+	rows, cols, n := 70, 200, 3 // ragged: a partial block of 32 and, for Int, a partial group
+	if f.Kind == quant.Q8_0 || f.Kind == quant.Q4_0 {
+		cols = 224
+	}
 	w, x := make([]float32, rows*cols), make([]float32, n*cols)
 	for i := range w {
 		w[i] = float32(rng.NormFloat64())
@@ -55,7 +72,7 @@ func (g *gpuDevice) check() (float64, error) {
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
-	m, err := quant.Quantize(w, rows, cols, quant.FormatF32)
+	m, err := quant.Quantize(w, rows, cols, f)
 	if err != nil {
 		return 0, err
 	}
@@ -66,7 +83,7 @@ func (g *gpuDevice) check() (float64, error) {
 	}
 	defer g.release(m)
 	got := make([]float32, n*rows)
-	if err := g.MatMul([][]float32{got}, []*quant.Matrix{m}, quant.NewBatch(x, n, cols)); err != nil {
+	if err := g.matmul([][]float32{got}, []*quant.Matrix{m}, quant.NewBatch(x, n, cols)); err != nil {
 		return 0, err
 	}
 	var diff, scale float64
@@ -76,14 +93,29 @@ func (g *gpuDevice) check() (float64, error) {
 	}
 	rel := diff / scale
 	if !(rel <= maxCheckError) {
-		return rel, fmt.Errorf("webgpu: products differ from the CPU kernels' by %.2g (relative), over %.0g", rel, maxCheckError)
+		return rel, fmt.Errorf("webgpu: %s products differ from the CPU kernels' by %.2g (relative), over %.0g", f, rel, maxCheckError)
 	}
 	return rel, nil
 }
 
+// checked checks format f once (see check) and returns its error.
+func (g *gpuDevice) checked(f quant.Format) error {
+	g.mu.Lock()
+	c, done := g.checks[f]
+	g.mu.Unlock()
+	if !done {
+		c.rel, c.err = g.check(f)
+		g.mu.Lock()
+		g.checks[f] = c
+		g.mu.Unlock()
+	}
+	return c.err
+}
+
 // placeModel places every local matrix of model not placed or refused
-// yet. A matrix the GPU refuses (over its limits, out of memory) stays on
-// the CPU; the error names the first.
+// yet, once its format passed its check. A matrix the GPU refuses (a
+// format off the CPU kernels, over its limits, out of memory) stays on the
+// CPU; the error names the first.
 func (g *gpuDevice) placeModel(model *llama.Model) error {
 	var first error
 	for _, nm := range model.Matrices() {
@@ -93,7 +125,11 @@ func (g *gpuDevice) placeModel(model *llama.Model) error {
 		if done {
 			continue
 		}
-		if err := g.place(nm.Matrix); err != nil {
+		err := g.checked(nm.Matrix.Format)
+		if err == nil {
+			err = g.place(nm.Matrix)
+		}
+		if err != nil {
 			g.mu.Lock()
 			g.refused[nm.Matrix] = true
 			g.mu.Unlock()
@@ -105,20 +141,34 @@ func (g *gpuDevice) placeModel(model *llama.Model) error {
 	return first
 }
 
-// place uploads m and places it on the device, unless m is released while
-// it uploads: then its GPU copy is freed and it stays on the CPU.
+// kernel names webgpu.js's kernel for format f.
+func kernel(f quant.Format) string {
+	if f.Kind == quant.Int {
+		return fmt.Sprintf("int%d", f.Bits)
+	}
+	return f.String()
+}
+
+// place uploads m's stored rows and places it on the device, unless m is
+// released while it uploads: then its GPU copy is freed and it stays on
+// the CPU.
 func (g *gpuDevice) place(m *quant.Matrix) error {
-	values := m.Dequantize()
+	data := js.Global().Get("Uint8Array").New(len(m.Data))
+	js.CopyBytesToJS(data, m.Data)
+	shape := map[string]any{
+		"rows": m.Rows, "cols": m.Cols, "rowBytes": m.RowBytes(),
+		"kernel": kernel(m.Format), "group": m.Format.Group, "asym": m.Format.Asym,
+	}
 	g.mu.Lock()
 	g.uploading[m] = true
 	g.mu.Unlock()
-	id, err := await(g.backend.Call("upload", float32sToJS(values), m.Rows, m.Cols))
+	id, err := await(g.backend.Call("upload", data, shape))
 	g.mu.Lock()
 	wanted := g.uploading[m]
 	delete(g.uploading, m)
 	if err == nil && wanted {
 		g.ids[m] = id.Int()
-		g.bytes += int64(len(values)) * 4
+		g.bytes += int64(len(m.Data))
 	}
 	g.mu.Unlock()
 	switch {
@@ -142,7 +192,7 @@ func (g *gpuDevice) release(m *quant.Matrix) {
 	id, ok := g.ids[m]
 	delete(g.ids, m)
 	if ok {
-		g.bytes -= int64(m.Rows) * int64(m.Cols) * 4
+		g.bytes -= int64(len(m.Data))
 	}
 	g.mu.Unlock()
 	if ok {
@@ -165,6 +215,7 @@ func (g *gpuDevice) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch)
 
 func (g *gpuDevice) matmul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) error {
 	ids := make([]any, len(ms))
+	quantized := false
 	g.mu.Lock()
 	for i, m := range ms {
 		id, ok := g.ids[m]
@@ -173,21 +224,43 @@ func (g *gpuDevice) matmul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch)
 			return errors.New("webgpu: a matrix is placed but not uploaded")
 		}
 		ids[i] = id
+		quantized = quantized || m.Format.Kind == quant.Q8_0 || m.Format.Kind == quant.Q4_0 || m.Format.Kind == quant.Int
 	}
 	g.mu.Unlock()
-	out, err := await(g.backend.Call("matmul", js.ValueOf(ids), float32sToJS(x.F32[:x.N*x.Cols]), x.N))
+	out, err := await(g.backend.Call("matmul", js.ValueOf(ids), activations(x, quantized), x.N))
 	if err != nil {
 		return err
 	}
+	off := 0
 	for i, m := range ms {
-		if err := float32sFromJS(dsts[i][:x.N*m.Rows], out.Index(i)); err != nil {
+		end := off + x.N*m.Rows
+		if err := float32sFromJS(dsts[i][:x.N*m.Rows], out.Call("subarray", off, end)); err != nil {
 			return err
 		}
+		off = end
 	}
 	return nil
 }
 
-// stats reports the device's use: {bytes, calls, failures, lastError}.
+// activations is what webgpu.js's kernels read of x: its f32 values and,
+// when quantized, the 8-bit blocks the integer formats read
+// (quant.Batch.Q8): the codes, the scales, then the sums.
+func activations(x *quant.Batch, quantized bool) js.Value {
+	b := quant.Float32Bytes(x.F32[:x.N*x.Cols])
+	if quantized {
+		q, scale, sum := x.Q8()
+		b = append(b[:len(b):len(b)], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q))), len(q))...)
+		b = append(b, quant.Float32Bytes(scale)...)
+		b = append(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sum))), 4*len(sum))...)
+	}
+	u8 := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(u8, b)
+	return u8
+}
+
+// stats reports the device's use: {bytes, weightBytes, calls, failures,
+// lastError}: the GPU memory holding weights, the stored size of those
+// weights, and the products run.
 func (g *gpuDevice) stats() map[string]any {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -195,16 +268,10 @@ func (g *gpuDevice) stats() map[string]any {
 	if g.lastErr != nil {
 		last = g.lastErr.Error()
 	}
-	return map[string]any{"bytes": g.bytes, "calls": g.calls, "failures": g.failures, "lastError": last}
-}
-
-// float32sToJS copies f into a new Float32Array.
-func float32sToJS(f []float32) js.Value {
-	u8 := js.Global().Get("Uint8Array").New(len(f) * 4)
-	if len(f) > 0 {
-		js.CopyBytesToJS(u8, unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), len(f)*4))
+	return map[string]any{
+		"bytes": g.backend.Get("bytes").Int(), "weightBytes": g.bytes,
+		"calls": g.calls, "failures": g.failures, "lastError": last,
 	}
-	return js.Global().Get("Float32Array").New(u8.Get("buffer"))
 }
 
 // float32sFromJS copies a Float32Array of exactly len(dst) values into dst.
@@ -214,28 +281,43 @@ func float32sFromJS(dst []float32, v js.Value) error {
 	}
 	if len(dst) > 0 {
 		u8 := js.Global().Get("Uint8Array").New(v.Get("buffer"), v.Get("byteOffset"), v.Get("byteLength"))
-		js.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(dst)*4), u8)
+		js.CopyBytesToGo(quant.Float32Bytes(dst), u8)
 	}
 	return nil
 }
 
 // openBackend checks the WebGPU backend gpu (webgpu.js's Backend, or
-// undefined for none) against the CPU kernels. It returns the device to
-// place the model on — nil for the WASM backend: no WebGPU backend given,
-// or one that failed its check — and a description for the load's info:
-// {name: 'webgpu' or 'wasm', check: the check's relative error, error}.
+// undefined for none) against the CPU kernels on f32 matrices. It returns
+// the device to place the model on — nil for the WASM backend: no WebGPU
+// backend given, or one that failed its check — and a description for the
+// load's info: {name: 'webgpu' or 'wasm', check: the largest relative
+// error of the formats checked, checks: each format's, adapter, features:
+// the optional WebGPU features the kernels use, error}.
 func openBackend(gpu js.Value) (*gpuDevice, map[string]any) {
 	if gpu.Type() != js.TypeObject {
 		return nil, map[string]any{"name": "wasm"}
 	}
 	g := newGPUDevice(gpu)
-	rel, err := g.check()
-	if err != nil {
+	if err := g.checked(quant.FormatF32); err != nil {
 		gpu.Call("destroy")
-		return nil, map[string]any{"name": "wasm", "check": rel, "error": err.Error()}
+		return nil, map[string]any{"name": "wasm", "check": g.checks[quant.FormatF32].rel, "error": err.Error()}
 	}
-	g.calls = 0 // count the model's products only
-	return g, map[string]any{"name": "webgpu", "check": rel, "adapter": gpu.Get("adapter")}
+	backend := map[string]any{"name": "webgpu", "adapter": gpu.Get("adapter"), "features": gpu.Get("features")}
+	g.noteChecks(backend)
+	return g, backend
+}
+
+// noteChecks writes the checks run so far into backend (see openBackend).
+func (g *gpuDevice) noteChecks(backend map[string]any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	checks := map[string]any{}
+	worst := 0.0
+	for f, c := range g.checks {
+		checks[f.String()] = c.rel
+		worst = max(worst, c.rel)
+	}
+	backend["check"], backend["checks"] = worst, checks
 }
 
 // placeOrNote places model's local matrices on g (when not nil); on a
@@ -247,4 +329,5 @@ func (g *gpuDevice) placeOrNote(model *llama.Model, backend map[string]any) {
 	if err := g.placeModel(model); err != nil {
 		backend["error"] = err.Error()
 	}
+	g.noteChecks(backend)
 }

@@ -80,6 +80,16 @@ func quantizeQ8Block(q []int8, x []float32) (scale float32, sum int32) {
 	return scale, sum
 }
 
+// Q8 returns the vectors quantized to 8 bits in blocks of 32, as the kernels
+// of the integer formats read them: the codes (⌈Cols/32⌉×32 per vector, zero
+// past Cols), and each block's scale and sum of codes (⌈Cols/32⌉ per
+// vector). A Device that computes those formats' products as the CPU
+// kernels do reads them.
+func (b *Batch) Q8() (q []int8, scale []float32, sum []int32) {
+	b.quantize()
+	return b.q8, b.q8Scale, b.q8Sum
+}
+
 // q8 returns vector t's 8-bit blocks, their scales and sums.
 func (b *Batch) q8Vector(t int) (q []int8, scale []float32, sum []int32) {
 	nb := b.blocks()

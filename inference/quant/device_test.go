@@ -85,3 +85,41 @@ func TestDevicePlacement(t *testing.T) {
 		t.Fatal("unplaced matrices did not run on the CPU")
 	}
 }
+
+// Batch.Q8 hands a device the 8-bit vectors the integer kernels read:
+// ⌈Cols/32⌉ blocks per vector, codes zero past Cols, each block's scale
+// and sum of codes.
+func TestBatchQ8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n, cols, blocks = 3, 70, 3
+	x := make([]float32, n*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	q, scale, sum := NewBatch(x, n, cols).Q8()
+	if len(q) != n*blocks*32 || len(scale) != n*blocks || len(sum) != n*blocks {
+		t.Fatalf("%d codes, %d scales, %d sums", len(q), len(scale), len(sum))
+	}
+	for v := range n {
+		for b := range blocks {
+			k := v*blocks + b
+			var s int32
+			for i := range 32 {
+				c, code := b*32+i, q[k*32+i]
+				s += int32(code)
+				if c >= cols {
+					if code != 0 {
+						t.Fatalf("vector %d: code %d past the columns is %d", v, c, code)
+					}
+					continue
+				}
+				if d := x[v*cols+c] - float32(code)*scale[k]; abs32(d) > scale[k]/2*1.001 {
+					t.Fatalf("vector %d, column %d: %v quantized to %d×%v", v, c, x[v*cols+c], code, scale[k])
+				}
+			}
+			if s != sum[k] {
+				t.Fatalf("vector %d, block %d: sum %d, codes add up to %d", v, b, sum[k], s)
+			}
+		}
+	}
+}

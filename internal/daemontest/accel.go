@@ -103,11 +103,13 @@ func (a *Accel) Peers() []string {
 }
 
 // AddStories adds stories260K.bin with its tokenizer tok512.bin, both in
-// the directory models, to repo with the accel CLI bin, and returns the
-// model's root CID.
-func AddStories(tb testing.TB, bin, repo, models string) string {
+// the directory models, to repo with the accel CLI bin, passing `accel add`
+// any further flags (e.g. "--precision", "q4_0"), and returns the model's
+// root CID.
+func AddStories(tb testing.TB, bin, repo, models string, flags ...string) string {
 	tb.Helper()
-	out := New(tb, "accel", bin, "ACCEL_PATH", repo).Run("add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin"))
+	args := append([]string{"add", "-q", filepath.Join(models, "stories260K.bin"), "--tokenizer", filepath.Join(models, "tok512.bin")}, flags...)
+	out := New(tb, "accel", bin, "ACCEL_PATH", repo).Run(args...)
 	return strings.TrimSpace(out)
 }
 
