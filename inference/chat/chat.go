@@ -82,9 +82,9 @@ var builtin = map[Family]struct {
 	Plain: {`{% for message in messages %}{{ message['content'] }}{% if not loop.last %}{{ '\n' }}{% endif %}{% endfor %}`, nil},
 }
 
-// Detect is the family whose markers a template text holds, in the order
+// detect is the family whose markers a template text holds, in the order
 // llama.cpp tests them; ok is false for none.
-func Detect(source string) (f Family, ok bool) {
+func detect(source string) (f Family, ok bool) {
 	has := func(s ...string) bool {
 		for _, x := range s {
 			if !strings.Contains(source, x) {
@@ -125,9 +125,9 @@ type Template struct {
 // none) and whose vocabulary is tok.
 func New(source string, tok *tokenizer.Tokenizer) (*Template, error) {
 	bos, eos := tok.Piece(tok.BOS()), tok.Piece(tok.EOS())
-	family, known := Detect(source)
+	family, known := detect(source)
 	if source == "" {
-		family, known = Detect(vocabularyMarkers(tok))
+		family, known = detect(vocabularyMarkers(tok))
 	} else if tpl, err := parse(source); err == nil {
 		return &Template{Stop: builtin[family].stop, tpl: tpl, bos: bos, eos: eos}, nil
 	} else if !known {
@@ -136,12 +136,12 @@ func New(source string, tok *tokenizer.Tokenizer) (*Template, error) {
 	if !known {
 		family = Plain
 	}
-	return Builtin(family, bos, eos)
+	return builtinTemplate(family, bos, eos)
 }
 
-// Builtin is a family's built-in template, with bos and eos as the texts
-// of the vocabulary's BOS and EOS tokens.
-func Builtin(f Family, bos, eos string) (*Template, error) {
+// builtinTemplate is a family's built-in template, with bos and eos as
+// the texts of the vocabulary's BOS and EOS tokens.
+func builtinTemplate(f Family, bos, eos string) (*Template, error) {
 	b, ok := builtin[f]
 	if !ok {
 		return nil, fmt.Errorf("chat: no template family %q", f)

@@ -42,7 +42,7 @@ func TestFamilies(t *testing.T) {
 		{Plain, "<s>", "</s>", withSystem, "You are helpful.\nHello\nHi there\nHow are you?"},
 	} {
 		t.Run(string(c.family), func(t *testing.T) {
-			tpl, err := Builtin(c.family, c.bos, c.eos)
+			tpl, err := builtinTemplate(c.family, c.bos, c.eos)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,8 +53,8 @@ func TestFamilies(t *testing.T) {
 			if got != c.want {
 				t.Fatalf("got  %q\nwant %q", got, c.want)
 			}
-			if f, ok := Detect(builtin[c.family].source); c.family != Plain && (!ok || f != c.family) {
-				t.Fatalf("Detect(its own template) = %q, %v", f, ok)
+			if f, ok := detect(builtin[c.family].source); c.family != Plain && (!ok || f != c.family) {
+				t.Fatalf("detect(its own template) = %q, %v", f, ok)
 			}
 		})
 	}
@@ -72,7 +72,7 @@ func TestRaiseException(t *testing.T) {
 		{Llama2, []Message{{"user", "a"}, {"user", "b"}}, "Conversation roles must alternate"},
 		{Mistral, []Message{{"tool", "a"}}, "Conversation roles must alternate"},
 	} {
-		tpl, err := Builtin(c.family, "<s>", "</s>")
+		tpl, err := builtinTemplate(c.family, "<s>", "</s>")
 		if err != nil {
 			t.Fatal(err)
 		}
