@@ -167,6 +167,17 @@ func (m *Model) metadata(ctx context.Context) (*gguf.File, error) {
 	return g, nil
 }
 
+// ChatTemplate is the model's Jinja chat template, from the metadata's
+// tokenizer.chat_template; "" when it has none.
+func (m *Model) ChatTemplate(ctx context.Context) (string, error) {
+	g, err := m.metadata(ctx)
+	if err != nil {
+		return "", err
+	}
+	source, _ := g.String("tokenizer.chat_template")
+	return source, nil
+}
+
 // LlamaModel builds a runnable model from the DAG: the configuration and
 // tokenizer from the tokenizer component's metadata, the weights from the
 // other components, used in place where the kernels run their format

@@ -10,11 +10,14 @@ import (
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
-// Add imports the model at src into the repo and pins its root, named
-// after the file. The pin is recorded only after every block is stored: an
+// Add imports the model at src into the repo and pins its root under name
+// ("": the file's name). The pin is recorded only after every block is stored: an
 // add cut short leaves unpinned blocks, which GC removes.
-func (r *Repo) Add(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
-	root, m, err := r.importAndPin(ctx, src, opts)
+func (r *Repo) Add(ctx context.Context, src loader.Source, name string, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
+	if name == "" {
+		name = filepath.Base(src.Path)
+	}
+	root, m, err := r.importAndPin(ctx, src, name, opts)
 	if err != nil {
 		return cid.Undef, nil, err
 	}
@@ -38,7 +41,7 @@ func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
 // importAndPin imports and pins with GC held off in between. The source
 // is opened and checked first, without holding GC off: only the writing of
 // blocks and the pin hold it, and both stop when ctx ends.
-func (r *Repo) importAndPin(ctx context.Context, src loader.Source, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
+func (r *Repo) importAndPin(ctx context.Context, src loader.Source, name string, opts loader.ImportOptions) (cid.Cid, *loader.Manifest, error) {
 	p, err := loader.Prepare(ctx, src, opts)
 	if err != nil {
 		return cid.Undef, nil, err
@@ -53,7 +56,7 @@ func (r *Repo) importAndPin(ctx context.Context, src loader.Source, opts loader.
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	if err := r.Pin(ctx, root, filepath.Base(src.Path)); err != nil {
+	if err := r.Pin(ctx, root, name); err != nil {
 		return cid.Undef, nil, err
 	}
 	return root, m, nil

@@ -49,6 +49,8 @@ type AddOptions struct {
 	// reads; "" keeps the source formats.
 	Precision string
 	ChunkSize int // 0: loader.DefaultChunkSize
+	// Name names the pin ("": the model file's name).
+	Name string
 }
 
 // importOptions turns o into loader options.
@@ -70,7 +72,7 @@ func (n *Node) AddModel(ctx context.Context, src loader.Source, o AddOptions, pr
 	if err != nil {
 		return cid.Undef, err
 	}
-	root, _, err := n.Add(ctx, src, opts)
+	root, _, err := n.Add(ctx, src, o.Name, opts)
 	if err == nil && n.IsOnline() {
 		go n.provide(n.ctx, n.modelRoots(ctx, root)...)
 	}

@@ -68,6 +68,11 @@ type GatewayConfig struct {
 	// the metrics) to any port; other hosts get 403, so that a page on a
 	// DNS name rebound to this machine cannot read them. Empty by default.
 	PrivatePagesHosts []string `json:",omitempty"`
+	// ServeInference serves the inference API (/v1/ and /api/stream) on
+	// the gateway too, to every client and host without the API token, as
+	// an endpoint for others; web pages are still refused. Off by
+	// default: the API listener serves it.
+	ServeInference bool `json:",omitempty"`
 }
 
 // Addresses are the daemon's listen multiaddrs.

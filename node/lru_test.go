@@ -44,7 +44,7 @@ func addAt(t *testing.T, r *Repo, at int64, src loader.Source) *lruModel {
 	t.Helper()
 	ctx := context.Background()
 	r.now = func() time.Time { return time.Unix(at, 0) }
-	root, m, err := r.Add(ctx, src, loader.ImportOptions{ChunkSize: loader.MinChunkSize})
+	root, m, err := r.Add(ctx, src, "", loader.ImportOptions{ChunkSize: loader.MinChunkSize})
 	if err != nil {
 		t.Fatal(err)
 	}

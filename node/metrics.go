@@ -135,6 +135,9 @@ func (m *metrics) countGateway(h http.Handler) http.Handler {
 // bitswapStat is the part of bitswap's Stat the metrics report.
 type bitswapStat struct{ blocksIn, bytesIn, blocksOut, bytesOut uint64 }
 
+// Metrics is the registry /metrics serves, for other services to add to.
+func (n *Node) Metrics() prometheus.Registerer { return n.metrics.reg }
+
 // MetricsHandler serves the metrics in Prometheus' text format.
 func (n *Node) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})

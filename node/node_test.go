@@ -81,7 +81,7 @@ func TestAddPinGCExportImport(t *testing.T) {
 	ctx := context.Background()
 	_, r := newTestRepo(t)
 	defer r.Close()
-	root, m, err := r.Add(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, loader.ImportOptions{ChunkSize: loader.MinChunkSize})
+	root, m, err := r.Add(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, "", loader.ImportOptions{ChunkSize: loader.MinChunkSize})
 	if err != nil {
 		t.Fatal(err)
 	}

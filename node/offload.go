@@ -23,16 +23,27 @@ type localModels struct{ r *Repo }
 var _ offload.ModelSource = localModels{}
 
 func (l localModels) Model(ctx context.Context, root cid.Cid) (*llama.Model, error) {
-	m, err := loader.Open(ctx, root, loader.NewDAGService(blockstore.Verifying(l.r.Blocks)))
+	m, err := l.r.LocalModel(ctx, root)
 	if err != nil {
-		return nil, noModel(notLocal(err))
+		return nil, noModel(err)
 	}
-	l.r.touch(ctx, root)
 	model, err := m.LlamaModel(ctx, llama.Options{})
 	if err != nil {
 		return nil, noModel(notLocal(err))
 	}
 	return model, nil
+}
+
+// LocalModel opens the model DAG at root from the repo, never fetching a
+// block, and checks every block against its CID as it is read, so that a
+// block corrupted on disk fails the load (ErrNotLocal for a missing one).
+func (r *Repo) LocalModel(ctx context.Context, root cid.Cid) (*loader.Model, error) {
+	m, err := loader.Open(ctx, root, loader.NewDAGService(blockstore.Verifying(r.Blocks)))
+	if err != nil {
+		return nil, notLocal(err)
+	}
+	r.touch(ctx, root)
+	return m, nil
 }
 
 // noModel turns a missing block into offload.ErrNoModel, telling the

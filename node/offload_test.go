@@ -28,7 +28,7 @@ func TestDaemonServesOffload(t *testing.T) {
 	}
 	ctx := context.Background()
 	_, r := newTestRepo(t)
-	root, m, err := r.Add(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, loader.ImportOptions{})
+	root, m, err := r.Add(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, "", loader.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

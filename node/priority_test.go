@@ -19,7 +19,7 @@ func TestPrioritiesSurviveReopen(t *testing.T) {
 	ctx := context.Background()
 	dir, r := newTestRepo(t)
 	defer func() { r.Close() }()
-	root, m, err := r.Add(ctx, synthModel(t, 1), loader.ImportOptions{ChunkSize: loader.MinChunkSize})
+	root, m, err := r.Add(ctx, synthModel(t, 1), "", loader.ImportOptions{ChunkSize: loader.MinChunkSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,6 +255,9 @@ func (c *Client) AddModel(ctx context.Context, src loader.Source, opts node.AddO
 	if opts.ChunkSize != 0 {
 		args.Set("chunk-size", strconv.Itoa(opts.ChunkSize))
 	}
+	if opts.Name != "" {
+		args.Set("name", opts.Name)
+	}
 	var (
 		resp *http.Response
 		err  error

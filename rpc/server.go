@@ -10,7 +10,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,23 +77,15 @@ func NewHandler(api node.API, tmpDir string) *Handler {
 	return h
 }
 
-// Protect guards next, everything the API port serves: requests from web
-// pages (with an Origin header) are refused, so a page cannot drive the
-// node; with token set, every request must carry "Authorization: Bearer
-// <token>"; without one (a loopback API), the Host must name loopback, so
-// a page on a rebound DNS name cannot read it either.
+// Protect guards next, what the API port serves besides inference, as
+// node.RefuseAPI says, answering refusals in Kubo's error shape.
 func Protect(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case token == "" && !node.LoopbackHost(r.Host):
-			writeStatus(w, http.StatusForbidden, fmt.Errorf("the RPC API answers only requests to a loopback host, not %q", r.Host))
-		case r.Header.Get("Origin") != "":
-			writeStatus(w, http.StatusForbidden, errors.New("the RPC API does not answer web pages (request has an Origin header)"))
-		case token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1:
-			writeStatus(w, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer <API.Token from the repo config>"))
-		default:
-			next.ServeHTTP(w, r)
+		if status, err := node.RefuseAPI(token, r); err != nil {
+			writeStatus(w, status, err)
+			return
 		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -338,7 +329,7 @@ func (e *events) finish(result any, err error) error {
 // "tokenizer/NAME" — staged in a temporary directory.
 func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	opts := node.AddOptions{Precision: q.Get("precision")}
+	opts := node.AddOptions{Precision: q.Get("precision"), Name: q.Get("name")}
 	if s := q.Get("chunk-size"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

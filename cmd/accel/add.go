@@ -17,21 +17,21 @@ import (
 
 func addCmd() *cobra.Command {
 	var (
-		quiet                      bool
-		tokenizer, precision, plan string
-		chunk                      int
+		quiet                            bool
+		tokenizer, precision, plan, name string
+		chunk                            int
 	)
 	cmd := &cobra.Command{
-		Use:   "add PATH [-q] [--tokenizer TOK] [--precision P | --plan FILE] [--chunk-size N]",
+		Use:   "add PATH [-q] [--name NAME] [--tokenizer TOK] [--precision P | --plan FILE] [--chunk-size N]",
 		Short: "Import a model into the repo and pin it",
 		Long: `Import a GGUF file, a llama2.c checkpoint (with --tokenizer) or a Hugging Face
 Llama directory (config.json, tokenizer.json, safetensors weights) as a model
-DAG and pin its root. Only regular files (and that directory) are read. Without
+DAG and pin its root, under --name or the file's name. Only regular files (and that directory) are read. Without
 --precision or --plan the weights keep their source format. The same file with
 the same options gives the same CID everywhere.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := node.AddOptions{ChunkSize: chunk}
+			opts := node.AddOptions{ChunkSize: chunk, Name: name}
 			if precision != "" && plan != "" {
 				return fmt.Errorf("give --precision or --plan, not both")
 			}
@@ -52,13 +52,13 @@ the same options gives the same CID everywhere.`,
 			if err := src.Check(); err != nil {
 				return err
 			}
-			name := filepath.Base(args[0])
+			file := filepath.Base(args[0])
 			var progress func(done, total int64)
 			var bar *progressbar.ProgressBar
 			if !quiet {
 				progress = func(done, total int64) {
 					if bar == nil {
-						bar = newBar(name, total)
+						bar = newBar(file, total)
 					}
 					bar.Set64(done)
 				}
@@ -74,7 +74,7 @@ the same options gives the same CID everywhere.`,
 				if quiet {
 					fmt.Println(root)
 				} else {
-					fmt.Printf("added %s %s\n", root, name)
+					fmt.Printf("added %s %s\n", root, file)
 				}
 				return nil
 			})
@@ -82,6 +82,7 @@ the same options gives the same CID everywhere.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the root CID, no progress")
+	f.StringVar(&name, "name", "", "a name for the pin, which the inference API takes as the model's (default: the file's name)")
 	f.StringVar(&tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
 	f.StringVar(&precision, "precision", "", "convert the weights: a preset (f16, q8_0, q4_0, q8, q4, q3, q2, mixed), a format (int4g64, …), a compact plan or a rules file")
 	f.StringVar(&plan, "plan", "", "convert the weights with the precision plan in this JSON/YAML rules file")

@@ -18,6 +18,7 @@ import (
 	"github.com/ipfs-accelerate/accel/browser"
 	"github.com/ipfs-accelerate/accel/node"
 	"github.com/ipfs-accelerate/accel/rpc"
+	"github.com/ipfs-accelerate/accel/serve"
 )
 
 // uploadsDir holds models uploaded to the RPC API while they import; it is
@@ -31,8 +32,11 @@ func daemonCmd() *cobra.Command {
 		Long: `Run the node until SIGINT or SIGTERM. It writes the RPC API's multiaddr to
 $ACCEL_PATH/api and the gateway's (trustless gateway, /metrics) to
 $ACCEL_PATH/gateway, and prints "Daemon is ready" once it listens. While it
-runs, the other commands talk to it. The RPC API demands the token in the
-repo config (API.Token) when it listens beyond loopback.`,
+runs, the other commands talk to it. The API listener also serves inference
+over the pinned models: OpenAI's /v1/models, /v1/completions and
+/v1/chat/completions, and a WebSocket stream at /api/stream (on the gateway
+too with Gateway.ServeInference). The API demands the token in the repo
+config (API.Token) when it listens beyond loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
@@ -46,7 +50,7 @@ repo config (API.Token) when it listens beyond loopback.`,
 				r.Close()
 				return err
 			}
-			err = serve(ctx, dir, n)
+			err = serveHTTP(ctx, dir, n)
 			node.RemoveAddrFiles(dir)
 			if cerr := n.Close(); err == nil {
 				err = cerr
@@ -56,8 +60,8 @@ repo config (API.Token) when it listens beyond loopback.`,
 	}
 }
 
-// serve runs the HTTP services of n until ctx ends.
-func serve(ctx context.Context, dir string, n *node.Node) error {
+// serveHTTP runs the HTTP services of n until ctx ends.
+func serveHTTP(ctx context.Context, dir string, n *node.Node) error {
 	cfg := n.Config
 	uploads := filepath.Join(dir, uploadsDir)
 	if err := os.RemoveAll(uploads); err != nil {
@@ -77,23 +81,35 @@ func serve(ctx context.Context, dir string, n *node.Node) error {
 			return fmt.Errorf("the RPC API listens on %s, beyond loopback, but the config has no API.Token to demand", apiAddr)
 		}
 	}
-	apiMux := http.NewServeMux()
-	apiMux.Handle(rpc.Prefix, rpc.NewHandler(n, uploads))
-	apiMux.Handle("/metrics", n.MetricsHandler())
-	apiMux.HandleFunc("/debug/pprof/", pprof.Index) // Go profiles, as Kubo serves them
-	apiMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	apiMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	api := rpc.Protect(token, apiMux)
+	commands := http.NewServeMux()
+	commands.Handle(rpc.Prefix, rpc.NewHandler(n, uploads))
+	commands.Handle("/metrics", n.MetricsHandler())
+	commands.HandleFunc("/debug/pprof/", pprof.Index) // Go profiles, as Kubo serves them
+	commands.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	commands.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	api := http.NewServeMux()
+	api.Handle("/", rpc.Protect(token, commands))
+	inference := serve.New(n, n.Metrics(), serve.Options{})
+	for _, p := range serve.Paths {
+		api.Handle(p, serve.Protect(token, inference))
+	}
 	gwLn, gwAddr, err := listen(cfg.Addresses.Gateway)
 	if err != nil {
 		apiLn.Close()
 		return fmt.Errorf("gateway: %w", err)
 	}
-	gw, err := n.GatewayHandler()
+	pages, err := n.GatewayHandler()
 	if err != nil {
 		apiLn.Close()
 		gwLn.Close()
 		return err
+	}
+	gw := http.NewServeMux()
+	gw.Handle("/", pages)
+	if cfg.Gateway.ServeInference {
+		for _, p := range serve.Paths {
+			gw.Handle(p, serve.Public(inference))
+		}
 	}
 	// Requests end with the daemon: their contexts are ctx's.
 	base := func(net.Listener) context.Context { return ctx }

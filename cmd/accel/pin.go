@@ -54,7 +54,7 @@ interruption: blocks already fetched are kept.`,
 		},
 	}
 	add.Flags().BoolVarP(&quietAdd, "quiet", "q", false, "no progress bar")
-	add.Flags().StringVar(&name, "name", "", "a name for the pin")
+	add.Flags().StringVar(&name, "name", "", "a name for the pin, which the inference API takes as the model's")
 	var quiet bool
 	ls := &cobra.Command{
 		Use:   "ls [-q]",

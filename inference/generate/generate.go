@@ -6,7 +6,10 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +32,34 @@ type Options struct {
 	// included, so it alone bounds the tries: it must say false in the
 	// end. A history longer than the context is not rebuilt.
 	Resume func(err error) bool
+	// OnToken, when set, sees each token sampled, before its text goes
+	// through the stop filter (which may hold it back a while, or drop it
+	// as part of a stop sequence).
+	OnToken func(Token)
+	// Logprobs fills Token.Logprob, and TopLogprobs Token.Top with that
+	// many alternatives: log-probabilities under the model's distribution,
+	// before penalties and temperature.
+	Logprobs    bool
+	TopLogprobs int
 }
+
+// Token is one sampled token.
+type Token struct {
+	ID      int
+	Text    string // its text after the previous token
+	Logprob float32
+	Top     []Candidate // most likely first
+}
+
+// Candidate is a token and its log-probability.
+type Candidate struct {
+	ID      int
+	Logprob float32
+}
+
+// ErrPromptTooLong is returned when a prompt leaves no room in the
+// context for a token.
+var ErrPromptTooLong = errors.New("generate: the prompt does not fit the context")
 
 // Stats describe a finished generation.
 type Stats struct {
@@ -62,7 +92,7 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 	st := Stats{PromptTokens: len(tokens)}
 	sess := m.NewSession(opts.Session)
 	if len(tokens) >= sess.Context() && opts.Session.Window == 0 {
-		return st, fmt.Errorf("generate: the prompt is %d tokens, the context holds %d", len(tokens), sess.Context())
+		return st, fmt.Errorf("%w: it is %d tokens, the context holds %d", ErrPromptTooLong, len(tokens), sess.Context())
 	}
 	sampler := sample.New(opts.Sample)
 	stop := newStopFilter(opts.Stop, emit)
@@ -99,13 +129,21 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 			st.Reason = "context"
 			break
 		}
+		var lp logprobs
+		if opts.Logprobs || opts.TopLogprobs > 0 {
+			lp = newLogprobs(logits, opts.TopLogprobs)
+		}
 		next := sampler.Sample(logits, history)
 		if tok.IsEOG(next) || next == tok.BOS() {
 			st.Reason = "eos"
 			break
 		}
 		st.Tokens++
-		done, err := stop.write(tok.Decode(history[len(history)-1], next))
+		text := tok.Decode(history[len(history)-1], next)
+		if opts.OnToken != nil {
+			opts.OnToken(lp.token(next, text))
+		}
+		done, err := stop.write(text)
 		if err != nil {
 			return st, err
 		}
@@ -120,6 +158,50 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 	}
 	st.Decode = time.Since(start)
 	return st, stop.flush()
+}
+
+// logprobs holds what a step's log-probabilities need from its logits
+// before the sampler's penalties change them.
+type logprobs struct {
+	logits []float32 // a copy
+	lse    float32   // log of the sum of their exponentials
+	top    []Candidate
+}
+
+func newLogprobs(logits []float32, top int) logprobs {
+	lp := logprobs{logits: slices.Clone(logits)}
+	peak := lp.logits[sample.Argmax(lp.logits)]
+	var sum float64
+	for _, l := range lp.logits {
+		sum += math.Exp(float64(l - peak))
+	}
+	lp.lse = peak + float32(math.Log(sum))
+	for id, l := range lp.logits {
+		if top == 0 {
+			break
+		}
+		// after the candidates as likely, so that ties keep the lower id first
+		i, _ := slices.BinarySearchFunc(lp.top, l-lp.lse, func(c Candidate, x float32) int {
+			if c.Logprob >= x {
+				return -1
+			}
+			return 1
+		})
+		if i < top {
+			lp.top = slices.Insert(lp.top, i, Candidate{id, l - lp.lse})
+			lp.top = lp.top[:min(len(lp.top), top)]
+		}
+	}
+	return lp
+}
+
+// token is the Token for id, with its log-probability when lp was filled.
+func (lp logprobs) token(id int, text string) Token {
+	t := Token{ID: id, Text: text, Top: lp.top}
+	if lp.logits != nil {
+		t.Logprob = lp.logits[id] - lp.lse
+	}
+	return t
 }
 
 // stopFilter passes text through, holding back what could be the start of

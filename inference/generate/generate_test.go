@@ -181,3 +181,38 @@ func TestResumeAfterOffloadFailure(t *testing.T) {
 		t.Fatalf("with no resume: %v, after %q", err, out.String())
 	}
 }
+
+// TestOnToken checks what OnToken sees of a greedy generation: every token,
+// whose texts make the output, each the most likely of its step, with
+// log-probabilities in order.
+func TestOnToken(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	var tokens []Token
+	opts := Options{MaxTokens: 32, Logprobs: true, TopLogprobs: 3, OnToken: func(tk Token) { tokens = append(tokens, tk) }}
+	out, st := generate(t, m, "Once upon a time", opts)
+	if len(tokens) != st.Tokens || st.Tokens != 32 {
+		t.Fatalf("OnToken saw %d tokens, stats say %d", len(tokens), st.Tokens)
+	}
+	var text strings.Builder
+	for i, tk := range tokens {
+		text.WriteString(tk.Text)
+		if len(tk.Top) != 3 || tk.Top[0].ID != tk.ID || tk.Top[0].Logprob != tk.Logprob || tk.Logprob > 0 {
+			t.Fatalf("token %d: %+v is not the most likely of its step", i, tk)
+		}
+		if tk.Top[1].Logprob > tk.Top[0].Logprob || tk.Top[2].Logprob > tk.Top[1].Logprob {
+			t.Fatalf("token %d: alternatives out of order: %+v", i, tk.Top)
+		}
+	}
+	if text.String() != out || !strings.HasPrefix(referenceStory, out) {
+		t.Fatalf("the tokens' texts make %q, the output is %q", text.String(), out)
+	}
+}
+
+func TestPromptTooLong(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	_, err := Run(context.Background(), m, strings.Repeat("Once upon a time ", 10), Options{Session: llama.SessionOptions{Context: 16}},
+		func(string) error { return nil })
+	if !errors.Is(err, ErrPromptTooLong) {
+		t.Fatalf("error %v, want ErrPromptTooLong", err)
+	}
+}

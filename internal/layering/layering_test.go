@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"browser":    2,
 	"node":       3,
 	"rpc":        4,
+	"serve":      4,
 	"cmd":        5,
 	"internal":   6,
 	"interop":    6,

@@ -1,0 +1,269 @@
+// Package serve is the node's inference service: an OpenAI-compatible HTTP
+// API (GET /v1/models, POST /v1/completions, POST /v1/chat/completions,
+// streamed as server-sent events) and a WebSocket streaming protocol at
+// /api/stream, over the models pinned in the repo. A request names a model
+// by its pin's name or its CID; models are read from the repo, loaded once
+// and kept, the most recent few. Each model runs one generation at a time;
+// the requests waiting for one, across models, are bounded, and one more
+// is answered 429.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ipfs-accelerate/accel/inference/chat"
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/node"
+)
+
+// Paths are the URL paths the Server answers, for a mux to route to it.
+var Paths = []string{"/v1/", StreamPath}
+
+// StreamPath is the WebSocket streaming protocol's.
+const StreamPath = "/api/stream"
+
+// Repo is what the server reads models from: the node's pins, and a model
+// DAG whose blocks are all local.
+type Repo interface {
+	Pins(ctx context.Context) ([]node.PinInfo, error)
+	LocalModel(ctx context.Context, root cid.Cid) (*loader.Model, error)
+}
+
+var _ Repo = (*node.Node)(nil)
+
+// Options bound the server; zero fields take the defaults.
+type Options struct {
+	MaxWaiting int // requests waiting for a model at once (16)
+	MaxLoaded  int // models kept loaded (2)
+}
+
+// Server answers inference requests. It is an http.Handler.
+type Server struct {
+	repo    Repo
+	opts    Options
+	metrics *metrics
+	mux     *http.ServeMux
+
+	waiting atomic.Int64 // requests waiting for their model's turn
+
+	mu     sync.Mutex
+	recent []*model // loaded or loading, most recently used first
+}
+
+// New serves the models of repo and registers its metrics with reg.
+func New(repo Repo, reg prometheus.Registerer, opts Options) *Server {
+	if opts.MaxWaiting <= 0 {
+		opts.MaxWaiting = 16
+	}
+	if opts.MaxLoaded <= 0 {
+		opts.MaxLoaded = 2
+	}
+	s := &Server{repo: repo, opts: opts, mux: http.NewServeMux()}
+	s.metrics = newMetrics(reg, func() float64 { return float64(s.waiting.Load()) })
+	s.mux.HandleFunc("GET /v1/models", s.listModels)
+	s.mux.HandleFunc("POST /v1/completions", s.completions)
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("%s %s is not an endpoint of this API "+
+			"(GET /v1/models, POST /v1/completions, POST /v1/chat/completions)", r.Method, r.URL.Path), Type: "invalid_request_error"})
+	})
+	s.mux.HandleFunc("GET "+StreamPath, s.stream)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Protect guards the server on the API listener as node.RefuseAPI says,
+// answering refusals in OpenAI's error shape.
+func Protect(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status, err := node.RefuseAPI(token, r); err != nil {
+			e := &apiError{status: status, Message: err.Error(), Type: "invalid_request_error"}
+			if status == http.StatusUnauthorized {
+				e.Code = ptr("invalid_api_key")
+			}
+			writeError(w, e)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Public guards the server on the gateway, where it answers every client
+// and host: only web pages (with an Origin header) are refused.
+func Public(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			writeError(w, &apiError{status: http.StatusForbidden, Message: "the inference API does not answer web pages (request has an Origin header)",
+				Type: "invalid_request_error"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// model is a loaded model.
+type model struct {
+	root  cid.Cid
+	ready chan struct{} // closed once llm and chat, or err, are set
+	llm   *llama.Model
+	chat  *chat.Template
+	err   error
+	turn  chan struct{} // holds a token while a generation runs
+}
+
+// modelInfo is a pinned model as /v1/models lists it.
+type modelInfo struct {
+	ID      string `json:"id"` // the pin's name, or the CID of an unnamed pin
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+	CID     string `json:"cid"`
+}
+
+// pinnedModels are the recursive pins of model manifests (dag-cbor roots).
+func (s *Server) pinnedModels(ctx context.Context) ([]modelInfo, error) {
+	pins, err := s.repo.Pins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []modelInfo
+	for _, p := range pins {
+		if p.Mode != "recursive" || p.CID.Type() != cid.DagCBOR {
+			continue
+		}
+		id := p.Name
+		if id == "" {
+			id = p.CID.String()
+		}
+		out = append(out, modelInfo{ID: id, Object: "model", OwnedBy: "accel", CID: p.CID.String()})
+	}
+	return out, nil
+}
+
+// resolve is the root of the model name names: a pinned model's name or a
+// CID.
+func (s *Server) resolve(ctx context.Context, name string) (cid.Cid, error) {
+	if name == "" {
+		return cid.Undef, invalid("model", "model is required: a pinned model's name or a CID (GET /v1/models lists them)")
+	}
+	if c, err := cid.Decode(name); err == nil {
+		if c.Type() != cid.DagCBOR {
+			return cid.Undef, modelNotFound(name)
+		}
+		return c, nil
+	}
+	models, err := s.pinnedModels(ctx)
+	if err != nil {
+		return cid.Undef, err
+	}
+	var found []string
+	for _, m := range models {
+		if m.ID == name && !slices.Contains(found, m.CID) {
+			found = append(found, m.CID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return cid.Undef, modelNotFound(name)
+	case 1:
+		return cid.Decode(found[0])
+	}
+	return cid.Undef, invalid("model", "%d pinned models are named %q: give the CID of one (%v)", len(found), name, found)
+}
+
+// model returns the model name names, loading it the first time.
+func (s *Server) model(ctx context.Context, name string) (*model, error) {
+	root, err := s.resolve(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	i := slices.IndexFunc(s.recent, func(m *model) bool { return m.root == root })
+	var m *model
+	if i >= 0 {
+		m = s.recent[i]
+		s.recent = slices.Delete(s.recent, i, i+1)
+	} else {
+		m = &model{root: root, ready: make(chan struct{}), turn: make(chan struct{}, 1)}
+		// The loading outlives the request that started it: others wait for it.
+		go m.load(context.WithoutCancel(ctx), s.repo, name)
+	}
+	s.recent = slices.Insert(s.recent, 0, m)
+	// A model dropped here is freed once its generations end.
+	s.recent = s.recent[:min(len(s.recent), s.opts.MaxLoaded)]
+	s.mu.Unlock()
+
+	select {
+	case <-m.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if m.err != nil {
+		s.mu.Lock()
+		s.recent = slices.DeleteFunc(s.recent, func(x *model) bool { return x == m })
+		s.mu.Unlock()
+		return nil, m.err
+	}
+	return m, nil
+}
+
+// load reads the model at m.root from the repo.
+func (m *model) load(ctx context.Context, repo Repo, name string) {
+	defer close(m.ready)
+	dag, err := repo.LocalModel(ctx, m.root)
+	if err == nil {
+		m.llm, err = dag.LlamaModel(ctx, llama.Options{})
+	}
+	var source string
+	if err == nil {
+		source, err = dag.ChatTemplate(ctx)
+	}
+	if err == nil {
+		m.chat, err = chat.New(source, m.llm.Tokenizer)
+	}
+	switch {
+	case errors.Is(err, node.ErrNotFound):
+		m.err = modelNotFound(name)
+	case err != nil:
+		m.err = fmt.Errorf("loading model %s: %w", m.root, err)
+	}
+}
+
+// errBusy is a full queue.
+var errBusy = &apiError{status: http.StatusTooManyRequests, Type: "requests", Code: ptr("rate_limit_exceeded"),
+	Message: "too many requests are waiting for a model: try again later"}
+
+// take waits for m's turn, unless too many requests wait already; release
+// gives the turn back.
+func (s *Server) take(ctx context.Context, m *model) (release func(), err error) {
+	release = func() { <-m.turn }
+	select {
+	case m.turn <- struct{}{}:
+		return release, nil
+	default:
+	}
+	if s.waiting.Add(1) > int64(s.opts.MaxWaiting) {
+		s.waiting.Add(-1)
+		return nil, errBusy
+	}
+	defer s.waiting.Add(-1)
+	select {
+	case m.turn <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
