@@ -73,6 +73,33 @@ func (n *Node) fetchAndPin(ctx context.Context, root cid.Cid, name string, progr
 	return n.Pin(ctx, root, name)
 }
 
+// FetchViable fetches, without pinning them, the manifest at root and the
+// components a model needs to answer while peers run its layers: those up
+// to loader.Plan's Viable with Offload (the tokenizer, embed and head).
+// PinAdd fetches the rest.
+func (n *Node) FetchViable(ctx context.Context, root cid.Cid) error {
+	if !n.IsOnline() {
+		return errors.New("fetching a model needs the daemon running")
+	}
+	release, err := n.gcLock.share(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	f := &fetch{n: n, root: root, seen: map[peer.ID]bool{}}
+	w := loader.Walker{Fetch: f.level, Get: n.Blocks.Get, Plan: func(m *loader.Manifest, _ int) ([]loader.Component, error) {
+		p, err := loader.Plan(m, loader.PlanOptions{Offload: true})
+		if err != nil {
+			return nil, err
+		}
+		return p.Fetch[:p.Viable], nil
+	}}
+	if err := w.Walk(ctx, root); err != nil {
+		return fmt.Errorf("fetching %s: %w", root, err)
+	}
+	return nil
+}
+
 // fetch is one PinAdd's walk of a DAG.
 type fetch struct {
 	n        *Node

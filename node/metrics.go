@@ -86,6 +86,8 @@ func registerOffload(reg *prometheus.Registry, s *offload.Server) {
 	} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "accel", Name: name, Help: g.help}, stat(g.f)))
 	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "accel", Name: "offload_sessions_opened_total",
+		Help: "Offload sessions opened for peers."}, stat(func(st offload.Stats) float64 { return float64(st.Opened) })))
 	for limit := range s.Stats().Refused {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "accel", Name: "offload_refusals_total", Help: "Offload streams and requests refused, by the limit they reached.",

@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/offload"
+	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
 // localModels is the offload server's ModelSource: the models whose every
@@ -44,6 +45,30 @@ func (r *Repo) LocalModel(ctx context.Context, root cid.Cid) (*loader.Model, err
 	}
 	r.touch(ctx, root)
 	return m, nil
+}
+
+// DialOffload opens an offload session running layers [from, to) of the
+// model at root, for up to contextLen positions, on the first connected
+// peer that speaks the offload protocol and accepts.
+func (n *Node) DialOffload(ctx context.Context, root cid.Cid, from, to, contextLen int) (*offload.Client, error) {
+	if !n.IsOnline() {
+		return nil, errors.New("running layers on peers needs the daemon running")
+	}
+	var errs []error
+	for _, p := range n.Host.Network().Peers() {
+		if ps, err := n.Host.Peerstore().SupportsProtocols(p, offloadwire.ProtocolID); err != nil || len(ps) == 0 {
+			continue
+		}
+		c, err := offload.Dial(ctx, n.Host, p, root, from, to, contextLen)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("no connected peer speaks %s", offloadwire.ProtocolID)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // noModel turns a missing block into offload.ErrNoModel, telling the

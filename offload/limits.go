@@ -93,10 +93,11 @@ var reasons = []string{
 
 // Stats is what a server holds now, and what it refused since it started.
 type Stats struct {
-	Streams  int   // offload streams, sessions included
-	Sessions int   // open sessions
-	KVBytes  int64 // KV cache bytes the open sessions reserved
-	InFlight int64 // bytes of the requests being read or answered
+	Streams  int    // offload streams, sessions included
+	Sessions int    // open sessions
+	Opened   uint64 // sessions opened since the server started
+	KVBytes  int64  // KV cache bytes the open sessions reserved
+	InFlight int64  // bytes of the requests being read or answered
 	// Refused counts the streams and requests refused by the limit they
 	// reached: streams, streams_per_peer, sessions, sessions_per_peer,
 	// kv_bytes, kv_bytes_per_peer, in_flight_bytes,
@@ -175,6 +176,7 @@ func (s *Server) take(p peer.ID, d usage) error {
 	all.add(d, 1)
 	u.add(d, 1)
 	s.peers[p] = u
+	s.opened += uint64(d.sessions)
 	return nil
 }
 
@@ -195,7 +197,7 @@ func (s *Server) give(p peer.ID, d usage) {
 // Stats returns what the server holds now, and what it refused.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Streams: s.total.streams, Sessions: s.total.sessions, KVBytes: s.total.kvBytes, InFlight: s.total.inFlight}
+	st := Stats{Streams: s.total.streams, Sessions: s.total.sessions, Opened: s.opened, KVBytes: s.total.kvBytes, InFlight: s.total.inFlight}
 	s.mu.Unlock()
 	st.Refused = map[string]uint64{}
 	for reason, n := range s.refused {

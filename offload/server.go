@@ -59,6 +59,7 @@ type Server struct {
 	streams map[network.Stream]struct{} // streams being served
 	total   usage                       // what every peer holds
 	peers   map[peer.ID]*usage          // what each peer holds, for those that hold anything
+	opened  uint64                      // sessions opened
 }
 
 // maxFirstFrame bounds a stream's first frame, which must be an Open (an

@@ -11,6 +11,8 @@ type metrics struct {
 	completionTokens prometheus.Counter
 	firstToken       prometheus.Histogram
 	tokenLatency     prometheus.Histogram
+	fetching         prometheus.Gauge // models being fetched to answer for them
+	fetchedBytes     prometheus.Gauge // their bytes local so far
 }
 
 // Outcomes of a request, the label outcome of accel_inference_requests_total.
@@ -32,8 +34,12 @@ func newMetrics(reg prometheus.Registerer, waiting func() float64) *metrics {
 			Help: "Time from a request's arrival to its first token.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		tokenLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "accel", Name: "inference_token_latency_seconds",
 			Help: "Time between two tokens of a generation.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		fetching: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "accel", Name: "inference_models_fetching",
+			Help: "Models not held here being fetched for the requests that named them."}),
+		fetchedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "accel", Name: "inference_models_fetched_bytes",
+			Help: "Bytes local so far of the models being fetched for requests."}),
 	}
-	reg.MustRegister(m.requests, m.promptTokens, m.completionTokens, m.firstToken, m.tokenLatency,
+	reg.MustRegister(m.requests, m.promptTokens, m.completionTokens, m.firstToken, m.tokenLatency, m.fetching, m.fetchedBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "accel", Name: "inference_queue_depth",
 			Help: "Inference requests waiting for their model's turn."}, waiting))
 	return m

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipfs-accelerate/accel/inference/generate"
+	"github.com/ipfs-accelerate/accel/offload"
 )
 
 // maxBody bounds a request's JSON.
@@ -134,6 +135,12 @@ func (s *Server) run(ctx context.Context, j job, emit func(string) error) (gener
 		return generate.Stats{}, err
 	}
 	defer release()
+	if !whole(j.model.llm) {
+		remote := &remoteLayers{ctx: ctx, fetch: s.opts.Fetch, model: j.model, context: j.opts.Session.Context, ranges: map[[2]int]*offload.Client{}}
+		defer remote.close()
+		j.opts.Session.Offload = remote.run
+		j.opts.Resume = remote.resume
+	}
 	var last time.Time
 	onToken := j.opts.OnToken
 	j.opts.OnToken = func(t generate.Token) {

@@ -45,6 +45,9 @@ var _ Repo = (*node.Node)(nil)
 type Options struct {
 	MaxWaiting int // requests waiting for a model at once (16)
 	MaxLoaded  int // models kept loaded (2)
+	// Fetch gets the models the repo does not hold (nil: a model not
+	// pinned here is not found).
+	Fetch Fetcher
 }
 
 // Server answers inference requests. It is an http.Handler.
@@ -120,6 +123,9 @@ type model struct {
 	chat  *chat.Template
 	err   error
 	turn  chan struct{} // holds a token while a generation runs
+	// fetched, for a model being fetched, is closed once the fetch ends;
+	// nil for a model that was local.
+	fetched chan struct{}
 }
 
 // modelInfo is a pinned model as /v1/models lists it.
@@ -197,7 +203,7 @@ func (s *Server) model(ctx context.Context, name string) (*model, error) {
 	} else {
 		m = &model{root: root, ready: make(chan struct{}), turn: make(chan struct{}, 1)}
 		// The loading outlives the request that started it: others wait for it.
-		go m.load(context.WithoutCancel(ctx), s.repo, name)
+		go s.load(context.WithoutCancel(ctx), m, name)
 	}
 	s.recent = slices.Insert(s.recent, 0, m)
 	// A model dropped here is freed once its generations end.
@@ -218,12 +224,20 @@ func (s *Server) model(ctx context.Context, name string) (*model, error) {
 	return m, nil
 }
 
-// load reads the model at m.root from the repo.
-func (m *model) load(ctx context.Context, repo Repo, name string) {
+// load reads the model at m.root from the repo, or, when it is not pinned
+// here and the server has a Fetcher, fetches it.
+func (s *Server) load(ctx context.Context, m *model, name string) {
 	defer close(m.ready)
-	dag, err := repo.LocalModel(ctx, m.root)
-	if err == nil {
-		m.llm, err = dag.LlamaModel(ctx, llama.Options{})
+	var dag *loader.Model
+	pinned, err := s.pinned(ctx, m.root)
+	switch {
+	case err != nil:
+	case !pinned && s.opts.Fetch != nil:
+		dag, err = s.fetchViable(ctx, m)
+	default:
+		if dag, err = s.repo.LocalModel(ctx, m.root); err == nil {
+			m.llm, err = dag.LlamaModel(ctx, llama.Options{})
+		}
 	}
 	var source string
 	if err == nil {

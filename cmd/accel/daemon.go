@@ -89,7 +89,7 @@ func serveHTTP(ctx context.Context, dir string, n *node.Node) error {
 	commands.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	api := http.NewServeMux()
 	api.Handle("/", rpc.Protect(token, commands))
-	inference := serve.New(n, n.Metrics(), serve.Options{})
+	inference := serve.New(n, n.Metrics(), serve.Options{Fetch: n})
 	for _, p := range serve.Paths {
 		api.Handle(p, serve.Protect(token, inference))
 	}

@@ -152,3 +152,65 @@ func get(t *testing.T, url string) string {
 	}
 	return string(body)
 }
+
+// A daemon answers for a model it does not hold: C, connected to A and B,
+// which hold stories260K, answers a greedy chat naming the model's CID with
+// A's text, having fetched the tokenizer, embed and head and run the
+// layers on A or B (their offload servers opened sessions for it), and
+// has the model pinned afterwards.
+func TestInferenceFetchesModel(t *testing.T) {
+	needModels(t)
+	repoA, repoB := newRepo(t), newRepo(t)
+	root := addStories(t, repoA)
+	if got := addStories(t, repoB); got != root {
+		t.Fatalf("B added %s, A %s", got, root)
+	}
+	a, b, c := startDaemon(t, repoA), startDaemon(t, repoB), startDaemon(t, newRepo(t))
+	c.Connect(a)
+	c.Connect(b)
+
+	req := `{"model": "` + root + `", "messages": [{"role": "user", "content": "Once upon a time"}], "max_tokens": 30, "temperature": 0}`
+	want, got := chatText(t, a.API, req), chatText(t, c.API, req)
+	if got != want {
+		t.Errorf("C answered %q, A %q", got, want)
+	}
+	opened := 0.0
+	for _, d := range []*daemontest.Accel{a, b} {
+		opened += metric(t, get(t, d.Gateway+"/metrics"), "accel_offload_sessions_opened_total")
+	}
+	if opened == 0 {
+		t.Error("C ran every layer itself: A and B opened no offload session")
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(c.Run("pin", "ls"), root+" recursive") {
+		if time.Now().After(deadline) {
+			t.Fatalf("C never pinned %s:\n%s", root, c.Run("pin", "ls"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := chatText(t, c.API, req); got != want {
+		t.Errorf("C, the model pinned, answered %q, A %q", got, want)
+	}
+}
+
+// chatText posts a chat completion request to the API at url and returns
+// the answer's text.
+func chatText(t *testing.T, url, req string) string {
+	t.Helper()
+	resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Choices []struct {
+			Message struct{ Content string }
+		}
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil || len(out.Choices) != 1 {
+		t.Fatalf("%s: %d %s (%v)", url, resp.StatusCode, body, err)
+	}
+	return out.Choices[0].Message.Content
+}

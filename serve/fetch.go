@@ -1,0 +1,207 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/node"
+	"github.com/ipfs-accelerate/accel/offload"
+)
+
+// Fetcher gets the models the repo does not hold: a request for one
+// fetches what it needs to answer (the manifest, tokenizer, embed and
+// head), answers with peers running the layers it lacks, and pins the
+// model in the background, each layer running here once its blocks are.
+type Fetcher interface {
+	// FetchViable fetches the manifest at root and the components the
+	// model needs to answer while peers run its layers.
+	FetchViable(ctx context.Context, root cid.Cid) error
+	// PinAdd fetches the rest of the model and pins it.
+	PinAdd(ctx context.Context, root cid.Cid, name string, progress func(node.Progress)) error
+	// DialOffload opens a session running layers [from, to) of the model
+	// on a peer.
+	DialOffload(ctx context.Context, root cid.Cid, from, to, contextLen int) (*offload.Client, error)
+}
+
+var _ Fetcher = (*node.Node)(nil)
+
+// layerPoll is how often a model being fetched tries its next layer.
+const layerPoll = 100 * time.Millisecond
+
+// pinned reports whether root is pinned recursively.
+func (s *Server) pinned(ctx context.Context, root cid.Cid) (bool, error) {
+	pins, err := s.repo.Pins(ctx)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(pins, func(p node.PinInfo) bool { return p.Mode == "recursive" && p.CID == root }), nil
+}
+
+// fetchViable fetches what m needs to answer and builds it without its
+// layers, then pins it in the background (see fetchRest).
+func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, error) {
+	if err := s.opts.Fetch.FetchViable(ctx, m.root); err != nil {
+		return nil, err
+	}
+	dag, err := s.repo.LocalModel(ctx, m.root)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := loader.Plan(dag.Manifest, loader.PlanOptions{Offload: true})
+	if err != nil {
+		return nil, err
+	}
+	viable := plan.Fetch[:plan.Viable]
+	if m.llm, err = dag.PartialLlamaModel(ctx, llama.Options{}, func(name string) bool {
+		return slices.ContainsFunc(viable, func(c loader.Component) bool { return c.Name == name })
+	}); err != nil {
+		return nil, err
+	}
+	m.fetched = make(chan struct{})
+	go s.fetchRest(ctx, m, dag)
+	return dag, nil
+}
+
+// fetchRest pins m's model and adds each of its layers, in order, as soon
+// as its blocks are local (each checked against its CID as it is read).
+// A failed pin drops m, so that the next request fetches again.
+func (s *Server) fetchRest(ctx context.Context, m *model, dag *loader.Model) {
+	defer close(m.fetched)
+	s.metrics.fetching.Inc()
+	defer s.metrics.fetching.Dec()
+	var local atomic.Int64
+	defer func() { s.metrics.fetchedBytes.Sub(float64(local.Load())) }()
+	pinned := make(chan error, 1)
+	go func() {
+		pinned <- s.opts.Fetch.PinAdd(ctx, m.root, "", func(p node.Progress) {
+			s.metrics.fetchedBytes.Add(float64(p.Bytes - local.Swap(p.Bytes)))
+		})
+	}()
+	tick := time.NewTicker(layerPoll)
+	defer tick.Stop()
+	done := false
+	for l := range m.llm.Layers {
+		for !m.llm.HasBlock(l) {
+			// A layer that fails once every block is local stays on peers.
+			if err := dag.AddLayer(ctx, m.llm, l, llama.Options{}); err == nil || done {
+				break
+			}
+			select {
+			case err := <-pinned:
+				if err != nil {
+					s.drop(m)
+					return
+				}
+				done = true
+			case <-tick.C:
+			}
+		}
+	}
+	if !done && <-pinned != nil {
+		s.drop(m)
+	}
+}
+
+// drop forgets m: the next request for its model loads it again.
+func (s *Server) drop(m *model) {
+	s.mu.Lock()
+	s.recent = slices.DeleteFunc(s.recent, func(x *model) bool { return x == m })
+	s.mu.Unlock()
+}
+
+// whole reports whether m has every layer.
+func whole(m *llama.Model) bool {
+	for l := range m.Layers {
+		if !m.HasBlock(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// offloadRetries is how many times in a row a generation opens new
+// offload sessions after failures (a quarter, a half, then a whole second
+// after each) before it waits for its model's fetch to end.
+const offloadRetries = 3
+
+// remoteLayers runs the layers a generation's session lacks on peers, one
+// offload session per layer range: the session's Offload hook for one
+// generation; close ends its sessions.
+type remoteLayers struct {
+	ctx     context.Context
+	fetch   Fetcher
+	model   *model
+	context int // the session's positions (0: the model's)
+	ranges  map[[2]int]*offload.Client
+	tries   int // failures in a row
+}
+
+// offloadError is a failure of a peer or of the way to it, as opposed to
+// one of the model.
+type offloadError struct{ err error }
+
+func (e offloadError) Error() string { return e.err.Error() }
+func (e offloadError) Unwrap() error { return e.err }
+
+// run is the llama.SessionOptions.Offload hook.
+func (r *remoteLayers) run(from, to, pos int, h []float32) error {
+	c, ok := r.ranges[[2]int{from, to}]
+	if !ok {
+		var err error
+		if c, err = r.fetch.DialOffload(r.ctx, r.model.root, from, to, r.context); err != nil {
+			return offloadError{err}
+		}
+		r.ranges[[2]int{from, to}] = c
+	}
+	if err := c.RunLayers(from, to, pos, h); err != nil {
+		return offloadError{err}
+	}
+	r.tries = 0
+	return nil
+}
+
+// resume is the generation's generate.Options.Resume: after an offload
+// failure it ends the generation's sessions, so that the history runs
+// again on new ones (on another peer when the one that failed went away),
+// up to offloadRetries times in a row; then, once, it waits for the
+// model's fetch to end, and the generation goes on here if every layer is
+// local by then.
+func (r *remoteLayers) resume(err error) bool {
+	if !errors.As(err, new(offloadError)) {
+		return false
+	}
+	r.close()
+	r.tries++
+	if r.tries <= offloadRetries {
+		select {
+		case <-time.After(time.Second << (r.tries - 1) / 4):
+			return true
+		case <-r.ctx.Done():
+			return false
+		}
+	}
+	if r.tries > offloadRetries+1 {
+		return false
+	}
+	select {
+	case <-r.model.fetched:
+		return whole(r.model.llm)
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+// close ends the generation's sessions.
+func (r *remoteLayers) close() {
+	for key, c := range r.ranges {
+		_ = c.Close()
+		delete(r.ranges, key)
+	}
+}
