@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -48,7 +50,8 @@ func (s *Server) pinned(ctx context.Context, root cid.Cid) (bool, error) {
 // layers, then pins it in the background (see fetchRest).
 func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, error) {
 	if err := s.opts.Fetch.FetchViable(ctx, m.root); err != nil {
-		return nil, err
+		return nil, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("the model %s is not pinned here, and fetching it failed: %v", m.root, err),
+			Type: "invalid_request_error", Param: ptr("model"), Code: ptr("model_not_found")}
 	}
 	dag, err := s.repo.LocalModel(ctx, m.root)
 	if err != nil {

@@ -247,6 +247,8 @@ func (s *Server) load(ctx context.Context, m *model, name string) {
 		m.chat, err = chat.New(source, m.llm.Tokenizer)
 	}
 	switch {
+	case errors.As(err, new(*apiError)):
+		m.err = err
 	case errors.Is(err, node.ErrNotFound):
 		m.err = modelNotFound(name)
 	case err != nil:

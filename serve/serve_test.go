@@ -33,9 +33,10 @@ var (
 // fixture is a Server over a repo holding stories260K, pinned as
 // "stories", behind the API listener's guard without a token.
 type fixture struct {
-	srv *Server
-	reg *prometheus.Registry
-	url string
+	repo *node.Repo
+	srv  *Server
+	reg  *prometheus.Registry
+	url  string
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
@@ -57,7 +58,7 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	if _, _, err := r.Add(ctx, src, "stories", loader.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{reg: prometheus.NewRegistry()}
+	f := &fixture{repo: r, reg: prometheus.NewRegistry()}
 	f.srv = New(r, f.reg, opts)
 	ts := httptest.NewServer(Protect("", f.srv))
 	t.Cleanup(ts.Close)
