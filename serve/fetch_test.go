@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ type fullModel struct{ m *llama.Model }
 func (s fullModel) Model(context.Context, cid.Cid) (*llama.Model, error) { return s.m, nil }
 
 // A model not pinned here answers at once, its layers running on a peer
-// while its pin goes on: the first peer refuses the prompt's hidden
+// while its pin goes on (not on the gateway, where it is not found): the first peer refuses the prompt's hidden
 // states part way into the session, and the generation goes on on the
 // second with the same text. Once pinned it answers the same with every
 // layer here.
@@ -119,6 +120,17 @@ func TestAnswerWhileFetching(t *testing.T) {
 		pf.client.Peerstore().AddAddrs(h.ID(), h.Addrs(), time.Hour)
 		pf.peers = append(pf.peers, h.ID())
 		servers = append(servers, s)
+	}
+
+	public := httptest.NewServer(Public(f.srv))
+	t.Cleanup(public.Close)
+	resp, err := http.Post(public.URL+"/v1/completions", "application/json", strings.NewReader(`{"model": "`+root.String()+`", "prompt": "Once"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("on the gateway, a model not pinned answered %d, want 404", resp.StatusCode)
 	}
 
 	answer := func() string {

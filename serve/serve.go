@@ -103,7 +103,8 @@ func Protect(token string, next http.Handler) http.Handler {
 }
 
 // Public guards the server on the gateway, where it answers every client
-// and host: only web pages (with an Origin header) are refused.
+// and host: only web pages (with an Origin header) are refused, and a
+// request never makes the node fetch a model.
 func Public(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Origin") != "" {
@@ -111,9 +112,12 @@ func Public(next http.Handler) http.Handler {
 				Type: "invalid_request_error"})
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), publicKey{}, true)))
 	})
 }
+
+// publicKey marks the context of a request Public let through.
+type publicKey struct{}
 
 // model is a loaded model.
 type model struct {
@@ -225,14 +229,15 @@ func (s *Server) model(ctx context.Context, name string) (*model, error) {
 }
 
 // load reads the model at m.root from the repo, or, when it is not pinned
-// here and the server has a Fetcher, fetches it.
+// here, the server has a Fetcher and the request is not Public's, fetches
+// it.
 func (s *Server) load(ctx context.Context, m *model, name string) {
 	defer close(m.ready)
 	var dag *loader.Model
 	pinned, err := s.pinned(ctx, m.root)
 	switch {
 	case err != nil:
-	case !pinned && s.opts.Fetch != nil:
+	case !pinned && s.opts.Fetch != nil && ctx.Value(publicKey{}) == nil:
 		dag, err = s.fetchViable(ctx, m)
 	default:
 		if dag, err = s.repo.LocalModel(ctx, m.root); err == nil {
