@@ -3,7 +3,9 @@
 // streamed as server-sent events) and a WebSocket streaming protocol at
 // /api/stream, over the models pinned in the repo. A request names a model
 // by its pin's name or its CID; models are read from the repo, loaded once
-// and kept, the most recent few. Each model runs one generation at a time;
+// and kept, the most recent few. With a Fetcher, a model named by a CID
+// not pinned here is fetched, and answers while peers run the layers it
+// still lacks. Each model runs one generation at a time;
 // the requests waiting for one, across models, are bounded, and one more
 // is answered 429.
 package serve
