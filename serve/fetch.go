@@ -47,7 +47,7 @@ func (s *Server) pinned(ctx context.Context, root cid.Cid) (bool, error) {
 }
 
 // fetchViable fetches what m needs to answer and builds it without its
-// layers, then pins it in the background (see fetchRest).
+// layers; load then has fetchRest pin it in the background.
 func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, error) {
 	if err := s.opts.Fetch.FetchViable(ctx, m.root); err != nil {
 		return nil, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("the model %s is not pinned here, and fetching it failed: %v", m.root, err),
@@ -68,7 +68,6 @@ func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, erro
 		return nil, err
 	}
 	m.fetched = make(chan struct{})
-	go s.fetchRest(ctx, m, dag)
 	return dag, nil
 }
 

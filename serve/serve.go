@@ -234,7 +234,6 @@ func (s *Server) model(ctx context.Context, name string) (*model, error) {
 // here, the server has a Fetcher and the request is not Public's, fetches
 // it.
 func (s *Server) load(ctx context.Context, m *model, name string) {
-	defer close(m.ready)
 	var dag *loader.Model
 	pinned, err := s.pinned(ctx, m.root)
 	switch {
@@ -260,6 +259,10 @@ func (s *Server) load(ctx context.Context, m *model, name string) {
 		m.err = modelNotFound(name)
 	case err != nil:
 		m.err = fmt.Errorf("loading model %s: %w", m.root, err)
+	}
+	close(m.ready)
+	if m.fetched != nil && m.err == nil {
+		go s.fetchRest(ctx, m, dag)
 	}
 }
 
