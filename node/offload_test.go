@@ -11,6 +11,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 
 	accelbs "github.com/ipfs-accelerate/accel/blockstore"
@@ -98,5 +99,53 @@ func TestDaemonServesOffload(t *testing.T) {
 	}
 	if _, err := (localModels{r}).Model(ctx, root); !errors.Is(err, accelbs.ErrHashMismatch) {
 		t.Errorf("a model with a corrupt block: %v", err)
+	}
+}
+
+// FetchViable makes local what a model needs to answer while peers run its
+// layers, and no layer; DialOffload runs them on a connected peer that
+// holds the model, and PinAdd fetches the rest.
+func TestFetchViableThenOffload(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(models, "stories260K-f32.gguf")); err != nil {
+		t.Skip("test models not present")
+	}
+	ctx := context.Background()
+	a, b := startTestNode(t), startTestNode(t)
+	root, err := a.AddModel(ctx, loader.Source{Path: filepath.Join(models, "stories260K-f32.gguf")}, AddOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DialOffload(ctx, root, 0, 1, 0); err == nil {
+		t.Fatal("a session opened with no peer connected")
+	}
+	if err := b.Host.Connect(ctx, peer.AddrInfo{ID: a.Host.ID(), Addrs: a.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FetchViable(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	dag, err := b.LocalModel(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range dag.Manifest.Components {
+		_, layer := c.Layer()
+		if has, err := b.Blocks.Has(ctx, c.CID); err != nil || has == layer {
+			t.Errorf("%s local: %v (%v)", c.Name, has, err)
+		}
+	}
+	sess, err := b.DialOffload(ctx, root, 0, dag.Manifest.Hyperparameters.Layers, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if opened := a.Offload.Stats().Opened; opened != 1 {
+		t.Fatalf("the peer opened %d sessions, want 1", opened)
+	}
+	if err := b.PinAdd(ctx, root, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dag.LlamaModel(ctx, llama.Options{}); err != nil {
+		t.Fatal(err)
 	}
 }
