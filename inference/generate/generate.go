@@ -85,8 +85,13 @@ func rate(n int, d time.Duration) float64 {
 
 // Run generates a continuation of prompt (BOS prepended), calling emit with
 // each piece of text as soon as it is final. It stops early when ctx ends or
-// emit returns an error.
+// emit returns an error. It is a generation alone on an Engine of its own.
 func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit func(text string) error) (Stats, error) {
+	return NewEngine(m).Run(ctx, prompt, opts, emit)
+}
+
+// run is Run with pass running tokens through a session.
+func run(ctx context.Context, m *llama.Model, pass func(*llama.Session, []int) ([]float32, error), prompt string, opts Options, emit func(text string) error) (Stats, error) {
 	tok := m.Tokenizer
 	tokens := tok.Encode(prompt, true, false)
 	st := Stats{PromptTokens: len(tokens)}
@@ -101,10 +106,10 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 	// forward runs the newest tokens of history, rebuilding the session
 	// from the whole history when it fails and Resume says to go on.
 	forward := func(newest []int) ([]float32, error) {
-		logits, err := sess.Forward(newest)
+		logits, err := pass(sess, newest)
 		for err != nil && opts.Resume != nil && ctx.Err() == nil && len(history) <= sess.Context() && opts.Resume(err) {
 			sess = m.NewSession(opts.Session)
-			logits, err = sess.Forward(history)
+			logits, err = pass(sess, history)
 		}
 		return logits, err
 	}
