@@ -1,7 +1,6 @@
 package generate
 
 import (
-	"context"
 	"sync"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
@@ -10,9 +9,11 @@ import (
 // Engine runs the generations of one model, any number at once
 // (continuous batching): a decode step takes the next token of every
 // sequence decoding, as one pass through the weights (llama.Step), and
-// waits for all of them; a sequence joins at the first step after its
-// prefill and leaves as soon as it ends. Prefills, and the decode steps of
-// sessions that offload layers, run as passes of their own between steps.
+// waits for all of them to ask; a sequence joins at the first step after
+// its prefill and leaves as soon as it ends, and while its text goes out
+// (to a client that may be slow or paused) the steps go on without it.
+// Prefills, and the decode steps of sessions that offload layers, run as
+// passes of their own between steps.
 // Each sequence's output is what it would be alone. An Engine is safe for
 // concurrent use.
 type Engine struct {
@@ -41,18 +42,6 @@ func NewEngine(m *llama.Model) *Engine {
 	e := &Engine{model: m}
 	e.wake = sync.NewCond(&e.mu)
 	return e
-}
-
-// Run is the package's Run on the engine's model, its decode steps shared
-// with the other generations running.
-func (e *Engine) Run(ctx context.Context, prompt string, opts Options, emit func(text string) error) (Stats, error) {
-	q := &sequence{engine: e}
-	defer func() {
-		e.mu.Lock()
-		q.leave()
-		e.mu.Unlock()
-	}()
-	return run(ctx, e.model, q.forward, prompt, opts, emit)
 }
 
 // sequence is one generation's place in the engine.
@@ -118,6 +107,13 @@ func (e *Engine) runStep() {
 	}
 	e.busy = false
 	e.wake.Broadcast()
+}
+
+// away takes the sequence out of the steps until it asks for the next.
+func (q *sequence) away() {
+	q.engine.mu.Lock()
+	defer q.engine.mu.Unlock()
+	q.leave()
 }
 
 // leave takes the sequence out of the steps; e.mu is held.
