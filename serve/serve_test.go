@@ -481,7 +481,7 @@ func TestWebSocketPauseResume(t *testing.T) {
 // one request waits for it, the next is refused (429); a cancel ends the
 // paused one and lets the waiting one run.
 func TestWebSocketCancelAndQueue(t *testing.T) {
-	f := newFixture(t, Options{MaxWaiting: 1})
+	f := newFixture(t, Options{MaxActive: 1, MaxWaiting: 1})
 	conn := f.dial(t)
 	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40})
 	send(t, conn, map[string]string{"type": "pause"})
