@@ -13,15 +13,12 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/synth"
 )
 
-// small is a modest Llama-shaped model.
-var small = synth.Shape{Dim: 512, HiddenDim: 1376, Layers: 4, Heads: 8, KVHeads: 4, Vocab: 4096, SeqLen: 512, Seed: 1}
-
-// synthetic writes small, stored as typ, and opens it converted with prec
-// when not nil.
-func synthetic(t testing.TB, typ gguf.Type, prec string) *llama.Model {
+// synthetic writes a random model of shape s stored as typ, and opens it
+// converted to the preset prec unless that is "".
+func synthetic(t testing.TB, s synth.Shape, typ gguf.Type, prec string) *llama.Model {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "small.gguf")
-	if err := synth.WriteFile(path, small, typ); err != nil {
+	path := filepath.Join(t.TempDir(), "synth.gguf")
+	if err := synth.WriteFile(path, s, typ); err != nil {
 		t.Fatal(err)
 	}
 	var opts llama.Options
@@ -66,7 +63,8 @@ func TestStepMatchesForwardQuantized(t *testing.T) {
 		prec string
 	}{{gguf.Q8_0, ""}, {gguf.Q4_0, ""}, {gguf.F32, "q4"}, {gguf.F32, "q3"}} {
 		t.Run(fmt.Sprintf("%v%s", c.typ, c.prec), func(t *testing.T) {
-			m := synthetic(t, c.typ, c.prec)
+			tiny := synth.Shape{Dim: 256, HiddenDim: 512, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 1024, SeqLen: 64, Seed: 1}
+			m := synthetic(t, tiny, c.typ, c.prec)
 			shared, alone := sessions(t, m, 5), sessions(t, m, 5)
 			var st llama.Step
 			for step := range 3 {
@@ -92,7 +90,8 @@ func TestStepMatchesForwardQuantized(t *testing.T) {
 // BenchmarkStep measures aggregate decode tokens/s of 1, 4 and 8
 // sequences sharing steps, on a small Q8_0 model.
 func BenchmarkStep(b *testing.B) {
-	m := synthetic(b, gguf.Q8_0, "")
+	small := synth.Shape{Dim: 512, HiddenDim: 1376, Layers: 4, Heads: 8, KVHeads: 4, Vocab: 4096, SeqLen: 512, Seed: 1}
+	m := synthetic(b, small, gguf.Q8_0, "")
 	for _, n := range []int{1, 4, 8} {
 		b.Run(fmt.Sprintf("seqs=%d", n), func(b *testing.B) {
 			const steps = 32
