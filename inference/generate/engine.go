@@ -13,9 +13,8 @@ import (
 // its prefill and leaves as soon as it ends, and while its text goes out
 // (to a client that may be slow or paused) the steps go on without it.
 // Prefills, and the decode steps of sessions that offload layers, run as
-// passes of their own between steps.
-// Each sequence's output is what it would be alone. An Engine is safe for
-// concurrent use.
+// passes of their own between steps. Each sequence's output is what it
+// would be alone. An Engine is safe for concurrent use.
 type Engine struct {
 	model *llama.Model
 	step  llama.Step
