@@ -127,7 +127,7 @@ type job struct {
 	opts    generate.Options
 }
 
-// run waits for the model's turn and runs j, emitting text as it comes,
+// run waits for a turn of the model's and runs j, emitting text as it comes,
 // and counts it in the metrics.
 func (s *Server) run(ctx context.Context, j job, emit func(string) error) (generate.Stats, error) {
 	release, err := s.take(ctx, j.model)
@@ -155,7 +155,7 @@ func (s *Server) run(ctx context.Context, j job, emit func(string) error) (gener
 			onToken(t)
 		}
 	}
-	st, err := generate.Run(ctx, j.model.llm, j.prompt, j.opts, emit)
+	st, err := j.model.engine.Run(ctx, j.prompt, j.opts, emit)
 	s.metrics.promptTokens.Add(float64(st.PromptTokens))
 	s.metrics.completionTokens.Add(float64(st.Tokens))
 	return st, err

@@ -5,9 +5,9 @@
 // by its pin's name or its CID; models are read from the repo, loaded once
 // and kept, the most recent few. With a Fetcher, a model named by a CID
 // not pinned here is fetched, and answers while peers run the layers it
-// still lacks. Each model runs one generation at a time;
-// the requests waiting for one, across models, are bounded, and one more
-// is answered 429.
+// still lacks. Each model runs a few generations at once, sharing their
+// decode steps (generate.Engine); the requests waiting for one, across
+// models, are bounded, and one more is answered 429.
 package serve
 
 import (
@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ipfs-accelerate/accel/inference/chat"
+	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/node"
@@ -45,6 +46,7 @@ var _ Repo = (*node.Node)(nil)
 
 // Options bound the server; zero fields take the defaults.
 type Options struct {
+	MaxActive  int // generations a model runs at once (8)
 	MaxWaiting int // requests waiting for a model at once (16)
 	MaxLoaded  int // models kept loaded (2)
 	// Fetch gets the models the repo does not hold (nil: a model not
@@ -67,6 +69,9 @@ type Server struct {
 
 // New serves the models of repo and registers its metrics with reg.
 func New(repo Repo, reg prometheus.Registerer, opts Options) *Server {
+	if opts.MaxActive <= 0 {
+		opts.MaxActive = 8
+	}
 	if opts.MaxWaiting <= 0 {
 		opts.MaxWaiting = 16
 	}
@@ -123,12 +128,13 @@ type publicKey struct{}
 
 // model is a loaded model.
 type model struct {
-	root  cid.Cid
-	ready chan struct{} // closed once llm and chat, or err, are set
-	llm   *llama.Model
-	chat  *chat.Template
-	err   error
-	turn  chan struct{} // holds a token while a generation runs
+	root   cid.Cid
+	ready  chan struct{} // closed once llm, engine and chat, or err, are set
+	llm    *llama.Model
+	engine *generate.Engine
+	chat   *chat.Template
+	err    error
+	turns  chan struct{} // holds a token for each generation running
 	// fetched, for a model being fetched, is closed once the fetch ends;
 	// nil for a model that was local.
 	fetched chan struct{}
@@ -207,7 +213,7 @@ func (s *Server) model(ctx context.Context, name string) (*model, error) {
 		m = s.recent[i]
 		s.recent = slices.Delete(s.recent, i, i+1)
 	} else {
-		m = &model{root: root, ready: make(chan struct{}), turn: make(chan struct{}, 1)}
+		m = &model{root: root, ready: make(chan struct{}), turns: make(chan struct{}, s.opts.MaxActive)}
 		// The loading outlives the request that started it: others wait for it.
 		go s.load(context.WithoutCancel(ctx), m, name)
 	}
@@ -251,6 +257,7 @@ func (s *Server) load(ctx context.Context, m *model, name string) {
 	}
 	if err == nil {
 		m.chat, err = chat.New(source, m.llm.Tokenizer)
+		m.engine = generate.NewEngine(m.llm)
 	}
 	switch {
 	case errors.As(err, new(*apiError)):
@@ -270,12 +277,12 @@ func (s *Server) load(ctx context.Context, m *model, name string) {
 var errBusy = &apiError{status: http.StatusTooManyRequests, Type: "requests", Code: ptr("rate_limit_exceeded"),
 	Message: "too many requests are waiting for a model: try again later"}
 
-// take waits for m's turn, unless too many requests wait already; release
-// gives the turn back.
+// take waits for a turn of m's, unless too many requests wait already;
+// release gives the turn back.
 func (s *Server) take(ctx context.Context, m *model) (release func(), err error) {
-	release = func() { <-m.turn }
+	release = func() { <-m.turns }
 	select {
-	case m.turn <- struct{}{}:
+	case m.turns <- struct{}{}:
 		return release, nil
 	default:
 	}
@@ -285,7 +292,7 @@ func (s *Server) take(ctx context.Context, m *model) (release func(), err error)
 	}
 	defer s.waiting.Add(-1)
 	select {
-	case m.turn <- struct{}{}:
+	case m.turns <- struct{}{}:
 		return release, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -481,7 +482,7 @@ func TestWebSocketPauseResume(t *testing.T) {
 // one request waits for it, the next is refused (429); a cancel ends the
 // paused one and lets the waiting one run.
 func TestWebSocketCancelAndQueue(t *testing.T) {
-	f := newFixture(t, Options{MaxWaiting: 1})
+	f := newFixture(t, Options{MaxActive: 1, MaxWaiting: 1})
 	conn := f.dial(t)
 	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40})
 	send(t, conn, map[string]string{"type": "pause"})
@@ -512,5 +513,36 @@ func TestWebSocketCancelAndQueue(t *testing.T) {
 	send(t, conn, map[string]any{"prompt": prompt, "model": "nope"})
 	if m, err := read(t, conn, 10*time.Second); err != nil || m.Type != "error" || !strings.Contains(m.Message, "nope") {
 		t.Fatalf("unknown model: %+v %v", m, err)
+	}
+}
+
+// TestConcurrentCompletions runs greedy completions of one model at once
+// and checks each against the same request alone.
+func TestConcurrentCompletions(t *testing.T) {
+	f := newFixture(t, Options{})
+	reqs := []map[string]any{
+		{"model": "stories", "prompt": prompt, "max_tokens": 40, "temperature": 0},
+		{"model": "stories", "prompt": "Lily and Ben", "max_tokens": 15, "temperature": 0},
+		{"model": "stories", "prompt": "The dog", "max_tokens": 60, "temperature": 0},
+		{"model": "stories", "prompt": "One day", "max_tokens": 30, "temperature": 0},
+	}
+	text := func(req map[string]any) string {
+		status, body := f.post(t, "/v1/completions", req)
+		if status != http.StatusOK {
+			t.Errorf("%d %s", status, body)
+			return ""
+		}
+		return decodeAs[completion](t, body).Choices[0].Text
+	}
+	together := make([]string, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Go(func() { together[i] = text(req) })
+	}
+	wg.Wait()
+	for i, req := range reqs {
+		if alone := text(req); together[i] != alone {
+			t.Errorf("%q together:\n%q\nalone:\n%q", req["prompt"], together[i], alone)
+		}
 	}
 }

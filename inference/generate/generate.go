@@ -85,8 +85,21 @@ func rate(n int, d time.Duration) float64 {
 
 // Run generates a continuation of prompt (BOS prepended), calling emit with
 // each piece of text as soon as it is final. It stops early when ctx ends or
-// emit returns an error.
+// emit returns an error. It is a generation alone on an Engine of its own.
 func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit func(text string) error) (Stats, error) {
+	return NewEngine(m).Run(ctx, prompt, opts, emit)
+}
+
+// Run is the package's Run on the engine's model, its decode steps shared
+// with the other generations running.
+func (e *Engine) Run(ctx context.Context, prompt string, opts Options, emit func(text string) error) (Stats, error) {
+	m := e.model
+	q := &sequence{engine: e}
+	defer q.away()
+	// While its text goes out, which may block, the steps go on without it.
+	if onToken := opts.OnToken; onToken != nil {
+		opts.OnToken = func(t Token) { q.away(); onToken(t) }
+	}
 	tok := m.Tokenizer
 	tokens := tok.Encode(prompt, true, false)
 	st := Stats{PromptTokens: len(tokens)}
@@ -95,16 +108,19 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 		return st, fmt.Errorf("%w: it is %d tokens, the context holds %d", ErrPromptTooLong, len(tokens), sess.Context())
 	}
 	sampler := sample.New(opts.Sample)
-	stop := newStopFilter(opts.Stop, emit)
+	stop := newStopFilter(opts.Stop, func(text string) error {
+		q.away()
+		return emit(text)
+	})
 
 	history := tokens
 	// forward runs the newest tokens of history, rebuilding the session
 	// from the whole history when it fails and Resume says to go on.
 	forward := func(newest []int) ([]float32, error) {
-		logits, err := sess.Forward(newest)
+		logits, err := q.forward(sess, newest)
 		for err != nil && opts.Resume != nil && ctx.Err() == nil && len(history) <= sess.Context() && opts.Resume(err) {
 			sess = m.NewSession(opts.Session)
-			logits, err = sess.Forward(history)
+			logits, err = q.forward(sess, history)
 		}
 		return logits, err
 	}

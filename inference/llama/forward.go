@@ -58,54 +58,96 @@ func (m *Model) ropeTable(pos int, cos, sin []float32) {
 	}
 }
 
-// layer runs transformer block l on the n hidden states in s.h, for
-// positions pos…pos+n−1.
-func (s *Session) layer(l, pos, n int) {
-	m, c := s.model, s.model.Config
+// rows is the scratch space of one pass over n hidden states, row t
+// belonging to sequence seq[t] at position pos[t]: a run of one sequence's
+// positions (prefill), or one position of each of several sequences (a
+// batched decode step). The matrix products take all rows at once; rope,
+// the KV cache and attention are each row's own.
+type rows struct {
+	n                             int
+	seq                           []*Session
+	pos                           []int
+	batch                         quant.Batch
+	h, xn, q, k, v, att, gate, up []float32 // n × width
+	cos, sin                      []float32
+}
+
+// reset makes r a pass over the hidden states h (n×Dim values).
+func (r *rows) reset(m *Model, h []float32) {
+	c := m.Config
+	n := len(h) / c.Dim
+	r.n, r.h = n, h
+	if n > len(r.seq) {
+		r.seq = make([]*Session, n)
+		r.pos = make([]int, n)
+		r.xn = make([]float32, n*max(c.Dim, c.QDim()))
+		r.q = make([]float32, n*c.QDim())
+		r.k = make([]float32, n*c.KVDim())
+		r.v = make([]float32, n*c.KVDim())
+		r.att = make([]float32, n*c.QDim())
+		r.gate = make([]float32, n*c.HiddenDim)
+		r.up = make([]float32, n*c.HiddenDim)
+		r.cos = make([]float32, n*c.RopeDim/2)
+		r.sin = make([]float32, n*c.RopeDim/2)
+	}
+}
+
+// place makes row t sequence s's position pos.
+func (r *rows) place(t int, s *Session, pos int) {
+	half := s.model.RopeDim / 2
+	r.seq[t], r.pos[t] = s, pos
+	s.model.ropeTable(pos, r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half])
+}
+
+// layer runs transformer block l on the rows' hidden states.
+func (r *rows) layer(m *Model, l int) {
+	c := m.Config
 	w := &m.Blocks[l]
-	dim, qdim, kvdim := c.Dim, c.QDim(), c.KVDim()
+	n, dim, qdim, kvdim := r.n, c.Dim, c.QDim(), c.KVDim()
 
 	// Attention: x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn).
 	for t := range n {
-		rmsnorm(s.xn[t*dim:(t+1)*dim], s.h[t*dim:(t+1)*dim], w.AttnNorm, c.NormEps)
+		rmsnorm(r.xn[t*dim:(t+1)*dim], r.h[t*dim:(t+1)*dim], w.AttnNorm, c.NormEps)
 	}
-	s.batch.Reset(s.xn[:n*dim], n, dim)
-	quant.MatMulAll([][]float32{s.q, s.k, s.v}, []*quant.Matrix{w.Q, w.K, w.V}, &s.batch)
+	r.batch.Reset(r.xn[:n*dim], n, dim)
+	quant.MatMulAll([][]float32{r.q, r.k, r.v}, []*quant.Matrix{w.Q, w.K, w.V}, &r.batch)
 	half := c.RopeDim / 2
+	longest := 0
 	for t := range n {
-		cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
-		rope(s.q[t*qdim:(t+1)*qdim], c.HeadDim, cos, sin)
-		rope(s.k[t*kvdim:(t+1)*kvdim], c.HeadDim, cos, sin)
-		s.kv.put(l, pos+t, s.k[t*kvdim:(t+1)*kvdim], s.v[t*kvdim:(t+1)*kvdim])
+		cos, sin := r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half]
+		rope(r.q[t*qdim:(t+1)*qdim], c.HeadDim, cos, sin)
+		rope(r.k[t*kvdim:(t+1)*kvdim], c.HeadDim, cos, sin)
+		r.seq[t].kv.put(l, r.pos[t], r.k[t*kvdim:(t+1)*kvdim], r.v[t*kvdim:(t+1)*kvdim])
+		longest = max(longest, r.seq[t].contextFor(r.pos[t]))
 	}
 	group := c.Heads / c.KVHeads
 	quant.ParallelFor(n*c.KVHeads, 1, func(lo, hi int) {
-		scratch := make([]float32, c.HeadDim+group*s.contextFor(pos+n-1))
+		scratch := make([]float32, c.HeadDim+group*longest)
 		for i := lo; i < hi; i++ {
 			t := i / c.KVHeads
-			s.attend(l, pos+t, i%c.KVHeads, s.q[t*qdim:(t+1)*qdim], s.att[t*qdim:(t+1)*qdim], scratch)
+			r.seq[t].attend(l, r.pos[t], i%c.KVHeads, r.q[t*qdim:(t+1)*qdim], r.att[t*qdim:(t+1)*qdim], scratch)
 		}
 	})
-	s.batch.Reset(s.att[:n*qdim], n, qdim)
-	w.O.MatMul(s.xn, &s.batch)
-	for i := range s.h[:n*dim] {
-		s.h[i] += s.xn[i]
+	r.batch.Reset(r.att[:n*qdim], n, qdim)
+	w.O.MatMul(r.xn, &r.batch)
+	for i := range r.h[:n*dim] {
+		r.h[i] += r.xn[i]
 	}
 
 	// Feed-forward: x += W2 · (silu(W1·xn) ⊙ W3·xn).
 	for t := range n {
-		rmsnorm(s.xn[t*dim:(t+1)*dim], s.h[t*dim:(t+1)*dim], w.FFNNorm, c.NormEps)
+		rmsnorm(r.xn[t*dim:(t+1)*dim], r.h[t*dim:(t+1)*dim], w.FFNNorm, c.NormEps)
 	}
-	s.batch.Reset(s.xn[:n*dim], n, dim)
-	quant.MatMulAll([][]float32{s.gate, s.up}, []*quant.Matrix{w.Gate, w.Up}, &s.batch)
+	r.batch.Reset(r.xn[:n*dim], n, dim)
+	quant.MatMulAll([][]float32{r.gate, r.up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
 	hid := c.HiddenDim
-	for i := range s.gate[:n*hid] {
-		s.gate[i] = silu(s.gate[i]) * s.up[i]
+	for i := range r.gate[:n*hid] {
+		r.gate[i] = silu(r.gate[i]) * r.up[i]
 	}
-	s.batch.Reset(s.gate[:n*hid], n, hid)
-	w.Down.MatMul(s.xn, &s.batch)
-	for i := range s.h[:n*dim] {
-		s.h[i] += s.xn[i]
+	r.batch.Reset(r.gate[:n*hid], n, hid)
+	w.Down.MatMul(r.xn, &r.batch)
+	for i := range r.h[:n*dim] {
+		r.h[i] += r.xn[i]
 	}
 }
 

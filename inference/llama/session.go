@@ -1,10 +1,6 @@
 package llama
 
-import (
-	"fmt"
-
-	"github.com/ipfs-accelerate/accel/inference/quant"
-)
+import "fmt"
 
 // SessionOptions configure a session's KV cache and where its layers run.
 type SessionOptions struct {
@@ -36,12 +32,9 @@ type Session struct {
 	// Pos is the number of positions Forward has processed.
 	Pos int
 
-	batch                         quant.Batch
-	h, xn, q, k, v, att, gate, up []float32 // per-position rows, n × width
-	cos, sin                      []float32
-	final, logits                 []float32 // normed last hidden state, classifier output
-	capacity                      int       // positions the scratch rows hold
-	context                       int
+	rows          rows
+	final, logits []float32 // normed last hidden state, classifier output
+	context       int
 }
 
 // Context is the most positions the session holds (unbounded with a sliding
@@ -136,12 +129,11 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 			return fmt.Errorf("llama: layers %v are not loaded and the session has no Offload hook", absent)
 		}
 	}
-	s.reserve(n)
 	s.kv.reserve(pos + n)
-	s.h = h
-	half := c.RopeDim / 2
+	r := &s.rows
+	r.reset(s.model, h)
 	for t := range n {
-		s.model.ropeTable(pos+t, s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half])
+		r.place(t, s, pos+t)
 	}
 	for l := from; l < to; {
 		end := l + 1
@@ -156,7 +148,7 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 			continue
 		}
 		for ; l < end; l++ {
-			s.layer(l, pos, n)
+			r.layer(s.model, l)
 		}
 	}
 	return nil
@@ -169,22 +161,4 @@ func (s *Session) Logits(h []float32) []float32 {
 	rmsnorm(s.final, h[:m.Dim], m.Norm, m.NormEps)
 	m.classifier().MatVec(s.logits, s.final)
 	return s.logits
-}
-
-// reserve sizes the scratch rows for n positions.
-func (s *Session) reserve(n int) {
-	c := s.model.Config
-	if n <= s.capacity {
-		return
-	}
-	s.capacity = n
-	s.xn = make([]float32, n*max(c.Dim, c.QDim()))
-	s.q = make([]float32, n*c.QDim())
-	s.k = make([]float32, n*c.KVDim())
-	s.v = make([]float32, n*c.KVDim())
-	s.att = make([]float32, n*c.QDim())
-	s.gate = make([]float32, n*c.HiddenDim)
-	s.up = make([]float32, n*c.HiddenDim)
-	s.cos = make([]float32, n*c.RopeDim/2)
-	s.sin = make([]float32, n*c.RopeDim/2)
 }

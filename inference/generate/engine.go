@@ -1,0 +1,125 @@
+package generate
+
+import (
+	"sync"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+)
+
+// Engine runs the generations of one model, any number at once
+// (continuous batching): a decode step takes the next token of every
+// sequence decoding, as one pass through the weights (llama.Step), and
+// waits for all of them to ask; a sequence joins at the first step after
+// its prefill and leaves as soon as it ends, and while its text goes out
+// (to a client that may be slow or paused) the steps go on without it.
+// Prefills, and the decode steps of sessions that offload layers, run as
+// passes of their own between steps. Each sequence's output is what it
+// would be alone. An Engine is safe for concurrent use.
+type Engine struct {
+	model *llama.Model
+	step  llama.Step
+
+	mu      sync.Mutex
+	wake    *sync.Cond // a pass ended, or a sequence asked for one or left
+	busy    bool       // a pass is running
+	members int        // sequences decoding in steps: each asks for the next one or leaves
+	asked   []*decode  // tokens of the next step
+	steps   int        // shared decode steps run
+}
+
+// decode is one sequence's token in a step.
+type decode struct {
+	sess   *llama.Session
+	token  int
+	logits []float32
+	err    error
+	done   bool
+}
+
+// NewEngine runs generations of m.
+func NewEngine(m *llama.Model) *Engine {
+	e := &Engine{model: m}
+	e.wake = sync.NewCond(&e.mu)
+	return e
+}
+
+// sequence is one generation's place in the engine.
+type sequence struct {
+	engine *Engine
+	member bool
+}
+
+// forward runs tokens through sess: a single token of a session that
+// holds all its layers in the next shared step, anything else in a pass of
+// its own.
+func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error) {
+	e := q.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(tokens) != 1 || !sess.Local() {
+		q.leave()
+		for e.busy {
+			e.wake.Wait()
+		}
+		e.busy = true
+		e.mu.Unlock()
+		logits, err := sess.Forward(tokens)
+		e.mu.Lock()
+		e.busy = false
+		e.wake.Broadcast()
+		return logits, err
+	}
+	if !q.member {
+		q.member = true
+		e.members++
+	}
+	d := &decode{sess: sess, token: tokens[0]}
+	e.asked = append(e.asked, d)
+	e.wake.Broadcast()
+	for !d.done {
+		if e.busy || len(e.asked) < e.members {
+			e.wake.Wait()
+			continue
+		}
+		e.runStep()
+	}
+	return d.logits, d.err
+}
+
+// runStep runs the step every member has asked for; e.mu is held.
+func (e *Engine) runStep() {
+	asked := e.asked
+	e.asked, e.busy = nil, true
+	e.steps++
+	sessions, tokens := make([]*llama.Session, len(asked)), make([]int, len(asked))
+	for i, d := range asked {
+		sessions[i], tokens[i] = d.sess, d.token
+	}
+	e.mu.Unlock()
+	logits, err := e.step.Forward(sessions, tokens)
+	e.mu.Lock()
+	for i, d := range asked {
+		if err == nil {
+			d.logits = logits[i]
+		}
+		d.err, d.done = err, true
+	}
+	e.busy = false
+	e.wake.Broadcast()
+}
+
+// away takes the sequence out of the steps until it asks for the next.
+func (q *sequence) away() {
+	q.engine.mu.Lock()
+	defer q.engine.mu.Unlock()
+	q.leave()
+}
+
+// leave takes the sequence out of the steps; e.mu is held.
+func (q *sequence) leave() {
+	if q.member {
+		q.member = false
+		q.engine.members--
+		q.engine.wake.Broadcast()
+	}
+}

@@ -1,0 +1,79 @@
+package generate
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipfs-accelerate/accel/inference/llama"
+)
+
+// TestEngineMatchesSolo runs four greedy generations of different prompts
+// and lengths at once, one of them cancelled half-way, and checks that
+// they shared decode steps and that each finished one wrote what it writes
+// alone.
+func TestEngineMatchesSolo(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	jobs := []struct {
+		prompt string
+		opts   Options
+		cancel int // tokens after which the client goes away (0: never)
+	}{
+		{"Once upon a time", Options{MaxTokens: 60}, 0},
+		{"Lily and Ben", Options{MaxTokens: 25}, 0},
+		{"The dog", Options{MaxTokens: 90}, 10},
+		{"One day, a little bird", Options{MaxTokens: 45}, 0},
+	}
+	e := NewEngine(m)
+	var start sync.WaitGroup // holds every sequence's first token until all have prefilled
+	start.Add(len(jobs))
+	out := make([]strings.Builder, len(jobs))
+	stats := make([]Stats, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			opts := j.opts
+			n := 0
+			opts.OnToken = func(Token) {
+				if n++; n == 1 {
+					start.Done()
+					start.Wait()
+				}
+				if n == j.cancel {
+					cancel()
+				}
+			}
+			stats[i], errs[i] = e.Run(ctx, j.prompt, opts, func(s string) error {
+				out[i].WriteString(s)
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+
+	tokens := 0
+	for i, j := range jobs {
+		tokens += stats[i].Tokens
+		if j.cancel > 0 {
+			if errs[i] != context.Canceled || stats[i].Tokens != j.cancel {
+				t.Errorf("cancelled sequence: %d tokens, error %v; want %d tokens, %v", stats[i].Tokens, errs[i], j.cancel, context.Canceled)
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if want, _ := generate(t, m, j.prompt, j.opts); out[i].String() != want {
+			t.Errorf("%q together:\n%q\nalone:\n%q", j.prompt, out[i].String(), want)
+		}
+	}
+	t.Logf("%d tokens in %d decode steps", tokens, e.steps)
+	if e.steps >= tokens || e.steps < jobs[0].opts.MaxTokens {
+		t.Errorf("%d decode steps for %d tokens: want them shared", e.steps, tokens)
+	}
+}
