@@ -63,7 +63,8 @@ export class IPFSAccelerate {
    * @param {import('./ipfs-accelerate').LoadOptions} [callbacks]
    * @returns {Promise<Model>}
    */
-  async loadModel(cid, { onProgress, onComponentLoaded } = {}) {
+  async loadModel(cid, { onProgress, onComponentLoaded, threads = defaultThreads() } = {}) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadModel: options.threads is ${threads}, not a whole number of at least 1`);
     const { backend, backendReason } = await this.getCapabilities();
     if (!backend) throw new Error(`loadModel: no backend: ${backendReason}`);
     const { transports } = this.#options;
@@ -76,7 +77,7 @@ export class IPFSAccelerate {
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
     const { kernels, cacheQuotaMB, maxMemoryUsageMB } = this.#options;
-    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, threads, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     let viable;
     try {
       viable = await model.waitForMinimumViableModel();
@@ -84,11 +85,12 @@ export class IPFSAccelerate {
       worker.terminate();
       throw err;
     }
-    // The matrix kernels are chosen at load (a self-test): what the
-    // capabilities could not tell before.
+    // The matrix kernels and their threads are chosen at load (a
+    // self-test): what the capabilities could not tell before.
     const { uses } = await this.getCapabilities();
     uses.kernels = viable.backend.kernels;
     uses.simd = uses.kernels !== 'go';
+    uses.threads = viable.backend.threads;
     return model;
   }
 
@@ -127,6 +129,14 @@ export class IPFSAccelerate {
   }
 }
 
+/**
+ * The threads loadModel runs the kernels on by default: half the logical
+ * cores (the others are the page's, the browser's and the system's), 1 to 8.
+ */
+function defaultThreads() {
+  return Math.min(8, Math.max(1, Math.floor((globalThis.navigator?.hardwareConcurrency ?? 2) / 2)));
+}
+
 /** The browser-dialable addresses of the daemon that serves this module. */
 async function published() {
   const url = new URL('./bootstrap.json', import.meta.url);
@@ -153,11 +163,12 @@ export class Model {
    * block and stream requests go through (null: none); offload, whether
    * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
    * kernels, the matrix kernels ('auto', 'relaxed', 'simd128' or 'go');
+   * threads, how many threads run them;
    * maxMemoryUsageMB, the weights to
    * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
    * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer, offload, backend, kernels, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, backend, kernels, threads, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -171,7 +182,7 @@ export class Model {
       event.preventDefault();
       this.#close(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, maxMemoryUsageMB, cacheQuotaMB };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, threads, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
@@ -279,10 +290,11 @@ export class Model {
   }
 
   /**
-   * The backend's use: {kernels}, the matrix kernels ('relaxed',
-   * 'simd128' or 'go'), and on WebGPU also {bytes, calls, failures,
-   * lastError}: the bytes of weights on the GPU, the product calls it ran,
-   * and those that failed and ran on the CPU instead.
+   * The backend's use: {kernels, threads}, the matrix kernels ('relaxed',
+   * 'simd128' or 'go') and the threads they run on, and on WebGPU also
+   * {bytes, calls, failures, lastError}: the bytes of weights on the GPU,
+   * the product calls it ran, and those that failed and ran on the CPU
+   * instead.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */
   async getBackendStats() {

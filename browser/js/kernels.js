@@ -18,6 +18,7 @@
 //   await AccelKernels.attach(instance)                      after, before go.run(instance)
 //   AccelKernels.levels()                                    the levels attached, best first
 //   AccelKernels.threads(level, n)                           a Pool of n threads, starting
+//   AccelKernels.arenaBytes()                                the size of the pools' arenas
 //
 // load(name) resolves with the bytes of kernels/<name>; spawn(), when
 // given, returns a new Worker (or an object with its postMessage,
@@ -69,6 +70,10 @@
 
     levels() {
       return [...attached];
+    },
+
+    arenaBytes() {
+      return pools.reduce((sum, p) => sum + (p ? p.size() : 0), 0);
     },
 
     /**
@@ -280,7 +285,7 @@
       return 0;
     }
 
-    /** Stops the workers. */
+    /** Stops the workers and drops the arena: the pool is not used again. */
     close() {
       Atomics.store(this.i32, (CTRL >> 2) + 3, 1);
       Atomics.add(this.i32, CTRL >> 2, 1);
@@ -289,6 +294,7 @@
       this.workers = [];
       this.state = 'failed';
       this.error = 'closed';
+      pools[this.id] = null;
     }
   }
 
