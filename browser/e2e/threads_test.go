@@ -40,6 +40,8 @@ func TestBrowserThreads(t *testing.T) {
 	offloaded := runPage(t, ctx, d.Gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`, threads)
 	single := runPage(t, ctx, plain.URL+"/sdk/test.html", root, `{"transports": ["gateway"]}`, threads)
 
+	t.Logf("backends: on threads %+v, with layers offloaded %+v (remote layers %v), not isolated %+v",
+		local.Info.Backend, offloaded.Info.Backend, offloaded.Viable.RemoteLayers, single.Info.Backend)
 	for name, res := range map[string]pageResult{"every layer local": local, "layers offloaded": offloaded} {
 		if b := res.Info.Backend; b.Threads < 2 || b.ThreadsError != "" || b.Kernels != "relaxed" {
 			t.Errorf("%s: backend %+v: want the relaxed kernels on 2 threads", name, b)
