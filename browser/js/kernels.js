@@ -175,9 +175,12 @@
           this.sizes.set(addr, size);
           return addr;
         }
+        // Grow by what the free run at the end (if any) lacks.
         const end = this.memory.buffer.byteLength;
+        const last = this.free.at(-1);
+        const tail = last && last[0] + last[1] === end ? last[1] : 0;
         try {
-          this.memory.grow(Math.ceil(size / PAGE));
+          this.memory.grow(Math.ceil((size - tail) / PAGE));
         } catch {
           return 0;
         }
@@ -228,14 +231,19 @@
      * The trampoline: runs the job at job in Go's memory (browser/kern's
      * job; weights at arena addresses, vectors and products in Go's
      * memory) on the pool's threads, CHUNK vectors at a time. It returns
-     * the kernels' code, or 2 when the arena cannot hold the activations.
+     * the kernels' code (1 too for more matrices than the job area holds),
+     * or 2 when the arena cannot hold the activations.
      */
     matmul(job) {
-      const go32 = new Uint32Array(goMem.buffer);
-      const goF32 = new Float32Array(goMem.buffer);
+      if (this.goBuffer !== goMem.buffer) { // new, or Go's memory grew
+        this.goBuffer = goMem.buffer;
+        this.go32 = new Uint32Array(this.goBuffer);
+        this.goF32 = new Float32Array(this.goBuffer);
+      }
+      const { go32, goF32 } = this;
       const j = job >>> 2;
       const [n, cols, x, nmat, mats] = [go32[j], go32[j + 1], go32[j + 2], go32[j + 9], go32[j + 10] >>> 2];
-      if (nmat > MAX_MATS) return 2;
+      if (nmat > MAX_MATS) return 1;
       // The activations: x, q8, q8s, q8sum, tail, each matrix's y, then
       // every thread's scratch (work: 512·nb bytes, gx: 4·nb per vector).
       const chunk = Math.min(n, CHUNK);
