@@ -3,13 +3,16 @@
 // Package kern runs the browser runtime's matrix products on WebAssembly
 // SIMD kernels (browser/kernels: relaxed SIMD, else SIMD128) instead of
 // quant's Go kernels, which Go's wasm port compiles to scalar code. The
-// results are bit for bit those of the Go kernels: Open checks it before a
-// level is used.
+// results are bit for bit those of the Go kernels: Open and OpenArena
+// check it before a level is used.
 //
-// The kernels are a second module instantiated on the Go runtime's own
-// memory (browser/js/kernels.js does it, around the runtime's
-// instantiation): a product is one call through a wasm import, with the
-// job, weights, activations and results read and written in place.
+// On one thread (Device), the kernels are a second module instantiated on
+// the Go runtime's own memory (browser/js/kernels.js does it, around the
+// runtime's instantiation): a product is one call through a wasm import,
+// with the job, weights, activations and results read and written in
+// place. On several (Arena), they run on a shared memory that holds the
+// weights, in the runtime's thread and in kernel workers; a product copies
+// the vectors in and the results out.
 //
 // Formats: F32, F16, BF16, Q8_0, Q4_0 and Int with 4 or 8 bits (any group
 // size, symmetric or asymmetric). Int with 2 or 3 bits stays on the Go
