@@ -24,7 +24,7 @@ import (
 
 type noProgress struct{}
 
-func (noProgress) progress(float64, string, int64)        {}
+func (noProgress) progress(float64, string, int64)       {}
 func (noProgress) componentLoaded(string, time.Duration) {}
 
 // A component fetched into an arena region: its raw leaves' bytes land
