@@ -204,6 +204,8 @@ export interface BackendStats {
 export interface MemoryUsage {
   /** Go heap in use in the runtime. */
   heapBytes: number;
+  /** The kernels' shared memory on threads (the weights they hold, activations); 0 on one thread. */
+  arenaBytes: number;
   /** Stored size of the model's weights. */
   modelBytes: number;
 }

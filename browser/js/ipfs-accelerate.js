@@ -280,7 +280,7 @@ export class Model {
   }
 
   /**
-   * The runtime's memory: {heapBytes, modelBytes}. Asynchronous, since
+   * The runtime's memory: {heapBytes, arenaBytes, modelBytes}. Asynchronous, since
    * the runtime lives in a worker.
    * @returns {Promise<import('./ipfs-accelerate').MemoryUsage>}
    */

@@ -118,9 +118,6 @@ func (r *Region) Free() {
 	a.pool.Call("dealloc", r.addr)
 }
 
-// Size is the region's size.
-func (r *Region) Size() int64 { return r.size }
-
 // check checks that [off, off+n) lies in r.
 func (r *Region) check(off, n int64) error {
 	if off < 0 || n < 0 || off > r.size || n > r.size-off {

@@ -332,10 +332,10 @@ func TestRegions(t *testing.T) {
 	if mismatch(h.Dequantize(), m.Dequantize()) >= 0 {
 		t.Error("the held matrix's rows differ from the matrix's")
 	}
-	if err := r.Write(r.Size()-1, []byte{1, 2}); err == nil {
+	if err := r.Write(r.size-1, []byte{1, 2}); err == nil {
 		t.Error("a write past the region's end succeeded")
 	}
-	if _, err := r.Matrix(r.Size()-10, 7, 64, quant.FormatQ8_0); err == nil {
+	if _, err := r.Matrix(r.size-10, 7, 64, quant.FormatQ8_0); err == nil {
 		t.Error("a matrix past the region's end was made")
 	}
 }

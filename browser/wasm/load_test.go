@@ -22,6 +22,7 @@ import (
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
+// noProgress is a load that reports its progress to no one.
 type noProgress struct{}
 
 func (noProgress) progress(float64, string, int64)       {}

@@ -12,7 +12,7 @@
 //	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
-//	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
+//	accelRuntime.memoryUsage() → {heapBytes, arenaBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
 //	accelRuntime.backendStats() → {kernels, threads, bytes?, calls?, failures?, lastError?} | null
 //
@@ -497,12 +497,17 @@ func (e *engine) backendStats(js.Value, []js.Value) any {
 	return stats
 }
 
-// memoryUsage() returns {heapBytes, modelBytes}: the Go heap in use and the
+// memoryUsage() returns {heapBytes, arenaBytes, modelBytes}: the Go heap in
+// use, the size of the kernels' arena on threads (0 without), and the
 // stored size of the loaded model's weights (0 before a load).
 func (e *engine) memoryUsage(js.Value, []js.Value) any {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return map[string]any{"heapBytes": ms.HeapAlloc, "modelBytes": e.modelBytes}
+	arena := int64(0)
+	if e.arena != nil {
+		arena = e.arena.Bytes()
+	}
+	return map[string]any{"heapBytes": ms.HeapAlloc, "arenaBytes": arena, "modelBytes": e.modelBytes}
 }

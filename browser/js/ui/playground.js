@@ -129,8 +129,8 @@ async function load(cid) {
 
 async function showMemory(model) {
   try {
-    const { heapBytes, modelBytes } = await model.getMemoryUsage();
-    showValue('memory', formatBytes(heapBytes), `weights ${formatBytes(modelBytes)}`);
+    const { heapBytes, arenaBytes, modelBytes } = await model.getMemoryUsage();
+    showValue('memory', formatBytes(heapBytes + arenaBytes), `weights ${formatBytes(modelBytes)}`);
   } catch {
     // the worker is gone: keep the last reading
   }
