@@ -109,7 +109,8 @@
   // Vectors a dispatch takes at most: longer batches go in chunks (each
   // vector's products are its own), so the activations' room is bounded.
   const CHUNK = 64;
-  // How long an idle thread polls the control block before it sleeps.
+  // How long an idle thread polls the control block before it sleeps, and
+  // how long a pool times its polls to know how many that is.
   const SPIN_MICROSECONDS = 100;
   const CALIBRATION_MS = 20;
   // The largest arena tried first, in pages (4 GiB), and the smallest.
