@@ -8,16 +8,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
 )
 
 // The kernels on threads. In the daemon's pages, cross-origin isolated, a
 // model loaded with threads: 2 runs its matrix products on two threads
 // (the runtime's worker and a kernel worker, over the shared arena that
-// holds the weights) and generates the reference text, every layer local
-// or some left to the daemon. A page that is not cross-origin isolated
-// (the same SDK served without COOP/COEP) runs them on one thread, with
-// the same text.
+// holds the weights) and generates the reference text, every layer local,
+// some left to the daemon, or one unloaded (its region freed) and handed
+// back to it. A page that is not cross-origin isolated (the same SDK
+// served without COOP/COEP) runs them on one thread, with the same text.
 func TestBrowserThreads(t *testing.T) {
 	d, root := sdkDaemon(t)
 	target, err := url.Parse(d.Gateway)
@@ -58,5 +60,32 @@ func TestBrowserThreads(t *testing.T) {
 	}
 	if !strings.HasPrefix(local.Text, daemontest.StoryStart) || offloaded.Text != local.Text || single.Text != local.Text {
 		t.Errorf("texts: on threads %q,\nwith layers offloaded %q,\non one thread %q", local.Text, offloaded.Text, single.Text)
+	}
+
+	type memory struct{ HeapBytes, ArenaBytes, ModelBytes float64 }
+	type result struct {
+		Text          string
+		Loaded, After memory
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
+		const model = await new IPFSAccelerate({ transports: ['websocket'] }).loadModel(`+jsString(root)+`, { threads: 2 });
+		await model.waitForLoad();
+		const loaded = await model.getMemoryUsage();
+		await model.unloadComponent('layer.2');
+		const after = await model.getMemoryUsage();
+		const prompt = 'Once upon a time';
+		const text = prompt + await model.generate(prompt, { maxTokens: 64, temperature: 0 });
+		model.close();
+		return { text, loaded, after };
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("memory loaded %+v, with layer.2 unloaded %+v", res.Loaded, res.After)
+	if res.Text != local.Text || res.Loaded.ArenaBytes == 0 || res.After.ModelBytes >= res.Loaded.ModelBytes {
+		t.Errorf("layer.2 unloaded: memory %+v, then %+v; text %q", res.Loaded, res.After, res.Text)
 	}
 }
