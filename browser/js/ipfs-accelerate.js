@@ -58,9 +58,10 @@ export class IPFSAccelerate {
    * component by component (see Model.waitForMinimumViableModel for the
    * order). Resolves once the model can generate — the rest of the load
    * goes on (Model.waitForLoad) — and rejects if a block cannot be fetched
-   * with bytes that match its CID.
+   * with bytes that match its CID. options: the progress callbacks, and
+   * the threads the kernels run on (see LoadOptions.threads).
    * @param {string} cid
-   * @param {import('./ipfs-accelerate').LoadOptions} [callbacks]
+   * @param {import('./ipfs-accelerate').LoadOptions} [options]
    * @returns {Promise<Model>}
    */
   async loadModel(cid, { onProgress, onComponentLoaded, threads = defaultThreads() } = {}) {
