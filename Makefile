@@ -38,10 +38,12 @@ wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./inference/... ./loader/ ./proto/... ./browser/...
 
 # The browser's matrix kernels (browser/kern) in node: every kernel against
-# quant's Go kernels, bit for bit, at each SIMD level node runs (the test
-# host assembles the kernels with wabt, an npm package of browser/js).
+# quant's Go kernels, bit for bit, at each SIMD level node runs, on one
+# thread and on 1, 2 and 3 (worker_threads); and the runtime's loading
+# into their arena (browser/wasm). The test host assembles the kernels
+# with wabt, an npm package of browser/js.
 wasm-test: browser/js/node_modules/.package-lock.json
-	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec=$(CURDIR)/browser/kern/go_js_wasm_exec ./browser/kern/
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec=$(CURDIR)/browser/kern/go_js_wasm_exec ./browser/kern/ ./browser/wasm/
 
 # The SDK's npm packages (esbuild, js-libp2p, wabt), installed again when
 # the lock file changes.

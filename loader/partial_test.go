@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
 // A partial model reads only the components it is given; the layers added
@@ -101,5 +103,79 @@ func TestHoldComponents(t *testing.T) {
 	}
 	if got, want := greedy(t, held), greedy(t, full); got != want {
 		t.Fatalf("the model built from held components generates\n%q\nthe whole one\n%q", got, want)
+	}
+}
+
+// externalFile holds a component file as a device would: matrices held on
+// it (quant.NewHeldMatrix), computed as the CPU does.
+type externalFile struct {
+	data     []byte
+	matrices map[*quant.Matrix][]byte // their rows
+}
+
+func (e *externalFile) ReadAt(p []byte, off int64) (int, error) { return copy(p, e.data[off:]), nil }
+
+func (e *externalFile) Matrix(off int64, rows, cols int, f quant.Format) (*quant.Matrix, error) {
+	m, err := quant.NewHeldMatrix(rows, cols, f, e)
+	if err == nil {
+		e.matrices[m] = e.data[off : off+int64(m.Size())]
+	}
+	return m, err
+}
+
+func (e *externalFile) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) error {
+	for i, m := range ms {
+		cpu, err := quant.NewMatrix(m.Rows, m.Cols, m.Format, e.matrices[m])
+		if err != nil {
+			return err
+		}
+		cpu.MatMul(dsts[i], x)
+	}
+	return nil
+}
+
+func (e *externalFile) ReadRow(m *quant.Matrix, i int, dst []byte) {
+	copy(dst, e.matrices[m][i*m.RowBytes():])
+}
+
+// Components held externally give the model their matrices held in place
+// and copies of their norms, and it generates as the whole one does.
+func TestHoldExternal(t *testing.T) {
+	ctx := context.Background()
+	whole, bs := openModel(t, llama2cSource(t), ImportOptions{})
+	full, err := whole.LlamaModel(ctx, llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(ctx, whole.Root, NewDAGService(bs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]*externalFile{}
+	for _, c := range m.Manifest.Components[1:] { // all but the tokenizer
+		data, err := m.ReadComponent(ctx, c.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[c.Name] = &externalFile{data: data, matrices: map[*quant.Matrix][]byte{}}
+		m.HoldExternal(c.Name, files[c.Name])
+		if err := bs.DeleteBlock(ctx, c.CID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := m.LlamaModel(ctx, llama.Options{})
+	if err != nil {
+		t.Fatalf("building from components held externally: %v", err)
+	}
+	for _, nm := range held.Matrices() {
+		if nm.Matrix.Data != nil || nm.Matrix.Device() == nil {
+			t.Fatalf("matrix %s is not held externally", nm.Name)
+		}
+	}
+	if got, want := greedy(t, held), greedy(t, full); got != want {
+		t.Fatalf("the model built from components held externally generates\n%q\nthe whole one\n%q", got, want)
+	}
+	if data, err := m.ReadComponent(ctx, ComponentHead); err != nil || !bytes.Equal(data, files[ComponentHead].data) {
+		t.Fatalf("reading the head back: %v", err)
 	}
 }

@@ -26,8 +26,19 @@ type Model struct {
 	Manifest *Manifest
 	dag      ipld.NodeGetter
 
-	mu   sync.Mutex
-	held map[string][]byte // component files read ahead by Hold
+	mu       sync.Mutex
+	held     map[string][]byte   // component files read ahead by Hold
+	external map[string]External // component files held elsewhere (HoldExternal)
+}
+
+// External is a component file held outside Go memory, on a device such as
+// the browser runtime's kernel arena: its matrices are built on the device
+// in place, its other bytes copied out as they are read.
+type External interface {
+	io.ReaderAt
+	// Matrix returns the rows×cols matrix in format f whose rows start at
+	// offset in the file (quant.NewHeldMatrix).
+	Matrix(offset int64, rows, cols int, f quant.Format) (*quant.Matrix, error)
 }
 
 // Open fetches and validates the manifest at root.
@@ -88,13 +99,36 @@ func (m *Model) Hold(ctx context.Context, name string) error {
 	return nil
 }
 
+// HoldExternal has ext hold the named component's file from now on, in
+// place of its blocks: the models built afterwards take its matrices
+// from ext (llama.Tensor.Matrix) and copy its other tensors out of it.
+// The caller checks that ext holds the file's bytes.
+func (m *Model) HoldExternal(name string, ext External) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.external == nil {
+		m.external = map[string]External{}
+	}
+	m.external[name] = ext
+}
+
 // ReadComponent returns the whole file of the named component: the bytes
-// Hold kept (not to be modified), else a new read of its blocks.
+// Hold kept (not to be modified), a copy of those HoldExternal's holds,
+// else a new read of its blocks.
 func (m *Model) ReadComponent(ctx context.Context, name string) ([]byte, error) {
 	m.mu.Lock()
 	data, ok := m.held[name]
+	ext := m.external[name]
 	m.mu.Unlock()
 	if ok {
+		return data, nil
+	}
+	if ext != nil {
+		c, _ := m.Manifest.Component(name)
+		data = make([]byte, c.Size)
+		if _, err := ext.ReadAt(data, 0); err != nil {
+			return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
+		}
 		return data, nil
 	}
 	r, c, err := m.file(ctx, name)
@@ -234,7 +268,9 @@ func (m *Model) llamaModel(ctx context.Context, opts llama.Options, have func(st
 }
 
 // tensorSource yields the tensors of the components have admits (all when
-// nil), reading each component whole the first time it is asked for.
+// nil), reading each component whole the first time it is asked for; the
+// tensors of a component held externally come from there, its matrices
+// in place where the kernels run their format.
 func (m *Model) tensorSource(ctx context.Context, have func(string) bool) llama.TensorSource {
 	components := map[string][]byte{}
 	return func(name string) (llama.Tensor, bool, error) {
@@ -242,21 +278,45 @@ func (m *Model) tensorSource(ctx context.Context, have func(string) bool) llama.
 		if !ok || (have != nil && !have(c.Name)) {
 			return llama.Tensor{}, false, nil
 		}
+		f, err := parseFormat(t.Format)
+		if err != nil {
+			return llama.Tensor{}, true, fmt.Errorf("loader: tensor %s: %w", name, err)
+		}
+		m.mu.Lock()
+		ext := m.external[c.Name]
+		m.mu.Unlock()
+		if ext != nil {
+			return externalTensor(ext, name, t, f)
+		}
 		data, read := components[c.Name]
 		if !read {
-			var err error
 			if data, err = m.ReadComponent(ctx, c.Name); err != nil {
 				return llama.Tensor{}, true, err
 			}
 			components[c.Name] = data
 		}
-		f, err := parseFormat(t.Format)
-		if err != nil {
-			return llama.Tensor{}, true, fmt.Errorf("loader: tensor %s: %w", name, err)
-		}
 		lt, err := f.tensor(name, t.Shape, data[t.Offset:t.Offset+t.Length])
 		return lt, true, err
 	}
+}
+
+// externalTensor is tensor t (named name, stored in f) of a file ext holds:
+// a matrix ext builds in place where the kernels run f, else its bytes
+// copied out.
+func externalTensor(ext External, name string, t Tensor, f format) (llama.Tensor, bool, error) {
+	if len(t.Shape) == 2 && f.runs {
+		mat, err := ext.Matrix(t.Offset, t.Shape[0], t.Shape[1], f.quant)
+		if err != nil {
+			return llama.Tensor{}, true, fmt.Errorf("loader: tensor %s: %w", name, err)
+		}
+		return llama.Tensor{Name: name, Shape: t.Shape, Format: f.quant, Matrix: mat}, true, nil
+	}
+	data := make([]byte, t.Length)
+	if _, err := ext.ReadAt(data, t.Offset); err != nil {
+		return llama.Tensor{}, true, fmt.Errorf("loader: tensor %s: %w", name, err)
+	}
+	lt, err := f.tensor(name, t.Shape, data)
+	return lt, true, err
 }
 
 // WriteGGUF writes the model as a GGUF file that llama.Open and llama.cpp

@@ -28,13 +28,19 @@ type pageResult struct {
 		Cached    int            // blocks read from the browser cache
 		Dropped   []string       // sources dropped for bad bytes or failed requests
 		Backend   struct {
-			Name    string // "wasm" or "webgpu"
-			Kernels string // the matrix kernels: "relaxed", "simd128" or "go"
+			Name         string // "wasm" or "webgpu"
+			Kernels      string // the matrix kernels: "relaxed", "simd128" or "go"
+			Threads      int    // the threads they run on
+			ThreadsError string // why not as many as asked for
 		}
 	}
 	Viable struct {
 		Components   []string // loaded when the model became viable
 		RemoteLayers []int    // layers the daemon runs for good
+	}
+	Capabilities struct {
+		WasmThreads bool                   // the page can run threads
+		Uses        struct{ Threads *int } // the threads the kernels run on
 	}
 	Events []struct {
 		Type      string
@@ -85,8 +91,8 @@ func TestBrowserLoadsOverGateway(t *testing.T) {
 	}
 }
 
-// runPage opens url and runs runAccel(root, options) there (options: a
-// JSON object for IPFSAccelerate, "" for none).
+// runPage opens url and runs runAccel(root, options...) there (options: a
+// JSON object for IPFSAccelerate, then one for loadModel).
 func runPage(t *testing.T, ctx context.Context, url, root string, options ...string) pageResult {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
@@ -225,10 +231,10 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 
 // The model's API beyond generate: capabilities (WebGPU through
 // SwiftShader, WebNN's API present but, in Debian's Chromium, no context;
-// SIMD and threads offered, of which the runtime uses SIMD — relaxed, its
-// kernels' best level, chosen at load — on one thread), the backend's
-// kernels, a layer unloaded and then run by the daemon with the same text,
-// and a stream aborted mid-way that stops the generation.
+// SIMD and threads offered, the runtime using SIMD — relaxed, its kernels'
+// best level, chosen at load — on the default threads, half the cores),
+// the backend's kernels, a layer unloaded and then run by the daemon with
+// the same text, and a stream aborted mid-way that stops the generation.
 func TestBrowserModelAPI(t *testing.T) {
 	d, root := sdkDaemon(t)
 	ctx := newBrowser(t, chromedp.Flag("enable-unsafe-webgpu", true),
@@ -250,10 +256,12 @@ func TestBrowserModelAPI(t *testing.T) {
 			}
 			WasmSimd, WasmThreads bool
 			Backend               string
+			HardwareConcurrency   int
 			Uses                  struct {
-				Backend       string
-				Kernels       *string
-				SIMD, Threads *bool
+				Backend string
+				Kernels *string
+				SIMD    *bool
+				Threads *int
 			}
 		}
 		// The capabilities' uses before the load (the kernels unknown
@@ -261,8 +269,12 @@ func TestBrowserModelAPI(t *testing.T) {
 		UsesBefore struct {
 			Kernels *string
 			SIMD    *bool
+			Threads *int
 		}
-		Stats               struct{ Kernels string }
+		Stats struct {
+			Kernels string
+			Threads int
+		}
 		Loaded, AfterUnload []string
 		Unloaded            string
 		Text                string
@@ -319,16 +331,17 @@ func TestBrowserModelAPI(t *testing.T) {
 	}
 	// Chromium offers SIMD (relaxed SIMD too) and, the page being
 	// cross-origin isolated, threads; the runtime uses relaxed SIMD
-	// kernels, known once the model is loaded, on one thread.
+	// kernels on half the cores (1 to 8), known once the model is loaded.
+	threads := min(8, max(1, caps.HardwareConcurrency/2))
 	if u := caps.Uses; !caps.WasmSimd || !caps.WasmThreads || u.Backend != "wasm" || u.Kernels == nil || *u.Kernels != "relaxed" ||
-		u.SIMD == nil || !*u.SIMD || u.Threads == nil || *u.Threads {
-		t.Errorf("capabilities %+v, uses %+v: want SIMD and threads offered, the wasm backend used, relaxed SIMD on one thread", caps, caps.Uses)
+		u.SIMD == nil || !*u.SIMD || u.Threads == nil || *u.Threads != threads {
+		t.Errorf("capabilities %+v, uses %+v: want SIMD and threads offered, the wasm backend used, relaxed SIMD on %d threads", caps, caps.Uses, threads)
 	}
-	if u := res.UsesBefore; u.Kernels != nil || u.SIMD != nil {
-		t.Errorf("before the load, uses %+v: want the kernels unknown (null)", u)
+	if u := res.UsesBefore; u.Kernels != nil || u.SIMD != nil || u.Threads != nil {
+		t.Errorf("before the load, uses %+v: want the kernels and their threads unknown (null)", u)
 	}
-	if res.Stats.Kernels != "relaxed" {
-		t.Errorf("backend stats %+v: want the relaxed SIMD kernels", res.Stats)
+	if res.Stats.Kernels != "relaxed" || res.Stats.Threads != threads {
+		t.Errorf("backend stats %+v: want the relaxed SIMD kernels on %d threads", res.Stats, threads)
 	}
 	if !caps.WebNN.API || caps.WebNN.Available && caps.WebNN.Error != "" {
 		t.Errorf("WebNN %+v: want navigator.ml, with an error where no context can be made", caps.WebNN)

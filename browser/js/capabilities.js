@@ -1,7 +1,7 @@
 // Detection of the browser's compute features: WebGPU (adapter, limits,
 // features), WebNN (whether a context can be made), WebAssembly SIMD and
 // threads, memory; and what the runtime uses of them: the backend (see
-// chooseBackend) and whether its code uses SIMD and threads.
+// chooseBackend), whether its kernels use SIMD and how many threads.
 
 /* global ACCEL_RUNTIME_USES */
 // What the runtime's code (accel.wasm and its matrix kernels) holds,
@@ -84,10 +84,12 @@ function chooseBackend(options, webgpu) {
 /**
  * Resolves with the browser's capabilities, the backend chosen under
  * options ({enableWebGPU, enableWebNN, enableWasm, kernels}), and what the
- * runtime uses: that backend, threads where its code does, and its matrix
- * kernels: 'go' (no SIMD) where the SDK's kernels or the browser have no
- * SIMD or options.kernels is 'go', else unknown (null) until a model loads:
- * a self-test at load picks them, and IPFSAccelerate.loadModel records them.
+ * runtime uses: that backend, and its matrix kernels and their threads:
+ * 'go' (no SIMD) where the SDK's kernels or the browser have no SIMD or
+ * options.kernels is 'go', one thread where they are Go's or threads
+ * cannot run (no threads in the SDK's code or the browser, a page not
+ * cross-origin isolated), else unknown (null) until a model loads: a
+ * self-test at load picks them, and IPFSAccelerate.loadModel records them.
  * @returns {Promise<import('./ipfs-accelerate').Capabilities>}
  */
 export async function detectCapabilities(options) {
@@ -96,16 +98,18 @@ export async function detectCapabilities(options) {
   const { backend, reason } = chooseBackend(options, webgpu);
   const wasmSimd = wasmValidates(WASM_SIMD);
   const noSimd = RUNTIME_USES.simd === false || !wasmSimd || options.kernels === 'go';
+  const wasmThreads = typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true && wasmValidates(WASM_THREADS);
+  const oneThread = noSimd || RUNTIME_USES.threads === false || !wasmThreads;
   return {
     webgpu,
     webnn,
     wasm: typeof WebAssembly === 'object',
     wasmSimd,
-    wasmThreads: typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true && wasmValidates(WASM_THREADS),
+    wasmThreads,
     deviceMemoryGB: nav.deviceMemory ?? null,
     hardwareConcurrency: nav.hardwareConcurrency ?? null,
     backend,
     backendReason: reason,
-    uses: { backend, simd: noSimd ? false : null, threads: RUNTIME_USES.threads, kernels: noSimd ? 'go' : null },
+    uses: { backend, simd: noSimd ? false : null, threads: oneThread ? 1 : null, kernels: noSimd ? 'go' : null },
   };
 }

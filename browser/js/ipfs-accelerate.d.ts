@@ -98,15 +98,16 @@ export interface Capabilities {
    * IPFSAccelerateOptions.kernels), and simd, whether they use WebAssembly SIMD: 'go' and false
    * where the SDK's kernels or the browser have no SIMD or the options ask for 'go', else null
    * until loadModel resolves (a self-test at load chooses them; later loads record theirs);
-   * threads, whether its WASM code uses more than one thread, read from its modules when the SDK
-   * was built (null where the SDK was not built by scripts/build-sdk.sh). The browser may offer
-   * SIMD and threads (wasmSimd, wasmThreads) while the runtime uses neither.
+   * threads, how many threads run the kernels: 1 where they are Go's or threads cannot run (the
+   * SDK's code or the browser has no threads, the page is not cross-origin isolated), else null
+   * until loadModel resolves (LoadOptions.threads, where the kernel workers started). The browser
+   * may offer SIMD and threads (wasmSimd, wasmThreads) while the runtime uses neither.
    */
   uses: {
     backend: 'webgpu' | 'wasm' | null;
     kernels: 'relaxed' | 'simd128' | 'go' | null;
     simd: boolean | null;
-    threads: boolean | null;
+    threads: number | null;
   };
 }
 
@@ -122,6 +123,14 @@ export interface LoadOptions {
    * a daemon that runs layers, tokenizer, embed, head, then the layers.
    */
   onComponentLoaded?: (component: string, info: { loadingTimeMs: number }) => void;
+  /**
+   * How many threads run the WASM kernels (default: half of navigator.hardwareConcurrency, 1 to
+   * 8). More than one needs a cross-origin isolated page (COOP/COEP headers, as the daemon's
+   * /sdk/ pages have): the weights then live in shared memory, and the runtime's worker and
+   * threads − 1 kernel workers share out every matrix product's rows, with the same results as one
+   * thread. Elsewhere the kernels run on one thread (the console says why).
+   */
+  threads?: number;
 }
 
 export interface ViableInfo {
@@ -138,12 +147,15 @@ export interface ViableInfo {
    * (relative), check the largest of them; features, the optional WebGPU features the kernels
    * use; error says why WebGPU was not used, or failed to take a matrix (a format off the WASM
    * kernels' products stays on them). kernels: the matrix kernels of the matrices WebGPU does
-   * not hold (all on 'wasm'); kernelsError: why a SIMD level asked for was not used.
+   * not hold (all on 'wasm'); kernelsError: why a SIMD level asked for was not used; threads: the
+   * threads the kernels run on; threadsError: why not as many as asked for.
    */
   backend: {
     name: 'webgpu' | 'wasm';
     kernels: 'relaxed' | 'simd128' | 'go';
     kernelsError?: string;
+    threads: number;
+    threadsError?: string;
     check?: number;
     checks?: Record<string, number>;
     features?: string[];
@@ -187,8 +199,9 @@ export interface GenerateOptions {
 }
 
 export interface BackendStats {
-  /** The matrix kernels (see ViableInfo.backend). */
+  /** The matrix kernels and the threads they run on (see ViableInfo.backend). */
   kernels: 'relaxed' | 'simd128' | 'go';
+  threads: number;
   /** WebGPU only: GPU memory holding weights, in their stored format (4-byte aligned). */
   bytes?: number;
   /** WebGPU only: the stored size of the weights on the GPU. */
@@ -203,6 +216,8 @@ export interface BackendStats {
 export interface MemoryUsage {
   /** Go heap in use in the runtime. */
   heapBytes: number;
+  /** The kernels' shared memory on threads (the weights they hold, activations); 0 on one thread. */
+  arenaBytes: number;
   /** Stored size of the model's weights. */
   modelBytes: number;
 }

@@ -59,12 +59,14 @@ export class IPFSAccelerate {
    * component by component (see Model.waitForMinimumViableModel for the
    * order). Resolves once the model can generate — the rest of the load
    * goes on (Model.waitForLoad) — and rejects if a block cannot be fetched
-   * with bytes that match its CID.
+   * with bytes that match its CID. options: the progress callbacks, and
+   * the threads the kernels run on (see LoadOptions.threads).
    * @param {string} cid
-   * @param {import('./ipfs-accelerate').LoadOptions} [callbacks]
+   * @param {import('./ipfs-accelerate').LoadOptions} [options]
    * @returns {Promise<Model>}
    */
-  async loadModel(cid, { onProgress, onComponentLoaded } = {}) {
+  async loadModel(cid, { onProgress, onComponentLoaded, threads = defaultThreads() } = {}) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadModel: options.threads is ${threads}, not a whole number of at least 1`);
     const { backend, backendReason } = await this.getCapabilities();
     if (!backend) throw new Error(`loadModel: no backend: ${backendReason}`);
     const { transports } = this.#options;
@@ -76,8 +78,8 @@ export class IPFSAccelerate {
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const { kernels, cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
-    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, webgpuFeatures, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
+    const { kernels, threads, cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
+    const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, threads, webgpuFeatures, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     let viable;
     try {
       viable = await model.waitForMinimumViableModel();
@@ -85,11 +87,12 @@ export class IPFSAccelerate {
       worker.terminate();
       throw err;
     }
-    // The matrix kernels are chosen at load (a self-test): what the
-    // capabilities could not tell before.
+    // The matrix kernels and their threads are chosen at load (a
+    // self-test): what the capabilities could not tell before.
     const { uses } = await this.getCapabilities();
     uses.kernels = viable.backend.kernels;
     uses.simd = uses.kernels !== 'go';
+    uses.threads = viable.backend.threads;
     return model;
   }
 
@@ -128,6 +131,14 @@ export class IPFSAccelerate {
   }
 }
 
+/**
+ * The threads loadModel runs the kernels on by default: half the logical
+ * cores (the others are the page's, the browser's and the system's), 1 to 8.
+ */
+function defaultThreads() {
+  return Math.min(8, Math.max(1, Math.floor((globalThis.navigator?.hardwareConcurrency ?? 2) / 2)));
+}
+
 /** The browser-dialable addresses of the daemon that serves this module. */
 async function published() {
   const url = new URL('./bootstrap.json', import.meta.url);
@@ -155,11 +166,12 @@ export class Model {
    * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
    * kernels, the matrix kernels ('auto', 'relaxed', 'simd128' or 'go');
    * webgpuFeatures, whether the WebGPU kernels use optional features;
+   * threads, how many threads run them;
    * maxMemoryUsageMB, the weights to
    * hold in the page (the rest offloaded); cacheQuotaMB, the browser block
    * cache's quota (undefined: the worker's default).
    */
-  constructor(worker, cid, { gateway, peer, offload, backend, kernels, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
+  constructor(worker, cid, { gateway, peer, offload, backend, kernels, threads, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB }, { onProgress, onComponentLoaded } = {}) {
     /** The model's root CID. */
     this.cid = cid;
     this.#worker = worker;
@@ -173,7 +185,7 @@ export class Model {
       event.preventDefault();
       this.#close(new Error(`accel worker: ${event.message || 'failed to start'}`));
     };
-    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB };
+    const load = { type: 'load', cid, gateway, transport: peer?.transport ?? null, offload, backend, kernels, threads, webgpuFeatures, maxMemoryUsageMB, cacheQuotaMB };
     let viable;
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
@@ -271,7 +283,7 @@ export class Model {
   }
 
   /**
-   * The runtime's memory: {heapBytes, modelBytes}. Asynchronous, since
+   * The runtime's memory: {heapBytes, arenaBytes, modelBytes}. Asynchronous, since
    * the runtime lives in a worker.
    * @returns {Promise<import('./ipfs-accelerate').MemoryUsage>}
    */
@@ -281,11 +293,11 @@ export class Model {
   }
 
   /**
-   * The backend's use: {kernels}, the matrix kernels ('relaxed',
-   * 'simd128' or 'go'), and on WebGPU also {bytes, weightBytes, calls,
-   * failures, lastError}: the GPU memory holding weights, their stored
-   * size, the product calls it ran, and those that failed and ran on the
-   * CPU instead.
+   * The backend's use: {kernels, threads}, the matrix kernels ('relaxed',
+   * 'simd128' or 'go') and the threads they run on, and on WebGPU also
+   * {bytes, weightBytes, calls, failures, lastError}: the GPU memory
+   * holding weights, their stored size, the product calls it ran, and
+   * those that failed and ran on the CPU instead.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */
   async getBackendStats() {

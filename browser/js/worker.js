@@ -4,14 +4,16 @@
 // messages between the page and globalThis.accelRuntime.
 //
 // Requests carry an id that every reply repeats:
-//   {type:'load', id, cid, gateway, transport, offload, backend, kernels, webgpuFeatures, maxMemoryUsageMB?, cacheQuotaMB?}
+//   {type:'load', id, cid, gateway, transport, offload, backend, kernels, threads, webgpuFeatures, maxMemoryUsageMB?, cacheQuotaMB?}
 //                                      (gateway: a URL, a list of them, or null for
 //                                      none; transport: the page's libp2p connection,
 //                                      e.g. 'webtransport', or null for none; offload:
 //                                      whether its peer runs layers not loaded yet;
 //                                      backend: 'webgpu' or 'wasm'; kernels: the
 //                                      matrix kernels, 'auto', 'relaxed', 'simd128'
-//                                      or 'go';
+//                                      or 'go'; threads: how many threads run
+//                                      them (1 where the page is not
+//                                      cross-origin isolated);
 //                                      webgpuFeatures: false keeps the WebGPU kernels
 //                                      off optional features;
 //                                      maxMemoryUsageMB: the weights to hold here, the
@@ -53,9 +55,9 @@ const BLOCK_TIMEOUT_MS = 30000;
 
 let wasmMemory = null; // the runtime's linear memory
 
-/** The runtime's linear memory in MiB (what the model costs the page). */
+/** The runtime's memories in MiB, its own and the kernels' arena (what the model costs the page). */
 function memoryMb() {
-  return wasmMemory ? Math.round(wasmMemory.buffer.byteLength / 2 ** 20) : 0;
+  return wasmMemory ? Math.round((wasmMemory.buffer.byteLength + self.AccelKernels.arenaBytes()) / 2 ** 20) : 0;
 }
 
 /** The bytes of file name in this worker's directory. */
@@ -69,7 +71,7 @@ const runtime = (async () => {
   const go = new Go();
   const [bytes] = await Promise.all([
     fetchFile('accel.wasm'),
-    self.AccelKernels.setup(go.importObject, (name) => fetchFile(`kernels/${name}`)),
+    self.AccelKernels.setup(go.importObject, (name) => fetchFile(`kernels/${name}`), () => new Worker(new URL('kernel-worker.js', self.location.href))),
   ]);
   const { instance } = await WebAssembly.instantiate(bytes, go.importObject);
   await self.AccelKernels.attach(instance);
@@ -223,6 +225,18 @@ async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
 }
 
+/**
+ * The threads the kernels may run on: threads, or 1 where the page is not
+ * cross-origin isolated (no shared memory between workers), with a note.
+ */
+function threadsHere(threads = 1) {
+  if (threads > 1 && !self.crossOriginIsolated) {
+    console.info(`accel worker: ${threads} threads asked for, but the page is not cross-origin isolated (COOP/COEP headers): the kernels run on one thread`);
+    return 1;
+  }
+  return threads;
+}
+
 const cancelled = new Set(); // ids of generations the page gave up on
 
 async function handle(msg) {
@@ -256,6 +270,7 @@ async function handle(msg) {
         peer: msg.offload ? peerStreams : undefined,
         gpu,
         kernels: msg.kernels,
+        threads: threadsHere(msg.threads),
         maxLocalBytes: (msg.maxMemoryUsageMB ?? 0) * 2 ** 20,
       });
       if (gpuError) info.backend.error = gpuError;

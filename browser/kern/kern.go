@@ -3,13 +3,16 @@
 // Package kern runs the browser runtime's matrix products on WebAssembly
 // SIMD kernels (browser/kernels: relaxed SIMD, else SIMD128) instead of
 // quant's Go kernels, which Go's wasm port compiles to scalar code. The
-// results are bit for bit those of the Go kernels: Open checks it before a
-// level is used.
+// results are bit for bit those of the Go kernels: Open and OpenArena
+// check it before a level is used.
 //
-// The kernels are a second module instantiated on the Go runtime's own
-// memory (browser/js/kernels.js does it, around the runtime's
-// instantiation): a product is one call through a wasm import, with the
-// job, weights, activations and results read and written in place.
+// On one thread (Device), the kernels are a second module instantiated on
+// the Go runtime's own memory (browser/js/kernels.js does it, around the
+// runtime's instantiation): a product is one call through a wasm import,
+// with the job, weights, activations and results read and written in
+// place. On several (Arena), they run on a shared memory that holds the
+// weights, in the runtime's thread and in kernel workers; a product copies
+// the vectors in and the results out.
 //
 // Formats: F32, F16, BF16, Q8_0, Q4_0 and Int with 4 or 8 bits (any group
 // size, symmetric or asymmetric). Int with 2 or 3 bits stays on the Go
@@ -114,10 +117,20 @@ func Open(level string) (*Device, error) {
 		return nil, fmt.Errorf("kern: no %s kernels in this runtime (it has %v)", level, Levels())
 	}
 	d := &Device{level: level, slot: int32(slices.Index(levelNames, level))}
-	if err := d.selfTest(); err != nil {
+	if err := selfTest(d); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// String is the level's name.
+func (d *Device) String() string { return d.level }
+
+// hold places m on d, which computes products in Go memory, and returns
+// it with a function that takes it off.
+func (d *Device) hold(m *quant.Matrix) (*quant.Matrix, func(), error) {
+	m.Place(d)
+	return m, func() { m.Place(nil) }, nil
 }
 
 // Place has d compute m's products, and reports whether it does: not for
@@ -151,15 +164,7 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 	d.work = grow(d.work, 128*nb)
 	d.mats = d.mats[:0]
 	for i, m := range ms {
-		f := m.Format
-		asym := uint32(0)
-		if f.Asym {
-			asym = 1
-		}
-		d.mats = append(d.mats, matDesc{
-			kind: uint32(f.Kind), bits: uint32(f.Bits), group: uint32(f.Group), asym: asym,
-			rows: uint32(m.Rows), rowBytes: uint32(m.RowBytes()), w: addr(&m.Data[0]), y: addr(&dsts[i][0]),
-		})
+		d.mats = append(d.mats, describe(m, addr(&m.Data[0]), dsts[i]))
 	}
 	// Every address is of a heap value (Go's heap does not move) or of d.
 	d.job = job{
@@ -171,10 +176,31 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 	runtime.KeepAlive(dsts)
 	runtime.KeepAlive(ms)
 	runtime.KeepAlive(x)
-	if rc != 0 {
-		return errors.New("kern: the kernels refused the job")
+	return jobError(rc)
+}
+
+// describe is m's matDesc, its rows at w and its products into y.
+func describe(m *quant.Matrix, w uint32, y []float32) matDesc {
+	f := m.Format
+	asym := uint32(0)
+	if f.Asym {
+		asym = 1
 	}
-	return nil
+	return matDesc{
+		kind: uint32(f.Kind), bits: uint32(f.Bits), group: uint32(f.Group), asym: asym,
+		rows: uint32(m.Rows), rowBytes: uint32(m.RowBytes()), w: w, y: addr(&y[0]),
+	}
+}
+
+// jobError is the error of a job's return code (kernels.wat, kernels.js).
+func jobError(rc int32) error {
+	switch rc {
+	case 0:
+		return nil
+	case 2:
+		return errors.New("kern: the arena cannot grow to hold the activations")
+	}
+	return errors.New("kern: the kernels refused the job")
 }
 
 // addr is p's address in the wasm memory.

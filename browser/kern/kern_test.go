@@ -8,25 +8,62 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"sync"
+	"syscall/js"
 	"testing"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
-// devices opens every kernel level the runtime has.
-func devices(t testing.TB) []*Device {
-	var ds []*Device
-	for _, level := range Levels() {
-		d, err := Open(level)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, d)
+// threadCounts are the thread counts the tests run arenas on: the
+// runtime's thread alone, and with one and two kernel workers.
+var threadCounts = []int{1, 2, 3}
+
+var (
+	opened   = map[string]kernels{}
+	openedMu sync.Mutex
+)
+
+// open returns the kernels of level on one thread (threads 0: Device) or
+// on an arena of threads threads, opened once per test binary.
+func open(t testing.TB, level string, threads int) kernels {
+	t.Helper()
+	openedMu.Lock()
+	defer openedMu.Unlock()
+	key := fmt.Sprint(level, threads)
+	if k, ok := opened[key]; ok {
+		return k
 	}
-	if len(ds) == 0 {
+	var k kernels
+	var err error
+	if threads == 0 {
+		k, err = Open(level)
+	} else {
+		k, err = OpenArena(level, threads)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened[key] = k
+	return k
+}
+
+// every returns every kernel level the runtime has, on one thread and on
+// arenas of each of threadCounts.
+func every(t testing.TB) []kernels {
+	t.Helper()
+	levels := Levels()
+	if len(levels) == 0 {
 		t.Fatal("no kernel level in this runtime: run the tests with -exec go_js_wasm_exec")
 	}
-	return ds
+	var ks []kernels
+	for _, level := range levels {
+		ks = append(ks, open(t, level, 0))
+		for _, n := range threadCounts {
+			ks = append(ks, open(t, level, n))
+		}
+	}
+	return ks
 }
 
 // Node offers SIMD128, and relaxed SIMD where go_js_wasm_exec enabled it.
@@ -43,10 +80,11 @@ func TestLevels(t *testing.T) {
 	}
 }
 
-// Every kernel at every level gives the Go kernels' bits: ragged shapes
-// (stories260K's 172-wide rows, columns not a multiple of 32 or 8, rows
-// not a multiple of 4, Int's last group short), one vector (decode) and
-// several (prefill).
+// Every kernel at every level, on one thread and on 1, 2 and 3 threads,
+// gives the Go kernels' bits: ragged shapes (stories260K's 172-wide rows,
+// columns not a multiple of 32 or 8, rows not a multiple of 4, Int's last
+// group short), one vector (decode) and several (prefill, past the 64
+// vectors an arena takes at once).
 func TestKernelsMatchGo(t *testing.T) {
 	var formats []quant.Format
 	formats = append(formats, quant.FormatF32, quant.FormatF16, quant.FormatBF16, quant.FormatQ8_0, quant.FormatQ4_0)
@@ -57,7 +95,7 @@ func TestKernelsMatchGo(t *testing.T) {
 			}
 		}
 	}
-	ds := devices(t)
+	ks := every(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, f := range formats {
 		cols := []int{172, 200, 2048}
@@ -71,10 +109,8 @@ func TestKernelsMatchGo(t *testing.T) {
 			for _, c := range cols {
 				for _, rows := range []int{1, 3, 67} {
 					for _, n := range []int{1, 3, 70} {
-						for _, d := range ds {
-							if err := d.check(f, rows, c, n, rng); err != nil {
-								t.Error(err)
-							}
+						if err := check(f, rows, c, n, rng, ks...); err != nil {
+							t.Error(err)
 						}
 					}
 				}
@@ -90,7 +126,7 @@ func TestRandomRows(t *testing.T) {
 	formats := []quant.Format{quant.FormatQ8_0, quant.FormatQ4_0,
 		{Kind: quant.Int, Bits: 4, Group: 64, Asym: true}, {Kind: quant.Int, Bits: 8, Group: 96}, {Kind: quant.Int, Bits: 8, Group: 32, Asym: true}}
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, d := range devices(t) {
+	for _, k := range every(t) {
 		for _, f := range formats {
 			c := cols
 			if f.Kind == quant.Q8_0 || f.Kind == quant.Q4_0 {
@@ -124,16 +160,14 @@ func TestRandomRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			x := randomValues(n, c, rng)
-			want, got := make([]float32, n*rows), make([]float32, n*rows)
+			want := make([]float32, n*rows)
 			m.MatMul(want, quant.NewBatch(x, n, c))
-			if err := d.MatMul([][]float32{got}, []*quant.Matrix{m}, quant.NewBatch(x, n, c)); err != nil {
+			got, err := product(k, m, x, n)
+			if err != nil {
 				t.Fatal(err)
 			}
-			for i := range want {
-				if !sameBits(got[i], want[i]) {
-					t.Errorf("%s %s: product %d is %v, not %v", d.level, f, i, got[i], want[i])
-					break
-				}
+			if i := mismatch(got, want); i >= 0 {
+				t.Errorf("%s %s: product %d is %v, not %v", k, f, i, got[i], want[i])
 			}
 		}
 	}
@@ -154,29 +188,29 @@ func TestAllHalves(t *testing.T) {
 		}
 		want := make([]float32, 65536)
 		m.MatVec(want, []float32{1})
-		for _, d := range devices(t) {
-			got := make([]float32, 65536)
-			if err := d.MatMul([][]float32{got}, []*quant.Matrix{m}, quant.NewBatch([]float32{1}, 1, 1)); err != nil {
+		for _, k := range every(t) {
+			got, err := product(k, m, []float32{1}, 1)
+			if err != nil {
 				t.Fatal(err)
 			}
-			for h := range got {
-				if !sameBits(got[h], want[h]) {
-					t.Errorf("%s %s: %#04x is %v, not %v", d.level, f, h, got[h], want[h])
-				}
+			if h := mismatch(got, want); h >= 0 {
+				t.Errorf("%s %s: %#04x is %v, not %v", k, f, h, got[h], want[h])
 			}
 		}
 	}
 }
 
-// Matrices placed on a device run there through quant.MatMulAll, several
-// formats in one job; formats without a kernel stay on the Go kernels.
-func TestPlacedMatMulAll(t *testing.T) {
+// Matrices on the kernels (placed on a Device, held in an arena) run
+// there through quant.MatMulAll, several formats in one job; a Device
+// leaves formats without a kernel to the Go kernels, and an arena refuses
+// to hold them.
+func TestMatMulAll(t *testing.T) {
 	const cols, n = 192, 5
 	rng := rand.New(rand.NewPCG(5, 6))
 	formats := []quant.Format{quant.FormatQ4_0, quant.FormatF32, {Kind: quant.Int, Bits: 8, Group: 64, Asym: true}, quant.FormatBF16, {Kind: quant.Int, Bits: 4, Group: 96}}
 	x := randomValues(n, cols, rng)
-	for _, d := range devices(t) {
-		var ms []*quant.Matrix
+	for _, k := range every(t) {
+		var ms, on []*quant.Matrix
 		var want, got [][]float32
 		for i, f := range formats {
 			rows := 9 + 10*i
@@ -184,22 +218,23 @@ func TestPlacedMatMulAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ms = append(ms, m)
+			h, free, err := k.hold(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer free()
+			ms, on = append(ms, m), append(on, h)
 			want = append(want, make([]float32, n*rows))
 			got = append(got, make([]float32, n*rows))
 		}
-		quant.MatMulAll(want, ms, quant.NewBatch(x, n, cols))
+		quant.MatMulAll(got, on, quant.NewBatch(x, n, cols))
 		for _, m := range ms {
-			if !d.Place(m) {
-				t.Fatalf("%s refused a %s matrix", d.level, m.Format)
-			}
+			m.Place(nil)
 		}
-		quant.MatMulAll(got, ms, quant.NewBatch(x, n, cols))
+		quant.MatMulAll(want, ms, quant.NewBatch(x, n, cols))
 		for i := range want {
-			for j := range want[i] {
-				if !sameBits(got[i][j], want[i][j]) {
-					t.Fatalf("%s: matrix %d (%s) product %d is %v, not %v", d.level, i, formats[i], j, got[i][j], want[i][j])
-				}
+			if j := mismatch(got[i], want[i]); j >= 0 {
+				t.Fatalf("%s: matrix %d (%s) product %d is %v, not %v", k, i, formats[i], j, got[i][j], want[i][j])
 			}
 		}
 		for _, f := range []quant.Format{{Kind: quant.Int, Bits: 3, Group: 32}, {Kind: quant.Int, Bits: 2, Group: 64, Asym: true}} {
@@ -207,18 +242,109 @@ func TestPlacedMatMulAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Place(m) || m.Device() != nil {
-				t.Errorf("%s placed a %s matrix", d.level, f)
+			switch k := k.(type) {
+			case *Device:
+				if k.Place(m) || m.Device() != nil {
+					t.Errorf("%s placed a %s matrix", k, f)
+				}
+			case *Arena:
+				if _, _, err := k.hold(m); err == nil {
+					t.Errorf("%s held a %s matrix", k, f)
+				}
 			}
 		}
 	}
 }
 
-// Decode-sized products of Q4_0 and Q8_0 matrices: quant's Go kernels
-// (as compiled for js/wasm) and each kernel level.
+// Many small jobs back to back on three threads, as a decode runs them:
+// workers that wake late claim parts of the job published since, or none,
+// and every product is still the Go kernels'.
+func TestBackToBack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	a := open(t, Levels()[0], 3).(*Arena)
+	type job struct {
+		m    *quant.Matrix
+		n    int
+		x    []float32
+		want []float32
+	}
+	var jobs []job
+	for i, rows := range []int{5, 67, 13, 130} {
+		m, err := quant.Quantize(randomValues(rows, 96, rng), rows, 96, quant.FormatQ4_0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, free, err := a.hold(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer free()
+		n := 1 + i%2*2
+		x := randomValues(n, 96, rng)
+		want := make([]float32, n*rows)
+		m.MatMul(want, quant.NewBatch(x, n, 96))
+		jobs = append(jobs, job{h, n, x, want})
+	}
+	for i := range 10000 {
+		j := jobs[i%len(jobs)]
+		got := make([]float32, len(j.want))
+		if err := a.MatMul([][]float32{got}, []*quant.Matrix{j.m}, quant.NewBatch(j.x, j.n, 96)); err != nil {
+			t.Fatal(err)
+		}
+		if k := mismatch(got, j.want); k >= 0 {
+			t.Fatalf("job %d (%d rows): product %d is %v, not %v", i, j.m.Rows, k, got[k], j.want[k])
+		}
+	}
+}
+
+// A region holds bytes written from Go and from JS, reads them back, and
+// its matrices read their rows from it; an arena grows as regions need.
+func TestRegions(t *testing.T) {
+	a := open(t, Levels()[0], 2).(*Arena)
+	before := a.Bytes()
+	r, err := a.Alloc(before) // more than is free
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Free()
+	if a.Bytes() <= before {
+		t.Errorf("the arena stayed at %d bytes for a %d-byte region", a.Bytes(), before)
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	m, err := quant.Quantize(randomValues(7, 64, rng), 7, 64, quant.FormatQ8_0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const off = 1000
+	u8 := js.Global().Get("Uint8Array").New(len(m.Data))
+	js.CopyBytesToJS(u8, m.Data)
+	if err := r.WriteJS(off, u8, len(m.Data)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Matrix(off, 7, 64, quant.FormatQ8_0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := make([]byte, len(m.Data))
+	if _, err := r.ReadAt(back, off); err != nil || !slices.Equal(back, m.Data) {
+		t.Errorf("read back %v (%v), want the bytes written", back, err)
+	}
+	if mismatch(h.Dequantize(), m.Dequantize()) >= 0 {
+		t.Error("the held matrix's rows differ from the matrix's")
+	}
+	if err := r.Write(r.size-1, []byte{1, 2}); err == nil {
+		t.Error("a write past the region's end succeeded")
+	}
+	if _, err := r.Matrix(r.size-10, 7, 64, quant.FormatQ8_0); err == nil {
+		t.Error("a matrix past the region's end was made")
+	}
+}
+
+// Decode-sized products of Q4_0 and Q8_0 matrices: quant's Go kernels (as
+// compiled for js/wasm), each kernel level on Go's memory, and the best
+// level on arenas of 1 and 2 threads.
 func BenchmarkMatVec(b *testing.B) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	ds := devices(b)
 	for _, f := range []quant.Format{quant.FormatQ4_0, quant.FormatQ8_0} {
 		for _, rows := range []int{2048, 5632} {
 			const cols = 2048
@@ -226,22 +352,61 @@ func BenchmarkMatVec(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			x, y := randomValues(1, cols, rng), make([]float32, rows)
 			name := fmt.Sprintf("%s/%dx%d", f, rows, cols)
 			b.Run(name+"/go", func(b *testing.B) {
+				x, y := randomValues(1, cols, rng), make([]float32, rows)
 				for b.Loop() {
 					m.MatVec(y, x)
 				}
 			})
-			for _, d := range ds {
-				b.Run(name+"/"+d.level, func(b *testing.B) {
-					for b.Loop() {
-						if err := d.MatMul([][]float32{y}, []*quant.Matrix{m}, quant.NewBatch(x, 1, cols)); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
-			}
+			benchKernels(b, name, m, 1)
 		}
+	}
+}
+
+// Prefill-sized products: 64 vectors times a Q4_0 2048×2048 matrix.
+func BenchmarkPrefill(b *testing.B) {
+	m, err := quant.Quantize(randomValues(2048, 2048, rand.New(rand.NewPCG(9, 9))), 2048, 2048, quant.FormatQ4_0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchKernels(b, "q4_0/2048x2048/n64", m, 64)
+}
+
+// The cost of a call, the product all but free: 4 rows of Q4_0 2048 wide,
+// on Go's memory and on arenas (the trampoline's copies and the threads'
+// wake-up).
+func BenchmarkCall(b *testing.B) {
+	m, err := quant.Quantize(randomValues(4, 2048, rand.New(rand.NewPCG(9, 9))), 4, 2048, quant.FormatQ4_0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchKernels(b, "q4_0/4x2048", m, 1)
+}
+
+// benchKernels benchmarks m times n vectors on the kernels of every level
+// on Go's memory, and of the best level on arenas of 1 and 2 threads.
+func benchKernels(b *testing.B, name string, m *quant.Matrix, n int) {
+	ks := []kernels{}
+	for _, level := range Levels() {
+		ks = append(ks, open(b, level, 0))
+	}
+	for _, threads := range []int{1, 2} {
+		ks = append(ks, open(b, Levels()[0], threads))
+	}
+	x, y := randomValues(n, m.Cols, rand.New(rand.NewPCG(1, 1))), make([]float32, n*m.Rows)
+	for _, k := range ks {
+		h, free, err := k.hold(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%s/%s", name, k), func(b *testing.B) {
+			for b.Loop() {
+				if err := k.MatMul([][]float32{y}, []*quant.Matrix{h}, quant.NewBatch(x, n, m.Cols)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		free()
 	}
 }

@@ -18,10 +18,21 @@ var selfTestFormats = []quant.Format{
 	{Kind: quant.Int, Bits: 8, Group: 128}, {Kind: quant.Int, Bits: 8, Group: 256, Asym: true},
 }
 
-// selfTest compares d with quant's Go kernels on small random products of
+// kernels is what the self-test runs products on: a level on this thread
+// (Device) or on threads (Arena).
+type kernels interface {
+	quant.Device
+	// String names the kernels in errors.
+	String() string
+	// hold returns m as the kernels take it — m, or a copy held in the
+	// arena — and a function that frees the copy.
+	hold(m *quant.Matrix) (*quant.Matrix, func(), error)
+}
+
+// selfTest compares k with quant's Go kernels on small random products of
 // every format: rows and columns not multiples of 4 and 32 where the
 // format allows, one and several vectors.
-func (d *Device) selfTest() error {
+func selfTest(k kernels) error {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, f := range selfTestFormats {
 		cols := 200
@@ -29,7 +40,7 @@ func (d *Device) selfTest() error {
 			cols = 192
 		}
 		for _, s := range [][2]int{{5, 1}, {67, 3}} {
-			if err := d.check(f, s[0], cols, s[1], rng); err != nil {
+			if err := check(f, s[0], cols, s[1], rng, k); err != nil {
 				return err
 			}
 		}
@@ -38,9 +49,9 @@ func (d *Device) selfTest() error {
 }
 
 // check multiplies a random rows×cols matrix in format f with n random
-// vectors on d and on quant's Go kernels, and reports the first product
-// whose bits differ (NaN matches NaN).
-func (d *Device) check(f quant.Format, rows, cols, n int, rng *rand.Rand) error {
+// vectors on quant's Go kernels and on each of ks, and reports the first
+// product whose bits differ (NaN matches NaN).
+func check(f quant.Format, rows, cols, n int, rng *rand.Rand, ks ...kernels) error {
 	m, err := quant.QuantizeWith(randomValues(rows, cols, rng), rows, cols, f, quant.Options{RTN: true})
 	if err != nil {
 		return err
@@ -48,22 +59,39 @@ func (d *Device) check(f quant.Format, rows, cols, n int, rng *rand.Rand) error 
 	x := randomValues(n, cols, rng)
 	want := make([]float32, n*rows)
 	m.MatMul(want, quant.NewBatch(x, n, cols)) // m is on no device: the Go kernels
-	got := make([]float32, n*rows)
-	if err := d.MatMul([][]float32{got}, []*quant.Matrix{m}, quant.NewBatch(x, n, cols)); err != nil {
-		return err
-	}
-	for i := range want {
-		if !sameBits(got[i], want[i]) {
+	for _, k := range ks {
+		got, err := product(k, m, x, n)
+		if err != nil {
+			return err
+		}
+		if i := mismatch(got, want); i >= 0 {
 			return fmt.Errorf("kern: the %s kernels differ from Go's: %s %d×%d matrix times %d vectors: product %d is %v, not %v",
-				d.level, f, rows, cols, n, i, got[i], want[i])
+				k, f, rows, cols, n, i, got[i], want[i])
 		}
 	}
 	return nil
 }
 
-// sameBits reports whether a and b are the same float32, or both NaN.
-func sameBits(a, b float32) bool {
-	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
+// mismatch is the index of the first of got whose bits are not want's
+// (NaN matches NaN), or -1.
+func mismatch(got, want []float32) int {
+	for i := range want {
+		if !(math.Float32bits(got[i]) == math.Float32bits(want[i]) || got[i] != got[i] && want[i] != want[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// product is m times the n vectors x on k.
+func product(k kernels, m *quant.Matrix, x []float32, n int) ([]float32, error) {
+	h, free, err := k.hold(m)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	y := make([]float32, n*m.Rows)
+	return y, k.MatMul([][]float32{y}, []*quant.Matrix{h}, quant.NewBatch(x, n, m.Cols))
 }
 
 // randomValues returns rows×cols normal values scaled by e^±6 per block

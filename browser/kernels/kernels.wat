@@ -2,18 +2,22 @@
 ;; the Go kernels of inference/quant, giving the same bits as those compiled
 ;; for js/wasm (the runtime checks it at load, browser/kern).
 ;;
-;; The module imports the Go runtime's own memory: the job, the weights, the
-;; activations and the results are Go values, read and written in place.
-;; browser/kern calls the export matmul through a shim's table (shim.wat).
-;;
-;; Two variants are built from this file (scripts/build-kernels.mjs): lines
-;; starting with ";;@relaxed " are code in relaxed.wasm (relaxed SIMD),
-;; lines starting with ";;@simd128 " in simd128.wasm (SIMD128 only).
+;; Four variants are built from this file (scripts/build-kernels.mjs): a
+;; line starting with ";;@<tag> " is code in the variants of that tag and a
+;; comment in the others. Memory: "go" imports the Go runtime's own memory
+;; (the job, weights, activations and results are Go values, read and
+;; written in place; browser/kern calls matmul through a shim's table,
+;; shim.wat); "arena" imports a shared memory, the arena, that holds the
+;; weights and activations and is run on by several threads (dispatch and
+;; worker_loop; browser/js/kernels.js copies the activations in and out).
+;; Level: "relaxed" uses relaxed SIMD, "simd128" SIMD128 alone.
 ;;
 ;; Exactness. Every float32 operation is Go's, in Go's order: a vector's
 ;; lanes are four rows, each lane replaying one row's scalar chain (F32's
 ;; lanes are Go's four partial sums instead). Integer sums are exact in any
-;; order. No fused or relaxed float operation is used.
+;; order. No fused or relaxed float operation is used. Each output is
+;; computed whole by one thread, so how the rows are shared out between
+;; threads does not change a bit.
 ;;
 ;; The job (browser/kern: job and matDesc; little-endian uint32 fields,
 ;; addresses in this memory):
@@ -21,53 +25,189 @@
 ;;   12 q8     i8 n×nb×32       16 q8s  f32 n×nb   20 q8sum i32 n×nb
 ;;   24 gx     f32 n×nb         28 work 512×nb bytes   32 tail f32 ×32
 ;;   36 nmat                     40 mats: nmat × 32 bytes
-;; (q8 to tail are scratch; nb = ⌈cols/32⌉).
+;; (q8 to tail are scratch; nb = ⌈cols/32⌉; gx and work are matmul's, the
+;; threads of dispatch have their own).
 ;; A matrix: +0 kind (quant.Kind: 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0,
 ;; 5 int) +4 bits +8 group +12 asym +16 rows +20 rowBytes +24 w (its rows)
 ;; +28 y (f32 n×rows, y[t·rows + r] = row r · vector t).
 (module
-  (import "env" "mem" (memory 1))
+;;@go  (import "env" "mem" (memory 1))
+;;@arena  (import "env" "mem" (memory 1 65536 shared))
 
-  ;; matmul runs a job: every matrix times every vector. It quantizes the
-  ;; vectors to 8 bits first when a matrix reads them so (quant.Batch).
-  ;; It returns 0, or 1 for a matrix of a kind it has no kernel for.
+  ;; matmul runs a job on this thread: every matrix times every vector. It
+  ;; returns 0, or 1 for a matrix of a kind it has no kernel for.
   (func (export "matmul") (param $job i32) (result i32)
-    (local $n i32) (local $cols i32) (local $nb i32) (local $x i32) (local $m i32) (local $end i32) (local $kind i32)
+    (local $m i32) (local $end i32)
+    (if (call $prepare (local.get $job)) (then (return (i32.const 1))))
+    (local.set $m (i32.load offset=40 (local.get $job)))
+    (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
+    (block $done (loop $mats
+      (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
+      (call $rows (local.get $job) (local.get $m) (i32.const 0) (i32.load offset=16 (local.get $m))
+        (i32.load offset=28 (local.get $job)) (i32.load offset=24 (local.get $job)))
+      (local.set $m (i32.add (local.get $m) (i32.const 32)))
+      (br $mats)))
+    (i32.const 0))
+
+  ;; prepare readies a job's products: it returns 1 for a matrix of a kind
+  ;; with no kernel, else quantizes the vectors to 8 bits if a matrix reads
+  ;; them so (quant.Batch) and returns 0.
+  (func $prepare (param $job i32) (result i32)
+    (local $m i32) (local $end i32) (local $q8 i32)
+    (local.set $m (i32.load offset=40 (local.get $job)))
+    (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
+    (block $done (loop $mats
+      (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
+      (if (i32.gt_u (i32.load (local.get $m)) (i32.const 5)) (then (return (i32.const 1))))
+      (local.set $q8 (i32.or (local.get $q8) (i32.ge_u (i32.load (local.get $m)) (i32.const 3))))
+      (local.set $m (i32.add (local.get $m) (i32.const 32)))
+      (br $mats)))
+    (if (local.get $q8)
+      (then (call $quantize (i32.load offset=8 (local.get $job)) (i32.load (local.get $job)) (i32.load offset=4 (local.get $job))
+        (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job))
+        (i32.load offset=20 (local.get $job)) (i32.load offset=32 (local.get $job)))))
+    (i32.const 0))
+
+  ;; rows computes rows [r0, r1) of matrix m of job (r0 a multiple of 4,
+  ;; r1 too or the matrix's last row + 1) for every vector, with work
+  ;; (512·nb bytes) and gx (4·n·nb bytes) as scratch. The vectors are
+  ;; quantized already (prepare).
+  (func $rows (param $job i32) (param $m i32) (param $r0 i32) (param $r1 i32) (param $work i32) (param $gx i32)
+    (local $kind i32) (local $n i32) (local $cols i32) (local $nb i32) (local $x i32)
+    (local.set $kind (i32.load (local.get $m)))
     (local.set $n (i32.load (local.get $job)))
     (local.set $cols (i32.load offset=4 (local.get $job)))
     (local.set $x (i32.load offset=8 (local.get $job)))
     (local.set $nb (i32.shr_u (i32.add (local.get $cols) (i32.const 31)) (i32.const 5)))
+    (if (i32.eqz (local.get $kind))
+      (then (call $mm_f32 (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $r0) (local.get $r1)) (return)))
+    (if (i32.lt_u (local.get $kind) (i32.const 3))
+      (then (call $mm_h16 (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $work) (local.get $r0) (local.get $r1)) (return)))
+    (if (i32.lt_u (local.get $kind) (i32.const 5))
+      (then (call $mm_q (local.get $m) (local.get $nb) (local.get $n) (local.get $job) (local.get $work) (local.get $r0) (local.get $r1)) (return)))
+    (call $mm_int (local.get $m) (local.get $nb) (local.get $n) (local.get $job) (local.get $work) (local.get $gx) (local.get $r0) (local.get $r1)))
+
+  ;; ---- threads (arena variants) ----
+  ;;
+  ;; A job is run by T threads: the runtime's (dispatch) and T−1 workers
+  ;; (worker_loop). The rows of its matrices, stacked in order, are cut
+  ;; into 4-row quads (a matrix's last one may be short) and the quads into
+  ;; parts = min(quads, 4·T) runs of consecutive quads; a thread claims a
+  ;; part, computes it, and claims the next until none is left. They meet
+  ;; at a control block (ctrl, 64 bytes; i32 fields):
+  ;;    0 gen      jobs published     4 claims   parts << 16 | next part
+  ;;    8 left     parts not done    12 stop     1: worker_loop returns
+  ;;   16 job      its address       20 quads    of the job
+  ;;   24 scratch  thread i's at scratch + i·size: work (512·nb bytes) then gx
+  ;;   28 size     32 threads  T     36 spin     polls before a thread sleeps
+  ;;   40 started  worker_loops entered
+  ;; A claim (one atomic add on claims) carries the part count of the job
+  ;; it claims from, and the job's fields stay as they are until every part
+  ;; of it is done (dispatch returns only then): a thread that comes late
+  ;; finds no part left, or claims a part of the job published since and
+  ;; reads that one's fields — claim, then read.
+
+  ;; dispatch runs the job at ctrl's job on every thread: it publishes it,
+  ;; computes the parts it claims and waits for the others. It returns 0,
+  ;; or 1 for a matrix of a kind it has no kernel for.
+  (func (export "dispatch") (param $ctrl i32) (result i32)
+    (local $job i32) (local $m i32) (local $end i32) (local $quads i32) (local $parts i32) (local $left i32)
+    (local.set $job (i32.load offset=16 (local.get $ctrl)))
+    (if (call $prepare (local.get $job)) (then (return (i32.const 1))))
     (local.set $m (i32.load offset=40 (local.get $job)))
     (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
-    (block $quantized
-      (loop $scan
-        (br_if $quantized (i32.ge_u (local.get $m) (local.get $end)))
-        (if (i32.ge_u (i32.load (local.get $m)) (i32.const 3))
-          (then
-            (call $quantize (local.get $x) (local.get $n) (local.get $cols)
-              (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job))
-              (i32.load offset=20 (local.get $job)) (i32.load offset=32 (local.get $job)))
-            (br $quantized)))
-        (local.set $m (i32.add (local.get $m) (i32.const 32)))
-        (br $scan)))
-    (local.set $m (i32.load offset=40 (local.get $job)))
-    (block $done
-      (loop $mats
+    (block $done (loop $mats
+      (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
+      (local.set $quads (i32.add (local.get $quads) (i32.shr_u (i32.add (i32.load offset=16 (local.get $m)) (i32.const 3)) (i32.const 2))))
+      (local.set $m (i32.add (local.get $m) (i32.const 32)))
+      (br $mats)))
+    (i32.store offset=20 (local.get $ctrl) (local.get $quads))
+    (local.set $parts (i32.shl (i32.load offset=32 (local.get $ctrl)) (i32.const 2)))
+    (local.set $parts (select (local.get $quads) (local.get $parts) (i32.lt_u (local.get $quads) (local.get $parts))))
+    (i32.atomic.store offset=8 (local.get $ctrl) (local.get $parts))
+    (i32.atomic.store offset=4 (local.get $ctrl) (i32.shl (local.get $parts) (i32.const 16)))
+    (drop (i32.atomic.rmw.add (local.get $ctrl) (i32.const 1)))
+    (drop (memory.atomic.notify (local.get $ctrl) (i32.const -1)))
+    (call $run_parts (local.get $ctrl) (i32.const 0))
+    (block $finished (loop $wait
+      (local.set $left (i32.atomic.load offset=8 (local.get $ctrl)))
+      (br_if $finished (i32.eqz (local.get $left)))
+      (call $await (i32.add (local.get $ctrl) (i32.const 8)) (local.get $left) (i32.load offset=36 (local.get $ctrl)))
+      (br $wait)))
+    (i32.const 0))
+
+  ;; worker_loop is worker thread id's life (1 ≤ id < T): it runs the parts
+  ;; of each job it finds published, then waits for the next, until stop.
+  (func (export "worker_loop") (param $ctrl i32) (param $id i32)
+    (local $seen i32)
+    (local.set $seen (i32.atomic.load (local.get $ctrl)))
+    (loop $jobs
+      (if (i32.atomic.load offset=12 (local.get $ctrl)) (then (return)))
+      (call $run_parts (local.get $ctrl) (local.get $id))
+      (call $await (local.get $ctrl) (local.get $seen) (i32.load offset=36 (local.get $ctrl)))
+      (local.set $seen (i32.atomic.load (local.get $ctrl)))
+      (br $jobs)))
+
+  ;; run_parts claims parts of the job published last and computes them,
+  ;; as thread id, until none is left; the thread that finishes the last
+  ;; part wakes dispatch.
+  (func $run_parts (param $ctrl i32) (param $id i32)
+    (local $claim i32) (local $p i32) (local $parts i32) (local $job i32) (local $quads i32) (local $q0 i32) (local $q1 i32)
+    (local $m i32) (local $end i32) (local $base i32) (local $mq i32) (local $a i32) (local $b i32) (local $rows i32) (local $work i32)
+    (loop $claims
+      (local.set $claim (i32.atomic.rmw.add offset=4 (local.get $ctrl) (i32.const 1)))
+      (local.set $p (i32.and (local.get $claim) (i32.const 0xffff)))
+      (local.set $parts (i32.shr_u (local.get $claim) (i32.const 16)))
+      (if (i32.ge_u (local.get $p) (local.get $parts)) (then (return)))
+      (local.set $job (i32.load offset=16 (local.get $ctrl)))
+      (local.set $quads (i32.load offset=20 (local.get $ctrl)))
+      (local.set $q0 (i32.div_u (i32.mul (local.get $p) (local.get $quads)) (local.get $parts)))
+      (local.set $q1 (i32.div_u (i32.mul (i32.add (local.get $p) (i32.const 1)) (local.get $quads)) (local.get $parts)))
+      (local.set $work (i32.add (i32.load offset=24 (local.get $ctrl)) (i32.mul (local.get $id) (i32.load offset=28 (local.get $ctrl)))))
+      ;; the quads [q0, q1) of the matrices stacked, matrix by matrix
+      (local.set $base (i32.const 0))
+      (local.set $m (i32.load offset=40 (local.get $job)))
+      (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
+      (block $done (loop $mats
         (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
-        (local.set $kind (i32.load (local.get $m)))
-        (if (i32.gt_u (local.get $kind) (i32.const 5)) (then (return (i32.const 1))))
-        (if (i32.lt_u (local.get $kind) (i32.const 3))
+        (local.set $rows (i32.load offset=16 (local.get $m)))
+        (local.set $mq (i32.shr_u (i32.add (local.get $rows) (i32.const 3)) (i32.const 2)))
+        (local.set $a (select (local.get $q0) (local.get $base) (i32.gt_u (local.get $q0) (local.get $base))))
+        (local.set $b (i32.add (local.get $base) (local.get $mq)))
+        (local.set $b (select (local.get $q1) (local.get $b) (i32.lt_u (local.get $q1) (local.get $b))))
+        (if (i32.lt_u (local.get $a) (local.get $b))
           (then
-            (if (i32.eqz (local.get $kind))
-              (then (call $mm_f32 (local.get $m) (local.get $cols) (local.get $n) (local.get $x)))
-              (else (call $mm_h16 (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $job)))))
-          (else
-            (if (i32.eq (local.get $kind) (i32.const 5))
-              (then (call $mm_int (local.get $m) (local.get $nb) (local.get $n) (local.get $job)))
-              (else (call $mm_q (local.get $m) (local.get $nb) (local.get $n) (local.get $job))))))
+            (local.set $b (i32.shl (i32.sub (local.get $b) (local.get $base)) (i32.const 2)))
+            (call $rows (local.get $job) (local.get $m) (i32.shl (i32.sub (local.get $a) (local.get $base)) (i32.const 2))
+              (select (local.get $rows) (local.get $b) (i32.gt_u (local.get $b) (local.get $rows)))
+              (local.get $work)
+              (i32.add (local.get $work) (i32.shl (i32.shr_u (i32.add (i32.load offset=4 (local.get $job)) (i32.const 31)) (i32.const 5)) (i32.const 9))))))
+        (local.set $base (i32.add (local.get $base) (local.get $mq)))
         (local.set $m (i32.add (local.get $m) (i32.const 32)))
         (br $mats)))
-    (i32.const 0))
+      (if (i32.eq (i32.atomic.rmw.sub offset=8 (local.get $ctrl) (i32.const 1)) (i32.const 1))
+        (then (drop (memory.atomic.notify offset=8 (local.get $ctrl) (i32.const 1)))))
+      (br $claims)))
+
+  ;; await returns once the i32 at addr is no longer v: it polls it spin
+  ;; times, then sleeps until a notify at addr.
+  (func $await (param $addr i32) (param $v i32) (param $spin i32)
+    (local $i i32)
+    (block $changed (loop $poll
+      (br_if $changed (i32.ne (i32.atomic.load (local.get $addr)) (local.get $v)))
+      (if (i32.lt_u (local.get $i) (local.get $spin))
+        (then (local.set $i (i32.add (local.get $i) (i32.const 1))))
+        (else (drop (memory.atomic.wait32 (local.get $addr) (local.get $v) (i64.const -1)))))
+      (br $poll))))
+
+  ;; poll loads the i32 at addr n times, as await polls: kernels.js times
+  ;; it to set the spin of a control block.
+  (func (export "poll") (param $addr i32) (param $n i32)
+    (block $done (loop $loads
+      (br_if $done (i32.eqz (local.get $n)))
+      (drop (i32.atomic.load (local.get $addr)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $loads))))
 
   ;; quantize is quant's quantizeQ8Row (quantizeQ8Block per block of 32) for
   ;; each of n vectors of cols values at x: codes q (zero past cols), scales
@@ -327,12 +467,13 @@
   )
 
   ;; ---- matrix kernels: y[t·rows + r] = row r · vector t, four rows at a time ----
+  ;; Each computes rows [r, r1) of matrix m, r a multiple of 4.
 
   ;; mm_f32 reproduces dotF32Generic: per row, lane j of a vector
   ;; accumulator is Go's s_j (elements i+j); the elements past the last
   ;; multiple of 4 go to s0; then (s0+s1)+(s2+s3).
-  (func $mm_f32 (param $m i32) (param $cols i32) (param $n i32) (param $x i32)
-    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $c4 i32) (local $r i32) (local $t i32) (local $i i32) (local $xt i32) (local $out i32)
+  (func $mm_f32 (param $m i32) (param $cols i32) (param $n i32) (param $x i32) (param $r i32) (param $r1 i32)
+    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $c4 i32) (local $t i32) (local $i i32) (local $xt i32) (local $out i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $xi f32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $xv v128)
     (local.set $rows (i32.load offset=16 (local.get $m)))
@@ -340,9 +481,8 @@
     (local.set $y (i32.load offset=28 (local.get $m)))
     (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $c4 (i32.and (local.get $rb) (i32.const -16)))
-    (local.set $r (i32.const 0))
     (block $rdone (loop $quads
-      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
       (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
       (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
       (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
@@ -392,18 +532,16 @@
   ;; mm_h16 reproduces dotF16Generic (dotBF16Generic for BF16 matrices):
   ;; per row s += F16ToF32(h_i)·x_i in order, a row a lane. Four rows are
   ;; converted to float32 at once (halves), for every vector.
-  (func $mm_h16 (param $m i32) (param $cols i32) (param $n i32) (param $x i32) (param $job i32)
-    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $work i32) (local $end i32)
-    (local $r i32) (local $t i32) (local $xt i32) (local $xi i32) (local $h i32) (local $out i32) (local $acc v128)
+  (func $mm_h16 (param $m i32) (param $cols i32) (param $n i32) (param $x i32) (param $work i32) (param $r i32) (param $r1 i32)
+    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $end i32)
+    (local $t i32) (local $xt i32) (local $xi i32) (local $h i32) (local $out i32) (local $acc v128)
     (local.set $rows (i32.load offset=16 (local.get $m)))
     (local.set $w (i32.load offset=24 (local.get $m)))
     (local.set $y (i32.load offset=28 (local.get $m)))
     (local.set $rb (i32.shl (local.get $cols) (i32.const 1)))
-    (local.set $work (i32.load offset=28 (local.get $job)))
     (local.set $end (i32.add (local.get $work) (i32.shl (local.get $cols) (i32.const 4))))
-    (local.set $r (i32.const 0))
     (block $rdone (loop $quads
-      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
       (call $halves
         (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows))
         (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows))
@@ -436,9 +574,9 @@
   ;; mm_q reproduces dotQ8_0Generic and dotQ4_0Generic: per row, block by
   ;; block, sum += (d·xs)·float32(S), with the block's float16 scale d, the
   ;; activation block's scale xs and the exact integer sum S (see sums).
-  (func $mm_q (param $m i32) (param $nb i32) (param $n i32) (param $job i32)
+  (func $mm_q (param $m i32) (param $nb i32) (param $n i32) (param $job i32) (param $work i32) (param $r i32) (param $r1 i32)
     (local $four i32) (local $rows i32) (local $w i32) (local $y i32) (local $stride i32) (local $rb i32)
-    (local $r i32) (local $t i32) (local $out i32) (local $xs i32) (local $S i32) (local $D i32) (local $work i32) (local $end i32)
+    (local $t i32) (local $out i32) (local $xs i32) (local $S i32) (local $D i32) (local $end i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $acc v128)
     (local.set $four (i32.eq (i32.load (local.get $m)) (i32.const 4)))
     (local.set $rows (i32.load offset=16 (local.get $m)))
@@ -448,11 +586,9 @@
     (local.set $stride (select (i32.const 18) (i32.const 34) (local.get $four)))
     (local.set $rb (i32.mul (local.get $nb) (local.get $stride)))
     ;; work: the block sums (see sums), then at 80·nb the scales
-    (local.set $work (i32.load offset=28 (local.get $job)))
     (local.set $end (i32.add (local.get $work) (i32.shl (local.get $nb) (i32.const 4))))
-    (local.set $r (i32.const 0))
     (block $rdone (loop $quads
-      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
       (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
       (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
       (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
@@ -494,11 +630,11 @@
   ;; chunks k (S_k: see sums), out = d·gs, plus m·gx when asymmetric,
   ;; total += out. gx = Σ xs_k·float32(xsum_k) over the group's chunks is
   ;; the same for every row: it is computed first, per vector and group.
-  (func $mm_int (param $m i32) (param $nb i32) (param $n i32) (param $job i32)
+  (func $mm_int (param $m i32) (param $nb i32) (param $n i32) (param $job i32) (param $work i32) (param $gx i32) (param $r i32) (param $r1 i32)
     (local $four i32) (local $asym i32) (local $rows i32) (local $rb i32) (local $w i32) (local $y i32)
     (local $cpg i32) (local $groups i32) (local $hdr i32) (local $cb i32)
-    (local $r i32) (local $t i32) (local $k i32) (local $k1 i32) (local $out i32)
-    (local $xs i32) (local $xsum i32) (local $gx i32) (local $gxt i32) (local $S i32) (local $D i32) (local $work i32) (local $s f32)
+    (local $t i32) (local $k i32) (local $k1 i32) (local $out i32)
+    (local $xs i32) (local $xsum i32) (local $gxt i32) (local $S i32) (local $D i32) (local $s f32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
     (local $gs v128) (local $o v128) (local $total v128)
     (local.set $four (i32.eq (i32.load offset=4 (local.get $m)) (i32.const 4)))
@@ -507,10 +643,8 @@
     (local.set $rb (i32.load offset=20 (local.get $m)))
     (local.set $w (i32.load offset=24 (local.get $m)))
     (local.set $y (i32.load offset=28 (local.get $m)))
-    (local.set $gx (i32.load offset=24 (local.get $job)))
     ;; work: the chunk sums (see sums), then at 80·nb the scales d, at
     ;; 96·nb the offsets m
-    (local.set $work (i32.load offset=28 (local.get $job)))
     ;; the row: float16 d[groups], m[groups] if asymmetric, then a chunk of
     ;; 16 (4 bits) or 32 (8 bits) bytes per block of 32 weights
     (local.set $cpg (i32.shr_u (i32.load offset=8 (local.get $m)) (i32.const 5)))
@@ -543,9 +677,8 @@
             (br $groups_l)))
           (local.set $t (i32.add (local.get $t) (i32.const 1)))
           (br $vectors)))))
-    (local.set $r (i32.const 0))
     (block $rdone (loop $quads
-      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
       (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
       (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
       (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))

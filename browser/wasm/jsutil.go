@@ -81,17 +81,25 @@ func call(fn js.Value, args ...any) js.Value {
 	return fn.Invoke(args...)
 }
 
-// bytesOf copies a Uint8Array or ArrayBuffer into Go memory.
-func bytesOf(v js.Value) ([]byte, error) {
+// uint8Array returns a Uint8Array, or an ArrayBuffer as one.
+func uint8Array(v js.Value) (js.Value, error) {
 	u8 := js.Global().Get("Uint8Array")
 	switch {
 	case v.InstanceOf(u8):
+		return v, nil
 	case v.InstanceOf(js.Global().Get("ArrayBuffer")):
-		v = u8.New(v)
-	default:
-		return nil, errors.New("expected a Uint8Array or an ArrayBuffer")
+		return u8.New(v), nil
 	}
-	b := make([]byte, v.Get("byteLength").Int())
+	return v, errors.New("expected a Uint8Array or an ArrayBuffer")
+}
+
+// bytesOf copies a Uint8Array or ArrayBuffer into Go memory.
+func bytesOf(v js.Value) ([]byte, error) {
+	v, err := uint8Array(v)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, v.Length())
 	js.CopyBytesToGo(b, v)
 	return b, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ipfs-accelerate/accel/browser/kern"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/loader"
 )
 
 // kernelLevels reads loadModel's kernels option: the SIMD kernel levels to
@@ -66,4 +68,41 @@ func placeKernels(d *kern.Device, model *llama.Model) {
 			d.Place(nm.Matrix)
 		}
 	}
+}
+
+// openThreads starts the kernels of level on threads threads
+// (kern.OpenArena) where that can help: SIMD kernels (level is not 'go'),
+// more than one thread asked for, and no WebGPU backend (which uploads
+// the weights from Go memory). It returns the arena, or nil for the
+// kernels on one thread, and records the threads that run as backend's
+// threads (with why not more in threadsError).
+func openThreads(level string, threads int, gpu *gpuDevice, backend map[string]any) *kern.Arena {
+	backend["threads"] = 1
+	if level == "go" || threads < 2 || gpu != nil {
+		return nil
+	}
+	a, err := kern.OpenArena(level, threads)
+	if err != nil {
+		backend["threadsError"] = err.Error()
+		return nil
+	}
+	backend["threads"] = a.Threads()
+	return a
+}
+
+// inArena reports whether component c's file goes to the threads' arena:
+// a component of weights (not the tokenizer) whose every matrix has a
+// kernel. The others stay in Go memory, on the kernels of one thread or
+// Go's.
+func inArena(c loader.Component) bool {
+	if c.Name == loader.ComponentTokenizer {
+		return false
+	}
+	for _, t := range c.Tensors {
+		f, err := quant.ParseFormat(t.Format)
+		if len(t.Shape) == 2 && (err != nil || f.String() != t.Format || !kern.Supports(f)) {
+			return false
+		}
+	}
+	return true
 }

@@ -7,14 +7,14 @@
 // text with the same code path as `accel run`, running the layers not
 // loaded yet on a peer over the offload protocol:
 //
-//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, digest, onProgress, onComponentLoaded, onViable, peer, gpu, kernels, maxLocalBytes})
+//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, digest, onProgress, onComponentLoaded, onViable, peer, gpu, kernels, threads, maxLocalBytes})
 //	  → Promise<{components, remoteLayers, bytes, architecture, backend}>
 //	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
-//	accelRuntime.memoryUsage() → {heapBytes, modelBytes}
+//	accelRuntime.memoryUsage() → {heapBytes, arenaBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {kernels, bytes?, weightBytes?, calls?, failures?, lastError?} | null
+//	accelRuntime.backendStats() → {kernels, threads, bytes?, weightBytes?, calls?, failures?, lastError?} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -33,6 +33,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/ipfs-accelerate/accel/browser/kern"
 	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/loader"
@@ -62,6 +63,10 @@ type engine struct {
 	generating int        // generations running
 	gpu        *gpuDevice // the WebGPU backend, when the load uses it (nil: WASM)
 	kernels    string     // the matrix kernels: 'relaxed', 'simd128' or 'go'
+
+	arena   *kern.Arena             // the kernels' threads (nil: one thread)
+	regions map[string]*kern.Region // the components held in the arena
+
 	// whole is closed when the load ends, with every layer local (false
 	// when some stay on the peer or the load failed).
 	whole    chan struct{}
@@ -77,7 +82,7 @@ func (e *engine) claim() error {
 	if e.claimed {
 		return errors.New("loadModel: this runtime holds a model already; load another in a new runtime (IPFSAccelerate.loadModel starts one per model)")
 	}
-	e.claimed = true
+	e.claimed, e.regions = true, map[string]*kern.Region{}
 	return nil
 }
 
@@ -85,7 +90,13 @@ func (e *engine) claim() error {
 func (e *engine) release() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes = false, nil, nil, "", 0
+	for _, r := range e.regions {
+		r.Free()
+	}
+	if e.arena != nil {
+		e.arena.Close()
+	}
+	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes, e.arena, e.regions = false, nil, nil, "", 0, nil, nil
 }
 
 // begin returns what a generation runs with, counting it as running until
@@ -137,6 +148,15 @@ func (e *engine) waitWhole(model *llama.Model) bool {
 	return e.allLocal
 }
 
+// held records that region r holds component name (none when r is nil).
+func (e *engine) held(name string, r *kern.Region) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r != nil {
+		e.regions[name] = r
+	}
+}
+
 func (e *engine) addBytes(n int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -160,7 +180,8 @@ func (e *engine) addBytes(n int64) {
 // architecture and the backend (see openBackend; gpu is webgpu.js's
 // backend, to place the weights on), with the matrix kernels of the
 // weights WebGPU does not hold (see kernelLevels and openKernels: kernels
-// is 'auto', 'relaxed', 'simd128' or 'go'). fetchBlock(cid, info) and onVerified(cid, bytes, info) —
+// is 'auto', 'relaxed', 'simd128' or 'go'), run on threads threads (default
+// 1; see openThreads). fetchBlock(cid, info) and onVerified(cid, bytes, info) —
 // called with each block once it matched its CID, for a cache — are told
 // the block's info = {component, priority}: its component ("manifest" for
 // the root block) and its cache priority, higher for blocks more critical
@@ -203,6 +224,10 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	}
 	gpu, backend := openBackend(o.Get("gpu"))
 	kernels, kernelsName := openKernels(levels, backend)
+	arena := openThreads(kernelsName, int(option(o, "threads", 1)), gpu, backend)
+	e.mu.Lock()
+	e.arena = arena
+	e.mu.Unlock()
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
 		return nil, err
@@ -234,16 +259,11 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		}
 	}()
 	for i, c := range plan.Fetch {
-		var cids []cid.Cid
-		if cids, err = l.component(ctx, c); err != nil {
+		var region *kern.Region
+		if region, err = l.hold(ctx, m, c, arena); err != nil {
 			return nil, err
 		}
-		// The component's file, read whole, replaces its blocks: the
-		// model is built from it, and the page holds each byte once.
-		if err = m.Hold(ctx, c.Name); err != nil {
-			return nil, err
-		}
-		l.drop(ctx, cids)
+		e.held(c.Name, region)
 		have[c.Name] = true
 		names = append(names, c.Name)
 		pending += c.Size
@@ -444,6 +464,10 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 		if err := e.model.RemoveBlock(layer); err != nil {
 			return nil, fmt.Errorf("unloadComponent(%q): %w", name.String(), err)
 		}
+		if r := e.regions[c.Name]; r != nil {
+			r.Free()
+			delete(e.regions, c.Name)
+		}
 		e.allLocal = false // the peer runs it now
 		e.modelBytes -= c.Size
 		return nil, nil
@@ -451,30 +475,39 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 }
 
 // backendStats() returns the backend's use once a model is loaded (null
-// before): {kernels}, the matrix kernels ('relaxed', 'simd128' or 'go'),
-// and on WebGPU also {bytes, weightBytes, calls, failures, lastError}: GPU
-// memory holding weights, their stored size, MatMulAll calls, those that
-// failed and ran on the CPU.
+// before): {kernels, threads}, the matrix kernels ('relaxed', 'simd128' or
+// 'go') and the threads they run on, and on WebGPU also {bytes,
+// weightBytes, calls, failures, lastError}: GPU memory holding weights,
+// their stored size, MatMulAll calls, those that failed and ran on the CPU.
 func (e *engine) backendStats(js.Value, []js.Value) any {
 	e.mu.Lock()
-	gpu, kernels, loaded := e.gpu, e.kernels, e.model != nil
+	gpu, kernels, arena, loaded := e.gpu, e.kernels, e.arena, e.model != nil
 	e.mu.Unlock()
 	if !loaded {
 		return nil
 	}
-	stats := map[string]any{"kernels": kernels}
+	threads := 1
+	if arena != nil {
+		threads = arena.Threads()
+	}
+	stats := map[string]any{"kernels": kernels, "threads": threads}
 	if gpu != nil {
 		maps.Copy(stats, gpu.stats())
 	}
 	return stats
 }
 
-// memoryUsage() returns {heapBytes, modelBytes}: the Go heap in use and the
+// memoryUsage() returns {heapBytes, arenaBytes, modelBytes}: the Go heap in
+// use, the size of the kernels' arena on threads (0 without), and the
 // stored size of the loaded model's weights (0 before a load).
 func (e *engine) memoryUsage(js.Value, []js.Value) any {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return map[string]any{"heapBytes": ms.HeapAlloc, "modelBytes": e.modelBytes}
+	arena := int64(0)
+	if e.arena != nil {
+		arena = e.arena.Bytes()
+	}
+	return map[string]any{"heapBytes": ms.HeapAlloc, "arenaBytes": arena, "modelBytes": e.modelBytes}
 }

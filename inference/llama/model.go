@@ -50,12 +50,12 @@ func (m *Model) WeightBytes() int {
 			n += 4 * len(*f)
 		case **quant.Matrix:
 			if *f != nil && *f != m.Embed && *f != m.Output {
-				n += len((*f).Data)
+				n += (*f).Size()
 			}
 		}
 		return nil
 	})
-	return n + len(m.classifier().Data)
+	return n + m.classifier().Size()
 }
 
 // Matrices lists every weight matrix (of the local blocks) with its tensor
@@ -86,7 +86,7 @@ func (m *Model) Size() (bytes, params int) {
 			bytes, params = bytes+4*len(*f), params+len(*f)
 		case **quant.Matrix:
 			if *f != nil {
-				bytes, params = bytes+len((*f).Data), params+(*f).Rows*(*f).Cols
+				bytes, params = bytes+(*f).Size(), params+(*f).Rows*(*f).Cols
 			}
 		}
 		return nil

@@ -37,11 +37,14 @@ type Weights struct {
 
 // Tensor is one stored tensor handed to the loader: Shape is outermost
 // first ([rows, cols] for a matrix) and Data is in Format's row layout.
+// A matrix may come built instead (Matrix, with no Data): one held on a
+// device, say (quant.NewHeldMatrix).
 type Tensor struct {
 	Name   string
 	Shape  []int
 	Format quant.Format
 	Data   []byte
+	Matrix *quant.Matrix
 }
 
 // TensorSource yields a checkpoint's tensors by GGUF name. ok is false when
@@ -143,8 +146,12 @@ func vector(t Tensor) ([]float32, error) {
 }
 
 // matrix reads a tensor of two dimensions, converting it as opts say.
-func matrix(t Tensor, opts Options) (*quant.Matrix, error) {
-	m, err := quant.NewMatrix(t.Shape[0], t.Shape[1], t.Format, t.Data)
+func matrix(t Tensor, opts Options) (m *quant.Matrix, err error) {
+	if m = t.Matrix; m == nil {
+		m, err = quant.NewMatrix(t.Shape[0], t.Shape[1], t.Format, t.Data)
+	} else if m.Rows != t.Shape[0] || m.Cols != t.Shape[1] || m.Format != t.Format {
+		err = fmt.Errorf("a %d×%d %s matrix for a %s tensor", m.Rows, m.Cols, m.Format, t.Format)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("llama: tensor %q: %w", t.Name, err)
 	}

@@ -123,3 +123,75 @@ func TestBatchQ8(t *testing.T) {
 		}
 	}
 }
+
+// holdingDevice holds matrices' rows (NewHeldMatrix) and computes their
+// products as the CPU does; it fails when fail is set.
+type holdingDevice struct {
+	rows map[*Matrix][]byte
+	fail bool
+}
+
+func (d *holdingDevice) MatMul(dsts [][]float32, ms []*Matrix, x *Batch) error {
+	if d.fail {
+		return errors.New("device lost")
+	}
+	for i, m := range ms {
+		cpu, err := NewMatrix(m.Rows, m.Cols, m.Format, d.rows[m])
+		if err != nil {
+			return err
+		}
+		cpu.MatMul(dsts[i], x)
+	}
+	return nil
+}
+
+func (d *holdingDevice) ReadRow(m *Matrix, i int, dst []byte) {
+	copy(dst, d.rows[m][i*m.RowBytes():])
+}
+
+// A held matrix has no Data: its device computes its products, its rows
+// are read through the device, it cannot be placed elsewhere, and a
+// product that fails on the device panics.
+func TestHeldMatrix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const rows, cols = 9, 64
+	w := make([]float32, rows*cols)
+	for j := range w {
+		w[j] = float32(rng.NormFloat64())
+	}
+	cpu, err := Quantize(w, rows, cols, FormatQ8_0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &holdingDevice{rows: map[*Matrix][]byte{}}
+	m, err := NewHeldMatrix(rows, cols, FormatQ8_0, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.rows[m] = cpu.Data
+	if m.Data != nil || m.Device() != d || m.Size() != len(cpu.Data) {
+		t.Fatalf("held matrix: data %v, device %v, size %d", m.Data, m.Device(), m.Size())
+	}
+	x := make([]float32, cols)
+	for j := range x {
+		x[j] = float32(rng.NormFloat64())
+	}
+	want, got := make([]float32, rows), make([]float32, rows)
+	cpu.MatVec(want, x)
+	m.MatVec(got, x)
+	if !slices.Equal(got, want) || !slices.Equal(m.Dequantize(), cpu.Dequantize()) {
+		t.Fatal("the held matrix's products or rows differ from the CPU copy's")
+	}
+	panics := func(what string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s did not panic", what)
+			}
+		}()
+		f()
+	}
+	panics("placing a held matrix", func() { m.Place(nil) })
+	d.fail = true
+	panics("a failed product of a held matrix", func() { m.MatVec(got, x) })
+}

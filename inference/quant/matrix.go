@@ -6,7 +6,8 @@ import (
 
 // Matrix is a Rows×Cols weight matrix in one Format. Row i occupies
 // Data[i×RowBytes : (i+1)×RowBytes]. Data may be memory-mapped and is never
-// written by the kernels.
+// written by the kernels. A matrix held on a device (NewHeldMatrix) has no
+// Data: its rows are in the device's memory.
 type Matrix struct {
 	Rows, Cols int
 	Format     Format
@@ -14,6 +15,7 @@ type Matrix struct {
 
 	codec  codec
 	device Device // computes the products when set
+	held   bool   // the rows are on device, for good
 }
 
 // NewMatrix wraps stored rows; it checks that data holds exactly rows×cols
@@ -34,6 +36,31 @@ func NewMatrix(rows, cols int, f Format, data []byte) (*Matrix, error) {
 		return nil, fmt.Errorf("quant: %d×%d %s matrix needs %d bytes, got %d", rows, cols, f, want, len(data))
 	}
 	return &Matrix{Rows: rows, Cols: cols, Format: f, Data: data, codec: c}, nil
+}
+
+// NewHeldMatrix returns a rows×cols matrix in format f whose rows are held
+// by device d, not in Go memory: Data is nil and d computes every product
+// (a failure there panics, there being no rows for the CPU kernels). Row
+// and the dequantizing methods read rows through d, which must implement
+// RowReader for them.
+func NewHeldMatrix(rows, cols int, f Format, d Device) (*Matrix, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if rows <= 0 || cols <= 0 {
+		return nil, fmt.Errorf("quant: invalid matrix shape %d×%d", rows, cols)
+	}
+	c := codecFor(f)
+	if err := c.checkCols(cols); err != nil {
+		return nil, err
+	}
+	return &Matrix{Rows: rows, Cols: cols, Format: f, codec: c, device: d, held: true}, nil
+}
+
+// RowReader is implemented by devices that hold matrices' rows
+// (NewHeldMatrix): ReadRow copies row i of m into dst (RowBytes long).
+type RowReader interface {
+	ReadRow(m *Matrix, i int, dst []byte)
 }
 
 // Options tune how Int matrices are quantized.
@@ -79,9 +106,22 @@ func QuantizeWith(w []float32, rows, cols int, f Format, opt Options) (*Matrix, 
 // RowBytes is the stored size of one row.
 func (m *Matrix) RowBytes() int { return m.codec.rowBytes(m.Cols) }
 
-// Row returns the stored bytes of row i.
+// Size is the stored size of the matrix, Rows×RowBytes.
+func (m *Matrix) Size() int { return m.Rows * m.RowBytes() }
+
+// Row returns the stored bytes of row i: a slice of Data, or for a held
+// matrix a copy read from its device.
 func (m *Matrix) Row(i int) []byte {
 	rb := m.RowBytes()
+	if m.held {
+		r, ok := m.device.(RowReader)
+		if !ok {
+			panic("quant: the device holding the matrix cannot read its rows")
+		}
+		row := make([]byte, rb)
+		r.ReadRow(m, i, row)
+		return row
+	}
 	return m.Data[i*rb : (i+1)*rb]
 }
 

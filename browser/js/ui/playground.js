@@ -129,8 +129,8 @@ async function load(cid) {
 
 async function showMemory(model) {
   try {
-    const { heapBytes, modelBytes } = await model.getMemoryUsage();
-    showValue('memory', formatBytes(heapBytes), `weights ${formatBytes(modelBytes)}`);
+    const { heapBytes, arenaBytes, modelBytes } = await model.getMemoryUsage();
+    showValue('memory', formatBytes(heapBytes + arenaBytes), `weights ${formatBytes(modelBytes)}`);
   } catch {
     // the worker is gone: keep the last reading
   }
@@ -203,10 +203,11 @@ $('stop').addEventListener('click', () => stopper?.abort());
 // How the backend box names the runtime's matrix kernels.
 const KERNELS = { relaxed: 'relaxed SIMD', simd128: 'SIMD128', go: 'scalar' };
 
-/** Shows what the runtime uses (e.g. wasm, relaxed SIMD, 1 thread) over what the browser offers. */
+/** Shows what the runtime uses (e.g. wasm, relaxed SIMD, 4 threads) over what the browser offers. */
 function showBackend({ uses, wasmSimd, wasmThreads, webgpu }) {
   const kernels = KERNELS[uses.kernels] ?? 'kernels chosen at load';
-  const code = uses.threads === null ? 'code unknown' : `${kernels}, ${uses.threads ? 'threads' : '1 thread'}`;
+  const threads = uses.threads === null ? 'threads chosen at load' : `${uses.threads} thread${uses.threads === 1 ? '' : 's'}`;
+  const code = `${kernels}, ${threads}`;
   const offers = [wasmSimd && 'SIMD', wasmThreads && 'threads', webgpu.available && 'WebGPU'].filter(Boolean);
   showValue('backend', uses.backend ?? 'none', code, `browser offers ${offers.join(', ') || 'no SIMD, threads or WebGPU'}`);
 }

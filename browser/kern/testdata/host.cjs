@@ -1,6 +1,7 @@
 // Runs a Go test binary compiled for js/wasm (argv[2]) in node as Go's
 // wasm_exec_node.js does, with the kernels set up and attached as the
-// runtime's worker (browser/js/worker.js) does; go_js_wasm_exec calls it.
+// runtime's worker (browser/js/worker.js) does, kernel workers being
+// worker_threads (thread.cjs); go_js_wasm_exec calls it.
 'use strict';
 
 globalThis.require = require;
@@ -14,6 +15,21 @@ globalThis.crypto ??= require('crypto');
 require(process.env.WASM_EXEC);
 require('../../js/kernels.js');
 
+/** A kernel worker: a worker_thread behind a browser Worker's interface. */
+function spawn() {
+  const thread = new (require('worker_threads').Worker)(require('path').join(__dirname, 'thread.cjs'));
+  const w = {
+    postMessage: (msg) => thread.postMessage(msg),
+    terminate: () => thread.terminate(),
+    onmessage: null,
+    onerror: null,
+  };
+  thread.on('message', (data) => w.onmessage?.({ data }));
+  thread.on('error', (err) => w.onerror?.({ message: err.message }));
+  thread.unref(); // the test binary's end ends the process
+  return w;
+}
+
 (async () => {
   const { assemble } = await import('../../../scripts/build-kernels.mjs');
   const files = await assemble();
@@ -21,7 +37,7 @@ require('../../js/kernels.js');
   go.argv = process.argv.slice(2);
   go.env = { TMPDIR: require('os').tmpdir(), ...process.env };
   go.exit = process.exit;
-  await AccelKernels.setup(go.importObject, async (name) => files[name]);
+  await AccelKernels.setup(go.importObject, async (name) => files[name], spawn);
   const { instance } = await WebAssembly.instantiate(fs.readFileSync(process.argv[2]), go.importObject);
   await AccelKernels.attach(instance);
   process.on('exit', (code) => { // node exits when no event is pending
