@@ -78,7 +78,7 @@ export class IPFSAccelerate {
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
     const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const { kernels, threads, cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
+    const { kernels, cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
     const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, threads, webgpuFeatures, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     let viable;
     try {
