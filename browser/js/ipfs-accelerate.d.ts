@@ -166,6 +166,8 @@ export interface MemoryUsage {
   heapBytes: number;
   /** Stored size of the model's weights. */
   modelBytes: number;
+  /** The runtime's WebAssembly memory (its linear memory, which holds the Go heap). */
+  wasmBytes: number;
 }
 
 export declare class IPFSAccelerate {

@@ -261,7 +261,7 @@ export class Model {
   }
 
   /**
-   * The runtime's memory: {heapBytes, modelBytes}. Asynchronous, since
+   * The runtime's memory: {heapBytes, modelBytes, wasmBytes}. Asynchronous, since
    * the runtime lives in a worker.
    * @returns {Promise<import('./ipfs-accelerate').MemoryUsage>}
    */
