@@ -119,8 +119,10 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 		}
 		rows := []engineRow{page}
 		memory = append(memory, memoryRow{"accel page " + typ, p.PageMemory, weights})
+		var llamaTokens, accelTokens int // the prompt's length to each tokenizer
 		for _, threads := range []int{1, 2} {
 			w := wllamaInPage(b, a, url, threads, prompt)
+			llamaTokens = w.Decodes[0].Timings.PromptN
 			rows = append(rows, engineRow{
 				fmt.Sprintf("wllama, %d thread(s) (isMultithread %v)", w.Threads, w.Multithread),
 				medianOf(w.Decodes, func(d wllamaRun) float64 { return d.prefill(promptTokens) }),
@@ -129,12 +131,12 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 			memory = append(memory, memoryRow{fmt.Sprintf("wllama %s, %d thread(s)", typ, threads), w.PageMemory, weights})
 		}
 		for _, n := range nativeDecodes(b, file, prompt, computeTokens, nativeSetting{1, true}, nativeSetting{2, true}) {
-			if n.promptTokens != promptTokens {
-				b.Fatalf("accel's tokenizer makes %d tokens of the prompt, want %d", n.promptTokens, promptTokens)
+			if accelTokens = n.promptTokens; accelTokens != promptTokens {
+				b.Fatalf("accel's tokenizer makes %d tokens of the prompt, want %d", accelTokens, promptTokens)
 			}
 			rows = append(rows, engineRow{"native accel, " + n.name, n.prefill, n.decode})
 		}
-		fmt.Fprintf(tw, "%s (%.0f MiB of weights)\t\t\t\t\n", filepath.Base(file), mib(weights))
+		fmt.Fprintf(tw, "%s (%.0f MiB of weights; prompt tokens: %d to accel, %d to llama.cpp)\t\t\t\t\n", filepath.Base(file), mib(weights), accelTokens, llamaTokens)
 		for i, r := range rows {
 			if i == 0 {
 				fmt.Fprintf(tw, "  %s\t%9.1f\t%9.2f\t\t\n", r.name, r.prefill, r.decode)
