@@ -70,9 +70,12 @@ bench: build
 bench-transfer: tools
 	$(GO) test ./interop/ -run '^$$' -bench TransferVsKubo -benchtime 1x -timeout 30m
 
-# The browser peer beside the node: load MB/s of the ≈307M synthetic model
-# into Chromium over each transport vs a daemon's pin add, wasm decode
-# tokens/s vs native, the runtime's heap, and the SDK's download sizes.
+# The browser peer beside the node and wllama: load MB/s of the ≈307M
+# synthetic model into Chromium over each transport vs a daemon's pin add,
+# wasm decode tokens/s vs native, the runtime's heap, the SDK's download
+# sizes; then prefill and decode tokens/s of the page, of wllama (llama.cpp
+# compiled to wasm) in the same Chromium and of the native engine on Q4_0
+# and Q8_0, each page's memory, and WebGPU on Chromium's software adapter.
 bench-browser:
 	$(GO) test ./browser/e2e/ -run '^$$' -bench BrowserVsNode -benchtime 1x -timeout 30m
 

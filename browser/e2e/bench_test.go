@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,25 +40,34 @@ const (
 var browserTransports = []string{"webtransport", "webrtc-direct", "websocket", "gateway"}
 
 // BenchmarkBrowserVsNode measures, in one run and side by side, the browser
-// peer against the node on the ≈307M-parameter synthetic Q4_0 model of
-// `accel synth`: the throughput of a whole load into a fresh Chromium
-// profile over each transport against a pin add by a new daemon connected
-// to the serving one; the runtime's decode tokens/s (Go compiled to wasm:
-// one thread, no SIMD) against the native engine's on the same file; the
-// runtime's heap after the load; and the sizes of the files a page
-// downloads. It runs once whatever b.N:
+// peer against the node and against wllama (llama.cpp compiled to wasm) in
+// the same Chromium, on the ≈307M-parameter synthetic model of `accel
+// synth`. It prints the CPU, then two tables (sub-benchmarks load and
+// compute, see benchLoad and benchCompute). It runs once whatever b.N:
 //
 //	go test ./browser/e2e/ -run '^$' -bench BrowserVsNode -benchtime 1x -timeout 30m
 func BenchmarkBrowserVsNode(b *testing.B) {
 	chromium(b) // skips without Chromium, before the slow setup
 	sdk := buildSDK(b)
 	b.Setenv(browser.EnvSDKDir, sdk)
-	file := benchModel(b)
+	fmt.Printf("CPU: %s, %d cores\n", cpuModel(), runtime.NumCPU())
+	a := startDaemon(b, newRepo(b))
+	b.Run("load", func(b *testing.B) { benchLoad(b, a, sdk) })
+	b.Run("compute", func(b *testing.B) { benchCompute(b, a, sdk) })
+}
+
+// benchLoad measures the Q4_0 model's load: the throughput of a whole load
+// into a fresh Chromium profile over each transport against a pin add by
+// a new daemon connected to the serving one a; the runtime's decode
+// tokens/s (Go compiled to wasm: one thread, no SIMD) against the native
+// engine's on the same file; the runtime's heap after the load; and the
+// sizes of the files a page downloads.
+func benchLoad(b *testing.B, a *daemontest.Accel, sdk string) {
+	file := benchModel(b, "Q4_0")
 	fi, err := os.Stat(file)
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := startDaemon(b, newRepo(b))
 	root := strings.TrimSpace(a.Run("add", "-q", file))
 
 	// Rounds, so that the machine's slow and fast moments spread over
@@ -70,8 +81,8 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 			p := loadInPage(b, a, root, t, round == 0)
 			pages[t] = append(pages[t], p)
 			decoded := ""
-			if p.Decode.Pieces > 0 {
-				decoded = fmt.Sprintf(", decode %.2f tok/s", p.Decode.rate())
+			if len(p.Decodes) > 0 {
+				decoded = fmt.Sprintf(", decode %.2f tok/s", p.Decodes[0].rate())
 			}
 			progress("round %d: %s load %.2fs (blocks from %.2fs to %.2fs, %.1f MB), heap %.0f MiB%s",
 				round+1, t, p.LoadMs/1e3, p.FirstBlockMs/1e3, p.LastBlockMs/1e3, float64(p.Info.Bytes)/1e6, mib(p.Memory.HeapBytes), decoded)
@@ -88,7 +99,7 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 	mbps := func(seconds float64) float64 { return float64(dagBytes) / 1e6 / seconds }
 	node := mbps(median(pins))
 
-	natives := nativeDecodes(b, file)
+	natives := nativeDecodes(b, file, decodePrompt, decodeTokens, nativeSetting{1, true}, nativeSetting{runtime.NumCPU(), true}, nativeSetting{1, false})
 	generic := natives[len(natives)-1]
 	var wasm, heaps, linear []float64
 	for _, t := range browserTransports {
@@ -98,9 +109,9 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 			if i > 0 {
 				continue // decoded in the first round only
 			}
-			wasm = append(wasm, p.Decode.rate())
-			if p.Decode.Text != generic.text {
-				progress("%s: the page's greedy text differs from the native generic kernels': %q, native %q", t, p.Decode.Text, generic.text)
+			wasm = append(wasm, p.Decodes[0].rate())
+			if p.Decodes[0].Text != generic.text {
+				progress("%s: the page's greedy text differs from the native generic kernels': %q, native %q", t, p.Decodes[0].Text, generic.text)
 			}
 		}
 	}
@@ -131,10 +142,10 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 	}
 	fmt.Fprintf(tw, "decode tok/s, %d greedy tokens, prefill excluded (medians: wasm of %d loads, native of %d runs)\t%9s\t%9s\t%s\n", decodeTokens, len(wasm), nativeRuns, "wasm", "native", "wasm/native")
 	for _, n := range natives {
-		fmt.Fprintf(tw, "  native %s\t%9.2f\t%9.2f\t%6.3f×\n", n.name, wasmRate, n.rate, wasmRate/n.rate)
+		fmt.Fprintf(tw, "  native %s\t%9.2f\t%9.2f\t%6.3f×\n", n.name, wasmRate, n.decode, wasmRate/n.decode)
 	}
 	b.ReportMetric(wasmRate, "wasm-tok/s")
-	b.ReportMetric(natives[0].rate, "native-1t-tok/s")
+	b.ReportMetric(natives[0].decode, "native-1t-tok/s")
 	fmt.Fprintf(tw, "memory of the page's runtime, MiB (median of %d loads)\t%9s\t%9s\t%s\n", len(heaps), "wasm", "weights", "wasm/weights")
 	fmt.Fprintf(tw, "  Go heap after the load (getMemoryUsage)\t%9.1f\t%9.1f\t%6.2f×\n", median(heaps)/(1<<20), mib(weights), median(heaps)/float64(weights))
 	if l := median(linear); l > 0 {
@@ -150,16 +161,17 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 	tw.Flush()
 }
 
-// benchModel returns the default synthetic model (≈307M parameters, Q4_0),
-// made once and kept in the temp dir across runs.
-func benchModel(tb testing.TB) string {
+// benchModel returns the default synthetic model (≈307M parameters) as a
+// GGUF file of type typ (Q4_0, Q8_0, …), made once and kept in the temp
+// dir across runs.
+func benchModel(tb testing.TB, typ string) string {
 	tb.Helper()
-	path := filepath.Join(os.TempDir(), "accel-bench-synth-q4_0.gguf")
+	path := filepath.Join(os.TempDir(), "accel-bench-synth-"+strings.ToLower(typ)+".gguf")
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
 	tmp := path + ".part"
-	daemontest.New(tb, "accel", accel, "ACCEL_PATH", tb.TempDir()).Run("synth", "-o", tmp, "--type", "Q4_0")
+	daemontest.New(tb, "accel", accel, "ACCEL_PATH", tb.TempDir()).Run("synth", "-o", tmp, "--type", typ)
 	if err := os.Rename(tmp, path); err != nil {
 		tb.Fatal(err)
 	}
@@ -193,20 +205,23 @@ type benchPage struct {
 		Requests     int
 		Cached       int
 		Sources      map[string]int
+		Backend      struct{ Name, Error string }
 	}
 	Memory struct {
 		HeapBytes, ModelBytes int64   // the runtime's getMemoryUsage() after the load
 		LinearMb              float64 // its WebAssembly memory at the last block (0: not reported)
 	}
-	Decode decodeRun
+	Decodes    []decodeRun
+	PageMemory pageMemory // after the last generation
 }
 
 // decodeRun is one timed greedy generation: the text, the pieces of text
-// streamed (one per token) and the time from the first to the last.
+// streamed (one per token), the time to the first (the prompt's forward
+// pass and one sample) and from the first to the last.
 type decodeRun struct {
-	Text   string
-	Pieces int
-	SpanMs float64
+	Text            string
+	Pieces          int
+	FirstMs, SpanMs float64
 }
 
 // rate is decode tokens/s: the steps between the first piece and the
@@ -218,26 +233,43 @@ func (d decodeRun) rate() float64 {
 	return float64(d.Pieces-1) / (d.SpanMs / 1e3)
 }
 
+// prefill is prompt tokens/s for a prompt of n tokens: up to the first
+// piece, so one sample is counted in.
+func (d decodeRun) prefill(n int) float64 {
+	if d.FirstMs <= 0 {
+		return 0
+	}
+	return float64(n) / (d.FirstMs / 1e3)
+}
+
+// openBench starts Chromium, with any extra flags, on src's bench.html,
+// for at most timeout. The caller ends the browser with chromedp.Cancel.
+func openBench(tb testing.TB, src *daemontest.Accel, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	tb.Helper()
+	ctx := newBrowserFor(tb, timeout, extra...)
+	url := src.Gateway + "/sdk/bench.html"
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
+		tb.Fatalf("opening %s: %v", url, err)
+	}
+	return ctx
+}
+
 // loadInPage opens src's bench.html in a fresh Chromium profile (an empty
 // block cache), loads root there over transport alone, generates
 // decodeTokens tokens if decode is set, and closes the browser.
 func loadInPage(tb testing.TB, src *daemontest.Accel, root, transport string, decode bool) benchPage {
 	tb.Helper()
-	ctx := newBrowser(tb)
+	ctx := openBench(tb, src, 3*time.Minute)
 	defer chromedp.Cancel(ctx) // the browser and its wasm heap go now, not at the end
-	url := src.Gateway + "/sdk/bench.html"
 	options := `{"transports": [` + jsString(transport) + `]}`
 	tokens := 0
 	if decode {
 		tokens = decodeTokens
 	}
 	generate := fmt.Sprintf(`{"prompt": %s, "maxTokens": %d}`, jsString(decodePrompt), tokens)
-	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
-		tb.Fatalf("opening %s: %v", url, err)
-	}
 	p, err := chromedp.Run(ctx, chromedp.Evaluate[benchPage](`window.runBench(`+jsString(root)+`, `+options+`, `+generate+`)`, chromedp.EvalAwaitPromise))
 	if err != nil {
-		tb.Fatalf("%s over %s: %v", url, transport, err)
+		tb.Fatalf("bench.html over %s: %v", transport, err)
 	}
 	over := p.Info.Sources[transport] // block requests over the transport
 	if transport == "gateway" {
@@ -247,24 +279,31 @@ func loadInPage(tb testing.TB, src *daemontest.Accel, root, transport string, de
 		tb.Fatalf("load over %s: transport %q, %d bytes, %d block requests by source %v, %d cached blocks, remote layers %v: want every block over %s, all layers in the page",
 			transport, i.Transport, i.Bytes, i.Requests, i.Sources, i.Cached, i.RemoteLayers, transport)
 	}
-	if decode && p.Decode.Pieces != decodeTokens {
-		tb.Fatalf("the page generated %d pieces of text, want %d (one per token): %q", p.Decode.Pieces, decodeTokens, p.Decode.Text)
+	if decode && p.Decodes[0].Pieces != decodeTokens {
+		tb.Fatalf("the page generated %d pieces of text, want %d (one per token): %q", p.Decodes[0].Pieces, decodeTokens, p.Decodes[0].Text)
 	}
 	return p
 }
 
-// nativeDecode is the native engine's decode rate on one setting.
+// nativeDecode is the native engine's speed on one setting.
 type nativeDecode struct {
-	name string
-	rate float64 // median of nativeRuns
-	text string
+	name            string
+	prefill, decode float64 // tokens/s, medians of nativeRuns
+	promptTokens    int
+	text            string
 }
 
-// nativeDecodes times the native engine's greedy decode of file, in this
-// process, with the SIMD kernels at 1 thread and at every core, then with
-// the generic Go kernels (those the wasm build runs) at 1 thread — last.
-// Each generation is timed as the page times its own.
-func nativeDecodes(tb testing.TB, file string) []nativeDecode {
+// nativeSetting is a thread count and whether the SIMD kernels run.
+type nativeSetting struct {
+	threads int
+	simd    bool
+}
+
+// nativeDecodes times the native engine's greedy generation of tokens
+// tokens from prompt with file, in this process, on each setting (those
+// asking for SIMD kernels skipped where there are none). Each generation
+// is timed as the page times its own.
+func nativeDecodes(tb testing.TB, file, prompt string, tokens int, settings ...nativeSetting) []nativeDecode {
 	tb.Helper()
 	m, err := llama.Open(file, llama.Options{})
 	if err != nil {
@@ -273,10 +312,6 @@ func nativeDecodes(tb testing.TB, file string) []nativeDecode {
 	defer m.Close()
 	threads, simd := quant.Threads(), quant.SetSIMD(true)
 	defer func() { quant.SetThreads(threads); quant.SetSIMD(simd) }()
-	settings := []struct {
-		threads int
-		simd    bool
-	}{{1, true}, {runtime.NumCPU(), true}, {1, false}}
 	var out []nativeDecode
 	for _, s := range settings {
 		quant.SetThreads(s.threads)
@@ -289,32 +324,35 @@ func nativeDecodes(tb testing.TB, file string) []nativeDecode {
 		if kernels == "generic" {
 			nd.name = fmt.Sprintf("%d thread(s), generic Go kernels (wasm's)", s.threads)
 		}
-		var rates []float64
+		var runs []decodeRun
 		for i := range nativeRuns + 1 { // the first maps the file in: not counted
-			d := decodeNative(tb, m)
-			progress("native %s: %.2f tok/s", nd.name, d.rate())
+			d, n := decodeNative(tb, m, prompt, tokens)
+			progress("native %s: prefill %.1f tok/s, decode %.2f tok/s", nd.name, d.prefill(n), d.rate())
 			if i > 0 {
-				rates = append(rates, d.rate())
+				runs = append(runs, d)
 			}
-			nd.text = d.Text
+			nd.text, nd.promptTokens = d.Text, n
 		}
-		nd.rate = median(rates)
+		nd.prefill = medianOf(runs, func(d decodeRun) float64 { return d.prefill(nd.promptTokens) })
+		nd.decode = medianOf(runs, decodeRun.rate)
 		out = append(out, nd)
 	}
 	return out
 }
 
-// decodeNative generates decodeTokens greedy tokens from decodePrompt with
-// m, stamping each piece of text as bench.html does.
-func decodeNative(tb testing.TB, m *llama.Model) decodeRun {
+// decodeNative generates tokens greedy tokens from prompt with m, stamping
+// each piece of text as bench.html does, and returns the run with the
+// prompt's length in tokens.
+func decodeNative(tb testing.TB, m *llama.Model, prompt string, tokens int) (decodeRun, int) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var stamps []time.Time
 	var text strings.Builder
-	opts := generate.Options{MaxTokens: decodeTokens}
+	opts := generate.Options{MaxTokens: tokens}
 	opts.Sample.Temperature = 0
-	_, err := generate.Run(ctx, m, decodePrompt, opts, func(piece string) error {
+	start := time.Now()
+	st, err := generate.Run(ctx, m, prompt, opts, func(piece string) error {
 		stamps = append(stamps, time.Now())
 		text.WriteString(strings.ToValidUTF8(piece, "\uFFFD")) // as JS strings hold it
 		return nil
@@ -322,11 +360,11 @@ func decodeNative(tb testing.TB, m *llama.Model) decodeRun {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if len(stamps) != decodeTokens {
-		tb.Fatalf("native decode streamed %d pieces, want %d", len(stamps), decodeTokens)
+	if len(stamps) != tokens {
+		tb.Fatalf("native decode streamed %d pieces, want %d", len(stamps), tokens)
 	}
-	span := stamps[len(stamps)-1].Sub(stamps[0])
-	return decodeRun{Text: text.String(), Pieces: len(stamps), SpanMs: float64(span.Microseconds()) / 1e3}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	return decodeRun{Text: text.String(), Pieces: len(stamps), FirstMs: ms(stamps[0].Sub(start)), SpanMs: ms(stamps[len(stamps)-1].Sub(stamps[0]))}, st.PromptTokens
 }
 
 // bundleFile is one file a page downloads to run the SDK, with its size
@@ -364,13 +402,13 @@ func bundleFiles(tb testing.TB, sdk string) []bundleFile {
 	return out
 }
 
-// medianOf is the median of a figure of the pages.
-func medianOf(pages []benchPage, figure func(benchPage) float64) float64 {
-	var xs []float64
-	for _, p := range pages {
-		xs = append(xs, figure(p))
+// medianOf is the median of a figure of xs.
+func medianOf[T any](xs []T, figure func(T) float64) float64 {
+	var fs []float64
+	for _, x := range xs {
+		fs = append(fs, figure(x))
 	}
-	return median(xs)
+	return median(fs)
 }
 
 func median(xs []float64) float64 {
@@ -383,6 +421,15 @@ func median(xs []float64) float64 {
 // only a benchmark's first 10 lines).
 func progress(format string, args ...any) {
 	fmt.Printf("# "+format+"\n", args...)
+}
+
+// cpuModel is lscpu's model name of this machine's CPU.
+func cpuModel() string {
+	out, _ := exec.Command("lscpu").Output()
+	if m := regexp.MustCompile(`(?m)^Model name:\s*(.+)$`).FindSubmatch(out); m != nil {
+		return strings.TrimSpace(string(m[1]))
+	}
+	return runtime.GOARCH
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -278,7 +278,7 @@ func TestBrowserModelAPI(t *testing.T) {
 		Loaded, AfterUnload []string
 		Unloaded            string
 		Text                string
-		Memory              struct{ ModelBytes, UnloadedBytes float64 }
+		Memory              struct{ ModelBytes, WasmBytes, UnloadedBytes float64 }
 		Streamed            int
 		BadUnload           string
 		Again               string
@@ -294,7 +294,8 @@ func TestBrowserModelAPI(t *testing.T) {
 		const stats = await model.getBackendStats();
 		await model.waitForLoad();
 		const loaded = model.getLoadedComponents();
-		const memory = { modelBytes: (await model.getMemoryUsage()).modelBytes };
+		const { modelBytes, wasmBytes } = await model.getMemoryUsage();
+		const memory = { modelBytes, wasmBytes };
 		await model.unloadComponent('layer.2');
 		memory.unloadedBytes = (await model.getMemoryUsage()).modelBytes;
 		const prompt = 'Once upon a time';
@@ -354,6 +355,9 @@ func TestBrowserModelAPI(t *testing.T) {
 	}
 	if res.Memory.UnloadedBytes >= res.Memory.ModelBytes {
 		t.Errorf("the weights went from %v to %v bytes when a layer was unloaded", res.Memory.ModelBytes, res.Memory.UnloadedBytes)
+	}
+	if res.Memory.WasmBytes <= res.Memory.ModelBytes {
+		t.Errorf("the runtime's WebAssembly memory is %v bytes, less than the %v bytes of weights it holds", res.Memory.WasmBytes, res.Memory.ModelBytes)
 	}
 	if !strings.Contains(res.BadUnload, "only layers") {
 		t.Errorf("unloading the embedding: %q", res.BadUnload)

@@ -104,8 +104,16 @@ func sdkDaemon(t *testing.T) (*daemontest.Accel, string) {
 	return d, daemontest.AddStories(t, accel, d.Dir, models)
 }
 
-// newBrowser starts headless Chromium for the test, with any extra flags.
+// newBrowser starts headless Chromium for the test, with any extra flags,
+// for at most 3 minutes.
 func newBrowser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
+	tb.Helper()
+	return newBrowserFor(tb, 3*time.Minute, extra...)
+}
+
+// newBrowserFor starts headless Chromium for the test, with any extra
+// flags, for at most timeout.
+func newBrowserFor(tb testing.TB, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	tb.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(tb)),
@@ -121,7 +129,7 @@ func newBrowser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Co
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	tb.Cleanup(func() { cancel(); cancelAlloc() })
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	tb.Cleanup(cancelTimeout)
 	return ctx
 }

@@ -220,6 +220,8 @@ export interface MemoryUsage {
   arenaBytes: number;
   /** Stored size of the model's weights. */
   modelBytes: number;
+  /** The runtime's WebAssembly memory (its linear memory, which holds the Go heap). */
+  wasmBytes: number;
 }
 
 export declare class IPFSAccelerate {

@@ -283,7 +283,7 @@ export class Model {
   }
 
   /**
-   * The runtime's memory: {heapBytes, arenaBytes, modelBytes}. Asynchronous, since
+   * The runtime's memory: {heapBytes, arenaBytes, modelBytes, wasmBytes}. Asynchronous, since
    * the runtime lives in a worker.
    * @returns {Promise<import('./ipfs-accelerate').MemoryUsage>}
    */

@@ -302,7 +302,7 @@ async function handle(msg) {
       self.postMessage({ type: 'backend', id, stats: rt.backendStats() });
       break;
     case 'memory':
-      self.postMessage({ type: 'memory', id, usage: rt.memoryUsage() });
+      self.postMessage({ type: 'memory', id, usage: { ...rt.memoryUsage(), wasmBytes: wasmMemory.buffer.byteLength } });
       break;
     default:
       throw new Error(`unknown request type ${JSON.stringify(msg.type)}`);
