@@ -113,7 +113,7 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 		p := computeInPage(b, a, root, "wasm", prompt, promptTokens, computeTokens, pageRuns)
 		weights := p.Memory.ModelBytes
 		page := engineRow{
-			"accel page, WASM (1 thread: no threads yet)",
+			"accel page, WASM kernels (threads: the page's default)",
 			medianOf(p.Decodes, func(d decodeRun) float64 { return d.prefill(promptTokens) }),
 			medianOf(p.Decodes, decodeRun.rate),
 		}
