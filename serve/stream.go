@@ -206,11 +206,14 @@ func (c *streamConn) whilePaused(ctx context.Context) error {
 // token goes out.
 func (c *streamConn) generate(ctx context.Context, req streamRequest) {
 	arrived := time.Now()
-	defer c.end()
 	st, err := c.run(ctx, arrived, req)
 	c.s.count(ctx, "stream", err)
+	cancelled := ctx.Err() != nil
+	// The generation ends before its last message goes out: a client may
+	// send its next request as soon as it reads it.
+	c.end()
 	switch {
-	case ctx.Err() != nil:
+	case cancelled:
 		c.send(completeMessage{Type: "complete", TokensGenerated: st.Tokens, TokensPerSecond: st.DecodeTokensPerSecond(), FinishReason: "cancelled"}) //nolint:errcheck
 	case err != nil:
 		c.fail(err.Error())
