@@ -21,14 +21,8 @@ type Matrix struct {
 // NewMatrix wraps stored rows; it checks that data holds exactly rows×cols
 // weights in format f.
 func NewMatrix(rows, cols int, f Format, data []byte) (*Matrix, error) {
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	if rows <= 0 || cols <= 0 {
-		return nil, fmt.Errorf("quant: invalid matrix shape %d×%d", rows, cols)
-	}
-	c := codecFor(f)
-	if err := c.checkCols(cols); err != nil {
+	c, err := shapeCodec(rows, cols, f)
+	if err != nil {
 		return nil, err
 	}
 	want := rows * c.rowBytes(cols)
@@ -44,6 +38,16 @@ func NewMatrix(rows, cols int, f Format, data []byte) (*Matrix, error) {
 // and the dequantizing methods read rows through d, which must implement
 // RowReader for them.
 func NewHeldMatrix(rows, cols int, f Format, d Device) (*Matrix, error) {
+	c, err := shapeCodec(rows, cols, f)
+	if err != nil {
+		return nil, err
+	}
+	return &Matrix{Rows: rows, Cols: cols, Format: f, codec: c, device: d, held: true}, nil
+}
+
+// shapeCodec checks that f is valid and a rows×cols matrix can be stored
+// in it, and returns its codec.
+func shapeCodec(rows, cols int, f Format) (codec, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -54,7 +58,7 @@ func NewHeldMatrix(rows, cols int, f Format, d Device) (*Matrix, error) {
 	if err := c.checkCols(cols); err != nil {
 		return nil, err
 	}
-	return &Matrix{Rows: rows, Cols: cols, Format: f, codec: c, device: d, held: true}, nil
+	return c, nil
 }
 
 // RowReader is implemented by devices that hold matrices' rows
