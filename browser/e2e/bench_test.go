@@ -205,14 +205,18 @@ type benchPage struct {
 		Requests     int
 		Cached       int
 		Sources      map[string]int
-		Backend      struct{ Name, Error string }
+		Backend      struct {
+			Name, Error, Kernels string
+			Threads              int
+		}
 	}
 	Memory struct {
 		HeapBytes, ModelBytes int64   // the runtime's getMemoryUsage() after the load
 		LinearMb              float64 // its WebAssembly memory at the last block (0: not reported)
 	}
 	Decodes    []decodeRun
-	PageMemory pageMemory // after the last generation
+	Products   *struct{ Tokens, Ms, ProductMs float64 } // the matrix kernels' part of one more generation
+	PageMemory pageMemory                               // after the last generation
 }
 
 // decodeRun is one timed greedy generation: the text, the pieces of text

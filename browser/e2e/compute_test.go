@@ -16,15 +16,12 @@ import (
 
 // Sizes of the compute comparison: one prompt of promptTokens tokens for
 // every engine, computeTokens greedy tokens after it, computeRuns runs of
-// each (medians quoted) but the slowest: pageRuns on the page's WASM
-// backend (a minute or more each on two cores), and, on the software
-// WebGPU adapter, some 10 times slower still, one run of webgpuTokens
-// after a prompt of as many tokens.
+// each (medians quoted) but the slowest: on the software WebGPU adapter,
+// one run of webgpuTokens after a prompt of as many tokens.
 const (
 	promptTokens  = 128
 	computeTokens = 64
 	computeRuns   = 3
-	pageRuns      = 1
 	webgpuTokens  = 16
 )
 
@@ -99,9 +96,10 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 	prompt := computePrompt(promptTokens)
 	linkInto(b, filepath.Join(sdk, "wllama"), filepath.Join(wllamaDir, "index.js"), filepath.Join(wllamaDir, "wasm", "wllama.wasm"))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "compute: %d-token prompt, %d greedy tokens; medians of %d runs, the accel page %d run(s)\t%9s\t%9s\t%s\t%s\n", promptTokens, computeTokens, computeRuns, pageRuns, "prefill", "decode", "page/row", "page/row")
-	fmt.Fprintf(tw, "tok/s; page/row: the accel page's figure over the row's, prefill then decode\t\t\t\t\n")
+	fmt.Fprintf(tw, "compute: %d-token prompt, %d greedy tokens; medians of %d runs\t%9s\t%9s\t%s\t%s\n", promptTokens, computeTokens, computeRuns, "prefill", "decode", "accel/wllama", "accel/wllama")
+	fmt.Fprintf(tw, "tok/s; accel/wllama: the accel page's figure over wllama's at the same threads, prefill then decode\t\t\t\t\n")
 	var memory []memoryRow
+	var shares []string
 	var q4 engineRow
 	var q4root string
 	for _, typ := range computeFormats {
@@ -110,25 +108,31 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 		linkInto(b, filepath.Join(sdk, "models"), file)
 		url := "models/" + filepath.Base(file)
 
-		p := computeInPage(b, a, root, "wasm", prompt, promptTokens, computeTokens, pageRuns)
-		weights := p.Memory.ModelBytes
-		page := engineRow{
-			"accel page, WASM kernels (threads: the page's default)",
-			medianOf(p.Decodes, func(d decodeRun) float64 { return d.prefill(promptTokens) }),
-			medianOf(p.Decodes, decodeRun.rate),
-		}
-		rows := []engineRow{page}
-		memory = append(memory, memoryRow{"accel page " + typ, p.PageMemory, weights})
+		var rows []engineRow
+		var weights int64
 		var llamaTokens, accelTokens int // the prompt's length to each tokenizer
 		for _, threads := range []int{1, 2} {
+			p := computeInPage(b, a, root, "wasm", prompt, promptTokens, computeTokens, computeRuns, threads)
+			weights = p.Memory.ModelBytes
+			page := engineRow{
+				fmt.Sprintf("accel page, WASM kernels, %d thread(s)", threads),
+				medianOf(p.Decodes, func(d decodeRun) float64 { return d.prefill(promptTokens) }),
+				medianOf(p.Decodes, decodeRun.rate),
+			}
+			memory = append(memory, memoryRow{fmt.Sprintf("accel page %s, %d thread(s)", typ, threads), p.PageMemory, weights})
+			u := p.Products
+			shares = append(shares, fmt.Sprintf("  %s %s\t%.0f\t%.1f\t%.1f\t%.1f%%\n", page.name, typ, u.Tokens, u.Ms/u.Tokens, (u.Ms-u.ProductMs)/u.Tokens, 100*(1-u.ProductMs/u.Ms)))
 			w := wllamaInPage(b, a, url, threads, prompt)
 			llamaTokens = w.Decodes[0].Timings.PromptN
-			rows = append(rows, engineRow{
+			rows = append(rows, page, engineRow{
 				fmt.Sprintf("wllama, %d thread(s) (isMultithread %v)", w.Threads, w.Multithread),
 				medianOf(w.Decodes, func(d wllamaRun) float64 { return d.prefill(promptTokens) }),
 				medianOf(w.Decodes, func(d wllamaRun) float64 { return d.rate() }),
 			})
 			memory = append(memory, memoryRow{fmt.Sprintf("wllama %s, %d thread(s)", typ, threads), w.PageMemory, weights})
+			if typ == "Q4_0" && threads == 2 {
+				q4, q4root = page, root
+			}
 		}
 		for _, n := range nativeDecodes(b, file, prompt, computeTokens, nativeSetting{1, true}, nativeSetting{2, true}) {
 			if accelTokens = n.promptTokens; accelTokens != promptTokens {
@@ -138,18 +142,21 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 		}
 		fmt.Fprintf(tw, "%s (%.0f MiB of weights; prompt tokens: %d to accel, %d to llama.cpp)\t\t\t\t\n", filepath.Base(file), mib(weights), accelTokens, llamaTokens)
 		for i, r := range rows {
-			if i == 0 {
-				fmt.Fprintf(tw, "  %s\t%9.1f\t%9.2f\t\t\n", r.name, r.prefill, r.decode)
+			if i == 1 || i == 3 { // wllama, beside the accel page at its threads
+				page := rows[i-1]
+				fmt.Fprintf(tw, "  %s\t%9.1f\t%9.2f\t%8.3f×\t%8.3f×\n", r.name, r.prefill, r.decode, page.prefill/r.prefill, page.decode/r.decode)
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%9.1f\t%9.2f\t%8.3f×\t%8.3f×\n", r.name, r.prefill, r.decode, page.prefill/r.prefill, page.decode/r.decode)
-		}
-		if typ == "Q4_0" {
-			q4, q4root = page, root
+			fmt.Fprintf(tw, "  %s\t%9.1f\t%9.2f\t\t\n", r.name, r.prefill, r.decode)
 		}
 	}
+	fmt.Fprintf(tw, "the rest of a decode step: a %d-token generation from a one-word prompt\t%s\t%s\t%s\t%s\n", computeTokens, "tokens", "ms/token", "not products", "share")
+	fmt.Fprintf(tw, "  (time not in the matrix kernels: norms, RoPE, attention, SwiGLU, sampling, messages)\t\t\t\t\n")
+	for _, s := range shares {
+		fmt.Fprint(tw, s)
+	}
 	if q4root != "" {
-		p := computeInPage(b, a, q4root, "webgpu", computePrompt(webgpuTokens), webgpuTokens, webgpuTokens, 1, chromedp.Flag("enable-unsafe-webgpu", true))
+		p := computeInPage(b, a, q4root, "webgpu", computePrompt(webgpuTokens), webgpuTokens, webgpuTokens, 1, 1, chromedp.Flag("enable-unsafe-webgpu", true))
 		gpu := p.Decodes[0].rate()
 		fmt.Fprintf(tw, "WebGPU on SwiftShader (software only: no GPU here), Q4_0, 1 run of %d tokens\t\t%9s\t\t%s\n", webgpuTokens, "decode", "gpu/wasm")
 		fmt.Fprintf(tw, "  accel page, WebGPU backend, against its WASM backend above\t\t%9.2f\t\t%8.3f×\n", gpu, gpu/q4.decode)
@@ -165,21 +172,21 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 // backend ("wasm" or "webgpu") over the gateway, generates tokens tokens
 // from prompt (of promptLen tokens) runs times, and returns the page's
 // figures.
-func computeInPage(tb testing.TB, src *daemontest.Accel, root, backend, prompt string, promptLen, tokens, runs int, extra ...chromedp.ExecAllocatorOption) benchPage {
+func computeInPage(tb testing.TB, src *daemontest.Accel, root, backend, prompt string, promptLen, tokens, runs, threads int, extra ...chromedp.ExecAllocatorOption) benchPage {
 	tb.Helper()
 	ctx := openBench(tb, src, 15*time.Minute, extra...)
 	defer chromedp.Cancel(ctx)
 	options := fmt.Sprintf(`{"transports": ["gateway"], "backend": %s}`, jsString(backend))
-	generate := fmt.Sprintf(`{"prompt": %s, "maxTokens": %d, "runs": %d}`, jsString(prompt), tokens, runs)
+	generate := fmt.Sprintf(`{"prompt": %s, "maxTokens": %d, "runs": %d, "threads": %d}`, jsString(prompt), tokens, runs, threads)
 	p, err := chromedp.Run(ctx, chromedp.Evaluate[benchPage](`window.runBench(`+jsString(root)+`, `+options+`, `+generate+`)`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		tb.Fatalf("bench.html on %s: %v", backend, err)
 	}
-	if p.Info.Backend.Name != backend {
-		tb.Fatalf("the page runs on %q (%s), want %s", p.Info.Backend.Name, p.Info.Backend.Error, backend)
+	if b := p.Info.Backend; b.Name != backend || backend == "wasm" && (b.Threads != threads || b.Kernels == "go") {
+		tb.Fatalf("the page runs on %+v, want %s with SIMD kernels on %d thread(s)", b, backend, threads)
 	}
 	for _, d := range p.Decodes {
-		progress("accel page, %s: prefill %.1f tok/s, decode %.2f tok/s", backend, d.prefill(promptLen), d.rate())
+		progress("accel page, %s, %d thread(s): prefill %.1f tok/s, decode %.2f tok/s", backend, threads, d.prefill(promptLen), d.rate())
 		if d.Pieces != tokens {
 			tb.Fatalf("the page generated %d pieces of text, want %d (one per token): %q", d.Pieces, tokens, d.Text)
 		}

@@ -202,6 +202,12 @@ export interface BackendStats {
   /** The matrix kernels and the threads they run on (see ViableInfo.backend). */
   kernels: 'relaxed' | 'simd128' | 'go';
   threads: number;
+  /**
+   * Product calls the SIMD kernels ran and the milliseconds they took: the rest of a token's
+   * time is the runtime's own (norms, RoPE, attention, sampling).
+   */
+  products: number;
+  productMs: number;
   /** WebGPU only: GPU memory holding weights, in their stored format (4-byte aligned). */
   bytes?: number;
   /** WebGPU only: the stored size of the weights on the GPU. */

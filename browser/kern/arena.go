@@ -35,6 +35,7 @@ type Arena struct {
 	threads int
 	pool    js.Value
 	id      int32
+	meter
 
 	mu   sync.Mutex // one product at a time: the job is shared
 	job  job
@@ -200,6 +201,7 @@ func (a *Arena) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer a.record(time.Now())
 	a.mats = a.mats[:0]
 	for i, m := range ms {
 		w, ok := a.held[m]

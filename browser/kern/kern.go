@@ -27,6 +27,7 @@ import (
 	"structs"
 	"sync"
 	"syscall/js"
+	"time"
 	"unsafe"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
@@ -97,6 +98,7 @@ func Supports(f quant.Format) bool {
 type Device struct {
 	level string
 	slot  int32
+	meter
 
 	mu    sync.Mutex // one product at a time: the job and scratch are shared
 	job   job
@@ -156,6 +158,7 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.record(time.Now())
 	nb := (x.Cols + 31) / 32
 	d.q8 = grow(d.q8, x.N*nb*32)
 	d.q8s = grow(d.q8s, x.N*nb)

@@ -227,7 +227,11 @@ func TestMatMulAll(t *testing.T) {
 			want = append(want, make([]float32, n*rows))
 			got = append(got, make([]float32, n*rows))
 		}
+		before := k.Usage()
 		quant.MatMulAll(got, on, quant.NewBatch(x, n, cols))
+		if u := k.Usage(); u.Products != before.Products+1 || u.Busy <= before.Busy {
+			t.Errorf("%s: usage %+v after one job, %+v before: want one more product call, and its time", k, u, before)
+		}
 		for _, m := range ms {
 			m.Place(nil)
 		}

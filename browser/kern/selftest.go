@@ -27,6 +27,8 @@ type kernels interface {
 	// hold returns m as the kernels take it — m, or a copy held in the
 	// arena — and a function that frees the copy.
 	hold(m *quant.Matrix) (*quant.Matrix, func(), error)
+	// Usage is what the kernels have computed so far.
+	Usage() Usage
 }
 
 // selfTest compares k with quant's Go kernels on small random products of

@@ -14,7 +14,7 @@
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, arenaBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {kernels, threads, bytes?, weightBytes?, calls?, failures?, lastError?} | null
+//	accelRuntime.backendStats() → {kernels, threads, products, productMs, bytes?, weightBytes?, calls?, failures?, lastError?} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -64,6 +64,7 @@ type engine struct {
 	gpu        *gpuDevice // the WebGPU backend, when the load uses it (nil: WASM)
 	kernels    string     // the matrix kernels: 'relaxed', 'simd128' or 'go'
 
+	device  *kern.Device            // the kernels on this thread (nil: Go's)
 	arena   *kern.Arena             // the kernels' threads (nil: one thread)
 	regions map[string]*kern.Region // the components held in the arena
 
@@ -96,7 +97,7 @@ func (e *engine) release() {
 	if e.arena != nil {
 		e.arena.Close()
 	}
-	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes, e.arena, e.regions = false, nil, nil, "", 0, nil, nil
+	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes, e.device, e.arena, e.regions = false, nil, nil, "", 0, nil, nil, nil
 }
 
 // begin returns what a generation runs with, counting it as running until
@@ -226,7 +227,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	kernels, kernelsName := openKernels(levels, backend)
 	arena := openThreads(kernelsName, int(option(o, "threads", 1)), gpu, backend)
 	e.mu.Lock()
-	e.arena = arena
+	e.device, e.arena = kernels, arena
 	e.mu.Unlock()
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
@@ -475,22 +476,32 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 }
 
 // backendStats() returns the backend's use once a model is loaded (null
-// before): {kernels, threads}, the matrix kernels ('relaxed', 'simd128' or
-// 'go') and the threads they run on, and on WebGPU also {bytes,
-// weightBytes, calls, failures, lastError}: GPU memory holding weights,
-// their stored size, MatMulAll calls, those that failed and ran on the CPU.
+// before): {kernels, threads, products, productMs}, the matrix kernels
+// ('relaxed', 'simd128' or 'go'), the threads they run on, and the product
+// calls the SIMD kernels ran and the milliseconds they took (the rest of a
+// token's time is Go's: norms, RoPE, attention, sampling), and on WebGPU
+// also {bytes, weightBytes, calls, failures, lastError}: GPU memory
+// holding weights, their stored size, MatMulAll calls, those that failed
+// and ran on the CPU.
 func (e *engine) backendStats(js.Value, []js.Value) any {
 	e.mu.Lock()
-	gpu, kernels, arena, loaded := e.gpu, e.kernels, e.arena, e.model != nil
+	gpu, kernels, device, arena, loaded := e.gpu, e.kernels, e.device, e.arena, e.model != nil
 	e.mu.Unlock()
 	if !loaded {
 		return nil
 	}
 	threads := 1
+	var use kern.Usage
+	if device != nil {
+		use = device.Usage()
+	}
 	if arena != nil {
 		threads = arena.Threads()
+		u := arena.Usage()
+		use.Products += u.Products
+		use.Busy += u.Busy
 	}
-	stats := map[string]any{"kernels": kernels, "threads": threads}
+	stats := map[string]any{"kernels": kernels, "threads": threads, "products": use.Products, "productMs": float64(use.Busy.Microseconds()) / 1000}
 	if gpu != nil {
 		maps.Copy(stats, gpu.stats())
 	}
