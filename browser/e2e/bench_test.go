@@ -215,8 +215,8 @@ type benchPage struct {
 		LinearMb              float64 // its WebAssembly memory at the last block (0: not reported)
 	}
 	Decodes    []decodeRun
-	Products   *struct{ Tokens, Ms, ProductMs float64 } // the matrix kernels' part of one more generation
-	PageMemory pageMemory                               // after the last generation
+	Kernels    *struct{ Tokens, Ms, KernelMs float64 } // the SIMD kernels' part of one more generation
+	PageMemory pageMemory                              // after the last generation
 }
 
 // decodeRun is one timed greedy generation: the text, the pieces of text

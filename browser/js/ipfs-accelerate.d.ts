@@ -203,11 +203,12 @@ export interface BackendStats {
   kernels: 'relaxed' | 'simd128' | 'go';
   threads: number;
   /**
-   * Product calls the SIMD kernels ran and the milliseconds they took: the rest of a token's
-   * time is the runtime's own (norms, RoPE, attention, sampling).
+   * Calls the SIMD kernels ran (matrix products, attention's scores and sums) and the
+   * milliseconds they took: the rest of a token's time is the runtime's own Go (norms, RoPE,
+   * softmax, SwiGLU, sampling).
    */
-  products: number;
-  productMs: number;
+  kernelCalls: number;
+  kernelMs: number;
   /** WebGPU only: GPU memory holding weights, in their stored format (4-byte aligned). */
   bytes?: number;
   /** WebGPU only: the stored size of the weights on the GPU. */

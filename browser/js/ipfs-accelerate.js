@@ -293,9 +293,9 @@ export class Model {
   }
 
   /**
-   * The backend's use: {kernels, threads, products, productMs}, the matrix
-   * kernels ('relaxed', 'simd128' or 'go'), the threads they run on, the
-   * product calls the SIMD kernels ran and their milliseconds, and on WebGPU also
+   * The backend's use: {kernels, threads, kernelCalls, kernelMs}, the
+   * matrix kernels ('relaxed', 'simd128' or 'go'), the threads they run
+   * on, the calls the SIMD kernels ran and their milliseconds, and on WebGPU also
    * {bytes, weightBytes, calls, failures, lastError}: the GPU memory
    * holding weights, their stored size, the product calls it ran, and
    * those that failed and ran on the CPU instead.

@@ -112,14 +112,17 @@ type Device struct {
 }
 
 // Open returns the device of kernel level (one of Levels) once it passed
-// its self-test: products of every format, compared bit for bit with
-// quant's Go kernels.
+// its self-test: products of every format, and of rows (quant.RowDevice),
+// compared bit for bit with quant's Go kernels.
 func Open(level string) (*Device, error) {
 	if !slices.Contains(Levels(), level) {
 		return nil, fmt.Errorf("kern: no %s kernels in this runtime (it has %v)", level, Levels())
 	}
 	d := &Device{level: level, slot: int32(slices.Index(levelNames, level))}
 	if err := selfTest(d); err != nil {
+		return nil, err
+	}
+	if err := rowsTest(d); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -158,28 +161,35 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	defer d.record(time.Now())
-	nb := (x.Cols + 31) / 32
-	d.q8 = grow(d.q8, x.N*nb*32)
-	d.q8s = grow(d.q8s, x.N*nb)
-	d.q8sum = grow(d.q8sum, x.N*nb)
-	d.gx = grow(d.gx, x.N*nb)
-	d.work = grow(d.work, 128*nb)
 	d.mats = d.mats[:0]
 	for i, m := range ms {
 		d.mats = append(d.mats, describe(m, addr(&m.Data[0]), dsts[i]))
 	}
+	rc := d.run(x.F32, x.N, x.Cols)
+	runtime.KeepAlive(dsts)
+	runtime.KeepAlive(ms)
+	return jobError(rc)
+}
+
+// run runs the job of the matrices in d.mats times the n vectors of cols
+// values in x, and returns the kernels' code; d.mu is held.
+func (d *Device) run(x []float32, n, cols int) int32 {
+	defer d.record(time.Now())
+	nb := (cols + 31) / 32
+	d.q8 = grow(d.q8, n*nb*32)
+	d.q8s = grow(d.q8s, n*nb)
+	d.q8sum = grow(d.q8sum, n*nb)
+	d.gx = grow(d.gx, n*nb)
+	d.work = grow(d.work, 128*nb)
 	// Every address is of a heap value (Go's heap does not move) or of d.
 	d.job = job{
-		n: uint32(x.N), cols: uint32(x.Cols), x: addr(&x.F32[0]),
+		n: uint32(n), cols: uint32(cols), x: addr(&x[0]),
 		q8: addr(&d.q8[0]), q8s: addr(&d.q8s[0]), q8sum: addr(&d.q8sum[0]), gx: addr(&d.gx[0]), work: addr(&d.work[0]), tail: addr(&d.tail[0]),
 		nmat: uint32(len(d.mats)), mats: addr(&d.mats[0]),
 	}
 	rc := matmul(&d.job, d.slot)
-	runtime.KeepAlive(dsts)
-	runtime.KeepAlive(ms)
 	runtime.KeepAlive(x)
-	return jobError(rc)
+	return rc
 }
 
 // describe is m's matDesc, its rows at w and its products into y.

@@ -111,3 +111,41 @@ func randomValues(rows, cols int, rng *rand.Rand) []float32 {
 	}
 	return v
 }
+
+// rowsTest compares d's quant.RowDevice products with quant's Go kernels:
+// the scores and weighted values of attention heads over a KV cache's
+// rows, with widths of 8 and 64, rows 72 and 256 values apart.
+func rowsTest(d *Device) error {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, s := range []struct{ width, stride, count, n int }{{8, 72, 13, 3}, {64, 256, 37, 8}} {
+		r := quant.Rows{Data: randomValues(s.count, s.stride, rng), Width: s.width, Stride: s.stride, Count: s.count}
+		x := randomValues(s.n, s.width, rng)
+		want, got := make([]float32, s.n*s.count), make([]float32, s.n*s.count)
+		for t := range s.n {
+			for j := range s.count {
+				want[t*s.count+j] = quant.Dot(x[t*s.width:(t+1)*s.width], r.Row(j))
+			}
+		}
+		if err := d.DotRows(got, s.count, x, s.n, r); err != nil {
+			return err
+		}
+		if i := mismatch(got, want); i >= 0 {
+			return fmt.Errorf("kern: the %s kernels' dot products of rows differ from Go's: %d of %d is %v, not %v", d, i, len(want), got[i], want[i])
+		}
+		a := randomValues(s.n, s.count, rng)
+		want, got = randomValues(s.n, s.width, rng), make([]float32, s.n*s.width)
+		copy(got, want)
+		for t := range s.n {
+			for j := range s.count {
+				quant.AddScaled(want[t*s.width:(t+1)*s.width], a[t*s.count+j], r.Row(j))
+			}
+		}
+		if err := d.AddRows(got, a, s.count, s.n, r); err != nil {
+			return err
+		}
+		if i := mismatch(got, want); i >= 0 {
+			return fmt.Errorf("kern: the %s kernels' weighted sums of rows differ from Go's: %d of %d is %v, not %v", d, i, len(want), got[i], want[i])
+		}
+	}
+	return nil
+}

@@ -7,25 +7,26 @@ import (
 	"time"
 )
 
-// Usage is what a kernel device has computed: its product calls
-// (quant.MatMulAll's) and the time they took, copies in and out included.
+// Usage is what a kernel device has computed: its calls (quant.MatMulAll's
+// products, quant.RowDevice's) and the time they took, copies in and out
+// included.
 type Usage struct {
-	Products int64
-	Busy     time.Duration
+	Calls int64
+	Busy  time.Duration
 }
 
 // meter counts a device's Usage; safe for concurrent use.
 type meter struct {
-	products, busy atomic.Int64
+	calls, busy atomic.Int64
 }
 
-// record counts one product call that began at start.
+// record counts one call that began at start.
 func (m *meter) record(start time.Time) {
-	m.products.Add(1)
+	m.calls.Add(1)
 	m.busy.Add(int64(time.Since(start)))
 }
 
 // Usage is what the device has computed so far.
 func (m *meter) Usage() Usage {
-	return Usage{Products: m.products.Load(), Busy: time.Duration(m.busy.Load())}
+	return Usage{Calls: m.calls.Load(), Busy: time.Duration(m.busy.Load())}
 }

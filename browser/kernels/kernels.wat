@@ -29,7 +29,9 @@
 ;; threads of dispatch have their own).
 ;; A matrix: +0 kind (quant.Kind: 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0,
 ;; 5 int) +4 bits +8 group +12 asym +16 rows +20 rowBytes +24 w (its rows)
-;; +28 y (f32 n×rows, y[t·rows + r] = row r · vector t).
+;; +28 y (f32 n×rows, y[t·rows + r] = row r · vector t). Kind 6 is a sum
+;; of rows (quant.AddRows): group f32 rows of width `rows`, rowBytes apart,
+;; weighted by each vector's first group values, added to y (n×rows).
 (module
 ;;@go  (import "env" "mem" (memory 1))
 ;;@arena  (import "env" "mem" (memory 1 65536 shared))
@@ -51,15 +53,15 @@
 
   ;; prepare readies a job's products: it returns 1 for a matrix of a kind
   ;; with no kernel, else quantizes the vectors to 8 bits if a matrix reads
-  ;; them so (quant.Batch) and returns 0.
+  ;; them so (kinds 3 to 5, as quant.Batch) and returns 0.
   (func $prepare (param $job i32) (result i32)
     (local $m i32) (local $end i32) (local $q8 i32)
     (local.set $m (i32.load offset=40 (local.get $job)))
     (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
     (block $done (loop $mats
       (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
-      (if (i32.gt_u (i32.load (local.get $m)) (i32.const 5)) (then (return (i32.const 1))))
-      (local.set $q8 (i32.or (local.get $q8) (i32.ge_u (i32.load (local.get $m)) (i32.const 3))))
+      (if (i32.gt_u (i32.load (local.get $m)) (i32.const 6)) (then (return (i32.const 1))))
+      (local.set $q8 (i32.or (local.get $q8) (i32.lt_u (i32.sub (i32.load (local.get $m)) (i32.const 3)) (i32.const 3))))
       (local.set $m (i32.add (local.get $m) (i32.const 32)))
       (br $mats)))
     (if (local.get $q8)
@@ -85,6 +87,8 @@
       (then (call $mm_h16 (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $work) (local.get $r0) (local.get $r1)) (return)))
     (if (i32.lt_u (local.get $kind) (i32.const 5))
       (then (call $mm_q (local.get $m) (local.get $nb) (local.get $n) (local.get $job) (local.get $work) (local.get $r0) (local.get $r1)) (return)))
+    (if (i32.eq (local.get $kind) (i32.const 6))
+      (then (call $mm_sum (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $r0) (local.get $r1)) (return)))
     (call $mm_int (local.get $m) (local.get $nb) (local.get $n) (local.get $job) (local.get $work) (local.get $gx) (local.get $r0) (local.get $r1)))
 
   ;; ---- threads (arena variants) ----
@@ -392,6 +396,48 @@
       (br $blocks)))
   )
 
+  ;; partials8x4 is partials8 for four rows at once (codes at p0..p3, then
+  ;; every stride bytes; their partial sums at out, out + 16·nb, …), with
+  ;; relaxed SIMD's dot product, whose second operand must lie in [0, 127]
+  ;; to be the same on every engine. With m = −1 where x < 0 (else 0) and
+  ;; |x| ≤ 127 (quantize's codes), code·x = (code ⊕ m)·|x| − m·|x| exactly,
+  ;; for every int8 code; neg = −Σ m·|x| is the vector's alone, computed
+  ;; once for the four rows, and starts each row's sum.
+;;@relaxed  (func $partials8x4 (param $p0 i32) (param $p1 i32) (param $p2 i32) (param $p3 i32) (param $stride i32) (param $x i32) (param $nb i32) (param $out i32)
+;;@relaxed    (local $size i32) (local $end i32) (local $xl v128) (local $xh v128) (local $ml v128) (local $mh v128) (local $al v128) (local $ah v128) (local $neg v128)
+;;@relaxed    (local.set $size (i32.shl (local.get $nb) (i32.const 4)))
+;;@relaxed    (local.set $end (i32.add (local.get $out) (local.get $size)))
+;;@relaxed    (block $done (loop $blocks
+;;@relaxed      (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+;;@relaxed      (local.set $xl (v128.load (local.get $x)))
+;;@relaxed      (local.set $xh (v128.load offset=16 (local.get $x)))
+;;@relaxed      (local.set $ml (i8x16.shr_s (local.get $xl) (i32.const 7)))
+;;@relaxed      (local.set $mh (i8x16.shr_s (local.get $xh) (i32.const 7)))
+;;@relaxed      (local.set $al (i8x16.abs (local.get $xl)))
+;;@relaxed      (local.set $ah (i8x16.abs (local.get $xh)))
+;;@relaxed      (local.set $neg (i32x4.neg (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $mh) (local.get $ah)
+;;@relaxed        (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get $ml) (local.get $al) (v128.const i32x4 0 0 0 0)))))
+;;@relaxed      (v128.store (local.get $out)
+;;@relaxed        (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load offset=16 (local.get $p0)) (local.get $mh)) (local.get $ah)
+;;@relaxed          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load (local.get $p0)) (local.get $ml)) (local.get $al) (local.get $neg))))
+;;@relaxed      (v128.store (i32.add (local.get $out) (local.get $size))
+;;@relaxed        (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load offset=16 (local.get $p1)) (local.get $mh)) (local.get $ah)
+;;@relaxed          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load (local.get $p1)) (local.get $ml)) (local.get $al) (local.get $neg))))
+;;@relaxed      (v128.store (i32.add (local.get $out) (i32.shl (local.get $size) (i32.const 1)))
+;;@relaxed        (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load offset=16 (local.get $p2)) (local.get $mh)) (local.get $ah)
+;;@relaxed          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load (local.get $p2)) (local.get $ml)) (local.get $al) (local.get $neg))))
+;;@relaxed      (v128.store (i32.add (local.get $out) (i32.mul (local.get $size) (i32.const 3)))
+;;@relaxed        (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load offset=16 (local.get $p3)) (local.get $mh)) (local.get $ah)
+;;@relaxed          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.xor (v128.load (local.get $p3)) (local.get $ml)) (local.get $al) (local.get $neg))))
+;;@relaxed      (local.set $p0 (i32.add (local.get $p0) (local.get $stride)))
+;;@relaxed      (local.set $p1 (i32.add (local.get $p1) (local.get $stride)))
+;;@relaxed      (local.set $p2 (i32.add (local.get $p2) (local.get $stride)))
+;;@relaxed      (local.set $p3 (i32.add (local.get $p3) (local.get $stride)))
+;;@relaxed      (local.set $x (i32.add (local.get $x) (i32.const 32)))
+;;@relaxed      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+;;@relaxed      (br $blocks)))
+;;@relaxed  )
+
   ;; partials4 is partials8 for 4-bit codes (16 bytes a block: code j in
   ;; the low nibble of byte j, code j+16 in the high one), in [0, 15]. They
   ;; fit relaxed SIMD's 7-bit operand, so its dot product is exact on every
@@ -437,10 +483,12 @@
         (call $partials4 (local.get $p2) (local.get $stride) (local.get $x) (local.get $nb) (local.get $c))
         (call $partials4 (local.get $p3) (local.get $stride) (local.get $x) (local.get $nb) (local.get $d)))
       (else
-        (call $partials8 (local.get $p0) (local.get $stride) (local.get $x) (local.get $nb) (local.get $a))
-        (call $partials8 (local.get $p1) (local.get $stride) (local.get $x) (local.get $nb) (local.get $b))
-        (call $partials8 (local.get $p2) (local.get $stride) (local.get $x) (local.get $nb) (local.get $c))
-        (call $partials8 (local.get $p3) (local.get $stride) (local.get $x) (local.get $nb) (local.get $d))))
+;;@simd128        (call $partials8 (local.get $p0) (local.get $stride) (local.get $x) (local.get $nb) (local.get $a))
+;;@simd128        (call $partials8 (local.get $p1) (local.get $stride) (local.get $x) (local.get $nb) (local.get $b))
+;;@simd128        (call $partials8 (local.get $p2) (local.get $stride) (local.get $x) (local.get $nb) (local.get $c))
+;;@simd128        (call $partials8 (local.get $p3) (local.get $stride) (local.get $x) (local.get $nb) (local.get $d))
+;;@relaxed        (call $partials8x4 (local.get $p0) (local.get $p1) (local.get $p2) (local.get $p3) (local.get $stride) (local.get $x) (local.get $nb) (local.get $a))
+      ))
     (local.set $end (i32.add (local.get $sums) (i32.shl (local.get $nb) (i32.const 4))))
     (block $done (loop $blocks
       (br_if $done (i32.ge_u (local.get $sums) (local.get $end)))
@@ -471,22 +519,24 @@
 
   ;; mm_f32 reproduces dotF32Generic: per row, lane j of a vector
   ;; accumulator is Go's s_j (elements i+j); the elements past the last
-  ;; multiple of 4 go to s0; then (s0+s1)+(s2+s3).
+  ;; multiple of 4 go to s0; then (s0+s1)+(s2+s3). Rows are rowBytes apart
+  ;; (more than 4·cols for rows of a KV cache: quant.DotRows).
   (func $mm_f32 (param $m i32) (param $cols i32) (param $n i32) (param $x i32) (param $r i32) (param $r1 i32)
-    (local $w i32) (local $rows i32) (local $y i32) (local $rb i32) (local $c4 i32) (local $t i32) (local $i i32) (local $xt i32) (local $out i32)
+    (local $w i32) (local $stride i32) (local $rows i32) (local $y i32) (local $rb i32) (local $c4 i32) (local $t i32) (local $i i32) (local $xt i32) (local $out i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $xi f32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $xv v128)
     (local.set $rows (i32.load offset=16 (local.get $m)))
     (local.set $w (i32.load offset=24 (local.get $m)))
     (local.set $y (i32.load offset=28 (local.get $m)))
+    (local.set $stride (i32.load offset=20 (local.get $m)))
     (local.set $rb (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $c4 (i32.and (local.get $rb) (i32.const -16)))
     (block $rdone (loop $quads
       (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
-      (local.set $p0 (call $row (local.get $w) (local.get $rb) (local.get $r) (local.get $rows)))
-      (local.set $p1 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
-      (local.set $p2 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
-      (local.set $p3 (call $row (local.get $w) (local.get $rb) (i32.add (local.get $r) (i32.const 3)) (local.get $rows)))
+      (local.set $p0 (call $row (local.get $w) (local.get $stride) (local.get $r) (local.get $rows)))
+      (local.set $p1 (call $row (local.get $w) (local.get $stride) (i32.add (local.get $r) (i32.const 1)) (local.get $rows)))
+      (local.set $p2 (call $row (local.get $w) (local.get $stride) (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
+      (local.set $p3 (call $row (local.get $w) (local.get $stride) (i32.add (local.get $r) (i32.const 3)) (local.get $rows)))
       (local.set $xt (local.get $x))
       (local.set $out (i32.add (local.get $y) (i32.shl (local.get $r) (i32.const 2))))
       (local.set $t (i32.const 0))
@@ -523,6 +573,43 @@
           (i32.sub (local.get $rows) (local.get $r)))
         (local.set $xt (i32.add (local.get $xt) (local.get $rb)))
         (local.set $out (i32.add (local.get $out) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $vectors)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $quads)))
+  )
+
+  ;; mm_sum reproduces quant.AddRows: y[t·width + i] += a_t[j]·row_j[i] for
+  ;; each of count rows (rowBytes apart) in order, a_t the vector t (x, cols
+  ;; values apart); elements [r, r1) (r1 − r a multiple of 4), four lanes
+  ;; at a time, each lane Go's chain of one element.
+  (func $mm_sum (param $m i32) (param $cols i32) (param $n i32) (param $x i32) (param $r i32) (param $r1 i32)
+    (local $width i32) (local $stride i32) (local $count i32) (local $w i32) (local $y i32)
+    (local $t i32) (local $xt i32) (local $p i32) (local $a i32) (local $end i32) (local $out i32) (local $acc v128)
+    (local.set $width (i32.load offset=16 (local.get $m)))
+    (local.set $count (i32.load offset=8 (local.get $m)))
+    (local.set $stride (i32.load offset=20 (local.get $m)))
+    (local.set $w (i32.load offset=24 (local.get $m)))
+    (local.set $y (i32.load offset=28 (local.get $m)))
+    (block $rdone (loop $quads
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $t (i32.const 0))
+      (local.set $xt (local.get $x))
+      (block $tdone (loop $vectors
+        (br_if $tdone (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $out (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $width)) (local.get $r)) (i32.const 2))))
+        (local.set $acc (v128.load (local.get $out)))
+        (local.set $p (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $a (local.get $xt))
+        (local.set $end (i32.add (local.get $xt) (i32.shl (local.get $count) (i32.const 2))))
+        (block $jdone (loop $terms
+          (br_if $jdone (i32.ge_u (local.get $a) (local.get $end)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load32_splat (local.get $a)) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $stride)))
+          (local.set $a (i32.add (local.get $a) (i32.const 4)))
+          (br $terms)))
+        (v128.store (local.get $out) (local.get $acc))
+        (local.set $xt (i32.add (local.get $xt) (i32.shl (local.get $cols) (i32.const 2))))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $vectors)))
       (local.set $r (i32.add (local.get $r) (i32.const 4)))

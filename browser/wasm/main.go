@@ -14,7 +14,7 @@
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, arenaBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {kernels, threads, products, productMs, bytes?, weightBytes?, calls?, failures?, lastError?} | null
+//	accelRuntime.backendStats() → {kernels, threads, kernelCalls, kernelMs, bytes?, weightBytes?, calls?, failures?, lastError?} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -36,6 +36,7 @@ import (
 	"github.com/ipfs-accelerate/accel/browser/kern"
 	"github.com/ipfs-accelerate/accel/inference/generate"
 	"github.com/ipfs-accelerate/accel/inference/llama"
+	"github.com/ipfs-accelerate/accel/inference/quant"
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
@@ -97,6 +98,7 @@ func (e *engine) release() {
 	if e.arena != nil {
 		e.arena.Close()
 	}
+	quant.SetRowDevice(nil)
 	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes, e.device, e.arena, e.regions = false, nil, nil, "", 0, nil, nil, nil
 }
 
@@ -476,10 +478,11 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 }
 
 // backendStats() returns the backend's use once a model is loaded (null
-// before): {kernels, threads, products, productMs}, the matrix kernels
-// ('relaxed', 'simd128' or 'go'), the threads they run on, and the product
-// calls the SIMD kernels ran and the milliseconds they took (the rest of a
-// token's time is Go's: norms, RoPE, attention, sampling), and on WebGPU
+// before): {kernels, threads, kernelCalls, kernelMs}, the matrix kernels
+// ('relaxed', 'simd128' or 'go'), the threads they run on, and the calls
+// the SIMD kernels ran (matrix products, attention's scores and sums) and
+// the milliseconds they took (the rest of a token's time is Go's: norms,
+// RoPE, softmax, SwiGLU, sampling), and on WebGPU
 // also {bytes, weightBytes, calls, failures, lastError}: GPU memory
 // holding weights, their stored size, MatMulAll calls, those that failed
 // and ran on the CPU.
@@ -498,10 +501,10 @@ func (e *engine) backendStats(js.Value, []js.Value) any {
 	if arena != nil {
 		threads = arena.Threads()
 		u := arena.Usage()
-		use.Products += u.Products
+		use.Calls += u.Calls
 		use.Busy += u.Busy
 	}
-	stats := map[string]any{"kernels": kernels, "threads": threads, "products": use.Products, "productMs": float64(use.Busy.Microseconds()) / 1000}
+	stats := map[string]any{"kernels": kernels, "threads": threads, "kernelCalls": use.Calls, "kernelMs": float64(use.Busy.Microseconds()) / 1000}
 	if gpu != nil {
 		maps.Copy(stats, gpu.stats())
 	}

@@ -121,8 +121,14 @@ func (r *rows) layer(m *Model, l int) {
 		longest = max(longest, r.seq[t].contextFor(r.pos[t]))
 	}
 	group := c.Heads / c.KVHeads
+	converted := 0 // room for the keys or values of a float16 cache
+	for t := range n {
+		if r.seq[t].kv.F16 {
+			converted = longest * c.HeadDim
+		}
+	}
 	quant.ParallelFor(n*c.KVHeads, 1, func(lo, hi int) {
-		scratch := make([]float32, c.HeadDim+group*longest)
+		scratch := make([]float32, group*longest+converted)
 		for i := lo; i < hi; i++ {
 			t := i / c.KVHeads
 			r.seq[t].attend(l, r.pos[t], i%c.KVHeads, r.q[t*qdim:(t+1)*qdim], r.att[t*qdim:(t+1)*qdim], scratch)
@@ -160,32 +166,37 @@ func (s *Session) contextFor(pos int) int {
 }
 
 // attend writes the attention output of the query heads that share KV head
-// kvh, for the query at pos (q and out are that position's rows), into out.
-// Each cached key and value is read once for the whole group.
+// kvh, for the query at pos (q and out are that position's rows), into out:
+// the scores of every cached key, their softmax, and the sum of the values
+// so weighted. scratch holds group·ctx scores, then, for a float16 cache,
+// the keys or values converted (ctx·HeadDim).
 func (s *Session) attend(l, pos, kvh int, q, out []float32, scratch []float32) {
 	c := s.model.Config
 	hd, group := c.HeadDim, c.Heads/c.KVHeads
 	klo, khi := kvh*hd, (kvh+1)*hd
 	ctx := s.contextFor(pos)
 	first := pos + 1 - ctx
-	buf, scores := scratch[:hd], scratch[hd:hd+group*ctx]
+	scores, buf := scratch[:group*ctx], scratch[group*ctx:]
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	heads := q[kvh*group*hd : (kvh+1)*group*hd]
-	for j := range ctx {
-		k := s.kv.key(l, first+j, klo, khi, buf)
-		for g := range group {
-			scores[g*ctx+j] = quant.Dot(heads[g*hd:(g+1)*hd], k) * scale
-		}
+	keys, n := s.kv.rows(l, first, ctx, klo, khi, false, buf)
+	j := 0
+	for _, r := range keys[:n] {
+		quant.DotRows(scores[j:], ctx, heads, group, r)
+		j += r.Count
+	}
+	for i := range scores {
+		scores[i] *= scale
 	}
 	for g := range group {
 		softmax(scores[g*ctx : (g+1)*ctx])
 	}
 	o := out[kvh*group*hd : (kvh+1)*group*hd]
 	clear(o)
-	for j := range ctx {
-		v := s.kv.value(l, first+j, klo, khi, buf)
-		for g := range group {
-			quant.AddScaled(o[g*hd:(g+1)*hd], scores[g*ctx+j], v)
-		}
+	values, n := s.kv.rows(l, first, ctx, klo, khi, true, buf)
+	j = 0
+	for _, r := range values[:n] {
+		quant.AddRows(o, scores[j:], ctx, group, r)
+		j += r.Count
 	}
 }

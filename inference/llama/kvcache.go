@@ -84,21 +84,36 @@ func (c *KVCache) put(layer, pos int, k, v []float32) {
 	}
 }
 
-// key returns elements [lo, hi) of the key at pos, converted into buf when
-// the cache is float16.
-func (c *KVCache) key(layer, pos, lo, hi int, buf []float32) []float32 {
-	if !c.F16 {
-		return c.k32[layer][c.offset(pos)+lo : c.offset(pos)+hi]
+// rows returns elements [lo, hi) of the keys (the values when values is
+// set) of the n positions from first, in order, as runs of rows: one, or
+// two where the ring wraps. A float16 cache's are converted into buf
+// (n·(hi−lo) values).
+func (c *KVCache) rows(layer, first, n, lo, hi int, values bool, buf []float32) (runs [2]quant.Rows, count int) {
+	w := hi - lo
+	if c.F16 {
+		src := c.k16[layer]
+		if values {
+			src = c.v16[layer]
+		}
+		for j := range n {
+			o := c.offset(first + j)
+			f16Slice(src[o+lo:o+hi], buf[j*w:])
+		}
+		runs[0] = quant.Rows{Data: buf[:n*w], Width: w, Stride: w, Count: n}
+		return runs, 1
 	}
-	return f16Slice(c.k16[layer][c.offset(pos)+lo:c.offset(pos)+hi], buf)
-}
-
-// value is key for values.
-func (c *KVCache) value(layer, pos, lo, hi int, buf []float32) []float32 {
-	if !c.F16 {
-		return c.v32[layer][c.offset(pos)+lo : c.offset(pos)+hi]
+	src := c.k32[layer]
+	if values {
+		src = c.v32[layer]
 	}
-	return f16Slice(c.v16[layer][c.offset(pos)+lo:c.offset(pos)+hi], buf)
+	slot := first % c.Capacity
+	head := min(n, c.Capacity-slot)
+	runs[0] = quant.Rows{Data: src[slot*c.KVDim+lo:], Width: w, Stride: c.KVDim, Count: head}
+	if head == n {
+		return runs, 1
+	}
+	runs[1] = quant.Rows{Data: src[lo:], Width: w, Stride: c.KVDim, Count: n - head}
+	return runs, 2
 }
 
 func f16Slice(src []uint16, buf []float32) []float32 {
