@@ -215,7 +215,7 @@ type benchPage struct {
 		LinearMb              float64 // its WebAssembly memory at the last block (0: not reported)
 	}
 	Decodes    []decodeRun
-	Kernels    *struct{ Tokens, Ms, KernelMs float64 } // the SIMD kernels' part of one more generation
+	Kernels    *struct{ Tokens, Ms, KernelMs float64 } // the SIMD kernels' part of decode steps
 	PageMemory pageMemory                              // after the last generation
 }
 

@@ -150,7 +150,7 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 			fmt.Fprintf(tw, "  %s\t%9.1f\t%9.2f\t\t\n", r.name, r.prefill, r.decode)
 		}
 	}
-	fmt.Fprintf(tw, "outside the kernels: a %d-token generation from a one-word prompt\t%s\t%s\t%s\t%s\n", computeTokens, "tokens", "ms/token", "outside", "share")
+	fmt.Fprintf(tw, "outside the kernels: %d decode steps after the prompt\t%s\t%s\t%s\t%s\n", computeTokens, "tokens", "ms/token", "outside", "share")
 	fmt.Fprintf(tw, "  (the runtime's Go: norms, RoPE, softmax, SwiGLU, residuals, sampling, messages)\t\t\t\t\n")
 	for _, s := range shares {
 		fmt.Fprint(tw, s)

@@ -112,8 +112,8 @@ type Device struct {
 }
 
 // Open returns the device of kernel level (one of Levels) once it passed
-// its self-test: products of every format, and of rows (quant.RowDevice),
-// compared bit for bit with quant's Go kernels.
+// its self-test: products of every format, and the vector functions
+// (quant.VectorDevice), compared bit for bit with quant's Go code.
 func Open(level string) (*Device, error) {
 	if !slices.Contains(Levels(), level) {
 		return nil, fmt.Errorf("kern: no %s kernels in this runtime (it has %v)", level, Levels())
@@ -122,7 +122,7 @@ func Open(level string) (*Device, error) {
 	if err := selfTest(d); err != nil {
 		return nil, err
 	}
-	if err := rowsTest(d); err != nil {
+	if err := vectorTest(d); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -172,15 +172,16 @@ func (d *Device) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) er
 }
 
 // run runs the job of the matrices in d.mats times the n vectors of cols
-// values in x, and returns the kernels' code; d.mu is held.
+// values in x (none for kinds that read no vectors), and returns the
+// kernels' code; d.mu is held.
 func (d *Device) run(x []float32, n, cols int) int32 {
 	defer d.record(time.Now())
 	nb := (cols + 31) / 32
-	d.q8 = grow(d.q8, n*nb*32)
-	d.q8s = grow(d.q8s, n*nb)
-	d.q8sum = grow(d.q8sum, n*nb)
-	d.gx = grow(d.gx, n*nb)
-	d.work = grow(d.work, 128*nb)
+	d.q8 = grow(d.q8, max(n*nb*32, 1))
+	d.q8s = grow(d.q8s, max(n*nb, 1))
+	d.q8sum = grow(d.q8sum, max(n*nb, 1))
+	d.gx = grow(d.gx, max(n*nb, 1))
+	d.work = grow(d.work, max(128*nb, 1))
 	// Every address is of a heap value (Go's heap does not move) or of d.
 	d.job = job{
 		n: uint32(n), cols: uint32(cols), x: addr(&x[0]),

@@ -461,3 +461,40 @@ func TestRowsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// SwiGLU and softmax are Go's bit for bit: on float32 values of every
+// exponent (random bit patterns, infinities and NaNs among them) and on
+// rows whose spread reaches the exponential's under- and overflow.
+func TestVectorsMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	x, up := make([]float32, 1<<18), randomValues(1, 1<<18, rng)
+	for i := range x {
+		x[i] = math.Float32frombits(rng.Uint32())
+	}
+	for _, level := range Levels() {
+		d := open(t, level, 0).(*Device)
+		want, got := slices.Clone(x), slices.Clone(x)
+		quant.SwiGLUGo(want, up)
+		if err := d.SwiGLU(got, up); err != nil {
+			t.Fatal(err)
+		}
+		if i := mismatch(got, want); i >= 0 {
+			t.Errorf("%s: silu(%v)·%v is %v, not %v", d, x[i], up[i], got[i], want[i])
+		}
+		for _, spread := range []float64{1, 30, 700, 1e4} {
+			const rows, width = 50, 37
+			s := make([]float32, rows*width)
+			for i := range s {
+				s[i] = float32(spread * rng.NormFloat64())
+			}
+			want, got := slices.Clone(s), slices.Clone(s)
+			quant.SoftmaxGo(want, rows, width)
+			if err := d.Softmax(got, rows, width); err != nil {
+				t.Fatal(err)
+			}
+			if i := mismatch(got, want); i >= 0 {
+				t.Errorf("%s: softmax of values ±%g: %d is %v, not %v", d, spread, i, got[i], want[i])
+			}
+		}
+	}
+}

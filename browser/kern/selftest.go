@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
@@ -112,10 +113,12 @@ func randomValues(rows, cols int, rng *rand.Rand) []float32 {
 	return v
 }
 
-// rowsTest compares d's quant.RowDevice products with quant's Go kernels:
-// the scores and weighted values of attention heads over a KV cache's
-// rows, with widths of 8 and 64, rows 72 and 256 values apart.
-func rowsTest(d *Device) error {
+// vectorTest compares d's quant.VectorDevice functions with quant's Go
+// code: the scores and weighted values of attention heads over a KV
+// cache's rows, with widths of 8 and 64, rows 72 and 256 values apart;
+// softmax and SwiGLU of values from 0 to e^±12 (and the exponentials of
+// under- and overflow).
+func vectorTest(d *Device) error {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, s := range []struct{ width, stride, count, n int }{{8, 72, 13, 3}, {64, 256, 37, 8}} {
 		r := quant.Rows{Data: randomValues(s.count, s.stride, rng), Width: s.width, Stride: s.stride, Count: s.count}
@@ -146,6 +149,25 @@ func rowsTest(d *Device) error {
 		if i := mismatch(got, want); i >= 0 {
 			return fmt.Errorf("kern: the %s kernels' weighted sums of rows differ from Go's: %d of %d is %v, not %v", d, i, len(want), got[i], want[i])
 		}
+	}
+	x := append(randomValues(4, 64, rng), 0, float32(math.Copysign(0, -1)), 1e-9, 100, -100, 750, -750, 1e30, -1e30, 720, -720)
+	up := randomValues(1, len(x), rng)
+	want, got := slices.Clone(x), slices.Clone(x)
+	quant.SwiGLUGo(want, up)
+	if err := d.SwiGLU(got, up); err != nil {
+		return err
+	}
+	if i := mismatch(got, want); i >= 0 {
+		return fmt.Errorf("kern: the %s kernels' SwiGLU differs from Go's: silu(%v)·%v is %v, not %v", d, x[i], up[i], got[i], want[i])
+	}
+	rows := len(x) / 9
+	want, got = slices.Clone(x[:9*rows]), slices.Clone(x[:9*rows])
+	quant.SoftmaxGo(want, rows, 9)
+	if err := d.Softmax(got, rows, 9); err != nil {
+		return err
+	}
+	if i := mismatch(got, want); i >= 0 {
+		return fmt.Errorf("kern: the %s kernels' softmax differs from Go's: value %d of %v is %v, not %v", d, i, x[i/9*9:i/9*9+9], got[i], want[i])
 	}
 	return nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Usage is what a kernel device has computed: its calls (quant.MatMulAll's
-// products, quant.RowDevice's) and the time they took, copies in and out
+// products, quant.VectorDevice's) and the time they took, copies in and out
 // included.
 type Usage struct {
 	Calls int64

@@ -32,6 +32,8 @@
 ;; +28 y (f32 n×rows, y[t·rows + r] = row r · vector t). Kind 6 is a sum
 ;; of rows (quant.AddRows): group f32 rows of width `rows`, rowBytes apart,
 ;; weighted by each vector's first group values, added to y (n×rows).
+;; Kinds 7 and 8 read no vectors: quant.SwiGLU of the rows values at y
+;; (gate) and w (up), and quant.Softmax of rows rows of group values at y.
 (module
 ;;@go  (import "env" "mem" (memory 1))
 ;;@arena  (import "env" "mem" (memory 1 65536 shared))
@@ -60,7 +62,7 @@
     (local.set $end (i32.add (local.get $m) (i32.shl (i32.load offset=36 (local.get $job)) (i32.const 5))))
     (block $done (loop $mats
       (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
-      (if (i32.gt_u (i32.load (local.get $m)) (i32.const 6)) (then (return (i32.const 1))))
+      (if (i32.gt_u (i32.load (local.get $m)) (i32.const 8)) (then (return (i32.const 1))))
       (local.set $q8 (i32.or (local.get $q8) (i32.lt_u (i32.sub (i32.load (local.get $m)) (i32.const 3)) (i32.const 3))))
       (local.set $m (i32.add (local.get $m) (i32.const 32)))
       (br $mats)))
@@ -89,6 +91,10 @@
       (then (call $mm_q (local.get $m) (local.get $nb) (local.get $n) (local.get $job) (local.get $work) (local.get $r0) (local.get $r1)) (return)))
     (if (i32.eq (local.get $kind) (i32.const 6))
       (then (call $mm_sum (local.get $m) (local.get $cols) (local.get $n) (local.get $x) (local.get $r0) (local.get $r1)) (return)))
+    (if (i32.eq (local.get $kind) (i32.const 7))
+      (then (call $swiglu (local.get $m) (local.get $r0) (local.get $r1)) (return)))
+    (if (i32.eq (local.get $kind) (i32.const 8))
+      (then (call $softmax (local.get $m) (local.get $r0) (local.get $r1)) (return)))
     (call $mm_int (local.get $m) (local.get $nb) (local.get $n) (local.get $job) (local.get $work) (local.get $gx) (local.get $r0) (local.get $r1)))
 
   ;; ---- threads (arena variants) ----
@@ -306,6 +312,101 @@
       (local.set $x (i32.add (local.get $x) (i32.shl (local.get $cols) (i32.const 2))))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $vectors)))
+  )
+
+  ;; ---- the rest of a step: quant.SwiGLU and quant.Softmax ----
+
+  ;; swiglu writes gate[i]/(1 + float32(exp(−gate[i])))·up[i] into gate[i]
+  ;; for i in [i, i1), gate at y and up at w of matrix m.
+  (func $swiglu (param $m i32) (param $i i32) (param $i1 i32)
+    (local $g i32) (local $u i32) (local $end i32) (local $v f32)
+    (local.set $g (i32.add (i32.load offset=28 (local.get $m)) (i32.shl (local.get $i) (i32.const 2))))
+    (local.set $u (i32.add (i32.load offset=24 (local.get $m)) (i32.shl (local.get $i) (i32.const 2))))
+    (local.set $end (i32.add (i32.load offset=28 (local.get $m)) (i32.shl (local.get $i1) (i32.const 2))))
+    (block $done (loop $elems
+      (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+      (local.set $v (f32.load (local.get $g)))
+      (f32.store (local.get $g) (f32.mul
+        (f32.div (local.get $v) (f32.add (f32.const 1) (f32.demote_f64 (call $exp (f64.neg (f64.promote_f32 (local.get $v)))))))
+        (f32.load (local.get $u))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $u (i32.add (local.get $u) (i32.const 4)))
+      (br $elems)))
+  )
+
+  ;; softmax normalises rows [r, r1) of matrix m, each of group values, at
+  ;; y: max, then float32(exp(v − max)) and their float32 sum in order,
+  ;; then each over the sum.
+  (func $softmax (param $m i32) (param $r i32) (param $r1 i32)
+    (local $width i32) (local $row i32) (local $p i32) (local $end i32) (local $max f32) (local $sum f32) (local $e f32)
+    (local.set $width (i32.shl (i32.load offset=8 (local.get $m)) (i32.const 2)))
+    (local.set $row (i32.add (i32.load offset=28 (local.get $m)) (i32.mul (local.get $r) (local.get $width))))
+    (block $rdone (loop $rows
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
+      (local.set $end (i32.add (local.get $row) (local.get $width)))
+      (local.set $max (f32.load (local.get $row)))
+      (local.set $p (i32.add (local.get $row) (i32.const 4)))
+      (block $mdone (loop $maxes
+        (br_if $mdone (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $max (f32.max (local.get $max) (f32.load (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $maxes)))
+      (local.set $sum (f32.const 0))
+      (local.set $p (local.get $row))
+      (block $edone (loop $exps
+        (br_if $edone (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $e (f32.demote_f64 (call $exp (f64.promote_f32 (f32.sub (f32.load (local.get $p)) (local.get $max))))))
+        (f32.store (local.get $p) (local.get $e))
+        (local.set $sum (f32.add (local.get $sum) (local.get $e)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $exps)))
+      (local.set $p (local.get $row))
+      (block $ddone (loop $divs
+        (br_if $ddone (i32.ge_u (local.get $p) (local.get $end)))
+        (f32.store (local.get $p) (f32.div (f32.load (local.get $p)) (local.get $sum)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $divs)))
+      (local.set $row (local.get $end))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows)))
+  )
+
+  ;; exp is Go's math.Exp as Go compiles it for wasm (exp, expmulti and
+  ;; Ldexp of the math package), the same float64 operations in the same
+  ;; order.
+  (func $exp (param $x f64) (result f64)
+    (local $k i32) (local $hi f64) (local $lo f64) (local $r f64) (local $t f64) (local $c f64) (local $y f64)
+    (local $bits i64) (local $e i32)
+    (if (f64.ne (local.get $x) (local.get $x)) (then (return (local.get $x))))
+    (if (f64.gt (local.get $x) (f64.const 7.09782712893383973096e+02)) (then (return (f64.const inf))))
+    (if (f64.lt (local.get $x) (f64.const -7.45133219101941108420e+02)) (then (return (f64.const 0))))
+    (if (f64.lt (f64.abs (local.get $x)) (f64.const 0x1p-28)) (then (return (f64.add (f64.const 1) (local.get $x)))))
+    ;; k = int(Log2e·x ∓ 0.5), truncated; hi − lo = x − k·ln 2
+    (local.set $k (select
+      (i32.trunc_f64_s (f64.sub (f64.mul (f64.const 1.44269504088896338700e+00) (local.get $x)) (f64.const 0.5)))
+      (i32.trunc_f64_s (f64.add (f64.mul (f64.const 1.44269504088896338700e+00) (local.get $x)) (f64.const 0.5)))
+      (f64.lt (local.get $x) (f64.const 0))))
+    (local.set $hi (f64.sub (local.get $x) (f64.mul (f64.convert_i32_s (local.get $k)) (f64.const 6.93147180369123816490e-01))))
+    (local.set $lo (f64.mul (f64.convert_i32_s (local.get $k)) (f64.const 1.90821492927058770002e-10)))
+    (local.set $r (f64.sub (local.get $hi) (local.get $lo)))
+    (local.set $t (f64.mul (local.get $r) (local.get $r)))
+    (local.set $c (f64.sub (local.get $r) (f64.mul (local.get $t)
+      (f64.add (f64.const 1.66666666666666657415e-01) (f64.mul (local.get $t)
+      (f64.add (f64.const -2.77777777770155933842e-03) (f64.mul (local.get $t)
+      (f64.add (f64.const 6.61375632143793436117e-05) (f64.mul (local.get $t)
+      (f64.add (f64.const -1.65339022054652515390e-06) (f64.mul (local.get $t) (f64.const 4.13813679705723846039e-08))))))))))))
+    (local.set $y (f64.sub (f64.const 1) (f64.sub (f64.sub (local.get $lo)
+      (f64.div (f64.mul (local.get $r) (local.get $c)) (f64.sub (f64.const 2) (local.get $c)))) (local.get $hi))))
+    ;; Ldexp(y, k), y a positive normal float64: e is the result's exponent
+    (local.set $bits (i64.reinterpret_f64 (local.get $y)))
+    (local.set $e (i32.add (local.get $k) (i32.sub (i32.wrap_i64 (i64.shr_u (local.get $bits) (i64.const 52))) (i32.const 1023))))
+    (if (i32.lt_s (local.get $e) (i32.const -1075)) (then (return (f64.const 0))))
+    (if (i32.gt_s (local.get $e) (i32.const 1023)) (then (return (f64.const inf))))
+    (local.set $bits (i64.and (local.get $bits) (i64.const 0x800fffffffffffff)))
+    (if (i32.lt_s (local.get $e) (i32.const -1022))
+      (then (return (f64.mul (f64.const 0x1p-53) (f64.reinterpret_i64 (i64.or (local.get $bits)
+        (i64.shl (i64.extend_i32_s (i32.add (local.get $e) (i32.const 1076))) (i64.const 52))))))))
+    (f64.reinterpret_i64 (i64.or (local.get $bits) (i64.shl (i64.extend_i32_s (i32.add (local.get $e) (i32.const 1023))) (i64.const 52))))
   )
 
   ;; ---- helpers ----

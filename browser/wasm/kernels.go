@@ -40,13 +40,14 @@ func kernelLevels(option js.Value) ([]string, error) {
 // returns it with its name (nil and 'go', quant's Go kernels, when none is
 // asked for or none passes), which it records as backend's kernels; a
 // level that failed is named in backend's kernelsError. The kernels also
-// compute the attention's products over the KV cache (quant.RowDevice).
+// compute the rest of a step's vector work: attention over the KV cache,
+// softmax, SwiGLU (quant.VectorDevice).
 func openKernels(levels []string, backend map[string]any) (*kern.Device, string) {
 	var errs []string
 	for _, level := range levels {
 		d, err := kern.Open(level)
 		if err == nil {
-			quant.SetRowDevice(d)
+			quant.SetVectorDevice(d)
 			backend["kernels"] = level
 			return d, level
 		}

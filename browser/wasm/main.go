@@ -98,7 +98,7 @@ func (e *engine) release() {
 	if e.arena != nil {
 		e.arena.Close()
 	}
-	quant.SetRowDevice(nil)
+	quant.SetVectorDevice(nil)
 	e.claimed, e.model, e.gpu, e.kernels, e.modelBytes, e.device, e.arena, e.regions = false, nil, nil, "", 0, nil, nil, nil
 }
 

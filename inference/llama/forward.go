@@ -30,25 +30,6 @@ func rope(x []float32, headDim int, cos, sin []float32) {
 	}
 }
 
-// softmax normalises x in place.
-func softmax(x []float32) {
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
-	var sum float32
-	for i, v := range x {
-		x[i] = float32(math.Exp(float64(v - m)))
-		sum += x[i]
-	}
-	for i := range x {
-		x[i] /= sum
-	}
-}
-
-// silu is x·σ(x).
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
-
 // ropeTable fills cos/sin for one position: pair i turns by pos/θ^(2i/d).
 func (m *Model) ropeTable(pos int, cos, sin []float32) {
 	for i := range cos {
@@ -147,9 +128,7 @@ func (r *rows) layer(m *Model, l int) {
 	r.batch.Reset(r.xn[:n*dim], n, dim)
 	quant.MatMulAll([][]float32{r.gate, r.up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
 	hid := c.HiddenDim
-	for i := range r.gate[:n*hid] {
-		r.gate[i] = silu(r.gate[i]) * r.up[i]
-	}
+	quant.SwiGLU(r.gate[:n*hid], r.up[:n*hid])
 	r.batch.Reset(r.gate[:n*hid], n, hid)
 	w.Down.MatMul(r.xn, &r.batch)
 	for i := range r.h[:n*dim] {
@@ -188,9 +167,7 @@ func (s *Session) attend(l, pos, kvh int, q, out []float32, scratch []float32) {
 	for i := range scores {
 		scores[i] *= scale
 	}
-	for g := range group {
-		softmax(scores[g*ctx : (g+1)*ctx])
-	}
+	quant.Softmax(scores, group, ctx)
 	o := out[kvh*group*hd : (kvh+1)*group*hd]
 	clear(o)
 	values, n := s.kv.rows(l, first, ctx, klo, khi, true, buf)

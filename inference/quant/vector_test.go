@@ -7,17 +7,21 @@ import (
 	"testing"
 )
 
-// rowDeviceFunc answers every product with err, writing 7s where it
+// vectorDeviceFunc answers every product with err, writing 7s where it
 // computes them.
-type rowDeviceFunc struct{ err error }
+type vectorDeviceFunc struct{ err error }
 
-func (d rowDeviceFunc) DotRows(dst []float32, _ int, _ []float32, _ int, _ Rows) error {
+func (d vectorDeviceFunc) DotRows(dst []float32, _ int, _ []float32, _ int, _ Rows) error {
 	return d.fill(dst)
 }
 
-func (d rowDeviceFunc) AddRows(dst, _ []float32, _, _ int, _ Rows) error { return d.fill(dst) }
+func (d vectorDeviceFunc) AddRows(dst, _ []float32, _, _ int, _ Rows) error { return d.fill(dst) }
 
-func (d rowDeviceFunc) fill(dst []float32) error {
+func (d vectorDeviceFunc) SwiGLU(gate, _ []float32) error { return d.fill(gate) }
+
+func (d vectorDeviceFunc) Softmax(x []float32, _, _ int) error { return d.fill(x) }
+
+func (d vectorDeviceFunc) fill(dst []float32) error {
 	if d.err == nil {
 		for i := range dst {
 			dst[i] = 7
@@ -27,7 +31,7 @@ func (d rowDeviceFunc) fill(dst []float32) error {
 }
 
 // DotRows and AddRows are Dot and AddScaled row by row, with rows apart
-// and a leading dimension; a RowDevice computes them while set, and the
+// and a leading dimension; a VectorDevice computes them while set, and the
 // Go kernels where it fails.
 func TestRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -58,14 +62,14 @@ func TestRows(t *testing.T) {
 		t.Errorf("sums %v, want %v", sums, want)
 	}
 
-	defer SetRowDevice(nil)
-	SetRowDevice(rowDeviceFunc{})
+	defer SetVectorDevice(nil)
+	SetVectorDevice(vectorDeviceFunc{})
 	got := make([]float32, 3*8)
 	DotRows(got, 8, x, 3, r)
 	if got[0] != 7 {
 		t.Errorf("with a device set, DotRows gave %v", got)
 	}
-	SetRowDevice(rowDeviceFunc{errors.New("refused")})
+	SetVectorDevice(vectorDeviceFunc{errors.New("refused")})
 	clear(got)
 	DotRows(got, 8, x, 3, r)
 	if !slices.Equal(got, dots) {
