@@ -19,7 +19,8 @@ import (
 // holds the weights) and generates the reference text, every layer local,
 // some left to the daemon, or one unloaded (its region freed) and handed
 // back to it. A page that is not cross-origin isolated (the same SDK
-// served without COOP/COEP) runs them on one thread, with the same text.
+// served without COOP/COEP) runs them on one thread, with the same text,
+// every layer local or some left to the daemon.
 func TestBrowserThreads(t *testing.T) {
 	d, root := sdkDaemon(t)
 	target, err := url.Parse(d.Gateway)
@@ -41,6 +42,7 @@ func TestBrowserThreads(t *testing.T) {
 	local := runPage(t, ctx, d.Gateway+"/sdk/test.html", root, `{"transports": ["gateway"]}`, threads)
 	offloaded := runPage(t, ctx, d.Gateway+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`, threads)
 	single := runPage(t, ctx, plain.URL+"/sdk/test.html", root, `{"transports": ["gateway"]}`, threads)
+	singleOffloaded := runPage(t, ctx, plain.URL+"/sdk/test.html", root, `{"transports": ["websocket"], "maxMemoryUsageMB": 0.6}`, threads)
 
 	t.Logf("backends: on threads %+v, with layers offloaded %+v (remote layers %v), not isolated %+v",
 		local.Info.Backend, offloaded.Info.Backend, offloaded.Viable.RemoteLayers, single.Info.Backend)
@@ -52,14 +54,18 @@ func TestBrowserThreads(t *testing.T) {
 			t.Errorf("%s: the capabilities' uses %+v: want threads %d", name, u, res.Info.Backend.Threads)
 		}
 	}
-	if len(offloaded.Viable.RemoteLayers) == 0 {
-		t.Error("with a memory budget below the model, no layer stayed on the daemon")
+	for name, res := range map[string]pageResult{"with layers offloaded": offloaded, "not isolated, with layers offloaded": singleOffloaded} {
+		if len(res.Viable.RemoteLayers) == 0 {
+			t.Errorf("%s: with a memory budget below the model, no layer stayed on the daemon", name)
+		}
 	}
-	if b := single.Info.Backend; b.Threads != 1 || b.Kernels != "relaxed" || single.Capabilities.WasmThreads {
-		t.Errorf("not cross-origin isolated: backend %+v, threads offered %v: want the relaxed kernels on one thread", b, single.Capabilities.WasmThreads)
+	for name, res := range map[string]pageResult{"not isolated": single, "not isolated, with layers offloaded": singleOffloaded} {
+		if b := res.Info.Backend; b.Threads != 1 || b.Kernels != "relaxed" || res.Capabilities.WasmThreads {
+			t.Errorf("%s: backend %+v, threads offered %v: want the relaxed kernels on one thread", name, b, res.Capabilities.WasmThreads)
+		}
 	}
-	if !strings.HasPrefix(local.Text, daemontest.StoryStart) || offloaded.Text != local.Text || single.Text != local.Text {
-		t.Errorf("texts: on threads %q,\nwith layers offloaded %q,\non one thread %q", local.Text, offloaded.Text, single.Text)
+	if !strings.HasPrefix(local.Text, daemontest.StoryStart) || offloaded.Text != local.Text || single.Text != local.Text || singleOffloaded.Text != local.Text {
+		t.Errorf("texts: on threads %q,\nwith layers offloaded %q,\non one thread %q,\non one thread with layers offloaded %q", local.Text, offloaded.Text, single.Text, singleOffloaded.Text)
 	}
 
 	type memory struct{ HeapBytes, ArenaBytes, ModelBytes float64 }
