@@ -295,9 +295,12 @@ export class Model {
   /**
    * The backend's use: {kernels, threads}, the matrix kernels ('relaxed',
    * 'simd128' or 'go') and the threads they run on, and on WebGPU also
-   * {bytes, weightBytes, calls, failures, lastError}: the GPU memory
-   * holding weights, their stored size, the product calls it ran, and
-   * those that failed and ran on the CPU instead.
+   * {bytes, weightBytes, kvBytes, scratchBytes, residentLayers, steps,
+   * stepTokens, readbacks, calls, failures, lastError}: the GPU memory
+   * holding weights, their stored size, the GPU memory of the KV cache and
+   * activations, the layers whose whole decode step runs on the GPU, the
+   * resident passes it ran (one readback each) and their positions, all
+   * readbacks, the product calls outside them, and the failures.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */
   async getBackendStats() {

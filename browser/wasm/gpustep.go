@@ -28,6 +28,10 @@ import (
 // that rounds the other way moves a product by a step of its block's scale.
 const maxStepError = 1e-3
 
+// checkPositions is the context of a layer's check: a prefill of three
+// positions, then a decode step.
+const checkPositions = 4
+
 // residentLayer is a layer whose step runs on the GPU: the ids of its
 // norms' copies there.
 type residentLayer struct{ attnNorm, ffnNorm int }
@@ -81,9 +85,9 @@ func (g *gpuDevice) pendingChecks(model *llama.Model) []stepCheck {
 		checks = append(checks, stepCheck{name: loader.ComponentHead, layer: model.Layers, passes: []checkPass{{0, in, want}}})
 	}
 	for _, l := range layers {
-		s := model.NewSession(llama.SessionOptions{Context: 4})
+		s := model.NewSession(llama.SessionOptions{Context: checkPositions})
 		c := stepCheck{name: loader.LayerComponent(l), layer: l}
-		for _, p := range []struct{ pos, n int }{{0, 3}, {3, 1}} {
+		for _, p := range []struct{ pos, n int }{{0, checkPositions - 1}, {checkPositions - 1, 1}} {
 			in := random(uint64(l+1), p.n)
 			want := append([]float32(nil), in...)
 			if err := s.RunLayers(l, l+1, p.pos, want); err != nil {
@@ -156,7 +160,7 @@ func (g *gpuDevice) runCheck(model *llama.Model, c stepCheck) (rel float64, err 
 			return 0, err
 		}
 	}
-	seq, err := await(g.backend.Call("sequence", stepConfig(model, 4), js.ValueOf(layers), js.ValueOf(head)))
+	seq, err := await(g.backend.Call("sequence", stepConfig(model, checkPositions), js.ValueOf(layers), js.ValueOf(head)))
 	if err != nil {
 		return 0, err
 	}
