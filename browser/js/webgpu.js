@@ -495,6 +495,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     #scratch = {}; // h, table, xa, y, read, scores, uniforms
     #capacity = 0; // positions the KV cache holds
     #kv = new Map(); // layer → {k, v}
+    // The bind groups of each kind of pass ('from:to:logits'), in dispatch
+    // order: a pass of a kind binds the same buffers and uniform slots
+    // until a buffer is replaced.
+    #groups = new Map();
 
     constructor(device, layout, pipelines, checked, onDestroy, config, layers, head) {
       this.#device = device;
@@ -548,16 +552,20 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
           device.queue.writeBuffer(s.h, 0, input, 0, 4 * n * c.dim);
           device.queue.writeBuffer(s.table, 0, input, 4 * n * c.dim, 8 * n * half);
           const words = [];
+          const kind = `${from}:${to}:${logits}`;
+          if (!this.#groups.has(kind)) this.#groups.set(kind, []);
+          const groups = this.#groups.get(kind);
           const pass = encoder.beginComputePass();
           const dispatch = (pipeline, layout, buffers, params, x, y = 1, z = 1) => {
             const slot = words.length;
             words.push(params);
             pass.setPipeline(pipeline);
-            pass.setBindGroup(0, device.createBindGroup({
+            groups[slot] ??= device.createBindGroup({
               layout,
               entries: [...buffers.map((buffer) => ({ buffer })), { buffer: s.uniforms, offset: slot * SHAPE_STRIDE, size: 32 }]
                 .map((resource, binding) => ({ binding, resource })),
-            }));
+            });
+            pass.setBindGroup(0, groups[slot]);
             pass.dispatchWorkgroups(x, y, z);
           };
           const step = (name, buffers, params, x, y = 1) => {
@@ -631,6 +639,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
         if (s[name] && s[name].size >= size) return;
         if (s[name]) stale.push(s[name]);
         s[name] = this.#buffer(size, usage);
+        this.#groups.clear();
       };
       const storage = GPUBufferUsage.STORAGE;
       const qdim = c.heads * c.headDim;
@@ -661,6 +670,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
         this.#kv.set(l, grown);
       });
       this.#capacity = capacity;
+      this.#groups.clear();
     }
 
     /** A new buffer of size bytes, within the device's limits. */
@@ -681,6 +691,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
       }
       this.#scratch = {};
       this.#kv.clear();
+      this.#groups.clear();
       this.#capacity = 0;
       this.#rows = 0;
       this.#onDestroy(this);

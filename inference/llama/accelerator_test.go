@@ -1,7 +1,9 @@
 package llama
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -88,5 +90,22 @@ func TestAcceleratorRuns(t *testing.T) {
 	}
 	if len(a.runs) != 0 || !s.Local() {
 		t.Errorf("with a sliding window the accelerator ran %v", a.runs)
+	}
+}
+
+// failingAccelerator takes every block and fails.
+type failingAccelerator struct{ err error }
+
+func (failingAccelerator) Takes(int) bool                                  { return true }
+func (a failingAccelerator) Run(int, int, int, []float32, []float32) error { return a.err }
+
+// An accelerator's failure fails the pass, naming the blocks and wrapping
+// the error.
+func TestAcceleratorFails(t *testing.T) {
+	m := stories(t, nil)
+	gone := errors.New("device lost")
+	_, err := m.NewSession(SessionOptions{Accelerator: failingAccelerator{gone}}).Forward(prompt)
+	if !errors.Is(err, gone) || !strings.Contains(err.Error(), "accelerated layers [0, 5)") {
+		t.Fatalf("a failing accelerator: %v", err)
 	}
 }
