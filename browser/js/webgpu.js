@@ -473,6 +473,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
   // seven products, rope, attention, residuals, SwiGLU) and for the head.
   const LAYER_DISPATCHES = 18;
   const HEAD_DISPATCHES = 3;
+  // The most bytes a pass's buffers of one row per position take
+  // (activations, products, attention scores): a longer prompt runs in
+  // several passes.
+  const PASS_BYTES = 64 * 2 ** 20;
 
   /**
    * A sequence's resident decode step: the layers it takes and the head
@@ -529,7 +533,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
      * (n×dim f32), then the rotary tables (n×ropeDim/2 cos, then as many
      * sin). Resolves with the logits of the last position (vocab values)
      * when logits, else with the hidden states after layer to−1. Rejects
-     * on any GPU error.
+     * on any GPU error. A pass holds at most PASS_BYTES of activations and
+     * attention scores: a longer prompt runs in passes of consecutive
+     * positions, each through every layer (the same, attention being
+     * causal).
      */
     async run(from, to, pos, n, input, logits) {
       const c = this.#c;
@@ -541,6 +548,31 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
         if (!this.#layers[l]) throw new Error(`webgpu: the sequence does not hold layer ${l}`);
       }
       if (logits && !this.#head) throw new Error('webgpu: the sequence does not hold the head');
+      const qdim = c.heads * c.headDim;
+      const width = Math.max(c.dim, qdim, c.hidden);
+      const rowBytes = 4 * Math.max(width + 10 * Math.ceil(width / 32), qdim + 2 * c.kvHeads * c.headDim, 2 * c.hidden, c.heads * (pos + n));
+      const rows = Math.max(1, Math.floor(PASS_BYTES / rowBytes));
+      if (rows >= n) return this.#pass(from, to, pos, n, input, logits);
+      const values = new Float32Array(input.buffer, input.byteOffset, input.byteLength / 4);
+      const hidden = new Float32Array(n * c.dim);
+      for (let t = 0; t < n; t += rows) {
+        const m = Math.min(rows, n - t);
+        const part = new Float32Array(m * (c.dim + 2 * half));
+        part.set(values.subarray(t * c.dim, (t + m) * c.dim));
+        part.set(values.subarray(n * c.dim + t * half, n * c.dim + (t + m) * half), m * c.dim);
+        part.set(values.subarray(n * (c.dim + half) + t * half, n * (c.dim + half) + (t + m) * half), m * (c.dim + half));
+        const last = t + m === n;
+        const out = await this.#pass(from, to, pos + t, m, new Uint8Array(part.buffer), logits && last);
+        if (logits && last) return out;
+        hidden.set(out, t * c.dim);
+      }
+      return hidden;
+    }
+
+    /** Runs one pass of run: n positions whose activations fit PASS_BYTES. */
+    async #pass(from, to, pos, n, input, logits) {
+      const c = this.#c;
+      const half = c.ropeDim / 2;
       const device = this.#device;
       const stale = [];
       const readBytes = 4 * (logits ? c.vocab : n * c.dim);
