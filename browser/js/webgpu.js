@@ -259,12 +259,44 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i
   // GPU: a pass runs rows t < n, row t being position pos + t. Each reads
   // its parameters from p (at most 32 bytes); the activations of the
   // products are the matrix kernels' a (f32 values, then 8-bit blocks).
-  const STEP_COMMON = `
-const WG = ${WORKGROUP}u;
+  // wgsum and wgmax combine a value of every invocation of the workgroup
+  // and give the result to all, with subgroup operations where the adapter
+  // has them (a kernel that calls them has /*ARGS*/ in its entry point's
+  // parameters and /*INIT*/ first in its body).
+  const REDUCE = {
+    subgroups: {
+      enable: 'enable subgroups;',
+      args: ', @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(num_subgroups) count: u32',
+      init: 'subgroup = vec3(sg, lane, count);',
+      code: `
+// The invocation's subgroup, its place in it, and the workgroup's subgroups.
+var<private> subgroup: vec3<u32>;
 
-var<workgroup> red: array<f32, WG>;
+fn wgsum(v: f32, i: u32) -> f32 {
+  let s = subgroupAdd(v);
+  if (subgroup.y == 0u) { red[subgroup.x] = s; }
+  workgroupBarrier();
+  var total = 0.0;
+  for (var k = 0u; k < subgroup.z; k++) { total += red[k]; }
+  workgroupBarrier();
+  return total;
+}
 
-// wgsum is the sum of the workgroup's values v, for every invocation.
+fn wgmax(v: f32, i: u32) -> f32 {
+  let s = subgroupMax(v);
+  if (subgroup.y == 0u) { red[subgroup.x] = s; }
+  workgroupBarrier();
+  var top = red[0];
+  for (var k = 1u; k < subgroup.z; k++) { top = max(top, red[k]); }
+  workgroupBarrier();
+  return top;
+}`,
+    },
+    shared: {
+      enable: '',
+      args: '',
+      init: '',
+      code: `
 fn wgsum(v: f32, i: u32) -> f32 {
   red[i] = v;
   for (var s = WG / 2u; s > 0u; s /= 2u) {
@@ -277,7 +309,6 @@ fn wgsum(v: f32, i: u32) -> f32 {
   return total;
 }
 
-// wgmax is the largest of the workgroup's values v, for every invocation.
 fn wgmax(v: f32, i: u32) -> f32 {
   red[i] = v;
   for (var s = WG / 2u; s > 0u; s /= 2u) {
@@ -288,8 +319,20 @@ fn wgmax(v: f32, i: u32) -> f32 {
   let top = red[0];
   workgroupBarrier();
   return top;
-}
-`;
+}`,
+    },
+  };
+
+  // stepSource is the WGSL of step kernel name with the reductions chosen.
+  function stepSource(name, features) {
+    const reduce = REDUCE[features.includes('subgroups') ? 'subgroups' : 'shared'];
+    return `${reduce.enable}
+const WG = ${WORKGROUP}u;
+
+var<workgroup> red: array<f32, WG>;
+${reduce.code}
+${STEP_KERNELS[name].replace('/*ARGS*/', reduce.args).replace('/*INIT*/', reduce.init)}`;
+  }
 
   const STEP_KERNELS = {
     // rmsnorm: out row t = weight ⊙ x row first+t / rms (one workgroup a row).
@@ -301,7 +344,8 @@ struct P { n: u32, dim: u32, first: u32, eps: f32 }
 @group(0) @binding(3) var<uniform> p: P;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32/*ARGS*/) {
+  /*INIT*/
   let src = (p.first + wg.x) * p.dim;
   var ss = 0.0;
   for (var c = i; c < p.dim; c += WG) {
@@ -408,7 +452,8 @@ struct P { n: u32, pos: u32, qdim: u32, kvdim: u32, head_dim: u32, group: u32, s
 @group(0) @binding(5) var<uniform> p: P;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32/*ARGS*/) {
+  /*INIT*/
   let h = wg.x;
   let t = wg.y;
   let ctx = p.pos + t + 1u;
@@ -928,7 +973,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     #pipeline(name) {
       if (!this.#pipelines.has(name)) {
         const step = STEP_KERNELS[name];
-        const module = this.#device.createShaderModule({ code: step ? STEP_COMMON + step : source(name, this.features) });
+        const module = this.#device.createShaderModule({ code: step ? stepSource(name, this.features) : source(name, this.features) });
         this.#pipelines.set(name, this.#device.createComputePipelineAsync({
           layout: step ? 'auto' : this.#device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
           compute: { module, entryPoint: 'main' },
