@@ -217,11 +217,11 @@ export interface BackendStats {
   scratchBytes?: number;
   /** WebGPU only: layers whose whole decode step runs on the GPU (the last one with the final norm and classifier). */
   residentLayers?: number[];
-  /** WebGPU only: resident passes run (a prompt, or one token), each one command buffer. */
+  /** WebGPU only: resident steps run (a prompt, or one token), each one command buffer (a long prompt several). */
   steps?: number;
   /** WebGPU only: the positions those passes ran. */
   stepTokens?: number;
-  /** WebGPU only: reads from the GPU: one a resident pass (the logits, or the hidden state for a peer's layers), one a product call. */
+  /** WebGPU only: reads from the GPU: one a command buffer of a step (the logits, or the hidden state for a peer's layers), one a product call. */
   readbacks?: number;
   /** WebGPU only: product calls the GPU ran outside resident passes (layers or a head not resident). */
   calls?: number;

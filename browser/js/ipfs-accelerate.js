@@ -299,7 +299,7 @@ export class Model {
    * stepTokens, readbacks, calls, failures, lastError}: the GPU memory
    * holding weights, their stored size, the GPU memory of the KV cache and
    * activations, the layers whose whole decode step runs on the GPU, the
-   * resident passes it ran (one readback each) and their positions, all
+   * resident steps it ran (one readback each) and their positions, all
    * readbacks, the product calls outside them, and the failures.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */

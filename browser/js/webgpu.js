@@ -548,6 +548,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     // order: a pass of a kind binds the same buffers and uniform slots
     // until a buffer is replaced.
     #groups = new Map();
+    #passes = 0;
 
     constructor(device, layout, pipelines, checked, onDestroy, config, layers, head) {
       this.#device = device;
@@ -558,6 +559,11 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
       this.#c = config;
       this.#layers = layers;
       this.#head = head;
+    }
+
+    /** The passes run so far, each one command buffer and one readback. */
+    get passes() {
+      return this.#passes;
     }
 
     /** GPU memory of the KV cache, in bytes. */
@@ -693,6 +699,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
           device.queue.writeBuffer(s.uniforms, 0, data);
           device.queue.submit([encoder.finish()]);
         });
+        this.#passes++;
         await s.read.mapAsync(GPUMapMode.READ, 0, readBytes);
         const out = new Float32Array(s.read.getMappedRange(0, readBytes).slice(0));
         s.read.unmap();

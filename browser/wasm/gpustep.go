@@ -298,10 +298,11 @@ func stepInput(model *llama.Model, pos int, h []float32) js.Value {
 // head — on a webgpu.js Sequence, which holds their KV cache. After a
 // failure it takes no layer (see stepError).
 type gpuSequence struct {
-	g     *gpuDevice
-	model *llama.Model
-	seq   js.Value
-	takes []bool
+	g      *gpuDevice
+	model  *llama.Model
+	seq    js.Value
+	takes  []bool
+	passes int // the sequence's passes counted so far (a long prompt takes several)
 }
 
 // stepError is a resident step that failed on the GPU. The device runs no
@@ -312,9 +313,23 @@ func (e stepError) Error() string { return "webgpu: the resident step failed: " 
 func (e stepError) Unwrap() error { return e.err }
 
 // accelerator returns the accelerator of a generation of model holding
-// context positions, or nil when no layer's step is resident (or one
-// failed).
-func (g *gpuDevice) accelerator(model *llama.Model, context int) (*gpuSequence, error) {
+// context positions, or nil when there is no device (g is nil), no
+// layer's step is resident, one failed, or the sequence cannot be made (a
+// failure, see fail).
+func (g *gpuDevice) accelerator(model *llama.Model, context int) *gpuSequence {
+	if g == nil {
+		return nil
+	}
+	s, err := g.sequence(model, context)
+	if err != nil {
+		g.fail(err)
+		return nil
+	}
+	return s
+}
+
+// sequence makes the accelerator (see accelerator), or nil.
+func (g *gpuDevice) sequence(model *llama.Model, context int) (*gpuSequence, error) {
 	g.mu.Lock()
 	takes := make([]bool, model.Layers)
 	resident := map[int]residentLayer{}
@@ -362,7 +377,8 @@ func (s *gpuSequence) Takes(l int) bool {
 	return s.takes[l] && s.g.stepErr == nil
 }
 
-// Run implements llama.Accelerator: one pass, one readback.
+// Run implements llama.Accelerator: one pass with one readback (a long
+// prompt several).
 func (s *gpuSequence) Run(from, to, pos int, h, logits []float32) error {
 	n := len(h) / s.model.Dim
 	out, err := await(s.seq.Call("run", from, to, pos, n, stepInput(s.model, pos, h), logits != nil))
@@ -373,22 +389,32 @@ func (s *gpuSequence) Run(from, to, pos int, h, logits []float32) error {
 		}
 		err = float32sFromJS(dst, out)
 	}
+	if err != nil {
+		return s.g.fail(err)
+	}
 	g := s.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err != nil {
-		g.failures++
-		g.lastErr = stepError{err}
-		if g.stepErr == nil {
-			g.stepErr = err
-		}
-		return stepError{err}
-	}
+	passes := s.seq.Get("passes").Int()
 	g.passes++
 	g.passTokens += n
-	g.readbacks++
+	g.readbacks += passes - s.passes
+	s.passes = passes
 	g.kvBytes, g.scratchBytes = s.seq.Get("kvBytes").Int(), s.seq.Get("scratchBytes").Int()
 	return nil
+}
+
+// fail counts a failure of the resident step, which ends it for the
+// model, and returns it as a stepError.
+func (g *gpuDevice) fail(err error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failures++
+	g.lastErr = stepError{err}
+	if g.stepErr == nil {
+		g.stepErr = err
+	}
+	return stepError{err}
 }
 
 // close frees the sequence's GPU memory.

@@ -358,15 +358,9 @@ func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string,
 	e.mu.Lock()
 	gpu := e.gpu
 	e.mu.Unlock()
-	if gpu != nil {
-		accel, err := gpu.accelerator(m, opts.Session.Context)
-		if err != nil {
-			return "", err
-		}
-		if accel != nil {
-			defer accel.close()
-			opts.Session.Accelerator = accel
-		}
+	if accel := gpu.accelerator(m, opts.Session.Context); accel != nil {
+		defer accel.close()
+		opts.Session.Accelerator = accel
 	}
 	// A resident step that fails leaves the GPU's KV cache behind: the
 	// history runs again on the CPU path (see stepError).

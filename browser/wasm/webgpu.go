@@ -43,7 +43,7 @@ type gpuDevice struct {
 	resident     map[int]residentLayer  // layers whose step passed its check
 	headNorm     int                    // the final norm's id once the head's step passed its check (0: not)
 	stepErr      error                  // a resident step failed: none runs since
-	passes       int                    // resident passes run
+	passes       int                    // resident steps run (Accelerator.Run calls)
 	passTokens   int                    // positions they ran
 	readbacks    int                    // GPU→CPU copies: one a pass and one a product call
 	kvBytes      int                    // the KV cache of the last sequence, after its last pass
@@ -283,7 +283,7 @@ func activations(x *quant.Batch, quantized bool) js.Value {
 // scratchBytes, calls, steps, stepTokens, readbacks, residentLayers,
 // failures, lastError}: the GPU memory holding weights, the stored size of
 // those weights, the GPU memory of the last generation's KV cache and of
-// its activations, the product calls and resident passes run, the
+// its activations, the product calls and resident steps run, the
 // positions those ran, the readbacks of both, the layers whose step runs
 // on the GPU (the last only with the head), and the failures.
 func (g *gpuDevice) stats() map[string]any {

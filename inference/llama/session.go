@@ -29,10 +29,11 @@ type SessionOptions struct {
 }
 
 // Accelerator runs maximal runs of a session's local blocks on a device
-// that holds their weights (a GPU), keeping their KV cache itself in
-// float32, and the final norm and classifier after the last block. It
-// serves one session at a time: a session made with it takes its cache
-// over, overwriting the positions it runs.
+// that holds their weights (a GPU), keeping their KV cache itself (in its
+// own precision: F16Cache is the session's), and the final norm and
+// classifier after the last block. It serves one session at a time: a
+// session made with it takes its cache over, overwriting the positions it
+// runs.
 type Accelerator interface {
 	// Takes reports whether it runs block l. A session asks once per
 	// local block, as it starts.
