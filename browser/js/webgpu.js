@@ -540,7 +540,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
     #c; // {dim, hidden, heads, kvHeads, headDim, ropeDim, vocab, eps, context}
     #layers; // layer → {attnNorm, q, k, v, o, ffnNorm, gate, up, down} (matrix records), or null
     #head; // {norm, output} or null
-    #rows = 0; // positions the scratch buffers hold
     #scratch = {}; // h, table, xa, y, read, scores, uniforms
     #capacity = 0; // positions the KV cache holds
     #kv = new Map(); // layer → {k, v}
@@ -711,10 +710,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
 
     /**
      * Makes room for a pass of n positions ending at end: scratch space
-     * for n rows (what was there is not kept), and a KV cache of end
-     * positions at least, its content copied by encoder into larger
-     * buffers. Buffers replaced go to stale, to destroy once the pass is
-     * done.
+     * for n rows at least (a buffer that grows drops what it held), and a
+     * KV cache of end positions at least, its content copied by encoder
+     * into larger buffers. Buffers replaced go to stale, to destroy once
+     * the pass is done.
      */
     #reserve(n, end, encoder, stale) {
       const c = this.#c;
@@ -729,15 +728,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
       const qdim = c.heads * c.headDim;
       const kvdim = c.kvHeads * c.headDim;
       const width = Math.max(c.dim, qdim, c.hidden);
-      const rows = Math.max(n, this.#rows);
-      make('h', 4 * rows * c.dim, storage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
-      make('table', 4 * rows * c.ropeDim, storage | GPUBufferUsage.COPY_DST);
-      make('xa', 4 * rows * (width + 10 * Math.ceil(width / 32)), storage);
-      make('y', 4 * Math.max(rows * Math.max(qdim + 2 * kvdim, 2 * c.hidden, c.dim), c.vocab), storage | GPUBufferUsage.COPY_SRC);
-      make('read', 4 * Math.max(rows * c.dim, c.vocab), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+      make('h', 4 * n * c.dim, storage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+      make('table', 4 * n * c.ropeDim, storage | GPUBufferUsage.COPY_DST);
+      make('xa', 4 * n * (width + 10 * Math.ceil(width / 32)), storage);
+      make('y', 4 * Math.max(n * Math.max(qdim + 2 * kvdim, 2 * c.hidden, c.dim), c.vocab), storage | GPUBufferUsage.COPY_SRC);
+      make('read', 4 * Math.max(n * c.dim, c.vocab), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
       make('scores', 4 * n * c.heads * end, storage);
       make('uniforms', SHAPE_STRIDE * (LAYER_DISPATCHES * this.#layers.length + HEAD_DISPATCHES), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      this.#rows = rows;
       if (end <= this.#capacity) return;
       const capacity = Math.min(c.context, Math.max(end, 2 * this.#capacity, 16));
       const size = 4 * capacity * kvdim;
@@ -777,7 +774,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) g
       this.#kv.clear();
       this.#groups.clear();
       this.#capacity = 0;
-      this.#rows = 0;
       this.#onDestroy(this);
     }
   }
