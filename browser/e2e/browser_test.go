@@ -371,18 +371,23 @@ func TestBrowserModelAPI(t *testing.T) {
 }
 
 // The WebGPU backend, on Chromium's SwiftShader adapter: asked for, it
-// passes its checks against the CPU kernels, holds the weights on the GPU
-// in their stored format (GPU memory within 1.1× their stored size), runs
-// the model's matrix products there with no failure, and generates what
-// the WASM backend does — the reference text from the f32 model — from
-// models in f32; in f16, bf16, Q8_0, Q4_0 and int4g32 (Q4_0's values
-// where rows are not a multiple of 32); and mixed (Int 2, 3, 4 and 8 bits,
-// symmetric and not). The GPU adds the products' terms in another order, so a
-// near-tie may go the other way late in the text: it must match the WASM
-// backend's for as long as the reference text. The kernels use the
-// adapter's optional features (subgroups, packed 8-bit dot products)
-// where it has them, and run without them too. Left to choose, the SDK
-// keeps the WASM backend on a software adapter.
+// passes its checks against the CPU kernels — each format's products, and
+// each layer's and the head's resident step — holds the weights on the GPU
+// in their stored format (GPU memory within 1.1× their stored size, the
+// KV cache apart), runs the whole decode step there, every layer and the
+// head in one pass with one readback per token and no product call of its
+// own, with no failure, and generates what the WASM backend does — the
+// reference text from the f32 model — from models in f32; in f16, bf16,
+// Q8_0, Q4_0 and int4g32 (Q4_0's values where rows are not a multiple of
+// 32); and mixed (Int 2, 3, 4 and 8 bits, symmetric and not). The GPU adds
+// terms in another order, so a near-tie may go the other way late in the
+// text: it must match the WASM backend's for as long as the reference
+// text. The kernels use the adapter's optional features (subgroups, packed
+// 8-bit dot products) where it has them, and run without them too. With
+// layers left to the daemon (a memory budget below the model), the page's
+// layers run resident and read the hidden state back for the daemon's, and
+// the text is the same as with every layer in the page. Left to choose,
+// the SDK keeps the WASM backend on a software adapter.
 func TestBrowserWebGPUBackend(t *testing.T) {
 	d, root := sdkDaemon(t)
 	// A browser per model: SwiftShader runs WebGPU on the CPU, slowly, and
@@ -419,18 +424,26 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 	type result struct {
 		Info struct {
 			Backend struct {
-				Name     string
-				Check    float64
-				Checks   map[string]float64
-				Features []string
-				Error    string
+				Name       string
+				Check      float64
+				Checks     map[string]float64
+				StepCheck  float64
+				StepChecks map[string]float64
+				Features   []string
+				Error      string
 			}
+			RemoteLayers []int
 		}
 		Text  string
 		Ms    float64
-		Stats struct{ Bytes, WeightBytes, Calls, Failures float64 }
+		Stats struct {
+			Bytes, WeightBytes, KvBytes, Calls, Steps, StepTokens, Readbacks, Failures float64
+			ResidentLayers                                                             []int
+		}
 	}
 	const maxTokens = 64
+	const layers = 5 // stories260K's
+	allLayers := []int{0, 1, 2, 3, 4}
 	run := func(ctx context.Context, cid, options string) result {
 		t.Helper()
 		res, err := chromedp.Run(ctx, chromedp.Evaluate[result](`(async () => {
@@ -471,8 +484,8 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 			res := run(ctx, m.root, fmt.Sprintf(`{ backend: 'webgpu', webgpuFeatures: %v }`, features))
 			b, s := res.Info.Backend, res.Stats
 			name := fmt.Sprintf("%s on WebGPU (features %v)", m.name, b.Features)
-			t.Logf("%s: %.1f tokens/s; checks %v; %v bytes on the GPU for %v bytes of weights (%.4f×); %v calls",
-				name, maxTokens*1000/res.Ms, b.Checks, s.Bytes, s.WeightBytes, s.Bytes/s.WeightBytes, s.Calls)
+			t.Logf("%s: %.1f tokens/s; checks %v, steps' %v; %v bytes on the GPU for %v bytes of weights (%.4f×), %v of KV cache; %v steps of %v positions, %v readbacks, %v product calls",
+				name, maxTokens*1000/res.Ms, b.Checks, b.StepChecks, s.Bytes, s.WeightBytes, s.Bytes/s.WeightBytes, s.KvBytes, s.Steps, s.StepTokens, s.Readbacks, s.Calls)
 			if b.Name != "webgpu" || b.Error != "" || b.Check > 1e-4 || len(b.Checks) == 0 {
 				t.Fatalf("%s: backend %+v: want webgpu, every format checked against the CPU kernels", name, b)
 			}
@@ -493,8 +506,28 @@ func TestBrowserWebGPUBackend(t *testing.T) {
 					t.Errorf("%s: the text parts from the WASM backend's after %d bytes, before the %d of the reference", name, same, len(daemontest.StoryStart))
 				}
 			}
-			if s.Calls == 0 || s.Failures != 0 || s.WeightBytes == 0 || s.Bytes > 1.1*s.WeightBytes {
-				t.Errorf("%s: stats %+v: want products on the GPU, none failed, GPU memory within 1.1× the weights", name, s)
+			if s.Failures != 0 || s.WeightBytes == 0 || s.Bytes > 1.1*s.WeightBytes || s.KvBytes == 0 {
+				t.Errorf("%s: stats %+v: want none failed, GPU memory within 1.1× the weights, a KV cache on the GPU", name, s)
+			}
+			if b.StepCheck > 1e-3 || len(b.StepChecks) != layers+1 || !slices.Equal(s.ResidentLayers, allLayers) ||
+				s.Steps < maxTokens || s.Readbacks != s.Steps || s.Calls != 0 {
+				t.Errorf("%s: step checks %v, stats %+v: want every layer and the head resident, one readback a step, no product call", name, b.StepChecks, s)
+			}
+			if m.name != "f32" {
+				continue
+			}
+			// Layers left to the daemon: the page's run resident, reading the
+			// hidden state back for the daemon's; the head follows on the
+			// CPU path, its product on the GPU.
+			split := run(ctx, m.root, `{ backend: 'webgpu', maxMemoryUsageMB: 0.6 }`)
+			s = split.Stats
+			t.Logf("f32 on WebGPU, layers %v on the daemon: %.1f tokens/s; stats %+v", split.Info.RemoteLayers, maxTokens*1000/split.Ms, s)
+			if len(split.Info.RemoteLayers) == 0 || split.Info.Backend.Error != "" || split.Text != res.Text {
+				t.Errorf("f32 on WebGPU, layers %v on the daemon (backend %+v): the page generated %q, with every layer local %q",
+					split.Info.RemoteLayers, split.Info.Backend, split.Text, res.Text)
+			}
+			if len(s.ResidentLayers) != layers-len(split.Info.RemoteLayers) || s.Steps < maxTokens || s.Readbacks != s.Steps+s.Calls || s.Failures != 0 {
+				t.Errorf("f32 on WebGPU, layers on the daemon: stats %+v: want the page's layers resident, one readback a step and one a product call", s)
 			}
 		}
 		chromedp.Cancel(ctx)

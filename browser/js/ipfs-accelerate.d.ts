@@ -145,8 +145,11 @@ export interface ViableInfo {
    * The backend the model runs on: name 'webgpu' once the GPU matched the WASM kernels on f32
    * matrices, else 'wasm'; checks, each weight format's largest difference from the WASM kernels
    * (relative), check the largest of them; features, the optional WebGPU features the kernels
-   * use; error says why WebGPU was not used, or failed to take a matrix (a format off the WASM
-   * kernels' products stays on them). kernels: the matrix kernels of the matrices WebGPU does
+   * use; stepChecks, the largest difference (relative) of each layer's resident decode step
+   * ('layer.N') and of the head's ('head') from the CPU path, stepCheck the largest of them;
+   * error says why WebGPU was not used, or failed to take a matrix (a format off the WASM
+   * kernels' products stays on them) or a step (that layer runs on the CPU path, its products
+   * on the GPU; the last layer runs resident only with the head). kernels: the matrix kernels of the matrices WebGPU does
    * not hold (all on 'wasm'); kernelsError: why a SIMD level asked for was not used; threads: the
    * threads the kernels run on; threadsError: why not as many as asked for.
    */
@@ -158,6 +161,8 @@ export interface ViableInfo {
     threadsError?: string;
     check?: number;
     checks?: Record<string, number>;
+    stepCheck?: number;
+    stepChecks?: Record<string, number>;
     features?: string[];
     error?: string;
     adapter?: Record<string, string>;
@@ -209,13 +214,25 @@ export interface BackendStats {
    */
   kernelCalls: number;
   kernelMs: number;
-  /** WebGPU only: GPU memory holding weights, in their stored format (4-byte aligned). */
+  /** WebGPU only: GPU memory holding weights, in their stored format (4-byte aligned), norms included. */
   bytes?: number;
   /** WebGPU only: the stored size of the weights on the GPU. */
   weightBytes?: number;
-  /** WebGPU only: product calls the GPU ran. */
+  /** WebGPU only: GPU memory of the KV cache of the running generation, or of the last one (float32, grown as positions arrive). */
+  kvBytes?: number;
+  /** WebGPU only: GPU memory of that generation's activations and scratch space. */
+  scratchBytes?: number;
+  /** WebGPU only: layers whose whole decode step runs on the GPU (the last one with the final norm and classifier). */
+  residentLayers?: number[];
+  /** WebGPU only: resident steps run (a prompt, or one token), each one command buffer (a long prompt several). */
+  steps?: number;
+  /** WebGPU only: the positions those passes ran. */
+  stepTokens?: number;
+  /** WebGPU only: reads from the GPU: one a command buffer of a step (the logits, or the hidden state for a peer's layers), one a product call. */
+  readbacks?: number;
+  /** WebGPU only: product calls the GPU ran outside resident passes (layers or a head not resident). */
   calls?: number;
-  /** WebGPU only: calls that failed and ran on the WASM kernels instead. */
+  /** WebGPU only: calls and passes that failed: a call runs on the WASM kernels instead, a pass leaves the resident step for the CPU path. */
   failures?: number;
   lastError?: string;
 }

@@ -296,9 +296,12 @@ export class Model {
    * The backend's use: {kernels, threads, kernelCalls, kernelMs}, the
    * matrix kernels ('relaxed', 'simd128' or 'go'), the threads they run
    * on, the calls the SIMD kernels ran and their milliseconds, and on WebGPU also
-   * {bytes, weightBytes, calls, failures, lastError}: the GPU memory
-   * holding weights, their stored size, the product calls it ran, and
-   * those that failed and ran on the CPU instead.
+   * {bytes, weightBytes, kvBytes, scratchBytes, residentLayers, steps,
+   * stepTokens, readbacks, calls, failures, lastError}: the GPU memory
+   * holding weights, their stored size, the GPU memory of the KV cache and
+   * activations, the layers whose whole decode step runs on the GPU, the
+   * resident steps it ran (one readback each) and their positions, all
+   * readbacks, the product calls outside them, and the failures.
    * @returns {Promise<import('./ipfs-accelerate').BackendStats>}
    */
   async getBackendStats() {

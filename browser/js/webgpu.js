@@ -3,8 +3,12 @@
 // matrices on the GPU as they are stored (inference/quant's row layouts,
 // byte for byte) and computes their products with the inputs the runtime
 // passes: the products of one call in one compute pass, read back at once.
-// The Go runtime (browser/wasm/webgpu.go) places a model's matrices on it
-// and checks each format against its own kernels before use.
+// It also runs whole decode steps resident (Sequence): the layers' norms,
+// products, rotary embeddings, attention over a KV cache held on the GPU,
+// SwiGLU and residuals, and the final norm and classifier, in one command
+// buffer with one readback. The Go runtime (browser/wasm/webgpu.go) places
+// a model's matrices on it and checks each format, and each layer's step,
+// against its own kernels before use.
 'use strict';
 
 self.AccelWebGPU = (() => {
@@ -250,11 +254,536 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i
 }`;
   }
 
+
+  // The kernels of the resident step, inference/llama's rows.layer on the
+  // GPU: a pass runs rows t < n, row t being position pos + t. Each reads
+  // its parameters from p (at most 32 bytes); the activations of the
+  // products are the matrix kernels' a (f32 values, then 8-bit blocks).
+  // wgsum and wgmax combine a value of every invocation of the workgroup
+  // and give the result to all, with subgroup operations where the adapter
+  // has them (a kernel that calls them has /*ARGS*/ in its entry point's
+  // parameters and /*INIT*/ first in its body).
+  const REDUCE = {
+    subgroups: {
+      enable: 'enable subgroups;',
+      args: ', @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(num_subgroups) count: u32',
+      init: 'subgroup = vec3(sg, lane, count);',
+      code: `
+// The invocation's subgroup, its place in it, and the workgroup's subgroups.
+var<private> subgroup: vec3<u32>;
+
+fn wgsum(v: f32, i: u32) -> f32 {
+  let s = subgroupAdd(v);
+  if (subgroup.y == 0u) { red[subgroup.x] = s; }
+  workgroupBarrier();
+  var total = 0.0;
+  for (var k = 0u; k < subgroup.z; k++) { total += red[k]; }
+  workgroupBarrier();
+  return total;
+}
+
+fn wgmax(v: f32, i: u32) -> f32 {
+  let s = subgroupMax(v);
+  if (subgroup.y == 0u) { red[subgroup.x] = s; }
+  workgroupBarrier();
+  var top = red[0];
+  for (var k = 1u; k < subgroup.z; k++) { top = max(top, red[k]); }
+  workgroupBarrier();
+  return top;
+}`,
+    },
+    shared: {
+      enable: '',
+      args: '',
+      init: '',
+      code: `
+fn wgsum(v: f32, i: u32) -> f32 {
+  red[i] = v;
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    workgroupBarrier();
+    if (i < s) { red[i] += red[i + s]; }
+  }
+  workgroupBarrier();
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+fn wgmax(v: f32, i: u32) -> f32 {
+  red[i] = v;
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    workgroupBarrier();
+    if (i < s) { red[i] = max(red[i], red[i + s]); }
+  }
+  workgroupBarrier();
+  let top = red[0];
+  workgroupBarrier();
+  return top;
+}`,
+    },
+  };
+
+  // stepSource is the WGSL of step kernel name with the reductions chosen.
+  function stepSource(name, features) {
+    const reduce = REDUCE[features.includes('subgroups') ? 'subgroups' : 'shared'];
+    return `${reduce.enable}
+const WG = ${WORKGROUP}u;
+
+var<workgroup> red: array<f32, WG>;
+${reduce.code}
+${STEP_KERNELS[name].replace('/*ARGS*/', reduce.args).replace('/*INIT*/', reduce.init)}`;
+  }
+
+  const STEP_KERNELS = {
+    // rmsnorm: out row t = weight ⊙ x row first+t / rms (one workgroup a row).
+    rmsnorm: `
+struct P { n: u32, dim: u32, first: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32/*ARGS*/) {
+  /*INIT*/
+  let src = (p.first + wg.x) * p.dim;
+  var ss = 0.0;
+  for (var c = i; c < p.dim; c += WG) {
+    let v = x[src + c];
+    ss += v * v;
+  }
+  let scale = 1.0 / sqrt(wgsum(ss, i) / f32(p.dim) + p.eps);
+  for (var c = i; c < p.dim; c += WG) {
+    out[wg.x * p.dim + c] = weight[c] * (scale * x[src + c]);
+  }
+}`,
+    // quantize: the 8-bit blocks of n vectors of cols values (quant.Batch.Q8),
+    // one invocation a block.
+    quantize: `
+struct P { n: u32, cols: u32 }
+@group(0) @binding(0) var<storage, read_write> a: array<u32>;
+@group(0) @binding(1) var<uniform> p: P;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let nb = (p.cols + 31u) / 32u;
+  let e = id.x; // block e % nb of vector e / nb
+  if (e >= p.n * nb) { return; }
+  let first = e / nb * p.cols + e % nb * 32u;
+  let last = (e / nb + 1u) * p.cols;
+  var amax = 0.0;
+  for (var c = first; c < min(first + 32u, last); c++) {
+    amax = max(amax, abs(bitcast<f32>(a[c])));
+  }
+  var scale = 0.0;
+  var inv = 0.0;
+  if (amax != 0.0) {
+    scale = amax / 127.0;
+    inv = 1.0 / scale;
+  }
+  var sum = 0i;
+  for (var j = 0u; j < 8u; j++) {
+    var word = 0u;
+    for (var k = 0u; k < 4u; k++) {
+      let c = first + 4u * j + k;
+      if (c < last) {
+        let r = i32(round(bitcast<f32>(a[c]) * inv));
+        sum += r;
+        word |= (bitcast<u32>(r) & 0xffu) << (8u * k);
+      }
+    }
+    a[p.n * p.cols + e * 8u + j] = word;
+  }
+  a[p.n * (p.cols + 8u * nb) + e] = bitcast<u32>(scale);
+  a[p.n * (p.cols + 9u * nb) + e] = bitcast<u32>(sum);
+}`,
+    // rope: rotates row t's queries and keys (y: n×qdim queries, n×kvdim
+    // keys, n×kvdim values) by position pos+t's table (cos n×half, then
+    // sin), then stores its key and value in the cache's slot pos+t.
+    rope: `
+struct P { n: u32, pos: u32, qdim: u32, kvdim: u32, head_dim: u32, half: u32 }
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> table: array<f32>;
+@group(0) @binding(2) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(3) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+// rotate turns pair k of the head at o by row t's angle.
+fn rotate(o: u32, t: u32, k: u32) {
+  let c = table[t * p.half + k];
+  let s = table[(p.n + t) * p.half + k];
+  let a = y[o + 2u * k];
+  let b = y[o + 2u * k + 1u];
+  y[o + 2u * k] = a * c - b * s;
+  y[o + 2u * k + 1u] = a * s + b * c;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32) {
+  let t = wg.x;
+  let q = t * p.qdim;
+  let k = p.n * p.qdim + t * p.kvdim;
+  let v = p.n * (p.qdim + p.kvdim) + t * p.kvdim;
+  let qpairs = p.qdim / p.head_dim * p.half;
+  for (var e = i; e < qpairs + p.kvdim / p.head_dim * p.half; e += WG) {
+    if (e < qpairs) {
+      rotate(q + e / p.half * p.head_dim, t, e % p.half);
+    } else {
+      rotate(k + (e - qpairs) / p.half * p.head_dim, t, (e - qpairs) % p.half);
+    }
+  }
+  storageBarrier();
+  let slot = (p.pos + t) * p.kvdim;
+  for (var c = i; c < p.kvdim; c += WG) {
+    kc[slot + c] = y[k + c];
+    vc[slot + c] = y[v + c];
+  }
+}`,
+    // attention: query head h of row t (workgroup (h, t)) over the cached
+    // positions 0…pos+t, as Session.attend: scores, softmax, then the sum
+    // of the values weighted by them, into out (n×qdim).
+    attention: `
+struct P { n: u32, pos: u32, qdim: u32, kvdim: u32, head_dim: u32, group: u32, stride: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> kc: array<f32>;
+@group(0) @binding(2) var<storage, read> vc: array<f32>;
+@group(0) @binding(3) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> p: P;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32/*ARGS*/) {
+  /*INIT*/
+  let h = wg.x;
+  let t = wg.y;
+  let ctx = p.pos + t + 1u;
+  let kv = h / p.group * p.head_dim;
+  let q = t * p.qdim + h * p.head_dim;
+  let base = (t * p.qdim / p.head_dim + h) * p.stride;
+  var m = bitcast<f32>(0xff7fffffu); // the lowest f32
+  for (var j = i; j < ctx; j += WG) {
+    var s = 0.0;
+    for (var d = 0u; d < p.head_dim; d++) { s += y[q + d] * kc[j * p.kvdim + kv + d]; }
+    s *= p.scale;
+    scores[base + j] = s;
+    m = max(m, s);
+  }
+  m = wgmax(m, i);
+  var sum = 0.0;
+  for (var j = i; j < ctx; j += WG) {
+    let e = exp(scores[base + j] - m);
+    scores[base + j] = e;
+    sum += e;
+  }
+  sum = wgsum(sum, i);
+  for (var j = i; j < ctx; j += WG) { scores[base + j] /= sum; }
+  storageBarrier();
+  for (var d = i; d < p.head_dim; d += WG) {
+    var acc = 0.0;
+    for (var j = 0u; j < ctx; j++) { acc += scores[base + j] * vc[j * p.kvdim + kv + d]; }
+    out[q + d] = acc;
+  }
+}`,
+    // add: h += y, count values.
+    add: `
+struct P { count: u32 }
+@group(0) @binding(0) var<storage, read_write> h: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var e = id.x; e < p.count; e += groups.x * WG) { h[e] += y[e]; }
+}`,
+    // swiglu: out = silu(gate) ⊙ up, y holding count gate values, then
+    // count up values.
+    swiglu: `
+struct P { count: u32 }
+@group(0) @binding(0) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var e = id.x; e < p.count; e += groups.x * WG) {
+    let g = y[e];
+    out[e] = g / (1.0 + exp(-g)) * y[p.count + e];
+  }
+}`,
+  };
+
+  // The kernels whose products read the 8-bit blocks of the activations.
+  const READS_Q8 = new Set(['q8_0', 'q4_0', 'int8', 'int4', 'int3', 'int2']);
+  // The most dispatches a pass records for a layer (norms, quantizing,
+  // seven products, rope, attention, residuals, SwiGLU) and for the head.
+  const LAYER_DISPATCHES = 18;
+  const HEAD_DISPATCHES = 3;
+  // The most bytes a pass's buffers of one row per position take
+  // (activations, products, attention scores): a longer prompt runs in
+  // several passes.
+  const PASS_BYTES = 64 * 2 ** 20;
+
+  /**
+   * A sequence's resident decode step: the layers it takes and the head
+   * (final norm and classifier, when given) run on the GPU over a KV cache
+   * of their own, which grows as positions arrive, up to context. A pass
+   * uploads the hidden states and rotary tables, records every kernel in
+   * one command buffer, and reads back one thing: the last position's
+   * logits, or the hidden states. Runs must not overlap.
+   */
+  class Sequence {
+    #device;
+    #layout; // the matrix kernels' bind group layout
+    #pipelines; // step kernel name → {pipeline, layout}
+    #checked;
+    #onDestroy;
+    #c; // {dim, hidden, heads, kvHeads, headDim, ropeDim, vocab, eps, context}
+    #layers; // layer → {attnNorm, q, k, v, o, ffnNorm, gate, up, down} (matrix records), or null
+    #head; // {norm, output} or null
+    #scratch = {}; // h, table, xa, y, read, scores, uniforms
+    #capacity = 0; // positions the KV cache holds
+    #kv = new Map(); // layer → {k, v}
+    // The bind groups of each kind of pass ('from:to:logits'), in dispatch
+    // order: a pass of a kind binds the same buffers and uniform slots
+    // until a buffer is replaced.
+    #groups = new Map();
+    #passes = 0;
+
+    constructor(device, layout, pipelines, checked, onDestroy, config, layers, head) {
+      this.#device = device;
+      this.#layout = layout;
+      this.#pipelines = pipelines;
+      this.#checked = checked;
+      this.#onDestroy = onDestroy;
+      this.#c = config;
+      this.#layers = layers;
+      this.#head = head;
+    }
+
+    /** The passes run so far, each one command buffer and one readback. */
+    get passes() {
+      return this.#passes;
+    }
+
+    /** GPU memory of the KV cache, in bytes. */
+    get kvBytes() {
+      let n = 0;
+      for (const { k, v } of this.#kv.values()) n += k.size + v.size;
+      return n;
+    }
+
+    /** GPU memory of the activations and scratch space, in bytes. */
+    get scratchBytes() {
+      return Object.values(this.#scratch).reduce((n, b) => n + b.size, 0);
+    }
+
+    /**
+     * Runs layers [from, to) — and the head after them when logits — on
+     * n positions pos… whose input is a Uint8Array: the hidden states
+     * (n×dim f32), then the rotary tables (n×ropeDim/2 cos, then as many
+     * sin). Resolves with the logits of the last position (vocab values)
+     * when logits, else with the hidden states after layer to−1. Rejects
+     * on any GPU error. A pass holds at most PASS_BYTES of activations and
+     * attention scores: a longer prompt runs in passes of consecutive
+     * positions, each through every layer (the same, attention being
+     * causal).
+     */
+    async run(from, to, pos, n, input, logits) {
+      const c = this.#c;
+      const half = c.ropeDim / 2;
+      if (pos + n > c.context || input.byteLength !== 4 * n * (c.dim + 2 * half)) {
+        throw new Error(`webgpu: a pass of ${n} positions at ${pos} (${input.byteLength} bytes of input) in a context of ${c.context}`);
+      }
+      for (let l = from; l < to; l++) {
+        if (!this.#layers[l]) throw new Error(`webgpu: the sequence does not hold layer ${l}`);
+      }
+      if (logits && !this.#head) throw new Error('webgpu: the sequence does not hold the head');
+      const qdim = c.heads * c.headDim;
+      const width = Math.max(c.dim, qdim, c.hidden);
+      const rowBytes = 4 * Math.max(width + 10 * Math.ceil(width / 32), qdim + 2 * c.kvHeads * c.headDim, 2 * c.hidden, c.heads * (pos + n));
+      const rows = Math.max(1, Math.floor(PASS_BYTES / rowBytes));
+      if (rows >= n) return this.#pass(from, to, pos, n, input, logits);
+      const values = new Float32Array(input.buffer, input.byteOffset, input.byteLength / 4);
+      const hidden = new Float32Array(n * c.dim);
+      for (let t = 0; t < n; t += rows) {
+        const m = Math.min(rows, n - t);
+        const part = new Float32Array(m * (c.dim + 2 * half));
+        part.set(values.subarray(t * c.dim, (t + m) * c.dim));
+        part.set(values.subarray(n * c.dim + t * half, n * c.dim + (t + m) * half), m * c.dim);
+        part.set(values.subarray(n * (c.dim + half) + t * half, n * (c.dim + half) + (t + m) * half), m * (c.dim + half));
+        const last = t + m === n;
+        const out = await this.#pass(from, to, pos + t, m, new Uint8Array(part.buffer), logits && last);
+        if (logits && last) return out;
+        hidden.set(out, t * c.dim);
+      }
+      return hidden;
+    }
+
+    /** Runs one pass of run: n positions whose activations fit PASS_BYTES. */
+    async #pass(from, to, pos, n, input, logits) {
+      const c = this.#c;
+      const half = c.ropeDim / 2;
+      const device = this.#device;
+      const stale = [];
+      const readBytes = 4 * (logits ? c.vocab : n * c.dim);
+      const s = this.#scratch;
+      try {
+        await this.#checked(() => {
+          const encoder = device.createCommandEncoder();
+          this.#reserve(n, pos + n, encoder, stale);
+          device.queue.writeBuffer(s.h, 0, input, 0, 4 * n * c.dim);
+          device.queue.writeBuffer(s.table, 0, input, 4 * n * c.dim, 8 * n * half);
+          const words = [];
+          const kind = `${from}:${to}:${logits}`;
+          if (!this.#groups.has(kind)) this.#groups.set(kind, []);
+          const groups = this.#groups.get(kind);
+          const pass = encoder.beginComputePass();
+          const dispatch = (pipeline, layout, buffers, params, x, y = 1, z = 1) => {
+            const slot = words.length;
+            words.push(params);
+            pass.setPipeline(pipeline);
+            groups[slot] ??= device.createBindGroup({
+              layout,
+              entries: [...buffers.map((buffer) => ({ buffer })), { buffer: s.uniforms, offset: slot * SHAPE_STRIDE, size: 32 }]
+                .map((resource, binding) => ({ binding, resource })),
+            });
+            pass.setBindGroup(0, groups[slot]);
+            pass.dispatchWorkgroups(x, y, z);
+          };
+          const step = (name, buffers, params, x, y = 1) => {
+            const { pipeline, layout } = this.#pipelines.get(name);
+            dispatch(pipeline, layout, buffers, params, x, y);
+          };
+          const f32 = (v) => new Uint32Array(new Float32Array([v]).buffer)[0];
+          const spread = (count) => Math.min(Math.ceil(count / WORKGROUP), MAX_GROUPS);
+          // products: y = W·xa of each matrix, one after the other.
+          const products = (ms, rows, cols) => {
+            if (ms.some((m) => READS_Q8.has(m.kernel))) {
+              step('quantize', [s.xa], [rows, cols], spread(rows * Math.ceil(cols / 32)));
+            }
+            let out = 0;
+            for (const m of ms) {
+              const wide = Math.min(m.rows, MAX_GROUPS);
+              dispatch(m.pipeline, this.#layout, [m.buffer, s.xa, s.y], [m.rows, cols, rows, m.rowBytes, out, m.group, m.asym, wide],
+                wide, Math.ceil(m.rows / wide), rows);
+              out += rows * m.rows;
+            }
+          };
+          const qdim = c.heads * c.headDim;
+          const kvdim = c.kvHeads * c.headDim;
+          for (let l = from; l < to; l++) {
+            const L = this.#layers[l];
+            const { k, v } = this.#kv.get(l);
+            step('rmsnorm', [s.h, L.attnNorm.buffer, s.xa], [n, c.dim, 0, f32(c.eps)], n);
+            products([L.q, L.k, L.v], n, c.dim);
+            step('rope', [s.y, s.table, k, v], [n, pos, qdim, kvdim, c.headDim, half], n);
+            step('attention', [s.y, k, v, s.scores, s.xa],
+              [n, pos, qdim, kvdim, c.headDim, c.heads / c.kvHeads, pos + n, f32(1 / Math.sqrt(c.headDim))], c.heads, n);
+            products([L.o], n, qdim);
+            step('add', [s.h, s.y], [n * c.dim], spread(n * c.dim));
+            step('rmsnorm', [s.h, L.ffnNorm.buffer, s.xa], [n, c.dim, 0, f32(c.eps)], n);
+            products([L.gate, L.up], n, c.dim);
+            step('swiglu', [s.y, s.xa], [n * c.hidden], spread(n * c.hidden));
+            products([L.down], n, c.hidden);
+            step('add', [s.h, s.y], [n * c.dim], spread(n * c.dim));
+          }
+          if (logits) {
+            step('rmsnorm', [s.h, this.#head.norm.buffer, s.xa], [1, c.dim, n - 1, f32(c.eps)], 1);
+            products([this.#head.output], 1, c.dim);
+          }
+          pass.end();
+          encoder.copyBufferToBuffer(logits ? s.y : s.h, 0, s.read, 0, readBytes);
+          const data = new Uint32Array(words.length * SHAPE_STRIDE / 4);
+          words.forEach((w, i) => data.set(w, i * SHAPE_STRIDE / 4));
+          device.queue.writeBuffer(s.uniforms, 0, data);
+          device.queue.submit([encoder.finish()]);
+        });
+        this.#passes++;
+        await s.read.mapAsync(GPUMapMode.READ, 0, readBytes);
+        const out = new Float32Array(s.read.getMappedRange(0, readBytes).slice(0));
+        s.read.unmap();
+        return out;
+      } finally {
+        for (const b of stale) b.destroy();
+      }
+    }
+
+    /**
+     * Makes room for a pass of n positions ending at end: scratch space
+     * for n rows at least (a buffer that grows drops what it held), and a
+     * KV cache of end positions at least, its content copied by encoder
+     * into larger buffers. Buffers replaced go to stale, to destroy once
+     * the pass is done.
+     */
+    #reserve(n, end, encoder, stale) {
+      const c = this.#c;
+      const s = this.#scratch;
+      const make = (name, size, usage) => {
+        if (s[name] && s[name].size >= size) return;
+        if (s[name]) stale.push(s[name]);
+        s[name] = this.#buffer(size, usage);
+        this.#groups.clear();
+      };
+      const storage = GPUBufferUsage.STORAGE;
+      const qdim = c.heads * c.headDim;
+      const kvdim = c.kvHeads * c.headDim;
+      const width = Math.max(c.dim, qdim, c.hidden);
+      make('h', 4 * n * c.dim, storage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+      make('table', 4 * n * c.ropeDim, storage | GPUBufferUsage.COPY_DST);
+      make('xa', 4 * n * (width + 10 * Math.ceil(width / 32)), storage);
+      make('y', 4 * Math.max(n * Math.max(qdim + 2 * kvdim, 2 * c.hidden, c.dim), c.vocab), storage | GPUBufferUsage.COPY_SRC);
+      make('read', 4 * Math.max(n * c.dim, c.vocab), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+      make('scores', 4 * n * c.heads * end, storage);
+      make('uniforms', SHAPE_STRIDE * (LAYER_DISPATCHES * this.#layers.length + HEAD_DISPATCHES), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      if (end <= this.#capacity) return;
+      const capacity = Math.min(c.context, Math.max(end, 2 * this.#capacity, 16));
+      const size = 4 * capacity * kvdim;
+      const usage = storage | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      this.#layers.forEach((layer, l) => {
+        if (!layer) return;
+        const old = this.#kv.get(l);
+        const grown = { k: this.#buffer(size, usage), v: this.#buffer(size, usage) };
+        if (old) {
+          encoder.copyBufferToBuffer(old.k, 0, grown.k, 0, old.k.size);
+          encoder.copyBufferToBuffer(old.v, 0, grown.v, 0, old.v.size);
+          stale.push(old.k, old.v);
+        }
+        this.#kv.set(l, grown);
+      });
+      this.#capacity = capacity;
+      this.#groups.clear();
+    }
+
+    /** A new buffer of size bytes, within the device's limits. */
+    #buffer(size, usage) {
+      const { maxBufferSize, maxStorageBufferBindingSize } = this.#device.limits;
+      if (size > Math.min(maxBufferSize, maxStorageBufferBindingSize)) {
+        throw new Error(`webgpu: a buffer of ${size} bytes is over the device's buffer limit`);
+      }
+      return this.#device.createBuffer({ size, usage });
+    }
+
+    /** Frees the sequence's KV cache and scratch space. */
+    destroy() {
+      for (const b of Object.values(this.#scratch)) b.destroy();
+      for (const { k, v } of this.#kv.values()) {
+        k.destroy();
+        v.destroy();
+      }
+      this.#scratch = {};
+      this.#kv.clear();
+      this.#groups.clear();
+      this.#capacity = 0;
+      this.#onDestroy(this);
+    }
+  }
+
   class Backend {
     #device;
     #layout; // every kernel's bind group layout
     #pipelines = new Map(); // kernel name → Promise<GPUComputePipeline>
-    #matrices = new Map(); // id → {buffer, pipeline, rows, cols, rowBytes, group, asym}
+    #matrices = new Map(); // id → {buffer, pipeline, kernel, rows, cols, rowBytes, group, asym}, or {buffer} for a vector
+    #sequences = new Set();
     #nextId = 1;
     #bytes = 0;
 
@@ -295,9 +824,67 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i
         return b;
       });
       const id = this.#nextId++;
-      this.#matrices.set(id, { buffer, pipeline, rows, cols, rowBytes, group, asym: asym ? 1 : 0 });
+      this.#matrices.set(id, { buffer, pipeline, kernel, rows, cols, rowBytes, group, asym: asym ? 1 : 0 });
       this.#bytes += size;
       return id;
+    }
+
+    /**
+     * Uploads a vector of weights (a Float32Array: a norm's) for the
+     * resident step. Resolves with its id (release frees it).
+     */
+    async uploadVector(values) {
+      this.#fits(values.byteLength, `a vector of ${values.length} values`);
+      const buffer = await this.#checked(() => {
+        const b = this.#device.createBuffer({ size: values.byteLength, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+        new Float32Array(b.getMappedRange()).set(values);
+        b.unmap();
+        return b;
+      });
+      const id = this.#nextId++;
+      this.#matrices.set(id, { buffer });
+      this.#bytes += buffer.size;
+      return id;
+    }
+
+    /**
+     * Resolves with a Sequence for config = {dim, hidden, heads, kvHeads,
+     * headDim, ropeDim, vocab, eps, context}: the hyperparameters and the
+     * positions it may hold. layers[l] is null or, for a layer it runs,
+     * {attnNorm, q, k, v, o, ffnNorm, gate, up, down}: the ids of its
+     * vectors and matrices; head is null or {norm, output}.
+     */
+    async sequence(config, layers, head) {
+      const device = this.#device;
+      const record = (id) => {
+        const m = this.#matrices.get(id);
+        if (!m) throw new Error(`webgpu: no matrix or vector ${id}`);
+        return m;
+      };
+      const resolve = (ids) => ids && Object.fromEntries(Object.entries(ids).map(([name, id]) => [name, record(id)]));
+      const pipelines = new Map();
+      for (const name of Object.keys(STEP_KERNELS)) {
+        const pipeline = await this.#pipeline(name);
+        pipelines.set(name, { pipeline, layout: pipeline.getBindGroupLayout(0) });
+      }
+      const seq = new Sequence(device, this.#layout, pipelines, (work) => this.#checked(work), (done) => this.#sequences.delete(done),
+        config, Array.from(layers, resolve), resolve(head));
+      this.#sequences.add(seq);
+      return seq;
+    }
+
+    /** The GPU memory the open sequences' KV caches take, in bytes. */
+    get kvBytes() {
+      let n = 0;
+      for (const seq of this.#sequences) n += seq.kvBytes;
+      return n;
+    }
+
+    /** The GPU memory the open sequences' activations and scratch space take, in bytes. */
+    get scratchBytes() {
+      let n = 0;
+      for (const seq of this.#sequences) n += seq.scratchBytes;
+      return n;
     }
 
     /** Frees matrix id's GPU memory. */
@@ -311,6 +898,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i
 
     /** Frees the device and everything on it. */
     destroy() {
+      for (const seq of this.#sequences) seq.destroy();
       this.#matrices.clear();
       this.#bytes = 0;
       this.#device.destroy();
@@ -381,13 +969,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i
       }
     }
 
-    /** Resolves with kernel name's pipeline, compiled once. */
+    /**
+     * Resolves with kernel name's pipeline, compiled once: a matrix
+     * kernel's, on the matrix kernels' layout, or a step kernel's.
+     */
     #pipeline(name) {
       if (!this.#pipelines.has(name)) {
-        const module = this.#device.createShaderModule({ code: source(name, this.features) });
+        const step = STEP_KERNELS[name];
+        const module = this.#device.createShaderModule({ code: step ? stepSource(name, this.features) : source(name, this.features) });
         this.#pipelines.set(name, this.#device.createComputePipelineAsync({
-          layout: this.#device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
+          layout: step ? 'auto' : this.#device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
           compute: { module, entryPoint: 'main' },
+        }).catch(async (err) => {
+          // The compiler's messages say more than the pipeline's error.
+          const { messages } = await module.getCompilationInfo();
+          const errors = messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`);
+          throw new Error(`webgpu: kernel ${name}: ${errors.length ? errors.join('; ') : err.message}`);
         }));
       }
       return this.#pipelines.get(name);

@@ -14,7 +14,7 @@
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, arenaBytes, modelBytes}
 //	accelRuntime.unloadComponent(name) → Promise<void>
-//	accelRuntime.backendStats() → {kernels, threads, kernelCalls, kernelMs, bytes?, weightBytes?, calls?, failures?, lastError?} | null
+//	accelRuntime.backendStats() → {kernels, threads, kernelCalls, kernelMs, bytes?, weightBytes?, kvBytes?, scratchBytes?, calls?, steps?, stepTokens?, readbacks?, residentLayers?, failures?, lastError?} | null
 //
 // Methods that take time return a Promise and run on their own goroutine,
 // so the JS event loop is never blocked.
@@ -351,11 +351,27 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 // m lacks as the generation starts; it returns the text generated, also
 // when it fails part way.
 func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string, opts generate.Options, onToken js.Value) (string, error) {
+	var resume func(error) bool
 	if peer.Type() == js.TypeObject {
 		remote := newRemoteLayers(peer, root, opts.Session.Context)
 		defer remote.close()
 		opts.Session.Offload = remote.run
-		opts.Resume = e.resume(m, remote)
+		resume = e.resume(m, remote)
+	}
+	e.mu.Lock()
+	gpu := e.gpu
+	e.mu.Unlock()
+	if accel := gpu.accelerator(m, opts.Session.Context); accel != nil {
+		defer accel.close()
+		opts.Session.Accelerator = accel
+	}
+	// A resident step that fails leaves the GPU's KV cache behind: the
+	// history runs again on the CPU path (see stepError).
+	opts.Resume = func(err error) bool {
+		if errors.As(err, new(stepError)) {
+			return true
+		}
+		return resume != nil && resume(err)
 	}
 	var out []byte
 	_, err := generate.Run(context.Background(), m, prompt, opts, func(text string) error {
@@ -458,6 +474,7 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 			return nil, fmt.Errorf("unloadComponent(%q): only layers can be unloaded; the tokenizer, embed and head make the minimum viable model", name.String())
 		}
 		if e.gpu != nil {
+			e.gpu.releaseLayer(layer)
 			for _, nm := range e.model.Matrices() {
 				if strings.HasPrefix(nm.Name, fmt.Sprintf("blk.%d.", layer)) {
 					e.gpu.release(nm.Matrix)
@@ -482,10 +499,10 @@ func (e *engine) unloadComponent(_ js.Value, args []js.Value) any {
 // ('relaxed', 'simd128' or 'go'), the threads they run on, and the calls
 // the SIMD kernels ran (matrix products, attention's scores and sums) and
 // the milliseconds they took (the rest of a token's time is Go's: norms,
-// RoPE, softmax, SwiGLU, sampling), and on WebGPU
-// also {bytes, weightBytes, calls, failures, lastError}: GPU memory
-// holding weights, their stored size, MatMulAll calls, those that failed
-// and ran on the CPU.
+// RoPE, softmax, SwiGLU, sampling), and on WebGPU also what
+// gpuDevice.stats gives: the GPU memory of the weights and of the KV
+// cache, the product calls and resident steps run and their readbacks,
+// the layers the resident step runs, and the failures.
 func (e *engine) backendStats(js.Value, []js.Value) any {
 	e.mu.Lock()
 	gpu, kernels, device, arena, loaded := e.gpu, e.kernels, e.device, e.arena, e.model != nil

@@ -5,8 +5,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"syscall/js"
 	"unsafe"
@@ -19,7 +21,8 @@ import (
 // quant.Device: a placed matrix is uploaded as it is stored (its rows'
 // bytes), and the products of the matrices a MatMulAll names run in one
 // compute pass with one readback. A product that fails runs on the CPU
-// kernels instead, and is counted.
+// kernels instead, and is counted. A layer whose matrices it holds and
+// whose step passed its check runs whole on the GPU (see gpuSequence).
 type gpuDevice struct {
 	backend js.Value // webgpu.js's Backend
 
@@ -30,10 +33,21 @@ type gpuDevice struct {
 	// released meanwhile (their layer unloaded), so the upload is undone.
 	uploading map[*quant.Matrix]bool
 	checks    map[quant.Format]formatCheck
-	bytes     int64 // stored size of the matrices placed
+	bytes     int64 // stored size of the matrices placed and vectors uploaded
 	calls     int
 	failures  int
 	lastErr   error
+
+	vectors      map[int]int64          // ids of the norms uploaded → their size
+	stepChecks   map[string]formatCheck // the resident steps checked, by component ("layer.N", "head")
+	resident     map[int]residentLayer  // layers whose step passed its check
+	headNorm     int                    // the final norm's id once the head's step passed its check (0: not)
+	stepErr      error                  // a resident step failed: none runs since
+	passes       int                    // resident steps run (Accelerator.Run calls)
+	passTokens   int                    // positions they ran
+	readbacks    int                    // GPU→CPU copies: one a pass and one a product call
+	kvBytes      int                    // the KV cache of the last sequence, after its last pass
+	scratchBytes int                    // its activations and scratch space
 }
 
 // formatCheck is how one format's products compared with the CPU
@@ -47,6 +61,7 @@ func newGPUDevice(backend js.Value) *gpuDevice {
 	return &gpuDevice{
 		backend: backend, ids: map[*quant.Matrix]int{}, refused: map[*quant.Matrix]bool{},
 		uploading: map[*quant.Matrix]bool{}, checks: map[quant.Format]formatCheck{},
+		vectors: map[int]int64{}, stepChecks: map[string]formatCheck{}, resident: map[int]residentLayer{},
 	}
 }
 
@@ -113,10 +128,12 @@ func (g *gpuDevice) checked(f quant.Format) error {
 }
 
 // placeModel places every local matrix of model not placed or refused
-// yet, once its format passed its check. A matrix the GPU refuses (a
-// format off the CPU kernels, over its limits, out of memory) stays on the
-// CPU; the error names the first.
+// yet, once its format passed its check, then checks the resident steps
+// of the head and the layers it has not checked yet (see runChecks). A
+// matrix the GPU refuses (a format off the CPU kernels, over its limits,
+// out of memory) stays on the CPU; the error names the first refusal.
 func (g *gpuDevice) placeModel(model *llama.Model) error {
+	checks := g.pendingChecks(model) // before the matrices move
 	var first error
 	for _, nm := range model.Matrices() {
 		g.mu.Lock()
@@ -137,6 +154,9 @@ func (g *gpuDevice) placeModel(model *llama.Model) error {
 				first = fmt.Errorf("webgpu: %s stays on the CPU: %w", nm.Name, err)
 			}
 		}
+	}
+	if err := g.runChecks(model, checks); first == nil {
+		first = err
 	}
 	return first
 }
@@ -206,6 +226,7 @@ func (g *gpuDevice) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++
+	g.readbacks++
 	if err != nil {
 		g.failures++
 		g.lastErr = err
@@ -258,9 +279,13 @@ func activations(x *quant.Batch, quantized bool) js.Value {
 	return u8
 }
 
-// stats reports the device's use: {bytes, weightBytes, calls, failures,
-// lastError}: the GPU memory holding weights, the stored size of those
-// weights, and the products run.
+// stats reports the device's use: {bytes, weightBytes, kvBytes,
+// scratchBytes, calls, steps, stepTokens, readbacks, residentLayers,
+// failures, lastError}: the GPU memory holding weights, the stored size of
+// those weights, the GPU memory of the last generation's KV cache and of
+// its activations, the product calls and resident steps run, the
+// positions those ran, the readbacks of both, the layers whose step runs
+// on the GPU (the last only with the head), and the failures.
 func (g *gpuDevice) stats() map[string]any {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -268,9 +293,17 @@ func (g *gpuDevice) stats() map[string]any {
 	if g.lastErr != nil {
 		last = g.lastErr.Error()
 	}
+	resident := []any{}
+	if g.stepErr == nil {
+		for _, l := range slices.Sorted(maps.Keys(g.resident)) {
+			resident = append(resident, l)
+		}
+	}
 	return map[string]any{
 		"bytes": g.backend.Get("bytes").Int(), "weightBytes": g.bytes,
-		"calls": g.calls, "failures": g.failures, "lastError": last,
+		"kvBytes": g.kvBytes, "scratchBytes": g.scratchBytes,
+		"calls": g.calls, "steps": g.passes, "stepTokens": g.passTokens, "readbacks": g.readbacks,
+		"residentLayers": resident, "failures": g.failures, "lastError": last,
 	}
 }
 
@@ -318,6 +351,13 @@ func (g *gpuDevice) noteChecks(backend map[string]any) {
 		worst = max(worst, c.rel)
 	}
 	backend["check"], backend["checks"] = worst, checks
+	steps := map[string]any{}
+	worst = 0
+	for name, c := range g.stepChecks {
+		steps[name] = c.rel
+		worst = max(worst, c.rel)
+	}
+	backend["stepCheck"], backend["stepChecks"] = worst, steps
 }
 
 // placeOrNote places model's local matrices on g (when not nil); on a

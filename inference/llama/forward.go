@@ -19,7 +19,7 @@ func rmsnorm(out, x, weight []float32, eps float32) {
 }
 
 // rope rotates the adjacent pairs (x[2i], x[2i+1]) at the start of every
-// head by the angles of one position, given as cos/sin tables (see ropeTable).
+// head by the angles of one position, given as cos/sin tables (see RopeTable).
 func rope(x []float32, headDim int, cos, sin []float32) {
 	for h := 0; h < len(x); h += headDim {
 		for i := range cos {
@@ -30,8 +30,9 @@ func rope(x []float32, headDim int, cos, sin []float32) {
 	}
 }
 
-// ropeTable fills cos/sin for one position: pair i turns by pos/θ^(2i/d).
-func (m *Model) ropeTable(pos int, cos, sin []float32) {
+// RopeTable fills cos/sin (RopeDim/2 values each) for one position: pair i
+// turns by pos/θ^(2i/d). An Accelerator rotates with the same tables.
+func (m *Model) RopeTable(pos int, cos, sin []float32) {
 	for i := range cos {
 		freq := 1 / math.Pow(float64(m.RopeTheta), float64(2*i)/float64(m.RopeDim))
 		angle := float64(pos) * freq
@@ -77,7 +78,7 @@ func (r *rows) reset(m *Model, h []float32) {
 func (r *rows) place(t int, s *Session, pos int) {
 	half := s.model.RopeDim / 2
 	r.seq[t], r.pos[t] = s, pos
-	s.model.ropeTable(pos, r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half])
+	s.model.RopeTable(pos, r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half])
 }
 
 // layer runs transformer block l on the rows' hidden states.

@@ -20,15 +20,50 @@ type SessionOptions struct {
 	// over) replaces what the local layers stored. Nil: a session that
 	// meets an absent block fails.
 	Offload func(from, to, pos int, h []float32) error
+	// Accelerator, when set, runs the local blocks it takes (see
+	// Accelerator) and, when a run of them ends the model, the final norm
+	// and the classifier. The session's own cache leaves those blocks out.
+	// A session with a sliding window runs every local block itself: an
+	// accelerator attends over the whole context.
+	Accelerator Accelerator
 }
+
+// Accelerator runs maximal runs of a session's local blocks on a device
+// that holds their weights (a GPU), keeping their KV cache itself (in its
+// own precision: F16Cache is the session's), and the final norm and
+// classifier after the last block. It serves one session at a time: a
+// session made with it takes its cache over, overwriting the positions it
+// runs.
+type Accelerator interface {
+	// Takes reports whether it runs block l. A session asks once per
+	// local block, as it starts.
+	Takes(l int) bool
+	// Run runs blocks [from, to), all taken, on the hidden states h of
+	// positions pos…pos+n−1 (n×Dim values), keeping their keys and
+	// values, as RunLayers does. With logits nil it transforms h in place;
+	// otherwise (to is the model's last block) it writes the logits of
+	// position pos+n−1 (Vocab values) into logits instead, and h is left
+	// undefined.
+	Run(from, to, pos int, h, logits []float32) error
+}
+
+// placement is where a session runs a block.
+type placement uint8
+
+const (
+	onCPU         placement = iota // the session's own code and cache
+	onPeer                         // the Offload hook (the block was absent)
+	onAccelerator                  // the Accelerator
+)
 
 // Session is one sequence being processed: its KV cache and scratch space.
 // A session is not safe for concurrent use.
 type Session struct {
 	model   *Model
 	kv      *KVCache
-	local   []bool // blocks this session runs itself, fixed when it starts
+	places  []placement // where each block runs, fixed when the session starts
 	offload func(from, to, pos int, h []float32) error
+	accel   Accelerator
 	// Pos is the number of positions Forward has processed.
 	Pos int
 
@@ -42,7 +77,8 @@ type Session struct {
 func (s *Session) Context() int { return s.context }
 
 // NewSession starts an empty sequence. It runs the blocks the model has
-// now itself and the others through opts.Offload.
+// now itself, or on opts.Accelerator where that takes them, and the others
+// through opts.Offload.
 func (m *Model) NewSession(opts SessionOptions) *Session {
 	context := m.SeqLen
 	if opts.Context > 0 {
@@ -52,16 +88,28 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 	if opts.Window > 0 && opts.Window < context {
 		capacity, window = opts.Window, true
 	}
-	local := make([]bool, m.Layers)
-	for l := range local {
-		local[l] = m.HasBlock(l)
+	accel := opts.Accelerator
+	if window {
+		accel = nil
+	}
+	places, held := make([]placement, m.Layers), make([]bool, m.Layers)
+	for l := range places {
+		switch {
+		case !m.HasBlock(l):
+			places[l] = onPeer
+		case accel != nil && accel.Takes(l):
+			places[l] = onAccelerator
+		default:
+			held[l] = true
+		}
 	}
 	return &Session{
 		model:   m,
 		context: context,
-		local:   local,
+		places:  places,
 		offload: opts.Offload,
-		kv:      newKVCache(local, capacity, m.KVDim(), window, opts.F16Cache),
+		accel:   accel,
+		kv:      newKVCache(held, capacity, m.KVDim(), window, opts.F16Cache),
 		final:   make([]float32, m.Dim),
 		logits:  make([]float32, m.Vocab),
 	}
@@ -77,10 +125,14 @@ func (s *Session) Forward(tokens []int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.RunLayers(0, s.model.Layers, s.Pos, h); err != nil {
+	done, err := s.runLayers(0, s.model.Layers, s.Pos, h, s.logits)
+	if err != nil {
 		return nil, err
 	}
 	s.Pos += len(tokens)
+	if done {
+		return s.logits, nil
+	}
 	return s.Logits(h[(len(tokens)-1)*s.model.Dim:]), nil
 }
 
@@ -105,28 +157,37 @@ func (s *Session) Embed(tokens []int) ([]float32, error) {
 // layers' keys and values, so the next call continues at pos+n. Running
 // [0,k) then [k,Layers) gives the same result as [0,Layers) in one call:
 // this is the unit of work a peer serves for another. Blocks the session
-// does not hold go to its Offload hook.
+// does not hold go to its Offload hook, those its Accelerator takes to it.
 func (s *Session) RunLayers(from, to, pos int, h []float32) error {
+	_, err := s.runLayers(from, to, pos, h, nil)
+	return err
+}
+
+// runLayers is RunLayers. When logits is not nil and the last run of
+// blocks goes to the Accelerator and ends the model, the accelerator
+// writes the logits of the last position into logits instead of the
+// hidden states into h, and runLayers reports true.
+func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error) {
 	c := s.model.Config
 	if from < 0 || to > c.Layers || from >= to {
-		return fmt.Errorf("llama: layer range [%d, %d) is outside [0, %d)", from, to, c.Layers)
+		return false, fmt.Errorf("llama: layer range [%d, %d) is outside [0, %d)", from, to, c.Layers)
 	}
 	if len(h) == 0 || len(h)%c.Dim != 0 {
-		return fmt.Errorf("llama: hidden state of %d values is not a whole number of %d-wide rows", len(h), c.Dim)
+		return false, fmt.Errorf("llama: hidden state of %d values is not a whole number of %d-wide rows", len(h), c.Dim)
 	}
 	n := len(h) / c.Dim
 	if pos < 0 || (!s.kv.Window && pos+n > s.context) {
-		return fmt.Errorf("llama: positions [%d, %d) exceed the context length %d", pos, pos+n, s.context)
+		return false, fmt.Errorf("llama: positions [%d, %d) exceed the context length %d", pos, pos+n, s.context)
 	}
 	if s.offload == nil {
 		var absent []int
 		for l := from; l < to; l++ {
-			if !s.local[l] {
+			if s.places[l] == onPeer {
 				absent = append(absent, l)
 			}
 		}
 		if len(absent) > 0 {
-			return fmt.Errorf("llama: layers %v are not loaded and the session has no Offload hook", absent)
+			return false, fmt.Errorf("llama: layers %v are not loaded and the session has no Offload hook", absent)
 		}
 	}
 	s.kv.reserve(pos + n)
@@ -137,21 +198,33 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 	}
 	for l := from; l < to; {
 		end := l + 1
-		for end < to && s.local[end] == s.local[l] {
+		for end < to && s.places[end] == s.places[l] {
 			end++
 		}
-		if !s.local[l] {
+		switch s.places[l] {
+		case onPeer:
 			if err := s.offload(l, end, pos, h); err != nil {
-				return fmt.Errorf("llama: offloaded layers [%d, %d): %w", l, end, err)
+				return false, fmt.Errorf("llama: offloaded layers [%d, %d): %w", l, end, err)
 			}
-			l = end
-			continue
+		case onAccelerator:
+			out := logits
+			if end != c.Layers {
+				out = nil
+			}
+			if err := s.accel.Run(l, end, pos, h, out); err != nil {
+				return false, fmt.Errorf("llama: accelerated layers [%d, %d): %w", l, end, err)
+			}
+			if out != nil {
+				return true, nil
+			}
+		default:
+			for i := l; i < end; i++ {
+				r.layer(s.model, i)
+			}
 		}
-		for ; l < end; l++ {
-			r.layer(s.model, l)
-		}
+		l = end
 	}
-	return nil
+	return false, nil
 }
 
 // Logits applies the final norm and the classifier to one hidden state and

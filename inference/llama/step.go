@@ -20,7 +20,7 @@ type Step struct {
 
 // Forward runs token tokens[i] through sessions[i] at its position Pos, for
 // every i, and advances each Pos by one. The sessions share a model and run
-// all its layers themselves (no Offload). Each session's logits are
+// all its layers themselves (see Session.Local). Each session's logits are
 // returned in its own buffer, valid until its next call.
 func (st *Step) Forward(sessions []*Session, tokens []int) ([][]float32, error) {
 	if len(sessions) == 0 || len(sessions) != len(tokens) {
@@ -67,10 +67,11 @@ func (st *Step) Forward(sessions []*Session, tokens []int) ([][]float32, error) 
 	return out, nil
 }
 
-// Local reports whether the session runs every layer itself.
+// Local reports whether the session runs every layer itself, none on a
+// peer or an Accelerator.
 func (s *Session) Local() bool {
-	for _, l := range s.local {
-		if !l {
+	for _, p := range s.places {
+		if p != onCPU {
 			return false
 		}
 	}
