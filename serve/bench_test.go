@@ -53,7 +53,7 @@ const (
 //
 // It prints the CPU, then a table of each. It runs once whatever b.N:
 //
-//	LLAMA_CPP=~/llama.cpp/build go test ./serve/ -run '^$' -bench ServeVsLlamaServer -benchtime 1x -timeout 30m
+//	LLAMA_CPP=DIR go test ./serve/ -run '^$' -bench ServeVsLlamaServer -benchtime 1x -timeout 30m
 func BenchmarkServeVsLlamaServer(b *testing.B) {
 	if _, err := os.Stat("../cmd/accel"); err != nil {
 		b.Skip(err)
