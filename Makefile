@@ -6,7 +6,7 @@ MODELS    ?= ../shared/models
 FUZZTIME  ?= 30s
 STATICCHECK ?= $(shell command -v staticcheck || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: build sdk test tools lint wasm wasm-test unit bench bench-go bench-transfer bench-browser fuzz demo eval clean
+.PHONY: build sdk test tools lint wasm wasm-test unit bench bench-go bench-transfer bench-browser bench-serve fuzz demo eval clean
 
 build: sdk
 	$(GO) build -o $(BIN)/accel ./cmd/accel
@@ -78,6 +78,16 @@ bench-transfer: tools
 # and Q8_0, each page's memory, and WebGPU on Chromium's software adapter.
 bench-browser:
 	$(GO) test ./browser/e2e/ -run '^$$' -bench BrowserVsNode -benchtime 1x -timeout 30m
+
+# The inference API beside llama.cpp's llama-server, LLAMA_CPP=DIR naming a
+# llama.cpp build directory with bin/llama-server (without it, accel's
+# figures alone): aggregate decode tokens/s and time to first token of 1, 4
+# and 8 concurrent streamed completions on the ≈307M synthetic Q4_0 model,
+# each server with as many slots; then a daemon that holds nothing, asked
+# for the model by CID, against a pin add of it: its first token and its
+# last block.
+bench-serve:
+	LLAMA_CPP=$(LLAMA_CPP) $(GO) test ./serve/ -run '^$$' -bench ServeVsLlamaServer -benchtime 1x -timeout 30m
 
 # Kernel and model benchmarks through go test.
 bench-go:

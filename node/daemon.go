@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
@@ -47,6 +48,9 @@ type Node struct {
 	ctx     context.Context // lives until Close
 	cancel  context.CancelFunc
 	closers []func() error
+
+	inferenceMu sync.Mutex
+	inference   Inference // what the dashboard shows of inference; nil before ShowInference
 }
 
 // Start brings r online. The Node owns r from then on: Close closes both.

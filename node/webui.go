@@ -43,6 +43,8 @@ type DashboardStats struct {
 	Cache     DashboardCache   `json:"cache"`
 	Bandwidth DashboardTraffic `json:"bandwidth"`
 	Sessions  DashboardSession `json:"sessions"`
+	// Generations are those the inference API runs, oldest first.
+	Generations []DashboardGeneration `json:"generations"`
 }
 
 // DashboardPeer is a connected peer.
@@ -89,8 +91,46 @@ type DashboardTraffic struct {
 
 // DashboardSession counts the work being served now.
 type DashboardSession struct {
-	Gateway int64 `json:"gateway"` // gateway requests in flight
-	Offload int   `json:"offload"` // layer-offload sessions peers hold open here
+	Gateway     int64 `json:"gateway"`     // gateway requests in flight
+	Offload     int   `json:"offload"`     // layer-offload sessions peers hold open here
+	Generations int   `json:"generations"` // inference generations running
+	Waiting     int   `json:"waiting"`     // inference requests waiting for a turn
+}
+
+// DashboardGeneration is a generation the inference API runs.
+type DashboardGeneration struct {
+	CID             string  `json:"cid"`               // the model's root
+	API             string  `json:"api"`               // completions, chat or stream
+	Tokens          int     `json:"tokens"`            // generated so far
+	Elapsed         float64 `json:"elapsed_s"`         // since the request arrived
+	TokensPerSecond float64 `json:"tokens_per_second"` // from its first token to its latest (0 before its second)
+	RemoteLayers    int     `json:"remote_layers"`     // layers peers run for it
+}
+
+// Inference is what the node's inference service tells the dashboard.
+type Inference interface {
+	// Generations lists the generations running, oldest first, and counts
+	// the requests waiting for a turn.
+	Generations() (running []DashboardGeneration, waiting int)
+}
+
+// ShowInference has the dashboard report inf's generations.
+func (n *Node) ShowInference(inf Inference) {
+	n.inferenceMu.Lock()
+	defer n.inferenceMu.Unlock()
+	n.inference = inf
+}
+
+// generations is what the inference service shown reports: nothing
+// before ShowInference.
+func (n *Node) generations() ([]DashboardGeneration, int) {
+	n.inferenceMu.Lock()
+	inf := n.inference
+	n.inferenceMu.Unlock()
+	if inf == nil {
+		return nil, 0
+	}
+	return inf.Generations()
 }
 
 // dashboardStats serves DashboardStats as JSON. Manifests are read once
@@ -128,6 +168,9 @@ func (n *Node) dashboardStats() http.Handler {
 			Models:   []DashboardModel{},
 			Sessions: DashboardSession{Gateway: n.metrics.gatewayReqs.Load(), Offload: n.Offload.ActiveSessions()},
 		}
+		running, waiting := n.generations()
+		st.Generations = append([]DashboardGeneration{}, running...)
+		st.Sessions.Generations, st.Sessions.Waiting = len(running), waiting
 		peers, _ := n.SwarmPeers(ctx) // online: never fails
 		for _, p := range peers {
 			st.Peers = append(st.Peers, DashboardPeer{ID: p.Peer, Addr: p.Addr, Transport: p.Transport, Direction: p.Direction})

@@ -130,6 +130,53 @@ func TestDashboardStats(t *testing.T) {
 	}
 }
 
+// inferenceStub reports fixed generations.
+type inferenceStub struct {
+	running []DashboardGeneration
+	waiting int
+}
+
+func (s inferenceStub) Generations() ([]DashboardGeneration, int) { return s.running, s.waiting }
+
+// /dashboard/stats lists no generations before an inference service is
+// shown, then the ones it reports, counted among the sessions with the
+// requests waiting.
+func TestDashboardGenerations(t *testing.T) {
+	n := startTestNode(t)
+	h, err := n.GatewayHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	stats := func() DashboardStats {
+		resp, body := get(t, srv.URL+"/dashboard/stats")
+		if resp.StatusCode != 200 {
+			t.Fatalf("stats: %s", resp.Status)
+		}
+		var st DashboardStats
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := stats(); st.Generations == nil || len(st.Generations) != 0 || st.Sessions != (DashboardSession{}) {
+		t.Errorf("before ShowInference: generations %v, sessions %+v", st.Generations, st.Sessions)
+	}
+	stub := inferenceStub{running: []DashboardGeneration{
+		{CID: "bafyreia", API: "stream", Tokens: 40, Elapsed: 2.5, TokensPerSecond: 20},
+		{CID: "bafyreib", API: "completions", Tokens: 3, Elapsed: 0.5, TokensPerSecond: 8, RemoteLayers: 4},
+	}, waiting: 2}
+	n.ShowInference(stub)
+	st := stats()
+	if !slices.Equal(st.Generations, stub.running) {
+		t.Errorf("generations %+v, want %+v", st.Generations, stub.running)
+	}
+	if st.Sessions != (DashboardSession{Generations: 2, Waiting: 2}) {
+		t.Errorf("sessions %+v", st.Sessions)
+	}
+}
+
 // waitUntil polls cond until it holds or the time is up.
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()

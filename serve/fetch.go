@@ -118,14 +118,15 @@ func (s *Server) drop(m *model) {
 	s.mu.Unlock()
 }
 
-// whole reports whether m has every layer.
-func whole(m *llama.Model) bool {
+// missing counts the layers m lacks.
+func missing(m *llama.Model) int {
+	n := 0
 	for l := range m.Layers {
 		if !m.HasBlock(l) {
-			return false
+			n++
 		}
 	}
-	return true
+	return n
 }
 
 // offloadRetries is how many times in a row a generation opens new
@@ -194,7 +195,7 @@ func (r *remoteLayers) resume(err error) bool {
 	}
 	select {
 	case <-r.model.fetched:
-		return whole(r.model.llm)
+		return missing(r.model.llm) == 0
 	case <-r.ctx.Done():
 		return false
 	}

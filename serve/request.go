@@ -135,16 +135,20 @@ func (s *Server) run(ctx context.Context, j job, emit func(string) error) (gener
 		return generate.Stats{}, err
 	}
 	defer release()
-	if !whole(j.model.llm) {
+	lacking := missing(j.model.llm)
+	if lacking > 0 {
 		remote := &remoteLayers{ctx: ctx, fetch: s.opts.Fetch, model: j.model, context: j.opts.Session.Context, ranges: map[[2]int]*offload.Client{}}
 		defer remote.close()
 		j.opts.Session.Offload = remote.run
 		j.opts.Resume = remote.resume
 	}
+	g := s.track(j, lacking)
+	defer s.untrack(g)
 	var last time.Time
 	onToken := j.opts.OnToken
 	j.opts.OnToken = func(t generate.Token) {
 		now := time.Now()
+		g.token(now)
 		if last.IsZero() {
 			s.metrics.firstToken.Observe(now.Sub(j.arrived).Seconds())
 		} else {

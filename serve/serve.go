@@ -63,6 +63,9 @@ type Server struct {
 
 	waiting atomic.Int64 // requests waiting for their model's turn
 
+	genMu   sync.Mutex
+	running []*generation // oldest first
+
 	mu     sync.Mutex
 	recent []*model // loaded or loading, most recently used first
 }

@@ -546,3 +546,47 @@ func TestConcurrentCompletions(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerationsListed holds the model with a paused generation and a
+// request waiting for it: the dashboard's list shows the generation, its
+// model and its first token, and counts the waiting request; once both
+// end the list is empty.
+func TestGenerationsListed(t *testing.T) {
+	f := newFixture(t, Options{MaxActive: 1, MaxWaiting: 1})
+	root, err := f.srv.resolve(context.Background(), "stories")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := f.dial(t)
+	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40, "temperature": 0})
+	send(t, conn, map[string]string{"type": "pause"})
+	f.waitMetric(t, 1, "accel_inference_time_to_first_token_seconds")
+	waited := make(chan int)
+	go func() {
+		status, _ := f.post(t, "/v1/completions", map[string]any{"model": "stories", "prompt": prompt, "max_tokens": 5})
+		waited <- status
+	}()
+	f.waitMetric(t, 1, "accel_inference_queue_depth")
+
+	running, waiting := f.srv.Generations()
+	if len(running) != 1 || waiting != 1 {
+		t.Fatalf("%d generations listed, %d waiting; want 1 and 1", len(running), waiting)
+	}
+	if g := running[0]; g.CID != root.String() || g.API != "stream" || g.Tokens != 1 || g.Elapsed <= 0 || g.RemoteLayers != 0 {
+		t.Errorf("generation %+v: want the stream of %s at its first token, all layers local", g, root)
+	}
+
+	send(t, conn, map[string]string{"type": "cancel"})
+	if status := <-waited; status != http.StatusOK {
+		t.Fatalf("the waiting request got %d", status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		running, waiting = f.srv.Generations()
+		if len(running) == 0 && waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after both ended: %+v listed, %d waiting", running, waiting)
+		}
+	}
+}

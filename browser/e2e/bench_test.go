@@ -6,9 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -50,7 +48,7 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 	chromium(b) // skips without Chromium, before the slow setup
 	sdk := buildSDK(b)
 	b.Setenv(browser.EnvSDKDir, sdk)
-	fmt.Printf("CPU: %s, %d cores\n", cpuModel(), runtime.NumCPU())
+	fmt.Printf("CPU: %s, %d cores\n", daemontest.CPUModel(), runtime.NumCPU())
 	a := startDaemon(b, newRepo(b))
 	b.Run("load", func(b *testing.B) { benchLoad(b, a, sdk) })
 	b.Run("compute", func(b *testing.B) { benchCompute(b, a, sdk) })
@@ -63,7 +61,7 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 // engine's on the same file; the runtime's heap after the load; and the
 // sizes of the files a page downloads.
 func benchLoad(b *testing.B, a *daemontest.Accel, sdk string) {
-	file := benchModel(b, "Q4_0")
+	file := daemontest.SynthModel(b, accel, "Q4_0")
 	fi, err := os.Stat(file)
 	if err != nil {
 		b.Fatal(err)
@@ -159,23 +157,6 @@ func benchLoad(b *testing.B, a *daemontest.Accel, sdk string) {
 	}
 	fmt.Fprintf(tw, "  total\t%9.1f\t%9.1f\t%6.2f×\n", kib(raw), kib(packed), float64(packed)/float64(raw))
 	tw.Flush()
-}
-
-// benchModel returns the default synthetic model (≈307M parameters) as a
-// GGUF file of type typ (Q4_0, Q8_0, …), made once and kept in the temp
-// dir across runs.
-func benchModel(tb testing.TB, typ string) string {
-	tb.Helper()
-	path := filepath.Join(os.TempDir(), "accel-bench-synth-"+strings.ToLower(typ)+".gguf")
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	tmp := path + ".part"
-	daemontest.New(tb, "accel", accel, "ACCEL_PATH", tb.TempDir()).Run("synth", "-o", tmp, "--type", typ)
-	if err := os.Rename(tmp, path); err != nil {
-		tb.Fatal(err)
-	}
-	return path
 }
 
 // pinOnNewDaemon times a pin add of root by a new daemon connected to src
@@ -425,15 +406,6 @@ func median(xs []float64) float64 {
 // only a benchmark's first 10 lines).
 func progress(format string, args ...any) {
 	fmt.Printf("# "+format+"\n", args...)
-}
-
-// cpuModel is lscpu's model name of this machine's CPU.
-func cpuModel() string {
-	out, _ := exec.Command("lscpu").Output()
-	if m := regexp.MustCompile(`(?m)^Model name:\s*(.+)$`).FindSubmatch(out); m != nil {
-		return strings.TrimSpace(string(m[1]))
-	}
-	return runtime.GOARCH
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -103,7 +103,7 @@ func benchCompute(b *testing.B, a *daemontest.Accel, sdk string) {
 	var q4 engineRow
 	var q4root string
 	for _, typ := range computeFormats {
-		file := benchModel(b, typ)
+		file := daemontest.SynthModel(b, accel, typ)
 		root := strings.TrimSpace(a.Run("add", "-q", file))
 		linkInto(b, filepath.Join(sdk, "models"), file)
 		url := "models/" + filepath.Base(file)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
 	"github.com/ipfs-accelerate/accel/loader"
@@ -26,8 +27,9 @@ var backendLabel = regexp.MustCompile(`^wasm\nrelaxed SIMD, (1 thread|[2-8] thre
 // per component, and streams the reference story with tokens/s, memory,
 // backend (what the runtime uses, beside what the browser offers) and
 // transport; it is held at the 40th token for a screenshot.
-// The dashboard at /dashboard shows the peer, the pinned model, the hot
-// cache and a chart of the traffic, and is screenshotted too. The
+// The dashboard at /dashboard shows the peer, the pinned model, a
+// generation held paused on the daemon's inference API, the hot cache and
+// a chart of the traffic, and is screenshotted too. The
 // screenshots go to $ACCEL_ARTIFACTS, else out/screenshots/, for a person
 // to look at.
 func TestWebUI(t *testing.T) {
@@ -76,16 +78,32 @@ func TestWebUI(t *testing.T) {
 		t.Errorf("memory %q, backend %q, transport %q", end.Memory, end.Backend, end.Transport)
 	}
 
+	// A generation on the daemon's inference API, paused at its first
+	// token, for the dashboard to list.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(d.API, "http")+"/api/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for _, msg := range []any{map[string]any{"prompt": "Once upon a time", "model": root, "max_tokens": 256}, map[string]string{"type": "pause"}} {
+		if err := ws.WriteJSON(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	browse(t, ctx,
 		chromedp.Navigate(d.Gateway+"/dashboard"),
 		chromedp.Poll[chromedp.Void](`document.getElementById('peers-count').textContent === '1' &&
 			document.getElementById('models').textContent.includes('stories260K') &&
+			document.getElementById('generations').textContent.includes('stream') &&
 			document.getElementById('chart').dataset.samples > 1 && document.getElementById('chart').dataset.peak > 0`,
 			chromedp.WithPollingTimeout(10*time.Second)),
 	)
-	dash, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ Peers, Models, HitRate, Sent string }](`({
+	dash, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ Peers, Models, Generations, Sessions, HitRate, Sent string }](`({
 		peers: document.getElementById('peers').textContent,
 		models: document.getElementById('models').textContent,
+		generations: document.getElementById('generations').textContent,
+		sessions: document.getElementById('sessions-sub').textContent,
 		hitRate: document.getElementById('hit-rate').textContent,
 		sent: document.getElementById('total-out').textContent,
 	})`))
@@ -97,6 +115,9 @@ func TestWebUI(t *testing.T) {
 	}
 	if !strings.Contains(dash.Models, "llama") || !strings.Contains(dash.Models, root[:10]) {
 		t.Errorf("models table %q lacks the llama model %s", dash.Models, root)
+	}
+	if !strings.HasPrefix(dash.Generations, "stories260K") || !strings.Contains(dash.Sessions, "1 generating") {
+		t.Errorf("generations table %q, sessions %q: want the paused stream of stories260K", dash.Generations, dash.Sessions)
 	}
 	if !strings.HasSuffix(dash.HitRate, "%") || !strings.Contains(dash.Sent, "iB") {
 		t.Errorf("hit rate %q, sent %q", dash.HitRate, dash.Sent)

@@ -133,3 +133,21 @@ func CorruptBlocks(tb testing.TB, repo string) int {
 	}
 	return len(files)
 }
+
+// SynthModel returns the default synthetic model of `accel synth` (≈307M
+// parameters) as a GGUF file of type typ (Q4_0, Q8_0, …), made with the
+// accel CLI bin the first time and kept in the temp dir across runs as
+// accel-bench-synth-<type>.gguf.
+func SynthModel(tb testing.TB, bin, typ string) string {
+	tb.Helper()
+	path := filepath.Join(os.TempDir(), "accel-bench-synth-"+strings.ToLower(typ)+".gguf")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	tmp := path + ".part"
+	New(tb, "accel", bin, "ACCEL_PATH", tb.TempDir()).Run("synth", "-o", tmp, "--type", typ)
+	if err := os.Rename(tmp, path); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}

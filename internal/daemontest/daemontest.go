@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -212,4 +214,15 @@ func (l *Log) Lines(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// CPUModel is lscpu's model name of this machine's CPU.
+func CPUModel() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "lscpu").Output()
+	if m := regexp.MustCompile(`(?m)^Model name:\s*(.+)$`).FindSubmatch(out); m != nil {
+		return strings.TrimSpace(string(m[1]))
+	}
+	return runtime.GOARCH
 }

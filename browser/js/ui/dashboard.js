@@ -1,6 +1,6 @@
 // The dashboard: polls the daemon's /dashboard/stats every second and
 // shows its peers, pinned models, hot cache, traffic (a chart of the last
-// two minutes on a canvas) and active sessions.
+// two minutes on a canvas), active sessions and the generations running.
 
 import { formatBytes, formatDuration, formatRate, h, shorten } from './format.js';
 
@@ -50,8 +50,20 @@ function render(st) {
   $('rate-out').textContent = formatRate(now.out);
 
   const s = st.sessions;
-  $('sessions').textContent = s.gateway + s.offload;
-  $('sessions-sub').textContent = `${s.gateway} gateway · ${s.offload} offload`;
+  $('sessions').textContent = s.generations + s.gateway + s.offload;
+  $('sessions-sub').textContent = [[s.generations, 'generating'], [s.gateway, 'gateway'], [s.offload, 'offload']]
+    .filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`).join(' · ') || 'idle';
+  $('waiting').textContent = s.waiting > 0 ? `${s.waiting} waiting` : '';
+
+  const names = new Map(st.models.map((m) => [m.cid, m.name]));
+  renderTable($('generations'), st.generations, 6, 'No generations running.', (g) => [
+    h('td', { className: names.get(g.cid) ? '' : 'mono', title: g.cid, textContent: names.get(g.cid) || shorten(g.cid) }),
+    h('td', { textContent: g.api }),
+    h('td', { className: 'num', textContent: g.tokens }),
+    h('td', { className: 'num', textContent: g.tokens_per_second > 0 ? g.tokens_per_second.toFixed(1) : '–' }),
+    h('td', { className: 'num', textContent: formatDuration(g.elapsed_s) }),
+    h('td', { className: 'num', textContent: g.remote_layers }),
+  ]);
 
   renderTable($('peers'), st.peers, 4, 'No peers connected.', (p) => [
     h('td', { className: 'mono', title: p.id, textContent: shorten(p.id) }),
