@@ -339,7 +339,7 @@
       if (file) {
         let bad = false;
         try {
-          await window8([...pending], async (cid) => {
+          await inWindow([...pending], async (cid) => {
             const w = want.get(cid);
             const bytes = file.read(w.offsets[0], w.size);
             const sum = bytes && await check(cid, bytes);
@@ -397,7 +397,7 @@
   }
 
   /** Runs fn on each of items, DIGESTS_IN_FLIGHT at a time. */
-  async function window8(items, fn) {
+  async function inWindow(items, fn) {
     const running = new Set();
     for (const item of items) {
       const p = fn(item).finally(() => running.delete(p));
