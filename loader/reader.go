@@ -90,13 +90,20 @@ func (m *Model) Hold(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	m.HoldFile(name, data)
+	return nil
+}
+
+// HoldFile keeps data as the named component's file from now on, as Hold
+// does with the bytes it reads: the caller checks that data is the file's
+// bytes and does not modify it.
+func (m *Model) HoldFile(name string, data []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.held == nil {
 		m.held = map[string][]byte{}
 	}
 	m.held[name] = data
-	return nil
 }
 
 // HoldExternal has ext hold the named component's file from now on, in

@@ -40,7 +40,7 @@ var browserTransports = []string{"webtransport", "webrtc-direct", "websocket", "
 // BenchmarkBrowserVsNode measures, in one run and side by side, the browser
 // peer against the node and against wllama (llama.cpp compiled to wasm) in
 // the same Chromium, on the ≈307M-parameter synthetic model of `accel
-// synth`. It prints the CPU, then two tables (sub-benchmarks load and
+// synth`. It prints the CPU, then tables (sub-benchmarks load and
 // compute, see benchLoad and benchCompute). It runs once whatever b.N:
 //
 //	go test ./browser/e2e/ -run '^$' -bench BrowserVsNode -benchtime 1x -timeout 30m
@@ -54,56 +54,147 @@ func BenchmarkBrowserVsNode(b *testing.B) {
 	b.Run("compute", func(b *testing.B) { benchCompute(b, a, sdk) })
 }
 
-// benchLoad measures the Q4_0 model's load: the throughput of a whole load
-// into a fresh Chromium profile over each transport against a pin add by
-// a new daemon connected to the serving one a; the runtime's decode
-// tokens/s (Go compiled to wasm: one thread, no SIMD) against the native
-// engine's on the same file; the runtime's heap after the load; and the
-// sizes of the files a page downloads.
+// loadFormats are the synthetic model's formats benchLoad loads.
+var loadFormats = []string{"Q4_0", "Q8_0"}
+
+// ttftTransport is the transport of the time-to-first-token rounds.
+const ttftTransport = "webtransport"
+
+// benchLoad measures, per format of loadFormats, the model's load into
+// Chromium: the throughput of a whole load into a fresh profile (cold)
+// and again from the page's model cache (warm) over each transport,
+// against a pin add by a new daemon connected to the serving one a and
+// against the page's own ceilings measured in the same round (one fetch
+// of the model's CAR in a worker, SHA-256 by WebCrypto, OPFS writes); the
+// time to a runnable model against wllama's load of the same GGUF from a
+// plain HTTP server (the daemon's /sdk/); the time to the first token of a
+// cold page whose daemon runs the layers it lacks, against its whole cold
+// load; and the runtime's peak memory during the load against the
+// weights. For Q4_0 also the runtime's decode tokens/s (Go compiled to
+// wasm: one thread) against the native engine's on the same file, its
+// heap after the load, and the sizes of the files a page downloads.
 func benchLoad(b *testing.B, a *daemontest.Accel, sdk string) {
-	file := daemontest.SynthModel(b, accel, "Q4_0")
+	linkInto(b, filepath.Join(sdk, "wllama"), filepath.Join(wllamaDir, "index.js"), filepath.Join(wllamaDir, "wasm", "wllama.wasm"))
+	for _, typ := range loadFormats {
+		benchLoadFormat(b, a, sdk, typ, typ == loadFormats[0])
+	}
+}
+
+// loadRound is one round of benchLoadFormat.
+type loadRound struct {
+	pin      float64 // seconds
+	ceilings benchCeilings
+	wllama   float64 // ms to a runnable model
+	ttft     benchFirstToken
+	cold     map[string]benchPage
+	warm     map[string]benchPage
+}
+
+// benchCeilings is what bench.html's runCeilings resolves with.
+type benchCeilings struct {
+	FetchBytes, DigestBytes, OpfsBytes int64
+	FetchMs, DigestMs, OpfsMs          float64
+}
+
+// benchFirstToken is what bench.html's runFirstToken resolves with.
+type benchFirstToken struct {
+	ViableMs, FirstTokenMs, LoadMs float64
+}
+
+func benchLoadFormat(b *testing.B, a *daemontest.Accel, sdk, typ string, decode bool) {
+	file := daemontest.SynthModel(b, accel, typ)
 	fi, err := os.Stat(file)
 	if err != nil {
 		b.Fatal(err)
 	}
 	root := strings.TrimSpace(a.Run("add", "-q", file))
+	linkInto(b, filepath.Join(sdk, "models"), file)
+	ggufURL := "models/" + filepath.Base(file)
+	carURL := a.Gateway + "/ipfs/" + root + "?format=car&dag-scope=all"
 
 	// Rounds, so that the machine's slow and fast moments spread over
 	// every way of loading.
-	var pins []float64 // seconds
-	pages := map[string][]benchPage{}
+	var rounds []loadRound
 	for round := range browserRounds {
-		pins = append(pins, pinOnNewDaemon(b, a, root).Seconds())
-		progress("round %d: pin add by a new daemon %.2fs", round+1, pins[round])
+		r := loadRound{cold: map[string]benchPage{}, warm: map[string]benchPage{}}
+		r.pin = pinOnNewDaemon(b, a, root).Seconds()
+		progress("%s round %d: pin add by a new daemon %.2fs", typ, round+1, r.pin)
+		r.ceilings = ceilingsInPage(b, a, carURL)
+		c := r.ceilings
+		progress("%s round %d: page ceilings: fetch %.1f MB/s (%.1f MB), SHA-256 %.1f MB/s, OPFS write %.1f MB/s", typ, round+1,
+			rate(c.FetchBytes, c.FetchMs), float64(c.FetchBytes)/1e6, rate(c.DigestBytes, c.DigestMs), rate(c.OpfsBytes, c.OpfsMs))
 		for _, t := range browserTransports {
-			p := loadInPage(b, a, root, t, round == 0)
-			pages[t] = append(pages[t], p)
+			cold, warm := loadInPage(b, a, root, t, decode && round == 0)
+			r.cold[t], r.warm[t] = cold, warm
 			decoded := ""
-			if len(p.Decodes) > 0 {
-				decoded = fmt.Sprintf(", decode %.2f tok/s", p.Decodes[0].rate())
+			if len(cold.Decodes) > 0 {
+				decoded = fmt.Sprintf(", decode %.2f tok/s", cold.Decodes[0].rate())
 			}
-			progress("round %d: %s load %.2fs (blocks from %.2fs to %.2fs, %.1f MB), heap %.0f MiB%s",
-				round+1, t, p.LoadMs/1e3, p.FirstBlockMs/1e3, p.LastBlockMs/1e3, float64(p.Info.Bytes)/1e6, mib(p.Memory.HeapBytes), decoded)
+			progress("%s round %d: %s load %.2fs cold (blocks from %.2fs to %.2fs, %.1f MB, peak memory %.0f MiB), %.2fs warm; heap %.0f MiB%s",
+				typ, round+1, t, cold.LoadMs/1e3, cold.FirstBlockMs/1e3, cold.LastBlockMs/1e3, float64(cold.Info.Bytes)/1e6, cold.Memory.PeakMb, warm.LoadMs/1e3, mib(cold.Memory.HeapBytes), decoded)
 		}
+		r.ttft = firstTokenInPage(b, a, root)
+		progress("%s round %d: with offload over %s: viable %.2fs, first token %.2fs, whole load %.2fs", typ, round+1, ttftTransport, r.ttft.ViableMs/1e3, r.ttft.FirstTokenMs/1e3, r.ttft.LoadMs/1e3)
+		r.wllama = wllamaLoad(b, a, ggufURL)
+		progress("%s round %d: wllama load %.2fs", typ, round+1, r.wllama/1e3)
+		rounds = append(rounds, r)
 	}
-	dagBytes := pages[browserTransports[0]][0].Info.Bytes
-	for _, t := range browserTransports {
-		for _, p := range pages[t] {
-			if p.Info.Bytes != dagBytes {
-				b.Fatalf("%s load fetched %d bytes, another %d", t, p.Info.Bytes, dagBytes)
+	dagBytes := rounds[0].cold[browserTransports[0]].Info.Bytes
+	for _, r := range rounds {
+		for _, t := range browserTransports {
+			if r.cold[t].Info.Bytes != dagBytes || r.warm[t].Info.Bytes != dagBytes {
+				b.Fatalf("%s loads fetched %d and %d bytes, another %d", t, r.cold[t].Info.Bytes, r.warm[t].Info.Bytes, dagBytes)
 			}
 		}
 	}
 	mbps := func(seconds float64) float64 { return float64(dagBytes) / 1e6 / seconds }
-	node := mbps(median(pins))
+	med := func(f func(loadRound) float64) float64 { return medianOf(rounds, f) }
+	node := mbps(med(func(r loadRound) float64 { return r.pin }))
+	fetchCeiling := med(func(r loadRound) float64 { return rate(r.ceilings.FetchBytes, r.ceilings.FetchMs) })
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s (%.0f MiB; DAG %.1f MB), medians of %d rounds\t%9s\t%9s\t%9s\t%9s\t%9s\n", filepath.Base(file), float64(fi.Size())/(1<<20), float64(dagBytes)/1e6, len(rounds), "cold", "warm", "warm/cold", "cold/fetch", "cold/node")
+	fmt.Fprintf(tw, "load MB/s: loadModel until loaded, a fresh profile (cold) then the same page again (warm)\t\t\t\t\t\n")
+	for _, t := range browserTransports {
+		cold := mbps(med(func(r loadRound) float64 { return r.cold[t].LoadMs / 1e3 }))
+		warm := mbps(med(func(r loadRound) float64 { return r.warm[t].LoadMs / 1e3 }))
+		fmt.Fprintf(tw, "  %s\t%9.1f\t%9.1f\t%8.2f×\t%8.2f×\t%8.2f×\n", t, cold, warm, warm/cold, cold/fetchCeiling, cold/node)
+		b.ReportMetric(cold, typ+"-"+t+"-MB/s")
+	}
+	fmt.Fprintf(tw, "  pin add by a new daemon (node)\t%9.1f\t\t\t\t\n", node)
+	fmt.Fprintf(tw, "  page ceiling: one fetch of the model's CAR in a worker\t%9.1f\t\t\t\t\n", fetchCeiling)
+	fmt.Fprintf(tw, "  page ceiling: SHA-256 by WebCrypto, 1 MiB, 8 in flight\t%9.1f\t\t\t\t\n", med(func(r loadRound) float64 { return rate(r.ceilings.DigestBytes, r.ceilings.DigestMs) }))
+	fmt.Fprintf(tw, "  page ceiling: OPFS writes, sync access handle, 1 MiB\t%9.1f\t\t\t\t\n", med(func(r loadRound) float64 { return rate(r.ceilings.OpfsBytes, r.ceilings.OpfsMs) }))
+	b.ReportMetric(node, typ+"-node-MB/s")
+	gw := med(func(r loadRound) float64 { return r.cold["gateway"].LoadMs })
+	wl := med(func(r loadRound) float64 { return r.wllama })
+	fmt.Fprintf(tw, "s to a runnable model, cold\t%9s\t%9s\t%9s\t\t\n", "accel", "wllama", "accel/wllama")
+	fmt.Fprintf(tw, "  accel over the gateway; wllama: fetch of the GGUF from /sdk/ and loadModel\t%9.2f\t%9.2f\t%8.2f×\t\t\n", gw/1e3, wl/1e3, gw/wl)
+	first := med(func(r loadRound) float64 { return r.ttft.FirstTokenMs })
+	whole := med(func(r loadRound) float64 { return r.cold[ttftTransport].LoadMs })
+	fmt.Fprintf(tw, "s to the first token, cold, the daemon running the layers the page lacks (%s)\t%9s\t%9s\t%9s\t\t\n", ttftTransport, "token", "load", "token/load")
+	fmt.Fprintf(tw, "  first token (viable at %.2f s) / the whole cold load without offload\t%9.2f\t%9.2f\t%8.2f×\t\t\n", med(func(r loadRound) float64 { return r.ttft.ViableMs })/1e3, first/1e3, whole/1e3, first/whole)
+	weights := rounds[0].cold[browserTransports[0]].Memory.ModelBytes
+	var peaks []float64
+	for _, r := range rounds {
+		for _, t := range browserTransports {
+			peaks = append(peaks, r.cold[t].Memory.PeakMb)
+		}
+	}
+	fmt.Fprintf(tw, "memory of the page's runtime during a cold load, MiB (median of %d loads)\t%9s\t%9s\t%9s\t\t\n", len(peaks), "wasm", "weights", "wasm/weights")
+	fmt.Fprintf(tw, "  peak WebAssembly memory (Go's and the kernels' arena)\t%9.1f\t%9.1f\t%8.2f×\t\t\n", median(peaks), mib(weights), median(peaks)*(1<<20)/float64(weights))
+	if !decode {
+		tw.Flush()
+		return
+	}
 
 	natives := nativeDecodes(b, file, decodePrompt, decodeTokens, nativeSetting{1, true}, nativeSetting{runtime.NumCPU(), true}, nativeSetting{1, false})
 	generic := natives[len(natives)-1]
-	var wasm, heaps, linear []float64
+	var wasm, heaps []float64
 	for _, t := range browserTransports {
-		for i, p := range pages[t] {
+		for i, r := range rounds {
+			p := r.cold[t]
 			heaps = append(heaps, float64(p.Memory.HeapBytes))
-			linear = append(linear, p.Memory.LinearMb)
 			if i > 0 {
 				continue // decoded in the first round only
 			}
@@ -114,49 +205,64 @@ func benchLoad(b *testing.B, a *daemontest.Accel, sdk string) {
 		}
 	}
 	wasmRate := median(wasm)
-	weights := pages[browserTransports[0]][0].Memory.ModelBytes
-
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s (%.0f MiB; DAG %.1f MB), medians of %d\t%9s\t%9s\t%s\n", filepath.Base(file), float64(fi.Size())/(1<<20), float64(dagBytes)/1e6, browserRounds, "browser", "node", "browser/node")
-	fmt.Fprintf(tw, "load MB/s: loadModel until loaded (browser), pin add by a new daemon (node)\t\t\t\n")
-	for _, t := range browserTransports {
-		rate := mbps(medianOf(pages[t], func(p benchPage) float64 { return p.LoadMs / 1e3 }))
-		fmt.Fprintf(tw, "  %s\t%9.1f\t%9.1f\t%6.2f×\n", t, rate, node, rate/node)
-		b.ReportMetric(rate, t+"-MB/s")
-	}
-	b.ReportMetric(node, "node-MB/s")
-	fmt.Fprintf(tw, "blocks only, MB/s: first block to last\t\t\t\n")
-	for _, t := range browserTransports {
-		rate := mbps(medianOf(pages[t], func(p benchPage) float64 { return (p.LastBlockMs - p.FirstBlockMs) / 1e3 }))
-		fmt.Fprintf(tw, "  %s\t%9.1f\t%9.1f\t%6.2f×\n", t, rate, node, rate/node)
-	}
-	fmt.Fprintf(tw, "ms to the first block (dial, worker and accel.wasm start, manifest)\t\t\t\n")
-	for _, t := range browserTransports {
-		fmt.Fprintf(tw, "  %s\t%9.0f\t\t\n", t, medianOf(pages[t], func(p benchPage) float64 { return p.FirstBlockMs }))
-	}
-	fmt.Fprintf(tw, "ms after the last block (build the model, finish caching)\t\t\t\n")
-	for _, t := range browserTransports {
-		fmt.Fprintf(tw, "  %s\t%9.0f\t\t\n", t, medianOf(pages[t], func(p benchPage) float64 { return p.LoadMs - p.LastBlockMs }))
-	}
-	fmt.Fprintf(tw, "decode tok/s, %d greedy tokens, prefill excluded (medians: wasm of %d loads, native of %d runs)\t%9s\t%9s\t%s\n", decodeTokens, len(wasm), nativeRuns, "wasm", "native", "wasm/native")
+	fmt.Fprintf(tw, "decode tok/s, %d greedy tokens, prefill excluded (medians: wasm of %d loads, native of %d runs)\t%9s\t%9s\t%9s\t\t\n", decodeTokens, len(wasm), nativeRuns, "wasm", "native", "wasm/native")
 	for _, n := range natives {
-		fmt.Fprintf(tw, "  native %s\t%9.2f\t%9.2f\t%6.3f×\n", n.name, wasmRate, n.decode, wasmRate/n.decode)
+		fmt.Fprintf(tw, "  native %s\t%9.2f\t%9.2f\t%8.3f×\t\t\n", n.name, wasmRate, n.decode, wasmRate/n.decode)
 	}
 	b.ReportMetric(wasmRate, "wasm-tok/s")
 	b.ReportMetric(natives[0].decode, "native-1t-tok/s")
-	fmt.Fprintf(tw, "memory of the page's runtime, MiB (median of %d loads)\t%9s\t%9s\t%s\n", len(heaps), "wasm", "weights", "wasm/weights")
-	fmt.Fprintf(tw, "  Go heap after the load (getMemoryUsage)\t%9.1f\t%9.1f\t%6.2f×\n", median(heaps)/(1<<20), mib(weights), median(heaps)/float64(weights))
-	if l := median(linear); l > 0 {
-		fmt.Fprintf(tw, "  WebAssembly memory at the last block, before the model is built\t%9.1f\t%9.1f\t%6.2f×\n", l, mib(weights), l*(1<<20)/float64(weights))
-	}
-	fmt.Fprintf(tw, "files a page downloads, KiB\t%9s\t%9s\t%s\n", "raw", "gzipped", "gzip/raw")
+	fmt.Fprintf(tw, "  Go heap after the load (getMemoryUsage), MiB\t%9.1f\t%9.1f\t%8.2f×\t\t\n", median(heaps)/(1<<20), mib(weights), median(heaps)/float64(weights))
+	fmt.Fprintf(tw, "files a page downloads, KiB\t%9s\t%9s\t%9s\t\t\n", "raw", "gzipped", "gzip/raw")
 	var raw, packed int64
 	for _, f := range bundleFiles(b, sdk) {
 		raw, packed = raw+f.raw, packed+f.gzipped
-		fmt.Fprintf(tw, "  %s\t%9.1f\t%9.1f\t%6.2f×\n", f.name, kib(f.raw), kib(f.gzipped), float64(f.gzipped)/float64(f.raw))
+		fmt.Fprintf(tw, "  %s\t%9.1f\t%9.1f\t%8.2f×\t\t\n", f.name, kib(f.raw), kib(f.gzipped), float64(f.gzipped)/float64(f.raw))
 	}
-	fmt.Fprintf(tw, "  total\t%9.1f\t%9.1f\t%6.2f×\n", kib(raw), kib(packed), float64(packed)/float64(raw))
+	fmt.Fprintf(tw, "  total\t%9.1f\t%9.1f\t%8.2f×\t\t\n", kib(raw), kib(packed), float64(packed)/float64(raw))
 	tw.Flush()
+}
+
+// rate is MB/s of n bytes in ms milliseconds.
+func rate(n int64, ms float64) float64 { return float64(n) / 1e3 / ms }
+
+// ceilingsInPage runs bench.html's runCeilings in a fresh Chromium on
+// src's bench.html, fetching url once.
+func ceilingsInPage(tb testing.TB, src *daemontest.Accel, url string) benchCeilings {
+	tb.Helper()
+	ctx := openBench(tb, src, 3*time.Minute)
+	defer chromedp.Cancel(ctx)
+	c, err := chromedp.Run(ctx, chromedp.Evaluate[benchCeilings](`window.runCeilings(`+jsString(url)+`)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.Fatalf("page ceilings: %v", err)
+	}
+	return c
+}
+
+// firstTokenInPage runs bench.html's runFirstToken in a fresh Chromium on
+// src's bench.html, over ttftTransport with offload.
+func firstTokenInPage(tb testing.TB, src *daemontest.Accel, root string) benchFirstToken {
+	tb.Helper()
+	ctx := openBench(tb, src, 3*time.Minute)
+	defer chromedp.Cancel(ctx)
+	f, err := chromedp.Run(ctx, chromedp.Evaluate[benchFirstToken](`window.runFirstToken(`+jsString(root)+`, {"transports": [`+jsString(ttftTransport)+`]})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.Fatalf("first token with offload: %v", err)
+	}
+	return f
+}
+
+// wllamaLoad loads the GGUF file at url (relative to bench.html) into
+// wllama on one thread in a fresh Chromium and returns the milliseconds
+// from the fetch to the model loaded.
+func wllamaLoad(tb testing.TB, src *daemontest.Accel, url string) float64 {
+	tb.Helper()
+	ctx := openBench(tb, src, 5*time.Minute)
+	defer chromedp.Cancel(ctx)
+	w, err := chromedp.Run(ctx, chromedp.Evaluate[wllamaPage](`window.runWllama(`+jsString(url)+`, {"threads": 1, "maxTokens": 0, "runs": 0})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.Fatalf("wllama load: %v", err)
+	}
+	return w.LoadMs
 }
 
 // pinOnNewDaemon times a pin add of root by a new daemon connected to src
@@ -194,6 +300,7 @@ type benchPage struct {
 	Memory struct {
 		HeapBytes, ModelBytes int64   // the runtime's getMemoryUsage() after the load
 		LinearMb              float64 // its WebAssembly memory at the last block (0: not reported)
+		PeakMb                float64 // the largest during the load
 	}
 	Decodes    []decodeRun
 	Kernels    *struct{ Tokens, Ms, KernelMs float64 } // the SIMD kernels' part of decode steps
@@ -240,34 +347,46 @@ func openBench(tb testing.TB, src *daemontest.Accel, timeout time.Duration, extr
 }
 
 // loadInPage opens src's bench.html in a fresh Chromium profile (an empty
-// block cache), loads root there over transport alone, generates
-// decodeTokens tokens if decode is set, and closes the browser.
-func loadInPage(tb testing.TB, src *daemontest.Accel, root, transport string, decode bool) benchPage {
+// model cache), loads root there over transport alone, generates
+// decodeTokens tokens if decode is set, then loads root again in the same
+// profile (from its cache), and closes the browser.
+func loadInPage(tb testing.TB, src *daemontest.Accel, root, transport string, decode bool) (cold, warm benchPage) {
 	tb.Helper()
-	ctx := openBench(tb, src, 3*time.Minute)
-	defer chromedp.Cancel(ctx) // the browser and its wasm heap go now, not at the end
+	ctx := openBench(tb, src, 6*time.Minute) // two loads: the slowest transports take minutes on a busy machine
+	defer chromedp.Cancel(ctx)               // the browser and its wasm heap go now, not at the end
 	options := `{"transports": [` + jsString(transport) + `]}`
+	run := func(tokens int) benchPage {
+		generate := fmt.Sprintf(`{"prompt": %s, "maxTokens": %d}`, jsString(decodePrompt), tokens)
+		p, err := chromedp.Run(ctx, chromedp.Evaluate[benchPage](`window.runBench(`+jsString(root)+`, `+options+`, `+generate+`)`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			tb.Fatalf("bench.html over %s: %v", transport, err)
+		}
+		return p
+	}
 	tokens := 0
 	if decode {
 		tokens = decodeTokens
 	}
-	generate := fmt.Sprintf(`{"prompt": %s, "maxTokens": %d}`, jsString(decodePrompt), tokens)
-	p, err := chromedp.Run(ctx, chromedp.Evaluate[benchPage](`window.runBench(`+jsString(root)+`, `+options+`, `+generate+`)`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tb.Fatalf("bench.html over %s: %v", transport, err)
-	}
-	over := p.Info.Sources[transport] // block requests over the transport
+	cold = run(tokens)
+	over := cold.Info.Sources[transport] // requests over the transport
 	if transport == "gateway" {
-		over = p.Info.Sources[src.Gateway] // sources name gateways by URL
+		over = cold.Info.Sources[src.Gateway] // sources name gateways by URL
 	}
-	if i := p.Info; i.Transport != transport || i.Requests == 0 || i.Cached != 0 || over != i.Requests || i.Bytes == 0 || len(i.RemoteLayers) > 0 {
-		tb.Fatalf("load over %s: transport %q, %d bytes, %d block requests by source %v, %d cached blocks, remote layers %v: want every block over %s, all layers in the page",
+	if i := cold.Info; i.Transport != transport || i.Requests == 0 || i.Cached != 0 || over != i.Requests || i.Bytes == 0 || len(i.RemoteLayers) > 0 {
+		tb.Fatalf("load over %s: transport %q, %d bytes, %d requests by source %v, %d cached blocks, remote layers %v: want every block over %s, all layers in the page",
 			transport, i.Transport, i.Bytes, i.Requests, i.Sources, i.Cached, i.RemoteLayers, transport)
 	}
-	if decode && p.Decodes[0].Pieces != decodeTokens {
-		tb.Fatalf("the page generated %d pieces of text, want %d (one per token): %q", p.Decodes[0].Pieces, decodeTokens, p.Decodes[0].Text)
+	if decode && cold.Decodes[0].Pieces != decodeTokens {
+		tb.Fatalf("the page generated %d pieces of text, want %d (one per token): %q", cold.Decodes[0].Pieces, decodeTokens, cold.Decodes[0].Text)
 	}
-	return p
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(src.Gateway+"/sdk/bench.html")); err != nil {
+		tb.Fatalf("reloading bench.html: %v", err)
+	}
+	warm = run(0)
+	if i := warm.Info; i.Requests != 0 || i.Cached == 0 {
+		tb.Fatalf("warm load over %s: %d requests, %d cached blocks: want all from the cache", transport, i.Requests, i.Cached)
+	}
+	return cold, warm
 }
 
 // nativeDecode is the native engine's speed on one setting.

@@ -27,7 +27,10 @@ type pageResult struct {
 		Sources   map[string]int // block requests per source (transport or gateway URL)
 		Cached    int            // blocks read from the browser cache
 		Dropped   []string       // sources dropped for bad bytes or failed requests
-		Backend   struct {
+		Rejected  []struct {     // blocks whose bytes did not match their CID
+			CID, Source string
+		}
+		Backend struct {
 			Name         string // "wasm" or "webgpu"
 			Kernels      string // the matrix kernels: "relaxed", "simd128" or "go"
 			Threads      int    // the threads they run on

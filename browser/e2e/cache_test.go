@@ -23,17 +23,17 @@ import (
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
-// Under a cache quota smaller than stories260K the browser's block cache
-// stays within the quota by evicting the late layers, keeping the
+// Under a cache quota smaller than stories260K the browser's model cache
+// stays within the quota by evicting the late layers' files, keeping the
 // manifest, tokenizer, embed and head; the next load fetches from the
-// network exactly the blocks evicted, and every load generates the
+// network exactly the components evicted, and every load generates the
 // reference text. With the default quota a load fills the cache and the
-// next one fetches nothing. A block whose bytes or record a dying page did
-// not write counts as absent: the next load fetches it again.
+// next one fetches nothing. A component whose file or record a dying page
+// did not write counts as absent: the next load fetches it again.
 func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 	ctx := newBrowser(t)
 	d, root := sdkDaemon(t)
-	parts := modelParts(t, d.Gateway, root)
+	parts := modelEntries(t, d.Gateway, root)
 	var total, largest int64
 	for _, p := range parts {
 		total += p.size
@@ -41,7 +41,7 @@ func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 	}
 	quota := total / 2
 	if quota <= largest {
-		t.Fatalf("no quota between the largest block (%d bytes) and the model (%d bytes)", largest, total)
+		t.Fatalf("no quota between the largest entry (%d bytes) and the model (%d bytes)", largest, total)
 	}
 	gw := newBlockLog(t, d.Gateway)
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(d.Gateway+"/sdk/test.html")); err != nil {
@@ -59,26 +59,26 @@ func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 
 	first, requested := load(quotaMB)
 	if !sameSet(requested, slices.Collect(maps.Keys(parts))) {
-		t.Errorf("first load: requested %d blocks, want the model's %d once each", len(requested), len(parts))
+		t.Errorf("first load: requested %v, want the model's %d entries", requested, len(parts))
 	}
 	c := first.Info.Cache
-	if c.Bytes > quota || c.Evicted == 0 || c.Blocks != len(parts)-c.Evicted {
-		t.Errorf("first load: cache %+v for %d blocks under a quota of %d bytes", c, len(parts), quota)
+	if c.Bytes > quota || c.Evicted == 0 || c.Entries != len(parts)-c.Evicted {
+		t.Errorf("first load: cache %+v for %d entries under a quota of %d bytes", c, len(parts), quota)
 	}
 
 	second, evicted := load(quotaMB)
-	if len(evicted) != c.Evicted || !distinct(evicted) || second.Info.Cached != len(parts)-c.Evicted {
+	if len(evicted) != c.Evicted || second.Info.Cached == 0 {
 		t.Errorf("second load: network requests %v, %d cached blocks; the first evicted %d of %d", evicted, second.Info.Cached, c.Evicted, len(parts))
 	}
 	if second.Info.Cache != c {
 		t.Errorf("second load: cache %+v, want %+v as after the first", second.Info.Cache, c)
 	}
-	// The evicted blocks are layers', and rank below every block kept.
+	// The evicted entries are layers', and rank below every entry kept.
 	keptWorst, evictedBest := math.MaxInt, math.MinInt
 	for k, p := range parts {
 		if slices.Contains(evicted, k) {
 			if !strings.HasPrefix(p.component, "layer.") {
-				t.Errorf("block %s of %s was evicted", k, p.component)
+				t.Errorf("entry %s of %s was evicted", k, p.component)
 			}
 			evictedBest = max(evictedBest, p.rank)
 		} else {
@@ -86,40 +86,40 @@ func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 		}
 	}
 	if evictedBest >= keptWorst {
-		t.Errorf("evicted blocks rank up to %d, kept ones down to %d", evictedBest, keptWorst)
+		t.Errorf("evicted entries rank up to %d, kept ones down to %d", evictedBest, keptWorst)
 	}
 
-	t.Logf("quota %d bytes of %d: kept %+v, evicted %d blocks", quota, total, c, len(evicted))
+	t.Logf("quota %d bytes of %d: kept %+v, evicted %d entries", quota, total, c, len(evicted))
 
 	third, refetched := load(nil)
-	if !sameSet(refetched, evicted) || third.Info.Cache.Evicted != 0 || third.Info.Cache.Blocks != len(parts) {
-		t.Errorf("default quota: requested %d blocks (want the %d evicted), cache %+v", len(refetched), len(evicted), third.Info.Cache)
+	if !sameSet(refetched, evicted) || third.Info.Cache.Evicted != 0 || third.Info.Cache.Entries != len(parts) {
+		t.Errorf("default quota: requested %v (want the %d evicted), cache %+v", refetched, len(evicted), third.Info.Cache)
 	}
 	fourth, none := load(nil)
-	if len(none) != 0 || fourth.Info.Requests != 0 || fourth.Info.Cached != len(parts) {
+	if len(none) != 0 || fourth.Info.Requests != 0 || fourth.Info.Cached == 0 {
 		t.Errorf("default quota, again: %d network requests, %d cached blocks", len(none), fourth.Info.Cached)
 	}
 
-	var halves []string // a block to lose its bytes, one to lose its record
+	var halves []string // a component to lose its file, one to lose its record
 	for k, p := range parts {
 		if p.component == loader.ComponentTokenizer || p.component == loader.ComponentEmbed {
 			halves = append(halves, k)
 		}
 	}
 	if len(halves) != 2 {
-		t.Fatalf("the tokenizer and embed are %d blocks", len(halves))
+		t.Fatalf("the tokenizer and embed are %d entries", len(halves))
 	}
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`(async (bytesOf, recordOf) => {
-		const cache = await caches.open('accel-blocks-v1');
-		await cache.delete(new URL('/accel-block/' + bytesOf, location.origin).href);
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`(async (fileOf, recordOf) => {
+		const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('accel-cache');
+		await dir.removeEntry(fileOf);
 		const db = await new Promise((resolve, reject) => {
-			const open = indexedDB.open('accel-blocks');
+			const open = indexedDB.open('accel-cache');
 			open.onsuccess = () => resolve(open.result);
 			open.onerror = () => reject(open.error);
 		});
 		await new Promise((resolve, reject) => {
-			const tx = db.transaction('blocks', 'readwrite');
-			tx.objectStore('blocks').delete(recordOf);
+			const tx = db.transaction('entries', 'readwrite');
+			tx.objectStore('entries').delete(recordOf);
 			tx.oncomplete = resolve;
 			tx.onerror = () => reject(tx.error);
 		});
@@ -129,7 +129,7 @@ func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	fifth, halfStored := load(nil)
-	if !sameSet(halfStored, halves) || fifth.Info.Cache.Blocks != len(parts) || fifth.Info.Cache.Bytes != total {
+	if !sameSet(halfStored, halves) || fifth.Info.Cache.Entries != len(parts) || fifth.Info.Cache.Bytes != total {
 		t.Errorf("after losing halves of %v: requested %v, cache %+v", halves, halfStored, fifth.Info.Cache)
 	}
 	for _, r := range []workerResult{second, third, fourth, fifth} {
@@ -139,18 +139,20 @@ func TestBrowserCacheEvictsUnderQuota(t *testing.T) {
 	}
 }
 
-// blockPart is the part of a model a block belongs to.
-type blockPart struct {
+// cacheEntry is an entry of the browser's model cache: a component's file
+// with its inner nodes, or the manifest.
+type cacheEntry struct {
 	component string // a component name, or "manifest"
 	rank      int    // how long the browser cache should keep it: higher is longer
-	size      int64
+	size      int64  // the file's bytes and the nodes', or the manifest block's
 }
 
-// modelParts walks the model DAG at root over a trustless gateway and
-// returns each block's part. Ranks follow the node's component priority
+// modelEntries walks the model DAG at root over a trustless gateway and
+// returns its cache entries by key: the manifest's CID and each
+// component's root CID. Ranks follow the node's component priority
 // (tokenizer, embed, head, then the layers in order), the manifest above
 // all.
-func modelParts(t *testing.T, gateway, root string) map[string]blockPart {
+func modelEntries(t *testing.T, gateway, root string) map[string]cacheEntry {
 	t.Helper()
 	get := func(c cid.Cid) []byte {
 		req, _ := http.NewRequest("GET", gateway+"/ipfs/"+c.String()+"?format=raw", nil)
@@ -172,15 +174,13 @@ func modelParts(t *testing.T, gateway, root string) map[string]blockPart {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts := map[string]blockPart{root: {"manifest", 1, int64(len(data))}}
+	entries := map[string]cacheEntry{root: {"manifest", 1, int64(len(data))}}
 	for _, comp := range m.Components {
-		level := []cid.Cid{comp.CID}
-		for len(level) > 0 {
-			c := level[0]
-			level = level[1:]
-			data := get(c)
-			parts[c.String()] = blockPart{comp.Name, -comp.Priority, int64(len(data))}
-			if c.Type() == cid.DagProtobuf {
+		size := comp.Size
+		for level := []cid.Cid{comp.CID}; len(level) > 0; level = level[1:] {
+			if c := level[0]; c.Type() == cid.DagProtobuf {
+				data := get(c)
+				size += int64(len(data))
 				nd, err := merkledag.DecodeProtobuf(data)
 				if err != nil {
 					t.Fatal(err)
@@ -190,13 +190,14 @@ func modelParts(t *testing.T, gateway, root string) map[string]blockPart {
 				}
 			}
 		}
+		entries[comp.CID.String()] = cacheEntry{comp.Name, -comp.Priority, size}
 	}
-	return parts
+	return entries
 }
 
-// blockLog is a reverse proxy to a gateway that records the blocks asked of
-// it. Its answers forbid HTTP caching, so that every block the browser's
-// block cache lacks reaches it.
+// blockLog is a reverse proxy to a gateway that records the CIDs asked of
+// it (blocks, and the roots of CARs). Its answers forbid HTTP caching, so
+// that every request the browser's model cache does not answer reaches it.
 type blockLog struct {
 	url  string
 	mu   sync.Mutex
@@ -228,11 +229,12 @@ func newBlockLog(t *testing.T, gateway string) *blockLog {
 	return l
 }
 
-// take returns the CIDs asked for since the last take.
+// take returns the CIDs asked for since the last take, each once (a
+// component's root node and its CAR are asked for apart).
 func (l *blockLog) take() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cids := l.cids
+	cids := slices.Compact(slices.Sorted(slices.Values(l.cids)))
 	l.cids = nil
 	return cids
 }
@@ -241,11 +243,11 @@ func (l *blockLog) take() []string {
 type workerResult struct {
 	Text string
 	Info struct {
-		Requests int // block requests to the network
+		Requests int // requests to the network
 		Cached   int // blocks read from the browser cache
 		Cache    struct {
 			Bytes   int64
-			Blocks  int
+			Entries int
 			Evicted int
 		}
 	}

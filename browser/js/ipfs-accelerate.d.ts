@@ -22,8 +22,9 @@ export interface IPFSAccelerateOptions {
    */
   gateway?: string | string[];
   /**
-   * Quota of the browser's verified block cache in MiB (default 1024, capped by the storage
-   * estimate). Over it, the least recently used blocks of the least critical components go first.
+   * Quota of the browser's verified model cache in MiB (default 1024, capped by the storage
+   * estimate): component files in the origin private file system. Over it, the least recently
+   * used files of the least critical components go first.
    */
   cacheQuotaMB?: number;
   /**
@@ -113,11 +114,13 @@ export interface Capabilities {
 
 export interface LoadOptions {
   /**
-   * Called as blocks arrive; fraction never decreases and ends at 1. bytes: block bytes fetched
-   * so far; etaMs: the time left at the rate so far (null before any); memoryMb: the runtime's
-   * WebAssembly memory.
+   * Called as the components' bytes are verified and placed (from the network or the cache);
+   * fraction never decreases and ends at 1. bytes: the bytes of the components' files placed so
+   * far; componentBytes: those of component, at componentMBps MB/s since its first; mbps: the
+   * load's rate so far; etaMs: the time left at that rate; memoryMb: the runtime's WebAssembly
+   * memory.
    */
-  onProgress?: (fraction: number, component: string, info: { bytes: number; etaMs: number | null; memoryMb: number }) => void;
+  onProgress?: (fraction: number, component: string, info: Progress) => void;
   /**
    * Called as each component's blocks are all fetched and verified: in manifest order, or, with
    * a daemon that runs layers, tokenizer, embed, head, then the layers.
@@ -131,6 +134,15 @@ export interface LoadOptions {
    * thread. Elsewhere the kernels run on one thread (the console says why).
    */
   threads?: number;
+}
+
+export interface Progress {
+  bytes: number;
+  componentBytes: number;
+  componentMBps: number;
+  mbps: number;
+  etaMs: number;
+  memoryMb: number;
 }
 
 export interface ViableInfo {
@@ -172,16 +184,25 @@ export interface ViableInfo {
 }
 
 export interface LoadInfo extends ViableInfo {
-  /** Block requests per source (a transport or a gateway URL). */
+  /** Requests per source (a transport or a gateway URL). */
   sources: Record<string, number>;
-  /** The browser block cache after the load (null where the browser has no storage). */
-  cache: { bytes: number; blocks: number; evicted: number } | null;
-  /** Block requests made to the network, retries included. */
+  /**
+   * The browser's model cache after the load (null where the browser has no storage): the bytes
+   * and entries (component files, single blocks) it holds, and the entries this load evicted or
+   * did not store to keep within the quota.
+   */
+  cache: { bytes: number; entries: number; evicted: number } | null;
+  /**
+   * Requests made to the network, retries included: one per single block (the manifest, a
+   * component's inner nodes) and one per component's leaves (a CAR, or a batch over libp2p).
+   */
   requests: number;
-  /** Blocks read from the browser's verified block cache. */
+  /** Blocks read from the browser's verified model cache. */
   cached: number;
   /** Sources dropped during the load for a failed request or bytes that did not match their CID. */
   dropped: string[];
+  /** Blocks received with bytes that did not match their CID, and who sent them. */
+  rejected: { cid: string; source: string }[];
 }
 
 export interface GenerateOptions {

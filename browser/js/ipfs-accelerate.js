@@ -190,7 +190,8 @@ export class Model {
     this.#viable = new Promise((resolve) => { viable = resolve; });
     this.#loaded = this.#request(load, 'loaded', (m) => {
       if (m.type === 'progress') {
-        onProgress?.(m.fraction, m.component, { bytes: m.bytes, etaMs: m.etaMs, memoryMb: m.memoryMb });
+        const { bytes, componentBytes, componentMBps, mbps, etaMs, memoryMb } = m;
+        onProgress?.(m.fraction, m.component, { bytes, componentBytes, componentMBps, mbps, etaMs, memoryMb });
       } else if (m.type === 'componentLoaded') {
         this.#components.push(m.component);
         onComponentLoaded?.(m.component, { loadingTimeMs: m.loadingTimeMs });
@@ -364,16 +365,21 @@ export class Model {
   /**
    * Answers the worker's request to the libp2p peer with {type:'peerReply',
    * req, value} or {type:'peerReply', req, error}. Ops: block {cid} → bytes;
+   * blocks {cids} → the number received, each block sent before the reply
+   * as {type:'peerBlock', req, cid, bytes} (its buffer transferred);
    * open {protocol} → handle; exchange {handle, body} → reply body;
    * close {handle}.
    */
-  async #servePeer({ req, op, cid, protocol, handle, body }) {
+  async #servePeer({ req, op, cid, cids, protocol, handle, body }) {
     try {
       const peer = this.#peer;
       if (!peer) throw new Error('no libp2p connection');
       let value;
       switch (op) {
         case 'block': value = await peer.block(cid); break;
+        case 'blocks':
+          value = await peer.blocks(cids, (c, bytes) => this.#worker.postMessage({ type: 'peerBlock', req, cid: c, bytes }, [bytes.buffer]));
+          break;
         case 'open':
           value = await peer.openFrames(protocol);
           if (this.#closed) { // the model ended while the stream opened

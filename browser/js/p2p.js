@@ -28,6 +28,7 @@ export const TRANSPORTS = ['webtransport', 'webrtc-direct', 'websocket', 'circui
 const DIAL_TIMEOUT_MS = 10000;
 const MAX_BLOCK = 2 << 20; // transfer.MaxBlockSize
 const MAX_FRAME = 16 << 20; // wire.MaxFrameSize
+const BATCH = 64; // CIDs per request of a batch (the protocol allows 1024)
 
 /** A "don't have" answer: the stream stays in step. */
 class MissingBlock extends Error {}
@@ -143,6 +144,17 @@ export class Peer {
       blocks = await this.#blockStream(blocks);
     }
     return blocks.get(cid);
+  }
+
+  /**
+   * Asks for the blocks cids as one pipelined batch and calls onBlock(cid,
+   * bytes) with each the daemon has, in order, as it arrives (unverified);
+   * resolves once every answer came, with the number of blocks received.
+   */
+  async blocks(cids, onBlock) {
+    let blocks = await this.#blockStream();
+    if (blocks.ended) blocks = await this.#blockStream(blocks);
+    return blocks.many(cids, onBlock);
   }
 
   /** The block stream in use, or a new one in place of stale (which is aborted). */
@@ -303,6 +315,38 @@ class BlockStream {
     // An answer that breaks the format leaves the stream out of step (a
     // "don't have" does not): later gets go to a new one.
     this.#queue = answer.then(() => {}, (err) => { if (!(err instanceof MissingBlock)) this.ended = true; });
+    return answer;
+  }
+
+  /**
+   * Writes requests for cids, BATCH at a time, and calls onBlock(cid,
+   * bytes) with each block the answers hold, in order; resolves with how
+   * many there were. A "don't have" skips its CID.
+   */
+  many(cids, onBlock) {
+    try {
+      for (let i = 0; i < cids.length; i += BATCH) {
+        const batch = cids.slice(i, i + BATCH).map((c) => CID.parse(c).bytes);
+        this.#stream.send(concat(uvarint(batch.length), ...batch.flatMap((b) => [uvarint(b.length), b])));
+      }
+    } catch (err) {
+      this.ended = true;
+      return Promise.reject(err);
+    }
+    const answer = this.#queue.then(async () => {
+      let received = 0;
+      for (const cid of cids) {
+        const [status] = await this.#reader.read(1);
+        if (status === 0) continue;
+        if (status !== 1) throw new Error(`libp2p: bad status byte ${status}`);
+        const n = await this.#reader.uvarint();
+        if (n > MAX_BLOCK) throw new Error(`libp2p: block of ${n} bytes is over the limit`);
+        onBlock(cid, await this.#reader.read(n));
+        received++;
+      }
+      return received;
+    });
+    this.#queue = answer.then(() => {}, () => { this.ended = true; });
     return answer;
   }
 

@@ -19,7 +19,7 @@
 //                                      maxMemoryUsageMB: the weights to hold here, the
 //                                      rest offloaded; cacheQuotaMB: the block cache's
 //                                      quota, default DEFAULT_CACHE_QUOTA_MB)
-//                                      → {type:'progress', id, fraction, component, bytes, etaMs, memoryMb}*
+//                                      → {type:'progress', id, fraction, component, bytes, componentBytes, componentMBps, mbps, etaMs, memoryMb}*
 //                                        {type:'componentLoaded', id, component, loadingTimeMs}*
 //                                        {type:'viable', id, info} once the model can generate
 //                                        then {type:'loaded', id, info} or {type:'error', id, message}
@@ -30,26 +30,38 @@
 //   {type:'memory', id}               → {type:'memory', id, usage} or {type:'error', id, message}
 //   {type:'backend', id}              → {type:'backend', id, stats} (null before a load)
 // The worker asks the page to use its libp2p connection with
-//   {type:'peer', req, op, ...}       → {type:'peerReply', req, value} or {type:'peerReply', req, error}
+//   {type:'peer', req, op, ...}       → {type:'peerBlock', req, cid, bytes}* (op 'blocks')
+//                                        then {type:'peerReply', req, value} or {type:'peerReply', req, error}
 // and tells it {type:'exit', message} when the runtime stops for good.
+// Progress counts the bytes of the components' files placed (verified and
+// written where the runtime holds them), from the network or the cache:
+// fraction of the load's, never decreasing and ending at 1; bytes so far;
+// the component's bytes and their rate in MB/s; the load's rate and the
+// time left at it.
 // info is {components, remoteLayers, bytes, architecture, backend,
-// transport, requests, sources, cached, dropped, cache} (viable's: the
-// first six, so far): remoteLayers are the layers the peer runs for good; requests counts the block requests made to the
-// network (sources: per source), cached the blocks read from the browser
-// cache; cache is the cache's {bytes, blocks, evicted} after the load (null
-// where the browser has no storage for it): the bytes and blocks it holds
-// and the blocks this load evicted or did not store to keep within the quota.
+// transport, requests, sources, cached, dropped, rejected, cache} (viable's: the
+// first six, so far): remoteLayers are the layers the peer runs for good;
+// requests counts the requests made to the network — one per single block
+// (the manifest, a component's inner node) and one per component's leaves
+// (sources: per source) —, cached the blocks read from the model cache;
+// dropped the sources dropped, rejected the blocks that did not match their
+// CID, as {cid, source}; cache is the cache's {bytes, entries, evicted}
+// after the load (null where the browser has no storage for it): the bytes
+// and entries it holds and the entries this load evicted or did not store
+// to keep within the quota.
 // Blocks come from the cache, else over the page's libp2p connection, else
-// from gateway (default: this worker's origin) as GET /ipfs/<cid>?format=raw; the
-// runtime verifies each against its CID — cached ones too — and asks again
-// for one that does not match or does not arrive within BLOCK_TIMEOUT_MS.
-// Only blocks the runtime verified enter the cache (BlockCache, in
-// block-cache.js: by CID, evicting by weighted LRU with the priority the
-// runtime gives each block's component); a cached block that fails
-// verification is deleted and fetched from the network instead.
+// from gateway (default: this worker's origin): a component's leaves as one
+// CAR (GET /ipfs/<root>, format car) or one pipelined batch over libp2p,
+// single blocks as GET /ipfs/<cid>?format=raw. Each is checked against its
+// CID before it is used — cached ones too (see leaves.js and the runtime's
+// loadModel) —, and one that does not match or does not arrive within
+// BLOCK_TIMEOUT_MS is asked of the next source. Only verified data enters
+// the cache (ModelCache, in model-cache.js: component files in the origin
+// private file system, evicting by weighted LRU with the priority the
+// runtime gives each component).
 'use strict';
 
-importScripts('wasm_exec.js', 'block-cache.js', 'webgpu.js', 'kernels.js');
+importScripts('wasm_exec.js', 'model-cache.js', 'leaves.js', 'webgpu.js', 'kernels.js');
 
 const BLOCK_TIMEOUT_MS = 30000;
 
@@ -89,95 +101,116 @@ const runtime = (async () => {
 /** The cache quota when the load request gives no cacheQuotaMB. */
 const DEFAULT_CACHE_QUOTA_MB = 1024;
 
+/** How many sources a block or a component's leaves are asked of before the load fails. */
+const FETCH_TRIES = 3;
+
 /**
- * Returns a fetchBlock for the runtime that answers from the block cache
- * (quotaMB MiB) when it can, else from network — a fetchBlock too — counting
- * the cache hits in stats; an onVerified that caches the network blocks the
- * runtime accepted, with their component's priority; and usage, which
- * resolves with the cache's usage() once those blocks are stored (null
- * where the browser has no storage for it).
+ * The block sources of a load, in order: the page's libp2p peer (when
+ * transport names its connection), then the gateways (null: none; an empty
+ * list: this worker's origin). A libp2p source asks the page for one block,
+ * or for a component's leaves as one pipelined batch whose blocks the page
+ * passes on one message each (their buffers transferred).
  */
-async function cachingFetcher(network, quotaMB, stats) {
+function blockSources(gateway, transport, stats) {
+  const list = [];
+  if (transport) {
+    list.push({
+      name: transport,
+      block: (cid) => askPeer({ op: 'block', cid }),
+      leaves: (root, cids, onBlock) => askPeer({ op: 'blocks', cids }, BLOCK_TIMEOUT_MS, onBlock),
+    });
+  }
+  const gateways = gateway === null ? [] : [gateway || []].flat();
+  if (gateway !== null && gateways.length === 0) gateways.push(self.location.origin);
+  for (const base of gateways) list.push(self.AccelLeaves.gatewaySource(base, BLOCK_TIMEOUT_MS));
+  return new self.AccelLeaves.Sources(list, stats);
+}
+
+/**
+ * Returns the runtime's fetchBlock, onVerified and fetchLeaves for one
+ * load, over sources and the model cache (quotaMB MiB; null where the
+ * browser has no storage for it), counting cache hits in stats and
+ * reporting the bytes placed to onProgress; and usage, which resolves with
+ * the cache's usage() once the load's writes are done (null without a
+ * cache). A single block (the manifest, a component's inner node) comes
+ * from the cache or else from the sources in turn: the runtime asks again
+ * for a block that failed or did not match its CID, and the source that
+ * gave it is dropped. Verified nodes are kept to be stored with their
+ * component's file; a verified manifest is stored alone.
+ */
+async function loadFunctions(sources, quotaMB, stats, onProgress) {
   // The cache is best effort: where the browser refuses storage, loads go on without it.
-  const cache = await BlockCache.open({ quotaBytes: quotaMB * 2 ** 20 }).catch((err) => {
-    console.warn(`accel worker: no block cache: ${err.message}`);
+  const cache = await self.ModelCache.open({ quotaBytes: quotaMB * 2 ** 20 }).catch((err) => {
+    console.warn(`accel worker: no model cache: ${err.message}`);
     return null;
   });
   const fromCache = new Set(); // CIDs answered from the cache, not verified since
-  const fromNetwork = new Set(); // CIDs answered from the network, not verified since
+  const last = new Map(); // cid → the source that answered it last, until verified
+  const nodes = new Map(); // component root → its verified inner nodes, [cid, bytes]
   const fetchBlock = async (cid) => {
     if (cache && !fromCache.has(cid)) {
-      const hit = await cache.get(cid);
+      const hit = await cache.block(cid);
       if (hit) {
         fromCache.add(cid);
         stats.cached++;
         return hit;
       }
-    } else if (cache) {
+    } else if (cache && !last.has(cid)) {
       // Asked again: the cached copy did not verify.
       await cache.delete(cid);
     }
-    fromNetwork.add(cid);
-    return network(cid);
+    const failed = last.get(cid);
+    if (failed) sources.drop(failed);
+    const source = sources.next();
+    last.set(cid, source);
+    return source.block(cid);
   };
-  const onVerified = (cid, bytes, { priority }) => {
-    fromCache.delete(cid);
-    if (!fromNetwork.delete(cid)) return;
-    network.verified(cid);
-    if (!cache) return;
-    // The cache is best effort: a block the browser refuses to store is
-    // fetched again next time.
-    cache.put(cid, bytes, { priority }).catch((err) => console.warn(`accel worker: block ${cid} not cached: ${err.message}`));
+  const onVerified = (cid, bytes, { priority, root }) => {
+    if (fromCache.delete(cid) || !last.delete(cid)) return;
+    if (root !== undefined) {
+      if (!nodes.has(root)) nodes.set(root, []);
+      nodes.get(root).push([cid, bytes.slice()]);
+    } else if (cache) {
+      // The cache is best effort: a block the browser refuses to store is
+      // fetched again next time.
+      cache.putBlock(cid, bytes, { priority }).catch((err) => console.warn(`accel worker: block ${cid} not cached: ${err.message}`));
+    }
   };
+  const fetchLeaves = self.AccelLeaves.leafFetcher({
+    sources, cache, stats, tries: FETCH_TRIES, onProgress,
+    memory: () => wasmMemory,
+    nodes: (root) => {
+      const list = nodes.get(root) ?? [];
+      nodes.delete(root);
+      return list;
+    },
+  });
   const usage = async () => cache && cache.usage();
-  return { fetchBlock, onVerified, usage };
+  return { fetchBlock, onVerified, fetchLeaves, usage };
 }
 
 /**
- * Returns a fetchBlock for the runtime that asks the page's libp2p peer
- * (when transport names its connection) and then the gateways, counting
- * requests per source in stats. The runtime asks for a block again before
- * verifying it only when the last answer failed or did not match the CID:
- * the source that gave it is then dropped for the rest of the load (while
- * another is left) and the next one is asked. Its verified(cid) says the
- * runtime accepted cid's bytes, so that asking for cid again (a block two
- * components share) is no failure. gateway null means no gateway; an empty
- * list, this worker's origin.
+ * Tracks a load's progress from the bytes placed: a fraction of total that
+ * never decreases and ends at 1, the rate of each component's bytes and
+ * the whole load's, and the time left at the load's rate.
  */
-function networkFetcher(gateway, transport, stats) {
-  const sources = [];
-  if (transport) sources.push({ name: transport, fetch: (cid) => askPeer({ op: 'block', cid }) });
-  const gateways = gateway === null ? [] : [gateway || []].flat();
-  if (gateway !== null && gateways.length === 0) gateways.push(self.location.origin);
-  for (const base of gateways) sources.push({ name: base, fetch: (cid) => fromGateway(base, cid) });
-  if (sources.length === 0) throw new Error('load: no block source (no libp2p connection and no gateway)');
-  const last = new Map(); // cid → the source that answered it last, until verified
-  const fetchBlock = async (cid) => {
-    const failed = last.get(cid);
-    if (failed !== undefined && sources.length > 1 && sources.includes(failed)) {
-      sources.splice(sources.indexOf(failed), 1);
-      stats.dropped.push(failed.name);
-    }
-    const source = sources[0];
-    last.set(cid, source);
-    stats.requests++;
-    stats.sources[source.name] = (stats.sources[source.name] ?? 0) + 1;
-    return source.fetch(cid);
+function progressOf(id) {
+  const start = performance.now();
+  let placed = 0;
+  const components = new Map(); // name → {bytes, start}
+  return (total, component, n) => {
+    placed += n;
+    const now = performance.now();
+    if (!components.has(component)) components.set(component, { bytes: 0, start: now });
+    const c = components.get(component);
+    c.bytes += n;
+    const rate = placed / Math.max(now - start, 1); // bytes per ms
+    self.postMessage({
+      type: 'progress', id, fraction: Math.min(placed / total, 1), component, bytes: placed,
+      componentBytes: c.bytes, componentMBps: c.bytes / 1e3 / Math.max(now - c.start, 1),
+      mbps: rate / 1e3, etaMs: Math.round((total - placed) / rate), memoryMb: memoryMb(),
+    });
   };
-  fetchBlock.verified = (cid) => last.delete(cid);
-  return fetchBlock;
-}
-
-/** GETs block cid from the trustless gateway at base. */
-async function fromGateway(base, cid) {
-  const url = new URL(`/ipfs/${cid}?format=raw`, base);
-  const response = await fetch(url, {
-    headers: { Accept: 'application/vnd.ipld.raw' },
-    cache: 'no-store', // the block cache keeps blocks, under its quota
-    signal: AbortSignal.timeout(BLOCK_TIMEOUT_MS),
-  });
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
 }
 
 /** The runtime's access to streams over the page's libp2p connection (offload). */
@@ -195,17 +228,32 @@ let nextPeerRequest = 1;
 /**
  * Asks the page to run op on its libp2p connection (see Model's servePeer
  * in ipfs-accelerate.js); resolves with the value the page replies, or
- * rejects after timeoutMs (0: no limit).
+ * rejects after timeoutMs (0: no limit) without an answer or, for an op
+ * that streams blocks, without one. onBlock(cid, bytes) is given the
+ * blocks the page streams before its reply, one at a time: the next waits
+ * for the last one's promise.
  */
-function askPeer(msg, timeoutMs = BLOCK_TIMEOUT_MS) {
+function askPeer(msg, timeoutMs = BLOCK_TIMEOUT_MS, onBlock = null) {
   const req = nextPeerRequest++;
   return new Promise((resolve, reject) => {
-    const timer = timeoutMs > 0 && setTimeout(() => {
-      peerRequests.delete(req);
-      reject(new Error(`libp2p ${msg.op}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    let timer;
+    const arm = () => {
+      clearTimeout(timer);
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          peerRequests.delete(req);
+          reject(new Error(`libp2p ${msg.op}: no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+    };
+    arm();
+    let blocks = Promise.resolve();
     peerRequests.set(req, {
-      resolve: (v) => { clearTimeout(timer); resolve(v); },
+      block: (cid, bytes) => {
+        arm();
+        blocks = blocks.then(() => onBlock?.(cid, bytes));
+      },
+      resolve: (v) => { clearTimeout(timer); blocks.then(() => resolve(v), reject); },
       reject: (e) => { clearTimeout(timer); reject(e); },
     });
     self.postMessage({ type: 'peer', req, ...msg });
@@ -218,6 +266,10 @@ function peerReply({ req, value, error }) {
   peerRequests.delete(req);
   if (error !== undefined) pending.reject(new Error(error));
   else pending.resolve(value);
+}
+
+function peerBlock({ req, cid, bytes }) {
+  peerRequests.get(req)?.block(cid, bytes);
 }
 
 /** The SHA-256 of bytes, by the browser's WebCrypto (the runtime checks blocks with it). */
@@ -244,10 +296,12 @@ async function handle(msg) {
   const rt = await runtime;
   switch (msg.type) {
     case 'load': {
-      const stats = { requests: 0, cached: 0, dropped: [], sources: {} };
-      const network = networkFetcher(msg.gateway, msg.transport, stats);
-      const { fetchBlock, onVerified, usage } = await cachingFetcher(network, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats);
-      const start = performance.now();
+      const stats = { requests: 0, cached: 0, dropped: [], rejected: [], sources: {} };
+      const sources = blockSources(msg.gateway, msg.transport, stats);
+      const progress = progressOf(id);
+      let total = 0;
+      const { fetchBlock, onVerified, fetchLeaves, usage } = await loadFunctions(sources, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats,
+        (component, n) => progress(total, component, n));
       let gpu;
       let gpuError = null;
       if (msg.backend === 'webgpu') {
@@ -256,12 +310,11 @@ async function handle(msg) {
       const info = await rt.loadModel(msg.cid, {
         fetchBlock,
         onVerified,
-        digest: self.crypto?.subtle ? sha256 : undefined,
-        onProgress: (fraction, component, { bytes }) => {
-          const elapsed = performance.now() - start;
-          const etaMs = fraction > 0 ? Math.round(elapsed * (1 - fraction) / fraction) : null;
-          self.postMessage({ type: 'progress', id, fraction, component, bytes, etaMs, memoryMb: memoryMb() });
+        fetchLeaves: (leafInfo, ...args) => {
+          total = leafInfo.total;
+          return fetchLeaves(leafInfo, ...args);
         },
+        digest: self.crypto?.subtle ? sha256 : undefined,
         onComponentLoaded: (component, { loadingTimeMs }) => self.postMessage({ type: 'componentLoaded', id, component, loadingTimeMs }),
         onViable: (viable) => {
           if (gpuError) viable.backend.error = gpuError;
@@ -275,7 +328,7 @@ async function handle(msg) {
       });
       if (gpuError) info.backend.error = gpuError;
       const cache = await usage();
-      self.postMessage({ type: 'loaded', id, info: { ...info, transport: msg.transport ?? 'gateway', requests: stats.requests, sources: stats.sources, cached: stats.cached, dropped: stats.dropped, cache } });
+      self.postMessage({ type: 'loaded', id, info: { ...info, transport: msg.transport ?? 'gateway', requests: stats.requests, sources: stats.sources, cached: stats.cached, dropped: stats.dropped, rejected: stats.rejected, cache } });
       break;
     }
     case 'generate': {
@@ -313,6 +366,10 @@ self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === 'peerReply') {
     peerReply(msg);
+    return;
+  }
+  if (msg.type === 'peerBlock') {
+    peerBlock(msg);
     return;
   }
   handle(msg).catch((err) => self.postMessage({ type: 'error', id: msg.id, message: String(err && err.message || err) }));

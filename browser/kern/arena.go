@@ -151,6 +151,12 @@ func (r *Region) WriteJS(off int64, v js.Value, n int) error {
 	return nil
 }
 
+// Bytes is a Uint8Array of r's bytes in the arena's shared memory, valid
+// while r is: a JS loader writes a component's file there.
+func (r *Region) Bytes() js.Value {
+	return r.view(0, int(r.size))
+}
+
 // ReadAt copies r's bytes from off into p (io.ReaderAt).
 func (r *Region) ReadAt(p []byte, off int64) (int, error) {
 	if err := r.check(off, int64(len(p))); err != nil {

@@ -6,11 +6,15 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 	"time"
+	"unsafe"
 
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -35,11 +39,14 @@ const (
 
 // fetcher gets blocks through a JS fetchBlock function and keeps only those
 // whose bytes hash to their CID. It tells both JS functions which part of
-// the model each block belongs to, as info = {component, priority}: see
-// forManifest and forComponent.
+// the model each block belongs to, as info: see forManifest and
+// forComponent.
 type fetcher struct {
 	fetchBlock js.Value // async (cid string, info) => Uint8Array
-	onVerified js.Value // optional (cid string, bytes Uint8Array, info) => void
+	// fetchLeaves is async (info, leaves, dst, digest) => {digests, sizes}:
+	// see blockLoader.leaves and loadModel.
+	fetchLeaves js.Value
+	onVerified  js.Value // optional (cid string, bytes Uint8Array, info) => void
 	// digest is an optional async (bytes Uint8Array) => Uint8Array giving
 	// the SHA-256 of bytes (the browser's native WebCrypto, ten times Go's
 	// on wasm); without it every hash is computed in Go.
@@ -54,21 +61,20 @@ var maxPriority = loader.Priority(loader.LayerComponent(loader.MaxLayers - 1))
 // forManifest returns f for the manifest block: component "manifest", with
 // the highest priority of all.
 func (f fetcher) forManifest() fetcher {
-	return f.withInfo("manifest", maxPriority+2)
+	f.info = js.ValueOf(map[string]any{"component": "manifest", "priority": maxPriority + 2})
+	return f
 }
 
-// forComponent returns f for the blocks of component c. Their priority is
-// c.Priority (the node's cache and GC priority, lower is more critical)
-// reversed to 1…maxPriority+1, higher is more critical: the tokenizer,
-// embed and head rank above the layers, and earlier layers above later
-// ones. A browser cache keeps the blocks of higher priority longer.
-func (f fetcher) forComponent(c loader.Component) fetcher {
-	return f.withInfo(c.Name, maxPriority+1-c.Priority)
-}
-
-// withInfo returns f telling the JS functions {component, priority}.
-func (f fetcher) withInfo(component string, priority int) fetcher {
-	f.info = js.ValueOf(map[string]any{"component": component, "priority": priority})
+// forComponent returns f for the blocks of component c, out of a load of
+// total file bytes: info is {component, priority, root, size, total}, c's
+// name, root CID and file size. Their priority is c.Priority (the node's
+// cache and GC priority, lower is more critical) reversed to
+// 1…maxPriority+1, higher is more critical: the tokenizer, embed and head
+// rank above the layers, and earlier layers above later ones. A browser
+// cache keeps the blocks of higher priority longer.
+func (f fetcher) forComponent(c loader.Component, total int64) fetcher {
+	f.info = js.ValueOf(map[string]any{"component": c.Name, "priority": maxPriority + 1 - c.Priority,
+		"root": c.CID.String(), "size": c.Size, "total": total})
 	return f
 }
 
@@ -79,16 +85,6 @@ func (f fetcher) block(c cid.Cid) (b blocks.Block, err error) {
 		return v, err
 	})
 	return b, err
-}
-
-// leaf fetches raw leaf c and has write store its bytes (see fetchLeaf);
-// it returns their length.
-func (f fetcher) leaf(c cid.Cid, write func(v js.Value, data []byte) error) (n int, err error) {
-	err = f.tries(c, func() (v js.Value, err error) {
-		v, n, err = f.fetchLeaf(c, write)
-		return v, err
-	})
-	return n, err
 }
 
 // tries runs try, a request for block c that returns the JS bytes it
@@ -133,38 +129,6 @@ func (f fetcher) fetch(c cid.Cid) (blocks.Block, js.Value, error) {
 	return b, v, err
 }
 
-// fetchLeaf asks fetchBlock for raw leaf c, has write store the bytes, and
-// returns them (as JS bytes, and their length) if they hash to c. write is
-// given the JS bytes, and the same in Go memory where Go hashes them; with
-// digest, nil: the bytes never enter Go memory. It runs before the check,
-// and what it stored must be dropped if the check fails.
-func (f fetcher) fetchLeaf(c cid.Cid, write func(v js.Value, data []byte) error) (js.Value, int, error) {
-	v, err := f.request(c)
-	if err != nil {
-		return v, 0, err
-	}
-	if v, err = uint8Array(v); err != nil {
-		return v, 0, fmt.Errorf("fetchBlock: %w", err)
-	}
-	sum, ok := f.digestOf(c)
-	if !ok {
-		data, err := bytesOf(v)
-		if err == nil {
-			_, err = verified(c, data)
-		}
-		if err == nil {
-			err = write(v, data)
-		}
-		return v, len(data), err
-	}
-	if err := write(v, nil); err != nil {
-		return v, 0, err
-	}
-	// digest copies v as it is called, before any other JS runs: it hashes
-	// the bytes just written.
-	return v, v.Length(), f.check(v, sum)
-}
-
 // request asks fetchBlock for c.
 func (f fetcher) request(c cid.Cid) (js.Value, error) {
 	v, err := await(f.fetchBlock.Invoke(c.String(), f.info))
@@ -207,22 +171,21 @@ func verified(c cid.Cid, data []byte) (blocks.Block, error) {
 	return blocks.NewBlockWithCid(data, c)
 }
 
-// loadProgress receives the load's progress; the fractions it is given
-// never decrease and end at 1.
+// loadProgress receives the end of each component's load; the bytes'
+// progress comes from fetchLeaves, which sees them arrive.
 type loadProgress interface {
-	progress(fraction float64, component string, bytes int64)
 	componentLoaded(component string, took time.Duration)
 }
 
-// blockLoader fetches a model DAG into an in-memory blockstore, component
-// by component, reporting progress over the bytes it was asked to fetch.
+// blockLoader fetches a model DAG component by component: the inner nodes
+// into an in-memory blockstore, the raw leaves' bytes straight to where the
+// component's file is held.
 type blockLoader struct {
 	bs      blockstore.Blockstore
 	f       fetcher
 	p       loadProgress
-	total   int64 // file bytes of the components the load fetches
-	before  int64 // file bytes of the components fetched so far
-	fetched int64 // block bytes fetched, the manifest included
+	total   int64        // file bytes of the components the load fetches
+	fetched atomic.Int64 // block bytes fetched, the manifest included
 }
 
 // openManifest fetches the manifest block at root and opens the model DAG
@@ -236,7 +199,7 @@ func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) 
 	if err := l.bs.Put(ctx, mb); err != nil {
 		return nil, nil, err
 	}
-	l.fetched = int64(len(mb.RawData()))
+	l.fetched.Store(int64(len(mb.RawData())))
 	m, err := loader.Open(ctx, root, loader.NewDAGService(l.bs))
 	if err != nil {
 		return nil, nil, err
@@ -245,23 +208,27 @@ func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) 
 }
 
 // hold fetches component c and holds its file for m: in a new region of
-// arena when arena is not nil and takes c (inArena), its raw leaves' bytes
-// going there from JS (see component), else in Go memory (Hold). It
-// returns the region, or nil.
+// arena when arena is not nil and takes c (inArena), else in Go memory
+// (HoldFile). Either way the leaves' bytes go there from JS, once: they
+// never pass through the blockstore. It returns the region, or nil.
 func (l *blockLoader) hold(ctx context.Context, m *loader.Model, c loader.Component, arena *kern.Arena) (*kern.Region, error) {
-	var r *kern.Region
+	var (
+		r   *kern.Region
+		buf []byte
+		dst js.Value
+	)
 	if arena != nil && inArena(c) {
 		var err error
 		if r, err = arena.Alloc(c.Size); err != nil {
 			return nil, fmt.Errorf("component %s: %w", c.Name, err)
 		}
+		dst = r.Bytes()
+	} else {
+		buf = make([]byte, c.Size)
+		dst = goMemory(buf)
 	}
-	cids, err := l.component(ctx, c, r)
-	if err == nil && r == nil {
-		// The component's file, read whole, replaces its blocks: the
-		// model is built from it, and the page holds each byte once.
-		err = m.Hold(ctx, c.Name)
-	}
+	cids, err := l.component(ctx, c, dst)
+	runtime.KeepAlive(buf) // written by JS at its address until component returns
 	if err != nil {
 		if r != nil {
 			r.Free()
@@ -270,95 +237,152 @@ func (l *blockLoader) hold(ctx context.Context, m *loader.Model, c loader.Compon
 	}
 	if r != nil {
 		m.HoldExternal(c.Name, r)
+	} else {
+		m.HoldFile(c.Name, buf)
 	}
 	l.drop(ctx, cids)
 	return r, nil
 }
 
-// component fetches component c's blocks, level by level through its
-// UnixFS tree with fetchWindow requests in flight, and returns the CIDs
-// of those it put in the blockstore: every block, or with a region r its
-// inner nodes alone, its raw leaves' bytes going to r at their offsets in
-// the file (see regionFile).
-func (l *blockLoader) component(ctx context.Context, c loader.Component, r *kern.Region) ([]cid.Cid, error) {
+// goMemory is the address of buf in the runtime's linear memory, where
+// fetchLeaves writes (0 for an empty buf, where nothing is written). Go's
+// heap does not move: buf stays there while it is live.
+func goMemory(buf []byte) js.Value {
+	if len(buf) == 0 {
+		return js.ValueOf(0)
+	}
+	return js.ValueOf(float64(uintptr(unsafe.Pointer(&buf[0]))))
+}
+
+// component fetches component c: its inner nodes block by block, level by
+// level through its UnixFS tree with fetchWindow requests in flight, into
+// the blockstore (it returns their CIDs); then all its raw leaves in one
+// call of fetchLeaves, which writes their bytes to dst at the offsets the
+// nodes give (see fileLayout). It checks every leaf's digest against its
+// CID and that the leaves cover the file exactly.
+func (l *blockLoader) component(ctx context.Context, c loader.Component, dst js.Value) ([]cid.Cid, error) {
 	start := time.Now()
 	var (
-		mu   sync.Mutex
-		seen int64 // block bytes of this component so far
-		cids []cid.Cid
+		mu     sync.Mutex
+		cids   []cid.Cid
+		leaves []cid.Cid
 	)
-	// got counts n bytes of block c fetched, c put in the blockstore
-	// unless it is a leaf in r.
-	got := func(b blocks.Block, n int) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if b != nil {
-			if err := l.bs.Put(ctx, b); err != nil {
-				return err
-			}
-			cids = append(cids, b.Cid())
-		}
-		l.fetched += int64(n)
-		seen += int64(n)
-		// Block bytes run a little over the file size (the UnixFS
-		// nodes); the component's share is reached, never passed.
-		l.p.progress(float64(l.before+min(seen, c.Size))/float64(l.total), c.Name, l.fetched)
-		return nil
-	}
-	f := l.f.forComponent(c)
-	file := newRegionFile(r, c.CID)
-	fetch := func(id cid.Cid) error {
-		if r != nil && id.Type() == cid.Raw {
-			n, err := f.leaf(id, func(v js.Value, data []byte) error { return file.write(id, v, data) })
-			if err != nil {
-				return err
-			}
-			file.wrote(id, n)
-			return got(nil, n)
-		}
+	f := l.f.forComponent(c, l.total)
+	file := newFileLayout(c.CID, c.Size)
+	node := func(id cid.Cid) error {
 		b, err := f.block(id)
-		if err == nil && r != nil {
+		if err == nil {
 			err = file.node(b)
+		}
+		if err == nil {
+			err = l.bs.Put(ctx, b)
 		}
 		if err != nil {
 			return err
 		}
-		return got(b, len(b.RawData()))
+		l.fetched.Add(int64(len(b.RawData())))
+		mu.Lock()
+		defer mu.Unlock()
+		cids = append(cids, id)
+		return nil
 	}
 	w := loader.Walker{
-		Fetch: func(ctx context.Context, level []cid.Cid) error { return fetchLevel(ctx, level, fetch) },
-		Get:   l.bs.Get,
+		Fetch: func(ctx context.Context, level []cid.Cid) error {
+			var nodes []cid.Cid
+			for _, id := range level {
+				if id.Type() == cid.Raw {
+					leaves = append(leaves, id)
+				} else {
+					nodes = append(nodes, id)
+				}
+			}
+			return fetchLevel(ctx, nodes, node)
+		},
+		Get: l.bs.Get,
 	}
 	err := w.Walk(ctx, c.CID)
-	if err == nil && r != nil {
+	if err == nil {
+		err = l.leaves(f, c, file, leaves, dst)
+	}
+	if err == nil {
 		err = file.complete(c.Size)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("component %s: %w", c.Name, err)
 	}
-	l.before += c.Size
 	l.p.componentLoaded(c.Name, time.Since(start))
 	return cids, nil
 }
 
-// regionFile places a UnixFS file's raw leaves in a region at their
-// offsets in the file, which its inner nodes give (their links'
-// blocksizes) as the walk meets them, level by level from the root at 0.
-// Its methods are safe for concurrent use.
-type regionFile struct {
-	r       *kern.Region
+// leaves has fetchLeaves write the raw leaves of component c to dst and
+// checks what it reports: each leaf's SHA-256 digest is the one its CID
+// names, and its bytes' length is recorded in file.
+func (l *blockLoader) leaves(f fetcher, c loader.Component, file *fileLayout, leaves []cid.Cid, dst js.Value) error {
+	want := make([]any, len(leaves))
+	sums := make([][]byte, len(leaves))
+	for i, id := range leaves {
+		mh, err := multihash.Decode(id.Hash())
+		if err != nil || mh.Code != multihash.SHA2_256 || mh.Length != 32 {
+			return fmt.Errorf("leaf %s is not named by a SHA-256 digest (the browser loads SHA-256 blocks)", id)
+		}
+		sums[i] = mh.Digest
+		offsets, size := file.place(id)
+		offs := make([]any, len(offsets))
+		for j, o := range offsets {
+			offs[j] = o
+		}
+		want[i] = map[string]any{"cid": id.String(), "size": size, "offsets": offs}
+	}
+	res, err := await(f.fetchLeaves.Invoke(f.info, js.ValueOf(want), dst, goDigest))
+	if err != nil {
+		return fmt.Errorf("fetchLeaves: %w", err)
+	}
+	digests, err := bytesOf(res.Get("digests"))
+	if err != nil || len(digests) != 32*len(leaves) || res.Get("sizes").Length() != len(leaves) {
+		return fmt.Errorf("fetchLeaves: %d digests and sizes for %d leaves", len(digests)/32, len(leaves))
+	}
+	for i, id := range leaves {
+		if !bytes.Equal(digests[32*i:32*i+32], sums[i]) {
+			return fmt.Errorf("leaf %s: the bytes written do not hash to its CID", id)
+		}
+		n := int64(res.Get("sizes").Index(i).Float())
+		file.wrote(id, n)
+		l.fetched.Add(n)
+	}
+	return nil
+}
+
+// goDigest(bytes) is the SHA-256 of bytes, for fetchLeaves where the
+// browser has no WebCrypto (a page that is not a secure context).
+var goDigest = js.FuncOf(func(_ js.Value, args []js.Value) any {
+	data, err := bytesOf(arg(args, 0))
+	if err != nil {
+		return js.Null()
+	}
+	sum := sha256.Sum256(data)
+	v := js.Global().Get("Uint8Array").New(len(sum))
+	js.CopyBytesToJS(v, sum[:])
+	return v
+})
+
+// fileLayout places a UnixFS file's raw leaves at their offsets in the
+// file, which its inner nodes give (their links' blocksizes) as the walk
+// meets them, level by level from the root at 0, and checks that the
+// leaves written cover the file. Its methods are safe for concurrent use.
+type fileLayout struct {
 	mu      sync.Mutex
 	offsets map[cid.Cid][]int64 // where each block's bytes start (a block may repeat)
+	sizes   map[cid.Cid]int64   // each block's size, as the node above it says
 	leaves  [][2]int64          // offset and length of every leaf written
 }
 
-func newRegionFile(r *kern.Region, root cid.Cid) *regionFile {
-	return &regionFile{r: r, offsets: map[cid.Cid][]int64{root: {0}}}
+func newFileLayout(root cid.Cid, size int64) *fileLayout {
+	return &fileLayout{offsets: map[cid.Cid][]int64{root: {0}}, sizes: map[cid.Cid]int64{root: size}}
 }
 
 // node records the offsets of the blocks inner node b links to. It
 // accepts only nodes whose bytes are their links' (no data of their own).
-func (p *regionFile) node(b blocks.Block) error {
+func (p *fileLayout) node(b blocks.Block) error {
 	pn, err := merkledag.DecodeProtobuf(b.RawData())
 	if err != nil {
 		return fmt.Errorf("block %s: %w", b.Cid(), err)
@@ -376,47 +400,34 @@ func (p *regionFile) node(b blocks.Block) error {
 	for _, off := range p.offsets[b.Cid()] {
 		for i, link := range pn.Links() {
 			p.offsets[link.Cid] = append(p.offsets[link.Cid], off)
+			p.sizes[link.Cid] = int64(sizes[i])
 			off += int64(sizes[i])
 		}
 	}
 	return nil
 }
 
-// write stores leaf c's bytes — v in JS, data the same in Go memory or nil
-// — at each of its offsets.
-func (p *regionFile) write(c cid.Cid, v js.Value, data []byte) error {
+// place returns where leaf c goes in the file, and its size as the nodes
+// say.
+func (p *fileLayout) place(c cid.Cid) ([]int64, int64) {
 	p.mu.Lock()
-	offsets := p.offsets[c]
-	p.mu.Unlock()
-	if len(offsets) == 0 {
-		return fmt.Errorf("block %s is at no offset the file's nodes gave", c)
-	}
-	for _, off := range offsets {
-		var err error
-		if data != nil {
-			err = p.r.Write(off, data)
-		} else {
-			err = p.r.WriteJS(off, v, v.Length())
-		}
-		if err != nil {
-			return fmt.Errorf("block %s: %w", c, err)
-		}
-	}
-	return nil
+	defer p.mu.Unlock()
+	return p.offsets[c], p.sizes[c]
 }
 
-// wrote records that leaf c's n bytes, written, matched c.
-func (p *regionFile) wrote(c cid.Cid, n int) {
+// wrote records that leaf c's n bytes, matched against c, were written at
+// each of its offsets.
+func (p *fileLayout) wrote(c cid.Cid, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, off := range p.offsets[c] {
-		p.leaves = append(p.leaves, [2]int64{off, int64(n)})
+		p.leaves = append(p.leaves, [2]int64{off, n})
 	}
 }
 
 // complete checks that the leaves written cover the file's size bytes
 // exactly, each byte once.
-func (p *regionFile) complete(size int64) error {
+func (p *fileLayout) complete(size int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	slices.SortFunc(p.leaves, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })

@@ -5,7 +5,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"math/rand/v2"
+	"strings"
 	"syscall/js"
 	"testing"
 	"time"
@@ -25,15 +27,14 @@ import (
 // noProgress is a load that reports its progress to no one.
 type noProgress struct{}
 
-func (noProgress) progress(float64, string, int64)       {}
 func (noProgress) componentLoaded(string, time.Duration) {}
 
-// A component fetched into an arena region: its raw leaves' bytes land
-// at their offsets in the file — a leaf repeated at several offsets at
-// each, one first received corrupt at the right place once it matches —
-// hashed by a JS digest or, without one, in Go; only the inner nodes stay
-// in the blockstore.
-func TestComponentIntoRegion(t *testing.T) {
+// A component fetched into an arena region and into Go memory: its inner
+// nodes come block by block into the blockstore, its raw leaves in one
+// fetchLeaves call that writes their bytes at their offsets in the file —
+// a leaf repeated at several offsets at each. A leaf whose reported digest
+// is not its CID's fails the load.
+func TestComponentLeaves(t *testing.T) {
 	levels := kern.Levels()
 	if len(levels) == 0 {
 		t.Skip("no kernels: run the tests with -exec browser/kern/go_js_wasm_exec")
@@ -65,49 +66,96 @@ func TestComponentIntoRegion(t *testing.T) {
 	}
 	c := loader.Component{Name: "layer.0", CID: root.Cid(), Size: int64(len(file))}
 
-	corrupt := cid.Undef // the leaf to send corrupt once
-	fetchBlock := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		id, _ := cid.Decode(args[0].String())
+	get := func(s string) []byte {
+		id, _ := cid.Decode(s)
 		b, err := src.Get(ctx, id)
 		if err != nil {
 			panic(err)
 		}
-		data := bytes.Clone(b.RawData())
-		if id.Type() == cid.Raw && !corrupt.Defined() {
-			corrupt = id
-			data[0] ^= 1
-		}
+		return b.RawData()
+	}
+	fetchBlock := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		data := get(args[0].String())
 		v := js.Global().Get("Uint8Array").New(len(data))
 		js.CopyBytesToJS(v, data)
 		return v
 	})
 	defer fetchBlock.Release()
-	digest := js.Global().Get("Function").New("v", "return crypto.subtle.digest('SHA-256', v)")
+	buf := make([]byte, c.Size)
+	lie := false // report a wrong digest for the first leaf
+	var calls, leaves int
+	fetchLeaves := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		calls++
+		want, dst := args[1], args[2]
+		n := want.Length()
+		leaves += n
+		digests := make([]byte, 0, 32*n)
+		sizes := make([]any, n)
+		for i := range n {
+			data := get(want.Index(i).Get("cid").String())
+			for j := range want.Index(i).Get("offsets").Length() {
+				off := want.Index(i).Get("offsets").Index(j).Int()
+				if dst.Type() == js.TypeNumber {
+					if !dst.Equal(goMemory(buf)) {
+						panic("fetchLeaves: dst is not buf's address")
+					}
+					copy(buf[off:], data)
+				} else {
+					js.CopyBytesToJS(dst.Call("subarray", off, off+len(data)), data)
+				}
+			}
+			sum := sha256.Sum256(data)
+			if lie && i == 0 {
+				sum[0] ^= 1
+			}
+			digests = append(digests, sum[:]...)
+			sizes[i] = len(data)
+		}
+		v := js.Global().Get("Uint8Array").New(len(digests))
+		js.CopyBytesToJS(v, digests)
+		return map[string]any{"digests": v, "sizes": sizes}
+	})
+	defer fetchLeaves.Release()
+	l := &blockLoader{bs: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), f: fetcher{fetchBlock: fetchBlock.Value, fetchLeaves: fetchLeaves.Value}, p: noProgress{}, total: c.Size}
 
-	for _, d := range []js.Value{digest, js.Undefined()} {
-		corrupt = cid.Undef
-		r, err := arena.Alloc(c.Size)
+	r, err := arena.Alloc(c.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Free()
+	for name, dst := range map[string]js.Value{"region": r.Bytes(), "Go memory": goMemory(buf)} {
+		calls, leaves = 0, 0
+		cids, err := l.component(ctx, c, dst)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		l := &blockLoader{bs: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), f: fetcher{fetchBlock: fetchBlock.Value, digest: d}, p: noProgress{}, total: c.Size}
-		cids, err := l.component(ctx, c, r)
-		if err != nil {
-			t.Fatalf("digest %v: %v", d.Type(), err)
+		got := buf
+		if name == "region" {
+			got = make([]byte, len(file))
+			if _, err := r.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
 		}
-		got := make([]byte, len(file))
-		if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, file) {
-			t.Errorf("digest %v: the region does not hold the file (%v)", d.Type(), err)
+		if !bytes.Equal(got, file) {
+			t.Errorf("%s: does not hold the file", name)
+		}
+		if calls != 1 || leaves != 22 {
+			t.Errorf("%s: %d fetchLeaves calls for %d leaves, want one for the 22 distinct leaves", name, calls, leaves)
 		}
 		for _, id := range cids {
 			if id.Type() == cid.Raw {
-				t.Errorf("digest %v: leaf %s went to the blockstore", d.Type(), id)
+				t.Errorf("%s: leaf %s went to the blockstore", name, id)
 			}
 		}
 		if len(cids) != 1+2+6 {
-			t.Errorf("digest %v: %d blocks in the blockstore, want the 9 inner nodes", d.Type(), len(cids))
+			t.Errorf("%s: %d blocks in the blockstore, want the 9 inner nodes", name, len(cids))
 		}
-		r.Free()
+		l.drop(ctx, cids)
+	}
+
+	lie = true
+	if _, err := l.component(ctx, c, goMemory(buf)); err == nil || !strings.Contains(err.Error(), "do not hash to its CID") {
+		t.Errorf("a leaf reported with a wrong digest: %v", err)
 	}
 }
 
@@ -123,7 +171,7 @@ func TestRegionFileComplete(t *testing.T) {
 		{[][2]int64{{0, 10}}, false},
 		{[][2]int64{{0, 10}, {10, 10}}, false},
 	} {
-		p := &regionFile{leaves: tc.leaves}
+		p := &fileLayout{leaves: tc.leaves}
 		if err := p.complete(15); (err == nil) != tc.ok {
 			t.Errorf("leaves %v of a 15-byte file: %v", tc.leaves, err)
 		}

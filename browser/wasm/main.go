@@ -2,14 +2,16 @@
 
 // Command wasm is the accel browser runtime: the project's inference code
 // compiled with GOOS=js GOARCH=wasm. It registers a global accelRuntime
-// object whose methods load a model DAG block by block through a JS
-// fetchBlock function, verifying every block against its CID, and generate
+// object whose methods load a model DAG through JS functions — inner nodes
+// block by block, each component's leaves in one call — verifying every
+// block against its CID, and generate
 // text with the same code path as `accel run`, running the layers not
 // loaded yet on a peer over the offload protocol:
 //
-//	accelRuntime.loadModel(cid, {fetchBlock, onVerified, digest, onProgress, onComponentLoaded, onViable, peer, gpu, kernels, threads, maxLocalBytes})
+//	accelRuntime.loadModel(cid, {fetchBlock, fetchLeaves, onVerified, digest, onComponentLoaded, onViable, peer, gpu, kernels, threads, maxLocalBytes})
 //	  → Promise<{components, remoteLayers, bytes, architecture, backend}>
-//	  fetchBlock(cid, {component, priority}) → Promise<Uint8Array>; onVerified(cid, bytes, {component, priority})
+//	  fetchBlock(cid, info) → Promise<Uint8Array>; onVerified(cid, bytes, info)
+//	  fetchLeaves(info, [{cid, size, offsets}], dst, digest) → Promise<{digests, sizes}>
 //	  peer: {open(protocol) → Promise<handle>, exchange(handle, Uint8Array) → Promise<Uint8Array>, close(handle)}
 //	accelRuntime.generate(prompt, {maxTokens, temperature, topP, topK, repetitionPenalty, stopSequences, seed}, onToken) → Promise<string>
 //	accelRuntime.memoryUsage() → {heapBytes, arenaBytes, modelBytes}
@@ -166,7 +168,7 @@ func (e *engine) addBytes(n int64) {
 	e.modelBytes += n
 }
 
-// loadModel(cid, {fetchBlock, onVerified, digest, onProgress,
+// loadModel(cid, {fetchBlock, fetchLeaves, onVerified, digest,
 // onComponentLoaded, onViable, peer, gpu, kernels, maxLocalBytes}) loads the model
 // DAG at cid, verifying every block (SHA-256 by digest, the browser's
 // WebCrypto, when given). Without peer it fetches every component in manifest order
@@ -184,11 +186,27 @@ func (e *engine) addBytes(n int64) {
 // backend, to place the weights on), with the matrix kernels of the
 // weights WebGPU does not hold (see kernelLevels and openKernels: kernels
 // is 'auto', 'relaxed', 'simd128' or 'go'), run on threads threads (default
-// 1; see openThreads). fetchBlock(cid, info) and onVerified(cid, bytes, info) —
-// called with each block once it matched its CID, for a cache — are told
-// the block's info = {component, priority}: its component ("manifest" for
-// the root block) and its cache priority, higher for blocks more critical
-// to keep (see fetcher.forComponent). All but fetchBlock are optional.
+// 1; see openThreads).
+//
+// The manifest and each component's inner UnixFS nodes come one block at a
+// time from fetchBlock(cid, info), and onVerified(cid, bytes, info) is
+// called with each once it matched its CID, for a cache. A component's raw
+// leaves come in one call, fetchLeaves(info, leaves, dst, digest) →
+// Promise<{digests, sizes}>: leaves is [{cid, size, offsets}], each leaf's
+// size and where its bytes go in the component's file, as the nodes say;
+// dst is where the file is held, a Uint8Array (a region of the kernels'
+// arena) or a number (the address of a buffer in this runtime's memory);
+// digest(bytes) is a SHA-256 in Go for a browser without WebCrypto. It
+// writes each leaf's bytes, once they hash to its CID, at its offsets,
+// and resolves with digests, a Uint8Array of each leaf's SHA-256 in turn,
+// and sizes, each leaf's length; the runtime checks those against the
+// leaves' CIDs and that they cover the file. info is the blocks' part of
+// the model: {component, priority} for the manifest (component
+// "manifest"), {component, priority, root, size, total} for a component,
+// with its root CID, its file's size and the file bytes of the whole load.
+// priority is the cache priority, higher for blocks more critical to keep
+// (see fetcher.forComponent). All but fetchBlock and fetchLeaves are
+// optional.
 func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 	root, o := arg(args, 0), arg(args, 1)
 	return promise(func() (any, error) {
@@ -199,8 +217,8 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, fmt.Errorf("loadModel: %q is not a CID: %w", root.String(), err)
 		}
-		if o.Type() != js.TypeObject || o.Get("fetchBlock").Type() != js.TypeFunction {
-			return nil, errors.New("loadModel: options.fetchBlock must be a function")
+		if o.Type() != js.TypeObject || o.Get("fetchBlock").Type() != js.TypeFunction || o.Get("fetchLeaves").Type() != js.TypeFunction {
+			return nil, errors.New("loadModel: options.fetchBlock and options.fetchLeaves must be functions")
 		}
 		if err := e.claim(); err != nil {
 			return nil, err
@@ -217,8 +235,8 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 // load runs loadModel: it fetches the components loader.Plan orders, building
 // the model as soon as it can generate.
 func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[string]any, err error) {
-	f := fetcher{fetchBlock: o.Get("fetchBlock"), onVerified: o.Get("onVerified"), digest: o.Get("digest")}
-	p := jsProgress{onProgress: o.Get("onProgress"), onComponentLoaded: o.Get("onComponentLoaded")}
+	f := fetcher{fetchBlock: o.Get("fetchBlock"), fetchLeaves: o.Get("fetchLeaves"), onVerified: o.Get("onVerified"), digest: o.Get("digest")}
+	p := jsProgress{onComponentLoaded: o.Get("onComponentLoaded")}
 	peer := o.Get("peer")
 	offload := peer.Type() == js.TypeObject
 	levels, err := kernelLevels(o.Get("kernels"))
@@ -254,7 +272,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		for i, layer := range plan.Remote {
 			remote[i] = layer
 		}
-		return map[string]any{"components": names, "remoteLayers": remote, "bytes": l.fetched, "architecture": m.Manifest.Architecture, "backend": backend}
+		return map[string]any{"components": names, "remoteLayers": remote, "bytes": l.fetched.Load(), "architecture": m.Manifest.Architecture, "backend": backend}
 	}
 	defer func() {
 		if model != nil {
@@ -300,13 +318,10 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	return info(), nil
 }
 
-// jsProgress reports a load to optional JS callbacks.
+// jsProgress reports the end of each component's load to an optional JS
+// callback.
 type jsProgress struct {
-	onProgress, onComponentLoaded js.Value
-}
-
-func (p jsProgress) progress(fraction float64, component string, bytes int64) {
-	call(p.onProgress, fraction, component, map[string]any{"bytes": bytes})
+	onComponentLoaded js.Value
 }
 
 func (p jsProgress) componentLoaded(component string, took time.Duration) {

@@ -61,7 +61,7 @@ async function load(cid) {
   $('architecture').textContent = '';
   const list = $('components');
   list.replaceChildren();
-  const rows = new Map(); // component name → {bar, before, size}
+  const rows = new Map(); // component name → {bar, size}
   let total = 0;
   const addRow = ({ name, size }) => {
     const bar = h('div', { className: 'bar' }, h('div'));
@@ -73,7 +73,7 @@ async function load(cid) {
       bar,
       h('span', { className: 'size', textContent: size > 0 ? formatBytes(size) : '' }),
       h('span', { className: 'pct', textContent: '0%' })));
-    const row = { bar, before: total, size };
+    const row = { bar, size };
     total += size;
     rows.set(name, row);
     return row;
@@ -83,17 +83,17 @@ async function load(cid) {
 
   const start = performance.now();
   const model = await acc.loadModel(cid, {
-    onProgress(fraction, component, { bytes }) {
+    onProgress(fraction, component, { bytes, componentBytes, mbps }) {
       setBar(overall, fraction);
       const row = rows.get(component) ?? addRow({ name: component, size: 0 });
       if (row.size > 0) {
-        setBar(row.bar, (fraction * total - row.before) / row.size);
+        setBar(row.bar, componentBytes / row.size);
       } else {
         row.bar.classList.add('busy'); // no size to measure against
         row.bar.parentElement.querySelector('.pct').textContent = '…';
       }
       // Generation starts once the model is viable: loading goes on quietly.
-      if (document.body.dataset.state !== 'generating') setState('loading', `Loading ${component} · ${formatBytes(bytes)}`);
+      if (document.body.dataset.state !== 'generating') setState('loading', `Loading ${component} · ${formatBytes(bytes)} · ${mbps.toFixed(1)} MB/s`);
     },
     onComponentLoaded(component, { loadingTimeMs }) {
       const row = rows.get(component) ?? addRow({ name: component, size: 0 });
