@@ -62,7 +62,7 @@ distributions, top-1 agreement and the perplexity of the sampled text.`,
 			}
 			for _, p := range plans {
 				name, rtn := strings.CutSuffix(p, "/rtn")
-				plan, err := loadPlan(name)
+				plan, err := loadPlanFor(name, mf.path, mf.tokenizer)
 				if err != nil {
 					return err
 				}

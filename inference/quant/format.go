@@ -51,9 +51,9 @@ var (
 	FormatQ6K  = Format{Kind: Q6K}
 )
 
-var kindNames = [...]string{F32: "f32", F16: "f16", BF16: "bf16", Q8_0: "q8_0", Q4_0: "q4_0", Q4K: "q4_k", Q5K: "q5_k", Q6K: "q6_k"}
+var kindNames = [...]string{F32: "f32", F16: "f16", BF16: "bf16", Q8_0: "q8_0", Q4_0: "q4_0", Q4K: "q4_K", Q5K: "q5_K", Q6K: "q6_K"}
 
-// String names the format: "f32", "q4_0", or for Int "int4g64" (symmetric)
+// String names the format: "f32", "q4_0", "q4_K" (GGML's names), or for Int "int4g64" (symmetric)
 // and "int4g64a" (asymmetric). ParseFormat reads the same names.
 func (f Format) String() string {
 	if f.Kind != Int {
@@ -95,13 +95,13 @@ func (f Format) Validate() error {
 func ParseFormat(s string) (Format, error) {
 	name := strings.ToLower(strings.TrimSpace(s))
 	for k, n := range kindNames {
-		if n != "" && n == name {
+		if n != "" && strings.EqualFold(n, name) {
 			return Format{Kind: Kind(k)}, nil
 		}
 	}
 	rest, ok := strings.CutPrefix(name, "int")
 	if !ok {
-		return Format{}, fmt.Errorf("quant: unknown format %q (want f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or intNgG[a], e.g. int4g64)", s)
+		return Format{}, fmt.Errorf("quant: unknown format %q (want f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K or intNgG[a], e.g. int4g64)", s)
 	}
 	f := Format{Kind: Int}
 	rest, f.Asym = strings.CutSuffix(rest, "a")

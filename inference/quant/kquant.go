@@ -25,7 +25,7 @@ func checkColsK(name string, cols int) error {
 }
 
 func (q4KCodec) rowBytes(cols int) int             { return cols / qkBlock * q4KBytes }
-func (q4KCodec) checkCols(cols int) error          { return checkColsK("q4_k", cols) }
+func (q4KCodec) checkCols(cols int) error          { return checkColsK("q4_K", cols) }
 func (q4KCodec) activations() activations          { return actQ8K }
 func (q4KCodec) quantizeRow(d []byte, s []float32) { quantizeRowQ4K(d, s) }
 func (q4KCodec) dequantizeRow(dst []float32, src []byte) {
@@ -37,7 +37,7 @@ func (q4KCodec) dot(row []byte, x *Batch, t int) float32 {
 }
 
 func (q5KCodec) rowBytes(cols int) int             { return cols / qkBlock * q5KBytes }
-func (q5KCodec) checkCols(cols int) error          { return checkColsK("q5_k", cols) }
+func (q5KCodec) checkCols(cols int) error          { return checkColsK("q5_K", cols) }
 func (q5KCodec) activations() activations          { return actQ8K }
 func (q5KCodec) quantizeRow(d []byte, s []float32) { quantizeRowQ5K(d, s) }
 func (q5KCodec) dequantizeRow(dst []float32, src []byte) {
@@ -49,7 +49,7 @@ func (q5KCodec) dot(row []byte, x *Batch, t int) float32 {
 }
 
 func (q6KCodec) rowBytes(cols int) int             { return cols / qkBlock * q6KBytes }
-func (q6KCodec) checkCols(cols int) error          { return checkColsK("q6_k", cols) }
+func (q6KCodec) checkCols(cols int) error          { return checkColsK("q6_K", cols) }
 func (q6KCodec) activations() activations          { return actQ8K }
 func (q6KCodec) quantizeRow(d []byte, s []float32) { quantizeRowQ6K(d, s) }
 func (q6KCodec) dequantizeRow(dst []float32, src []byte) {

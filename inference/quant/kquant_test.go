@@ -228,3 +228,51 @@ func TestQuantizeQ8K(t *testing.T) {
 		}
 	}
 }
+
+// TestMixPlan checks llama.cpp's Q4_K_M choices on a 32-layer model with a
+// tied embedding, and the fallback for rows K-quants cannot hold.
+func TestMixPlan(t *testing.T) {
+	p, err := MixPlan("Q4_K_M", 32, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var more []int
+	for i := range 32 {
+		f := p.FormatFor(fmt.Sprintf("blk.%d.attn_v.weight", i), []int{1024, 4096})
+		if g := p.FormatFor(fmt.Sprintf("blk.%d.ffn_down.weight", i), []int{4096, 11008}); g != f {
+			t.Errorf("layer %d: attn_v %s, ffn_down %s", i, f, g)
+		}
+		if f == FormatQ6K {
+			more = append(more, i)
+		}
+		if q := p.FormatFor(fmt.Sprintf("blk.%d.attn_q.weight", i), []int{4096, 4096}); q != FormatQ4K {
+			t.Errorf("layer %d: attn_q %s", i, q)
+		}
+	}
+	// use_more_bits(i, 32): i < 4, i ≥ 28, (i−4) % 3 == 2.
+	want := []int{0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31}
+	if fmt.Sprint(more) != fmt.Sprint(want) {
+		t.Errorf("Q6_K layers %v, want %v", more, want)
+	}
+	for _, c := range []struct {
+		name  string
+		shape []int
+		want  Format
+	}{
+		{"output.weight", []int{32000, 4096}, FormatQ6K},
+		{"token_embd.weight", []int{32000, 4096}, FormatQ6K},
+		{"token_embd.weight", []int{512, 64}, FormatQ8_0},
+		{"blk.4.attn_q.weight", []int{64, 64}, Format{Kind: Int, Bits: 4, Group: 32, Asym: true}},
+		{"blk.4.ffn_down.weight", []int{64, 172}, Format{Kind: Int, Bits: 4, Group: 32, Asym: true}},
+	} {
+		if f := p.FormatFor(c.name, c.shape); f != c.want {
+			t.Errorf("%s %v: %s, want %s", c.name, c.shape, f, c.want)
+		}
+	}
+	if r, err := ParsePlan(p.String()); err != nil || fmt.Sprint(r) != fmt.Sprint(p) {
+		t.Errorf("compact form does not read back: %v", err)
+	}
+	if _, err := MixPlan("q3_k_m", 8, false); err == nil || IsMix("q4_k") || !IsMix("q5_K_M") {
+		t.Error("only q4_k_m and q5_k_m are mixes")
+	}
+}
