@@ -263,7 +263,7 @@ func TestMixPlan(t *testing.T) {
 		{"token_embd.weight", []int{32000, 4096}, FormatQ6K},
 		{"token_embd.weight", []int{512, 64}, FormatQ8_0},
 		{"blk.4.attn_q.weight", []int{64, 64}, Format{Kind: Int, Bits: 4, Group: 32, Asym: true}},
-		{"blk.4.ffn_down.weight", []int{64, 172}, Format{Kind: Int, Bits: 4, Group: 32, Asym: true}},
+		{"blk.4.ffn_down.weight", []int{64, 172}, FormatF16},
 	} {
 		if f := p.FormatFor(c.name, c.shape); f != c.want {
 			t.Errorf("%s %v: %s, want %s", c.name, c.shape, f, c.want)

@@ -230,23 +230,22 @@ func (p Plan) Explain(name string, shape []int) (Format, string) {
 }
 
 // fallback is the format for rows of cols weights that f cannot store:
-// int8g32 for q8_0, int4g32 for q4_0, and for the K-quants the fallbacks of
-// llama.cpp's quantizer as far as this package runs them: q6_K as q8_0,
-// q5_K as int8g32 (llama.cpp: q5_1) and q4_K as int4g32a (llama.cpp: q5_0),
-// with int8g32 for q8_0 where rows are not a multiple of 32 either.
+// int8g32 for q8_0 and int4g32 for q4_0. The K-quants fall back as
+// llama.cpp's quantizer does as far as this package runs its formats: to
+// f16 where rows are not a multiple of 32, else q6_K to q8_0, q5_K to q8_0
+// (llama.cpp: Q5_1) and q4_K to int4g32a (llama.cpp: Q5_0).
 func fallback(f Format, cols int) Format {
-	switch f.Kind {
-	case Q8_0, Q5K:
+	switch {
+	case f.Kind == Q8_0:
 		return Format{Kind: Int, Bits: 8, Group: 32}
-	case Q6K:
-		if cols%32 == 0 {
-			return FormatQ8_0
-		}
-		return Format{Kind: Int, Bits: 8, Group: 32}
-	case Q4K:
+	case f.Kind == Q4_0:
+		return Format{Kind: Int, Bits: 4, Group: 32}
+	case cols%32 != 0:
+		return FormatF16
+	case f.Kind == Q4K:
 		return Format{Kind: Int, Bits: 4, Group: 32, Asym: true}
 	}
-	return Format{Kind: Int, Bits: 4, Group: 32}
+	return FormatQ8_0
 }
 
 // String is the plan's compact text form, which ParsePlan reads back:
