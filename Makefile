@@ -61,9 +61,12 @@ demo: build
 eval: build
 	$(BIN)/accel eval --model $(MODELS)/stories260K.bin --tokenizer $(MODELS)/tok512.bin
 
-# Speed table (README): the synthetic ≈307M model per format at 1 and 2 threads.
+# Speed table (README): the synthetic ≈307M model per format at 1 and 2
+# threads; with LLAMA_CPP=DIR (a llama.cpp build, DIR/bin/llama-bench),
+# llama.cpp's figures for the same files beside them.
+LLAMA_CPP ?=
 bench: build
-	./scripts/bench.sh
+	LLAMA_CPP=$(LLAMA_CPP) ./scripts/bench.sh
 
 # Node-to-node delivery vs Kubo (README's transfer table): add, pin add,
 # cold-block latency and peak memory on a ≈500 MiB model, both chunk sizes.

@@ -41,7 +41,7 @@ the same options gives the same CID everywhere.`,
 				if plan != "" {
 					p, err = quant.LoadPlan(plan)
 				} else {
-					p, err = loadPlan(precision)
+					p, err = loadPlanFor(precision, args[0], tokenizer)
 				}
 				if err != nil {
 					return err
@@ -84,7 +84,7 @@ the same options gives the same CID everywhere.`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the root CID, no progress")
 	f.StringVar(&name, "name", "", "a name for the pin, which the inference API takes as the model's (default: the file's name)")
 	f.StringVar(&tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
-	f.StringVar(&precision, "precision", "", "convert the weights: a preset (f16, q8_0, q4_0, q8, q4, q3, q2, mixed), a format (int4g64, …), a compact plan or a rules file")
+	f.StringVar(&precision, "precision", "", "convert the weights: a preset (f16, q8_0, q4_0, q4_k, q5_k, q6_k, q8, q4, q3, q2, mixed), llama.cpp's mix q4_k_m or q5_k_m, a format (int4g64, …), a compact plan or a rules file")
 	f.StringVar(&plan, "plan", "", "convert the weights with the precision plan in this JSON/YAML rules file")
 	f.IntVar(&chunk, "chunk-size", loader.DefaultChunkSize, fmt.Sprintf("bytes per UnixFS leaf block, %d…%d", loader.MinChunkSize, loader.MaxChunkSize))
 	return cmd

@@ -9,23 +9,36 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/inference/bench"
+	"github.com/ipfs-accelerate/accel/inference/quant"
 )
+
+// llamaHeader heads the columns --llama-bench adds to bench.Header.
+const llamaHeader = " ref decode t/s ref prefill t/s  decode ×  prefill ×"
 
 func benchCmd() *cobra.Command {
 	var (
-		mf      modelFlags
-		opts    bench.Options
-		threads []int
-		asJSON  bool
+		mf        modelFlags
+		opts      bench.Options
+		threads   []int
+		asJSON    bool
+		llamaBin  string
+		llamaReps int
+		noHeader  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --model PATH [--threads N,...] [--json]",
 		Short: "Measure decode and prefill speed beside the memory read bandwidth",
 		Long: `Measures decode tokens/s (median per-token time), prefill tokens/s of a
 512-token prompt, the weight bytes decode streams per second and this
-machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
+machine's memory read bandwidth (a SIMD read kernel), all in the same run.
+With --llama-bench, llama.cpp's llama-bench measures the same file at each
+thread count in the same run (prompt of the same length, decode), and each
+row gains its figures and the ratios accel/llama.cpp.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if llamaBin != "" && mf.precision != "" {
+				return fmt.Errorf("--llama-bench measures the file as stored: it cannot be given with --precision")
+			}
 			m, err := mf.load()
 			if err != nil {
 				return err
@@ -38,8 +51,16 @@ machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
 				}
 			}
 			var results []bench.Result
-			if !asJSON {
-				fmt.Println(bench.Header)
+			var refs []llamaBench
+			if !asJSON && !noHeader {
+				fmt.Printf("CPU: %s; accel kernels %s\n", cpuModel(), quant.SIMD())
+				if llamaBin == "" {
+					fmt.Println("(give --llama-bench PATH to llama.cpp's llama-bench for its figures beside these)")
+					fmt.Println(bench.Header)
+				} else {
+					fmt.Printf("ref: llama.cpp's %s on the same file and threads, same run; ×: accel/ref\n", llamaBin)
+					fmt.Println(bench.Header + llamaHeader)
+				}
 			}
 			for _, t := range threads {
 				r, err := bench.Measure(m, t, opts)
@@ -47,8 +68,18 @@ machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
 					return err
 				}
 				results = append(results, r)
+				row := r.Row(mf.precisionName(m))
+				if llamaBin != "" {
+					ref, err := runLlamaBench(llamaBin, mf.path, t, opts.PrefillTokens, opts.DecodeTokens, llamaReps)
+					if err != nil {
+						return err
+					}
+					refs = append(refs, ref)
+					row += fmt.Sprintf(" %14.2f %15.1f %8.2f× %8.2f×", ref.DecodeTokensPerS, ref.PrefillTokensPerS,
+						r.DecodeTokensPerS/ref.DecodeTokensPerS, r.PrefillTokensPerS/ref.PrefillTokensPerS)
+				}
 				if !asJSON {
-					fmt.Println(r.Row(mf.precisionName(m)))
+					fmt.Println(row)
 				}
 			}
 			if !asJSON {
@@ -58,9 +89,10 @@ machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
 			out := struct {
 				Model string `json:"model"`
 				bench.Result
-				Format string         `json:"format"`
-				Runs   []bench.Result `json:"runs"`
-			}{mf.path, last, mf.precisionName(m), results}
+				Format   string         `json:"format"`
+				Runs     []bench.Result `json:"runs"`
+				LlamaCpp []llamaBench   `json:"llama_cpp,omitempty"`
+			}{mf.path, last, mf.precisionName(m), results, refs}
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(out)
@@ -73,5 +105,8 @@ machine's memory read bandwidth (a SIMD read kernel), all in the same run.`,
 	f.IntVar(&opts.DecodeTokens, "decode-tokens", 40, "decode steps timed (in 5 rounds, each right after a memory bandwidth pass)")
 	f.IntVar(&opts.PrefillTokens, "prefill-tokens", 512, "prompt length for prefill")
 	f.IntVar(&opts.PrefillRuns, "prefill-runs", 1, "prefill runs (median reported)")
+	f.StringVar(&llamaBin, "llama-bench", "", "llama.cpp's llama-bench: measure the same file with it at each thread count, beside accel")
+	f.IntVar(&llamaReps, "llama-reps", 3, "llama-bench repetitions (median reported)")
+	f.BoolVar(&noHeader, "no-header", false, "print the rows alone (to append to an earlier table)")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -20,9 +21,10 @@ func evalCmd() *cobra.Command {
 		seqLen    int
 		seed      uint64
 		plans     []string
+		files     []string
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --model PATH [--tokenizer PATH] [--plans P,...]",
+		Use:   "eval --model PATH [--tokenizer PATH] [--plans P,...] [--files F,...]",
 		Short: "Measure each precision's KL divergence and top-1 agreement against f32",
 		Long: `Samples text from the float32 model (temperature 1, seeded), then for each
 precision plan loads the model converted to it and reports bits per weight,
@@ -62,7 +64,7 @@ distributions, top-1 agreement and the perplexity of the sampled text.`,
 			}
 			for _, p := range plans {
 				name, rtn := strings.CutSuffix(p, "/rtn")
-				plan, err := loadPlan(name)
+				plan, err := loadPlanFor(name, mf.path, mf.tokenizer)
 				if err != nil {
 					return err
 				}
@@ -71,6 +73,17 @@ distributions, top-1 agreement and the perplexity of the sampled text.`,
 					return fmt.Errorf("plan %q: %w", p, err)
 				}
 				err = row(p, m)
+				m.Close()
+				if err != nil {
+					return err
+				}
+			}
+			for _, f := range files {
+				m, err := llama.Open(f, llama.Options{Tokenizer: mf.tokenizer})
+				if err != nil {
+					return fmt.Errorf("%s: %w", f, err)
+				}
+				err = row(filepath.Base(f), m)
 				m.Close()
 				if err != nil {
 					return err
@@ -85,6 +98,7 @@ distributions, top-1 agreement and the perplexity of the sampled text.`,
 	f.IntVar(&seqLen, "seq-len", 256, "tokens per sampled sequence")
 	f.Uint64Var(&seed, "seed", 1, "sampling seed of the reference text")
 	f.StringSliceVar(&plans, "plans", nil, "precision plans to compare; a /rtn suffix quantizes with plain round-to-nearest scales instead of the error-minimizing search (default: the presets, RTN at 2–4 bits, then every Int width × group × symmetry)")
+	f.StringSliceVar(&files, "files", nil, "model files of the same model to compare as stored, after the plans (GGUF files another quantizer wrote, say)")
 	return cmd
 }
 

@@ -24,7 +24,7 @@ type modelFlags struct {
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.path, "model", "m", "", "model: a GGUF file, a llama2.c checkpoint, or the CID of a model in the repo (fetched through the daemon when one runs) (required)")
 	cmd.Flags().StringVar(&f.tokenizer, "tokenizer", "", "llama2.c tokenizer file (for llama2.c checkpoints)")
-	cmd.Flags().StringVar(&f.precision, "precision", "", "convert weights on load: a preset (f32, f16, bf16, q8_0, q4_0, q8, q4, q3, q2, mixed), a format (int4g64, int3g128a, …), a compact plan (\"mixed; role:feed_forward=q3\") or a rules file (.json/.yaml)")
+	cmd.Flags().StringVar(&f.precision, "precision", "", "convert weights on load: a preset (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q8, q4, q3, q2, mixed), llama.cpp's mix q4_k_m or q5_k_m, a format (int4g64, int3g128a, …), a compact plan (\"mixed; role:feed_forward=q3\") or a rules file (.json/.yaml)")
 	if cmd.Flags().Lookup("threads") == nil {
 		cmd.Flags().IntVarP(&f.threads, "threads", "t", 0, "kernel threads (default: all cores)")
 	}
@@ -45,13 +45,6 @@ func (f *modelFlags) load() (*llama.Model, error) {
 		quant.SetThreads(f.threads)
 	}
 	opts := llama.Options{Tokenizer: f.tokenizer}
-	if f.precision != "" {
-		plan, err := loadPlan(f.precision)
-		if err != nil {
-			return nil, err
-		}
-		opts.Precision = plan
-	}
 	path := f.path
 	if _, err := os.Stat(path); err != nil {
 		c, cerr := cid.Decode(path)
@@ -62,6 +55,13 @@ func (f *modelFlags) load() (*llama.Model, error) {
 			return nil, err
 		}
 		defer os.Remove(path) // the model maps it; the name can go
+	}
+	if f.precision != "" {
+		plan, err := loadPlanFor(f.precision, path, f.tokenizer)
+		if err != nil {
+			return nil, err
+		}
+		opts.Precision = plan
 	}
 	return llama.Open(path, opts)
 }
@@ -87,6 +87,20 @@ func fetchGGUF(c cid.Cid) (string, error) {
 		return "", fmt.Errorf("model %s: %w", c, err)
 	}
 	return f.Name(), nil
+}
+
+// loadPlanFor is loadPlan, but for llama.cpp's mixes (q4_k_m, q5_k_m),
+// which it writes out for the layers and classifier of the model at path.
+func loadPlanFor(name, path, tokenizer string) (quant.Plan, error) {
+	if !quant.IsMix(name) {
+		return loadPlan(name)
+	}
+	m, err := llama.Open(path, llama.Options{Tokenizer: tokenizer})
+	if err != nil {
+		return quant.Plan{}, err
+	}
+	defer m.Close()
+	return quant.MixPlan(name, m.Layers, m.TiedOutput)
 }
 
 // loadPlan reads a rules file when name is a file, else a preset, a format

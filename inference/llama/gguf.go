@@ -12,13 +12,13 @@ import (
 var nativeTypes = map[gguf.Type]quant.Format{
 	gguf.F32: quant.FormatF32, gguf.F16: quant.FormatF16, gguf.BF16: quant.FormatBF16,
 	gguf.Q8_0: quant.FormatQ8_0, gguf.Q4_0: quant.FormatQ4_0,
+	gguf.Q4_K: quant.FormatQ4K, gguf.Q5_K: quant.FormatQ5K, gguf.Q6_K: quant.FormatQ6K,
 }
 
 // dequantizers convert the other supported GGML types to float32 on load.
 var dequantizers = map[gguf.Type]func(dst []float32, src []byte) error{
 	gguf.Q4_1: quant.DequantizeQ4_1, gguf.Q5_0: quant.DequantizeQ5_0, gguf.Q5_1: quant.DequantizeQ5_1,
-	gguf.Q2_K: quant.DequantizeQ2K, gguf.Q3_K: quant.DequantizeQ3K, gguf.Q4_K: quant.DequantizeQ4K,
-	gguf.Q5_K: quant.DequantizeQ5K, gguf.Q6_K: quant.DequantizeQ6K,
+	gguf.Q2_K: quant.DequantizeQ2K, gguf.Q3_K: quant.DequantizeQ3K,
 }
 
 // FromGGUF builds a model from a GGUF file of architecture "llama"; its
@@ -154,8 +154,8 @@ func ggufTensor(g *gguf.File, name string) (Tensor, bool, error) {
 }
 
 // GGMLTensor is a tensor stored in a GGML type: data itself where the
-// kernels run the type (F32, F16, BF16, Q8_0, Q4_0), else its values
-// decoded to float32 (Q4_1, Q5_0, Q5_1, Q2_K…Q6_K).
+// kernels run the type (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), else
+// its values decoded to float32 (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K).
 func GGMLTensor(name string, shape []int, typ gguf.Type, data []byte) (Tensor, error) {
 	t := Tensor{Name: name, Shape: shape, Data: data}
 	if f, ok := nativeTypes[typ]; ok {

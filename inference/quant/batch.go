@@ -10,7 +10,8 @@ const q8Block = 32
 // Batch is N activation vectors of Cols values each, the right-hand side of a
 // matrix product. Formats with integer weights read the vectors quantized to
 // 8 bits in blocks of 32 (like GGML's Q8_0), computed once per Batch on first
-// use; the last block of a vector is zero-padded.
+// use; the last block of a vector is zero-padded. The K-quant formats read
+// them quantized in blocks of 256 (GGML's Q8_K), also computed on first use.
 type Batch struct {
 	N, Cols int
 	F32     []float32 // N×Cols, row-major
@@ -19,6 +20,11 @@ type Batch struct {
 	q8        []int8    // N×paddedCols
 	q8Scale   []float32 // N×blocks: value = q8 × scale
 	q8Sum     []int32   // N×blocks: sum of the block's q8 values
+
+	quantizedK bool
+	qk         []int8    // N×Cols (Cols a multiple of 256)
+	qkScale    []float32 // N×Cols/256: value = qk × scale
+	qkSum      []int16   // N×Cols/16: sums of 16 consecutive qk
 }
 
 // NewBatch wraps n vectors of cols values held in x (len n×cols).
@@ -33,7 +39,7 @@ func (b *Batch) Reset(x []float32, n, cols int) {
 	if len(x) != n*cols {
 		panic("quant: batch length does not match n×cols")
 	}
-	b.N, b.Cols, b.F32, b.quantized = n, cols, x[:n*cols], false
+	b.N, b.Cols, b.F32, b.quantized, b.quantizedK = n, cols, x[:n*cols], false, false
 }
 
 // Vector returns vector t.
@@ -78,6 +84,69 @@ func quantizeQ8Block(q []int8, x []float32) (scale float32, sum int32) {
 		sum += r
 	}
 	return scale, sum
+}
+
+// qkBlock is the number of activations that share one scale in the
+// K-quants' 8-bit form.
+const qkBlock = 256
+
+// quantizeK fills the K-quants' 8-bit copy if it is not current; Cols must
+// be a multiple of 256.
+func (b *Batch) quantizeK() {
+	if b.quantizedK {
+		return
+	}
+	b.qk = grow(b.qk, b.N*b.Cols)
+	b.qkScale = grow(b.qkScale, b.N*b.Cols/qkBlock)
+	b.qkSum = grow(b.qkSum, b.N*b.Cols/16)
+	parallelFor(b.N, 4, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			q, scale, sum := b.qkVector(t)
+			quantizeQ8KRow(q, scale, sum, b.Vector(t))
+		}
+	})
+	b.quantizedK = true
+}
+
+// qkVector returns vector t's 8-bit blocks of 256, their scales and their
+// sums per 16.
+func (b *Batch) qkVector(t int) (q []int8, scale []float32, sum []int16) {
+	nb := b.Cols / qkBlock
+	return b.qk[t*b.Cols : (t+1)*b.Cols], b.qkScale[t*nb : (t+1)*nb], b.qkSum[t*nb*16 : (t+1)*nb*16]
+}
+
+// quantizeQ8KRow is GGML's quantize_row_q8_K_ref: per block of 256, the
+// value of largest magnitude maps to ∓127, q = round-half-even(x·(−127/max))
+// (at most 127), scale = 1/(−127/max) (0 for a block of zeros), and the sums
+// of each 16 codes.
+func quantizeQ8KRow(q []int8, scale []float32, sum []int16, x []float32) {
+	for i := range len(x) / qkBlock {
+		xb, qb := x[i*qkBlock:(i+1)*qkBlock], q[i*qkBlock:(i+1)*qkBlock]
+		var amax, vmax float32
+		for _, v := range xb {
+			if a := abs32(v); a > amax {
+				amax, vmax = a, v
+			}
+		}
+		if amax == 0 {
+			scale[i] = 0
+			clear(qb)
+			clear(sum[i*16 : (i+1)*16])
+			continue
+		}
+		iscale := -127 / vmax
+		for j, v := range xb {
+			qb[j] = int8(min(127, int32(math.RoundToEven(float64(iscale*v)))))
+		}
+		for j := range 16 {
+			var s int16
+			for _, c := range qb[16*j : 16*j+16] {
+				s += int16(c)
+			}
+			sum[i*16+j] = s
+		}
+		scale[i] = 1 / iscale
+	}
 }
 
 // Q8 returns the vectors quantized to 8 bits in blocks of 32, as the kernels

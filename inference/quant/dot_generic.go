@@ -7,4 +7,7 @@ var (
 	dotBF16 = dotBF16Generic
 	dotQ8_0 = dotQ8_0Generic
 	dotQ4_0 = dotQ4_0Generic
+	dotQ4K  = dotQ4KGeneric
+	dotQ5K  = dotQ5KGeneric
+	dotQ6K  = dotQ6KGeneric
 )

@@ -30,7 +30,7 @@ type f32Codec struct{}
 
 func (f32Codec) rowBytes(cols int) int                   { return 4 * cols }
 func (f32Codec) checkCols(int) error                     { return nil }
-func (f32Codec) usesQ8() bool                            { return false }
+func (f32Codec) activations() activations                { return actF32 }
 func (f32Codec) quantizeRow(dst []byte, src []float32)   { copy(float32s(dst), src) }
 func (f32Codec) dequantizeRow(dst []float32, src []byte) { copy(dst, float32s(src)) }
 func (f32Codec) dot(row []byte, x *Batch, t int) float32 { return dotF32(float32s(row), x.Vector(t)) }
@@ -38,9 +38,9 @@ func (f32Codec) dot(row []byte, x *Batch, t int) float32 { return dotF32(float32
 // f16Codec stores rows as IEEE half precision.
 type f16Codec struct{}
 
-func (f16Codec) rowBytes(cols int) int { return 2 * cols }
-func (f16Codec) checkCols(int) error   { return nil }
-func (f16Codec) usesQ8() bool          { return false }
+func (f16Codec) rowBytes(cols int) int    { return 2 * cols }
+func (f16Codec) checkCols(int) error      { return nil }
+func (f16Codec) activations() activations { return actF32 }
 func (f16Codec) quantizeRow(dst []byte, src []float32) {
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], F32ToF16(v))
@@ -56,9 +56,9 @@ func (f16Codec) dot(row []byte, x *Batch, t int) float32 { return dotF16(uint16s
 // bf16Codec stores rows as bfloat16.
 type bf16Codec struct{}
 
-func (bf16Codec) rowBytes(cols int) int { return 2 * cols }
-func (bf16Codec) checkCols(int) error   { return nil }
-func (bf16Codec) usesQ8() bool          { return false }
+func (bf16Codec) rowBytes(cols int) int    { return 2 * cols }
+func (bf16Codec) checkCols(int) error      { return nil }
+func (bf16Codec) activations() activations { return actF32 }
 func (bf16Codec) quantizeRow(dst []byte, src []float32) {
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], F32ToBF16(v))

@@ -16,9 +16,9 @@ import (
 // Kind is a storage family.
 type Kind uint8
 
-// Storage families. Q8_0 and Q4_0 are GGML's block formats, bit for bit, so
-// GGUF tensors run without conversion. Int is this project's group-wise
-// integer format (see Format).
+// Storage families. Q8_0, Q4_0 and the K-quants Q4K, Q5K and Q6K are
+// GGML's block formats, bit for bit, so GGUF tensors run without
+// conversion. Int is this project's group-wise integer format (see Format).
 const (
 	F32 Kind = iota
 	F16
@@ -26,6 +26,9 @@ const (
 	Q8_0
 	Q4_0
 	Int
+	Q4K
+	Q5K
+	Q6K
 )
 
 // Format says how a matrix row is stored.
@@ -43,15 +46,18 @@ var (
 	FormatBF16 = Format{Kind: BF16}
 	FormatQ8_0 = Format{Kind: Q8_0}
 	FormatQ4_0 = Format{Kind: Q4_0}
+	FormatQ4K  = Format{Kind: Q4K}
+	FormatQ5K  = Format{Kind: Q5K}
+	FormatQ6K  = Format{Kind: Q6K}
 )
 
-var kindNames = [...]string{F32: "f32", F16: "f16", BF16: "bf16", Q8_0: "q8_0", Q4_0: "q4_0"}
+var kindNames = [...]string{F32: "f32", F16: "f16", BF16: "bf16", Q8_0: "q8_0", Q4_0: "q4_0", Q4K: "q4_K", Q5K: "q5_K", Q6K: "q6_K"}
 
-// String names the format: "f32", "q4_0", or for Int "int4g64" (symmetric)
+// String names the format: "f32", "q4_0", "q4_K" (GGML's names), or for Int "int4g64" (symmetric)
 // and "int4g64a" (asymmetric). ParseFormat reads the same names.
 func (f Format) String() string {
 	if f.Kind != Int {
-		if int(f.Kind) < len(kindNames) {
+		if int(f.Kind) < len(kindNames) && kindNames[f.Kind] != "" {
 			return kindNames[f.Kind]
 		}
 		return fmt.Sprintf("kind(%d)", f.Kind)
@@ -65,7 +71,7 @@ func (f Format) String() string {
 
 // Validate reports whether the format is one this package implements.
 func (f Format) Validate() error {
-	if f.Kind > Int {
+	if f.Kind > Q6K {
 		return fmt.Errorf("quant: unknown format kind %d", f.Kind)
 	}
 	if f.Kind != Int {
@@ -89,13 +95,13 @@ func (f Format) Validate() error {
 func ParseFormat(s string) (Format, error) {
 	name := strings.ToLower(strings.TrimSpace(s))
 	for k, n := range kindNames {
-		if n == name {
+		if n != "" && strings.EqualFold(n, name) {
 			return Format{Kind: Kind(k)}, nil
 		}
 	}
 	rest, ok := strings.CutPrefix(name, "int")
 	if !ok {
-		return Format{}, fmt.Errorf("quant: unknown format %q (want f32, f16, bf16, q8_0, q4_0 or intNgG[a], e.g. int4g64)", s)
+		return Format{}, fmt.Errorf("quant: unknown format %q (want f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K or intNgG[a], e.g. int4g64)", s)
 	}
 	f := Format{Kind: Int}
 	rest, f.Asym = strings.CutSuffix(rest, "a")
@@ -128,11 +134,20 @@ type codec interface {
 	checkCols(cols int) error
 	quantizeRow(dst []byte, src []float32)
 	dequantizeRow(dst []float32, src []byte)
-	// usesQ8 says whether dot reads the 8-bit quantized activations.
-	usesQ8() bool
+	// activations says which form of the activations dot reads.
+	activations() activations
 	// dot is the dot product of a stored row with activation vector t of x.
 	dot(row []byte, x *Batch, t int) float32
 }
+
+// activations is the form of the activation vectors a codec's dot reads.
+type activations uint8
+
+const (
+	actF32 activations = iota // the float32 values
+	actQ8                     // 8-bit blocks of 32 (Batch.quantize)
+	actQ8K                    // 8-bit blocks of 256 with sums per 16 (Batch.quantizeK)
+)
 
 func codecFor(f Format) codec {
 	switch f.Kind {
@@ -148,6 +163,12 @@ func codecFor(f Format) codec {
 		return q4_0Codec{}
 	case Int:
 		return newIntCodec(f)
+	case Q4K:
+		return q4KCodec{}
+	case Q5K:
+		return q5KCodec{}
+	case Q6K:
+		return q6KCodec{}
 	}
 	panic("quant: unknown format " + f.String()) // Validate rejects these first
 }

@@ -119,8 +119,8 @@ func (c *intCodec) rowBytes(cols int) int {
 	return c.header(c.groups(cols)) + c.chunkBytes*((cols+31)/32)
 }
 
-func (c *intCodec) checkCols(int) error { return nil }
-func (c *intCodec) usesQ8() bool        { return true }
+func (c *intCodec) checkCols(int) error      { return nil }
+func (c *intCodec) activations() activations { return actQ8 }
 
 func (c *intCodec) dot(row []byte, x *Batch, t int) float32 {
 	q, xs, xsum := x.q8Vector(t)

@@ -36,7 +36,7 @@ var benchIntFormats = []Format{
 	mustParseFormat("int8g64a"), mustParseFormat("int4g64a"), mustParseFormat("int3g64"), mustParseFormat("int2g128"),
 }
 
-var benchFormats = append([]Format{FormatQ4_0, FormatQ8_0, FormatF16, FormatBF16, FormatF32}, benchIntFormats...)
+var benchFormats = append([]Format{FormatQ4_0, FormatQ8_0, FormatQ4K, FormatQ5K, FormatQ6K, FormatF16, FormatBF16, FormatF32}, benchIntFormats...)
 
 func mustParseFormat(s string) Format {
 	f, err := ParseFormat(s)
@@ -141,13 +141,20 @@ func BenchmarkMatVec(b *testing.B) {
 // uses the SIMD quantizer).
 func matVecTiles(m *Matrix, dst, x []float32) {
 	bt := NewBatch(x, 1, len(x))
-	if m.codec.usesQ8() {
+	switch m.codec.activations() {
+	case actQ8:
 		nb := bt.blocks()
 		bt.q8 = grow(bt.q8, nb*q8Block)
 		bt.q8Scale = grow(bt.q8Scale, nb)
 		bt.q8Sum = grow(bt.q8Sum, nb)
 		quantizeQ8Row(bt.q8, bt.q8Scale, bt.q8Sum, x)
 		bt.quantized = true
+	case actQ8K:
+		bt.qk = grow(bt.qk, len(x))
+		bt.qkScale = grow(bt.qkScale, len(x)/qkBlock)
+		bt.qkSum = grow(bt.qkSum, len(x)/16)
+		quantizeQ8KRow(bt.qk, bt.qkScale, bt.qkSum, x)
+		bt.quantizedK = true
 	}
 	rb := m.RowBytes()
 	for r0 := 0; r0 < m.Rows; r0 += rowTile {

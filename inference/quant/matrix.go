@@ -174,8 +174,11 @@ func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
 	}
 	total := 0
 	for _, m := range ms {
-		if m.codec.usesQ8() {
+		switch m.codec.activations() {
+		case actQ8:
 			x.quantize()
+		case actQ8K:
+			x.quantizeK()
 		}
 		total += m.Rows
 	}

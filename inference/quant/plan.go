@@ -25,7 +25,8 @@ package quant
 // length falls back: q8_0 and q4_0 need rows that are a multiple of 32, and
 // other rows get int8g32 and int4g32 (symmetric, a float16 scale per 32
 // weights: the same values and size per weight as q8_0 and q4_0, in the Int
-// row layout); Explain reports it.
+// row layout); the K-quants q4_K, q5_K and q6_K need multiples of 256 (see
+// fallback); Explain reports it.
 //
 // Formats are written as Format names (f32, f16, bf16, q8_0, q4_0, int4g64,
 // int3g128a, …), as a width preset (q2, q3, q4, q8: the Int formats below), or
@@ -34,6 +35,7 @@ package quant
 // Presets (Preset, ParsePlan):
 //
 //	f32 f16 bf16 q8_0 q4_0   every matrix in that format
+//	q4_k q5_k q6_k           every matrix in that K-quant (GGML's Q4_K …)
 //	q8   int8g128a           every matrix in one Int width; the group size and
 //	q4   int4g64a            symmetry of each width are the ones with the least
 //	q3   int3g64             error per stored bit on random rows (see PresetFormat)
@@ -219,15 +221,31 @@ func (p Plan) Explain(name string, shape []int) (Format, string) {
 	if len(shape) >= 2 && f.Validate() == nil {
 		cols := shape[len(shape)-1]
 		if err := codecFor(f).checkCols(cols); err != nil {
-			fb := Format{Kind: Int, Bits: 4, Group: 32}
-			if f.Kind == Q8_0 {
-				fb.Bits = 8
-			}
+			fb := fallback(f, cols)
 			why += fmt.Sprintf("; %s cannot store rows of %d, %s instead", f, cols, fb)
 			f = fb
 		}
 	}
 	return f, why
+}
+
+// fallback is the format for rows of cols weights that f cannot store:
+// int8g32 for q8_0 and int4g32 for q4_0. The K-quants fall back as
+// llama.cpp's quantizer does as far as this package runs its formats: to
+// f16 where rows are not a multiple of 32, else q6_K to q8_0, q5_K to q8_0
+// (llama.cpp: Q5_1) and q4_K to int4g32a (llama.cpp: Q5_0).
+func fallback(f Format, cols int) Format {
+	switch {
+	case f.Kind == Q8_0:
+		return Format{Kind: Int, Bits: 8, Group: 32}
+	case f.Kind == Q4_0:
+		return Format{Kind: Int, Bits: 4, Group: 32}
+	case cols%32 != 0:
+		return FormatF16
+	case f.Kind == Q4K:
+		return Format{Kind: Int, Bits: 4, Group: 32, Asym: true}
+	}
+	return FormatQ8_0
 }
 
 // String is the plan's compact text form, which ParsePlan reads back:
@@ -267,7 +285,7 @@ func PresetFormat(bits int) (Format, bool) {
 	return f, ok
 }
 
-var presetNames = []string{"f32", "f16", "bf16", "q8_0", "q4_0", "q8", "q4", "q3", "q2", "mixed"}
+var presetNames = []string{"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q8", "q4", "q3", "q2", "mixed"}
 
 // PresetNames lists the presets.
 func PresetNames() []string { return slices.Clone(presetNames) }

@@ -104,7 +104,7 @@ func TestPresets(t *testing.T) {
 		if want == "" {
 			want = name
 		}
-		if len(p.Rules) != 0 || p.Default.String() != want {
+		if len(p.Rules) != 0 || !strings.EqualFold(p.Default.String(), want) {
 			t.Errorf("preset %s = %v, want every matrix %s", name, p, want)
 		}
 		if f := p.FormatFor("blk.0.attn_norm.weight", []int{64}); f != FormatF32 {

@@ -13,8 +13,8 @@ const q4_0BlockBytes = 2 + 16
 
 type q4_0Codec struct{}
 
-func (q4_0Codec) rowBytes(cols int) int { return cols / 32 * q4_0BlockBytes }
-func (q4_0Codec) usesQ8() bool          { return true }
+func (q4_0Codec) rowBytes(cols int) int    { return cols / 32 * q4_0BlockBytes }
+func (q4_0Codec) activations() activations { return actQ8 }
 func (q4_0Codec) checkCols(cols int) error {
 	if cols%32 != 0 {
 		return fmt.Errorf("quant: q4_0 needs a row length that is a multiple of 32, not %d", cols)

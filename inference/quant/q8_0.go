@@ -12,8 +12,8 @@ const q8_0BlockBytes = 2 + 32
 
 type q8_0Codec struct{}
 
-func (q8_0Codec) rowBytes(cols int) int { return cols / 32 * q8_0BlockBytes }
-func (q8_0Codec) usesQ8() bool          { return true }
+func (q8_0Codec) rowBytes(cols int) int    { return cols / 32 * q8_0BlockBytes }
+func (q8_0Codec) activations() activations { return actQ8 }
 func (q8_0Codec) checkCols(cols int) error {
 	if cols%32 != 0 {
 		return fmt.Errorf("quant: q8_0 needs a row length that is a multiple of 32, not %d", cols)

@@ -17,6 +17,10 @@ type kernelSet struct {
 	q8_0 func(row []byte, q []int8, scale []float32) float32
 	q4_0 func(row []byte, q []int8, scale []float32, sum []int32) float32
 
+	// K-quant dot kernels over activations in blocks of 256 (Batch.qkVector);
+	// nil means the generic one.
+	q4K, q5K, q6K func(row []byte, q []int8, scale []float32, sum []int16) float32
+
 	// q8quant quantizes one activation vector to 8-bit blocks of 32 (see
 	// quantizeQ8Row).
 	q8quant func(q []int8, scale []float32, sum []int32, x []float32)
@@ -147,6 +151,16 @@ func use(k *kernelSet) {
 	quantizeQ8Row = quantizeQ8RowGeneric
 	if k.q8quant != nil {
 		quantizeQ8Row = k.q8quant
+	}
+	dotQ4K, dotQ5K, dotQ6K = dotQ4KGeneric, dotQ5KGeneric, dotQ6KGeneric
+	if k.q4K != nil {
+		dotQ4K = k.q4K
+	}
+	if k.q5K != nil {
+		dotQ5K = k.q5K
+	}
+	if k.q6K != nil {
+		dotQ6K = k.q6K
 	}
 	dotInt2, dotInt3, dotInt4, dotInt8 = dotInt2Generic, dotInt3Generic, dotInt4Generic, dotInt8Generic
 	if k.int2Dot != nil {

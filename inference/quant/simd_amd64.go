@@ -100,10 +100,12 @@ func init() {
 	hasAVX2 := x.HasAVX2 && x.HasFMA && x.HasF16C
 	if hasAVX2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI && x.HasAVX512VBMI && x.HasAVX512GFNI {
 		addIntAVX512(avx512Kernels, x.HasAVX512BITALG)
+		addKQuantAVX2(avx512Kernels)
 		sets = append(sets, avx512Kernels)
 	}
 	if hasAVX2 {
 		addIntAVX2(avx2Kernels)
+		addKQuantAVX2(avx2Kernels)
 		sets = append(sets, avx2Kernels)
 	}
 	registerSIMD(sets...)

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/llama"
@@ -63,24 +64,51 @@ func (s Shape) Validate() error {
 	return nil
 }
 
-// ggufTypes are the tensor types WriteGGUF can store matrices in.
-var ggufTypes = map[gguf.Type]quant.Format{
-	gguf.F32: quant.FormatF32, gguf.F16: quant.FormatF16, gguf.Q8_0: quant.FormatQ8_0, gguf.Q4_0: quant.FormatQ4_0,
+// ggufTypes are the tensor types WriteGGUF can store matrices in, with
+// their general.file_type.
+var ggufTypes = map[gguf.Type]uint32{
+	gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7, gguf.Q4_K: 15, gguf.Q5_K: 17, gguf.Q6_K: 18,
 }
 
+// mixFileTypes are the general.file_type of llama.cpp's mixes.
+var mixFileTypes = map[string]uint32{"q4_k_m": 15, "q5_k_m": 17}
+
 // WriteGGUF writes a random model of this shape with its matrices stored as
-// typ (F32, F16, Q8_0 or Q4_0; norms stay F32). The same shape and seed give
-// the same weights whatever typ is.
+// typ (F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K; norms stay F32). The same
+// shape and seed give the same weights whatever typ is.
 func WriteGGUF(w io.Writer, s Shape, typ gguf.Type) error {
+	fileType, ok := ggufTypes[typ]
+	if !ok {
+		return fmt.Errorf("synth: cannot write type %s (want F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K)", typ)
+	}
+	return writeGGUF(w, s, fileType, func(string, []int) gguf.Type { return typ })
+}
+
+// WriteGGUFMix writes the model as WriteGGUF does with its matrices in
+// llama.cpp's mix (Q4_K_M or Q5_K_M, see quant.MixPlan). Every row length
+// of the shape must be a multiple of 256.
+func WriteGGUFMix(w io.Writer, s Shape, mix string) error {
+	plan, err := quant.MixPlan(mix, s.Layers, false)
+	if err != nil {
+		return err
+	}
+	if s.Dim%256 != 0 || s.HiddenDim%256 != 0 {
+		return fmt.Errorf("synth: %s needs dim and hidden dim that are multiples of 256", mix)
+	}
+	return writeGGUF(w, s, mixFileTypes[strings.ToLower(mix)], func(name string, shape []int) gguf.Type {
+		t, _ := llama.NativeGGMLType(plan.FormatFor(name, shape))
+		return t
+	})
+}
+
+// writeGGUF writes the model with each matrix stored in the type typeFor
+// gives it.
+func writeGGUF(w io.Writer, s Shape, fileType uint32, typeFor func(name string, shape []int) gguf.Type) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	format, ok := ggufTypes[typ]
-	if !ok {
-		return fmt.Errorf("synth: cannot write type %s (want F32, F16, Q8_0 or Q4_0)", typ)
-	}
 	g := gguf.NewWriter()
-	if err := addMetadata(g, s, typ); err != nil {
+	if err := addMetadata(g, s, fileType); err != nil {
 		return err
 	}
 	for i, t := range llama.Tensors(s.config()) {
@@ -94,6 +122,8 @@ func WriteGGUF(w io.Writer, s Shape, typ gguf.Type) error {
 			}
 			continue
 		}
+		typ := typeFor(t.Name, t.Shape)
+		format, _ := llama.NativeFormat(typ)
 		rows, cols := t.Shape[0], t.Shape[1]
 		m, err := quant.Quantize(randomMatrix(rows, cols, s.Seed+uint64(i)), rows, cols, format)
 		if err != nil {
@@ -134,7 +164,7 @@ func ones(n int) []float32 {
 
 // addMetadata writes llama hyperparameters and a SentencePiece-style
 // vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then made-up pieces.
-func addMetadata(g *gguf.Writer, s Shape, typ gguf.Type) error {
+func addMetadata(g *gguf.Writer, s Shape, fileType uint32) error {
 	tokens := make([]string, s.Vocab)
 	scores := make([]float32, s.Vocab)
 	types := make([]int32, s.Vocab)
@@ -147,7 +177,6 @@ func addMetadata(g *gguf.Writer, s Shape, typ gguf.Type) error {
 		tokens[i], scores[i], types[i] = "▁"+letters(i-259), -float32(i), 1
 	}
 	c := s.config()
-	fileType := map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7}[typ]
 	kvs := []struct {
 		key string
 		v   any
@@ -196,13 +225,23 @@ func letters(n int) string {
 // WriteFile writes the model to path (see WriteGGUF). The file appears
 // whole or not at all: it is written beside path and renamed into place.
 func WriteFile(path string, s Shape, typ gguf.Type) error {
+	return writeFile(path, func(w io.Writer) error { return WriteGGUF(w, s, typ) })
+}
+
+// WriteFileMix writes the model in a mix to path (see WriteGGUFMix), as
+// WriteFile does.
+func WriteFileMix(path string, s Shape, mix string) error {
+	return writeFile(path, func(w io.Writer) error { return WriteGGUFMix(w, s, mix) })
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".synth-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name()) // fails harmlessly after the rename
 	w := bufio.NewWriterSize(f, 1<<20)
-	err = WriteGGUF(w, s, typ)
+	err = write(w)
 	if err == nil {
 		err = w.Flush()
 	}

@@ -20,12 +20,22 @@ func TestDefaultShapeIs307M(t *testing.T) {
 	}
 }
 
-// write stores the small model as typ and opens it with the engine,
-// converting its matrices with prec (nil: as stored).
-func write(t *testing.T, typ gguf.Type, prec llama.Precision) *llama.Model {
+// write stores the small model as typ (a GGML type, or a mix such as
+// Q4_K_M) and opens it with the engine, converting its matrices with prec
+// (nil: as stored).
+func write(t *testing.T, typ string, prec llama.Precision) *llama.Model {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), typ.String()+".gguf")
-	if err := WriteFile(path, small, typ); err != nil {
+	path := filepath.Join(t.TempDir(), typ+".gguf")
+	var err error
+	if quant.IsMix(typ) {
+		err = WriteFileMix(path, small, typ)
+	} else {
+		var gt gguf.Type
+		if gt, err = gguf.ParseType(typ); err == nil {
+			err = WriteFile(path, small, gt)
+		}
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := llama.Open(path, llama.Options{Precision: prec})
@@ -47,17 +57,20 @@ func relErr(a, b []float32) float64 {
 	return math.Sqrt(num / den)
 }
 
-// TestQuantizedGGUFMatchesF32 loads the Q8_0 and Q4_0 files this package
-// wrote and compares their logits over a sequence with two references:
+// TestQuantizedGGUFMatchesF32 loads the Q8_0, Q4_0, Q6_K, Q5_K_M and
+// Q4_K_M files this package wrote, checks that every matrix runs in the
+// format stored (for the mixes, the one quant.MixPlan gives it), and
+// compares their logits over a sequence with two references:
 //
 //   - the F32 file: the whole quantization error. Random Gaussian weights
 //     with no trained structure amplify it through the layers (Q4_0's 8.6%
 //     weight error becomes ≈38% of the logits), so the bounds are loose:
-//     relative RMS logit error ≤ 5% (Q8_0) and ≤ 50% (Q4_0).
+//     relative RMS logit error ≤ 5% (Q8_0), 15% (Q6_K), 30% (Q5_K_M) and
+//     50% (Q4_0, Q4_K_M).
 //   - the same file dequantized to F32 on load: only the kernels' own error
-//     (8-bit activations, float reassociation) remains, ≤ 4% for both.
+//     (8-bit activations, float reassociation) remains, ≤ 4% for all.
 func TestQuantizedGGUFMatchesF32(t *testing.T) {
-	ref := write(t, gguf.F32, nil)
+	ref := write(t, "F32", nil)
 	tokens := []int{1, 300, 301, 302, 400, 17, 99, 260, 511, 3, 42, 42, 42, 280, 290, 300}
 	logits := func(m *llama.Model) [][]float32 {
 		s := m.NewSession(llama.SessionOptions{})
@@ -86,19 +99,32 @@ func TestQuantizedGGUFMatchesF32(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		typ    gguf.Type
-		format quant.Format
+		typ    string
 		maxErr float64
-	}{{gguf.Q8_0, quant.FormatQ8_0, 0.05}, {gguf.Q4_0, quant.FormatQ4_0, 0.5}} {
+	}{{"Q8_0", 0.05}, {"Q4_0", 0.5}, {"Q6_K", 0.15}, {"Q5_K_M", 0.3}, {"Q4_K_M", 0.5}} {
+		plan := quant.Plan{}
+		if quant.IsMix(c.typ) {
+			p, err := quant.MixPlan(c.typ, small.Layers, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan = p
+		} else {
+			f, err := quant.ParseFormat(c.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan.Default = f
+		}
 		m := write(t, c.typ, nil)
 		for _, nm := range m.Matrices() {
-			if nm.Matrix.Format != c.format {
-				t.Fatalf("%s: %s loaded as %s, want it run natively as %s", c.typ, nm.Name, nm.Matrix.Format, c.format)
+			if f := plan.FormatFor(nm.Name, []int{nm.Matrix.Rows, nm.Matrix.Cols}); nm.Matrix.Format != f {
+				t.Fatalf("%s: %s loaded as %s, want it run natively as %s", c.typ, nm.Name, nm.Matrix.Format, f)
 			}
 		}
 		got := logits(m)
-		compare(c.typ.String()+" vs f32 weights", want, got, c.maxErr)
-		compare(c.typ.String()+" vs its own weights in f32", logits(write(t, c.typ, toF32{})), got, 0.04)
+		compare(c.typ+" vs f32 weights", want, got, c.maxErr)
+		compare(c.typ+" vs its own weights in f32", logits(write(t, c.typ, toF32{})), got, 0.04)
 	}
 }
 
@@ -115,7 +141,7 @@ func TestSameSeedSameWeights(t *testing.T) {
 		buf *bytes.Buffer
 		s   Shape
 	}{{&a, small}, {&b, small}, {&c, other}} {
-		if err := WriteGGUF(x.buf, x.s, gguf.Q4_0); err != nil {
+		if err := WriteGGUFMix(x.buf, x.s, "q4_k_m"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,7 +157,10 @@ func TestInvalidShapes(t *testing.T) {
 			t.Errorf("shape %+v accepted", s)
 		}
 	}
-	if err := WriteGGUF(&bytes.Buffer{}, small, gguf.Q6_K); err == nil {
-		t.Error("type Q6_K accepted")
+	if err := WriteGGUF(&bytes.Buffer{}, small, gguf.Q2_K); err == nil {
+		t.Error("type Q2_K accepted")
+	}
+	if err := WriteGGUFMix(&bytes.Buffer{}, Shape{Dim: 128, HiddenDim: 256, Layers: 1, Heads: 4, KVHeads: 4, Vocab: 512, SeqLen: 8}, "q4_k_m"); err == nil {
+		t.Error("Q4_K_M of rows of 128 accepted")
 	}
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// llamaBench is llama.cpp's figures for one model file at one thread
+// count, measured by its llama-bench: medians over its repetitions.
+type llamaBench struct {
+	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+}
+
+// runLlamaBench runs bin (llama-bench) on model with threads threads: a
+// prompt of prompt tokens (pp) and gen decoded tokens (tg), reps times each.
+func runLlamaBench(bin, model string, threads, prompt, gen, reps int) (llamaBench, error) {
+	cmd := exec.Command(bin, "-m", model, "-t", strconv.Itoa(threads), "-p", strconv.Itoa(prompt),
+		"-n", strconv.Itoa(gen), "-r", strconv.Itoa(reps), "-o", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return llamaBench{}, fmt.Errorf("%s: %v: %s", bin, err, lastLine(stderr.String()))
+	}
+	var tests []struct {
+		NPrompt   int       `json:"n_prompt"`
+		NGen      int       `json:"n_gen"`
+		SamplesTS []float64 `json:"samples_ts"`
+	}
+	if err := json.Unmarshal(out, &tests); err != nil {
+		return llamaBench{}, fmt.Errorf("%s: reading its JSON: %v", bin, err)
+	}
+	var r llamaBench
+	for _, t := range tests {
+		if len(t.SamplesTS) == 0 {
+			continue
+		}
+		switch {
+		case t.NPrompt > 0 && t.NGen == 0:
+			r.PrefillTokensPerS = medianOf(t.SamplesTS)
+		case t.NGen > 0 && t.NPrompt == 0:
+			r.DecodeTokensPerS = medianOf(t.SamplesTS)
+		}
+	}
+	if r.PrefillTokensPerS == 0 || r.DecodeTokensPerS == 0 {
+		return r, fmt.Errorf("%s printed no pp%d or tg%d figures", bin, prompt, gen)
+	}
+	return r, nil
+}
+
+func medianOf(x []float64) float64 {
+	s := slices.Clone(x)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// cpuModel is the processor's model name (from /proc/cpuinfo where there
+// is one) and its number of logical cores.
+func cpuModel() string {
+	name := runtime.GOARCH
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				name = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", name, runtime.NumCPU())
+}

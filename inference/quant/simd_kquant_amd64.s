@@ -1,0 +1,335 @@
+#include "textflag.h"
+
+// K-quant dot-product kernels for amd64 with AVX2 + FMA + F16C (see
+// simd_kquant_amd64.go): one stored row against one activation vector in
+// GGML's Q8_K form (int8 codes in blocks of 256, a float32 scale per block,
+// int16 sums per 16 codes). Each super-block's products are summed in
+// integers; one float multiply-add per super-block (two with mins).
+
+#define PFDIST 8192
+
+// HSUMY0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
+#define HSUMY0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVHLPS     X0, X0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVSHDUP    X0, X1     \
+	VADDSS       X1, X0, X0
+
+// Per-lane word shuffles: kshuf4 + 32·k broadcasts word k of each lane;
+// kshuf6 + 32·k broadcasts word 2k in the low lane and 2k+1 in the high one.
+DATA kshuf4<>+0(SB)/8, $0x0100010001000100
+DATA kshuf4<>+8(SB)/8, $0x0100010001000100
+DATA kshuf4<>+16(SB)/8, $0x0100010001000100
+DATA kshuf4<>+24(SB)/8, $0x0100010001000100
+DATA kshuf4<>+32(SB)/8, $0x0302030203020302
+DATA kshuf4<>+40(SB)/8, $0x0302030203020302
+DATA kshuf4<>+48(SB)/8, $0x0302030203020302
+DATA kshuf4<>+56(SB)/8, $0x0302030203020302
+DATA kshuf4<>+64(SB)/8, $0x0504050405040504
+DATA kshuf4<>+72(SB)/8, $0x0504050405040504
+DATA kshuf4<>+80(SB)/8, $0x0504050405040504
+DATA kshuf4<>+88(SB)/8, $0x0504050405040504
+DATA kshuf4<>+96(SB)/8, $0x0706070607060706
+DATA kshuf4<>+104(SB)/8, $0x0706070607060706
+DATA kshuf4<>+112(SB)/8, $0x0706070607060706
+DATA kshuf4<>+120(SB)/8, $0x0706070607060706
+DATA kshuf4<>+128(SB)/8, $0x0908090809080908
+DATA kshuf4<>+136(SB)/8, $0x0908090809080908
+DATA kshuf4<>+144(SB)/8, $0x0908090809080908
+DATA kshuf4<>+152(SB)/8, $0x0908090809080908
+DATA kshuf4<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA kshuf4<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA kshuf4<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA kshuf4<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA kshuf4<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA kshuf4<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA kshuf4<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA kshuf4<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA kshuf4<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA kshuf4<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA kshuf4<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA kshuf4<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL kshuf4<>(SB), RODATA|NOPTR, $256
+
+DATA kshuf6<>+0(SB)/8, $0x0100010001000100
+DATA kshuf6<>+8(SB)/8, $0x0100010001000100
+DATA kshuf6<>+16(SB)/8, $0x0302030203020302
+DATA kshuf6<>+24(SB)/8, $0x0302030203020302
+DATA kshuf6<>+32(SB)/8, $0x0504050405040504
+DATA kshuf6<>+40(SB)/8, $0x0504050405040504
+DATA kshuf6<>+48(SB)/8, $0x0706070607060706
+DATA kshuf6<>+56(SB)/8, $0x0706070607060706
+DATA kshuf6<>+64(SB)/8, $0x0908090809080908
+DATA kshuf6<>+72(SB)/8, $0x0908090809080908
+DATA kshuf6<>+80(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA kshuf6<>+88(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA kshuf6<>+96(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA kshuf6<>+104(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA kshuf6<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA kshuf6<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL kshuf6<>(SB), RODATA|NOPTR, $128
+// KSCALES unpacks the eight 6-bit scales and mins of a Q4_K/Q5_K
+// super-block at SI into Y2's sixteen words (scales, then mins) and Y7
+// (the scales in both lanes). Clobbers AX, BX, DX, R10-R13.
+#define KSCALES \
+	MOVL        4(SI), AX            \
+	MOVL        8(SI), BX            \
+	MOVL        12(SI), DX           \
+	MOVL        AX, R10              \
+	ANDL        $0x3f3f3f3f, R10     \
+	MOVL        DX, R11              \
+	ANDL        $0x0f0f0f0f, R11     \
+	SHRL        $6, AX               \
+	ANDL        $0x03030303, AX      \
+	SHLL        $4, AX               \
+	ORL         AX, R11              \
+	MOVL        BX, R12              \
+	ANDL        $0x3f3f3f3f, R12     \
+	MOVL        DX, R13              \
+	SHRL        $4, R13              \
+	ANDL        $0x0f0f0f0f, R13     \
+	SHRL        $6, BX               \
+	ANDL        $0x03030303, BX      \
+	SHLL        $4, BX               \
+	ORL         BX, R13              \
+	SHLQ        $32, R11             \
+	ORQ         R10, R11             \
+	SHLQ        $32, R13             \
+	ORQ         R12, R13             \
+	VMOVQ       R11, X2              \
+	VPINSRQ     $1, R13, X2, X2      \
+	VPMOVZXBW   X2, Y2               \
+	VPERMQ      $0x44, Y2, Y7
+
+// KMINS subtracts dmin·scale·Σ m_j·(Σx of sub-block j) from X1: the
+// activations' sums per 16 at R9 added in pairs, times the mins in Y2's
+// high lane; dmin is the float16 at SI+2 and the activations' scale at R8.
+#define KMINS \
+	VMOVDQU      (R9), Y3      \
+	VEXTRACTI128 $1, Y3, X4    \
+	VPHADDW      X4, X3, X3    \
+	VEXTRACTI128 $1, Y2, X4    \
+	VPMADDWD     X3, X4, X4    \
+	VCVTDQ2PS    X4, X4        \
+	VPBROADCASTW 2(SI), X5     \
+	VCVTPH2PS    X5, X5        \
+	VBROADCASTSS (R8), X6      \
+	VMULPS       X6, X5, X5    \
+	VFNMADD231PS X5, X4, X1
+
+// KFINISH adds d·scale·Y13 (the super-block's integer sums) to Y0; d is the
+// float16 at SI+doff, the activations' scale at R8.
+#define KFINISH(doff) \
+	VCVTDQ2PS    Y13, Y13      \
+	VPBROADCASTW doff(SI), X5  \
+	VCVTPH2PS    X5, Y5        \
+	VBROADCASTSS (R8), Y6      \
+	VMULPS       Y6, Y5, Y5    \
+	VFMADD231PS  Y5, Y13, Y0
+
+// Q4CHUNK adds to Y13 the 64 products of the 32 code bytes at SI+off
+// (low nibbles: sub-block 2j, high: 2j+1) with the activations at DI+64·j,
+// each sub-block's sums times its scale.
+#define Q4CHUNK(off, j) \
+	VMOVDQU     off(SI), Y9             \
+	VPSRLW      $4, Y9, Y10             \
+	VPAND       Y15, Y9, Y9             \
+	VPAND       Y15, Y10, Y10           \
+	VPMADDUBSW  (64*j)(DI), Y9, Y9      \
+	VPMADDUBSW  (64*j+32)(DI), Y10, Y10 \
+	VPSHUFB     kshuf4<>+(64*j)(SB), Y7, Y11    \
+	VPSHUFB     kshuf4<>+(64*j+32)(SB), Y7, Y12 \
+	VPMADDWD    Y11, Y9, Y9             \
+	VPMADDWD    Y12, Y10, Y10           \
+	VPADDD      Y9, Y13, Y13            \
+	VPADDD      Y10, Y13, Y13
+
+// Q5HIGH ors bit b of each byte of Y14 (the fifth bits), as 16, into reg.
+#define Q5HIGH(b, reg) \
+	VPSRLW      $b, Y14, Y11  \
+	VPAND       Y8, Y11, Y11  \
+	VPSLLW      $4, Y11, Y11  \
+	VPOR        Y11, reg, reg
+
+// Q5CHUNK is Q4CHUNK with the fifth bits 2j and 2j+1 of the bytes in Y14.
+#define Q5CHUNK(off, j) \
+	VMOVDQU     off(SI), Y9             \
+	VPSRLW      $4, Y9, Y10             \
+	VPAND       Y15, Y9, Y9             \
+	VPAND       Y15, Y10, Y10           \
+	Q5HIGH((2*j), Y9)                   \
+	Q5HIGH((2*j+1), Y10)                \
+	VPMADDUBSW  (64*j)(DI), Y9, Y9      \
+	VPMADDUBSW  (64*j+32)(DI), Y10, Y10 \
+	VPSHUFB     kshuf4<>+(64*j)(SB), Y7, Y11    \
+	VPSHUFB     kshuf4<>+(64*j+32)(SB), Y7, Y12 \
+	VPMADDWD    Y11, Y9, Y9             \
+	VPMADDWD    Y12, Y10, Y10           \
+	VPADDD      Y9, Y13, Y13            \
+	VPADDD      Y10, Y13, Y13
+
+// func dotQ4KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
+TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
+	MOVQ         row+0(FP), SI
+	MOVQ         q+8(FP), DI
+	MOVQ         scale+16(FP), R8
+	MOVQ         sum+24(FP), R9
+	MOVQ         nsb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	TESTQ        CX, CX
+	JZ           q4k_done
+
+q4k_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 (PFDIST+64)(SI)
+	PREFETCHT0 (PFDIST+128)(SI)
+	KSCALES
+	KMINS
+	VPXOR      Y13, Y13, Y13
+	Q4CHUNK(16, 0)
+	Q4CHUNK(48, 1)
+	Q4CHUNK(80, 2)
+	Q4CHUNK(112, 3)
+	KFINISH(0)
+	ADDQ       $144, SI
+	ADDQ       $256, DI
+	ADDQ       $4, R8
+	ADDQ       $32, R9
+	DECQ       CX
+	JNZ        q4k_loop
+
+q4k_done:
+	VADDPS Y1, Y0, Y0
+	HSUMY0
+	VZEROUPPER
+	MOVSS  X0, ret+40(FP)
+	RET
+
+// func dotQ5KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
+TEXT ·dotQ5KAVX2(SB), NOSPLIT, $0-44
+	MOVQ         row+0(FP), SI
+	MOVQ         q+8(FP), DI
+	MOVQ         scale+16(FP), R8
+	MOVQ         sum+24(FP), R9
+	MOVQ         nsb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	TESTQ        CX, CX
+	JZ           q5k_done
+
+q5k_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 (PFDIST+64)(SI)
+	PREFETCHT0 (PFDIST+128)(SI)
+	KSCALES
+	KMINS
+	VMOVDQU    16(SI), Y14
+	VPXOR      Y13, Y13, Y13
+	Q5CHUNK(48, 0)
+	Q5CHUNK(80, 1)
+	Q5CHUNK(112, 2)
+	Q5CHUNK(144, 3)
+	KFINISH(0)
+	ADDQ       $176, SI
+	ADDQ       $256, DI
+	ADDQ       $4, R8
+	ADDQ       $32, R9
+	DECQ       CX
+	JNZ        q5k_loop
+
+q5k_done:
+	VADDPS Y1, Y0, Y0
+	HSUMY0
+	VZEROUPPER
+	MOVSS  X0, ret+40(FP)
+	RET
+
+// Q6QUARTER adds to Y13 the 32 products of quarter k of half n: codes
+// (nibbles of reg, already masked) with the high bits 2k of Y14 as 16 and
+// 32, times the activations at DI+32·k, each 16 times its scale (Y7 words,
+// picked by kshuf6 + 32·k).
+#define Q6QUARTER(reg, k) \
+	VPSRLW      $(2*k), Y14, Y11            \
+	VPAND       Y8, Y11, Y11                \
+	VPSLLW      $4, Y11, Y11                \
+	VPOR        Y11, reg, reg               \
+	VPMADDUBSW  (32*k)(DI), reg, reg        \
+	VPSHUFB     kshuf6<>+(32*k)(SB), Y7, Y11 \
+	VPMADDWD    Y11, reg, reg               \
+	VPADDD      reg, Y13, Y13
+
+// Q6HALF adds half n (128 codes) of the Q6_K super-block at SI to Y13.
+#define Q6HALF(n) \
+	VPBROADCASTQ (192+8*n)(SI), X7 \
+	VPMOVSXBW    X7, Y7            \
+	VMOVDQU      (128+32*n)(SI), Y14 \
+	VMOVDQU      (64*n)(SI), Y9    \
+	VMOVDQU      (64*n+32)(SI), Y10 \
+	VPSRLW       $4, Y9, Y3        \
+	VPSRLW       $4, Y10, Y4       \
+	VPAND        Y15, Y9, Y9       \
+	VPAND        Y15, Y10, Y10     \
+	VPAND        Y15, Y3, Y3       \
+	VPAND        Y15, Y4, Y4       \
+	Q6QUARTER(Y9, 0)               \
+	Q6QUARTER(Y10, 1)              \
+	Q6QUARTER(Y3, 2)               \
+	Q6QUARTER(Y4, 3)               \
+	ADDQ         $128, DI
+
+// func dotQ6KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
+//
+// The codes are stored +32: Σ sc·(code−32)·x = Σ sc·code·x − 32·Σ sc·Σx,
+// the second sum from the activations' sums per 16.
+TEXT ·dotQ6KAVX2(SB), NOSPLIT, $0-44
+	MOVQ         row+0(FP), SI
+	MOVQ         q+8(FP), DI
+	MOVQ         scale+16(FP), R8
+	MOVQ         sum+24(FP), R9
+	MOVQ         nsb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	VXORPS       Y0, Y0, Y0
+	TESTQ        CX, CX
+	JZ           q6k_done
+
+q6k_loop:
+	PREFETCHT0   PFDIST(SI)
+	PREFETCHT0   (PFDIST+64)(SI)
+	PREFETCHT0   (PFDIST+128)(SI)
+	PREFETCHT0   (PFDIST+192)(SI)
+	VPMOVSXBW    192(SI), Y2
+	VPMADDWD     (R9), Y2, Y13
+	VPSLLD       $5, Y13, Y13
+	VPXOR        Y12, Y12, Y12
+	VPSUBD       Y13, Y12, Y13
+	Q6HALF(0)
+	Q6HALF(1)
+	KFINISH(208)
+	ADDQ         $210, SI
+	ADDQ         $4, R8
+	ADDQ         $32, R9
+	DECQ         CX
+	JNZ          q6k_loop
+
+q6k_done:
+	HSUMY0
+	VZEROUPPER
+	MOVSS  X0, ret+40(FP)
+	RET
