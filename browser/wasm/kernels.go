@@ -74,19 +74,23 @@ func placeKernels(d *kern.Device, model *llama.Model) {
 }
 
 // openThreads starts the kernels of level on threads threads
-// (kern.OpenArena) where that can help: SIMD kernels (level is not 'go'),
-// more than one thread asked for, and no WebGPU backend (which uploads
-// the weights from Go memory). It returns the arena, or nil for the
-// kernels on one thread, and records the threads that run as backend's
-// threads (with why not more in threadsError).
+// (kern.OpenArena) where it can: SIMD kernels (level is not 'go') and no
+// WebGPU backend (which uploads the weights from Go memory). One thread
+// runs there too, where the page has shared memory: the weights then stay
+// out of the Go heap, whose collector keeps a margin over all it holds.
+// It returns the arena, or nil for the kernels on Go's memory, and
+// records the threads that run as backend's threads (with why not more in
+// threadsError, when more were asked for).
 func openThreads(level string, threads int, gpu *gpuDevice, backend map[string]any) *kern.Arena {
 	backend["threads"] = 1
-	if level == "go" || threads < 2 || gpu != nil {
+	if level == "go" || threads < 1 || gpu != nil {
 		return nil
 	}
 	a, err := kern.OpenArena(level, threads)
 	if err != nil {
-		backend["threadsError"] = err.Error()
+		if threads > 1 {
+			backend["threadsError"] = err.Error()
+		}
 		return nil
 	}
 	backend["threads"] = a.Threads()

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -42,7 +43,14 @@ import (
 	"github.com/ipfs-accelerate/accel/loader"
 )
 
+// gcPercent is the runtime's GOGC. The weights dominate its heap, and Go's
+// default (100) lets garbage grow as large as everything live before a
+// collection: a page would come to hold the model twice. The weights hold
+// no pointers, so a collection costs little whatever their size.
+const gcPercent = 10
+
 func main() {
+	debug.SetGCPercent(gcPercent)
 	e := &engine{}
 	js.Global().Set("accelRuntime", js.ValueOf(map[string]any{
 		"loadModel":       js.FuncOf(e.loadModel),
