@@ -415,48 +415,16 @@ func benchKernels(b *testing.B, name string, m *quant.Matrix, n int) {
 	}
 }
 
-// The products of rows (quant.RowDevice, attention over a KV cache) are
-// the Go kernels' bit for bit, for ragged widths, strides and counts; the
-// weighted sums take widths that are multiples of 4 and refuse others.
+// The products of rows (quant.VectorDevice, attention over a KV cache)
+// are the Go kernels' bit for bit, for ragged widths, strides and counts;
+// the weighted sums take widths that are multiples of 4 and refuse others.
 func TestRowsMatchGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, level := range Levels() {
 		d := open(t, level, 0).(*Device)
-		for _, s := range []struct{ width, stride, count, n int }{{1, 1, 1, 1}, {6, 10, 5, 2}, {8, 8, 40, 1}, {12, 100, 3, 7}, {64, 512, 193, 8}, {172, 172, 9, 4}} {
-			r := quant.Rows{Data: randomValues(s.count, s.stride, rng), Width: s.width, Stride: s.stride, Count: s.count}
-			x := randomValues(s.n, s.width, rng)
-			want, got := make([]float32, s.n*s.count), make([]float32, s.n*s.count)
-			for t := range s.n {
-				for j := range s.count {
-					want[t*s.count+j] = quant.Dot(x[t*s.width:(t+1)*s.width], r.Row(j))
-				}
-			}
-			if err := d.DotRows(got, s.count, x, s.n, r); err != nil {
-				t.Fatalf("%s %+v: %v", d, s, err)
-			}
-			if i := mismatch(got, want); i >= 0 {
-				t.Errorf("%s %+v: dot product %d is %v, not %v", d, s, i, got[i], want[i])
-			}
-			a := randomValues(s.n, s.count, rng)
-			want = randomValues(s.n, s.width, rng)
-			got = slices.Clone(want)
-			for t := range s.n {
-				for j := range s.count {
-					quant.AddScaled(want[t*s.width:(t+1)*s.width], a[t*s.count+j], r.Row(j))
-				}
-			}
-			err := d.AddRows(got, a, s.count, s.n, r)
-			if s.width%4 != 0 {
-				if err == nil {
-					t.Errorf("%s %+v: weighted sums of rows %d wide: want them refused", d, s, s.width)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("%s %+v: %v", d, s, err)
-			}
-			if i := mismatch(got, want); i >= 0 {
-				t.Errorf("%s %+v: weighted sum %d is %v, not %v", d, s, i, got[i], want[i])
+		for _, s := range [][4]int{{1, 1, 1, 1}, {6, 10, 5, 2}, {8, 8, 40, 1}, {12, 100, 3, 7}, {64, 512, 193, 8}, {172, 172, 9, 4}} {
+			if err := checkRows(d, s[0], s[1], s[2], s[3], rng); err != nil {
+				t.Errorf("width %d, stride %d, %d rows, %d vectors: %v", s[0], s[1], s[2], s[3], err)
 			}
 		}
 	}

@@ -120,34 +120,9 @@ func randomValues(rows, cols int, rng *rand.Rand) []float32 {
 // under- and overflow).
 func vectorTest(d *Device) error {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, s := range []struct{ width, stride, count, n int }{{8, 72, 13, 3}, {64, 256, 37, 8}} {
-		r := quant.Rows{Data: randomValues(s.count, s.stride, rng), Width: s.width, Stride: s.stride, Count: s.count}
-		x := randomValues(s.n, s.width, rng)
-		want, got := make([]float32, s.n*s.count), make([]float32, s.n*s.count)
-		for t := range s.n {
-			for j := range s.count {
-				want[t*s.count+j] = quant.Dot(x[t*s.width:(t+1)*s.width], r.Row(j))
-			}
-		}
-		if err := d.DotRows(got, s.count, x, s.n, r); err != nil {
+	for _, s := range [][4]int{{8, 72, 13, 3}, {64, 256, 37, 8}} {
+		if err := checkRows(d, s[0], s[1], s[2], s[3], rng); err != nil {
 			return err
-		}
-		if i := mismatch(got, want); i >= 0 {
-			return fmt.Errorf("kern: the %s kernels' dot products of rows differ from Go's: %d of %d is %v, not %v", d, i, len(want), got[i], want[i])
-		}
-		a := randomValues(s.n, s.count, rng)
-		want, got = randomValues(s.n, s.width, rng), make([]float32, s.n*s.width)
-		copy(got, want)
-		for t := range s.n {
-			for j := range s.count {
-				quant.AddScaled(want[t*s.width:(t+1)*s.width], a[t*s.count+j], r.Row(j))
-			}
-		}
-		if err := d.AddRows(got, a, s.count, s.n, r); err != nil {
-			return err
-		}
-		if i := mismatch(got, want); i >= 0 {
-			return fmt.Errorf("kern: the %s kernels' weighted sums of rows differ from Go's: %d of %d is %v, not %v", d, i, len(want), got[i], want[i])
 		}
 	}
 	x := append(randomValues(4, 64, rng), 0, float32(math.Copysign(0, -1)), 1e-9, 100, -100, 750, -750, 1e30, -1e30, 720, -720)
@@ -168,6 +143,48 @@ func vectorTest(d *Device) error {
 	}
 	if i := mismatch(got, want); i >= 0 {
 		return fmt.Errorf("kern: the %s kernels' softmax differs from Go's: value %d of %v is %v, not %v", d, i, x[i/9*9:i/9*9+9], got[i], want[i])
+	}
+	return nil
+}
+
+// checkRows compares d's DotRows and AddRows with quant's Go kernels on
+// count random rows of width values, stride apart, and n random vectors;
+// AddRows must refuse rows whose width is not a multiple of 4.
+func checkRows(d *Device, width, stride, count, n int, rng *rand.Rand) error {
+	r := quant.Rows{Data: randomValues(count, stride, rng), Width: width, Stride: stride, Count: count}
+	x := randomValues(n, width, rng)
+	want, got := make([]float32, n*count), make([]float32, n*count)
+	for t := range n {
+		for j := range count {
+			want[t*count+j] = quant.Dot(x[t*width:(t+1)*width], r.Row(j))
+		}
+	}
+	if err := d.DotRows(got, count, x, n, r); err != nil {
+		return err
+	}
+	if i := mismatch(got, want); i >= 0 {
+		return fmt.Errorf("kern: the %s kernels' dot products of rows %d wide differ from Go's: %d of %d is %v, not %v", d, width, i, len(want), got[i], want[i])
+	}
+	a := randomValues(n, count, rng)
+	want = randomValues(n, width, rng)
+	got = slices.Clone(want)
+	for t := range n {
+		for j := range count {
+			quant.AddScaled(want[t*width:(t+1)*width], a[t*count+j], r.Row(j))
+		}
+	}
+	err := d.AddRows(got, a, count, n, r)
+	if width%4 != 0 {
+		if err == nil {
+			return fmt.Errorf("kern: the %s kernels took weighted sums of rows %d wide", d, width)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if i := mismatch(got, want); i >= 0 {
+		return fmt.Errorf("kern: the %s kernels' weighted sums of rows %d wide differ from Go's: %d of %d is %v, not %v", d, width, i, len(want), got[i], want[i])
 	}
 	return nil
 }
