@@ -483,17 +483,7 @@ func TestWebSocketPauseResume(t *testing.T) {
 // paused one and lets the waiting one run.
 func TestWebSocketCancelAndQueue(t *testing.T) {
 	f := newFixture(t, Options{MaxActive: 1, MaxWaiting: 1})
-	conn := f.dial(t)
-	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40})
-	send(t, conn, map[string]string{"type": "pause"})
-	f.waitMetric(t, 1, "accel_inference_time_to_first_token_seconds")
-
-	waited := make(chan int)
-	go func() {
-		status, _ := f.post(t, "/v1/completions", map[string]any{"model": "stories", "prompt": prompt, "max_tokens": 5})
-		waited <- status
-	}()
-	f.waitMetric(t, 1, "accel_inference_queue_depth")
+	conn, waited := f.pauseOneQueueOne(t)
 	status, body := f.post(t, "/v1/completions", map[string]any{"model": "stories", "prompt": prompt, "max_tokens": 5})
 	if e := errorOf(t, body); status != http.StatusTooManyRequests || str(e.Code) != "rate_limit_exceeded" {
 		t.Fatalf("a request over the queue got %d %s", status, body)
@@ -557,16 +547,7 @@ func TestGenerationsListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := f.dial(t)
-	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40, "temperature": 0})
-	send(t, conn, map[string]string{"type": "pause"})
-	f.waitMetric(t, 1, "accel_inference_time_to_first_token_seconds")
-	waited := make(chan int)
-	go func() {
-		status, _ := f.post(t, "/v1/completions", map[string]any{"model": "stories", "prompt": prompt, "max_tokens": 5})
-		waited <- status
-	}()
-	f.waitMetric(t, 1, "accel_inference_queue_depth")
+	conn, waited := f.pauseOneQueueOne(t)
 
 	running, waiting := f.srv.Generations()
 	if len(running) != 1 || waiting != 1 {
@@ -589,4 +570,23 @@ func TestGenerationsListed(t *testing.T) {
 			t.Fatalf("after both ended: %+v listed, %d waiting", running, waiting)
 		}
 	}
+}
+
+// pauseOneQueueOne starts a WebSocket generation on f, pauses it after its
+// first token, and queues a completion behind it (f runs one generation at
+// a time): it returns the paused stream's connection and a channel that
+// gets the queued request's status once it ends.
+func (f *fixture) pauseOneQueueOne(t *testing.T) (*websocket.Conn, chan int) {
+	t.Helper()
+	conn := f.dial(t)
+	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40, "temperature": 0})
+	send(t, conn, map[string]string{"type": "pause"})
+	f.waitMetric(t, 1, "accel_inference_time_to_first_token_seconds")
+	waited := make(chan int)
+	go func() {
+		status, _ := f.post(t, "/v1/completions", map[string]any{"model": "stories", "prompt": prompt, "max_tokens": 5})
+		waited <- status
+	}()
+	f.waitMetric(t, 1, "accel_inference_queue_depth")
+	return conn, waited
 }

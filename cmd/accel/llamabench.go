@@ -8,9 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ipfs-accelerate/accel/inference/bench"
 )
 
 // llamaBench is llama.cpp's figures for one model file at one thread
@@ -46,24 +47,15 @@ func runLlamaBench(bin, model string, threads, prompt, gen, reps int) (llamaBenc
 		}
 		switch {
 		case t.NPrompt > 0 && t.NGen == 0:
-			r.PrefillTokensPerS = medianOf(t.SamplesTS)
+			r.PrefillTokensPerS = bench.Median(t.SamplesTS)
 		case t.NGen > 0 && t.NPrompt == 0:
-			r.DecodeTokensPerS = medianOf(t.SamplesTS)
+			r.DecodeTokensPerS = bench.Median(t.SamplesTS)
 		}
 	}
 	if r.PrefillTokensPerS == 0 || r.DecodeTokensPerS == 0 {
 		return r, fmt.Errorf("%s printed no pp%d or tg%d figures", bin, prompt, gen)
 	}
 	return r, nil
-}
-
-func medianOf(x []float64) float64 {
-	s := slices.Clone(x)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func lastLine(s string) string {

@@ -83,13 +83,13 @@ func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 		}
 		steps = append(steps, round...)
 		bandwidth = append(bandwidth, bw)
-		fraction = append(fraction, float64(r.WeightBytes)/median(round)/bw)
+		fraction = append(fraction, float64(r.WeightBytes)/Median(round)/bw)
 	}
-	perToken := median(steps)
+	perToken := Median(steps)
 	r.DecodeTokensPerS = 1 / perToken
 	r.WeightsBytesPerS = float64(r.WeightBytes) / perToken
-	r.MemoryReadBytesPerS = median(bandwidth)
-	r.BandwidthFraction = median(fraction)
+	r.MemoryReadBytesPerS = Median(bandwidth)
+	r.BandwidthFraction = Median(fraction)
 
 	n := min(opts.PrefillTokens, m.SeqLen)
 	prompt := make([]int, n)
@@ -104,11 +104,13 @@ func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 		}
 		runs = append(runs, time.Since(start).Seconds())
 	}
-	r.PrefillTokensPerS = float64(n) / median(runs)
+	r.PrefillTokensPerS = float64(n) / Median(runs)
 	return r, nil
 }
 
-func median(x []float64) float64 {
+// Median is the middle value of x (the mean of the two middle ones for an
+// even count); x is left as it is.
+func Median(x []float64) float64 {
 	s := slices.Clone(x)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
