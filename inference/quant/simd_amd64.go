@@ -75,6 +75,16 @@ const (
 	q4Prep = 256 // the same for Q4_0
 )
 
+// axpyAVX2 adds a·x to dst for the first n&^7 elements.
+//
+//go:noescape
+func axpyAVX2(dst, x *float32, a float32, n int)
+
+// dotQ8_0AVX2 reads pairs×2 blocks.
+//
+//go:noescape
+func dotQ8_0AVX2(row *byte, q *int8, scale *float32, pairs int) float32
+
 // dotF32AVX2, dotF16AVX2 and dotBF16AVX2 read n&^7 elements.
 //
 //go:noescape
@@ -85,14 +95,6 @@ func dotF16AVX2(a *uint16, b *float32, n int) float32
 
 //go:noescape
 func dotBF16AVX2(a *uint16, b *float32, n int) float32
-
-// dotQ8_0AVX2 and dotQ4_0AVX2 read pairs×2 blocks.
-//
-//go:noescape
-func dotQ8_0AVX2(row *byte, q *int8, scale *float32, pairs int) float32
-
-//go:noescape
-func dotQ4_0AVX2(row *byte, q *int8, scale *float32, sum *int32, pairs int) float32
 
 func init() {
 	x := &cpu.X86
@@ -304,6 +306,14 @@ func (k *tileKernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *
 
 var avx2Kernels = &kernelSet{
 	name: "avx2",
+	axpy: func(dst []float32, a float32, x []float32) {
+		x = x[:len(dst)]
+		m := len(dst) &^ 7
+		if m > 0 {
+			axpyAVX2(&dst[0], &x[0], a, m)
+		}
+		addScaledGeneric(dst[m:], a, x[m:])
+	},
 	f32: func(a, b []float32) float32 {
 		b = b[:len(a)]
 		m := len(a) &^ 7
@@ -353,17 +363,6 @@ var avx2Kernels = &kernelSet{
 		}
 		return s
 	},
-	q4_0: func(row []byte, q []int8, scale []float32, sum []int32) float32 {
-		nb := len(row) / q4_0BlockBytes
-		p := nb / 2 * 2
-		var s float32
-		if p > 0 {
-			_, _, _ = q[p*32-1], scale[p-1], sum[p-1]
-			s = dotQ4_0AVX2(&row[0], &q[0], &scale[0], &sum[0], p/2)
-		}
-		if p < nb {
-			s += dotQ4_0Generic(row[p*q4_0BlockBytes:nb*q4_0BlockBytes], q[p*32:], scale[p:], sum[p:])
-		}
-		return s
-	},
+	q4_0Tile: q4_0TileAVX2,
+	q4_0:     dotQ4_0AVX2,
 }

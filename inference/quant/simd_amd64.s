@@ -1209,72 +1209,6 @@ q8y_done:
 	MOVSS  X0, ret+32(FP)
 	RET
 
-// func dotQ4_0AVX2(row *byte, q *int8, scale *float32, sum *int32, pairs int) float32
-//
-// Two blocks per iteration: nibbles to 32 unsigned codes, VPMADDUBSW with the
-// signed activations (≤ 2·15·127, no saturation), VPMADDWD to int32, minus
-// Σx in each of the 8 lanes (−8·Σx in all).
-TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-44
-	MOVQ     row+0(FP), SI
-	MOVQ     q+8(FP), DI
-	MOVQ     scale+16(FP), R8
-	MOVQ     sum+24(FP), R9
-	MOVQ     pairs+32(FP), CX
-	VPCMPEQW Y15, Y15, Y15
-	VPSRLW   $15, Y15, Y15
-	MOVL     $0x0f0f0f0f, AX
-	VMOVD    AX, X14
-	VPBROADCASTD X14, Y14
-	VPXOR    Y0, Y0, Y0
-	VPXOR    Y1, Y1, Y1
-	TESTQ    CX, CX
-	JZ       q4y_done
-
-q4y_loop:
-	VMOVDQU      2(SI), X4
-	VPSRLW       $4, X4, X5
-	VINSERTI128  $1, X5, Y4, Y4
-	VPAND        Y14, Y4, Y4
-	VPMADDUBSW   (DI), Y4, Y4
-	VPMADDWD     Y15, Y4, Y4
-	VPBROADCASTD (R9), Y5
-	VPSUBD       Y5, Y4, Y4
-	VCVTDQ2PS    Y4, Y4
-	VPBROADCASTW (SI), X6
-	VCVTPH2PS    X6, Y6
-	VBROADCASTSS (R8), Y7
-	VMULPS       Y7, Y6, Y6
-	VFMADD231PS  Y6, Y4, Y0
-
-	VMOVDQU      20(SI), X8
-	VPSRLW       $4, X8, X9
-	VINSERTI128  $1, X9, Y8, Y8
-	VPAND        Y14, Y8, Y8
-	VPMADDUBSW   32(DI), Y8, Y8
-	VPMADDWD     Y15, Y8, Y8
-	VPBROADCASTD 4(R9), Y9
-	VPSUBD       Y9, Y8, Y8
-	VCVTDQ2PS    Y8, Y8
-	VPBROADCASTW 18(SI), X10
-	VCVTPH2PS    X10, Y10
-	VBROADCASTSS 4(R8), Y11
-	VMULPS       Y11, Y10, Y10
-	VFMADD231PS  Y10, Y8, Y1
-
-	ADDQ $36, SI
-	ADDQ $64, DI
-	ADDQ $8, R8
-	ADDQ $8, R9
-	DECQ CX
-	JNZ  q4y_loop
-
-q4y_done:
-	VADDPS Y1, Y0, Y0
-	HSUMY0
-	VZEROUPPER
-	MOVSS  X0, ret+40(FP)
-	RET
-
 // ---------------------------------------------------------------- activations
 
 // func quantizeQ8AVX512(x *float32, n int, q *int8, scale *float32, sum *int32)
@@ -1398,5 +1332,28 @@ axpy_loop:
 	JNZ         axpy_loop
 
 axpy_done:
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(dst, x *float32, a float32, n int)
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	MOVQ         n+24(FP), CX
+	SHRQ         $3, CX
+	JZ           axpyy_done
+
+axpyy_loop:
+	VMOVUPS     (SI), Y1
+	VMOVUPS     (DI), Y2
+	VFMADD231PS Y1, Y0, Y2
+	VMOVUPS     Y2, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         axpyy_loop
+
+axpyy_done:
 	VZEROUPPER
 	RET
