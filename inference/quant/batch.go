@@ -2,6 +2,7 @@ package quant
 
 import (
 	"math"
+	"sync"
 )
 
 // q8Block is the number of activations that share one 8-bit scale.
@@ -25,6 +26,13 @@ type Batch struct {
 	qk         []int8    // N×Cols (Cols a multiple of 256)
 	qkScale    []float32 // N×Cols/256: value = qk × scale
 	qkSum      []int16   // N×Cols/16: sums of 16 consecutive qk
+
+	// quads is the 8-bit form laid out for a kernel that reads four
+	// vectors at once, built by the first tile that needs it (tiles run in
+	// parallel, hence the lock).
+	quadsMu    sync.Mutex
+	quadsReady bool
+	quads      []byte
 }
 
 // NewBatch wraps n vectors of cols values held in x (len n×cols).
@@ -40,6 +48,7 @@ func (b *Batch) Reset(x []float32, n, cols int) {
 		panic("quant: batch length does not match n×cols")
 	}
 	b.N, b.Cols, b.F32, b.quantized, b.quantizedK = n, cols, x[:n*cols], false, false
+	b.quadsReady = false
 }
 
 // Vector returns vector t.

@@ -1,10 +1,64 @@
 package quant
 
+import (
+	"encoding/binary"
+	"math"
+)
+
 // q4_0R8AVX2 multiplies eight Q4_0 rows, rb bytes apart (rb may be 0), of
 // blocks blocks by one vector: out[i] = row i · x.
 //
 //go:noescape
 func q4_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
+
+// q4_0R8X4AVX2 multiplies eight Q4_0 rows, rb bytes apart (rb may be 0),
+// by four vectors laid out by Batch.q4Quads: out[8v+i] = row i · x_v, with
+// the bits q4_0R8AVX2 gives.
+//
+//go:noescape
+func q4_0R8X4AVX2(rows *byte, rb int, prep *byte, blocks int, out *[32]float32)
+
+// quadBytes is the size of one block of four vectors in Batch.q4Quads.
+const quadBytes = 4 * 128
+
+// q4Quads returns the batch's first N&^3 vectors laid out for q4_0R8X4AVX2:
+// per group of four vectors and block, for each vector, its codes 0–15
+// twice, codes 16–31 twice, 8·Σcodes eight times (int32) and its scale
+// eight times (float32).
+func (b *Batch) q4Quads() []byte {
+	b.quadsMu.Lock()
+	defer b.quadsMu.Unlock()
+	if b.quadsReady {
+		return b.quads
+	}
+	q, scale, sum := b.Q8()
+	nb := b.blocks()
+	groups := b.N / 4
+	b.quads = grow(b.quads, groups*nb*quadBytes)
+	parallelFor(groups, 1, func(lo, hi int) {
+		for g := lo; g < hi; g++ {
+			for blk := range nb {
+				dst := b.quads[(g*nb+blk)*quadBytes:]
+				for v := range 4 {
+					t := 4*g + v
+					x := q[(t*nb+blk)*q8Block:]
+					d := dst[v*128 : (v+1)*128]
+					for i := range 16 {
+						d[i], d[16+i] = byte(x[i]), byte(x[i])
+						d[32+i], d[48+i] = byte(x[16+i]), byte(x[16+i])
+					}
+					corr, s := uint32(8*sum[t*nb+blk]), math.Float32bits(scale[t*nb+blk])
+					for i := range 8 {
+						binary.LittleEndian.PutUint32(d[64+4*i:], corr)
+						binary.LittleEndian.PutUint32(d[96+4*i:], s)
+					}
+				}
+			}
+		}
+	})
+	b.quadsReady = true
+	return b.quads
+}
 
 // dotQ4_0AVX2 is one row's product through the eight-row kernel (rb = 0:
 // the row in every lane), so that it has the bits a matrix product gives.
@@ -20,9 +74,10 @@ func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
 }
 
 // q4_0TileAVX2 is Matrix.MatMul's kernel for a tile of Q4_0 rows on AVX2:
-// each vector in turn times the tile's rows eight at a time. A last group
-// of fewer than eight rows overlaps the one before it (a tile of fewer than
-// eight rows goes one row at a time).
+// the tile's rows eight at a time times the vectors four at a time, the
+// vectors left over one at a time. A last group of fewer than eight rows
+// overlaps the one before it (a tile of fewer than eight rows goes one row
+// at a time). Every path computes each product the same way.
 func q4_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	rb := len(tile) / n
 	nb := rb / q4_0BlockBytes
@@ -32,8 +87,27 @@ func q4_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	}
 	stride := nb * q8Block
 	q, scale, sum := x.Q8()
+	t := 0
+	if x.N >= 4 {
+		quads := x.q4Quads()
+		var out [32]float32
+		step, stride := 8, rb
+		if n < 8 {
+			step, stride = 1, 0
+		}
+		for ; t+4 <= x.N; t += 4 {
+			prep := quads[t/4*nb*quadBytes:]
+			for i := 0; i < n; i += step {
+				i0 := min(i, n-step)
+				q4_0R8X4AVX2(&tile[i0*rb], stride, &prep[0], nb, &out)
+				for v := range 4 {
+					copy(dst[(t+v)*ld+r0+i0:(t+v)*ld+r0+i0+step], out[8*v:8*v+step])
+				}
+			}
+		}
+	}
 	var out [8]float32
-	for t := range x.N {
+	for ; t < x.N; t++ {
 		qt, st, mt := q[t*stride:(t+1)*stride], scale[t*nb:(t+1)*nb], sum[t*nb:(t+1)*nb]
 		row := dst[t*ld+r0 : t*ld+r0+n]
 		if n < 8 {
