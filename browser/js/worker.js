@@ -72,6 +72,14 @@ function memoryMb() {
   return wasmMemory ? Math.round((wasmMemory.buffer.byteLength + self.AccelKernels.arenaBytes()) / 2 ** 20) : 0;
 }
 
+/** The WebAssembly module in file name in this worker's directory, compiled as it downloads where the server says application/wasm. */
+async function compileFile(name) {
+  const response = await fetch(new URL(name, self.location.href));
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  if (WebAssembly.compileStreaming && response.headers.get('Content-Type') === 'application/wasm') return WebAssembly.compileStreaming(response);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
 /** The bytes of file name in this worker's directory. */
 async function fetchFile(name) {
   const response = await fetch(new URL(name, self.location.href));
@@ -81,11 +89,11 @@ async function fetchFile(name) {
 
 const runtime = (async () => {
   const go = new Go();
-  const [bytes] = await Promise.all([
-    fetchFile('accel.wasm'),
+  const [module] = await Promise.all([
+    compileFile('accel.wasm'),
     self.AccelKernels.setup(go.importObject, (name) => fetchFile(`kernels/${name}`), () => new Worker(new URL('kernel-worker.js', self.location.href))),
   ]);
-  const { instance } = await WebAssembly.instantiate(bytes, go.importObject);
+  const instance = await WebAssembly.instantiate(module, go.importObject);
   await self.AccelKernels.attach(instance);
   wasmMemory = instance.exports.mem;
   go.run(instance).then(() => {
@@ -291,17 +299,26 @@ function threadsHere(threads = 1) {
 
 const cancelled = new Set(); // ids of generations the page gave up on
 
+/** A load's sources and statistics, and its functions over the model cache, opened while the runtime may still be starting. */
+async function startLoad(msg) {
+  const stats = { requests: 0, cached: 0, dropped: [], rejected: [], sources: {} };
+  const sources = blockSources(msg.gateway, msg.transport, stats);
+  const progress = progressOf(msg.id);
+  const load = { stats, total: 0 };
+  const fns = await loadFunctions(sources, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats,
+    (component, n) => progress(load.total, component, n));
+  return Object.assign(load, fns);
+}
+
 async function handle(msg) {
   const { id } = msg;
+  const starting = msg.type === 'load' ? startLoad(msg) : null;
+  starting?.catch(() => {}); // awaited below, once the runtime runs
   const rt = await runtime;
   switch (msg.type) {
     case 'load': {
-      const stats = { requests: 0, cached: 0, dropped: [], rejected: [], sources: {} };
-      const sources = blockSources(msg.gateway, msg.transport, stats);
-      const progress = progressOf(id);
-      let total = 0;
-      const { fetchBlock, onVerified, fetchLeaves, usage } = await loadFunctions(sources, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats,
-        (component, n) => progress(total, component, n));
+      const load = await starting;
+      const { stats, fetchBlock, onVerified, fetchLeaves, usage } = load;
       let gpu;
       let gpuError = null;
       if (msg.backend === 'webgpu') {
@@ -311,7 +328,7 @@ async function handle(msg) {
         fetchBlock,
         onVerified,
         fetchLeaves: (leafInfo, ...args) => {
-          total = leafInfo.total;
+          load.total = leafInfo.total;
           return fetchLeaves(leafInfo, ...args);
         },
         digest: self.crypto?.subtle ? sha256 : undefined,
