@@ -30,6 +30,7 @@ type kernelSet struct {
 	// registers are reused. nil means one dot product per row and vector.
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q4KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// Int format dot kernels (int_dot.go's signature); nil means the generic
 	// one.
@@ -189,6 +190,15 @@ func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 // mulTile multiplies a tile of Q4_0 rows with every vector of x.
 func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	if k := active.q4_0Tile; k != nil {
+		k(dst, ld, tile, r0, n, x)
+		return
+	}
+	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of Q4_K rows with every vector of x.
+func (c q4KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k := active.q4KTile; k != nil && x.N >= 4 {
 		k(dst, ld, tile, r0, n, x)
 		return
 	}

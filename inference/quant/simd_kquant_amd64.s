@@ -333,3 +333,140 @@ q6k_done:
 	VZEROUPPER
 	MOVSS  X0, ret+40(FP)
 	RET
+
+// KMINSV is KMINS for vector v of q4KX4AVX2 (its pointers in the table at
+// DI, the super-block's offsets in R10 and R11), its accumulator at
+// 32+64·v(R9) (clobbers AX, BX, X1, X3-X6).
+#define KMINSV(v) \
+	MOVQ         (24*v+16)(DI), BX \
+	VMOVDQU      (BX)(R11*1), Y3    \
+	VEXTRACTI128 $1, Y3, X4         \
+	VPHADDW      X4, X3, X3         \
+	VEXTRACTI128 $1, Y2, X4         \
+	VPMADDWD     X3, X4, X4         \
+	VCVTDQ2PS    X4, X4             \
+	VPBROADCASTW 2(SI), X5          \
+	VCVTPH2PS    X5, X5             \
+	MOVQ         (24*v+8)(DI), AX  \
+	VBROADCASTSS (AX)(R10*1), X6    \
+	VMULPS       X6, X5, X5         \
+	VMOVUPS      (32+64*v)(R9), X1  \
+	VFNMADD231PS X5, X4, X1         \
+	VMOVUPS      X1, (32+64*v)(R9)
+
+// Q4CHUNKV adds to acc vector v's products with the chunk unpacked in Y9
+// and Y10 (scales shuffled in Y11 and Y12), as Q4CHUNK does (clobbers AX,
+// Y13, Y14).
+#define Q4CHUNKV(j, v, acc) \
+	MOVQ       (24*v)(DI), AX                  \
+	VPMADDUBSW (64*j)(AX)(R12*1), Y9, Y13      \
+	VPMADDUBSW (64*j+32)(AX)(R12*1), Y10, Y14  \
+	VPMADDWD   Y11, Y13, Y13                   \
+	VPMADDWD   Y12, Y14, Y14                   \
+	VPADDD     Y13, acc, acc                   \
+	VPADDD     Y14, acc, acc
+
+// Q4CHUNK4 is Q4CHUNK for the four vectors of q4KX4AVX2: the codes are
+// unpacked and the scales shuffled once.
+#define Q4CHUNK4(off, j) \
+	VMOVDQU off(SI), Y9                             \
+	VPSRLW  $4, Y9, Y10                             \
+	VPAND   Y15, Y9, Y9                             \
+	VPAND   Y15, Y10, Y10                           \
+	VPSHUFB kshuf4<>+(64*j)(SB), Y7, Y11            \
+	VPSHUFB kshuf4<>+(64*j+32)(SB), Y7, Y12         \
+	Q4CHUNKV(j, 0, Y0)                              \
+	Q4CHUNKV(j, 1, Y1)                              \
+	Q4CHUNKV(j, 2, Y2)                              \
+	Q4CHUNKV(j, 3, Y3)
+
+// KFINISHV is KFINISH for vector v of q4KX4AVX2, the integer sums in acc
+// (clobbers AX, Y5, Y6, Y8).
+#define KFINISHV(v, acc) \
+	VCVTDQ2PS    acc, acc           \
+	VPBROADCASTW (SI), X5           \
+	VCVTPH2PS    X5, Y5             \
+	MOVQ         (24*v+8)(DI), AX  \
+	VBROADCASTSS (AX)(R10*1), Y6    \
+	VMULPS       Y6, Y5, Y5         \
+	VMOVUPS      (64*v)(R9), Y8     \
+	VFMADD231PS  Y5, acc, Y8        \
+	VMOVUPS      Y8, (64*v)(R9)
+
+// KSUMV stores vector v's dot product, from its accumulators, at
+// 4·v(DX), as dotQ4KAVX2 sums its own.
+#define KSUMV(v) \
+	VMOVUPS (64*v)(R9), Y0    \
+	VMOVUPS (64*v+32)(R9), Y1 \
+	VADDPS  Y1, Y0, Y0        \
+	HSUMY0                    \
+	VMOVSS  X0, (4*v)(DX)
+
+// func q4KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
+//
+// One Q4_K row of nsb super-blocks times four activation vectors, whose
+// codes, scales and sums are at acts[3v], acts[3v+1] and acts[3v+2]: the
+// row's codes are unpacked and its scales decoded once for the four.
+// out[v] has the bits dotQ4KAVX2 gives for vector v; acc holds each
+// vector's float accumulators (Y0 and X1 of dotQ4KAVX2) meanwhile.
+TEXT ·q4KX4AVX2(SB), NOSPLIT, $0-40
+	MOVQ         row+0(FP), SI
+	MOVQ         acts+8(FP), DI
+	MOVQ         nsb+16(FP), CX
+	MOVQ         acc+24(FP), R9
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS       Y0, Y0, Y0
+	VMOVUPS      Y0, (R9)
+	VMOVUPS      Y0, 32(R9)
+	VMOVUPS      Y0, 64(R9)
+	VMOVUPS      Y0, 96(R9)
+	VMOVUPS      Y0, 128(R9)
+	VMOVUPS      Y0, 160(R9)
+	VMOVUPS      Y0, 192(R9)
+	VMOVUPS      Y0, 224(R9)
+	XORQ         R8, R8
+	TESTQ        CX, CX
+	JZ           q4kx_sum
+
+q4kx_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 (PFDIST+64)(SI)
+	PREFETCHT0 (PFDIST+128)(SI)
+	KSCALES
+	MOVQ       R8, R10
+	SHLQ       $2, R10
+	MOVQ       R8, R11
+	SHLQ       $5, R11
+	MOVQ       R8, R12
+	SHLQ       $8, R12
+	KMINSV(0)
+	KMINSV(1)
+	KMINSV(2)
+	KMINSV(3)
+	VPXOR      Y0, Y0, Y0
+	VPXOR      Y1, Y1, Y1
+	VPXOR      Y2, Y2, Y2
+	VPXOR      Y3, Y3, Y3
+	Q4CHUNK4(16, 0)
+	Q4CHUNK4(48, 1)
+	Q4CHUNK4(80, 2)
+	Q4CHUNK4(112, 3)
+	KFINISHV(0, Y0)
+	KFINISHV(1, Y1)
+	KFINISHV(2, Y2)
+	KFINISHV(3, Y3)
+	ADDQ       $144, SI
+	INCQ       R8
+	DECQ       CX
+	JNZ        q4kx_loop
+
+q4kx_sum:
+	MOVQ out+32(FP), DX
+	KSUMV(0)
+	KSUMV(1)
+	KSUMV(2)
+	KSUMV(3)
+	VZEROUPPER
+	RET
