@@ -31,6 +31,7 @@ type kernelSet struct {
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q6KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// Int format dot kernels (int_dot.go's signature); nil means the generic
 	// one.
@@ -199,6 +200,15 @@ func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 // mulTile multiplies a tile of Q4_K rows with every vector of x.
 func (c q4KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	if k := active.q4KTile; k != nil && x.N >= 4 {
+		k(dst, ld, tile, r0, n, x)
+		return
+	}
+	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of Q6_K rows with every vector of x.
+func (c q6KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k := active.q6KTile; k != nil && x.N >= 4 {
 		k(dst, ld, tile, r0, n, x)
 		return
 	}

@@ -18,47 +18,57 @@ func dotQ5KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 //go:noescape
 func dotQ6KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 
-// q4KX4AVX2 multiplies one Q4_K row of nsb super-blocks by four vectors
-// whose codes, scales and sums start at acts[3v], acts[3v+1], acts[3v+2]:
-// out[v] has the bits dotQ4KAVX2 gives. acc is its scratch.
+// q4KX4AVX2 and q6KX4AVX2 multiply one Q4_K (Q6_K) row of nsb
+// super-blocks by four vectors whose codes, scales and sums start at
+// acts[3v], acts[3v+1], acts[3v+2]: out[v] has the bits dotQ4KAVX2
+// (dotQ6KAVX2) gives. acc is their scratch.
 //
 //go:noescape
 func q4KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 
-// q4KTileAVX2 is Matrix.MatMul's Q4_K kernel: vectors four at a time
-// through q4KX4AVX2, each row's codes unpacked once for the four, the rest
-// one at a time through dotQ4KAVX2.
-func q4KTileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	rb := len(tile) / n
-	nsb := rb / q4KBytes
-	t := 0
-	if nsb > 0 {
-		var (
-			acts [12]uintptr
-			acc  [64]float32
-			out  [4]float32
-		)
-		for ; t+4 <= x.N; t += 4 {
-			for v := range 4 {
-				q, scale, sum := x.qkVector(t + v)
-				_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
-				acts[3*v] = uintptr(unsafe.Pointer(&q[0]))
-				acts[3*v+1] = uintptr(unsafe.Pointer(&scale[0]))
-				acts[3*v+2] = uintptr(unsafe.Pointer(&sum[0]))
-			}
-			for i := range n {
-				q4KX4AVX2(&tile[i*rb], &acts, nsb, &acc, &out)
-				for v, s := range out {
-					dst[(t+v)*ld+r0+i] = s
+//go:noescape
+func q6KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
+
+// kX4Kernel is the signature of q4KX4AVX2 and q6KX4AVX2.
+type kX4Kernel func(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
+
+// kTileAVX2 returns Matrix.MatMul's kernel for a K-quant format: vectors
+// four at a time through kernel, each row's codes unpacked once for the
+// four, the rest one at a time through the codec's dot product (which
+// gives the same bits).
+func kTileAVX2(c codec, blockBytes int, kernel kX4Kernel) func(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	return func(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+		rb := len(tile) / n
+		nsb := rb / blockBytes
+		t := 0
+		if nsb > 0 {
+			var (
+				acts [12]uintptr
+				acc  [64]float32
+				out  [4]float32
+			)
+			for ; t+4 <= x.N; t += 4 {
+				for v := range 4 {
+					q, scale, sum := x.qkVector(t + v)
+					_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
+					acts[3*v] = uintptr(unsafe.Pointer(&q[0]))
+					acts[3*v+1] = uintptr(unsafe.Pointer(&scale[0]))
+					acts[3*v+2] = uintptr(unsafe.Pointer(&sum[0]))
+				}
+				for i := range n {
+					kernel(&tile[i*rb], &acts, nsb, &acc, &out)
+					for v, s := range out {
+						dst[(t+v)*ld+r0+i] = s
+					}
 				}
 			}
+			runtime.KeepAlive(x) // acts points into its buffers
 		}
-		runtime.KeepAlive(x) // acts points into its buffers
-	}
-	for ; t < x.N; t++ {
-		out := dst[t*ld+r0 : t*ld+r0+n]
-		for i := range out {
-			out[i] = q4KCodec{}.dot(tile[i*rb:(i+1)*rb], x, t)
+		for ; t < x.N; t++ {
+			out := dst[t*ld+r0 : t*ld+r0+n]
+			for i := range out {
+				out[i] = c.dot(tile[i*rb:(i+1)*rb], x, t)
+			}
 		}
 	}
 }
@@ -78,7 +88,8 @@ func kDotAVX2(blockBytes int, kernel func(row *byte, q *int8, scale *float32, su
 // addKQuantAVX2 installs the K-quant kernels in k.
 func addKQuantAVX2(k *kernelSet) {
 	k.q4K = kDotAVX2(q4KBytes, dotQ4KAVX2)
-	k.q4KTile = q4KTileAVX2
+	k.q4KTile = kTileAVX2(q4KCodec{}, q4KBytes, q4KX4AVX2)
+	k.q6KTile = kTileAVX2(q6KCodec{}, q6KBytes, q6KX4AVX2)
 	k.q5K = kDotAVX2(q5KBytes, dotQ5KAVX2)
 	k.q6K = kDotAVX2(q6KBytes, dotQ6KAVX2)
 }

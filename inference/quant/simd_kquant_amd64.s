@@ -380,21 +380,28 @@ q6k_done:
 	Q4CHUNKV(j, 2, Y2)                              \
 	Q4CHUNKV(j, 3, Y3)
 
-// KFINISHV is KFINISH for vector v of q4KX4AVX2, the integer sums in acc
-// (clobbers AX, Y5, Y6, Y8).
-#define KFINISHV(v, acc) \
+// KFINISHV is KFINISH for vector v of a four-vector kernel, the integer
+// sums in acc, d the float16 at SI+doff (clobbers AX, Y5, Y6, Y12).
+#define KFINISHV(doff, v, acc) \
 	VCVTDQ2PS    acc, acc           \
-	VPBROADCASTW (SI), X5           \
+	VPBROADCASTW doff(SI), X5       \
 	VCVTPH2PS    X5, Y5             \
 	MOVQ         (24*v+8)(DI), AX  \
 	VBROADCASTSS (AX)(R10*1), Y6    \
 	VMULPS       Y6, Y5, Y5         \
-	VMOVUPS      (64*v)(R9), Y8     \
-	VFMADD231PS  Y5, acc, Y8        \
-	VMOVUPS      Y8, (64*v)(R9)
+	VMOVUPS      (64*v)(R9), Y12    \
+	VFMADD231PS  Y5, acc, Y12       \
+	VMOVUPS      Y12, (64*v)(R9)
 
-// KSUMV stores vector v's dot product, from its accumulators, at
-// 4·v(DX), as dotQ4KAVX2 sums its own.
+// KSUM1V stores vector v's dot product, from its accumulator, at 4·v(DX),
+// as dotQ6KAVX2 sums its own.
+#define KSUM1V(v) \
+	VMOVUPS (64*v)(R9), Y0 \
+	HSUMY0                 \
+	VMOVSS  X0, (4*v)(DX)
+
+// KSUMV is KSUM1V with the mins' accumulator added first, as dotQ4KAVX2
+// sums its own.
 #define KSUMV(v) \
 	VMOVUPS (64*v)(R9), Y0    \
 	VMOVUPS (64*v+32)(R9), Y1 \
@@ -453,10 +460,10 @@ q4kx_loop:
 	Q4CHUNK4(48, 1)
 	Q4CHUNK4(80, 2)
 	Q4CHUNK4(112, 3)
-	KFINISHV(0, Y0)
-	KFINISHV(1, Y1)
-	KFINISHV(2, Y2)
-	KFINISHV(3, Y3)
+	KFINISHV(0, 0, Y0)
+	KFINISHV(0, 1, Y1)
+	KFINISHV(0, 2, Y2)
+	KFINISHV(0, 3, Y3)
 	ADDQ       $144, SI
 	INCQ       R8
 	DECQ       CX
@@ -468,5 +475,111 @@ q4kx_sum:
 	KSUMV(1)
 	KSUMV(2)
 	KSUMV(3)
+	VZEROUPPER
+	RET
+
+// Q6QUARTER4 is Q6QUARTER of half n for the four vectors of q6KX4AVX2: the
+// codes completed and the scales shuffled once (clobbers AX, Y11, Y12).
+#define Q6QUARTER4(reg, k, n) \
+	VPSRLW      $(2*k), Y14, Y11                    \
+	VPAND       Y8, Y11, Y11                        \
+	VPSLLW      $4, Y11, Y11                        \
+	VPOR        Y11, reg, reg                       \
+	VPSHUFB     kshuf6<>+(32*k)(SB), Y7, Y11         \
+	Q6VEC(reg, 128*n+32*k, 0, Y0)                   \
+	Q6VEC(reg, 128*n+32*k, 1, Y1)                   \
+	Q6VEC(reg, 128*n+32*k, 2, Y2)                   \
+	Q6VEC(reg, 128*n+32*k, 3, Y3)
+
+// Q6VEC adds to acc vector v's products of the codes in reg with its
+// activations at off in the super-block (scales shuffled in Y11).
+#define Q6VEC(reg, off, v, acc) \
+	MOVQ       (24*v)(DI), AX         \
+	VPMADDUBSW off(AX)(R12*1), reg, Y12 \
+	VPMADDWD   Y11, Y12, Y12          \
+	VPADDD     Y12, acc, acc
+
+// Q6HALF4 is Q6HALF for the four vectors of q6KX4AVX2.
+#define Q6HALF4(n) \
+	VPBROADCASTQ (192+8*n)(SI), X7   \
+	VPMOVSXBW    X7, Y7              \
+	VMOVDQU      (128+32*n)(SI), Y14 \
+	VMOVDQU      (64*n)(SI), Y9      \
+	VMOVDQU      (64*n+32)(SI), Y10  \
+	VPSRLW       $4, Y9, Y4          \
+	VPSRLW       $4, Y10, Y5         \
+	VPAND        Y15, Y9, Y9         \
+	VPAND        Y15, Y10, Y10       \
+	VPAND        Y15, Y4, Y4         \
+	VPAND        Y15, Y5, Y5         \
+	Q6QUARTER4(Y9, 0, n)             \
+	Q6QUARTER4(Y10, 1, n)            \
+	Q6QUARTER4(Y4, 2, n)             \
+	Q6QUARTER4(Y5, 3, n)
+
+// Q6INIT sets acc to −32·Σ sc·Σx of vector v (the scales as words in Y6).
+#define Q6INIT(v, acc) \
+	MOVQ     (24*v+16)(DI), BX \
+	VPMADDWD (BX)(R11*1), Y6, acc \
+	VPSLLD   $5, acc, acc      \
+	VPXOR    Y13, Y13, Y13     \
+	VPSUBD   acc, Y13, acc
+
+// func q6KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
+//
+// q4KX4AVX2 for Q6_K: out[v] has the bits dotQ6KAVX2 gives for vector v.
+TEXT ·q6KX4AVX2(SB), NOSPLIT, $0-40
+	MOVQ         row+0(FP), SI
+	MOVQ         acts+8(FP), DI
+	MOVQ         nsb+16(FP), CX
+	MOVQ         acc+24(FP), R9
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	VXORPS       Y0, Y0, Y0
+	VMOVUPS      Y0, (R9)
+	VMOVUPS      Y0, 64(R9)
+	VMOVUPS      Y0, 128(R9)
+	VMOVUPS      Y0, 192(R9)
+	XORQ         R8, R8
+	TESTQ        CX, CX
+	JZ           q6kx_sum
+
+q6kx_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 (PFDIST+64)(SI)
+	PREFETCHT0 (PFDIST+128)(SI)
+	PREFETCHT0 (PFDIST+192)(SI)
+	MOVQ       R8, R10
+	SHLQ       $2, R10
+	MOVQ       R8, R11
+	SHLQ       $5, R11
+	MOVQ       R8, R12
+	SHLQ       $8, R12
+	VPMOVSXBW  192(SI), Y6
+	Q6INIT(0, Y0)
+	Q6INIT(1, Y1)
+	Q6INIT(2, Y2)
+	Q6INIT(3, Y3)
+	Q6HALF4(0)
+	Q6HALF4(1)
+	KFINISHV(208, 0, Y0)
+	KFINISHV(208, 1, Y1)
+	KFINISHV(208, 2, Y2)
+	KFINISHV(208, 3, Y3)
+	ADDQ       $210, SI
+	INCQ       R8
+	DECQ       CX
+	JNZ        q6kx_loop
+
+q6kx_sum:
+	MOVQ out+32(FP), DX
+	KSUM1V(0)
+	KSUM1V(1)
+	KSUM1V(2)
+	KSUM1V(3)
 	VZEROUPPER
 	RET
