@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -84,6 +85,13 @@ func axpyAVX2(dst, x *float32, a float32, n int)
 //
 //go:noescape
 func dotQ8_0AVX2(row *byte, q *int8, scale *float32, pairs int) float32
+
+// q8_0X4AVX2 multiplies one Q8_0 row of pairs×2 blocks by four vectors
+// whose codes and scales start at acts[2v] and acts[2v+1]: out[v] has the
+// bits dotQ8_0AVX2 gives.
+//
+//go:noescape
+func q8_0X4AVX2(row *byte, acts *[8]uintptr, pairs int, out *[4]float32)
 
 // dotF32AVX2, dotF16AVX2 and dotBF16AVX2 read n&^7 elements.
 //
@@ -363,6 +371,53 @@ var avx2Kernels = &kernelSet{
 		}
 		return s
 	},
+	q8_0Tile: q8_0TileAVX2,
 	q4_0Tile: q4_0TileAVX2,
 	q4_0:     dotQ4_0AVX2,
+}
+
+// q8_0TileAVX2 is Matrix.MatMul's Q8_0 kernel on AVX2: vectors four at a
+// time through q8_0X4AVX2, each row loaded once for the four, the rest one
+// at a time; an odd last block goes through the generic kernel, as for
+// one vector, so every path gives the same bits.
+func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	rb := len(tile) / n
+	nb := rb / q8_0BlockBytes
+	p := nb / 2 * 2
+	if x.N < 4 || p == 0 {
+		mulTileGeneric(q8_0Codec{}, dst, ld, tile, r0, n, x)
+		return
+	}
+	q, scale, _ := x.Q8()
+	stride := nb * q8Block
+	var (
+		acts [8]uintptr
+		out  [4]float32
+	)
+	t := 0
+	for ; t+4 <= x.N; t += 4 {
+		for v := range 4 {
+			qv, sv := q[(t+v)*stride:(t+v+1)*stride], scale[(t+v)*nb:(t+v+1)*nb]
+			acts[2*v] = uintptr(unsafe.Pointer(&qv[0]))
+			acts[2*v+1] = uintptr(unsafe.Pointer(&sv[0]))
+		}
+		for i := range n {
+			row := tile[i*rb : (i+1)*rb]
+			q8_0X4AVX2(&row[0], &acts, p/2, &out)
+			for v, s := range out {
+				if p < nb {
+					qv, sv := q[(t+v)*stride:(t+v+1)*stride], scale[(t+v)*nb:(t+v+1)*nb]
+					s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], qv[p*32:], sv[p:])
+				}
+				dst[(t+v)*ld+r0+i] = s
+			}
+		}
+	}
+	runtime.KeepAlive(x) // acts points into its buffers
+	for ; t < x.N; t++ {
+		out := dst[t*ld+r0 : t*ld+r0+n]
+		for i := range out {
+			out[i] = q8_0Codec{}.dot(tile[i*rb:(i+1)*rb], x, t)
+		}
+	}
 }

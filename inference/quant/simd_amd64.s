@@ -1209,6 +1209,86 @@ q8y_done:
 	MOVSS  X0, ret+32(FP)
 	RET
 
+// Q8X4BLOCK adds the block at off(SI) times each of the four vectors'
+// blocks (codes at voff past acts[2v] + R12, scale at soff past
+// acts[2v+1] + R10) to accumulators a0-a3, as dotQ8_0AVX2 adds one block
+// (clobbers AX, BX, Y8-Y13).
+#define Q8X4BLOCK(off, voff, soff, a0, a1, a2, a3) \
+	VMOVDQU      (off+2)(SI), Y8 \
+	VPABSB       Y8, Y9          \
+	VPBROADCASTW off(SI), X10    \
+	VCVTPH2PS    X10, Y10        \
+	Q8X4VEC(voff, soff, 0, a0)   \
+	Q8X4VEC(voff, soff, 1, a1)   \
+	Q8X4VEC(voff, soff, 2, a2)   \
+	Q8X4VEC(voff, soff, 3, a3)
+
+// Q8X4VEC adds the block in Y8 (|w| in Y9, d in Y10) times vector v's
+// block to acc.
+#define Q8X4VEC(voff, soff, v, acc) \
+	MOVQ         (16*v)(DI), AX       \
+	VMOVDQU      voff(AX)(R12*1), Y11 \
+	VPSIGNB      Y8, Y11, Y11         \
+	VPMADDUBSW   Y11, Y9, Y11         \
+	VPMADDWD     Y15, Y11, Y11        \
+	VCVTDQ2PS    Y11, Y11             \
+	MOVQ         (16*v+8)(DI), BX     \
+	VBROADCASTSS soff(BX)(R10*1), Y12 \
+	VMULPS       Y12, Y10, Y12        \
+	VFMADD231PS  Y12, Y11, acc
+
+// Q8X4SUM stores at 4·v(DX) the sum of accumulators even and odd, as
+// dotQ8_0AVX2 sums its own (clobbers Y0, Y1: vector 1's even accumulator
+// moves to Y8 first).
+#define Q8X4SUM(v, even, odd) \
+	VADDPS odd, even, Y0 \
+	HSUMY0               \
+	VMOVSS X0, (4*v)(DX)
+
+// func q8_0X4AVX2(row *byte, acts *[8]uintptr, pairs int, out *[4]float32)
+//
+// One Q8_0 row of pairs×2 blocks times four vectors, whose codes and
+// scales start at acts[2v] and acts[2v+1]: the row is loaded and its
+// scales converted once for the four. out[v] has the bits dotQ8_0AVX2
+// gives for vector v.
+TEXT ·q8_0X4AVX2(SB), NOSPLIT, $0-32
+	MOVQ     row+0(FP), SI
+	MOVQ     acts+8(FP), DI
+	MOVQ     pairs+16(FP), CX
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $15, Y15, Y15
+	VXORPS   Y0, Y0, Y0
+	VXORPS   Y1, Y1, Y1
+	VXORPS   Y2, Y2, Y2
+	VXORPS   Y3, Y3, Y3
+	VXORPS   Y4, Y4, Y4
+	VXORPS   Y5, Y5, Y5
+	VXORPS   Y6, Y6, Y6
+	VXORPS   Y7, Y7, Y7
+	XORQ     R10, R10
+	XORQ     R12, R12
+	TESTQ    CX, CX
+	JZ       q8x4_done
+
+q8x4_loop:
+	Q8X4BLOCK(0, 0, 0, Y0, Y1, Y2, Y3)
+	Q8X4BLOCK(34, 32, 4, Y4, Y5, Y6, Y7)
+	ADDQ $68, SI
+	ADDQ $64, R12
+	ADDQ $8, R10
+	DECQ CX
+	JNZ  q8x4_loop
+
+q8x4_done:
+	MOVQ    out+24(FP), DX
+	VMOVAPS Y1, Y8
+	Q8X4SUM(0, Y0, Y4)
+	Q8X4SUM(1, Y8, Y5)
+	Q8X4SUM(2, Y2, Y6)
+	Q8X4SUM(3, Y3, Y7)
+	VZEROUPPER
+	RET
+
 // ---------------------------------------------------------------- activations
 
 // func quantizeQ8AVX512(x *float32, n int, q *int8, scale *float32, sum *int32)
