@@ -31,6 +31,7 @@ type kernelSet struct {
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q5KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q6KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// Int format dot kernels (int_dot.go's signature); nil means the generic
@@ -197,22 +198,30 @@ func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 	mulTileGeneric(c, dst, ld, tile, r0, n, x)
 }
 
-// mulTile multiplies a tile of Q4_K rows with every vector of x.
-func (c q4KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	if k := active.q4KTile; k != nil && x.N >= 4 {
+// mulTileBatched multiplies a tile with kernel k, which takes vectors four
+// at a time, where there are four (and k is not nil), else one dot product
+// per row and vector.
+func mulTileBatched(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch), c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k != nil && x.N >= 4 {
 		k(dst, ld, tile, r0, n, x)
 		return
 	}
 	mulTileGeneric(c, dst, ld, tile, r0, n, x)
 }
 
+// mulTile multiplies a tile of Q4_K rows with every vector of x.
+func (c q4KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	mulTileBatched(active.q4KTile, c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of Q5_K rows with every vector of x.
+func (c q5KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	mulTileBatched(active.q5KTile, c, dst, ld, tile, r0, n, x)
+}
+
 // mulTile multiplies a tile of Q6_K rows with every vector of x.
 func (c q6KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	if k := active.q6KTile; k != nil && x.N >= 4 {
-		k(dst, ld, tile, r0, n, x)
-		return
-	}
-	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+	mulTileBatched(active.q6KTile, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of Int rows with every vector of x.

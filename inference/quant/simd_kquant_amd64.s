@@ -356,15 +356,15 @@ q6k_done:
 
 // Q4CHUNKV adds to acc vector v's products with the chunk unpacked in Y9
 // and Y10 (scales shuffled in Y11 and Y12), as Q4CHUNK does (clobbers AX,
-// Y13, Y14).
+// Y4, Y13).
 #define Q4CHUNKV(j, v, acc) \
 	MOVQ       (24*v)(DI), AX                  \
 	VPMADDUBSW (64*j)(AX)(R12*1), Y9, Y13      \
-	VPMADDUBSW (64*j+32)(AX)(R12*1), Y10, Y14  \
+	VPMADDUBSW (64*j+32)(AX)(R12*1), Y10, Y4   \
 	VPMADDWD   Y11, Y13, Y13                   \
-	VPMADDWD   Y12, Y14, Y14                   \
+	VPMADDWD   Y12, Y4, Y4                     \
 	VPADDD     Y13, acc, acc                   \
-	VPADDD     Y14, acc, acc
+	VPADDD     Y4, acc, acc
 
 // Q4CHUNK4 is Q4CHUNK for the four vectors of q4KX4AVX2: the codes are
 // unpacked and the scales shuffled once.
@@ -581,5 +581,89 @@ q6kx_sum:
 	KSUM1V(1)
 	KSUM1V(2)
 	KSUM1V(3)
+	VZEROUPPER
+	RET
+
+// Q5CHUNK4 is Q5CHUNK for the four vectors of q5KX4AVX2.
+#define Q5CHUNK4(off, j) \
+	VMOVDQU off(SI), Y9                             \
+	VPSRLW  $4, Y9, Y10                             \
+	VPAND   Y15, Y9, Y9                             \
+	VPAND   Y15, Y10, Y10                           \
+	Q5HIGH((2*j), Y9)                               \
+	Q5HIGH((2*j+1), Y10)                            \
+	VPSHUFB kshuf4<>+(64*j)(SB), Y7, Y11            \
+	VPSHUFB kshuf4<>+(64*j+32)(SB), Y7, Y12         \
+	Q4CHUNKV(j, 0, Y0)                              \
+	Q4CHUNKV(j, 1, Y1)                              \
+	Q4CHUNKV(j, 2, Y2)                              \
+	Q4CHUNKV(j, 3, Y3)
+
+// func q5KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
+//
+// q4KX4AVX2 for Q5_K: out[v] has the bits dotQ5KAVX2 gives for vector v.
+TEXT ·q5KX4AVX2(SB), NOSPLIT, $0-40
+	MOVQ         row+0(FP), SI
+	MOVQ         acts+8(FP), DI
+	MOVQ         nsb+16(FP), CX
+	MOVQ         acc+24(FP), R9
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8
+	VXORPS       Y0, Y0, Y0
+	VMOVUPS      Y0, (R9)
+	VMOVUPS      Y0, 32(R9)
+	VMOVUPS      Y0, 64(R9)
+	VMOVUPS      Y0, 96(R9)
+	VMOVUPS      Y0, 128(R9)
+	VMOVUPS      Y0, 160(R9)
+	VMOVUPS      Y0, 192(R9)
+	VMOVUPS      Y0, 224(R9)
+	XORQ         R8, R8
+	TESTQ        CX, CX
+	JZ           q5kx_sum
+
+q5kx_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 (PFDIST+64)(SI)
+	PREFETCHT0 (PFDIST+128)(SI)
+	KSCALES
+	MOVQ       R8, R10
+	SHLQ       $2, R10
+	MOVQ       R8, R11
+	SHLQ       $5, R11
+	MOVQ       R8, R12
+	SHLQ       $8, R12
+	KMINSV(0)
+	KMINSV(1)
+	KMINSV(2)
+	KMINSV(3)
+	VMOVDQU    16(SI), Y14
+	VPXOR      Y0, Y0, Y0
+	VPXOR      Y1, Y1, Y1
+	VPXOR      Y2, Y2, Y2
+	VPXOR      Y3, Y3, Y3
+	Q5CHUNK4(48, 0)
+	Q5CHUNK4(80, 1)
+	Q5CHUNK4(112, 2)
+	Q5CHUNK4(144, 3)
+	KFINISHV(0, 0, Y0)
+	KFINISHV(0, 1, Y1)
+	KFINISHV(0, 2, Y2)
+	KFINISHV(0, 3, Y3)
+	ADDQ       $176, SI
+	INCQ       R8
+	DECQ       CX
+	JNZ        q5kx_loop
+
+q5kx_sum:
+	MOVQ out+32(FP), DX
+	KSUMV(0)
+	KSUMV(1)
+	KSUMV(2)
+	KSUMV(3)
 	VZEROUPPER
 	RET

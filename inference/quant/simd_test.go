@@ -150,13 +150,13 @@ func TestSIMDDotQuant(t *testing.T) {
 // multi-vector kernels) equal one MatVec per vector, and that both agree with
 // the generic kernels.
 func TestSIMDMatMul(t *testing.T) {
-	formats := []Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0, FormatQ4K, FormatQ6K}
+	formats := []Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0, FormatQ4K, FormatQ5K, FormatQ6K}
 	shapes := [][2]int{{37, 160}, {16, 4096}, {5, 32 * 13}, {19, 768}}
 	simdLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, f := range formats {
 			for _, sh := range shapes {
-				if (f.Kind == Q4K || f.Kind == Q6K) && sh[1]%256 != 0 {
+				if (f.Kind == Q4K || f.Kind == Q5K || f.Kind == Q6K) && sh[1]%256 != 0 {
 					continue // K-quant rows are whole super-blocks
 				}
 				rows, cols := sh[0], sh[1]
