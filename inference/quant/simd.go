@@ -30,6 +30,8 @@ type kernelSet struct {
 	// registers are reused. nil means one dot product per row and vector.
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	f32Tile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	f16Tile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q5KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q6KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
@@ -198,15 +200,25 @@ func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 	mulTileGeneric(c, dst, ld, tile, r0, n, x)
 }
 
-// mulTileBatched multiplies a tile with kernel k, which takes vectors four
-// at a time, where there are four (and k is not nil), else one dot product
-// per row and vector.
+// mulTileBatched multiplies a tile with kernel k, which takes several
+// vectors at a time, where there are four (and k is not nil), else one dot
+// product per row and vector.
 func mulTileBatched(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch), c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	if k != nil && x.N >= 4 {
 		k(dst, ld, tile, r0, n, x)
 		return
 	}
 	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of F32 rows with every vector of x.
+func (c f32Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	mulTileBatched(active.f32Tile, c, dst, ld, tile, r0, n, x)
+}
+
+// mulTile multiplies a tile of F16 rows with every vector of x.
+func (c f16Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	mulTileBatched(active.f16Tile, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of Q4_K rows with every vector of x.

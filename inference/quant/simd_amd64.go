@@ -322,30 +322,10 @@ var avx2Kernels = &kernelSet{
 		}
 		addScaledGeneric(dst[m:], a, x[m:])
 	},
-	f32: func(a, b []float32) float32 {
-		b = b[:len(a)]
-		m := len(a) &^ 7
-		var s float32
-		if m > 0 {
-			s = dotF32AVX2(&a[0], &b[0], m)
-		}
-		if m < len(a) {
-			s += dotF32Generic(a[m:], b[m:])
-		}
-		return s
-	},
-	f16: func(a []uint16, b []float32) float32 {
-		b = b[:len(a)]
-		m := len(a) &^ 7
-		var s float32
-		if m > 0 {
-			s = dotF16AVX2(&a[0], &b[0], m)
-		}
-		if m < len(a) {
-			s += dotF16Generic(a[m:], b[m:])
-		}
-		return s
-	},
+	f32: dotF32AVX2Row,
+
+	f16: dotF16AVX2Row,
+
 	bf16: func(a []uint16, b []float32) float32 {
 		b = b[:len(a)]
 		m := len(a) &^ 7
@@ -371,6 +351,8 @@ var avx2Kernels = &kernelSet{
 		}
 		return s
 	},
+	f32Tile:  floatTileAVX2(float32s, f32x3AVX2, dotF32AVX2Row, dotF32Generic),
+	f16Tile:  floatTileAVX2(uint16s, f16x3AVX2, dotF16AVX2Row, dotF16Generic),
 	q8_0Tile: q8_0TileAVX2,
 	q4_0Tile: q4_0TileAVX2,
 	q4_0:     dotQ4_0AVX2,
@@ -420,4 +402,32 @@ func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 			out[i] = q8_0Codec{}.dot(tile[i*rb:(i+1)*rb], x, t)
 		}
 	}
+}
+
+// dotF32AVX2Row and dotF16AVX2Row are the AVX2 dot products of a row
+// and a vector: the kernel over n&^7 elements, the rest in Go.
+func dotF32AVX2Row(a, b []float32) float32 {
+	b = b[:len(a)]
+	m := len(a) &^ 7
+	var s float32
+	if m > 0 {
+		s = dotF32AVX2(&a[0], &b[0], m)
+	}
+	if m < len(a) {
+		s += dotF32Generic(a[m:], b[m:])
+	}
+	return s
+}
+
+func dotF16AVX2Row(a []uint16, b []float32) float32 {
+	b = b[:len(a)]
+	m := len(a) &^ 7
+	var s float32
+	if m > 0 {
+		s = dotF16AVX2(&a[0], &b[0], m)
+	}
+	if m < len(a) {
+		s += dotF16Generic(a[m:], b[m:])
+	}
+	return s
 }

@@ -151,7 +151,7 @@ func TestSIMDDotQuant(t *testing.T) {
 // the generic kernels.
 func TestSIMDMatMul(t *testing.T) {
 	formats := []Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0, FormatQ4K, FormatQ5K, FormatQ6K}
-	shapes := [][2]int{{37, 160}, {16, 4096}, {5, 32 * 13}, {19, 768}}
+	shapes := [][2]int{{37, 160}, {16, 4096}, {5, 32 * 13}, {19, 768}, {11, 203}}
 	simdLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, f := range formats {
@@ -159,12 +159,15 @@ func TestSIMDMatMul(t *testing.T) {
 				if (f.Kind == Q4K || f.Kind == Q5K || f.Kind == Q6K) && sh[1]%256 != 0 {
 					continue // K-quant rows are whole super-blocks
 				}
+				if (f.Kind == Q8_0 || f.Kind == Q4_0) && sh[1]%32 != 0 {
+					continue // whole blocks
+				}
 				rows, cols := sh[0], sh[1]
 				m, err := Quantize(simdVec(r, rows*cols), rows, cols, f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, n := range []int{1, 3, 7, 64} {
+				for _, n := range []int{1, 3, 4, 7, 64} {
 					xs := simdVec(r, n*cols)
 					got := make([]float32, n*rows)
 					m.MatMul(got, NewBatch(xs, n, cols))
