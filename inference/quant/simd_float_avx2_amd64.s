@@ -65,21 +65,48 @@
 	VPXOR Y10, Y10, Y10 \
 	VPXOR Y11, Y11, Y11
 
+// X3ARGS loads the arguments: the row SI, the vectors R8, R9 and R10, n
+// CX and out DX; BX counts the blocks of 32 elements. It clears the
+// accumulators.
+#define X3ARGS \
+	MOVQ a+0(FP), SI    \
+	MOVQ b+8(FP), AX    \
+	MOVQ (AX), R8       \
+	MOVQ 8(AX), R9      \
+	MOVQ 16(AX), R10    \
+	MOVQ n+16(FP), CX   \
+	MOVQ out+24(FP), DX \
+	ZERO12              \
+	MOVQ CX, BX         \
+	SHRQ $5, BX
+
+// FMA8X3 adds 8 weights in Y12 times 8 floats of each vector to its first
+// accumulator, and moves the vectors on (the row by rowstep bytes).
+#define FMA8X3(rowstep) \
+	VFMADD231PS (R8), Y12, Y0  \
+	VFMADD231PS (R9), Y12, Y4  \
+	VFMADD231PS (R10), Y12, Y8 \
+	ADDQ        $rowstep, SI   \
+	ADDQ        $32, R8        \
+	ADDQ        $32, R9        \
+	ADDQ        $32, R10
+
+// NEXT32X3 moves the vectors 32 floats on (the row by rowstep bytes) and
+// loops to label while a block of 32 is left.
+#define NEXT32X3(rowstep, label) \
+	ADDQ $rowstep, SI \
+	ADDQ $128, R8     \
+	ADDQ $128, R9     \
+	ADDQ $128, R10    \
+	DECQ BX           \
+	JNZ  label
+
 // func f32x3AVX2(a *float32, b *[3]*float32, n int, out *[3]float32)
 //
 // out[v] = a · b[v] over n&^7 elements.
 TEXT ·f32x3AVX2(SB), NOSPLIT, $0-32
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), AX
-	MOVQ (AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ n+16(FP), CX
-	MOVQ out+24(FP), DX
-	ZERO12
-	MOVQ CX, BX
-	SHRQ $5, BX
-	JZ   f32x3_8
+	X3ARGS
+	JZ f32x3_8
 
 f32x3_32:
 	VMOVUPS (SI), Y12
@@ -87,12 +114,7 @@ f32x3_32:
 	VMOVUPS 64(SI), Y14
 	VMOVUPS 96(SI), Y15
 	FMA3(0)
-	ADDQ    $128, SI
-	ADDQ    $128, R8
-	ADDQ    $128, R9
-	ADDQ    $128, R10
-	DECQ    BX
-	JNZ     f32x3_32
+	NEXT32X3(128, f32x3_32)
 
 f32x3_8:
 	ANDQ $31, CX
@@ -100,16 +122,10 @@ f32x3_8:
 	JZ   f32x3_done
 
 f32x3_8loop:
-	VMOVUPS     (SI), Y12
-	VFMADD231PS (R8), Y12, Y0
-	VFMADD231PS (R9), Y12, Y4
-	VFMADD231PS (R10), Y12, Y8
-	ADDQ        $32, SI
-	ADDQ        $32, R8
-	ADDQ        $32, R9
-	ADDQ        $32, R10
-	DECQ        CX
-	JNZ         f32x3_8loop
+	VMOVUPS (SI), Y12
+	FMA8X3(32)
+	DECQ    CX
+	JNZ     f32x3_8loop
 
 f32x3_done:
 	SUM3
@@ -120,17 +136,8 @@ f32x3_done:
 //
 // f32x3AVX2 for F16 rows, as dotF16AVX2.
 TEXT ·f16x3AVX2(SB), NOSPLIT, $0-32
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), AX
-	MOVQ (AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ n+16(FP), CX
-	MOVQ out+24(FP), DX
-	ZERO12
-	MOVQ CX, BX
-	SHRQ $5, BX
-	JZ   f16x3_8
+	X3ARGS
+	JZ f16x3_8
 
 f16x3_32:
 	VCVTPH2PS (SI), Y12
@@ -138,12 +145,7 @@ f16x3_32:
 	VCVTPH2PS 32(SI), Y14
 	VCVTPH2PS 48(SI), Y15
 	FMA3(0)
-	ADDQ      $64, SI
-	ADDQ      $128, R8
-	ADDQ      $128, R9
-	ADDQ      $128, R10
-	DECQ      BX
-	JNZ       f16x3_32
+	NEXT32X3(64, f16x3_32)
 
 f16x3_8:
 	ANDQ $31, CX
@@ -151,16 +153,10 @@ f16x3_8:
 	JZ   f16x3_done
 
 f16x3_8loop:
-	VCVTPH2PS   (SI), Y12
-	VFMADD231PS (R8), Y12, Y0
-	VFMADD231PS (R9), Y12, Y4
-	VFMADD231PS (R10), Y12, Y8
-	ADDQ        $16, SI
-	ADDQ        $32, R8
-	ADDQ        $32, R9
-	ADDQ        $32, R10
-	DECQ        CX
-	JNZ         f16x3_8loop
+	VCVTPH2PS (SI), Y12
+	FMA8X3(16)
+	DECQ      CX
+	JNZ       f16x3_8loop
 
 f16x3_done:
 	SUM3

@@ -170,6 +170,28 @@ GLOBL kshuf6<>(SB), RODATA|NOPTR, $128
 	VPADDD      Y9, Y13, Y13            \
 	VPADDD      Y10, Y13, Y13
 
+// KX4ARGS loads the four-vector kernels' arguments (row SI, acts DI, nsb
+// CX, acc R9), sets Y15 to the nibble mask, and zeroes acc's 64 floats and
+// the super-block index R8.
+#define KX4ARGS \
+	MOVQ         row+0(FP), SI      \
+	MOVQ         acts+8(FP), DI     \
+	MOVQ         nsb+16(FP), CX     \
+	MOVQ         acc+24(FP), R9     \
+	MOVL         $0x0f0f0f0f, AX    \
+	VMOVD        AX, X15            \
+	VPBROADCASTD X15, Y15           \
+	VXORPS       Y0, Y0, Y0         \
+	VMOVUPS      Y0, (R9)           \
+	VMOVUPS      Y0, 32(R9)         \
+	VMOVUPS      Y0, 64(R9)         \
+	VMOVUPS      Y0, 96(R9)         \
+	VMOVUPS      Y0, 128(R9)        \
+	VMOVUPS      Y0, 160(R9)        \
+	VMOVUPS      Y0, 192(R9)        \
+	VMOVUPS      Y0, 224(R9)        \
+	XORQ         R8, R8
+
 // func dotQ4KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
 	MOVQ         row+0(FP), SI
@@ -409,6 +431,59 @@ q6k_done:
 	HSUMY0                    \
 	VMOVSS  X0, (4*v)(DX)
 
+// KX4OFFSETS sets the offsets of super-block R8 in each vector's scales
+// (R10), sums (R11) and codes (R12).
+#define KX4OFFSETS \
+	MOVQ R8, R10 \
+	SHLQ $2, R10 \
+	MOVQ R8, R11 \
+	SHLQ $5, R11 \
+	MOVQ R8, R12 \
+	SHLQ $8, R12
+
+// KX4MINS is KMINSV for the four vectors.
+#define KX4MINS \
+	KMINSV(0) \
+	KMINSV(1) \
+	KMINSV(2) \
+	KMINSV(3)
+
+// KX4ZERO clears the four vectors' integer sums, Y0-Y3.
+#define KX4ZERO \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPXOR Y2, Y2, Y2 \
+	VPXOR Y3, Y3, Y3
+
+// KX4FINISH is KFINISHV for the four vectors, d at SI+doff.
+#define KX4FINISH(doff) \
+	KFINISHV(doff, 0, Y0) \
+	KFINISHV(doff, 1, Y1) \
+	KFINISHV(doff, 2, Y2) \
+	KFINISHV(doff, 3, Y3)
+
+// KX4SUMS stores the four vectors' products at out (DX) with sum, KSUMV or
+// KSUM1V.
+#define KX4SUMS(sum) \
+	sum(0) \
+	sum(1) \
+	sum(2) \
+	sum(3)
+
+// BYTES8 sets every 32-bit lane of Y8 to c (clobbers AX).
+#define BYTES8(c) \
+	MOVL         $c, AX  \
+	VMOVD        AX, X8  \
+	VPBROADCASTD X8, Y8
+
+// KX4NEXT moves to the next super-block (bytes past SI) and loops to
+// label while one is left.
+#define KX4NEXT(bytes, label) \
+	ADDQ $bytes, SI \
+	INCQ R8         \
+	DECQ CX         \
+	JNZ  label
+
 // func q4KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 //
 // One Q4_K row of nsb super-blocks times four activation vectors, whose
@@ -417,64 +492,28 @@ q6k_done:
 // out[v] has the bits dotQ4KAVX2 gives for vector v; acc holds each
 // vector's float accumulators (Y0 and X1 of dotQ4KAVX2) meanwhile.
 TEXT ·q4KX4AVX2(SB), NOSPLIT, $0-40
-	MOVQ         row+0(FP), SI
-	MOVQ         acts+8(FP), DI
-	MOVQ         nsb+16(FP), CX
-	MOVQ         acc+24(FP), R9
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
-	VXORPS       Y0, Y0, Y0
-	VMOVUPS      Y0, (R9)
-	VMOVUPS      Y0, 32(R9)
-	VMOVUPS      Y0, 64(R9)
-	VMOVUPS      Y0, 96(R9)
-	VMOVUPS      Y0, 128(R9)
-	VMOVUPS      Y0, 160(R9)
-	VMOVUPS      Y0, 192(R9)
-	VMOVUPS      Y0, 224(R9)
-	XORQ         R8, R8
-	TESTQ        CX, CX
-	JZ           q4kx_sum
+	KX4ARGS
+	TESTQ CX, CX
+	JZ    q4kx_sum
 
 q4kx_loop:
 	PREFETCHT0 PFDIST(SI)
 	PREFETCHT0 (PFDIST+64)(SI)
 	PREFETCHT0 (PFDIST+128)(SI)
 	KSCALES
-	MOVQ       R8, R10
-	SHLQ       $2, R10
-	MOVQ       R8, R11
-	SHLQ       $5, R11
-	MOVQ       R8, R12
-	SHLQ       $8, R12
-	KMINSV(0)
-	KMINSV(1)
-	KMINSV(2)
-	KMINSV(3)
-	VPXOR      Y0, Y0, Y0
-	VPXOR      Y1, Y1, Y1
-	VPXOR      Y2, Y2, Y2
-	VPXOR      Y3, Y3, Y3
+	KX4OFFSETS
+	KX4MINS
+	KX4ZERO
 	Q4CHUNK4(16, 0)
 	Q4CHUNK4(48, 1)
 	Q4CHUNK4(80, 2)
 	Q4CHUNK4(112, 3)
-	KFINISHV(0, 0, Y0)
-	KFINISHV(0, 1, Y1)
-	KFINISHV(0, 2, Y2)
-	KFINISHV(0, 3, Y3)
-	ADDQ       $144, SI
-	INCQ       R8
-	DECQ       CX
-	JNZ        q4kx_loop
+	KX4FINISH(0)
+	KX4NEXT(144, q4kx_loop)
 
 q4kx_sum:
 	MOVQ out+32(FP), DX
-	KSUMV(0)
-	KSUMV(1)
-	KSUMV(2)
-	KSUMV(3)
+	KX4SUMS(KSUMV)
 	VZEROUPPER
 	RET
 
@@ -529,36 +568,17 @@ q4kx_sum:
 //
 // q4KX4AVX2 for Q6_K: out[v] has the bits dotQ6KAVX2 gives for vector v.
 TEXT ·q6KX4AVX2(SB), NOSPLIT, $0-40
-	MOVQ         row+0(FP), SI
-	MOVQ         acts+8(FP), DI
-	MOVQ         nsb+16(FP), CX
-	MOVQ         acc+24(FP), R9
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
-	MOVL         $0x03030303, AX
-	VMOVD        AX, X8
-	VPBROADCASTD X8, Y8
-	VXORPS       Y0, Y0, Y0
-	VMOVUPS      Y0, (R9)
-	VMOVUPS      Y0, 64(R9)
-	VMOVUPS      Y0, 128(R9)
-	VMOVUPS      Y0, 192(R9)
-	XORQ         R8, R8
-	TESTQ        CX, CX
-	JZ           q6kx_sum
+	KX4ARGS
+	BYTES8(0x03030303)
+	TESTQ CX, CX
+	JZ    q6kx_sum
 
 q6kx_loop:
 	PREFETCHT0 PFDIST(SI)
 	PREFETCHT0 (PFDIST+64)(SI)
 	PREFETCHT0 (PFDIST+128)(SI)
 	PREFETCHT0 (PFDIST+192)(SI)
-	MOVQ       R8, R10
-	SHLQ       $2, R10
-	MOVQ       R8, R11
-	SHLQ       $5, R11
-	MOVQ       R8, R12
-	SHLQ       $8, R12
+	KX4OFFSETS
 	VPMOVSXBW  192(SI), Y6
 	Q6INIT(0, Y0)
 	Q6INIT(1, Y1)
@@ -566,21 +586,12 @@ q6kx_loop:
 	Q6INIT(3, Y3)
 	Q6HALF4(0)
 	Q6HALF4(1)
-	KFINISHV(208, 0, Y0)
-	KFINISHV(208, 1, Y1)
-	KFINISHV(208, 2, Y2)
-	KFINISHV(208, 3, Y3)
-	ADDQ       $210, SI
-	INCQ       R8
-	DECQ       CX
-	JNZ        q6kx_loop
+	KX4FINISH(208)
+	KX4NEXT(210, q6kx_loop)
 
 q6kx_sum:
 	MOVQ out+32(FP), DX
-	KSUM1V(0)
-	KSUM1V(1)
-	KSUM1V(2)
-	KSUM1V(3)
+	KX4SUMS(KSUM1V)
 	VZEROUPPER
 	RET
 
@@ -603,67 +614,29 @@ q6kx_sum:
 //
 // q4KX4AVX2 for Q5_K: out[v] has the bits dotQ5KAVX2 gives for vector v.
 TEXT ·q5KX4AVX2(SB), NOSPLIT, $0-40
-	MOVQ         row+0(FP), SI
-	MOVQ         acts+8(FP), DI
-	MOVQ         nsb+16(FP), CX
-	MOVQ         acc+24(FP), R9
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
-	MOVL         $0x01010101, AX
-	VMOVD        AX, X8
-	VPBROADCASTD X8, Y8
-	VXORPS       Y0, Y0, Y0
-	VMOVUPS      Y0, (R9)
-	VMOVUPS      Y0, 32(R9)
-	VMOVUPS      Y0, 64(R9)
-	VMOVUPS      Y0, 96(R9)
-	VMOVUPS      Y0, 128(R9)
-	VMOVUPS      Y0, 160(R9)
-	VMOVUPS      Y0, 192(R9)
-	VMOVUPS      Y0, 224(R9)
-	XORQ         R8, R8
-	TESTQ        CX, CX
-	JZ           q5kx_sum
+	KX4ARGS
+	BYTES8(0x01010101)
+	TESTQ CX, CX
+	JZ    q5kx_sum
 
 q5kx_loop:
 	PREFETCHT0 PFDIST(SI)
 	PREFETCHT0 (PFDIST+64)(SI)
 	PREFETCHT0 (PFDIST+128)(SI)
 	KSCALES
-	MOVQ       R8, R10
-	SHLQ       $2, R10
-	MOVQ       R8, R11
-	SHLQ       $5, R11
-	MOVQ       R8, R12
-	SHLQ       $8, R12
-	KMINSV(0)
-	KMINSV(1)
-	KMINSV(2)
-	KMINSV(3)
+	KX4OFFSETS
+	KX4MINS
 	VMOVDQU    16(SI), Y14
-	VPXOR      Y0, Y0, Y0
-	VPXOR      Y1, Y1, Y1
-	VPXOR      Y2, Y2, Y2
-	VPXOR      Y3, Y3, Y3
+	KX4ZERO
 	Q5CHUNK4(48, 0)
 	Q5CHUNK4(80, 1)
 	Q5CHUNK4(112, 2)
 	Q5CHUNK4(144, 3)
-	KFINISHV(0, 0, Y0)
-	KFINISHV(0, 1, Y1)
-	KFINISHV(0, 2, Y2)
-	KFINISHV(0, 3, Y3)
-	ADDQ       $176, SI
-	INCQ       R8
-	DECQ       CX
-	JNZ        q5kx_loop
+	KX4FINISH(0)
+	KX4NEXT(176, q5kx_loop)
 
 q5kx_sum:
 	MOVQ out+32(FP), DX
-	KSUMV(0)
-	KSUMV(1)
-	KSUMV(2)
-	KSUMV(3)
+	KX4SUMS(KSUMV)
 	VZEROUPPER
 	RET

@@ -152,6 +152,23 @@ GLOBL onesW<>(SB), RODATA|NOPTR, $32
 	VPMADDUBSW 32+m, hi, t \
 	VPADDW     t, p, p
 
+// Q4QUADB adds the second pair's (B and F, unpacked in Y8 and Y9)
+// products with the prepared vector at m to the first pair's in p, which
+// then holds four int16 sums per row (clobbers Y10, Y11).
+#define Q4QUADB(m, p) \
+	Q4QUAD(Y8, Y9, m, Y10, Y11) \
+	VPHADDW Y10, p, p
+
+// Q4QUADCD adds the last two pairs' (C and G in Y8 and Y9, D and H in Y12
+// and Y13) products with the prepared vector at m to p, and widens p to
+// one int32 sum per row, row i in lane i (clobbers Y10, Y11, Y14).
+#define Q4QUADCD(m, p) \
+	Q4QUAD(Y8, Y9, m, Y10, Y11)     \
+	Q4QUAD(Y12, Y13, m, Y11, Y14)   \
+	VPHADDW  Y11, Y10, Y10          \
+	VPHADDW  Y10, p, p              \
+	VPMADDWD onesW<>(SB), p, p
+
 // Q4QUADACC multiplies the vector's products f (row i in lane i) by the
 // rows' d in Y15 times the vector's scale at m and adds them to acc
 // (clobbers Y10).
@@ -189,36 +206,16 @@ q4q_loop:
 	Q4QUAD(Y8, Y9, 256(DI), Y6, Y10)
 	Q4QUAD(Y8, Y9, 384(DI), Y7, Y10)
 	Q4UNPACK(2(SI)(BX*1), 2(R11)(BX*1), X8, Y8, Y9)
-	Q4QUAD(Y8, Y9, 0(DI), Y10, Y11)
-	VPHADDW Y10, Y4, Y4
-	Q4QUAD(Y8, Y9, 128(DI), Y10, Y11)
-	VPHADDW Y10, Y5, Y5
-	Q4QUAD(Y8, Y9, 256(DI), Y10, Y11)
-	VPHADDW Y10, Y6, Y6
-	Q4QUAD(Y8, Y9, 384(DI), Y10, Y11)
-	VPHADDW Y10, Y7, Y7
+	Q4QUADB(0(DI), Y4)
+	Q4QUADB(128(DI), Y5)
+	Q4QUADB(256(DI), Y6)
+	Q4QUADB(384(DI), Y7)
 	Q4UNPACK(2(SI)(BX*2), 2(R11)(BX*2), X8, Y8, Y9)
 	Q4UNPACK(2(SI)(R13*1), 2(R11)(R13*1), X12, Y12, Y13)
-	Q4QUAD(Y8, Y9, 0(DI), Y10, Y11)
-	Q4QUAD(Y12, Y13, 0(DI), Y11, Y14)
-	VPHADDW Y11, Y10, Y10
-	VPHADDW Y10, Y4, Y4
-	VPMADDWD onesW<>(SB), Y4, Y4
-	Q4QUAD(Y8, Y9, 128(DI), Y10, Y11)
-	Q4QUAD(Y12, Y13, 128(DI), Y11, Y14)
-	VPHADDW Y11, Y10, Y10
-	VPHADDW Y10, Y5, Y5
-	VPMADDWD onesW<>(SB), Y5, Y5
-	Q4QUAD(Y8, Y9, 256(DI), Y10, Y11)
-	Q4QUAD(Y12, Y13, 256(DI), Y11, Y14)
-	VPHADDW Y11, Y10, Y10
-	VPHADDW Y10, Y6, Y6
-	VPMADDWD onesW<>(SB), Y6, Y6
-	Q4QUAD(Y8, Y9, 384(DI), Y10, Y11)
-	Q4QUAD(Y12, Y13, 384(DI), Y11, Y14)
-	VPHADDW Y11, Y10, Y10
-	VPHADDW Y10, Y7, Y7
-	VPMADDWD onesW<>(SB), Y7, Y7
+	Q4QUADCD(0(DI), Y4)
+	Q4QUADCD(128(DI), Y5)
+	Q4QUADCD(256(DI), Y6)
+	Q4QUADCD(384(DI), Y7)
 	ROWSD(X15, Y15)
 	Q4QUADACC(0(DI), Y4, Y0)
 	Q4QUADACC(128(DI), Y5, Y1)
