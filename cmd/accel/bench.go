@@ -39,6 +39,7 @@ row gains its figures and the ratios accel/llama.cpp.`,
 			if llamaBin != "" && mf.precision != "" {
 				return fmt.Errorf("--llama-bench measures the file as stored: it cannot be given with --precision")
 			}
+			opts.BaseResident = bench.ResidentBytes()
 			m, err := mf.load()
 			if err != nil {
 				return err

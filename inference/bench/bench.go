@@ -6,7 +6,11 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/debug"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
@@ -19,6 +23,10 @@ type Options struct {
 	DecodeTokens  int // decode steps timed (default 40), in 5 rounds each paired with a bandwidth pass
 	PrefillTokens int // prompt length of the prefill run (default 512)
 	PrefillRuns   int // prefill runs, median reported (default 1)
+	// BaseResident is the process's resident memory before the model was
+	// opened (ResidentBytes then), which the memory ratio leaves out: the
+	// program's own code and data.
+	BaseResident int64
 }
 
 // Result is one measurement at one thread count.
@@ -32,6 +40,16 @@ type Result struct {
 	// BandwidthFraction is the median over the rounds of decode's weight
 	// bytes per second divided by the bandwidth read in the same round.
 	BandwidthFraction float64 `json:"weights_fraction_of_memory_read"`
+	// ResidentBytes is the process's resident memory after the runs, with
+	// the decode session and the last prefill's still open and freed Go
+	// memory returned to the system (0 where the system does not say);
+	// ModelResidentBytes is that less Options.BaseResident. HeldBytes is
+	// the weights as held (llama.Model.HeldBytes), KVBytes what the two
+	// sessions' KV caches hold.
+	ResidentBytes      int64 `json:"resident_bytes"`
+	ModelResidentBytes int64 `json:"model_resident_bytes"`
+	HeldBytes          int   `json:"held_bytes"`
+	KVBytes            int   `json:"kv_bytes"`
 }
 
 func (o *Options) defaults() {
@@ -61,7 +79,7 @@ func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 	prev := quant.Threads()
 	quant.SetThreads(threads)
 	defer quant.SetThreads(prev)
-	r := Result{Threads: threads, WeightBytes: m.WeightBytes()}
+	r := Result{Threads: threads, WeightBytes: m.WeightBytes(), HeldBytes: m.HeldBytes()}
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	token := func() int { return rng.IntN(m.Vocab) }
@@ -94,18 +112,43 @@ func Measure(m *llama.Model, threads int, opts Options) (Result, error) {
 	n := min(opts.PrefillTokens, m.SeqLen)
 	prompt := make([]int, n)
 	runs := make([]float64, 0, opts.PrefillRuns)
+	var filled *llama.Session
 	for range opts.PrefillRuns {
 		for i := range prompt {
 			prompt[i] = token()
 		}
+		filled = m.NewSession(llama.SessionOptions{})
 		start := time.Now()
-		if _, err := m.NewSession(llama.SessionOptions{}).Forward(prompt); err != nil {
+		if _, err := filled.Forward(prompt); err != nil {
 			return r, err
 		}
 		runs = append(runs, time.Since(start).Seconds())
 	}
 	r.PrefillTokensPerS = float64(n) / Median(runs)
+	debug.FreeOSMemory()
+	r.ResidentBytes = ResidentBytes()
+	r.ModelResidentBytes = r.ResidentBytes - opts.BaseResident
+	r.KVBytes = sess.KVCache().Bytes() + filled.KVCache().Bytes()
 	return r, nil
+}
+
+// ResidentBytes is the process's resident set (VmRSS), or 0 where
+// /proc/self/status does not give it.
+func ResidentBytes() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // Median is the middle value of x (the mean of the two middle ones for an
@@ -121,10 +164,12 @@ func Median(x []float64) float64 {
 
 // Row formats a result as one line of a table (see Header).
 func (r Result) Row(name string) string {
-	return fmt.Sprintf("%-10s %9.1f %7d %10.2f %11.1f %12.2f %12.2f %7.0f%%",
+	return fmt.Sprintf("%-10s %9.1f %7d %10.2f %11.1f %12.2f %12.2f %7.0f%% %11.0f %10.2f×",
 		name, float64(r.WeightBytes)/1e6, r.Threads, r.DecodeTokensPerS, r.PrefillTokensPerS,
-		r.WeightsBytesPerS/1e9, r.MemoryReadBytesPerS/1e9, 100*r.BandwidthFraction)
+		r.WeightsBytesPerS/1e9, r.MemoryReadBytesPerS/1e9, 100*r.BandwidthFraction,
+		float64(r.ModelResidentBytes)/1e6, float64(r.ModelResidentBytes)/float64(r.HeldBytes+r.KVBytes))
 }
 
-// Header is the table heading for Row.
-const Header = "format     weights MB threads decode t/s prefill t/s weights GB/s memread GB/s  of mem"
+// Header is the table heading for Row: model RSS MB is ModelResidentBytes,
+// and rss/(w+kv) its ratio to the weights as held and the KV caches.
+const Header = "format     weights MB threads decode t/s prefill t/s weights GB/s memread GB/s  of mem model RSS MB rss/(w+kv)"

@@ -113,6 +113,15 @@ func Decode(data []byte) (*File, error) {
 	return f, nil
 }
 
+// Mapped is the file's memory mapping (see mmap.EvictExcept), or nil for a
+// file decoded from memory or closed.
+func (f *File) Mapped() []byte {
+	if f.unmap == nil {
+		return nil
+	}
+	return f.data
+}
+
 // Close releases the file's memory mapping, if any. Tensor data slices must
 // not be used after Close. Close is idempotent.
 func (f *File) Close() error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/llama2c"
+	"github.com/ipfs-accelerate/accel/inference/mmap"
 	"github.com/ipfs-accelerate/accel/inference/quant"
 	"github.com/ipfs-accelerate/accel/inference/tokenizer"
 )
@@ -48,6 +49,16 @@ func Open(path string, opts Options) (*Model, error) {
 			return nil, fmt.Errorf("%w (in %s)", err, path)
 		}
 		m.closer = g.Close
+		// The tensors converted on load are not read again: their pages
+		// leave the resident set (the file keeps them).
+		var keep [][]byte
+		for _, nm := range m.Matrices() {
+			keep = append(keep, nm.Matrix.Data)
+		}
+		if err := mmap.EvictExcept(g.Mapped(), keep); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("llama: %s: %w", path, err)
+		}
 		return m, nil
 	}
 	ck, err := llama2c.Open(path)

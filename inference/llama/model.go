@@ -58,6 +58,26 @@ func (m *Model) WeightBytes() int {
 	return n + m.classifier().Size()
 }
 
+// HeldBytes is the memory the local weights take as held: every tensor,
+// the embedding table and the classifier included (once when tied).
+func (m *Model) HeldBytes() int {
+	n := 0
+	seen := map[*quant.Matrix]bool{}
+	m.eachWeight(func(_ TensorSpec, field any) error {
+		switch f := field.(type) {
+		case *[]float32:
+			n += 4 * len(*f)
+		case **quant.Matrix:
+			if *f != nil && !seen[*f] {
+				seen[*f] = true
+				n += (*f).Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
 // Matrices lists every weight matrix (of the local blocks) with its tensor
 // name, in checkpoint order.
 func (m *Model) Matrices() []NamedMatrix {

@@ -9,11 +9,14 @@
 package mmap
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
+	"unsafe"
 )
 
 // ErrNotRegular is the error for a path that is not a regular file (nor,
@@ -102,4 +105,40 @@ func MapFile(f *os.File) (data []byte, release func() error, err error) {
 		return nil, nil, fmt.Errorf("%s: file of %d bytes is too large to map", f.Name(), size)
 	}
 	return mapFile(f, int(size))
+}
+
+// EvictExcept takes the pages of mapped, the bytes Map or MapFile
+// returned, out of the process's resident memory, but for the pages that
+// hold keep's ranges (slices of mapped): what a program converted on load
+// and no longer reads. The pages stay in the file; a later read of them
+// faults them in again, so the mapping's contents never change.
+func EvictExcept(mapped []byte, keep [][]byte) error {
+	if len(mapped) == 0 {
+		return nil
+	}
+	base := uintptr(unsafe.Pointer(&mapped[0]))
+	page := uintptr(os.Getpagesize())
+	type span struct{ from, to uintptr } // offsets in mapped, page-aligned outward
+	var kept []span
+	for _, k := range keep {
+		if len(k) == 0 {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(&k[0]))
+		if p < base || p-base+uintptr(len(k)) > uintptr(len(mapped)) {
+			continue // not in the mapping
+		}
+		kept = append(kept, span{(p - base) &^ (page - 1), min((p-base+uintptr(len(k))+page-1)&^(page-1), uintptr(len(mapped)))})
+	}
+	slices.SortFunc(kept, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	at := uintptr(0)
+	for _, s := range append(kept, span{uintptr(len(mapped)), uintptr(len(mapped))}) {
+		if s.from > at {
+			if err := evict(mapped[at:s.from]); err != nil {
+				return err
+			}
+		}
+		at = max(at, s.to)
+	}
+	return nil
 }

@@ -21,3 +21,5 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
 }
+
+func evict(pages []byte) error { return syscall.Madvise(pages, syscall.MADV_DONTNEED) }

@@ -3,6 +3,7 @@
 package mmap
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -68,5 +69,38 @@ func TestOpen(t *testing.T) {
 	}
 	if _, err := ReadFile("/dev/zero", 1<<20); !errors.Is(err, ErrNotRegular) {
 		t.Errorf("ReadFile(/dev/zero): %v", err)
+	}
+}
+
+// EvictExcept leaves the mapping's contents as they were, whatever it
+// keeps: evicted pages are read from the file again.
+func TestEvictExcept(t *testing.T) {
+	page := os.Getpagesize()
+	want := make([]byte, 40*page+123)
+	for i := range want {
+		want[i] = byte(i*7 + i/page)
+	}
+	path := filepath.Join(t.TempDir(), "model")
+	if err := os.WriteFile(path, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, release, err := Map(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	other := make([]byte, 100)
+	for _, keep := range [][][]byte{
+		nil,
+		{data[5*page+10 : 7*page], data[:1], data[len(data)-3:]},
+		{data[20*page : 21*page], data[3*page : 30*page], other, data[9:9]},
+		{data},
+	} {
+		if err := EvictExcept(data, keep); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, want) {
+			t.Fatalf("after EvictExcept keeping %d ranges the mapping differs from the file", len(keep))
+		}
 	}
 }
