@@ -163,6 +163,9 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 	return err
 }
 
+// keptRows is the most rows of scratch a session keeps between passes.
+const keptRows = 16
+
 // runLayers is RunLayers. When logits is not nil and the last run of
 // blocks goes to the Accelerator and ends the model, the accelerator
 // writes the logits of the last position into logits instead of the
@@ -192,6 +195,12 @@ func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error
 	}
 	s.kv.reserve(pos + n)
 	r := &s.rows
+	if n > keptRows {
+		// A prompt's scratch (n rows as wide as the widest layer) goes
+		// with the pass: decode steps take one row, and a server holds
+		// many sessions.
+		defer func() { s.rows = rows{} }()
+	}
 	r.reset(s.model, h)
 	for t := range n {
 		r.place(t, s, pos+t)
