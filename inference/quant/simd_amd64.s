@@ -1170,6 +1170,8 @@ TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
 	JZ       q8y_done
 
 q8y_loop:
+	PREFETCHT0   PFDIST(SI)
+	PREFETCHT0   (PFDIST+64)(SI)
 	VMOVDQU      2(SI), Y4
 	VPABSB       Y4, Y5
 	VMOVDQU      (DI), Y6
