@@ -1,50 +1,9 @@
 #include "textflag.h"
-
-// PFDIST is how far ahead (bytes) the matrix-vector kernels prefetch the rows
-// they stream. The hardware prefetchers alone leave the stream stalled
-// whenever the kernel pauses (between tiles, while laying out activations);
-// prefetching 8 KiB ahead keeps the next tile's lines in flight.
-#define PFDIST 8192
+#include "simd_amd64.h"
 
 // Dot-product kernels for amd64: AVX-512 (F, BW, VL, VNNI, VBMI, GFNI) and
 // AVX2 + FMA + F16C. See simd_amd64.go for the Go wrappers that check
 // bounds and finish tails.
-
-// FOLDZ adds the halves of zmm z down to its xmm x (y its ymm; ty, tx
-// scratch).
-#define FOLDZ(z, y, x, ty, tx) \
-	VEXTRACTF64X4 $1, z, ty \
-	VADDPS        ty, y, y \
-	VEXTRACTF128  $1, y, tx \
-	VADDPS        tx, x, x
-
-// HSUMZ0 leaves the sum of the 16 floats of Z0 in X0 (clobbers Y1, X1). The
-// final tree, (x0+x1)+(x2+x3), is the one HSUM4 uses, so one-row and
-// multi-row kernels agree bit for bit.
-#define HSUMZ0 \
-	FOLDZ(Z0, Y0, X0, Y1, X1) \
-	VHADDPS X0, X0, X0 \
-	VHADDPS X0, X0, X0
-
-// HSUM4 leaves the sums of Z0, Z1, Z2 and Z3 in X0's four floats (clobbers
-// Z0-Z5).
-#define HSUM4 \
-	FOLDZ(Z0, Y0, X0, Y4, X4) \
-	FOLDZ(Z1, Y1, X1, Y4, X4) \
-	FOLDZ(Z2, Y2, X2, Y4, X4) \
-	FOLDZ(Z3, Y3, X3, Y4, X4) \
-	VHADDPS X1, X0, X0 \
-	VHADDPS X3, X2, X2 \
-	VHADDPS X2, X0, X0
-
-// HSUMY0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
-#define HSUMY0 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVHLPS     X0, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVSHDUP    X0, X1     \
-	VADDSS       X1, X0, X0
 
 DATA pairA<>+0(SB)/8, $0x0000000000000000
 DATA pairA<>+8(SB)/8, $0x0000000000000000

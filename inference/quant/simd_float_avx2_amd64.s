@@ -1,19 +1,10 @@
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // AVX2 kernels that multiply one F32 or F16 row by three vectors at once,
 // the row loaded (and converted) once for the three. Each product keeps
 // the four accumulators of dotF32AVX2 (dotF16AVX2) and sums them the same
 // way, so it has the bits the one-vector kernel gives.
-
-// HSUMR leaves the sum of y's 8 floats in x (its low register; t a scratch
-// xmm), as HSUMY0 sums Y0.
-#define HSUMR(y, x, t) \
-	VEXTRACTF128 $1, y, t \
-	VADDPS       t, x, x \
-	VMOVHLPS     x, x, t \
-	VADDPS       t, x, x \
-	VMOVSHDUP    x, t    \
-	VADDSS       t, x, x
 
 // FMA3 adds the products of the weights in w0-w3 with 32 floats of each
 // vector (at R8, R9 and R10, off bytes on) to their accumulators.

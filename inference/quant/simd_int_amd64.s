@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // AVX-512 kernels of the Int formats (int.go's layout; simd_int_amd64.go has
 // the Go side). They need AVX-512 F, BW, VL, VNNI, VBMI and GFNI, and for
@@ -42,30 +43,6 @@
 // The last superblock of a row may be partial: its code loads run past the
 // row's codes (the Go side makes sure they stay inside the matrix's memory)
 // and meet zero activations, zero init and zero scales there.
-
-#define PFDIST 8192
-
-#define FOLDZ(z, y, x, ty, tx) \
-	VEXTRACTF64X4 $1, z, ty \
-	VADDPS        ty, y, y \
-	VEXTRACTF128  $1, y, tx \
-	VADDPS        tx, x, x
-
-// HSUMZ0 and HSUM4 are simd_amd64.s's: the same final tree, so one vector
-// and four vectors give the same bits.
-#define HSUMZ0 \
-	FOLDZ(Z0, Y0, X0, Y1, X1) \
-	VHADDPS X0, X0, X0 \
-	VHADDPS X0, X0, X0
-
-#define HSUM4 \
-	FOLDZ(Z0, Y0, X0, Y4, X4) \
-	FOLDZ(Z1, Y1, X1, Y4, X4) \
-	FOLDZ(Z2, Y2, X2, Y4, X4) \
-	FOLDZ(Z3, Y3, X3, Y4, X4) \
-	VHADDPS X1, X0, X0 \
-	VHADDPS X3, X2, X2 \
-	VHADDPS X2, X0, X0
 
 // Prepared activation offsets.
 #define XINIT 512

@@ -1,21 +1,11 @@
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // K-quant dot-product kernels for amd64 with AVX2 + FMA + F16C (see
 // simd_kquant_amd64.go): one stored row against one activation vector in
 // GGML's Q8_K form (int8 codes in blocks of 256, a float32 scale per block,
 // int16 sums per 16 codes). Each super-block's products are summed in
 // integers; one float multiply-add per super-block (two with mins).
-
-#define PFDIST 8192
-
-// HSUMY0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
-#define HSUMY0 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVHLPS     X0, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVSHDUP    X0, X1     \
-	VADDSS       X1, X0, X0
 
 // Per-lane word shuffles: kshuf4 + 32·k broadcasts word k of each lane;
 // kshuf6 + 32·k broadcasts word 2k in the low lane and 2k+1 in the high one.

@@ -1,0 +1,48 @@
+// Macros shared by the amd64 kernels (included by the .s files).
+
+// PFDIST is how far ahead (bytes) the matrix-vector kernels prefetch the rows
+// they stream. The hardware prefetchers alone leave the stream stalled
+// whenever the kernel pauses (between tiles, while laying out activations);
+// prefetching 8 KiB ahead keeps the next tile's lines in flight.
+#define PFDIST 8192
+
+// FOLDZ adds the halves of zmm z down to its xmm x (y its ymm; ty, tx
+// scratch).
+#define FOLDZ(z, y, x, ty, tx) \
+	VEXTRACTF64X4 $1, z, ty \
+	VADDPS        ty, y, y \
+	VEXTRACTF128  $1, y, tx \
+	VADDPS        tx, x, x
+
+// HSUMZ0 leaves the sum of the 16 floats of Z0 in X0 (clobbers Y1, X1). The
+// final tree, (x0+x1)+(x2+x3), is the one HSUM4 uses, so one-row and
+// multi-row kernels agree bit for bit.
+#define HSUMZ0 \
+	FOLDZ(Z0, Y0, X0, Y1, X1) \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0
+
+// HSUM4 leaves the sums of Z0, Z1, Z2 and Z3 in X0's four floats (clobbers
+// Z0-Z5).
+#define HSUM4 \
+	FOLDZ(Z0, Y0, X0, Y4, X4) \
+	FOLDZ(Z1, Y1, X1, Y4, X4) \
+	FOLDZ(Z2, Y2, X2, Y4, X4) \
+	FOLDZ(Z3, Y3, X3, Y4, X4) \
+	VHADDPS X1, X0, X0 \
+	VHADDPS X3, X2, X2 \
+	VHADDPS X2, X0, X0
+
+// HSUMR leaves the sum of y's 8 floats in x, its low register (t a scratch
+// xmm): the tree every AVX2 kernel ends with, so that one-vector and
+// multi-vector kernels agree bit for bit.
+#define HSUMR(y, x, t) \
+	VEXTRACTF128 $1, y, t \
+	VADDPS       t, x, x \
+	VMOVHLPS     x, x, t \
+	VADDPS       t, x, x \
+	VMOVSHDUP    x, t    \
+	VADDSS       t, x, x
+
+// HSUMY0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
+#define HSUMY0 HSUMR(Y0, X0, X1)
