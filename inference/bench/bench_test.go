@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
@@ -84,5 +85,12 @@ func TestMeasureSmallModel(t *testing.T) {
 	}
 	if r.DecodeTokensPerS <= 0 || r.PrefillTokensPerS <= 0 || r.MemoryReadBytesPerS <= 0 || r.WeightBytes != 4*(64*512+5*(2*64+64*64*2+2*32*64+3*64*172)+64) {
 		t.Fatalf("implausible result %+v", r)
+	}
+	// The classifier is the embedding table (tied): held once.
+	if r.HeldBytes != r.WeightBytes || r.KVBytes <= 0 {
+		t.Fatalf("held %d bytes, KV caches %d: want the %d weight bytes and a cache", r.HeldBytes, r.KVBytes, r.WeightBytes)
+	}
+	if runtime.GOOS == "linux" && (r.ResidentBytes <= int64(r.HeldBytes) || r.ModelResidentBytes != r.ResidentBytes) {
+		t.Fatalf("resident %d bytes (%d for the model, nothing subtracted): want more than the %d weight bytes", r.ResidentBytes, r.ModelResidentBytes, r.HeldBytes)
 	}
 }

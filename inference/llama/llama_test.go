@@ -216,3 +216,30 @@ func TestOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+// A prompt longer than keptRows lets its scratch go after the pass, and the
+// decode steps after it give the logits token-by-token steps give.
+func TestLongPromptThenSteps(t *testing.T) {
+	m := stories(t, nil)
+	tokens := make([]int, 3*keptRows)
+	for i := range tokens {
+		tokens[i] = 1 + (i*37)%(m.Vocab-1)
+	}
+	want := stepLogits(t, m.NewSession(SessionOptions{}), tokens)
+	s := m.NewSession(SessionOptions{})
+	if _, err := s.Forward(tokens[:2*keptRows]); err != nil {
+		t.Fatal(err)
+	}
+	if s.rows.xn != nil {
+		t.Fatalf("a %d-token pass left %d values of scratch", 2*keptRows, len(s.rows.xn))
+	}
+	got := stepLogits(t, s, tokens[2*keptRows:])
+	for i, g := range got {
+		if d := maxDiff(g, want[2*keptRows+i]); d > 1e-4 {
+			t.Fatalf("step %d after the prompt: logits differ from token-by-token by %g", i, d)
+		}
+	}
+	if n := len(s.rows.xn); n == 0 || n > keptRows*max(m.Dim, m.QDim()) {
+		t.Fatalf("decode steps hold %d values of scratch", n)
+	}
+}

@@ -180,6 +180,9 @@ func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
 		case actQ8K:
 			x.quantizeK()
 		}
+		if p, ok := m.codec.(batchPreparer); ok {
+			p.prepareBatch(x)
+		}
 		total += m.Rows
 	}
 	tile := rowTile
@@ -218,6 +221,13 @@ func (m *Matrix) mulRows(dst []float32, r0, r1, tile int, x *Batch) {
 			}
 		}
 	}
+}
+
+// batchPreparer is implemented by codecs whose kernels read the batch laid
+// out once more: MatMulAll lays it out before the threads share out the
+// rows, so that all of them build it.
+type batchPreparer interface {
+	prepareBatch(x *Batch)
 }
 
 // tileMultiplier is implemented by codecs with a kernel that multiplies

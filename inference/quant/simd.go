@@ -30,11 +30,14 @@ type kernelSet struct {
 	// registers are reused. nil means one dot product per row and vector.
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	f32Tile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	f16Tile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q4KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q5KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q6KTile  func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	// q4_0Batch lays out a batch for q4_0Tile (see batchPreparer); nil
+	// means it needs none.
+	q4_0Batch func(x *Batch)
+	f32Tile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	f16Tile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q4KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q5KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q6KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// Int format dot kernels (int_dot.go's signature); nil means the generic
 	// one.
@@ -189,6 +192,13 @@ func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 		return
 	}
 	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+}
+
+// prepareBatch lays x out for the Q4_0 tile kernel, where it needs that.
+func (q4_0Codec) prepareBatch(x *Batch) {
+	if k := active.q4_0Batch; k != nil {
+		k(x)
+	}
 }
 
 // mulTile multiplies a tile of Q4_0 rows with every vector of x.

@@ -351,11 +351,12 @@ var avx2Kernels = &kernelSet{
 		}
 		return s
 	},
-	f32Tile:  floatTileAVX2(float32s, f32x3AVX2, dotF32AVX2Row, dotF32Generic),
-	f16Tile:  floatTileAVX2(uint16s, f16x3AVX2, dotF16AVX2Row, dotF16Generic),
-	q8_0Tile: q8_0TileAVX2,
-	q4_0Tile: q4_0TileAVX2,
-	q4_0:     dotQ4_0AVX2,
+	f32Tile:   floatTileAVX2(float32s, f32x3AVX2, dotF32AVX2Row, dotF32Generic),
+	f16Tile:   floatTileAVX2(uint16s, f16x3AVX2, dotF16AVX2Row, dotF16Generic),
+	q8_0Tile:  q8_0TileAVX2,
+	q4_0Tile:  q4_0TileAVX2,
+	q4_0Batch: prepareQ4Quads,
+	q4_0:      dotQ4_0AVX2,
 }
 
 // q8_0TileAVX2 is Matrix.MatMul's Q8_0 kernel on AVX2: vectors four at a
@@ -374,22 +375,23 @@ func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	stride := nb * q8Block
 	var (
 		acts [8]uintptr
+		qs   [4][]int8
+		ss   [4][]float32
 		out  [4]float32
 	)
 	t := 0
 	for ; t+4 <= x.N; t += 4 {
 		for v := range 4 {
-			qv, sv := q[(t+v)*stride:(t+v+1)*stride], scale[(t+v)*nb:(t+v+1)*nb]
-			acts[2*v] = uintptr(unsafe.Pointer(&qv[0]))
-			acts[2*v+1] = uintptr(unsafe.Pointer(&sv[0]))
+			qs[v], ss[v] = q[(t+v)*stride:(t+v+1)*stride], scale[(t+v)*nb:(t+v+1)*nb]
+			acts[2*v] = uintptr(unsafe.Pointer(&qs[v][0]))
+			acts[2*v+1] = uintptr(unsafe.Pointer(&ss[v][0]))
 		}
 		for i := range n {
 			row := tile[i*rb : (i+1)*rb]
 			q8_0X4AVX2(&row[0], &acts, p/2, &out)
 			for v, s := range out {
 				if p < nb {
-					qv, sv := q[(t+v)*stride:(t+v+1)*stride], scale[(t+v)*nb:(t+v+1)*nb]
-					s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], qv[p*32:], sv[p:])
+					s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], qs[v][p*32:], ss[v][p:])
 				}
 				dst[(t+v)*ld+r0+i] = s
 			}

@@ -21,10 +21,19 @@ func q4_0R8X4AVX2(rows *byte, rb int, prep *byte, blocks int, out *[32]float32)
 // quadBytes is the size of one block of four vectors in Batch.q4Quads.
 const quadBytes = 4 * 128
 
+// prepareQ4Quads builds x's q4Quads where the tile kernel will read them
+// (four vectors or more), before the threads share out the rows.
+func prepareQ4Quads(x *Batch) {
+	if x.N >= 4 {
+		x.q4Quads()
+	}
+}
+
 // q4Quads returns the batch's first N&^3 vectors laid out for q4_0R8X4AVX2:
 // per group of four vectors and block, for each vector, its codes 0–15
 // twice, codes 16–31 twice, 8·Σcodes eight times (int32) and its scale
-// eight times (float32).
+// eight times (float32). Built once, on first use (MatMulAll builds it
+// before its parallel pass; the lock covers other callers).
 func (b *Batch) q4Quads() []byte {
 	b.quadsMu.Lock()
 	defer b.quadsMu.Unlock()
