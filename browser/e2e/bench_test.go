@@ -228,41 +228,36 @@ func rate(n int64, ms float64) float64 { return float64(n) / 1e3 / ms }
 // ceilingsInPage runs bench.html's runCeilings in a fresh Chromium on
 // src's bench.html, fetching url once.
 func ceilingsInPage(tb testing.TB, src *daemontest.Accel, url string) benchCeilings {
-	tb.Helper()
-	ctx := openBench(tb, src, 3*time.Minute)
-	defer chromedp.Cancel(ctx)
-	c, err := chromedp.Run(ctx, chromedp.Evaluate[benchCeilings](`window.runCeilings(`+jsString(url)+`)`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tb.Fatalf("page ceilings: %v", err)
-	}
-	return c
+	return inFreshPage[benchCeilings](tb, src, 3*time.Minute, "page ceilings", `window.runCeilings(`+jsString(url)+`)`)
 }
 
 // firstTokenInPage runs bench.html's runFirstToken in a fresh Chromium on
 // src's bench.html, over ttftTransport with offload.
 func firstTokenInPage(tb testing.TB, src *daemontest.Accel, root string) benchFirstToken {
-	tb.Helper()
-	ctx := openBench(tb, src, 3*time.Minute)
-	defer chromedp.Cancel(ctx)
-	f, err := chromedp.Run(ctx, chromedp.Evaluate[benchFirstToken](`window.runFirstToken(`+jsString(root)+`, {"transports": [`+jsString(ttftTransport)+`]})`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tb.Fatalf("first token with offload: %v", err)
-	}
-	return f
+	return inFreshPage[benchFirstToken](tb, src, 3*time.Minute, "first token with offload",
+		`window.runFirstToken(`+jsString(root)+`, {"transports": [`+jsString(ttftTransport)+`]})`)
 }
 
 // wllamaLoad loads the GGUF file at url (relative to bench.html) into
 // wllama on one thread in a fresh Chromium and returns the milliseconds
 // from the fetch to the model loaded.
 func wllamaLoad(tb testing.TB, src *daemontest.Accel, url string) float64 {
+	return inFreshPage[wllamaPage](tb, src, 5*time.Minute, "wllama load",
+		`window.runWllama(`+jsString(url)+`, {"threads": 1, "maxTokens": 0, "runs": 0})`).LoadMs
+}
+
+// inFreshPage awaits expr, a promise, on src's bench.html in a fresh
+// Chromium that lives at most timeout, and returns its value; what names
+// it in a failure.
+func inFreshPage[T any](tb testing.TB, src *daemontest.Accel, timeout time.Duration, what, expr string) T {
 	tb.Helper()
-	ctx := openBench(tb, src, 5*time.Minute)
+	ctx := openBench(tb, src, timeout)
 	defer chromedp.Cancel(ctx)
-	w, err := chromedp.Run(ctx, chromedp.Evaluate[wllamaPage](`window.runWllama(`+jsString(url)+`, {"threads": 1, "maxTokens": 0, "runs": 0})`, chromedp.EvalAwaitPromise))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		tb.Fatalf("wllama load: %v", err)
+		tb.Fatalf("%s: %v", what, err)
 	}
-	return w.LoadMs
+	return v
 }
 
 // pinOnNewDaemon times a pin add of root by a new daemon connected to src

@@ -200,13 +200,8 @@ func computeInPage(tb testing.TB, src *daemontest.Accel, root, backend, prompt s
 // computeRuns times.
 func wllamaInPage(tb testing.TB, src *daemontest.Accel, url string, threads int, prompt string) wllamaPage {
 	tb.Helper()
-	ctx := openBench(tb, src, 5*time.Minute)
-	defer chromedp.Cancel(ctx)
 	args := fmt.Sprintf(`{"threads": %d, "prompt": %s, "maxTokens": %d, "runs": %d}`, threads, jsString(prompt), computeTokens, computeRuns)
-	w, err := chromedp.Run(ctx, chromedp.Evaluate[wllamaPage](`window.runWllama(`+jsString(url)+`, `+args+`)`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tb.Fatalf("wllama at %d thread(s): %v", threads, err)
-	}
+	w := inFreshPage[wllamaPage](tb, src, 5*time.Minute, fmt.Sprintf("wllama at %d thread(s)", threads), `window.runWllama(`+jsString(url)+`, `+args+`)`)
 	if w.Threads != threads || w.Multithread != (threads > 1) {
 		tb.Fatalf("wllama runs %d thread(s), multithread %v; want %d", w.Threads, w.Multithread, threads)
 	}
