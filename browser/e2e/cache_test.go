@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -154,22 +153,8 @@ type cacheEntry struct {
 // all.
 func modelEntries(t *testing.T, gateway, root string) map[string]cacheEntry {
 	t.Helper()
-	get := func(c cid.Cid) []byte {
-		req, _ := http.NewRequest("GET", gateway+"/ipfs/"+c.String()+"?format=raw", nil)
-		req.Header.Set("Accept", "application/vnd.ipld.raw")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET block %s: %v %s", c, err, resp.Status)
-		}
-		return data
-	}
 	rc := cid.MustParse(root)
-	data := get(rc)
+	data := rawBlock(t, gateway, rc)
 	m, err := loader.DecodeManifest(data)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +164,7 @@ func modelEntries(t *testing.T, gateway, root string) map[string]cacheEntry {
 		size := comp.Size
 		for level := []cid.Cid{comp.CID}; len(level) > 0; level = level[1:] {
 			if c := level[0]; c.Type() == cid.DagProtobuf {
-				data := get(c)
+				data := rawBlock(t, gateway, c)
 				size += int64(len(data))
 				nd, err := merkledag.DecodeProtobuf(data)
 				if err != nil {
