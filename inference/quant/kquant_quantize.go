@@ -206,30 +206,36 @@ func quantizeRowQ4K(dst []byte, src []float32) {
 	}
 }
 
+// packQ5KCodes writes a Q5_K super-block's 256 5-bit codes L: their high
+// bits to qh (32 bytes), their low nibbles to qs (128 bytes), in GGML's
+// order.
+func packQ5KCodes(qh, qs []byte, L []uint8) {
+	clear(qh)
+	m1, m2 := uint8(1), uint8(2)
+	for n := 0; n < qkBlock; n += 64 {
+		for j := range 32 {
+			l1, l2 := L[n+j], L[n+j+32]
+			if l1 > 15 {
+				l1 -= 16
+				qh[j] |= m1
+			}
+			if l2 > 15 {
+				l2 -= 16
+				qh[j] |= m2
+			}
+			qs[n/2+j] = l1 | l2<<4
+		}
+		m1 <<= 2
+		m2 <<= 2
+	}
+}
+
 func quantizeRowQ5K(dst []byte, src []float32) {
 	var L [qkBlock]uint8
 	for i := range len(src) / qkBlock {
 		blk := dst[i*q5KBytes : (i+1)*q5KBytes]
 		quantizeScalesMinsK(blk, src[i*qkBlock:(i+1)*qkBlock], &L, 31, -0.5, 15)
-		qh, qs := blk[16:48], blk[48:176]
-		clear(qh)
-		m1, m2 := uint8(1), uint8(2)
-		for n := 0; n < qkBlock; n += 64 {
-			for j := range 32 {
-				l1, l2 := L[n+j], L[n+j+32]
-				if l1 > 15 {
-					l1 -= 16
-					qh[j] |= m1
-				}
-				if l2 > 15 {
-					l2 -= 16
-					qh[j] |= m2
-				}
-				qs[n/2+j] = l1 | l2<<4
-			}
-			m1 <<= 2
-			m2 <<= 2
-		}
+		packQ5KCodes(blk[16:48], blk[48:176], L[:])
 	}
 }
 

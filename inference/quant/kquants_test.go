@@ -225,25 +225,7 @@ func kqPackQ5K(d, dmin float32, ls, lm, L []uint8) []byte {
 	kqPutF16(b, d)
 	kqPutF16(b[2:], dmin)
 	kqPackScalesK4(b[4:16], ls, lm)
-	qh, ql := b[16:48], b[48:]
-	m1, m2 := uint8(1), uint8(2)
-	for n := 0; n < 256; n += 64 {
-		for j := range 32 {
-			l1, l2 := L[n+j], L[n+j+32]
-			if l1 > 15 {
-				l1 -= 16
-				qh[j] |= m1
-			}
-			if l2 > 15 {
-				l2 -= 16
-				qh[j] |= m2
-			}
-			ql[j] = l1 | l2<<4
-		}
-		m1 <<= 2
-		m2 <<= 2
-		ql = ql[32:]
-	}
+	packQ5KCodes(b[16:48], b[48:], L)
 	return b
 }
 
