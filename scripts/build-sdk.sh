@@ -24,7 +24,7 @@ uses=$(node scripts/wasm-uses.mjs "$out/accel.wasm" "$out"/kernels/*.wasm)
 	--define:ACCEL_RUNTIME_USES="$uses" --outfile="$out/ipfs-accelerate.js"
 # The worker is a classic worker (importScripts): copied as it is, with
 # the scripts it imports; the other modules are in the bundle.
-cp "$js/worker.js" "$js/model-cache.js" "$js/leaves.js" "$js/webgpu.js" "$js/kernels.js" "$js/kernel-worker.js" "$js"/*.d.ts "$out/"
+cp "$js/worker.js" "$js/model-cache.js" "$js/cache-writer.js" "$js/leaves.js" "$js/webgpu.js" "$js/kernels.js" "$js/kernel-worker.js" "$js"/*.d.ts "$out/"
 # The web UI (playground at /, dashboard at /dashboard) the daemon serves.
 if [ -d "$js/ui" ]; then rm -rf "$out/ui" && cp -r "$js/ui" "$out/ui"; fi
 wasm=$(stat -c %s "$out/accel.wasm")

@@ -315,17 +315,18 @@
       const pending = new Set(want.keys());
       let writer = null;
       // place writes leaf cid's verified bytes (whose digest is sum) to dst and the cache.
+      // The writer takes bytes: nothing reads them after.
       const place = (cid, bytes, sum) => {
         const { i, offsets } = want.get(cid);
         for (const off of offsets) {
           if (typeof dst === 'number') new Uint8Array(memory().buffer, dst + off, bytes.length).set(bytes);
           else dst.set(bytes, off);
-          writer?.write(bytes, off);
         }
         digests.set(sum, 32 * i);
         sizes[i] = bytes.length;
         pending.delete(cid);
         onProgress(info.component, bytes.length * offsets.length);
+        writer?.write(bytes, offsets);
       };
       // check resolves with bytes' digest if they are leaf cid's, else null.
       const check = async (cid, bytes) => {
@@ -378,6 +379,7 @@
               }
             }));
             if (inFlight.length >= DIGESTS_IN_FLIGHT) await inFlight.shift();
+            await writer?.ready();
           });
         } catch (err) {
           last = err;

@@ -4,17 +4,19 @@
 // An entry is either a component's file or a single block (a manifest).
 // A component's file — its raw leaves' bytes at their offsets, as the
 // runtime holds it — is one file in the origin private file system
-// (directory CACHE_DIR, named by the component's root CID), written
-// through a sync access handle as the verified leaves arrive. Its inner
-// UnixFS nodes (a few KiB) and single blocks are kept in the entry's
-// IndexedDB record:
+// (directory CACHE_DIR, named by the component's root CID), written as the
+// verified leaves arrive by a worker of its own (cache-writer.js, through
+// a sync access handle), beside the load. Its inner UnixFS nodes (a few
+// KiB) and single blocks are kept in the entry's IndexedDB record:
 //
 //   {key, kind: 'file' | 'block', size, priority, lastUse, nodes: [[cid, bytes]], bytes}
 //
 // An entry counts only when its record exists and, for a file, the file
 // has the record's size: the record is written once the file is whole and
-// flushed, so a page that dies mid-write leaves a file without a record,
+// closed, so a page that dies mid-write leaves a file without a record,
 // which the next open deletes (as it deletes a record without its file).
+// Files are not flushed to disk: what a crash of the machine loses, the
+// runtime finds when it checks every leaf read back against its CID.
 // Under its quota the cache evicts whole entries by weighted LRU, as the
 // node's GCTo does:
 //
@@ -39,6 +41,8 @@
   const OLD_DB = 'accel-blocks';
   /** The age that one step of priority is worth in an entry's weight (node.PriorityStep). */
   const PRIORITY_STEP_MS = 60_000;
+  /** The bytes handed to the file writer and not yet written, beyond which ready() waits. */
+  const MAX_QUEUED = 32 << 20;
 
   /** @typedef {{key: string, kind: 'file'|'block', size: number, priority: number, lastUse: number, nodes?: [string, Uint8Array][], bytes?: Uint8Array}} Entry */
 
@@ -81,6 +85,8 @@
     #bytes = 0; // the sum of the held entries' sizes
     #evicted = 0;
     #index = Promise.resolve(); // settles when the index changes asked for so far are done
+    /** @type {FileWriter|undefined} */
+    #files;
 
     /** Use ModelCache.open. */
     constructor(dir, db, quota) {
@@ -185,49 +191,56 @@
     /**
      * Opens a new file of size bytes for component root, with its
      * priority, if the quota admits it (evicting the lightest entries, as
-     * for a block): resolves with {write(bytes, offset), commit(nodes),
-     * abort()}, or null when the file would itself be evicted (it counts
-     * as evicted) or cannot be created. commit(nodes), once every byte is
-     * written, flushes the file and records it with its inner nodes
-     * ([cid, bytes] pairs); abort deletes it. Resolves with null too when
+     * for a block): resolves with {write(bytes, offsets), ready(),
+     * commit(nodes), abort()}, or null when the file would itself be
+     * evicted (it counts as evicted) or cannot be created. write hands
+     * bytes to the file writer, to be written at each of offsets: it takes
+     * them (their buffer is transferred when they cover it, else copied).
+     * ready() resolves once the writer is no more than MAX_QUEUED bytes
+     * behind. commit(nodes), once every byte is written, closes the file
+     * and records it with its inner nodes ([cid, bytes] pairs), or deletes
+     * it when a write failed; abort deletes it. Resolves with null too when
      * root is held already, raising its priority to the higher of the two.
      * @param {string} root
      * @param {number} size
      * @param {{priority: number}} options
      */
     async writeFile(root, size, { priority }) {
-      const handle = await this.#enqueue(async () => {
-        if (this.#raise(root, priority)) return null;
+      const opened = await this.#enqueue(async () => {
+        if (this.#raise(root, priority)) return false;
         const probe = { key: root, kind: 'file', size, priority, lastUse: Date.now() };
-        if (!await this.#admit(probe)) return null;
-        const h = await (await this.#dir.getFileHandle(root, { create: true })).createSyncAccessHandle();
-        h.truncate(size);
-        return h;
-      }).catch(() => null);
-      if (!handle) return null;
-      let open = true;
-      const close = () => {
-        if (open) handle.close();
-        open = false;
-      };
+        if (!await this.#admit(probe)) return false;
+        await this.#fileWriter().call({ op: 'open', dir: CACHE_DIR, name: root, size });
+        return true;
+      }).catch(() => false);
+      if (!opened) return null;
+      const files = this.#fileWriter();
       return {
-        write(bytes, offset) {
-          handle.write(bytes, { at: offset });
-        },
-        commit: (nodes) => {
-          handle.flush();
-          close();
+        write: (bytes, offsets) => files.write(root, bytes, offsets),
+        ready: () => files.ready(),
+        commit: async (nodes) => {
+          try {
+            await files.call({ op: 'close', name: root });
+          } catch (err) {
+            // The cache is best effort: the file is fetched again next time.
+            console.warn(`accel worker: component ${root} not cached: ${err.message}`);
+            await files.call({ op: 'abort', dir: CACHE_DIR, name: root }).catch(() => {});
+            return;
+          }
           const entry = { key: root, kind: 'file', size: size + nodes.reduce((n, [, b]) => n + b.byteLength, 0), priority, lastUse: Date.now(), nodes };
-          return this.#enqueue(async () => {
+          await this.#enqueue(async () => {
             await this.#writeEntry(entry);
             this.#add(entry);
           });
         },
-        abort: () => {
-          close();
-          return this.#dir.removeEntry(root).catch(() => {});
-        },
+        abort: () => files.call({ op: 'abort', dir: CACHE_DIR, name: root }).catch(() => {}),
       };
+    }
+
+    /** The file writer, started at the first file written. */
+    #fileWriter() {
+      this.#files ??= new FileWriter(new URL('cache-writer.js', self.location.href));
+      return this.#files;
     }
 
     /**
@@ -338,6 +351,65 @@
     /** Stores a held entry's record. */
     #writeEntry(entry) {
       return transact(this.#db, 'readwrite', (store) => store.put(entry));
+    }
+  }
+
+  /**
+   * The cache's file writer worker (cache-writer.js, at url): call sends a
+   * request and resolves with its answer; write hands it bytes to write,
+   * counting them as queued until it says they are written.
+   */
+  class FileWriter {
+    #worker;
+    #next = 1;
+    /** @type {Map<number, {resolve: () => void, reject: (err: Error) => void}>} */
+    #pending = new Map();
+    #queued = 0;
+    /** @type {(() => void)[]} ready() calls waiting for the queue to shrink */
+    #waiting = [];
+
+    constructor(url) {
+      this.#worker = new Worker(url);
+      this.#worker.onmessage = ({ data }) => {
+        if (data.wrote !== undefined) {
+          this.#queued -= data.wrote;
+          if (this.#queued <= MAX_QUEUED) for (const wake of this.#waiting.splice(0)) wake();
+          return;
+        }
+        const p = this.#pending.get(data.id);
+        this.#pending.delete(data.id);
+        if (data.error !== undefined) p?.reject(new Error(data.error));
+        else p?.resolve();
+      };
+      this.#worker.onerror = (event) => {
+        const err = new Error(`the cache's file writer failed: ${event.message}`);
+        for (const p of this.#pending.values()) p.reject(err);
+        this.#pending.clear();
+        this.#queued = 0;
+        for (const wake of this.#waiting.splice(0)) wake();
+      };
+    }
+
+    /** Sends msg as a request; resolves once it is done, or rejects with the writer's error. */
+    call(msg) {
+      const id = this.#next++;
+      return new Promise((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject });
+        this.#worker.postMessage({ ...msg, id });
+      });
+    }
+
+    /** Hands bytes to be written at each of offsets in file name: their buffer goes with them. */
+    write(name, bytes, offsets) {
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+      this.#queued += own.byteLength;
+      this.#worker.postMessage({ op: 'write', name, bytes: own, at: offsets }, [own.buffer]);
+    }
+
+    /** Resolves once no more than MAX_QUEUED bytes wait to be written. */
+    ready() {
+      if (this.#queued <= MAX_QUEUED) return Promise.resolve();
+      return new Promise((resolve) => this.#waiting.push(resolve));
     }
   }
 
