@@ -60,6 +60,15 @@ func openKernels(levels []string, backend map[string]any) (*kern.Device, string)
 	return nil, "go"
 }
 
+// kernelSetup is what a load runs its matrix products on: the kernels'
+// device (nil for Go's), their level's name, and the threads' arena (nil
+// for Go's memory).
+type kernelSetup struct {
+	device *kern.Device
+	name   string
+	arena  *kern.Arena
+}
+
 // placeKernels places on d (when not nil) every local matrix of model that
 // is on no device yet and has a kernel: those WebGPU does not hold.
 func placeKernels(d *kern.Device, model *llama.Model) {

@@ -252,11 +252,28 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		return nil, err
 	}
 	gpu, backend := openBackend(o.Get("gpu"))
-	kernels, kernelsName := openKernels(levels, backend)
-	arena := openThreads(kernelsName, int(option(o, "threads", 1)), gpu, backend)
-	e.mu.Lock()
-	e.device, e.arena = kernels, arena
-	e.mu.Unlock()
+	// The kernels' self-test and threads start while the manifest and the
+	// tokenizer arrive, which need neither.
+	started := make(chan kernelSetup, 1)
+	go func() {
+		// A sleep hands the page's event loop the manifest's request first:
+		// the self-test runs on this thread and does not yield.
+		time.Sleep(time.Millisecond)
+		kernels, name := openKernels(levels, backend)
+		started <- kernelSetup{kernels, name, openThreads(name, int(option(o, "threads", 1)), gpu, backend)}
+	}()
+	var setup *kernelSetup
+	kernels := func() *kernelSetup {
+		if setup == nil {
+			s := <-started
+			setup = &s
+			e.mu.Lock()
+			e.device, e.arena = s.device, s.arena
+			e.mu.Unlock()
+		}
+		return setup
+	}
+	defer kernels() // a failed load releases the threads it started
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
 		return nil, err
@@ -289,6 +306,10 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	}()
 	for i, c := range plan.Fetch {
 		var region *kern.Region
+		var arena *kern.Arena
+		if inArena(c) {
+			arena = kernels().arena
+		}
 		if region, err = l.hold(ctx, m, c, arena); err != nil {
 			return nil, err
 		}
@@ -308,16 +329,16 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			if err != nil {
 				return nil, err
 			}
-			placeKernels(kernels, model)
+			placeKernels(kernels().device, model)
 			gpu.placeOrNote(model, backend)
-			e.set(model, m.Manifest, root, peer, gpu, kernelsName)
+			e.set(model, m.Manifest, root, peer, gpu, kernels().name)
 			call(o.Get("onViable"), info())
 		default: // a layer, local from the next generation on
 			layer, _ := c.Layer()
 			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
 				return nil, err
 			}
-			placeKernels(kernels, model)
+			placeKernels(kernels().device, model)
 			gpu.placeOrNote(model, backend)
 		}
 		e.addBytes(pending)
