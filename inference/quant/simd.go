@@ -223,12 +223,22 @@ func mulTileBatched(k func(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 
 // mulTile multiplies a tile of F32 rows with every vector of x.
 func (c f32Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileBatched(active.f32Tile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.f32Tile, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of F16 rows with every vector of x.
 func (c f16Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileBatched(active.f16Tile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.f16Tile, c, dst, ld, tile, r0, n, x)
+}
+
+// mulTileWith multiplies a tile with kernel k, which takes any number of
+// vectors, where k is not nil, else one dot product per row and vector.
+func mulTileWith(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch), c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k != nil {
+		k(dst, ld, tile, r0, n, x)
+		return
+	}
+	mulTileGeneric(c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of Q4_K rows with every vector of x.

@@ -351,8 +351,8 @@ var avx2Kernels = &kernelSet{
 		}
 		return s
 	},
-	f32Tile:   floatTileAVX2(float32s, f32x3AVX2, dotF32AVX2Row, dotF32Generic),
-	f16Tile:   floatTileAVX2(uint16s, f16x3AVX2, dotF16AVX2Row, dotF16Generic),
+	f32Tile:   floatTileAVX2(float32s, f32x3AVX2, f32R2AVX2, dotF32AVX2Row, dotF32Generic),
+	f16Tile:   floatTileAVX2(uint16s, f16x3AVX2, f16R2AVX2, dotF16AVX2Row, dotF16Generic),
 	q8_0Tile:  q8_0TileAVX2,
 	q4_0Tile:  q4_0TileAVX2,
 	q4_0Batch: prepareQ4Quads,
