@@ -33,7 +33,9 @@ func (f32Codec) checkCols(int) error                     { return nil }
 func (f32Codec) activations() activations                { return actF32 }
 func (f32Codec) quantizeRow(dst []byte, src []float32)   { copy(float32s(dst), src) }
 func (f32Codec) dequantizeRow(dst []float32, src []byte) { copy(dst, float32s(src)) }
-func (f32Codec) dot(row []byte, x *Batch, t int) float32 { return dotF32(float32s(row), x.Vector(t)) }
+func (f32Codec) dot(row []byte, x *Batch, t int) float32 {
+	return dotF32Row(float32s(row), x.Vector(t))
+}
 
 // f16Codec stores rows as IEEE half precision.
 type f16Codec struct{}

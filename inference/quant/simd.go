@@ -11,11 +11,14 @@ import (
 type kernelSet struct {
 	name string
 	f32  func(a, b []float32) float32
-	f16  func(a []uint16, b []float32) float32
-	bf16 func(a []uint16, b []float32) float32
-	axpy func(dst []float32, a float32, x []float32) // nil: addScaledGeneric
-	q8_0 func(row []byte, q []int8, scale []float32) float32
-	q4_0 func(row []byte, q []int8, scale []float32, sum []int32) float32
+	// f32Row is an F32 matrix row's product with a vector, as the f32Tile
+	// kernel computes it; nil means f32.
+	f32Row func(a, b []float32) float32
+	f16    func(a []uint16, b []float32) float32
+	bf16   func(a []uint16, b []float32) float32
+	axpy   func(dst []float32, a float32, x []float32) // nil: addScaledGeneric
+	q8_0   func(row []byte, q []int8, scale []float32) float32
+	q4_0   func(row []byte, q []int8, scale []float32, sum []int32) float32
 
 	// K-quant dot kernels over activations in blocks of 256 (Batch.qkVector);
 	// nil means the generic one.
@@ -152,6 +155,10 @@ func selectSIMD(name string) bool {
 func use(k *kernelSet) {
 	active = k
 	dotF32, dotF16, dotBF16, dotQ8_0, dotQ4_0 = k.f32, k.f16, k.bf16, k.q8_0, k.q4_0
+	dotF32Row = k.f32Row
+	if dotF32Row == nil {
+		dotF32Row = k.f32
+	}
 	addScaled = addScaledGeneric
 	if k.axpy != nil {
 		addScaled = k.axpy

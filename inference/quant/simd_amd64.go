@@ -93,13 +93,10 @@ func dotQ8_0AVX2(row *byte, q *int8, scale *float32, pairs int) float32
 //go:noescape
 func q8_0X4AVX2(row *byte, acts *[8]uintptr, pairs int, out *[4]float32)
 
-// dotF32AVX2, dotF16AVX2 and dotBF16AVX2 read n&^7 elements.
+// dotF32AVX2 and dotBF16AVX2 read n&^7 elements.
 //
 //go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
-
-//go:noescape
-func dotF16AVX2(a *uint16, b *float32, n int) float32
 
 //go:noescape
 func dotBF16AVX2(a *uint16, b *float32, n int) float32
@@ -322,9 +319,10 @@ var avx2Kernels = &kernelSet{
 		}
 		addScaledGeneric(dst[m:], a, x[m:])
 	},
-	f32: dotF32AVX2Row,
+	f32:    dotF32AVX2Row,
+	f32Row: f32RowAVX2,
 
-	f16: dotF16AVX2Row,
+	f16: f16RowAVX2,
 
 	bf16: func(a []uint16, b []float32) float32 {
 		b = b[:len(a)]
@@ -351,8 +349,8 @@ var avx2Kernels = &kernelSet{
 		}
 		return s
 	},
-	f32Tile:   floatTileAVX2(float32s, f32x3AVX2, f32R2AVX2, dotF32AVX2Row, dotF32Generic),
-	f16Tile:   floatTileAVX2(uint16s, f16x3AVX2, f16R2AVX2, dotF16AVX2Row, dotF16Generic),
+	f32Tile:   floatTileAVX2(float32s, f32T4x3AVX2, f32R4AVX2, f32RowAVX2, dotF32Generic),
+	f16Tile:   floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dotF16Generic),
 	q8_0Tile:  q8_0TileAVX2,
 	q4_0Tile:  q4_0TileAVX2,
 	q4_0Batch: prepareQ4Quads,
@@ -406,8 +404,8 @@ func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	}
 }
 
-// dotF32AVX2Row and dotF16AVX2Row are the AVX2 dot products of a row
-// and a vector: the kernel over n&^7 elements, the rest in Go.
+// dotF32AVX2Row is the AVX2 dot product of two vectors: the kernel over
+// n&^7 elements, the rest in Go.
 func dotF32AVX2Row(a, b []float32) float32 {
 	b = b[:len(a)]
 	m := len(a) &^ 7
@@ -417,19 +415,6 @@ func dotF32AVX2Row(a, b []float32) float32 {
 	}
 	if m < len(a) {
 		s += dotF32Generic(a[m:], b[m:])
-	}
-	return s
-}
-
-func dotF16AVX2Row(a []uint16, b []float32) float32 {
-	b = b[:len(a)]
-	m := len(a) &^ 7
-	var s float32
-	if m > 0 {
-		s = dotF16AVX2(&a[0], &b[0], m)
-	}
-	if m < len(a) {
-		s += dotF16Generic(a[m:], b[m:])
 	}
 	return s
 }

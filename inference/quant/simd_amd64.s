@@ -1006,56 +1006,6 @@ f32y_done:
 	MOVSS  X0, ret+24(FP)
 	RET
 
-// func dotF16AVX2(a *uint16, b *float32, n int) float32
-TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
-	MOVQ  a+0(FP), SI
-	MOVQ  b+8(FP), DI
-	MOVQ  n+16(FP), CX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	MOVQ  CX, BX
-	SHRQ  $5, BX
-	JZ    f16y_8
-
-f16y_32:
-	PREFETCHT0 PFDIST+0(SI)
-	VCVTPH2PS   (SI), Y4
-	VCVTPH2PS   16(SI), Y5
-	VCVTPH2PS   32(SI), Y6
-	VCVTPH2PS   48(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ        $64, SI
-	ADDQ        $128, DI
-	DECQ        BX
-	JNZ         f16y_32
-
-f16y_8:
-	ANDQ $31, CX
-	SHRQ $3, CX
-	JZ   f16y_done
-
-f16y_8loop:
-	VCVTPH2PS   (SI), Y4
-	VFMADD231PS (DI), Y4, Y0
-	ADDQ        $16, SI
-	ADDQ        $32, DI
-	DECQ        CX
-	JNZ         f16y_8loop
-
-f16y_done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUMY0
-	VZEROUPPER
-	MOVSS  X0, ret+24(FP)
-	RET
-
 // func dotBF16AVX2(a *uint16, b *float32, n int) float32
 TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
 	MOVQ  a+0(FP), SI

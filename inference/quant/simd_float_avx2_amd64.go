@@ -1,73 +1,113 @@
 package quant
 
-// f32x3AVX2 and f16x3AVX2 multiply one row by three vectors over n&^7
-// elements: out[v] has the bits dotF32AVX2 (dotF16AVX2) gives for b[v].
-//
-//go:noescape
-func f32x3AVX2(a *float32, b *[3]*float32, n int, out *[3]float32)
+// The AVX2 register tiles of F32 and F16 rows (simd_float_avx2_amd64.s):
+// four rows rb bytes apart by three vectors (out[4v+r] = row r · b[v]),
+// four rows by one vector, and one row by one, over n&^7 elements, every
+// product with the same bits whichever kernel computes it.
 
 //go:noescape
-func f16x3AVX2(a *uint16, b *[3]*float32, n int, out *[3]float32)
-
-// f32R2AVX2 and f16R2AVX2 multiply two rows, rb bytes apart, by one
-// vector over n&^7 elements: out[i] has the bits dotF32AVX2 (dotF16AVX2)
-// gives for row i.
-//
-//go:noescape
-func f32R2AVX2(a *float32, rb int, b *float32, n int, out *[2]float32)
+func f32T4x3AVX2(a *float32, rb int, b *[3]*float32, n int, out *[12]float32)
 
 //go:noescape
-func f16R2AVX2(a *uint16, rb int, b *float32, n int, out *[2]float32)
+func f16T4x3AVX2(a *uint16, rb int, b *[3]*float32, n int, out *[12]float32)
 
-// floatTileAVX2 is Matrix.MatMul's kernel for F32 or F16 rows: vectors
-// three at a time through x3, each row read once for the three, the rest
-// one at a time, rows two at a time through r2 (the vector read once for
-// the two, an odd last row through one); the elements past the last 8 go
-// through tail, as for one vector, so every path gives the same bits.
-func floatTileAVX2[E float32 | uint16](view func([]byte) []E, x3 func(a *E, b *[3]*float32, n int, out *[3]float32), r2 func(a *E, rb int, b *float32, n int, out *[2]float32), one func(a []E, b []float32) float32, tail func(a []E, b []float32) float32) func(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+//go:noescape
+func f32R4AVX2(a *float32, rb int, b *float32, n int, out *[4]float32)
+
+//go:noescape
+func f16R4AVX2(a *uint16, rb int, b *float32, n int, out *[4]float32)
+
+//go:noescape
+func f32R1AVX2(a *float32, b *float32, n int) float32
+
+//go:noescape
+func f16R1AVX2(a *uint16, b *float32, n int) float32
+
+// f32RowAVX2 and f16RowAVX2 are one row's product with a vector as the
+// tiles compute it: f32R1AVX2 (f16R1AVX2) over the first len(a)&^7
+// elements, the rest in Go.
+func f32RowAVX2(a, b []float32) float32 { return floatRow(a, b, f32R1AVX2, dotF32Generic) }
+
+func f16RowAVX2(a []uint16, b []float32) float32 { return floatRow(a, b, f16R1AVX2, dotF16Generic) }
+
+func floatRow[E float32 | uint16](a []E, b []float32, r1 func(a *E, b *float32, n int) float32, tail func(a []E, b []float32) float32) float32 {
+	b = b[:len(a)]
+	m := len(a) &^ 7
+	var s float32
+	if m > 0 {
+		s = r1(&a[0], &b[0], m)
+	}
+	if m < len(a) {
+		s += tail(a[m:], b[m:])
+	}
+	return s
+}
+
+// floatTileAVX2 is Matrix.MatMul's kernel for F32 or F16 rows: tiles of
+// four rows by three vectors through t43, the vectors left over through
+// r4 four rows at a time, the rows left over one at a time through one;
+// the elements past the last 8 go through tail. Every path computes each
+// product the same way, so a product does not depend on the batch.
+func floatTileAVX2[E float32 | uint16](view func([]byte) []E, t43 func(a *E, rb int, b *[3]*float32, n int, out *[12]float32), r4 func(a *E, rb int, b *float32, n int, out *[4]float32), one func(a []E, b []float32) float32, tail func(a []E, b []float32) float32) func(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	return func(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 		rb := len(tile) / n
 		cols := x.Cols
 		m := cols &^ 7
-		t := 0
+		row := func(i int) []E { return view(tile[i*rb : (i+1)*rb])[:cols] }
+		// finish adds row i's tail product with xt to s.
+		finish := func(s float32, i int, xt []float32) float32 {
+			if m < cols {
+				s += tail(row(i)[m:], xt[m:])
+			}
+			return s
+		}
+		t, quads := 0, 0
 		if m > 0 {
-			var (
-				b   [3]*float32
-				out [3]float32
-			)
-			for ; t+3 <= x.N; t += 3 {
-				for v := range 3 {
-					b[v] = &x.Vector(t + v)[0]
-				}
-				for i := range n {
-					row := view(tile[i*rb : (i+1)*rb])[:cols]
-					x3(&row[0], &b, m, &out)
-					for v, s := range out {
-						if m < cols {
-							s += tail(row[m:], x.Vector(t + v)[m:])
+			quads = n / 4 * 4
+		}
+		var (
+			b     [3]*float32
+			out12 [12]float32
+			out4  [4]float32
+		)
+		var xs [3][]float32
+		for ; t+3 <= x.N && quads > 0; t += 3 {
+			for v := range 3 {
+				xs[v] = x.Vector(t + v)
+				b[v] = &xs[v][0]
+			}
+			for i := 0; i < quads; i += 4 {
+				t43(&row(i)[0], rb, &b, m, &out12)
+				for v, xv := range xs {
+					out := dst[(t+v)*ld+r0+i : (t+v)*ld+r0+i+4]
+					copy(out, out12[4*v:4*v+4])
+					if m < cols {
+						for r := range out {
+							out[r] = finish(out[r], i+r, xv)
 						}
-						dst[(t+v)*ld+r0+i] = s
 					}
+				}
+			}
+			for i := quads; i < n; i++ {
+				for v, xv := range xs {
+					dst[(t+v)*ld+r0+i] = one(row(i), xv)
 				}
 			}
 		}
 		for ; t < x.N; t++ {
 			xt := x.Vector(t)
-			i := 0
-			if m > 0 {
-				var out [2]float32
-				for ; i+2 <= n; i += 2 {
-					r2(&view(tile[i*rb:])[0], rb, &xt[0], m, &out)
-					for j, s := range out {
-						if m < cols {
-							s += tail(view(tile[(i+j)*rb : (i+j+1)*rb])[m:cols], xt[m:])
-						}
-						dst[t*ld+r0+i+j] = s
+			for i := 0; i < quads; i += 4 {
+				r4(&row(i)[0], rb, &xt[0], m, &out4)
+				out := dst[t*ld+r0+i : t*ld+r0+i+4]
+				copy(out, out4[:])
+				if m < cols {
+					for r := range out {
+						out[r] = finish(out[r], i+r, xt)
 					}
 				}
 			}
-			for ; i < n; i++ {
-				dst[t*ld+r0+i] = one(view(tile[i*rb : (i+1)*rb])[:cols], xt)
+			for i := quads; i < n; i++ {
+				dst[t*ld+r0+i] = one(row(i), xt)
 			}
 		}
 	}

@@ -1,47 +1,24 @@
 #include "textflag.h"
 #include "simd_amd64.h"
 
-// AVX2 kernels that multiply one F32 or F16 row by three vectors at once,
-// the row loaded (and converted) once for the three. Each product keeps
-// the four accumulators of dotF32AVX2 (dotF16AVX2) and sums them the same
-// way, so it has the bits the one-vector kernel gives.
+// AVX2 register tiles for F32 and F16 rows: four rows by three vectors,
+// four rows by one, and one row by one. Every product keeps one
+// accumulator of eight lanes, adds its eight-element chunks to it in
+// order and sums the lanes the same way (HSUMR), so each kernel gives the
+// bits the others give for the same row and vector.
 
-// FMA3 adds the products of the weights in w0-w3 with 32 floats of each
-// vector (at R8, R9 and R10, off bytes on) to their accumulators.
-#define FMA3(off) \
-	VFMADD231PS (off)(R8), Y12, Y0    \
-	VFMADD231PS (off+32)(R8), Y13, Y1 \
-	VFMADD231PS (off+64)(R8), Y14, Y2 \
-	VFMADD231PS (off+96)(R8), Y15, Y3 \
-	VFMADD231PS (off)(R9), Y12, Y4    \
-	VFMADD231PS (off+32)(R9), Y13, Y5 \
-	VFMADD231PS (off+64)(R9), Y14, Y6 \
-	VFMADD231PS (off+96)(R9), Y15, Y7 \
-	VFMADD231PS (off)(R10), Y12, Y8   \
-	VFMADD231PS (off+32)(R10), Y13, Y9 \
-	VFMADD231PS (off+64)(R10), Y14, Y10 \
-	VFMADD231PS (off+96)(R10), Y15, Y11
+// TARGS loads a tile's arguments: the rows SI, R12, R13 and R14 (rb bytes
+// apart) and n>>3 chunks in CX.
+#define TARGS \
+	MOVQ a+0(FP), SI         \
+	MOVQ rb+8(FP), BX        \
+	LEAQ (SI)(BX*1), R12     \
+	LEAQ (SI)(BX*2), R13     \
+	LEAQ (R12)(BX*2), R14    \
+	MOVQ n+24(FP), CX        \
+	SHRQ $3, CX
 
-// SUM3 stores the three products: each vector's accumulators summed as
-// dotF32AVX2 sums its own, at out (DX).
-#define SUM3 \
-	VADDPS Y1, Y0, Y0   \
-	VADDPS Y3, Y2, Y2   \
-	VADDPS Y2, Y0, Y0   \
-	HSUMR(Y0, X0, X12)  \
-	VMOVSS X0, (DX)     \
-	VADDPS Y5, Y4, Y4   \
-	VADDPS Y7, Y6, Y6   \
-	VADDPS Y6, Y4, Y4   \
-	HSUMR(Y4, X4, X12)  \
-	VMOVSS X4, 4(DX)    \
-	VADDPS Y9, Y8, Y8   \
-	VADDPS Y11, Y10, Y10 \
-	VADDPS Y10, Y8, Y8  \
-	HSUMR(Y8, X8, X12)  \
-	VMOVSS X8, 8(DX)
-
-// ZERO12 clears the twelve accumulators.
+// ZERO12 clears Y0-Y11.
 #define ZERO12 \
 	VPXOR Y0, Y0, Y0 \
 	VPXOR Y1, Y1, Y1 \
@@ -56,100 +33,343 @@
 	VPXOR Y10, Y10, Y10 \
 	VPXOR Y11, Y11, Y11
 
-// X3ARGS loads the arguments: the row SI, the vectors R8, R9 and R10, n
-// CX and out DX; BX counts the blocks of 32 elements. It clears the
-// accumulators.
-#define X3ARGS \
-	MOVQ a+0(FP), SI    \
-	MOVQ b+8(FP), AX    \
-	MOVQ (AX), R8       \
-	MOVQ 8(AX), R9      \
-	MOVQ 16(AX), R10    \
-	MOVQ n+16(FP), CX   \
-	MOVQ out+24(FP), DX \
-	ZERO12              \
-	MOVQ CX, BX         \
-	SHRQ $5, BX
+// FMA3(a0, a1, a2) adds the weights in Y15 times the three vectors' chunk
+// in Y12-Y14 to a0-a2.
+#define FMA3(a0, a1, a2) \
+	VFMADD231PS Y12, Y15, a0 \
+	VFMADD231PS Y13, Y15, a1 \
+	VFMADD231PS Y14, Y15, a2
 
-// FMA8X3 adds 8 weights in Y12 times 8 floats of each vector to its first
-// accumulator, and moves the vectors on (the row by rowstep bytes).
-#define FMA8X3(rowstep) \
-	VFMADD231PS (R8), Y12, Y0  \
-	VFMADD231PS (R9), Y12, Y4  \
-	VFMADD231PS (R10), Y12, Y8 \
-	ADDQ        $rowstep, SI   \
-	ADDQ        $32, R8        \
-	ADDQ        $32, R9        \
-	ADDQ        $32, R10
+// X3CHUNK loads the three vectors' chunk at off into Y12-Y14.
+#define X3CHUNK(off) \
+	VMOVUPS off(R8), Y12  \
+	VMOVUPS off(R9), Y13  \
+	VMOVUPS off(R10), Y14
 
-// NEXT32X3 moves the vectors 32 floats on (the row by rowstep bytes) and
-// loops to label while a block of 32 is left.
-#define NEXT32X3(rowstep, label) \
-	ADDQ $rowstep, SI \
-	ADDQ $128, R8     \
-	ADDQ $128, R9     \
-	ADDQ $128, R10    \
-	DECQ BX           \
-	JNZ  label
+// STORE(y, x, at) stores the sum of y's lanes at at(DX) (clobbers x, X15).
+#define STORE(y, x, at) \
+	HSUMR(y, x, X15) \
+	VMOVSS x, at(DX)
 
-// func f32x3AVX2(a *float32, b *[3]*float32, n int, out *[3]float32)
+// STORE12 stores the twelve products of a four-by-three tile, vector by
+// vector: out[4v+r] from the accumulator of row r and vector v.
+#define STORE12 \
+	STORE(Y0, X0, 0)   \
+	STORE(Y3, X3, 4)   \
+	STORE(Y6, X6, 8)   \
+	STORE(Y9, X9, 12)  \
+	STORE(Y1, X1, 16)  \
+	STORE(Y4, X4, 20)  \
+	STORE(Y7, X7, 24)  \
+	STORE(Y10, X10, 28) \
+	STORE(Y2, X2, 32)  \
+	STORE(Y5, X5, 36)  \
+	STORE(Y8, X8, 40)  \
+	STORE(Y11, X11, 44)
+
+// STORE4 stores the four products of a four-by-one tile.
+#define STORE4 \
+	STORE(Y0, X0, 0) \
+	STORE(Y1, X1, 4) \
+	STORE(Y2, X2, 8) \
+	STORE(Y3, X3, 12)
+
+// func f32T4x3AVX2(a *float32, rb int, b *[3]*float32, n int, out *[12]float32)
 //
-// out[v] = a · b[v] over n&^7 elements.
-TEXT ·f32x3AVX2(SB), NOSPLIT, $0-32
-	X3ARGS
-	JZ f32x3_8
+// Four rows rb bytes apart times three vectors over n&^7 elements:
+// out[4v+r] = row r · b[v].
+TEXT ·f32T4x3AVX2(SB), NOSPLIT, $0-40
+	TARGS
+	MOVQ b+16(FP), AX
+	MOVQ (AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ out+32(FP), DX
+	ZERO12
+	TESTQ CX, CX
+	JZ    f32t43_done
 
-f32x3_32:
-	VMOVUPS (SI), Y12
-	VMOVUPS 32(SI), Y13
-	VMOVUPS 64(SI), Y14
-	VMOVUPS 96(SI), Y15
-	FMA3(0)
-	NEXT32X3(128, f32x3_32)
+f32t43_loop:
+	X3CHUNK(0)
+	VMOVUPS 0(SI), Y15
+	FMA3(Y0, Y1, Y2)
+	VMOVUPS 0(R12), Y15
+	FMA3(Y3, Y4, Y5)
+	VMOVUPS 0(R13), Y15
+	FMA3(Y6, Y7, Y8)
+	VMOVUPS 0(R14), Y15
+	FMA3(Y9, Y10, Y11)
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, SI
+	ADDQ $32, R12
+	ADDQ $32, R13
+	ADDQ $32, R14
+	DECQ CX
+	JNZ  f32t43_loop
 
-f32x3_8:
-	ANDQ $31, CX
-	SHRQ $3, CX
-	JZ   f32x3_done
-
-f32x3_8loop:
-	VMOVUPS (SI), Y12
-	FMA8X3(32)
-	DECQ    CX
-	JNZ     f32x3_8loop
-
-f32x3_done:
-	SUM3
+f32t43_done:
+	STORE12
 	VZEROUPPER
 	RET
 
-// func f16x3AVX2(a *uint16, b *[3]*float32, n int, out *[3]float32)
+// func f32R4AVX2(a *float32, rb int, b *float32, n int, out *[4]float32)
 //
-// f32x3AVX2 for F16 rows, as dotF16AVX2.
-TEXT ·f16x3AVX2(SB), NOSPLIT, $0-32
-	X3ARGS
-	JZ f16x3_8
+// Four rows rb bytes apart times one vector over n&^7 elements: out[r] =
+// row r · b; the rows are prefetched as they stream.
+TEXT ·f32R4AVX2(SB), NOSPLIT, $0-40
+	TARGS
+	MOVQ b+16(FP), DI
+	MOVQ out+32(FP), DX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ CX, AX
+	SHRQ $1, AX
+	JZ   f32r4_one
 
-f16x3_32:
-	VCVTPH2PS (SI), Y12
-	VCVTPH2PS 16(SI), Y13
-	VCVTPH2PS 32(SI), Y14
-	VCVTPH2PS 48(SI), Y15
-	FMA3(0)
-	NEXT32X3(64, f16x3_32)
+f32r4_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 PFDIST(R12)
+	PREFETCHT0 PFDIST(R13)
+	PREFETCHT0 PFDIST(R14)
+	VMOVUPS 0(DI), Y4
+	VMOVUPS 0(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VMOVUPS 0(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VMOVUPS 0(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VMOVUPS 0(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	VMOVUPS 32(DI), Y4
+	VMOVUPS 32(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VMOVUPS 32(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VMOVUPS 32(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VMOVUPS 32(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ $64, SI
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, R14
+	ADDQ $64, DI
+	DECQ AX
+	JNZ  f32r4_loop
 
-f16x3_8:
-	ANDQ $31, CX
-	SHRQ $3, CX
-	JZ   f16x3_done
+f32r4_one:
+	ANDQ $1, CX
+	JZ   f32r4_done
 
-f16x3_8loop:
-	VCVTPH2PS (SI), Y12
-	FMA8X3(16)
-	DECQ      CX
-	JNZ       f16x3_8loop
+f32r4_oneloop:
+	VMOVUPS (DI), Y4
+	VMOVUPS 0(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VMOVUPS 0(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VMOVUPS 0(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VMOVUPS 0(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ $32, SI
+	ADDQ $32, R12
+	ADDQ $32, R13
+	ADDQ $32, R14
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  f32r4_oneloop
 
-f16x3_done:
-	SUM3
+f32r4_done:
+	STORE4
 	VZEROUPPER
+	RET
+
+// func f32R1AVX2(a *float32, b *float32, n int) float32
+//
+// One row times one vector over n&^7 elements, as the tiles compute it.
+TEXT ·f32R1AVX2(SB), NOSPLIT, $0-28
+	MOVQ  a+0(FP), SI
+	MOVQ  b+8(FP), DI
+	MOVQ  n+16(FP), CX
+	SHRQ  $3, CX
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    f32r1_done
+
+f32r1_loop:
+	VMOVUPS (DI), Y4
+	VMOVUPS 0(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  f32r1_loop
+
+f32r1_done:
+	HSUMR(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func f16T4x3AVX2(a *uint16, rb int, b *[3]*float32, n int, out *[12]float32)
+//
+// Four rows rb bytes apart times three vectors over n&^7 elements:
+// out[4v+r] = row r · b[v].
+TEXT ·f16T4x3AVX2(SB), NOSPLIT, $0-40
+	TARGS
+	MOVQ b+16(FP), AX
+	MOVQ (AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ out+32(FP), DX
+	ZERO12
+	TESTQ CX, CX
+	JZ    f16t43_done
+
+f16t43_loop:
+	X3CHUNK(0)
+	VCVTPH2PS 0(SI), Y15
+	FMA3(Y0, Y1, Y2)
+	VCVTPH2PS 0(R12), Y15
+	FMA3(Y3, Y4, Y5)
+	VCVTPH2PS 0(R13), Y15
+	FMA3(Y6, Y7, Y8)
+	VCVTPH2PS 0(R14), Y15
+	FMA3(Y9, Y10, Y11)
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $16, R13
+	ADDQ $16, R14
+	DECQ CX
+	JNZ  f16t43_loop
+
+f16t43_done:
+	STORE12
+	VZEROUPPER
+	RET
+
+// func f16R4AVX2(a *uint16, rb int, b *float32, n int, out *[4]float32)
+//
+// Four rows rb bytes apart times one vector over n&^7 elements: out[r] =
+// row r · b; the rows are prefetched as they stream.
+TEXT ·f16R4AVX2(SB), NOSPLIT, $0-40
+	TARGS
+	MOVQ b+16(FP), DI
+	MOVQ out+32(FP), DX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ CX, AX
+	SHRQ $2, AX
+	JZ   f16r4_one
+
+f16r4_loop:
+	PREFETCHT0 PFDIST(SI)
+	PREFETCHT0 PFDIST(R12)
+	PREFETCHT0 PFDIST(R13)
+	PREFETCHT0 PFDIST(R14)
+	VMOVUPS 0(DI), Y4
+	VCVTPH2PS 0(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VCVTPH2PS 0(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VCVTPH2PS 0(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VCVTPH2PS 0(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	VMOVUPS 32(DI), Y4
+	VCVTPH2PS 16(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VCVTPH2PS 16(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VCVTPH2PS 16(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VCVTPH2PS 16(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	VMOVUPS 64(DI), Y4
+	VCVTPH2PS 32(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VCVTPH2PS 32(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VCVTPH2PS 32(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VCVTPH2PS 32(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	VMOVUPS 96(DI), Y4
+	VCVTPH2PS 48(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VCVTPH2PS 48(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VCVTPH2PS 48(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VCVTPH2PS 48(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ $64, SI
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, R14
+	ADDQ $128, DI
+	DECQ AX
+	JNZ  f16r4_loop
+
+f16r4_one:
+	ANDQ $3, CX
+	JZ   f16r4_done
+
+f16r4_oneloop:
+	VMOVUPS (DI), Y4
+	VCVTPH2PS 0(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	VCVTPH2PS 0(R12), Y5
+	VFMADD231PS Y4, Y5, Y1
+	VCVTPH2PS 0(R13), Y5
+	VFMADD231PS Y4, Y5, Y2
+	VCVTPH2PS 0(R14), Y5
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $16, R13
+	ADDQ $16, R14
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  f16r4_oneloop
+
+f16r4_done:
+	STORE4
+	VZEROUPPER
+	RET
+
+// func f16R1AVX2(a *uint16, b *float32, n int) float32
+//
+// One row times one vector over n&^7 elements, as the tiles compute it.
+TEXT ·f16R1AVX2(SB), NOSPLIT, $0-28
+	MOVQ  a+0(FP), SI
+	MOVQ  b+8(FP), DI
+	MOVQ  n+16(FP), CX
+	SHRQ  $3, CX
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    f16r1_done
+
+f16r1_loop:
+	VMOVUPS (DI), Y4
+	VCVTPH2PS 0(SI), Y5
+	VFMADD231PS Y4, Y5, Y0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  f16r1_loop
+
+f16r1_done:
+	HSUMR(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
 	RET
