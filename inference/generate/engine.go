@@ -2,6 +2,7 @@ package generate
 
 import (
 	"sync"
+	"time"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
 )
@@ -45,9 +46,17 @@ func NewEngine(m *llama.Model) *Engine {
 
 // sequence is one generation's place in the engine.
 type sequence struct {
-	engine *Engine
-	member bool
+	engine   *Engine
+	member   bool
+	emitting bool        // its text is going out: the next step waits for it up to emitGrace
+	late     *time.Timer // takes it out of the steps once it has emitted for emitGrace
 }
+
+// emitGrace is how long a decode step waits for a sequence whose text is
+// going out (a write to a client, usually far shorter) before it runs
+// without it: a slow or paused client does not hold the others back, and
+// a quick one keeps its place in every step.
+const emitGrace = 2 * time.Millisecond
 
 // forward runs tokens through sess: a single token of a session that
 // holds all its layers in the next shared step, anything else in a pass of
@@ -56,6 +65,7 @@ func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error)
 	e := q.engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	q.emitting = false
 	if len(tokens) != 1 || !sess.Local() {
 		q.leave()
 		for e.busy {
@@ -108,15 +118,42 @@ func (e *Engine) runStep() {
 	e.wake.Broadcast()
 }
 
-// away takes the sequence out of the steps until it asks for the next.
-func (q *sequence) away() {
+// end takes the sequence out of the steps for good.
+func (q *sequence) end() {
 	q.engine.mu.Lock()
 	defer q.engine.mu.Unlock()
 	q.leave()
+	if q.late != nil {
+		q.late.Stop()
+	}
+}
+
+// emit says the sequence's text is going out: it stays in the steps for
+// emitGrace, then, if it has not asked for its next token, goes away.
+func (q *sequence) emit() {
+	e := q.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !q.member || q.emitting {
+		return
+	}
+	q.emitting = true
+	if q.late == nil {
+		q.late = time.AfterFunc(emitGrace, func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if q.emitting {
+				q.leave()
+			}
+		})
+	} else {
+		q.late.Reset(emitGrace)
+	}
 }
 
 // leave takes the sequence out of the steps; e.mu is held.
 func (q *sequence) leave() {
+	q.emitting = false
 	if q.member {
 		q.member = false
 		q.engine.members--

@@ -2,10 +2,12 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
 )
@@ -75,5 +77,61 @@ func TestEngineMatchesSolo(t *testing.T) {
 	t.Logf("%d tokens in %d decode steps", tokens, e.steps)
 	if e.steps >= tokens || e.steps < jobs[0].opts.MaxTokens {
 		t.Errorf("%d decode steps for %d tokens: want them shared", e.steps, tokens)
+	}
+}
+
+// TestEngineBlockedClient holds one generation's text in its writer until
+// another generation has finished: the steps must go on without the
+// blocked one, and both must write what they write alone.
+func TestEngineBlockedClient(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	e := NewEngine(m)
+	var start sync.WaitGroup // holds each first token until both have prefilled
+	start.Add(2)
+	opts := Options{MaxTokens: 30}
+	together := func() Options {
+		o, first := opts, true
+		o.OnToken = func(Token) {
+			if first {
+				first = false
+				start.Done()
+				start.Wait()
+			}
+		}
+		return o
+	}
+	freeDone := make(chan struct{})
+	var blocked, free strings.Builder
+	var wg sync.WaitGroup
+	var blockedErr, freeErr error
+	wg.Go(func() {
+		n := 0
+		_, blockedErr = e.Run(context.Background(), "Once upon a time", together(), func(s string) error {
+			if n++; n == 2 {
+				select {
+				case <-freeDone:
+				case <-time.After(time.Minute):
+					return errors.New("the other generation did not finish while this one's writer was blocked")
+				}
+			}
+			blocked.WriteString(s)
+			return nil
+		})
+	})
+	wg.Go(func() {
+		defer close(freeDone)
+		_, freeErr = e.Run(context.Background(), "Lily and Ben", together(), func(s string) error {
+			free.WriteString(s)
+			return nil
+		})
+	})
+	wg.Wait()
+	if blockedErr != nil || freeErr != nil {
+		t.Fatalf("blocked writer: %v; free writer: %v", blockedErr, freeErr)
+	}
+	for prompt, got := range map[string]string{"Once upon a time": blocked.String(), "Lily and Ben": free.String()} {
+		if want, _ := generate(t, m, prompt, opts); got != want {
+			t.Errorf("%q with a blocked neighbour:\n%q\nalone:\n%q", prompt, got, want)
+		}
 	}
 }

@@ -95,10 +95,11 @@ func Run(ctx context.Context, m *llama.Model, prompt string, opts Options, emit 
 func (e *Engine) Run(ctx context.Context, prompt string, opts Options, emit func(text string) error) (Stats, error) {
 	m := e.model
 	q := &sequence{engine: e}
-	defer q.away()
-	// While its text goes out, which may block, the steps go on without it.
+	defer q.end()
+	// While its text goes out, which may block, the steps go on without it
+	// after a grace.
 	if onToken := opts.OnToken; onToken != nil {
-		opts.OnToken = func(t Token) { q.away(); onToken(t) }
+		opts.OnToken = func(t Token) { q.emit(); onToken(t) }
 	}
 	tok := m.Tokenizer
 	tokens := tok.Encode(prompt, true, false)
@@ -109,7 +110,7 @@ func (e *Engine) Run(ctx context.Context, prompt string, opts Options, emit func
 	}
 	sampler := sample.New(opts.Sample)
 	stop := newStopFilter(opts.Stop, func(text string) error {
-		q.away()
+		q.emit()
 		return emit(text)
 	})
 

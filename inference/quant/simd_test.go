@@ -167,7 +167,7 @@ func TestSIMDMatMul(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, n := range []int{1, 3, 4, 7, 64} {
+				for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 64} {
 					xs := simdVec(r, n*cols)
 					got := make([]float32, n*rows)
 					m.MatMul(got, NewBatch(xs, n, cols))

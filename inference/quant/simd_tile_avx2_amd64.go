@@ -22,18 +22,26 @@ func q4_0R8X4AVX2(rows *byte, rb int, prep *byte, blocks int, out *[32]float32)
 const quadBytes = 4 * 128
 
 // prepareQ4Quads builds x's q4Quads where the tile kernel will read them
-// (four vectors or more), before the threads share out the rows.
+// (see quadGroups), before the threads share out the rows.
 func prepareQ4Quads(x *Batch) {
-	if x.N >= 4 {
+	if quadGroups(x.N) > 0 {
 		x.q4Quads()
 	}
 }
 
-// q4Quads returns the batch's first N&^3 vectors laid out for q4_0R8X4AVX2:
-// per group of four vectors and block, for each vector, its codes 0–15
-// twice, codes 16–31 twice, 8·Σcodes eight times (int32) and its scale
-// eight times (float32). Built once, on first use (MatMulAll builds it
-// before its parallel pass; the lock covers other callers).
+// quadGroups is how many groups of four vectors q4_0TileAVX2 runs through
+// q4_0R8X4AVX2 for a batch of n: every whole group, and a last one of two
+// or three vectors, filled up with copies of the last (one pass over the
+// rows costs less than two or three of the one-vector kernel's, which is
+// bound by memory); a single vector left over goes through q4_0R8AVX2.
+func quadGroups(n int) int { return (n + 2) / 4 }
+
+// q4Quads returns the batch's vectors laid out for q4_0R8X4AVX2, in
+// quadGroups(N) groups of four (the last vector repeated to fill the last
+// group): per group and block, for each vector, its codes 0–15 twice,
+// codes 16–31 twice, 8·Σcodes eight times (int32) and its scale eight
+// times (float32). Built once, on first use (MatMulAll builds it before
+// its parallel pass; the lock covers other callers).
 func (b *Batch) q4Quads() []byte {
 	b.quadsMu.Lock()
 	defer b.quadsMu.Unlock()
@@ -42,14 +50,14 @@ func (b *Batch) q4Quads() []byte {
 	}
 	q, scale, sum := b.Q8()
 	nb := b.blocks()
-	groups := b.N / 4
+	groups := quadGroups(b.N)
 	b.quads = grow(b.quads, groups*nb*quadBytes)
 	parallelFor(groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			for blk := range nb {
 				dst := b.quads[(g*nb+blk)*quadBytes:]
 				for v := range 4 {
-					t := 4*g + v
+					t := min(4*g+v, b.N-1)
 					x := q[(t*nb+blk)*q8Block:]
 					d := dst[v*128 : (v+1)*128]
 					for i := range 16 {
@@ -83,8 +91,8 @@ func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
 }
 
 // q4_0TileAVX2 is Matrix.MatMul's kernel for a tile of Q4_0 rows on AVX2:
-// the tile's rows eight at a time times the vectors four at a time, the
-// vectors left over one at a time. A last group of fewer than eight rows
+// the tile's rows eight at a time times the vectors four at a time (see
+// quadGroups), a vector left over alone. A last group of fewer than eight rows
 // overlaps the one before it (a tile of fewer than eight rows goes one row
 // at a time). Every path computes each product the same way.
 func q4_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
@@ -97,23 +105,24 @@ func q4_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	stride := nb * q8Block
 	q, scale, sum := x.Q8()
 	t := 0
-	if x.N >= 4 {
+	if groups := quadGroups(x.N); groups > 0 {
 		quads := x.q4Quads()
 		var out [32]float32
 		step, stride := 8, rb
 		if n < 8 {
 			step, stride = 1, 0
 		}
-		for ; t+4 <= x.N; t += 4 {
+		for ; t < 4*groups; t += 4 {
 			prep := quads[t/4*nb*quadBytes:]
 			for i := 0; i < n; i += step {
 				i0 := min(i, n-step)
 				q4_0R8X4AVX2(&tile[i0*rb], stride, &prep[0], nb, &out)
-				for v := range 4 {
+				for v := range min(4, x.N-t) {
 					copy(dst[(t+v)*ld+r0+i0:(t+v)*ld+r0+i0+step], out[8*v:8*v+step])
 				}
 			}
 		}
+		t = min(t, x.N)
 	}
 	var out [8]float32
 	for ; t < x.N; t++ {
