@@ -261,8 +261,19 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if len(data) > MaxManifestSize {
 		return nil, invalid("%d bytes, more than the %d a manifest may have", len(data), MaxManifestSize)
 	}
-	nb := basicnode.Prototype.Any.NewBuilder()
 	opts := dagcbor.DecodeOptions{AllowLinks: true, AllocationBudget: 8 * MaxManifestSize}
+	// A manifest of this version decodes straight into its schema; anything
+	// else is decoded again generically to say what is wrong with it.
+	tb := manifestPrototype.Representation().NewBuilder()
+	if err := opts.Decode(tb, bytes.NewReader(data)); err == nil {
+		if m, ok := bindnode.Unwrap(tb.Build()).(*Manifest); ok && m.Version == Version {
+			if err := m.checkEncoding(data); err != nil {
+				return nil, err
+			}
+			return m, nil
+		}
+	}
+	nb := basicnode.Prototype.Any.NewBuilder()
 	if err := opts.Decode(nb, bytes.NewReader(data)); err != nil {
 		return nil, invalid("not dag-cbor: %v", err)
 	}
@@ -277,7 +288,7 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if s, err := v.AsString(); err != nil || s != Version {
 		return nil, invalid("unknown version %s (this build reads %q)", describe(v), Version)
 	}
-	tb := manifestPrototype.Representation().NewBuilder()
+	tb = manifestPrototype.Representation().NewBuilder()
 	if err := datamodel.Copy(generic, tb); err != nil {
 		return nil, invalid("%v", err)
 	}
@@ -285,17 +296,26 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if !ok {
 		return nil, invalid("does not match the schema")
 	}
-	if err := m.Validate(); err != nil {
+	if err := m.checkEncoding(data); err != nil {
 		return nil, err
+	}
+	return m, nil
+}
+
+// checkEncoding checks that m, decoded from data, is valid and that data
+// is its canonical encoding.
+func (m *Manifest) checkEncoding(data []byte) error {
+	if err := m.Validate(); err != nil {
+		return err
 	}
 	again, err := m.encode()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !bytes.Equal(again, data) {
-		return nil, invalid("not in canonical dag-cbor form")
+		return invalid("not in canonical dag-cbor form")
 	}
-	return m, nil
+	return nil
 }
 
 // describe quotes a version value for an error message.
