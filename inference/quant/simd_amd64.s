@@ -1121,31 +1121,29 @@ q8y_done:
 	RET
 
 // Q8X4BLOCK adds the block at off(SI) times each of the four vectors'
-// blocks (codes at voff past acts[2v] + R12, scale at soff past
-// acts[2v+1] + R10) to accumulators a0-a3, as dotQ8_0AVX2 adds one block
-// (clobbers AX, BX, Y8-Y13).
+// blocks (codes at voff past their pointer + R12: AX, DX, R9, R13; scale
+// at soff past their pointer + R10: BX, R8, R11, DI) to accumulators
+// a0-a3, as dotQ8_0AVX2 adds one block (clobbers Y8-Y12).
 #define Q8X4BLOCK(off, voff, soff, a0, a1, a2, a3) \
-	VMOVDQU      (off+2)(SI), Y8 \
-	VPABSB       Y8, Y9          \
-	VPBROADCASTW off(SI), X10    \
-	VCVTPH2PS    X10, Y10        \
-	Q8X4VEC(voff, soff, 0, a0)   \
-	Q8X4VEC(voff, soff, 1, a1)   \
-	Q8X4VEC(voff, soff, 2, a2)   \
-	Q8X4VEC(voff, soff, 3, a3)
+	VMOVDQU      (off+2)(SI), Y8      \
+	VPABSB       Y8, Y9               \
+	VPBROADCASTW off(SI), X10         \
+	VCVTPH2PS    X10, Y10             \
+	Q8X4VEC(voff, soff, AX, BX, a0)   \
+	Q8X4VEC(voff, soff, DX, R8, a1)   \
+	Q8X4VEC(voff, soff, R9, R11, a2)  \
+	Q8X4VEC(voff, soff, R13, DI, a3)
 
-// Q8X4VEC adds the block in Y8 (|w| in Y9, d in Y10) times vector v's
-// block to acc.
-#define Q8X4VEC(voff, soff, v, acc) \
-	MOVQ         (16*v)(DI), AX       \
-	VMOVDQU      voff(AX)(R12*1), Y11 \
-	VPSIGNB      Y8, Y11, Y11         \
-	VPMADDUBSW   Y11, Y9, Y11         \
-	VPMADDWD     Y15, Y11, Y11        \
-	VCVTDQ2PS    Y11, Y11             \
-	MOVQ         (16*v+8)(DI), BX     \
-	VBROADCASTSS soff(BX)(R10*1), Y12 \
-	VMULPS       Y12, Y10, Y12        \
+// Q8X4VEC adds the block in Y8 (|w| in Y9, d in Y10) times the block of
+// the vector whose codes are at codes and scales at scales to acc.
+#define Q8X4VEC(voff, soff, codes, scales, acc) \
+	VMOVDQU      voff(codes)(R12*1), Y11  \
+	VPSIGNB      Y8, Y11, Y11             \
+	VPMADDUBSW   Y11, Y9, Y11             \
+	VPMADDWD     Y15, Y11, Y11            \
+	VCVTDQ2PS    Y11, Y11                 \
+	VBROADCASTSS soff(scales)(R10*1), Y12 \
+	VMULPS       Y12, Y10, Y12            \
 	VFMADD231PS  Y12, Y11, acc
 
 // Q8X4SUM stores at 4·v(DX) the sum of accumulators even and odd, as
@@ -1178,6 +1176,14 @@ TEXT ·q8_0X4AVX2(SB), NOSPLIT, $0-32
 	VXORPS   Y7, Y7, Y7
 	XORQ     R10, R10
 	XORQ     R12, R12
+	MOVQ     8(DI), BX
+	MOVQ     16(DI), DX
+	MOVQ     24(DI), R8
+	MOVQ     32(DI), R9
+	MOVQ     40(DI), R11
+	MOVQ     48(DI), R13
+	MOVQ     (DI), AX
+	MOVQ     56(DI), DI
 	TESTQ    CX, CX
 	JZ       q8x4_done
 
