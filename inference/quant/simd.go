@@ -42,6 +42,11 @@ type kernelSet struct {
 	q5KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q6KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
+	// softmax and swiglu are Softmax and SwiGLU (vector.go) on this
+	// level, within a few ulps of SoftmaxGo and SwiGLUGo; nil means those.
+	softmax func(x []float32, n, width int)
+	swiglu  func(gate, up []float32)
+
 	// Int format dot kernels (int_dot.go's signature); nil means the generic
 	// one.
 	int2Dot, int3Dot, int4Dot, int8Dot func(row []byte, group int, asym bool, q []int8, xs []float32, xsum []int32) float32

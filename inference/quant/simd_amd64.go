@@ -119,7 +119,9 @@ func init() {
 }
 
 var avx512Kernels = &kernelSet{
-	name: "avx512",
+	name:    "avx512",
+	softmax: softmaxAVX2,
+	swiglu:  swiGLUAVX2,
 	axpy: func(dst []float32, a float32, x []float32) {
 		x = x[:len(dst)]
 		m := len(dst) &^ 15
@@ -310,7 +312,9 @@ func (k *tileKernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *
 }
 
 var avx2Kernels = &kernelSet{
-	name: "avx2",
+	name:    "avx2",
+	softmax: softmaxAVX2,
+	swiglu:  swiGLUAVX2,
 	axpy: func(dst []float32, a float32, x []float32) {
 		x = x[:len(dst)]
 		m := len(dst) &^ 7

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -328,6 +329,43 @@ func TestSIMDQuantizeQ8(t *testing.T) {
 			for i := range q {
 				if q[i] != wq[i] {
 					t.Fatalf("n=%d code %d: %d, want %d", n, i, q[i], wq[i])
+				}
+			}
+		}
+	})
+}
+
+// TestSIMDSoftmaxSwiGLU checks each level's Softmax and SwiGLU against the
+// Go ones on rows with tails, values far apart and values past where e^x
+// over- or underflows.
+func TestSIMDSoftmaxSwiGLU(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(41, 42))
+		for _, width := range simdLengths[1:] {
+			for _, spread := range []float32{1, 30, 200} {
+				x := make([]float32, 3*width)
+				for i := range x {
+					x[i] = (2*r.Float32() - 1) * spread
+				}
+				got, want := slices.Clone(x), slices.Clone(x)
+				Softmax(got, 3, width)
+				SoftmaxGo(want, 3, width)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 4e-6*float64(want[i])+1e-30 {
+						t.Fatalf("softmax width %d spread %v: [%d] = %g, Go %g", width, spread, i, got[i], want[i])
+					}
+				}
+				up := make([]float32, len(x))
+				for i := range up {
+					up[i] = 2*r.Float32() - 1
+				}
+				got, want = slices.Clone(x), slices.Clone(x)
+				SwiGLU(got, up)
+				SwiGLUGo(want, up)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 4e-6*math.Abs(float64(want[i]))+1e-30 {
+						t.Fatalf("swiglu n %d spread %v: [%d] = %g, Go %g (gate %g)", len(x), spread, i, got[i], want[i], x[i])
+					}
 				}
 			}
 		}

@@ -79,6 +79,10 @@ func SwiGLU(gate, up []float32) {
 	if d := device(); d != nil && d.SwiGLU(gate, up) == nil {
 		return
 	}
+	if k := active.swiglu; k != nil {
+		k(gate, up)
+		return
+	}
 	SwiGLUGo(gate, up)
 }
 
@@ -93,6 +97,10 @@ func SwiGLUGo(gate, up []float32) {
 // Softmax normalises each of the n rows of width values in x, in place.
 func Softmax(x []float32, n, width int) {
 	if d := device(); d != nil && d.Softmax(x, n, width) == nil {
+		return
+	}
+	if k := active.softmax; k != nil {
+		k(x, n, width)
 		return
 	}
 	SoftmaxGo(x, n, width)
