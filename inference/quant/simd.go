@@ -46,6 +46,9 @@ type kernelSet struct {
 	// level, within a few ulps of SoftmaxGo and SwiGLUGo; nil means those.
 	softmax func(x []float32, n, width int)
 	swiglu  func(gate, up []float32)
+	// addRows is AddRows on this level, bit for bit AddScaled row by row;
+	// nil means that.
+	addRows func(dst, a []float32, lda, n int, r Rows)
 
 	// Int format dot kernels (int_dot.go's signature); nil means the generic
 	// one.

@@ -371,3 +371,37 @@ func TestSIMDSoftmaxSwiGLU(t *testing.T) {
 		}
 	})
 }
+
+// TestSIMDAddRows checks each level's AddRows against AddScaled row by
+// row, bit for bit, on widths with and without tails and rows apart.
+func TestSIMDAddRows(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(43, 44))
+		for _, width := range []int{1, 8, 24, 32, 40, 64, 67, 128, 130} {
+			for _, count := range []int{1, 5, 33} {
+				rows := Rows{Data: simdVec(r, count*(width+3)), Width: width, Stride: width + 3, Count: count}
+				const n, lda = 3, 40
+				a := simdVec(r, n*lda)
+				got := simdVec(r, n*width)
+				want := slices.Clone(got)
+				AddRows(got, a, lda, n, rows)
+				for tv := range n {
+					for j := range count {
+						AddScaled(want[tv*width:(tv+1)*width], a[tv*lda+j], rows.Row(j))
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("width %d, %d rows: AddRows differs from AddScaled row by row by %g", width, count, maxAbsDiff(got, want))
+				}
+			}
+		}
+	})
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}

@@ -66,6 +66,10 @@ func AddRows(dst, a []float32, lda, n int, r Rows) {
 	if d := device(); d != nil && d.AddRows(dst, a, lda, n, r) == nil {
 		return
 	}
+	if k := active.addRows; k != nil {
+		k(dst, a, lda, n, r)
+		return
+	}
 	for t := range n {
 		dt := dst[t*r.Width : (t+1)*r.Width]
 		for j := range r.Count {
