@@ -46,8 +46,9 @@ type kernelSet struct {
 	// level, within a few ulps of SoftmaxGo and SwiGLUGo; nil means those.
 	softmax func(x []float32, n, width int)
 	swiglu  func(gate, up []float32)
-	// addRows is AddRows on this level, bit for bit AddScaled row by row;
-	// nil means that.
+	// dotRows and addRows are DotRows and AddRows on this level, bit for
+	// bit Dot and AddScaled row by row; nil means those.
+	dotRows func(dst []float32, ld int, x []float32, n int, r Rows)
 	addRows func(dst, a []float32, lda, n int, r Rows)
 
 	// Int format dot kernels (int_dot.go's signature); nil means the generic

@@ -315,6 +315,7 @@ var avx2Kernels = &kernelSet{
 	name:    "avx2",
 	softmax: softmaxAVX2,
 	swiglu:  swiGLUAVX2,
+	dotRows: dotRowsAVX2Go,
 	addRows: addRowsRegs,
 	axpy: func(dst []float32, a float32, x []float32) {
 		x = x[:len(dst)]

@@ -7,6 +7,37 @@ package quant
 //go:noescape
 func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 
+// dotRowsAVX2 sets dst[j] = x · row j for count rows stride bytes apart,
+// over n&^7 elements, each with the bits dotF32AVX2 gives.
+//
+//go:noescape
+func dotRowsAVX2(dst, x, rows *float32, stride, count, n int)
+
+// dotRowsAVX2Go is DotRows through dotRowsAVX2, a call per vector, the
+// elements past the last 8 added in Go as dotF32AVX2Row adds them: bit for
+// bit Dot row by row.
+func dotRowsAVX2Go(dst []float32, ld int, x []float32, n int, r Rows) {
+	if r.Count == 0 {
+		return
+	}
+	m := r.Width &^ 7
+	_ = r.Data[(r.Count-1)*r.Stride+r.Width-1]
+	for t := range n {
+		xt := x[t*r.Width : (t+1)*r.Width]
+		out := dst[t*ld : t*ld+r.Count]
+		if m == 0 {
+			clear(out)
+		} else {
+			dotRowsAVX2(&out[0], &xt[0], &r.Data[0], 4*r.Stride, r.Count, m)
+		}
+		if m < r.Width {
+			for j := range out {
+				out[j] += dotF32Generic(xt[m:], r.Row(j)[m:])
+			}
+		}
+	}
+}
+
 // addRowsRegs is AddRows with each dst row kept in registers while the
 // rows go by (addRowsAVX2); the elements past the last 8 go through Go,
 // row by row, as AddScaled does them.

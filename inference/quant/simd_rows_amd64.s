@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 //
@@ -71,4 +72,70 @@ ar_end:
 	VZEROUPPER
 
 ar_done:
+	RET
+
+// func dotRowsAVX2(dst, x, rows *float32, stride, count, n int)
+//
+// dst[j] = x · row j for count rows stride bytes apart, over n&^7
+// elements, each as dotF32AVX2(x, row j, n) computes it.
+TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DX
+	MOVQ rows+16(FP), R8
+	MOVQ stride+24(FP), R9
+	MOVQ count+32(FP), R10
+	TESTQ R10, R10
+	JZ   dr_done
+
+dr_row:
+	MOVQ  x+8(FP), SI
+	MOVQ  R8, DI
+	MOVQ  n+40(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ  CX, BX
+	SHRQ  $5, BX
+	JZ    dr_8
+
+dr_32:
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        BX
+	JNZ         dr_32
+
+dr_8:
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JZ   dr_sum
+
+dr_8loop:
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         dr_8loop
+
+dr_sum:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUMY0
+	VMOVSS X0, (DX)
+	ADDQ   $4, DX
+	ADDQ   R9, R8
+	DECQ   R10
+	JNZ    dr_row
+	VZEROUPPER
+
+dr_done:
 	RET

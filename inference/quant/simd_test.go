@@ -372,8 +372,9 @@ func TestSIMDSoftmaxSwiGLU(t *testing.T) {
 	})
 }
 
-// TestSIMDAddRows checks each level's AddRows against AddScaled row by
-// row, bit for bit, on widths with and without tails and rows apart.
+// TestSIMDAddRows checks each level's DotRows and AddRows against Dot and
+// AddScaled row by row, bit for bit, on widths with and without tails and
+// rows apart.
 func TestSIMDAddRows(t *testing.T) {
 	simdLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(43, 44))
@@ -392,6 +393,16 @@ func TestSIMDAddRows(t *testing.T) {
 				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("width %d, %d rows: AddRows differs from AddScaled row by row by %g", width, count, maxAbsDiff(got, want))
+				}
+				x := simdVec(r, n*width)
+				dots := make([]float32, n*lda)
+				DotRows(dots, lda, x, n, rows)
+				for tv := range n {
+					for j := range count {
+						if d := Dot(x[tv*width:(tv+1)*width], rows.Row(j)); dots[tv*lda+j] != d {
+							t.Fatalf("width %d, %d rows: DotRows[%d][%d] = %v, Dot %v", width, count, tv, j, dots[tv*lda+j], d)
+						}
+					}
 				}
 			}
 		}

@@ -51,6 +51,10 @@ func DotRows(dst []float32, ld int, x []float32, n int, r Rows) {
 	if d := device(); d != nil && d.DotRows(dst, ld, x, n, r) == nil {
 		return
 	}
+	if k := active.dotRows; k != nil {
+		k(dst, ld, x, n, r)
+		return
+	}
 	for t := range n {
 		xt := x[t*r.Width : (t+1)*r.Width]
 		for j := range r.Count {
