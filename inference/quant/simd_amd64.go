@@ -317,6 +317,7 @@ var avx2Kernels = &kernelSet{
 	swiglu:  swiGLUAVX2,
 	dotRows: dotRowsAVX2Go,
 	addRows: addRowsRegs,
+	q8quant: quantizeQ8RowAVX2,
 	axpy: func(dst []float32, a float32, x []float32) {
 		x = x[:len(dst)]
 		m := len(dst) &^ 7

@@ -53,8 +53,29 @@ func addRowsRegs(dst, a []float32, lda, n int, r Rows) {
 		if m > 0 {
 			addRowsAVX2(&dt[0], &at[0], &r.Data[0], 4*r.Stride, r.Count, m)
 		}
-		for j := range r.Count {
-			addScaledGeneric(dt[m:], at[j], r.Row(j)[m:])
+		if m < r.Width {
+			for j := range r.Count {
+				addScaledGeneric(dt[m:], at[j], r.Row(j)[m:])
+			}
 		}
+	}
+}
+
+// quantizeQ8AVX2 quantizes blocks whole blocks of 32 floats at x into q,
+// scale and sum, bit for bit as quantizeQ8Block does.
+//
+//go:noescape
+func quantizeQ8AVX2(x *float32, blocks int, q *int8, scale *float32, sum *int32)
+
+// quantizeQ8RowAVX2 is quantizeQ8RowGeneric with its whole blocks through
+// quantizeQ8AVX2.
+func quantizeQ8RowAVX2(q []int8, scale []float32, sum []int32, x []float32) {
+	whole := len(x) / q8Block
+	if whole > 0 {
+		_, _, _ = q[whole*q8Block-1], scale[whole-1], sum[whole-1]
+		quantizeQ8AVX2(&x[0], whole, &q[0], &scale[0], &sum[0])
+	}
+	if whole*q8Block < len(x) {
+		quantizeQ8RowGeneric(q[whole*q8Block:], scale[whole:], sum[whole:], x[whole*q8Block:])
 	}
 }

@@ -139,3 +139,100 @@ dr_sum:
 
 dr_done:
 	RET
+
+DATA q8consts<>+0(SB)/4, $0x7fffffff // |x| mask
+DATA q8consts<>+4(SB)/4, $127.0
+DATA q8consts<>+8(SB)/4, $1.0
+DATA q8consts<>+12(SB)/4, $0x000000ff // low byte of a dword
+DATA q8consts<>+16(SB)/4, $0           // VPERMD order after the packs: 0 4 1 5 2 6 3 7
+DATA q8consts<>+20(SB)/4, $4
+DATA q8consts<>+24(SB)/4, $1
+DATA q8consts<>+28(SB)/4, $5
+DATA q8consts<>+32(SB)/4, $2
+DATA q8consts<>+36(SB)/4, $6
+DATA q8consts<>+40(SB)/4, $3
+DATA q8consts<>+44(SB)/4, $7
+GLOBL q8consts<>(SB), RODATA|NOPTR, $48
+
+// func quantizeQ8AVX2(x *float32, blocks int, q *int8, scale *float32, sum *int32)
+//
+// Quantizes blocks whole blocks of 32 floats as quantizeQ8Block does, bit
+// for bit: scale = amax/127, codes the products with 1/scale rounded to
+// nearest even, each code the low byte of its int32 (as Go's int8(r)),
+// sum the int32s' sum.
+TEXT ·quantizeQ8AVX2(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         blocks+8(FP), CX
+	MOVQ         q+16(FP), DI
+	MOVQ         scale+24(FP), R8
+	MOVQ         sum+32(FP), R9
+	TESTQ        CX, CX
+	JZ           q8a_done
+	VBROADCASTSS q8consts<>+0(SB), Y15
+	VMOVSS       q8consts<>+4(SB), X14
+	VMOVSS       q8consts<>+8(SB), X13
+	VXORPS       X12, X12, X12
+	VBROADCASTSS q8consts<>+12(SB), Y11
+	VMOVDQU      q8consts<>+16(SB), Y10
+
+q8a_loop:
+	VMOVUPS      (SI), Y0
+	VMOVUPS      32(SI), Y1
+	VMOVUPS      64(SI), Y2
+	VMOVUPS      96(SI), Y3
+	VANDPS       Y15, Y0, Y4
+	VANDPS       Y15, Y1, Y5
+	VANDPS       Y15, Y2, Y6
+	VANDPS       Y15, Y3, Y7
+	VMAXPS       Y5, Y4, Y4
+	VMAXPS       Y7, Y6, Y6
+	VMAXPS       Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS       X5, X4, X4
+	VPERMILPS    $0x4e, X4, X5
+	VMAXPS       X5, X4, X4
+	VPERMILPS    $0xb1, X4, X5
+	VMAXPS       X5, X4, X4
+	VDIVSS       X14, X4, X8    // scale = amax / 127
+	VDIVSS       X8, X13, X9    // 1 / scale
+	VCMPSS       $4, X12, X8, X6 // scale != 0
+	VANDPS       X6, X9, X9
+	VMOVSS       X8, (R8)
+	VBROADCASTSS X9, Y9
+	VMULPS       Y9, Y0, Y0
+	VMULPS       Y9, Y1, Y1
+	VMULPS       Y9, Y2, Y2
+	VMULPS       Y9, Y3, Y3
+	VCVTPS2DQ    Y0, Y0
+	VCVTPS2DQ    Y1, Y1
+	VCVTPS2DQ    Y2, Y2
+	VCVTPS2DQ    Y3, Y3
+	VPADDD       Y1, Y0, Y4
+	VPADDD       Y3, Y2, Y5
+	VPADDD       Y5, Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPADDD       X5, X4, X4
+	VPSHUFD      $0x4e, X4, X5
+	VPADDD       X5, X4, X4
+	VPSHUFD      $0xb1, X4, X5
+	VPADDD       X5, X4, X4
+	VMOVD        X4, (R9)
+	VPAND        Y11, Y0, Y0
+	VPAND        Y11, Y1, Y1
+	VPAND        Y11, Y2, Y2
+	VPAND        Y11, Y3, Y3
+	VPACKUSDW    Y1, Y0, Y0
+	VPACKUSDW    Y3, Y2, Y2
+	VPACKUSWB    Y2, Y0, Y0
+	VPERMD       Y0, Y10, Y0
+	VMOVDQU      Y0, (DI)
+	ADDQ         $128, SI
+	ADDQ         $32, DI
+	ADDQ         $4, R8
+	ADDQ         $4, R9
+	DECQ         CX
+	JNZ          q8a_loop
+	VZEROUPPER
+
+q8a_done:
+	RET
