@@ -74,38 +74,103 @@
 	STORE(Y2, X2, 8) \
 	STORE(Y3, X3, 12)
 
+// T43STEP adds one chunk of each of the four rows (LOAD: VMOVUPS for F32,
+// VCVTPH2PS for F16; w bytes a chunk) times the three vectors' chunk to
+// the twelve accumulators and moves every pointer on.
+#define T43STEP(LOAD, w) \
+	X3CHUNK(0)         \
+	LOAD 0(SI), Y15    \
+	FMA3(Y0, Y1, Y2)   \
+	LOAD 0(R12), Y15   \
+	FMA3(Y3, Y4, Y5)   \
+	LOAD 0(R13), Y15   \
+	FMA3(Y6, Y7, Y8)   \
+	LOAD 0(R14), Y15   \
+	FMA3(Y9, Y10, Y11) \
+	ADDQ $32, R8       \
+	ADDQ $32, R9       \
+	ADDQ $32, R10      \
+	ROWS4(w)
+
+// R4CHUNK adds the four rows' chunk at woff times the vector's chunk at
+// xoff(DI) to Y0-Y3 (LOAD as for T43STEP).
+#define R4CHUNK(LOAD, xoff, woff) \
+	VMOVUPS     xoff(DI), Y4 \
+	LOAD        woff(SI), Y5 \
+	VFMADD231PS Y4, Y5, Y0   \
+	LOAD        woff(R12), Y5 \
+	VFMADD231PS Y4, Y5, Y1   \
+	LOAD        woff(R13), Y5 \
+	VFMADD231PS Y4, Y5, Y2   \
+	LOAD        woff(R14), Y5 \
+	VFMADD231PS Y4, Y5, Y3
+
+// ROWS4 moves the four row pointers w bytes on.
+#define ROWS4(w) \
+	ADDQ $w, SI  \
+	ADDQ $w, R12 \
+	ADDQ $w, R13 \
+	ADDQ $w, R14
+
+// PREFETCH4 prefetches the four rows PFDIST bytes ahead.
+#define PREFETCH4 \
+	PREFETCHT0 PFDIST(SI)  \
+	PREFETCHT0 PFDIST(R12) \
+	PREFETCHT0 PFDIST(R13) \
+	PREFETCHT0 PFDIST(R14)
+
+// T43ARGS loads the four-by-three tile's arguments and clears its
+// accumulators.
+#define T43ARGS \
+	TARGS                \
+	MOVQ b+16(FP), AX    \
+	MOVQ (AX), R8        \
+	MOVQ 8(AX), R9       \
+	MOVQ 16(AX), R10     \
+	MOVQ out+32(FP), DX  \
+	ZERO12
+
+// R4ARGS loads the four-by-one tile's arguments, clears its accumulators
+// and sets AX to the chunks over u (chunks of 64 row bytes, 1<<shift).
+#define R4ARGS(shift) \
+	TARGS               \
+	MOVQ b+16(FP), DI   \
+	MOVQ out+32(FP), DX \
+	VPXOR Y0, Y0, Y0    \
+	VPXOR Y1, Y1, Y1    \
+	VPXOR Y2, Y2, Y2    \
+	VPXOR Y3, Y3, Y3    \
+	MOVQ CX, AX         \
+	SHRQ $shift, AX
+
+// R1ARGS loads the one-by-one kernel's arguments and clears Y0.
+#define R1ARGS \
+	MOVQ  a+0(FP), SI  \
+	MOVQ  b+8(FP), DI  \
+	MOVQ  n+16(FP), CX \
+	SHRQ  $3, CX       \
+	VPXOR Y0, Y0, Y0
+
+// R1STEP adds one chunk of the row times the vector's to Y0.
+#define R1STEP(LOAD, w) \
+	VMOVUPS     (DI), Y4 \
+	LOAD        (SI), Y5 \
+	VFMADD231PS Y4, Y5, Y0 \
+	ADDQ        $w, SI   \
+	ADDQ        $32, DI
+
+
 // func f32T4x3AVX2(a *float32, rb int, b *[3]*float32, n int, out *[12]float32)
 //
 // Four rows rb bytes apart times three vectors over n&^7 elements:
 // out[4v+r] = row r · b[v].
 TEXT ·f32T4x3AVX2(SB), NOSPLIT, $0-40
-	TARGS
-	MOVQ b+16(FP), AX
-	MOVQ (AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ out+32(FP), DX
-	ZERO12
+	T43ARGS
 	TESTQ CX, CX
 	JZ    f32t43_done
 
 f32t43_loop:
-	X3CHUNK(0)
-	VMOVUPS 0(SI), Y15
-	FMA3(Y0, Y1, Y2)
-	VMOVUPS 0(R12), Y15
-	FMA3(Y3, Y4, Y5)
-	VMOVUPS 0(R13), Y15
-	FMA3(Y6, Y7, Y8)
-	VMOVUPS 0(R14), Y15
-	FMA3(Y9, Y10, Y11)
-	ADDQ $32, R8
-	ADDQ $32, R9
-	ADDQ $32, R10
-	ADDQ $32, SI
-	ADDQ $32, R12
-	ADDQ $32, R13
-	ADDQ $32, R14
+	T43STEP(VMOVUPS, 32)
 	DECQ CX
 	JNZ  f32t43_loop
 
@@ -119,44 +184,14 @@ f32t43_done:
 // Four rows rb bytes apart times one vector over n&^7 elements: out[r] =
 // row r · b; the rows are prefetched as they stream.
 TEXT ·f32R4AVX2(SB), NOSPLIT, $0-40
-	TARGS
-	MOVQ b+16(FP), DI
-	MOVQ out+32(FP), DX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	MOVQ CX, AX
-	SHRQ $1, AX
+	R4ARGS(1)
 	JZ   f32r4_one
 
 f32r4_loop:
-	PREFETCHT0 PFDIST(SI)
-	PREFETCHT0 PFDIST(R12)
-	PREFETCHT0 PFDIST(R13)
-	PREFETCHT0 PFDIST(R14)
-	VMOVUPS 0(DI), Y4
-	VMOVUPS 0(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VMOVUPS 0(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VMOVUPS 0(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VMOVUPS 0(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	VMOVUPS 32(DI), Y4
-	VMOVUPS 32(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VMOVUPS 32(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VMOVUPS 32(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VMOVUPS 32(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	ADDQ $64, SI
-	ADDQ $64, R12
-	ADDQ $64, R13
-	ADDQ $64, R14
+	PREFETCH4
+	R4CHUNK(VMOVUPS, 0, 0)
+	R4CHUNK(VMOVUPS, 32, 32)
+	ROWS4(64)
 	ADDQ $64, DI
 	DECQ AX
 	JNZ  f32r4_loop
@@ -166,19 +201,8 @@ f32r4_one:
 	JZ   f32r4_done
 
 f32r4_oneloop:
-	VMOVUPS (DI), Y4
-	VMOVUPS 0(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VMOVUPS 0(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VMOVUPS 0(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VMOVUPS 0(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	ADDQ $32, SI
-	ADDQ $32, R12
-	ADDQ $32, R13
-	ADDQ $32, R14
+	R4CHUNK(VMOVUPS, 0, 0)
+	ROWS4(32)
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  f32r4_oneloop
@@ -192,20 +216,12 @@ f32r4_done:
 //
 // One row times one vector over n&^7 elements, as the tiles compute it.
 TEXT ·f32R1AVX2(SB), NOSPLIT, $0-28
-	MOVQ  a+0(FP), SI
-	MOVQ  b+8(FP), DI
-	MOVQ  n+16(FP), CX
-	SHRQ  $3, CX
-	VPXOR Y0, Y0, Y0
+	R1ARGS
 	TESTQ CX, CX
 	JZ    f32r1_done
 
 f32r1_loop:
-	VMOVUPS (DI), Y4
-	VMOVUPS 0(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	ADDQ $32, SI
-	ADDQ $32, DI
+	R1STEP(VMOVUPS, 32)
 	DECQ CX
 	JNZ  f32r1_loop
 
@@ -220,33 +236,12 @@ f32r1_done:
 // Four rows rb bytes apart times three vectors over n&^7 elements:
 // out[4v+r] = row r · b[v].
 TEXT ·f16T4x3AVX2(SB), NOSPLIT, $0-40
-	TARGS
-	MOVQ b+16(FP), AX
-	MOVQ (AX), R8
-	MOVQ 8(AX), R9
-	MOVQ 16(AX), R10
-	MOVQ out+32(FP), DX
-	ZERO12
+	T43ARGS
 	TESTQ CX, CX
 	JZ    f16t43_done
 
 f16t43_loop:
-	X3CHUNK(0)
-	VCVTPH2PS 0(SI), Y15
-	FMA3(Y0, Y1, Y2)
-	VCVTPH2PS 0(R12), Y15
-	FMA3(Y3, Y4, Y5)
-	VCVTPH2PS 0(R13), Y15
-	FMA3(Y6, Y7, Y8)
-	VCVTPH2PS 0(R14), Y15
-	FMA3(Y9, Y10, Y11)
-	ADDQ $32, R8
-	ADDQ $32, R9
-	ADDQ $32, R10
-	ADDQ $16, SI
-	ADDQ $16, R12
-	ADDQ $16, R13
-	ADDQ $16, R14
+	T43STEP(VCVTPH2PS, 16)
 	DECQ CX
 	JNZ  f16t43_loop
 
@@ -260,62 +255,16 @@ f16t43_done:
 // Four rows rb bytes apart times one vector over n&^7 elements: out[r] =
 // row r · b; the rows are prefetched as they stream.
 TEXT ·f16R4AVX2(SB), NOSPLIT, $0-40
-	TARGS
-	MOVQ b+16(FP), DI
-	MOVQ out+32(FP), DX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	MOVQ CX, AX
-	SHRQ $2, AX
+	R4ARGS(2)
 	JZ   f16r4_one
 
 f16r4_loop:
-	PREFETCHT0 PFDIST(SI)
-	PREFETCHT0 PFDIST(R12)
-	PREFETCHT0 PFDIST(R13)
-	PREFETCHT0 PFDIST(R14)
-	VMOVUPS 0(DI), Y4
-	VCVTPH2PS 0(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VCVTPH2PS 0(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VCVTPH2PS 0(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VCVTPH2PS 0(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	VMOVUPS 32(DI), Y4
-	VCVTPH2PS 16(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VCVTPH2PS 16(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VCVTPH2PS 16(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VCVTPH2PS 16(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	VMOVUPS 64(DI), Y4
-	VCVTPH2PS 32(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VCVTPH2PS 32(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VCVTPH2PS 32(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VCVTPH2PS 32(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	VMOVUPS 96(DI), Y4
-	VCVTPH2PS 48(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VCVTPH2PS 48(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VCVTPH2PS 48(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VCVTPH2PS 48(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	ADDQ $64, SI
-	ADDQ $64, R12
-	ADDQ $64, R13
-	ADDQ $64, R14
+	PREFETCH4
+	R4CHUNK(VCVTPH2PS, 0, 0)
+	R4CHUNK(VCVTPH2PS, 32, 16)
+	R4CHUNK(VCVTPH2PS, 64, 32)
+	R4CHUNK(VCVTPH2PS, 96, 48)
+	ROWS4(64)
 	ADDQ $128, DI
 	DECQ AX
 	JNZ  f16r4_loop
@@ -325,19 +274,8 @@ f16r4_one:
 	JZ   f16r4_done
 
 f16r4_oneloop:
-	VMOVUPS (DI), Y4
-	VCVTPH2PS 0(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VCVTPH2PS 0(R12), Y5
-	VFMADD231PS Y4, Y5, Y1
-	VCVTPH2PS 0(R13), Y5
-	VFMADD231PS Y4, Y5, Y2
-	VCVTPH2PS 0(R14), Y5
-	VFMADD231PS Y4, Y5, Y3
-	ADDQ $16, SI
-	ADDQ $16, R12
-	ADDQ $16, R13
-	ADDQ $16, R14
+	R4CHUNK(VCVTPH2PS, 0, 0)
+	ROWS4(16)
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  f16r4_oneloop
@@ -351,20 +289,12 @@ f16r4_done:
 //
 // One row times one vector over n&^7 elements, as the tiles compute it.
 TEXT ·f16R1AVX2(SB), NOSPLIT, $0-28
-	MOVQ  a+0(FP), SI
-	MOVQ  b+8(FP), DI
-	MOVQ  n+16(FP), CX
-	SHRQ  $3, CX
-	VPXOR Y0, Y0, Y0
+	R1ARGS
 	TESTQ CX, CX
 	JZ    f16r1_done
 
 f16r1_loop:
-	VMOVUPS (DI), Y4
-	VCVTPH2PS 0(SI), Y5
-	VFMADD231PS Y4, Y5, Y0
-	ADDQ $16, SI
-	ADDQ $32, DI
+	R1STEP(VCVTPH2PS, 16)
 	DECQ CX
 	JNZ  f16r1_loop
 
