@@ -85,8 +85,6 @@
     #bytes = 0; // the sum of the held entries' sizes
     #evicted = 0;
     #index = Promise.resolve(); // settles when the index changes asked for so far are done
-    /** @type {FileWriter|undefined} */
-    #files;
 
     /** Use ModelCache.open. */
     constructor(dir, db, quota) {
@@ -237,10 +235,10 @@
       };
     }
 
-    /** The file writer, started at the first file written. */
+    /** The file writer, one for every cache this worker opens, started at the first file written. */
     #fileWriter() {
-      this.#files ??= new FileWriter(new URL('cache-writer.js', self.location.href));
-      return this.#files;
+      fileWriter ??= new FileWriter(new URL('cache-writer.js', self.location.href));
+      return fileWriter;
     }
 
     /**
@@ -354,6 +352,9 @@
     }
   }
 
+  /** @type {FileWriter|null} the worker's file writer, shared by its caches */
+  let fileWriter = null;
+
   /**
    * The cache's file writer worker (cache-writer.js, at url): call sends a
    * request and resolves with its answer; write hands it bytes to write,
@@ -367,6 +368,8 @@
     #queued = 0;
     /** @type {(() => void)[]} ready() calls waiting for the queue to shrink */
     #waiting = [];
+    /** @type {Error|null} why the writer stopped: later calls fail at once */
+    #failed = null;
 
     constructor(url) {
       this.#worker = new Worker(url);
@@ -383,6 +386,7 @@
       };
       this.#worker.onerror = (event) => {
         const err = new Error(`the cache's file writer failed: ${event.message}`);
+        this.#failed = err;
         for (const p of this.#pending.values()) p.reject(err);
         this.#pending.clear();
         this.#queued = 0;
@@ -392,6 +396,7 @@
 
     /** Sends msg as a request; resolves once it is done, or rejects with the writer's error. */
     call(msg) {
+      if (this.#failed) return Promise.reject(this.#failed);
       const id = this.#next++;
       return new Promise((resolve, reject) => {
         this.#pending.set(id, { resolve, reject });
@@ -401,6 +406,7 @@
 
     /** Hands bytes to be written at each of offsets in file name: their buffer goes with them. */
     write(name, bytes, offsets) {
+      if (this.#failed) return;
       const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
       this.#queued += own.byteLength;
       this.#worker.postMessage({ op: 'write', name, bytes: own, at: offsets }, [own.buffer]);

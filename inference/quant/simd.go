@@ -203,11 +203,7 @@ func use(k *kernelSet) {
 
 // mulTile multiplies a tile of Q8_0 rows with every vector of x.
 func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	if k := active.q8_0Tile; k != nil {
-		k(dst, ld, tile, r0, n, x)
-		return
-	}
-	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q8_0Tile, 1, c, dst, ld, tile, r0, n, x)
 }
 
 // prepareBatch lays x out for the Q4_0 tile kernel, where it needs that.
@@ -219,38 +215,23 @@ func (q4_0Codec) prepareBatch(x *Batch) {
 
 // mulTile multiplies a tile of Q4_0 rows with every vector of x.
 func (c q4_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	if k := active.q4_0Tile; k != nil {
-		k(dst, ld, tile, r0, n, x)
-		return
-	}
-	mulTileGeneric(c, dst, ld, tile, r0, n, x)
-}
-
-// mulTileBatched multiplies a tile with kernel k, which takes several
-// vectors at a time, where there are four (and k is not nil), else one dot
-// product per row and vector.
-func mulTileBatched(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch), c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	if k != nil && x.N >= 4 {
-		k(dst, ld, tile, r0, n, x)
-		return
-	}
-	mulTileGeneric(c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q4_0Tile, 1, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of F32 rows with every vector of x.
 func (c f32Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileWith(active.f32Tile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.f32Tile, 1, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of F16 rows with every vector of x.
 func (c f16Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileWith(active.f16Tile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.f16Tile, 1, c, dst, ld, tile, r0, n, x)
 }
 
-// mulTileWith multiplies a tile with kernel k, which takes any number of
-// vectors, where k is not nil, else one dot product per row and vector.
-func mulTileWith(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch), c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	if k != nil {
+// mulTileWith multiplies a tile with kernel k where k is not nil and x
+// holds at least from vectors, else one dot product per row and vector.
+func mulTileWith(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch), from int, c codec, dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	if k != nil && x.N >= from {
 		k(dst, ld, tile, r0, n, x)
 		return
 	}
@@ -259,17 +240,17 @@ func mulTileWith(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 // mulTile multiplies a tile of Q4_K rows with every vector of x.
 func (c q4KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileBatched(active.q4KTile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q4KTile, 4, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of Q5_K rows with every vector of x.
 func (c q5KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileBatched(active.q5KTile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q5KTile, 4, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of Q6_K rows with every vector of x.
 func (c q6KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileBatched(active.q6KTile, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q6KTile, 4, c, dst, ld, tile, r0, n, x)
 }
 
 // mulTile multiplies a tile of Int rows with every vector of x.

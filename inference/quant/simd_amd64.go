@@ -315,8 +315,8 @@ var avx2Kernels = &kernelSet{
 	name:    "avx2",
 	softmax: softmaxAVX2,
 	swiglu:  swiGLUAVX2,
-	dotRows: dotRowsAVX2Go,
-	addRows: addRowsRegs,
+	dotRows: dotRowsWithAVX2,
+	addRows: addRowsWithAVX2,
 	q8quant: quantizeQ8RowAVX2,
 	axpy: func(dst []float32, a float32, x []float32) {
 		x = x[:len(dst)]

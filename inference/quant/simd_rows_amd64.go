@@ -13,15 +13,21 @@ func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 //go:noescape
 func dotRowsAVX2(dst, x, rows *float32, stride, count, n int)
 
-// dotRowsAVX2Go is DotRows through dotRowsAVX2, a call per vector, the
+// rowsCols checks that r's rows lie in r.Data and returns the columns the
+// row kernels take, Width&^7.
+func rowsCols(r Rows) int {
+	_ = r.Data[(r.Count-1)*r.Stride+r.Width-1]
+	return r.Width &^ 7
+}
+
+// dotRowsWithAVX2 is DotRows through dotRowsAVX2, a call per vector, the
 // elements past the last 8 added in Go as dotF32AVX2Row adds them: bit for
 // bit Dot row by row.
-func dotRowsAVX2Go(dst []float32, ld int, x []float32, n int, r Rows) {
+func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
 	if r.Count == 0 {
 		return
 	}
-	m := r.Width &^ 7
-	_ = r.Data[(r.Count-1)*r.Stride+r.Width-1]
+	m := rowsCols(r)
 	for t := range n {
 		xt := x[t*r.Width : (t+1)*r.Width]
 		out := dst[t*ld : t*ld+r.Count]
@@ -38,15 +44,14 @@ func dotRowsAVX2Go(dst []float32, ld int, x []float32, n int, r Rows) {
 	}
 }
 
-// addRowsRegs is AddRows with each dst row kept in registers while the
-// rows go by (addRowsAVX2); the elements past the last 8 go through Go,
-// row by row, as AddScaled does them.
-func addRowsRegs(dst, a []float32, lda, n int, r Rows) {
+// addRowsWithAVX2 is AddRows with each dst row kept in registers while
+// the rows go by (addRowsAVX2); the elements past the last 8 go through
+// Go, row by row, as AddScaled does them.
+func addRowsWithAVX2(dst, a []float32, lda, n int, r Rows) {
 	if r.Count == 0 {
 		return
 	}
-	m := r.Width &^ 7
-	_ = r.Data[(r.Count-1)*r.Stride+r.Width-1]
+	m := rowsCols(r)
 	for t := range n {
 		dt := dst[t*r.Width : (t+1)*r.Width]
 		at := a[t*lda : t*lda+r.Count]
