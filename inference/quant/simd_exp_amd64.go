@@ -23,26 +23,7 @@ func expRowAVX2(x []float32) {
 }
 
 // softmaxAVX2 is Softmax with expRowAVX2's e^x.
-func softmaxAVX2(x []float32, n, width int) {
-	for t := range n {
-		row := x[t*width : (t+1)*width]
-		m := row[0]
-		for _, v := range row[1:] {
-			m = max(m, v)
-		}
-		for i := range row {
-			row[i] -= m
-		}
-		expRowAVX2(row)
-		var sum float32
-		for _, v := range row {
-			sum += v
-		}
-		for i := range row {
-			row[i] /= sum
-		}
-	}
-}
+func softmaxAVX2(x []float32, n, width int) { softmaxWith(x, n, width, expRowAVX2) }
 
 // swiGLUAVX2 is SwiGLU with expRowAVX2's e^x.
 func swiGLUAVX2(gate, up []float32) {

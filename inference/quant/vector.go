@@ -116,16 +116,29 @@ func Softmax(x []float32, n, width int) {
 
 // SoftmaxGo is Softmax in Go, whatever the device: what devices match.
 func SoftmaxGo(x []float32, n, width int) {
+	softmaxWith(x, n, width, func(row []float32) {
+		for i, v := range row {
+			row[i] = float32(math.Exp(float64(v)))
+		}
+	})
+}
+
+// softmaxWith is Softmax with exp setting each value of a row to its
+// exponential.
+func softmaxWith(x []float32, n, width int, exp func(row []float32)) {
 	for t := range n {
 		row := x[t*width : (t+1)*width]
 		m := row[0]
 		for _, v := range row[1:] {
 			m = max(m, v)
 		}
+		for i := range row {
+			row[i] -= m
+		}
+		exp(row)
 		var sum float32
-		for i, v := range row {
-			row[i] = float32(math.Exp(float64(v - m)))
-			sum += row[i]
+		for _, v := range row {
+			sum += v
 		}
 		for i := range row {
 			row[i] /= sum
