@@ -392,19 +392,6 @@ q6k_done:
 	Q4CHUNKV(j, 2, Y2)                              \
 	Q4CHUNKV(j, 3, Y3)
 
-// KFINISHV is KFINISH for vector v of a four-vector kernel, the integer
-// sums in acc, d the float16 at SI+doff (clobbers AX, Y5, Y6, Y12).
-#define KFINISHV(doff, v, acc) \
-	VCVTDQ2PS    acc, acc           \
-	VPBROADCASTW doff(SI), X5       \
-	VCVTPH2PS    X5, Y5             \
-	MOVQ         (24*v+8)(DI), AX  \
-	VBROADCASTSS (AX)(R10*1), Y6    \
-	VMULPS       Y6, Y5, Y5         \
-	VMOVUPS      (64*v)(R9), Y12    \
-	VFMADD231PS  Y5, acc, Y12       \
-	VMOVUPS      Y12, (64*v)(R9)
-
 // KSUM1V stores vector v's dot product, from its accumulator, at 4·v(DX),
 // as dotQ6KAVX2 sums its own.
 #define KSUM1V(v) \
@@ -420,6 +407,63 @@ q6k_done:
 	VADDPS  Y1, Y0, Y0        \
 	HSUMY0                    \
 	VMOVSS  X0, (4*v)(DX)
+
+// KMINSPREP readies KMINS2: the mins in Y2's high lane as words arranged
+// [m0..m3 m0..m3 | m4..m7 m4..m7] in Y4, dmin (the float16 at SI+2) in
+// every lane of Y5.
+#define KMINSPREP \
+	VPERMQ       $0xfa, Y2, Y4 \
+	VPBROADCASTW 2(SI), X5     \
+	VCVTPH2PS    X5, Y5
+
+// KMINS2 is KMINSV for vectors va and vb at once, into acc held in a
+// register: the lanes of the two vectors' four partial sums (va's lanes
+// 0, 1, then vb's 0, 1 | va's 2, 3, then vb's 2, 3), each lane computed
+// with the integer and float operations KMINS uses (clobbers AX, BX, Y3,
+// Y6, Y12).
+#define KMINS2(va, vb, acc) \
+	MOVQ         (24*va+16)(DI), BX  \
+	VMOVDQU      (BX)(R11*1), Y3     \
+	MOVQ         (24*vb+16)(DI), BX  \
+	VPHADDW      (BX)(R11*1), Y3, Y3 \
+	VPMADDWD     Y4, Y3, Y3          \
+	VCVTDQ2PS    Y3, Y3              \
+	MOVQ         (24*va+8)(DI), AX   \
+	VBROADCASTSS (AX)(R10*1), Y6     \
+	MOVQ         (24*vb+8)(DI), AX   \
+	VBROADCASTSS (AX)(R10*1), Y12    \
+	VSHUFPS      $0x44, Y12, Y6, Y6  \
+	VMULPS       Y6, Y5, Y6          \
+	VFNMADD231PS Y6, Y3, acc
+
+// KMINSOUT stores the pair accumulator acc of KMINS2 as the two vectors'
+// mins accumulators of KMINSV, at off(R9) and off+64(R9).
+#define KMINSOUT(acc, half, off) \
+	VPERMQ       $0xd8, acc, acc \
+	VMOVUPS      half, off(R9)   \
+	VEXTRACTF128 $1, acc, half   \
+	VMOVUPS      half, (off+64)(R9)
+
+// KFINISHDV is KFINISH for vector v of a four-vector kernel, the integer
+// sums in acc, the row's d in every lane of Y9 (clobbers AX, Y5, Y6, Y12).
+#define KFINISHDV(v, acc) \
+	VCVTDQ2PS    acc, acc          \
+	MOVQ         (24*v+8)(DI), AX  \
+	VBROADCASTSS (AX)(R10*1), Y6   \
+	VMULPS       Y6, Y9, Y5        \
+	VMOVUPS      (64*v)(R9), Y12   \
+	VFMADD231PS  Y5, acc, Y12      \
+	VMOVUPS      Y12, (64*v)(R9)
+
+// KX4FINISHD is KFINISHDV for the four vectors, the row's d the float16
+// at SI+doff (clobbers Y9).
+#define KX4FINISHD(doff) \
+	VPBROADCASTW doff(SI), X9 \
+	VCVTPH2PS    X9, Y9       \
+	KFINISHDV(0, Y0)          \
+	KFINISHDV(1, Y1)          \
+	KFINISHDV(2, Y2)          \
+	KFINISHDV(3, Y3)
 
 // KX4OFFSETS sets the offsets of super-block R8 in each vector's scales
 // (R10), sums (R11) and codes (R12).
@@ -444,13 +488,6 @@ q6k_done:
 	VPXOR Y1, Y1, Y1 \
 	VPXOR Y2, Y2, Y2 \
 	VPXOR Y3, Y3, Y3
-
-// KX4FINISH is KFINISHV for the four vectors, d at SI+doff.
-#define KX4FINISH(doff) \
-	KFINISHV(doff, 0, Y0) \
-	KFINISHV(doff, 1, Y1) \
-	KFINISHV(doff, 2, Y2) \
-	KFINISHV(doff, 3, Y3)
 
 // KX4SUMS stores the four vectors' products at out (DX) with sum, KSUMV or
 // KSUM1V.
@@ -483,8 +520,10 @@ q6k_done:
 // vector's float accumulators (Y0 and X1 of dotQ4KAVX2) meanwhile.
 TEXT ·q4KX4AVX2(SB), NOSPLIT, $0-40
 	KX4ARGS
-	TESTQ CX, CX
-	JZ    q4kx_sum
+	VXORPS Y8, Y8, Y8
+	VXORPS Y14, Y14, Y14
+	TESTQ  CX, CX
+	JZ     q4kx_sum
 
 q4kx_loop:
 	PREFETCHT0 PFDIST(SI)
@@ -492,16 +531,20 @@ q4kx_loop:
 	PREFETCHT0 (PFDIST+128)(SI)
 	KSCALES
 	KX4OFFSETS
-	KX4MINS
+	KMINSPREP
+	KMINS2(0, 1, Y8)
+	KMINS2(2, 3, Y14)
 	KX4ZERO
 	Q4CHUNK4(16, 0)
 	Q4CHUNK4(48, 1)
 	Q4CHUNK4(80, 2)
 	Q4CHUNK4(112, 3)
-	KX4FINISH(0)
+	KX4FINISHD(0)
 	KX4NEXT(144, q4kx_loop)
 
 q4kx_sum:
+	KMINSOUT(Y8, X8, 32)
+	KMINSOUT(Y14, X14, 160)
 	MOVQ out+32(FP), DX
 	KX4SUMS(KSUMV)
 	VZEROUPPER
@@ -576,7 +619,7 @@ q6kx_loop:
 	Q6INIT(3, Y3)
 	Q6HALF4(0)
 	Q6HALF4(1)
-	KX4FINISH(208)
+	KX4FINISHD(208)
 	KX4NEXT(210, q6kx_loop)
 
 q6kx_sum:
@@ -622,7 +665,7 @@ q5kx_loop:
 	Q5CHUNK4(80, 1)
 	Q5CHUNK4(112, 2)
 	Q5CHUNK4(144, 3)
-	KX4FINISH(0)
+	KX4FINISHD(0)
 	KX4NEXT(176, q5kx_loop)
 
 q5kx_sum:
