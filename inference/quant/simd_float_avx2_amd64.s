@@ -40,12 +40,6 @@
 	VFMADD231PS Y13, Y15, a1 \
 	VFMADD231PS Y14, Y15, a2
 
-// X3CHUNK loads the three vectors' chunk at off into Y12-Y14.
-#define X3CHUNK(off) \
-	VMOVUPS off(R8), Y12  \
-	VMOVUPS off(R9), Y13  \
-	VMOVUPS off(R10), Y14
-
 // STORE(y, x, at) stores the sum of y's lanes at at(DX) (clobbers x, X15).
 #define STORE(y, x, at) \
 	HSUMR(y, x, X15) \
@@ -74,26 +68,44 @@
 	STORE(Y2, X2, 8) \
 	STORE(Y3, X3, 12)
 
-// T43STEP adds one chunk of each of the four rows (LOAD: VMOVUPS for F32,
-// VCVTPH2PS for F16; w bytes a chunk) times the three vectors' chunk to
-// the twelve accumulators and moves every pointer on.
-#define T43STEP(LOAD, w) \
-	X3CHUNK(0)         \
-	LOAD 0(SI), Y15    \
-	FMA3(Y0, Y1, Y2)   \
-	LOAD 0(R12), Y15   \
-	FMA3(Y3, Y4, Y5)   \
-	LOAD 0(R13), Y15   \
-	FMA3(Y6, Y7, Y8)   \
-	LOAD 0(R14), Y15   \
-	FMA3(Y9, Y10, Y11) \
-	ADDQ $32, R8       \
-	ADDQ $32, R9       \
-	ADDQ $32, R10      \
-	ROWS4(w)
+// T43STEPX adds one chunk of each of the four rows, at woff past their
+// offset R11 (LOAD: VMOVUPS for F32, VCVTPH2PS for F16), times the three
+// vectors' chunk, at xoff past R11·bs, to the twelve accumulators.
+#define T43STEPX(LOAD, bs, woff, xoff) \
+	VMOVUPS xoff(R8)(R11*bs), Y12  \
+	VMOVUPS xoff(R9)(R11*bs), Y13  \
+	VMOVUPS xoff(R10)(R11*bs), Y14 \
+	LOAD    woff(SI)(R11*1), Y15   \
+	FMA3(Y0, Y1, Y2)               \
+	LOAD    woff(R12)(R11*1), Y15  \
+	FMA3(Y3, Y4, Y5)               \
+	LOAD    woff(R13)(R11*1), Y15  \
+	FMA3(Y6, Y7, Y8)               \
+	LOAD    woff(R14)(R11*1), Y15  \
+	FMA3(Y9, Y10, Y11)
+
+// T43LOOP runs T43STEPX over the CX chunks of w row bytes each, two at a
+// time, then the odd one (clobbers AX, R11); loop, one and done are its
+// labels.
+#define T43LOOP(LOAD, bs, w, loop, one, done) \
+	XORQ R11, R11                  \
+	MOVQ CX, AX                    \
+	SHRQ $1, AX                    \
+	JZ   one                       \
+loop:                              \
+	T43STEPX(LOAD, bs, 0, 0)       \
+	T43STEPX(LOAD, bs, w, 32)      \
+	ADDQ $(2*w), R11               \
+	DECQ AX                        \
+	JNZ  loop                      \
+one:                               \
+	ANDQ $1, CX                    \
+	JZ   done                      \
+	T43STEPX(LOAD, bs, 0, 0)       \
+done:
 
 // R4CHUNK adds the four rows' chunk at woff times the vector's chunk at
-// xoff(DI) to Y0-Y3 (LOAD as for T43STEP).
+// xoff(DI) to Y0-Y3 (LOAD as for T43STEPX).
 #define R4CHUNK(LOAD, xoff, woff) \
 	VMOVUPS     xoff(DI), Y4 \
 	LOAD        woff(SI), Y5 \
@@ -166,15 +178,7 @@
 // out[4v+r] = row r · b[v].
 TEXT ·f32T4x3AVX2(SB), NOSPLIT, $0-40
 	T43ARGS
-	TESTQ CX, CX
-	JZ    f32t43_done
-
-f32t43_loop:
-	T43STEP(VMOVUPS, 32)
-	DECQ CX
-	JNZ  f32t43_loop
-
-f32t43_done:
+	T43LOOP(VMOVUPS, 1, 32, f32t43_loop, f32t43_one, f32t43_done)
 	STORE12
 	VZEROUPPER
 	RET
@@ -237,15 +241,7 @@ f32r1_done:
 // out[4v+r] = row r · b[v].
 TEXT ·f16T4x3AVX2(SB), NOSPLIT, $0-40
 	T43ARGS
-	TESTQ CX, CX
-	JZ    f16t43_done
-
-f16t43_loop:
-	T43STEP(VCVTPH2PS, 16)
-	DECQ CX
-	JNZ  f16t43_loop
-
-f16t43_done:
+	T43LOOP(VCVTPH2PS, 2, 16, f16t43_loop, f16t43_one, f16t43_done)
 	STORE12
 	VZEROUPPER
 	RET
