@@ -112,7 +112,7 @@ func (r *rows) layer(m *Model, l int) {
 	quant.ParallelFor(n*c.KVHeads, 1, func(lo, hi int) {
 		scratch := make([]float32, group*longest+converted)
 		for i := lo; i < hi; i++ {
-			t := i / c.KVHeads
+			t := interleaved(i/c.KVHeads, n)
 			r.seq[t].attend(l, r.pos[t], i%c.KVHeads, r.q[t*qdim:(t+1)*qdim], r.att[t*qdim:(t+1)*qdim], scratch)
 		}
 	})
@@ -129,12 +129,25 @@ func (r *rows) layer(m *Model, l int) {
 	r.batch.Reset(r.xn[:n*dim], n, dim)
 	quant.MatMulAll([][]float32{r.gate, r.up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
 	hid := c.HiddenDim
-	quant.SwiGLU(r.gate[:n*hid], r.up[:n*hid])
+	quant.ParallelFor(n, 1, func(lo, hi int) {
+		quant.SwiGLU(r.gate[lo*hid:hi*hid], r.up[lo*hid:hi*hid])
+	})
 	r.batch.Reset(r.gate[:n*hid], n, hid)
 	w.Down.MatMul(r.xn, &r.batch)
 	for i := range r.h[:n*dim] {
 		r.h[i] += r.xn[i]
 	}
+}
+
+// interleaved maps j in [0, n) to a row so that the rows of any run of
+// consecutive j alternate between the first rows and the last: 0, n−1, 1,
+// n−2, … A prompt's later positions attend to more keys, so the threads'
+// shares of its attention, consecutive runs, cost about the same.
+func interleaved(j, n int) int {
+	if j%2 == 0 {
+		return j / 2
+	}
+	return n - 1 - j/2
 }
 
 // contextFor is how many positions a query at pos attends to.
