@@ -366,13 +366,12 @@ q6k_done:
 	VFNMADD231PS X5, X4, X1         \
 	VMOVUPS      X1, (32+64*v)(R9)
 
-// Q4CHUNKV adds to acc vector v's products with the chunk unpacked in Y9
-// and Y10 (scales shuffled in Y11 and Y12), as Q4CHUNK does (clobbers AX,
-// Y4, Y13).
-#define Q4CHUNKV(j, v, acc) \
-	MOVQ       (24*v)(DI), AX                  \
-	VPMADDUBSW (64*j)(AX)(R12*1), Y9, Y13      \
-	VPMADDUBSW (64*j+32)(AX)(R12*1), Y10, Y4   \
+// Q4CHUNKV adds to acc the products of the vector whose super-block's
+// codes are at ptr (see KX4CODES) with the chunk unpacked in Y9 and Y10
+// (scales shuffled in Y11 and Y12), as Q4CHUNK does (clobbers Y4, Y13).
+#define Q4CHUNKV(j, ptr, acc) \
+	VPMADDUBSW (64*j)(ptr), Y9, Y13            \
+	VPMADDUBSW (64*j+32)(ptr), Y10, Y4         \
 	VPMADDWD   Y11, Y13, Y13                   \
 	VPMADDWD   Y12, Y4, Y4                     \
 	VPADDD     Y13, acc, acc                   \
@@ -387,10 +386,10 @@ q6k_done:
 	VPAND   Y15, Y10, Y10                           \
 	VPSHUFB kshuf4<>+(64*j)(SB), Y7, Y11            \
 	VPSHUFB kshuf4<>+(64*j+32)(SB), Y7, Y12         \
-	Q4CHUNKV(j, 0, Y0)                              \
-	Q4CHUNKV(j, 1, Y1)                              \
-	Q4CHUNKV(j, 2, Y2)                              \
-	Q4CHUNKV(j, 3, Y3)
+	Q4CHUNKV(j, AX, Y0)                             \
+	Q4CHUNKV(j, BX, Y1)                             \
+	Q4CHUNKV(j, DX, Y2)                             \
+	Q4CHUNKV(j, R13, Y3)
 
 // KSUM1V stores vector v's dot product, from its accumulator, at 4·v(DX),
 // as dotQ6KAVX2 sums its own.
@@ -475,6 +474,18 @@ q6k_done:
 	MOVQ R8, R12 \
 	SHLQ $8, R12
 
+// KX4CODES points AX, BX, DX and R13 at the four vectors' codes of
+// super-block R8 (their offset in R12).
+#define KX4CODES \
+	MOVQ (DI), AX    \
+	ADDQ R12, AX     \
+	MOVQ 24(DI), BX  \
+	ADDQ R12, BX     \
+	MOVQ 48(DI), DX  \
+	ADDQ R12, DX     \
+	MOVQ 72(DI), R13 \
+	ADDQ R12, R13
+
 // KX4MINS is KMINSV for the four vectors.
 #define KX4MINS \
 	KMINSV(0) \
@@ -534,6 +545,7 @@ q4kx_loop:
 	KMINSPREP
 	KMINS2(0, 1, Y8)
 	KMINS2(2, 3, Y14)
+	KX4CODES
 	KX4ZERO
 	Q4CHUNK4(16, 0)
 	Q4CHUNK4(48, 1)
@@ -551,24 +563,24 @@ q4kx_sum:
 	RET
 
 // Q6QUARTER4 is Q6QUARTER of half n for the four vectors of q6KX4AVX2: the
-// codes completed and the scales shuffled once (clobbers AX, Y11, Y12).
+// codes completed and the scales shuffled once (clobbers Y11, Y12).
 #define Q6QUARTER4(reg, k, n) \
 	VPSRLW      $(2*k), Y14, Y11                    \
 	VPAND       Y8, Y11, Y11                        \
 	VPSLLW      $4, Y11, Y11                        \
 	VPOR        Y11, reg, reg                       \
 	VPSHUFB     kshuf6<>+(32*k)(SB), Y7, Y11         \
-	Q6VEC(reg, 128*n+32*k, 0, Y0)                   \
-	Q6VEC(reg, 128*n+32*k, 1, Y1)                   \
-	Q6VEC(reg, 128*n+32*k, 2, Y2)                   \
-	Q6VEC(reg, 128*n+32*k, 3, Y3)
+	Q6VEC(reg, 128*n+32*k, AX, Y0)                  \
+	Q6VEC(reg, 128*n+32*k, BX, Y1)                  \
+	Q6VEC(reg, 128*n+32*k, DX, Y2)                  \
+	Q6VEC(reg, 128*n+32*k, R13, Y3)
 
-// Q6VEC adds to acc vector v's products of the codes in reg with its
-// activations at off in the super-block (scales shuffled in Y11).
-#define Q6VEC(reg, off, v, acc) \
-	MOVQ       (24*v)(DI), AX         \
-	VPMADDUBSW off(AX)(R12*1), reg, Y12 \
-	VPMADDWD   Y11, Y12, Y12          \
+// Q6VEC adds to acc the products of the codes in reg with the activations
+// at off past ptr, the vector's super-block (see KX4CODES; scales
+// shuffled in Y11).
+#define Q6VEC(reg, off, ptr, acc) \
+	VPMADDUBSW off(ptr), reg, Y12 \
+	VPMADDWD   Y11, Y12, Y12      \
 	VPADDD     Y12, acc, acc
 
 // Q6HALF4 is Q6HALF for the four vectors of q6KX4AVX2.
@@ -617,6 +629,7 @@ q6kx_loop:
 	Q6INIT(1, Y1)
 	Q6INIT(2, Y2)
 	Q6INIT(3, Y3)
+	KX4CODES
 	Q6HALF4(0)
 	Q6HALF4(1)
 	KX4FINISHD(208)
@@ -638,10 +651,10 @@ q6kx_sum:
 	Q5HIGH((2*j+1), Y10)                            \
 	VPSHUFB kshuf4<>+(64*j)(SB), Y7, Y11            \
 	VPSHUFB kshuf4<>+(64*j+32)(SB), Y7, Y12         \
-	Q4CHUNKV(j, 0, Y0)                              \
-	Q4CHUNKV(j, 1, Y1)                              \
-	Q4CHUNKV(j, 2, Y2)                              \
-	Q4CHUNKV(j, 3, Y3)
+	Q4CHUNKV(j, AX, Y0)                             \
+	Q4CHUNKV(j, BX, Y1)                             \
+	Q4CHUNKV(j, DX, Y2)                             \
+	Q4CHUNKV(j, R13, Y3)
 
 // func q5KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 //
@@ -659,6 +672,7 @@ q5kx_loop:
 	KSCALES
 	KX4OFFSETS
 	KX4MINS
+	KX4CODES
 	VMOVDQU    16(SI), Y14
 	KX4ZERO
 	Q5CHUNK4(48, 0)
