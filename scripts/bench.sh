@@ -3,8 +3,9 @@
 # and prefill at 1 and 2 threads, beside the memory read bandwidth measured
 # in the same run. With LLAMA_CPP=DIR (DIR/bin/llama-bench, a llama.cpp
 # build), llama.cpp measures each GGUF file at the same thread counts in the
-# same run, with ratio columns. Usage: [LLAMA_CPP=DIR] scripts/bench.sh [DIR]
-# (model files go to DIR, default out/bench; they are reused when present).
+# same run, in rounds alternating with accel's, with ratio columns.
+# Usage: [LLAMA_CPP=DIR] scripts/bench.sh [DIR] (model files go to DIR,
+# default out/bench; they are reused when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-out/bench}
@@ -31,8 +32,16 @@ runs=("F32:" "F16:" "Q8_0:" "Q4_0:" "Q4_K_M:" "F32:q8" "F32:q4" "F32:q3" "F32:q2
 first=1
 for run in "${runs[@]}"; do
   typ=${run%%:*} prec=${run#*:}
-  args=(--model "$dir/synth-$typ.gguf" --threads 1,2 --prefill-runs 3)
-  if [ -n "$prec" ]; then args+=(--precision "$prec"); else args+=("${ref[@]}"); fi
+  args=(--model "$dir/synth-$typ.gguf" --threads 1,2)
+  if [ -n "$prec" ]; then
+    args+=(--precision "$prec" --prefill-runs 3)
+  elif [ ${#ref[@]} -gt 0 ]; then
+    # Three rounds, accel's and llama.cpp's runs alternating: medians, and
+    # ratios paired round by round.
+    args+=("${ref[@]}" --rounds 3 --prefill-runs 1 --llama-reps 1 --decode-tokens 16)
+  else
+    args+=(--prefill-runs 3)
+  fi
   [ $first = 1 ] || args+=(--no-header)
   "$accel" bench "${args[@]}"
   first=0

@@ -23,6 +23,7 @@ func benchCmd() *cobra.Command {
 		asJSON    bool
 		llamaBin  string
 		llamaReps int
+		rounds    int
 		noHeader  bool
 	)
 	cmd := &cobra.Command{
@@ -33,7 +34,10 @@ func benchCmd() *cobra.Command {
 machine's memory read bandwidth (a SIMD read kernel), all in the same run.
 With --llama-bench, llama.cpp's llama-bench measures the same file at each
 thread count in the same run (prompt of the same length, decode), and each
-row gains its figures and the ratios accel/llama.cpp.`,
+row gains its figures and the ratios accel/llama.cpp. With --rounds N the
+two alternate N times per thread count: each figure is the median over the
+rounds and each ratio the median of the rounds' own ratios, so that a slow
+spell of a shared machine falls on both sides.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if llamaBin != "" && mf.precision != "" {
@@ -64,20 +68,29 @@ row gains its figures and the ratios accel/llama.cpp.`,
 				}
 			}
 			for _, t := range threads {
-				r, err := bench.Measure(m, t, opts)
-				if err != nil {
-					return err
-				}
-				results = append(results, r)
-				row := r.Row(mf.precisionName(m))
-				if llamaBin != "" {
-					ref, err := runLlamaBench(llamaBin, mf.path, t, opts.PrefillTokens, opts.DecodeTokens, llamaReps)
+				var ours []bench.Result
+				var theirs []llamaBench
+				for range max(rounds, 1) {
+					r, err := bench.Measure(m, t, opts)
 					if err != nil {
 						return err
 					}
+					ours = append(ours, r)
+					if llamaBin != "" {
+						ref, err := runLlamaBench(llamaBin, mf.path, t, opts.PrefillTokens, opts.DecodeTokens, llamaReps)
+						if err != nil {
+							return err
+						}
+						theirs = append(theirs, ref)
+					}
+				}
+				r := bench.MedianOf(ours)
+				results = append(results, r)
+				row := r.Row(mf.precisionName(m))
+				if llamaBin != "" {
+					ref, decode, prefill := pairedMedians(ours, theirs)
 					refs = append(refs, ref)
-					row += fmt.Sprintf(" %14.2f %15.1f %8.2f× %8.2f×", ref.DecodeTokensPerS, ref.PrefillTokensPerS,
-						r.DecodeTokensPerS/ref.DecodeTokensPerS, r.PrefillTokensPerS/ref.PrefillTokensPerS)
+					row += fmt.Sprintf(" %14.2f %15.1f %8.2f× %8.2f×", ref.DecodeTokensPerS, ref.PrefillTokensPerS, decode, prefill)
 				}
 				if !asJSON {
 					fmt.Println(row)
@@ -107,7 +120,8 @@ row gains its figures and the ratios accel/llama.cpp.`,
 	f.IntVar(&opts.PrefillTokens, "prefill-tokens", 512, "prompt length for prefill")
 	f.IntVar(&opts.PrefillRuns, "prefill-runs", 1, "prefill runs (median reported)")
 	f.StringVar(&llamaBin, "llama-bench", "", "llama.cpp's llama-bench: measure the same file with it at each thread count, beside accel")
-	f.IntVar(&llamaReps, "llama-reps", 3, "llama-bench repetitions (median reported)")
+	f.IntVar(&llamaReps, "llama-reps", 3, "llama-bench repetitions per round (median reported)")
+	f.IntVar(&rounds, "rounds", 1, "rounds per thread count, accel's measurement and llama-bench's alternating (medians reported)")
 	f.BoolVar(&noHeader, "no-header", false, "print the rows alone (to append to an earlier table)")
 	return cmd
 }

@@ -21,6 +21,19 @@ type llamaBench struct {
 	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
 }
 
+// pairedMedians sums up rounds of accel's figures (ours) and llama.cpp's
+// (theirs, measured right after each of ours): llama.cpp's medians, and
+// the medians of each round's ratios ours/theirs for decode and prefill.
+func pairedMedians(ours []bench.Result, theirs []llamaBench) (ref llamaBench, decode, prefill float64) {
+	n := len(theirs)
+	dec, pre, refDec, refPre := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, t := range theirs {
+		refDec[i], refPre[i] = t.DecodeTokensPerS, t.PrefillTokensPerS
+		dec[i], pre[i] = ours[i].DecodeTokensPerS/t.DecodeTokensPerS, ours[i].PrefillTokensPerS/t.PrefillTokensPerS
+	}
+	return llamaBench{DecodeTokensPerS: bench.Median(refDec), PrefillTokensPerS: bench.Median(refPre)}, bench.Median(dec), bench.Median(pre)
+}
+
 // runLlamaBench runs bin (llama-bench) on model with threads threads: a
 // prompt of prompt tokens (pp) and gen decoded tokens (tg), reps times each.
 func runLlamaBench(bin, model string, threads, prompt, gen, reps int) (llamaBench, error) {

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ipfs-accelerate/accel/inference/bench"
 )
 
 // TestRunLlamaBench reads llama-bench's JSON (a stand-in script prints
@@ -31,5 +33,21 @@ JSON
 	}
 	if _, err := runLlamaBench(bin, "model.gguf", 1, 512, 40, 3); err == nil {
 		t.Fatal("no figures accepted")
+	}
+}
+
+// TestPairedMedians: llama.cpp's figures are medians over the rounds, and
+// each ratio the median of the rounds' own ratios (not the ratio of the
+// medians: a slow round slows both sides).
+func TestPairedMedians(t *testing.T) {
+	ours := []bench.Result{{DecodeTokensPerS: 10, PrefillTokensPerS: 100}, {DecodeTokensPerS: 20, PrefillTokensPerS: 300}, {DecodeTokensPerS: 40, PrefillTokensPerS: 90}}
+	theirs := []llamaBench{{DecodeTokensPerS: 10, PrefillTokensPerS: 200}, {DecodeTokensPerS: 10, PrefillTokensPerS: 100}, {DecodeTokensPerS: 40, PrefillTokensPerS: 300}}
+	ref, decode, prefill := pairedMedians(ours, theirs)
+	if ref.DecodeTokensPerS != 10 || ref.PrefillTokensPerS != 200 {
+		t.Errorf("llama.cpp's medians %+v, want decode 10 and prefill 200", ref)
+	}
+	// Decode ratios 1, 2, 1; prefill 0.5, 3, 0.3.
+	if decode != 1 || prefill != 0.5 {
+		t.Errorf("ratios decode %v, prefill %v: want 1 and 0.5", decode, prefill)
 	}
 }

@@ -162,6 +162,26 @@ func Median(x []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// MedianOf is rs (one thread count's rounds) summed up: its speeds,
+// bandwidths and bandwidth fraction are each the median over rs, the
+// rest the last round's.
+func MedianOf(rs []Result) Result {
+	r := rs[len(rs)-1]
+	median := func(field func(Result) float64) float64 {
+		x := make([]float64, len(rs))
+		for i, v := range rs {
+			x[i] = field(v)
+		}
+		return Median(x)
+	}
+	r.DecodeTokensPerS = median(func(v Result) float64 { return v.DecodeTokensPerS })
+	r.PrefillTokensPerS = median(func(v Result) float64 { return v.PrefillTokensPerS })
+	r.WeightsBytesPerS = median(func(v Result) float64 { return v.WeightsBytesPerS })
+	r.MemoryReadBytesPerS = median(func(v Result) float64 { return v.MemoryReadBytesPerS })
+	r.BandwidthFraction = median(func(v Result) float64 { return v.BandwidthFraction })
+	return r
+}
+
 // Row formats a result as one line of a table (see Header).
 func (r Result) Row(name string) string {
 	return fmt.Sprintf("%-10s %9.1f %7d %10.2f %11.1f %12.2f %12.2f %7.0f%% %11.0f %10.2f×",

@@ -94,3 +94,17 @@ func TestMeasureSmallModel(t *testing.T) {
 		t.Fatalf("resident %d bytes (%d for the model, nothing subtracted): want more than the %d weight bytes", r.ResidentBytes, r.ModelResidentBytes, r.HeldBytes)
 	}
 }
+
+// TestMedianOf: speeds, bandwidths and the bandwidth fraction are medians
+// over the rounds; the rest is the last round's.
+func TestMedianOf(t *testing.T) {
+	rs := []Result{
+		{Threads: 2, DecodeTokensPerS: 30, PrefillTokensPerS: 100, WeightsBytesPerS: 3, MemoryReadBytesPerS: 9, BandwidthFraction: 0.3, HeldBytes: 1},
+		{Threads: 2, DecodeTokensPerS: 10, PrefillTokensPerS: 300, WeightsBytesPerS: 1, MemoryReadBytesPerS: 7, BandwidthFraction: 0.1, HeldBytes: 2},
+		{Threads: 2, DecodeTokensPerS: 20, PrefillTokensPerS: 200, WeightsBytesPerS: 2, MemoryReadBytesPerS: 8, BandwidthFraction: 0.2, HeldBytes: 3},
+	}
+	want := Result{Threads: 2, DecodeTokensPerS: 20, PrefillTokensPerS: 200, WeightsBytesPerS: 2, MemoryReadBytesPerS: 8, BandwidthFraction: 0.2, HeldBytes: 3}
+	if got := MedianOf(rs); got != want {
+		t.Errorf("MedianOf = %+v, want %+v", got, want)
+	}
+}
