@@ -211,7 +211,7 @@ func BenchmarkMatVecStreams(b *testing.B) {
 	}
 }
 
-// Prefill speed: MatMul of a 4096×4096 matrix (Q4_0, Q8_0, Q4_K, Q6_K, F16 and the Int
+// Prefill speed: MatMul of a 4096×4096 matrix (Q4_0, Q8_0, the K-quants, F16 and the Int
 // formats above) by 64 vectors (the tiled, multi-vector kernels) against 64
 // separate MatVecs of the same vectors.
 //
@@ -229,7 +229,7 @@ func BenchmarkPrefill(b *testing.B) {
 		xs[i] = float32(r.NormFloat64())
 	}
 	dst := make([]float32, n*benchRows)
-	for _, f := range append([]Format{FormatQ4_0, FormatQ8_0, FormatQ4K, FormatQ6K, FormatF16}, benchIntFormats...) {
+	for _, f := range append([]Format{FormatQ4_0, FormatQ8_0, FormatQ4K, FormatQ5K, FormatQ6K, FormatF16}, benchIntFormats...) {
 		m, err := QuantizeWith(w, benchRows, benchCols, f, Options{RTN: true})
 		if err != nil {
 			b.Fatal(err)

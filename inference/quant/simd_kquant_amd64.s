@@ -346,26 +346,6 @@ q6k_done:
 	MOVSS  X0, ret+40(FP)
 	RET
 
-// KMINSV is KMINS for vector v of q4KX4AVX2 (its pointers in the table at
-// DI, the super-block's offsets in R10 and R11), its accumulator at
-// 32+64·v(R9) (clobbers AX, BX, X1, X3-X6).
-#define KMINSV(v) \
-	MOVQ         (24*v+16)(DI), BX \
-	VMOVDQU      (BX)(R11*1), Y3    \
-	VEXTRACTI128 $1, Y3, X4         \
-	VPHADDW      X4, X3, X3         \
-	VEXTRACTI128 $1, Y2, X4         \
-	VPMADDWD     X3, X4, X4         \
-	VCVTDQ2PS    X4, X4             \
-	VPBROADCASTW 2(SI), X5          \
-	VCVTPH2PS    X5, X5             \
-	MOVQ         (24*v+8)(DI), AX  \
-	VBROADCASTSS (AX)(R10*1), X6    \
-	VMULPS       X6, X5, X5         \
-	VMOVUPS      (32+64*v)(R9), X1  \
-	VFNMADD231PS X5, X4, X1         \
-	VMOVUPS      X1, (32+64*v)(R9)
-
 // Q4CHUNKV adds to acc the products of the vector whose super-block's
 // codes are at ptr (see KX4CODES) with the chunk unpacked in Y9 and Y10
 // (scales shuffled in Y11 and Y12), as Q4CHUNK does (clobbers Y4, Y13).
@@ -409,18 +389,20 @@ q6k_done:
 
 // KMINSPREP readies KMINS2: the mins in Y2's high lane as words arranged
 // [m0..m3 m0..m3 | m4..m7 m4..m7] in Y4, dmin (the float16 at SI+2) in
-// every lane of Y5.
-#define KMINSPREP \
+// every lane of dmin.
+#define KMINSPREP(dmin, xdmin) \
 	VPERMQ       $0xfa, Y2, Y4 \
-	VPBROADCASTW 2(SI), X5     \
-	VCVTPH2PS    X5, Y5
+	VPBROADCASTW 2(SI), xdmin  \
+	VCVTPH2PS    xdmin, dmin
 
-// KMINS2 is KMINSV for vectors va and vb at once, into acc held in a
-// register: the lanes of the two vectors' four partial sums (va's lanes
-// 0, 1, then vb's 0, 1 | va's 2, 3, then vb's 2, 3), each lane computed
-// with the integer and float operations KMINS uses (clobbers AX, BX, Y3,
-// Y6, Y12).
-#define KMINS2(va, vb, acc) \
+// KMINS2 subtracts from acc, a register, dmin·scale·Σ m_j·(Σx of sub-block
+// j) for vectors va and vb of a four-vector kernel (their pointers in the
+// table at DI, the super-block's offsets in R10 and R11) as KMINS does for
+// one: the activations' sums per 16 added in pairs, times the mins (Y4,
+// see KMINSPREP), in lanes va's 0, 1, then vb's 0, 1 | va's 2, 3, then
+// vb's 2, 3, each lane computed with KMINS's integer and float
+// operations (clobbers AX, BX, Y3, Y12, t).
+#define KMINS2(va, vb, acc, dmin, t) \
 	MOVQ         (24*va+16)(DI), BX  \
 	VMOVDQU      (BX)(R11*1), Y3     \
 	MOVQ         (24*vb+16)(DI), BX  \
@@ -428,15 +410,16 @@ q6k_done:
 	VPMADDWD     Y4, Y3, Y3          \
 	VCVTDQ2PS    Y3, Y3              \
 	MOVQ         (24*va+8)(DI), AX   \
-	VBROADCASTSS (AX)(R10*1), Y6     \
+	VBROADCASTSS (AX)(R10*1), t      \
 	MOVQ         (24*vb+8)(DI), AX   \
 	VBROADCASTSS (AX)(R10*1), Y12    \
-	VSHUFPS      $0x44, Y12, Y6, Y6  \
-	VMULPS       Y6, Y5, Y6          \
-	VFNMADD231PS Y6, Y3, acc
+	VSHUFPS      $0x44, Y12, t, t    \
+	VMULPS       t, dmin, t          \
+	VFNMADD231PS t, Y3, acc
 
 // KMINSOUT stores the pair accumulator acc of KMINS2 as the two vectors'
-// mins accumulators of KMINSV, at off(R9) and off+64(R9).
+// mins accumulators (the lanes of dotQ4KAVX2's X1), at off(R9) and
+// off+64(R9).
 #define KMINSOUT(acc, half, off) \
 	VPERMQ       $0xd8, acc, acc \
 	VMOVUPS      half, off(R9)   \
@@ -444,25 +427,25 @@ q6k_done:
 	VMOVUPS      half, (off+64)(R9)
 
 // KFINISHDV is KFINISH for vector v of a four-vector kernel, the integer
-// sums in acc, the row's d in every lane of Y9 (clobbers AX, Y5, Y6, Y12).
-#define KFINISHDV(v, acc) \
+// sums in acc, the row's d in every lane of Y9 (clobbers AX, Y12, p, b).
+#define KFINISHDV(v, acc, p, b) \
 	VCVTDQ2PS    acc, acc          \
 	MOVQ         (24*v+8)(DI), AX  \
-	VBROADCASTSS (AX)(R10*1), Y6   \
-	VMULPS       Y6, Y9, Y5        \
+	VBROADCASTSS (AX)(R10*1), b    \
+	VMULPS       b, Y9, p          \
 	VMOVUPS      (64*v)(R9), Y12   \
-	VFMADD231PS  Y5, acc, Y12      \
+	VFMADD231PS  p, acc, Y12       \
 	VMOVUPS      Y12, (64*v)(R9)
 
 // KX4FINISHD is KFINISHDV for the four vectors, the row's d the float16
 // at SI+doff (clobbers Y9).
-#define KX4FINISHD(doff) \
-	VPBROADCASTW doff(SI), X9 \
-	VCVTPH2PS    X9, Y9       \
-	KFINISHDV(0, Y0)          \
-	KFINISHDV(1, Y1)          \
-	KFINISHDV(2, Y2)          \
-	KFINISHDV(3, Y3)
+#define KX4FINISHD(doff, p, b) \
+	VPBROADCASTW doff(SI), X9  \
+	VCVTPH2PS    X9, Y9        \
+	KFINISHDV(0, Y0, p, b)     \
+	KFINISHDV(1, Y1, p, b)     \
+	KFINISHDV(2, Y2, p, b)     \
+	KFINISHDV(3, Y3, p, b)
 
 // KX4OFFSETS sets the offsets of super-block R8 in each vector's scales
 // (R10), sums (R11) and codes (R12).
@@ -485,13 +468,6 @@ q6k_done:
 	ADDQ R12, DX     \
 	MOVQ 72(DI), R13 \
 	ADDQ R12, R13
-
-// KX4MINS is KMINSV for the four vectors.
-#define KX4MINS \
-	KMINSV(0) \
-	KMINSV(1) \
-	KMINSV(2) \
-	KMINSV(3)
 
 // KX4ZERO clears the four vectors' integer sums, Y0-Y3.
 #define KX4ZERO \
@@ -542,16 +518,16 @@ q4kx_loop:
 	PREFETCHT0 (PFDIST+128)(SI)
 	KSCALES
 	KX4OFFSETS
-	KMINSPREP
-	KMINS2(0, 1, Y8)
-	KMINS2(2, 3, Y14)
+	KMINSPREP(Y5, X5)
+	KMINS2(0, 1, Y8, Y5, Y6)
+	KMINS2(2, 3, Y14, Y5, Y6)
 	KX4CODES
 	KX4ZERO
 	Q4CHUNK4(16, 0)
 	Q4CHUNK4(48, 1)
 	Q4CHUNK4(80, 2)
 	Q4CHUNK4(112, 3)
-	KX4FINISHD(0)
+	KX4FINISHD(0, Y5, Y6)
 	KX4NEXT(144, q4kx_loop)
 
 q4kx_sum:
@@ -632,7 +608,7 @@ q6kx_loop:
 	KX4CODES
 	Q6HALF4(0)
 	Q6HALF4(1)
-	KX4FINISHD(208)
+	KX4FINISHD(208, Y5, Y6)
 	KX4NEXT(210, q6kx_loop)
 
 q6kx_sum:
@@ -662,6 +638,8 @@ q6kx_sum:
 TEXT ·q5KX4AVX2(SB), NOSPLIT, $0-40
 	KX4ARGS
 	BYTES8(0x01010101)
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
 	TESTQ CX, CX
 	JZ    q5kx_sum
 
@@ -671,7 +649,9 @@ q5kx_loop:
 	PREFETCHT0 (PFDIST+128)(SI)
 	KSCALES
 	KX4OFFSETS
-	KX4MINS
+	KMINSPREP(Y9, X9)
+	KMINS2(0, 1, Y5, Y9, Y10)
+	KMINS2(2, 3, Y6, Y9, Y10)
 	KX4CODES
 	VMOVDQU    16(SI), Y14
 	KX4ZERO
@@ -679,10 +659,12 @@ q5kx_loop:
 	Q5CHUNK4(80, 1)
 	Q5CHUNK4(112, 2)
 	Q5CHUNK4(144, 3)
-	KX4FINISHD(0)
+	KX4FINISHD(0, Y10, Y11)
 	KX4NEXT(176, q5kx_loop)
 
 q5kx_sum:
+	KMINSOUT(Y5, X5, 32)
+	KMINSOUT(Y6, X6, 160)
 	MOVQ out+32(FP), DX
 	KX4SUMS(KSUMV)
 	VZEROUPPER
