@@ -63,78 +63,94 @@ GLOBL kshuf6<>(SB), RODATA|NOPTR, $128
 // KSCALES unpacks the eight 6-bit scales and mins of a Q4_K/Q5_K
 // super-block at SI into Y2's sixteen words (scales, then mins) and Y7
 // (the scales in both lanes). Clobbers AX, BX, DX, R10-R13.
-#define KSCALES \
-	MOVL        4(SI), AX            \
-	MOVL        8(SI), BX            \
-	MOVL        12(SI), DX           \
-	MOVL        AX, R10              \
-	ANDL        $0x3f3f3f3f, R10     \
-	MOVL        DX, R11              \
-	ANDL        $0x0f0f0f0f, R11     \
-	SHRL        $6, AX               \
-	ANDL        $0x03030303, AX      \
-	SHLL        $4, AX               \
-	ORL         AX, R11              \
-	MOVL        BX, R12              \
-	ANDL        $0x3f3f3f3f, R12     \
-	MOVL        DX, R13              \
-	SHRL        $4, R13              \
-	ANDL        $0x0f0f0f0f, R13     \
-	SHRL        $6, BX               \
-	ANDL        $0x03030303, BX      \
-	SHLL        $4, BX               \
-	ORL         BX, R13              \
-	SHLQ        $32, R11             \
-	ORQ         R10, R11             \
-	SHLQ        $32, R13             \
-	ORQ         R12, R13             \
-	VMOVQ       R11, X2              \
-	VPINSRQ     $1, R13, X2, X2      \
-	VPMOVZXBW   X2, Y2               \
-	VPERMQ      $0x44, Y2, Y7
+#define KSCALES KSCALESAT(0, X2, Y2, Y7)
+
+// KSCALESAT is KSCALES for the super-block sb bytes past SI, into xw/yw
+// (the words) and ys (the scales in both lanes).
+#define KSCALESAT(sb, xw, yw, ys) \
+	MOVL        (4+sb)(SI), AX         \
+	MOVL        (8+sb)(SI), BX         \
+	MOVL        (12+sb)(SI), DX        \
+	MOVL        AX, R10                \
+	ANDL        $0x3f3f3f3f, R10       \
+	MOVL        DX, R11                \
+	ANDL        $0x0f0f0f0f, R11       \
+	SHRL        $6, AX                 \
+	ANDL        $0x03030303, AX        \
+	SHLL        $4, AX                 \
+	ORL         AX, R11                \
+	MOVL        BX, R12                \
+	ANDL        $0x3f3f3f3f, R12       \
+	MOVL        DX, R13                \
+	SHRL        $4, R13                \
+	ANDL        $0x0f0f0f0f, R13       \
+	SHRL        $6, BX                 \
+	ANDL        $0x03030303, BX        \
+	SHLL        $4, BX                 \
+	ORL         BX, R13                \
+	SHLQ        $32, R11               \
+	ORQ         R10, R11               \
+	SHLQ        $32, R13               \
+	ORQ         R12, R13               \
+	VMOVQ       R11, xw                \
+	VPINSRQ     $1, R13, xw, xw        \
+	VPMOVZXBW   xw, yw                 \
+	VPERMQ      $0x44, yw, ys
 
 // KMINS subtracts dmin·scale·Σ m_j·(Σx of sub-block j) from X1: the
 // activations' sums per 16 at R9 added in pairs, times the mins in Y2's
 // high lane; dmin is the float16 at SI+2 and the activations' scale at R8.
-#define KMINS \
-	VMOVDQU      (R9), Y3      \
+#define KMINS KMINSAT(0, 0, 0, Y2)
+
+// KMINSAT is KMINS for the super-block sb bytes past SI, its sums s16
+// bytes past R9, its scale sc past R8 and its mins in yw's high lane.
+#define KMINSAT(sb, s16, sc, yw) \
+	VMOVDQU      s16(R9), Y3   \
 	VEXTRACTI128 $1, Y3, X4    \
 	VPHADDW      X4, X3, X3    \
-	VEXTRACTI128 $1, Y2, X4    \
+	VEXTRACTI128 $1, yw, X4    \
 	VPMADDWD     X3, X4, X4    \
 	VCVTDQ2PS    X4, X4        \
-	VPBROADCASTW 2(SI), X5     \
-	VCVTPH2PS    X5, X5        \
-	VBROADCASTSS (R8), X6      \
+	VPBROADCASTW (2+sb)(SI), X5 \
+	VCVTPH2PS    X5, X5         \
+	VBROADCASTSS sc(R8), X6    \
 	VMULPS       X6, X5, X5    \
 	VFNMADD231PS X5, X4, X1
 
 // KFINISH adds d·scale·Y13 (the super-block's integer sums) to Y0; d is the
 // float16 at SI+doff, the activations' scale at R8.
-#define KFINISH(doff) \
-	VCVTDQ2PS    Y13, Y13      \
+#define KFINISH(doff) KFINISHAT(doff, 0, Y13)
+
+// KFINISHAT is KFINISH with the integer sums in acc and the scale sc past
+// R8.
+#define KFINISHAT(doff, sc, acc) \
+	VCVTDQ2PS    acc, acc      \
 	VPBROADCASTW doff(SI), X5  \
 	VCVTPH2PS    X5, Y5        \
-	VBROADCASTSS (R8), Y6      \
+	VBROADCASTSS sc(R8), Y6    \
 	VMULPS       Y6, Y5, Y5    \
-	VFMADD231PS  Y5, Y13, Y0
+	VFMADD231PS  Y5, acc, Y0
 
 // Q4CHUNK adds to Y13 the 64 products of the 32 code bytes at SI+off
 // (low nibbles: sub-block 2j, high: 2j+1) with the activations at DI+64·j,
 // each sub-block's sums times its scale.
-#define Q4CHUNK(off, j) \
+#define Q4CHUNK(off, j) Q4CHUNKAT(off, j, 0, Y7, Y13)
+
+// Q4CHUNKAT is Q4CHUNK with the activations aoff bytes further, the
+// scales in ys and the sums in acc.
+#define Q4CHUNKAT(off, j, aoff, ys, acc) \
 	VMOVDQU     off(SI), Y9             \
 	VPSRLW      $4, Y9, Y10             \
 	VPAND       Y15, Y9, Y9             \
 	VPAND       Y15, Y10, Y10           \
-	VPMADDUBSW  (64*j)(DI), Y9, Y9      \
-	VPMADDUBSW  (64*j+32)(DI), Y10, Y10 \
-	VPSHUFB     kshuf4<>+(64*j)(SB), Y7, Y11    \
-	VPSHUFB     kshuf4<>+(64*j+32)(SB), Y7, Y12 \
+	VPMADDUBSW  (aoff+64*j)(DI), Y9, Y9      \
+	VPMADDUBSW  (aoff+64*j+32)(DI), Y10, Y10 \
+	VPSHUFB     kshuf4<>+(64*j)(SB), ys, Y11    \
+	VPSHUFB     kshuf4<>+(64*j+32)(SB), ys, Y12 \
 	VPMADDWD    Y11, Y9, Y9             \
 	VPMADDWD    Y12, Y10, Y10           \
-	VPADDD      Y9, Y13, Y13            \
-	VPADDD      Y10, Y13, Y13
+	VPADDD      Y9, acc, acc            \
+	VPADDD      Y10, acc, acc
 
 // Q5HIGH ors bit b of each byte of Y14 (the fifth bits), as 16, into reg.
 #define Q5HIGH(b, reg) \
@@ -183,6 +199,10 @@ GLOBL kshuf6<>(SB), RODATA|NOPTR, $128
 	XORQ         R8, R8
 
 // func dotQ4KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
+//
+// Two super-blocks a step, their instructions interleaved so that both
+// are in flight at once; each adds to the accumulators in order, as one
+// super-block a step would, so the bits are the same.
 TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
 	MOVQ         row+0(FP), SI
 	MOVQ         q+8(FP), DI
@@ -194,13 +214,42 @@ TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
 	VPBROADCASTD X15, Y15
 	VXORPS       Y0, Y0, Y0
 	VXORPS       Y1, Y1, Y1
-	TESTQ        CX, CX
-	JZ           q4k_done
+	CMPQ         CX, $2
+	JLT          q4k_one
 
-q4k_loop:
+q4k_pair:
 	PREFETCHT0 PFDIST(SI)
 	PREFETCHT0 (PFDIST+64)(SI)
 	PREFETCHT0 (PFDIST+128)(SI)
+	PREFETCHT0 (PFDIST+192)(SI)
+	PREFETCHT0 (PFDIST+256)(SI)
+	KSCALESAT(0, X2, Y2, Y7)
+	KSCALESAT(144, X8, Y8, Y14)
+	KMINSAT(0, 0, 0, Y2)
+	KMINSAT(144, 32, 4, Y8)
+	VPXOR      Y13, Y13, Y13
+	VPXOR      Y4, Y4, Y4
+	Q4CHUNKAT(16, 0, 0, Y7, Y13)
+	Q4CHUNKAT(160, 0, 256, Y14, Y4)
+	Q4CHUNKAT(48, 1, 0, Y7, Y13)
+	Q4CHUNKAT(192, 1, 256, Y14, Y4)
+	Q4CHUNKAT(80, 2, 0, Y7, Y13)
+	Q4CHUNKAT(224, 2, 256, Y14, Y4)
+	Q4CHUNKAT(112, 3, 0, Y7, Y13)
+	Q4CHUNKAT(256, 3, 256, Y14, Y4)
+	KFINISHAT(0, 0, Y13)
+	KFINISHAT(144, 4, Y4)
+	ADDQ       $288, SI
+	ADDQ       $512, DI
+	ADDQ       $8, R8
+	ADDQ       $64, R9
+	SUBQ       $2, CX
+	CMPQ       CX, $2
+	JGE        q4k_pair
+
+q4k_one:
+	TESTQ      CX, CX
+	JZ         q4k_done
 	KSCALES
 	KMINS
 	VPXOR      Y13, Y13, Y13
@@ -209,12 +258,6 @@ q4k_loop:
 	Q4CHUNK(80, 2)
 	Q4CHUNK(112, 3)
 	KFINISH(0)
-	ADDQ       $144, SI
-	ADDQ       $256, DI
-	ADDQ       $4, R8
-	ADDQ       $32, R9
-	DECQ       CX
-	JNZ        q4k_loop
 
 q4k_done:
 	VADDPS Y1, Y0, Y0
