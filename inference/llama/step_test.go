@@ -49,3 +49,21 @@ func TestStepMatchesForward(t *testing.T) {
 		}
 	}
 }
+
+// TestInterleaved: the order a prompt's attention is shared out in takes
+// every position once, first with last.
+func TestInterleaved(t *testing.T) {
+	if got := []int{interleaved(0, 5), interleaved(1, 5), interleaved(2, 5), interleaved(3, 5), interleaved(4, 5)}; !slices.Equal(got, []int{0, 4, 1, 3, 2}) {
+		t.Errorf("order of 5: %v, want [0 4 1 3 2]", got)
+	}
+	for n := 1; n <= 33; n++ {
+		seen := make([]bool, n)
+		for j := range n {
+			i := interleaved(j, n)
+			if i < 0 || i >= n || seen[i] {
+				t.Fatalf("n=%d: j=%d gives row %d, out of range or seen before", n, j, i)
+			}
+			seen[i] = true
+		}
+	}
+}
