@@ -129,7 +129,7 @@ func (r *rows) layer(m *Model, l int) {
 	r.batch.Reset(r.xn[:n*dim], n, dim)
 	quant.MatMulAll([][]float32{r.gate, r.up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
 	hid := c.HiddenDim
-	quant.ParallelFor(n, 1, func(lo, hi int) {
+	quant.ParallelFor(n, swigluGrain, func(lo, hi int) {
 		quant.SwiGLU(r.gate[lo*hid:hi*hid], r.up[lo*hid:hi*hid])
 	})
 	r.batch.Reset(r.gate[:n*hid], n, hid)
@@ -138,6 +138,10 @@ func (r *rows) layer(m *Model, l int) {
 		r.h[i] += r.xn[i]
 	}
 }
+
+// swigluGrain is the fewest rows a thread takes of a pass's SwiGLU: a
+// decode step's few rows cost less than handing them out.
+const swigluGrain = 16
 
 // interleaved maps j in [0, n) to a row so that the rows of any run of
 // consecutive j alternate between the first rows and the last: 0, n−1, 1,

@@ -331,18 +331,7 @@ var avx2Kernels = &kernelSet{
 
 	f16: f16RowAVX2,
 
-	bf16: func(a []uint16, b []float32) float32 {
-		b = b[:len(a)]
-		m := len(a) &^ 7
-		var s float32
-		if m > 0 {
-			s = dotBF16AVX2(&a[0], &b[0], m)
-		}
-		if m < len(a) {
-			s += dotBF16Generic(a[m:], b[m:])
-		}
-		return s
-	},
+	bf16: func(a []uint16, b []float32) float32 { return floatRow(a, b, dotBF16AVX2, dotBF16Generic) },
 	q8_0: func(row []byte, q []int8, scale []float32) float32 {
 		nb := len(row) / q8_0BlockBytes
 		p := nb / 2 * 2
@@ -413,15 +402,4 @@ func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 
 // dotF32AVX2Row is the AVX2 dot product of two vectors: the kernel over
 // n&^7 elements, the rest in Go.
-func dotF32AVX2Row(a, b []float32) float32 {
-	b = b[:len(a)]
-	m := len(a) &^ 7
-	var s float32
-	if m > 0 {
-		s = dotF32AVX2(&a[0], &b[0], m)
-	}
-	if m < len(a) {
-		s += dotF32Generic(a[m:], b[m:])
-	}
-	return s
-}
+func dotF32AVX2Row(a, b []float32) float32 { return floatRow(a, b, dotF32AVX2, dotF32Generic) }

@@ -30,6 +30,8 @@ func f32RowAVX2(a, b []float32) float32 { return floatRow(a, b, f32R1AVX2, dotF3
 
 func f16RowAVX2(a []uint16, b []float32) float32 { return floatRow(a, b, f16R1AVX2, dotF16Generic) }
 
+// floatRow is a's product with b through the kernel r1 over the first
+// len(a)&^7 elements, the rest through tail.
 func floatRow[E float32 | uint16](a []E, b []float32, r1 func(a *E, b *float32, n int) float32, tail func(a []E, b []float32) float32) float32 {
 	b = b[:len(a)]
 	m := len(a) &^ 7

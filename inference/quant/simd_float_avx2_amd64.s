@@ -171,7 +171,6 @@ done:
 	ADDQ        $w, SI   \
 	ADDQ        $32, DI
 
-
 // func f32T4x3AVX2(a *float32, rb int, b *[3]*float32, n int, out *[12]float32)
 //
 // Four rows rb bytes apart times three vectors over n&^7 elements:
