@@ -37,7 +37,7 @@ func TestPartialLlamaModel(t *testing.T) {
 	}
 
 	have := func(c string) bool { return c != ComponentEmbed }
-	if _, err := m.PartialLlamaModel(ctx, llama.Options{}, have); err == nil || !strings.Contains(err.Error(), "needs the embed component") {
+	if _, err := m.PartialLlamaModel(ctx, llama.Options{}, have); err == nil || !strings.Contains(err.Error(), "needs the embed and head components, or neither") {
 		t.Fatalf("a partial model without the embedding: %v", err)
 	}
 	have = func(c string) bool { return Priority(c) < Priority(LayerComponent(1)) }

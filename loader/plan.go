@@ -9,6 +9,10 @@ type PlanOptions struct {
 	Local func(name string) bool
 	// Offload says a peer can run the layers the load does not hold.
 	Offload bool
+	// OffloadHead says a peer can run the whole model, embedding and
+	// classifier included, until they are local (it implies Offload): the
+	// minimum viable model is then the tokenizer alone.
+	OffloadHead bool
 	// Budget is the most bytes of weights to hold (0: no limit).
 	Budget int64
 }
@@ -31,14 +35,15 @@ type LoadPlan struct {
 // model comes first — tokenizer, embed, head: with those local the model
 // can generate, a peer running the layers it lacks — then the layers in
 // order while their weights fit the budget; the layers after the first
-// that does not fit are left to the peer.
+// that does not fit are left to the peer. With OffloadHead the order is
+// the same and the model is viable once the tokenizer is local.
 func Plan(m *Manifest, opts PlanOptions) (LoadPlan, error) {
 	local := opts.Local
 	if local == nil {
 		local = func(string) bool { return false }
 	}
 	var p LoadPlan
-	if !opts.Offload {
+	if !opts.Offload && !opts.OffloadHead {
 		if size := m.Size(); opts.Budget > 0 && size > opts.Budget {
 			return p, fmt.Errorf("the model's %d MiB of weights exceed the budget of %d MiB and no peer can run the rest", size>>20, opts.Budget>>20)
 		}
@@ -62,6 +67,14 @@ func Plan(m *Manifest, opts PlanOptions) (LoadPlan, error) {
 		}
 	}
 	p.Viable = len(p.Fetch)
+	if opts.OffloadHead {
+		p.Viable = 0
+		for i, c := range p.Fetch {
+			if c.Name == ComponentTokenizer {
+				p.Viable = i + 1
+			}
+		}
+	}
 	for _, c := range m.Components {
 		layer, isLayer := c.Layer()
 		switch {

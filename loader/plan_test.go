@@ -58,6 +58,12 @@ func TestPlan(t *testing.T) {
 			"tokenizer,head,layer.1", []int{2, 3}, 2},
 		{"viable before any fetch", uniform, PlanOptions{Offload: true, Local: localSet("tokenizer", "embed", "head")},
 			"layer.0,layer.1,layer.2,layer.3", nil, 0},
+		{"a peer runs the head too: the tokenizer is viable", uniform, PlanOptions{OffloadHead: true},
+			"tokenizer,embed,head,layer.0,layer.1,layer.2,layer.3", nil, 1},
+		{"a peer runs the head, the tokenizer local", uniform, PlanOptions{OffloadHead: true, Local: localSet("tokenizer")},
+			"embed,head,layer.0,layer.1,layer.2,layer.3", nil, 0},
+		{"a peer runs the head, within a budget", uniform, PlanOptions{OffloadHead: true, Budget: 221},
+			"tokenizer,embed,head,layer.0,layer.1", []int{2, 3}, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := Plan(c.m, c.opts)

@@ -229,17 +229,29 @@ func (m *Model) LlamaModel(ctx context.Context, opts llama.Options) (*llama.Mode
 }
 
 // PartialLlamaModel is LlamaModel from only the components have admits:
-// the tokenizer, embed and head, which it needs, and the layers at hand.
-// The layers it leaves out are absent from the model (llama.NewPartial),
-// for AddLayer to fill once their blocks are local; until then sessions
-// offload them.
+// the tokenizer, which it needs, embed and head, both or neither, and the
+// layers at hand. What it leaves out is absent from the model
+// (llama.NewPartial), for AddHead and AddLayer to fill once their blocks
+// are local; until then sessions run it on peers.
 func (m *Model) PartialLlamaModel(ctx context.Context, opts llama.Options, have func(component string) bool) (*llama.Model, error) {
-	for _, c := range []string{ComponentTokenizer, ComponentEmbed, ComponentHead} {
-		if !have(c) {
-			return nil, fmt.Errorf("loader: a partial model needs the %s component", c)
-		}
+	if !have(ComponentTokenizer) {
+		return nil, fmt.Errorf("loader: a partial model needs the %s component", ComponentTokenizer)
+	}
+	if have(ComponentEmbed) != have(ComponentHead) {
+		return nil, fmt.Errorf("loader: a partial model needs the %s and %s components, or neither", ComponentEmbed, ComponentHead)
 	}
 	return m.llamaModel(ctx, opts, have)
+}
+
+// AddHead loads components embed and head into model, a model of this DAG
+// from PartialLlamaModel without them, with llama.Model.AddHead: it is
+// safe while model generates. opts must be those model was built with.
+func (m *Model) AddHead(ctx context.Context, model *llama.Model, opts llama.Options) error {
+	head := func(c string) bool { return c == ComponentEmbed || c == ComponentHead }
+	if err := model.AddHead(m.tensorSource(ctx, head), opts); err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	return nil
 }
 
 // AddLayer loads component layer.N into model, a model of this DAG from

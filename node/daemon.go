@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
@@ -50,7 +51,8 @@ type Node struct {
 	closers []func() error
 
 	inferenceMu sync.Mutex
-	inference   Inference // what the dashboard shows of inference; nil before ShowInference
+	inference   Inference                    // what the dashboard shows of inference; nil before ShowInference
+	loaded      atomic.Pointer[LoadedModels] // the models the offload server runs first; nil before ShareModels
 }
 
 // Start brings r online. The Node owns r from then on: Close closes both.
@@ -92,7 +94,7 @@ func (n *Node) start(bootstrap, peering []peer.AddrInfo) (err error) {
 	n.Online = blockservice.New(r.Fetched, &bulkFirst{n: n, bs: n.Bitswap, streams: streams})
 	n.Transfer = transfer.NewServer(n.Host, servedStore{r.Blocks, r})
 	n.closers = append(n.closers, n.Transfer.Close)
-	n.Offload = offload.NewServer(n.Host, localModels{r}, cfg.Offload.Limits())
+	n.Offload = offload.NewServer(n.Host, localModels{n}, cfg.Offload.Limits())
 	n.closers = append(n.closers, n.Offload.Close)
 	n.metrics = newMetrics(n)
 

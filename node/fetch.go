@@ -74,8 +74,8 @@ func (n *Node) fetchAndPin(ctx context.Context, root cid.Cid, name string, progr
 }
 
 // FetchViable fetches, without pinning them, the manifest at root and the
-// components a model needs to answer while peers run its layers: those up
-// to loader.Plan's Viable with Offload (the tokenizer, embed and head).
+// components a model needs to answer while peers run the rest of it: those
+// up to loader.Plan's Viable with OffloadHead (the tokenizer).
 // PinAdd fetches the rest.
 func (n *Node) FetchViable(ctx context.Context, root cid.Cid) error {
 	if !n.IsOnline() {
@@ -88,7 +88,7 @@ func (n *Node) FetchViable(ctx context.Context, root cid.Cid) error {
 	defer release()
 	f := &fetch{n: n, root: root, seen: map[peer.ID]bool{}}
 	w := loader.Walker{Fetch: f.level, Get: n.Blocks.Get, Plan: func(m *loader.Manifest, _ int) ([]loader.Component, error) {
-		p, err := loader.Plan(m, loader.PlanOptions{Offload: true})
+		p, err := loader.Plan(m, loader.PlanOptions{OffloadHead: true})
 		if err != nil {
 			return nil, err
 		}

@@ -14,17 +14,37 @@ import (
 	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
-// localModels is the offload server's ModelSource: the models whose every
-// block is in the repo, read through the offline DAG service, so that a
-// remote caller never makes the node fetch anything, and checked against
-// their CIDs, so that a block corrupted on disk fails the load instead of
+// LoadedModels are the models a node's inference service holds whole
+// (every block, the embedding and the classifier loaded, each checked
+// against its CID as it was read), which the offload server then runs
+// rather than loading them a second time.
+type LoadedModels interface {
+	// Loaded returns the model at root, or nil when it holds none whole.
+	Loaded(root cid.Cid) *llama.Model
+}
+
+// ShareModels has the offload server run the models l holds.
+func (n *Node) ShareModels(l LoadedModels) {
+	n.loaded.Store(&l)
+}
+
+// localModels is the offload server's ModelSource: the models the
+// inference service holds (ShareModels), or else those whose every block
+// is in the repo, read through the offline DAG service, so that a remote
+// caller never makes the node fetch anything, and checked against their
+// CIDs, so that a block corrupted on disk fails the load instead of
 // skewing what the node computes for its peers.
-type localModels struct{ r *Repo }
+type localModels struct{ n *Node }
 
 var _ offload.ModelSource = localModels{}
 
 func (l localModels) Model(ctx context.Context, root cid.Cid) (*llama.Model, error) {
-	m, err := l.r.LocalModel(ctx, root)
+	if shared := l.n.loaded.Load(); shared != nil {
+		if m := (*shared).Loaded(root); m != nil {
+			return m, nil
+		}
+	}
+	m, err := l.n.Repo.LocalModel(ctx, root)
 	if err != nil {
 		return nil, noModel(err)
 	}

@@ -78,14 +78,14 @@ func TestDaemonServesOffload(t *testing.T) {
 
 	// Models not here, or not whole, are not served.
 	mh, _ := multihash.Sum([]byte("elsewhere"), multihash.SHA2_256, -1)
-	if _, err := (localModels{r}).Model(ctx, cid.NewCidV1(cid.DagCBOR, mh)); !errors.Is(err, offload.ErrNoModel) {
+	if _, err := (localModels{n}).Model(ctx, cid.NewCidV1(cid.DagCBOR, mh)); !errors.Is(err, offload.ErrNoModel) {
 		t.Errorf("a model the repo lacks: %v", err)
 	}
 	head, _ := m.Component(loader.ComponentHead)
 	if err := r.Blocks.DeleteBlock(ctx, head.CID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (localModels{r}).Model(ctx, root); !errors.Is(err, offload.ErrNoModel) {
+	if _, err := (localModels{n}).Model(ctx, root); !errors.Is(err, offload.ErrNoModel) {
 		t.Errorf("a model missing a block: %v", err)
 	}
 	// A block corrupted on disk fails the load: the node never computes
@@ -97,14 +97,36 @@ func TestDaemonServesOffload(t *testing.T) {
 	if err := r.Blocks.Put(ctx, corrupt); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (localModels{r}).Model(ctx, root); !errors.Is(err, accelbs.ErrHashMismatch) {
+	if _, err := (localModels{n}).Model(ctx, root); !errors.Is(err, accelbs.ErrHashMismatch) {
 		t.Errorf("a model with a corrupt block: %v", err)
+	}
+	// A model the inference service holds whole is served as it is, and
+	// the repo is read for the others.
+	n.ShareModels(loadedModel{root, full})
+	if got, err := (localModels{n}).Model(ctx, root); err != nil || got != full {
+		t.Errorf("the shared model: %p, %v; want %p", got, err, full)
+	}
+	if _, err := (localModels{n}).Model(ctx, cid.NewCidV1(cid.DagCBOR, mh)); !errors.Is(err, offload.ErrNoModel) {
+		t.Errorf("a model neither shared nor here: %v", err)
 	}
 }
 
-// FetchViable makes local what a model needs to answer while peers run its
-// layers, and no layer; DialOffload runs them on a connected peer that
-// holds the model, and PinAdd fetches the rest.
+// loadedModel is LoadedModels of one model.
+type loadedModel struct {
+	root  cid.Cid
+	model *llama.Model
+}
+
+func (l loadedModel) Loaded(root cid.Cid) *llama.Model {
+	if root == l.root {
+		return l.model
+	}
+	return nil
+}
+
+// FetchViable makes local what a model needs to answer while peers run the
+// rest of it, its tokenizer alone; DialOffload runs the whole model on a
+// connected peer that holds it, and PinAdd fetches the rest.
 func TestFetchViableThenOffload(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(models, "stories260K-f32.gguf")); err != nil {
 		t.Skip("test models not present")
@@ -129,23 +151,38 @@ func TestFetchViableThenOffload(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range dag.Manifest.Components {
-		_, layer := c.Layer()
-		if has, err := b.Blocks.Has(ctx, c.CID); err != nil || has == layer {
+		if has, err := b.Blocks.Has(ctx, c.CID); err != nil || has != (c.Name == loader.ComponentTokenizer) {
 			t.Errorf("%s local: %v (%v)", c.Name, has, err)
 		}
+	}
+	part, err := dag.PartialLlamaModel(ctx, llama.Options{}, func(c string) bool { return c == loader.ComponentTokenizer })
+	if err != nil {
+		t.Fatal(err)
 	}
 	sess, err := b.DialOffload(ctx, root, 0, dag.Manifest.Hyperparameters.Layers, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close()
+	got, err := part.NewSession(llama.SessionOptions{Remote: sess.RunTokens}).Forward([]int{1, 403, 407})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if opened := a.Offload.Stats().Opened; opened != 1 {
 		t.Fatalf("the peer opened %d sessions, want 1", opened)
 	}
 	if err := b.PinAdd(ctx, root, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dag.LlamaModel(ctx, llama.Options{}); err != nil {
+	full, err := dag.LlamaModel(ctx, llama.Options{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	want, err := full.NewSession(llama.SessionOptions{}).Forward([]int{1, 403, 407})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatal("the logits the peer computed differ from the local model's")
 	}
 }

@@ -3,7 +3,9 @@
 // holding a partial model (llama.NewPartial) opens a session for a layer
 // range of a model on a peer that holds it, forwards hidden states and gets
 // them back transformed; the serving peer keeps the session's KV cache
-// until the stream ends. The wire format, and a client over any transport,
+// until the stream ends. A session of the whole model also runs it on
+// token ids and answers with the logits after the last one (RunTokens),
+// for a client that has not fetched the model's embedding and classifier. The wire format, and a client over any transport,
 // are package proto/offloadwire, which the browser runtime uses without
 // libp2p; this package is the go-libp2p server and dialer.
 package offload
@@ -29,10 +31,12 @@ import (
 // server's write of one.
 const exchangeTimeout = 2 * time.Minute
 
-// Client is an offload session on a peer over one libp2p stream: a
-// offloadwire.Client, whose RunLayers is the llama.SessionOptions.Offload hook of
-// a session lacking exactly its layers, and whose doc says how to fail
-// over. Close ends the session and always releases the stream.
+// Client is an offload session on a peer over one libp2p stream: an
+// offloadwire.Client, whose RunLayers is the llama.SessionOptions.Offload
+// hook of a session lacking exactly its layers, whose RunTokens (in a
+// session of the whole model) is the llama.SessionOptions.Remote hook of a
+// session lacking the embedding and classifier, and whose doc says how to
+// fail over. Close ends the session and always releases the stream.
 type Client struct {
 	*offloadwire.Client
 	stream network.Stream
@@ -40,7 +44,8 @@ type Client struct {
 
 // Dial opens a session on peer p running layers [from, to) of the model at
 // root, for up to contextLen positions (0: the model's, within the peer's
-// limit). ctx bounds the dial and the open.
+// limit); [0, the model's layer count) is a whole-model session, which
+// RunTokens needs. ctx bounds the dial and the open.
 func Dial(ctx context.Context, h host.Host, p peer.ID, root cid.Cid, from, to, contextLen int) (*Client, error) {
 	st, err := h.NewStream(ctx, p, offloadwire.ProtocolID)
 	if err != nil {

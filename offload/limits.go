@@ -24,7 +24,9 @@ type Limits struct {
 	KVBytes, KVBytesPerPeer int64
 	// InFlight bounds the requests being read or answered, by the lengths
 	// their frames announce (128 MiB), and InFlightPerPeer those of one
-	// peer (32 MiB): a frame over what is left gets an Error.
+	// peer (32 MiB): a frame over what is left gets an Error. A Tokens
+	// request also counts, until it is answered, the hidden states of its
+	// positions (as a Forward of them would carry) and its answer's logits.
 	InFlight, InFlightPerPeer int64
 	FirstRequest              time.Duration // longest wait for a stream's first request, whole (5 s)
 	IdleTimeout               time.Duration // longest wait for a session's next request (2 minutes)
@@ -171,7 +173,7 @@ func (s *Server) take(p peer.ID, d usage) error {
 	case all.inFlight+d.inFlight > l.InFlight:
 		return r.refuse(reasonInFlight, "a request of %s does not fit in what this peer has left for requests in flight (%s of %s): try later", size(d.inFlight), size(l.InFlight-all.inFlight), size(l.InFlight))
 	case u.inFlight+d.inFlight > l.InFlightPerPeer:
-		return r.refuse(reasonInFlightPerPeer, "a request of %s does not fit in what your peer has left for requests in flight (%s of %s): send fewer positions per Forward, or fewer requests at once", size(d.inFlight), size(l.InFlightPerPeer-u.inFlight), size(l.InFlightPerPeer))
+		return r.refuse(reasonInFlightPerPeer, "a request of %s does not fit in what your peer has left for requests in flight (%s of %s): send fewer positions per Forward or Tokens, or fewer requests at once", size(d.inFlight), size(l.InFlightPerPeer-u.inFlight), size(l.InFlightPerPeer))
 	}
 	all.add(d, 1)
 	u.add(d, 1)

@@ -362,6 +362,10 @@ func TestServerSurvivesGarbage(t *testing.T) {
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		slices.Concat(open, rawFrame(3, 0, 1, 0, 0)),
 		slices.Concat(open, frame(t, offloadwire.Forward{Pos: 0, N: 1, States: []float32{1}})),
+		slices.Concat(open, rawFrame(8, 0, 2, 1, 0xff)),
+		slices.Concat(open, frame(t, offloadwire.Tokens{Pos: 0, IDs: []int{1, offloadwire.MaxVocab - 1}})),
+		slices.Concat(open, frame(t, offloadwire.Tokens{Pos: 0, IDs: []int{1}}), frame(t, offloadwire.Tokens{Pos: 1 << 19, IDs: []int{1}})),
+		slices.Concat(frame(t, offloadwire.Open{Root: f.root, From: 2, To: 5}), frame(t, offloadwire.Tokens{Pos: 0, IDs: []int{1}})),
 	} {
 		st, err := f.client.NewStream(context.Background(), f.peer, offloadwire.ProtocolID)
 		if err != nil {

@@ -44,7 +44,9 @@ type ModelSource interface {
 // only with a valid Open, and before that may send one frame of at most
 // maxFirstFrame bytes, whole within Limits.FirstRequest. The length a
 // request's frame announces counts against Limits.InFlight until the
-// request is answered, and its memory is committed as its bytes arrive.
+// request is answered, and its memory is committed as its bytes arrive; a
+// Tokens request also counts the hidden states it makes and the logits it
+// answers with (see tokensBytes).
 type Server struct {
 	host    host.Host
 	limits  Limits
@@ -180,6 +182,8 @@ func (s *Server) exchange(st network.Stream, r *bufio.Reader, sess *session) boo
 		return false
 	default:
 		reply = sess.answer(body)
+		held.add(sess.replying, 1) // given back once the reply is sent
+		sess.replying = usage{}
 	}
 	if err := s.send(st, reply); err != nil {
 		_ = st.Reset()
@@ -220,6 +224,7 @@ type session struct {
 	from, to  int
 	positions int    // positions the KV cache holds
 	holds     usage  // the session and the most its KV cache can reach
+	replying  usage  // what the reply being made holds until it is sent
 	tag       string // the connection manager's protection of the session's connection
 }
 
@@ -245,6 +250,8 @@ func (s *session) answer(body []byte) offloadwire.Message {
 		reply, err = s.open(m)
 	case offloadwire.Forward:
 		reply, err = s.forward(m)
+	case offloadwire.Tokens:
+		reply, err = s.tokens(m)
 	case offloadwire.Close:
 		reply = offloadwire.Closed{}
 	default:
@@ -302,6 +309,49 @@ func (s *session) forward(m offloadwire.Forward) (offloadwire.Message, error) {
 	}
 	s.positions = m.Pos + m.N
 	return offloadwire.Hidden{States: m.States}, nil
+}
+
+// tokensBytes is what a Tokens request of n positions holds of a model
+// while it is answered, beyond its frame: the hidden states the server
+// makes of the tokens (as many bytes as a Forward of those positions
+// carries) and the answer's Logits frame body.
+func tokensBytes(model *llama.Model, n int) int64 {
+	return int64(n)*int64(model.Dim)*4 + 1 + int64(model.Vocab)*4
+}
+
+// tokens runs the whole model on m's tokens and answers with the logits of
+// the last one.
+func (s *session) tokens(m offloadwire.Tokens) (offloadwire.Message, error) {
+	if s.run == nil {
+		return nil, errors.New("a Tokens before Open")
+	}
+	layers, vocab := s.model.Layers, s.model.Vocab
+	switch {
+	case s.from != 0 || s.to != layers:
+		return nil, fmt.Errorf("a Tokens runs the whole model, layers [0, %d), and this session runs layers [%d, %d)", layers, s.from, s.to)
+	case vocab > offloadwire.MaxVocab:
+		return nil, fmt.Errorf("the model's vocabulary of %d tokens exceeds the %d logits an answer carries", vocab, offloadwire.MaxVocab)
+	case m.Pos > s.positions:
+		return nil, fmt.Errorf("position %d skips past the %d positions the session holds", m.Pos, s.positions)
+	}
+	for i, id := range m.IDs {
+		if id >= vocab {
+			return nil, fmt.Errorf("token %d: id %d is outside the model's vocabulary of %d tokens", i, id, vocab)
+		}
+	}
+	n := len(m.IDs)
+	work := usage{inFlight: tokensBytes(s.model, n)}
+	if err := s.server.take(s.peer, work); err != nil {
+		return nil, fmt.Errorf("running %d tokens: %w", n, err)
+	}
+	s.replying = work
+	s.run.Pos = m.Pos
+	logits, err := s.run.Forward(m.IDs)
+	if err != nil {
+		return nil, err
+	}
+	s.positions = m.Pos + n
+	return offloadwire.Logits{Values: logits}, nil
 }
 
 // modelCache keeps the models a server opened, the most recently used

@@ -18,12 +18,13 @@ import (
 )
 
 // Fetcher gets the models the repo does not hold: a request for one
-// fetches what it needs to answer (the manifest, tokenizer, embed and
-// head), answers with peers running the layers it lacks, and pins the
-// model in the background, each layer running here once its blocks are.
+// fetches what it needs to answer (the manifest and tokenizer), answers
+// with peers running what it lacks (the whole model at first), and pins
+// the model in the background, its embedding and classifier, then each
+// layer, running here once their blocks are.
 type Fetcher interface {
 	// FetchViable fetches the manifest at root and the components the
-	// model needs to answer while peers run its layers.
+	// model needs to answer while peers run the rest of it.
 	FetchViable(ctx context.Context, root cid.Cid) error
 	// PinAdd fetches the rest of the model and pins it.
 	PinAdd(ctx context.Context, root cid.Cid, name string, progress func(node.Progress)) error
@@ -46,8 +47,8 @@ func (s *Server) pinned(ctx context.Context, root cid.Cid) (bool, error) {
 	return slices.ContainsFunc(pins, func(p node.PinInfo) bool { return p.Mode == "recursive" && p.CID == root }), nil
 }
 
-// fetchViable fetches what m needs to answer and builds it without its
-// layers; load then has fetchRest pin it in the background.
+// fetchViable fetches what m needs to answer and builds it without what
+// is not local; load then has fetchRest pin it in the background.
 func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, error) {
 	if err := s.opts.Fetch.FetchViable(ctx, m.root); err != nil {
 		return nil, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("the model %s is not pinned here, and fetching it failed: %v", m.root, err),
@@ -57,7 +58,7 @@ func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, erro
 	if err != nil {
 		return nil, err
 	}
-	plan, err := loader.Plan(dag.Manifest, loader.PlanOptions{Offload: true})
+	plan, err := loader.Plan(dag.Manifest, loader.PlanOptions{OffloadHead: true})
 	if err != nil {
 		return nil, err
 	}
@@ -67,17 +68,30 @@ func (s *Server) fetchViable(ctx context.Context, m *model) (*loader.Model, erro
 	}); err != nil {
 		return nil, err
 	}
+	// The embedding and classifier run here at once when their blocks are
+	// (an earlier fetch brought them); otherwise fetchRest adds them.
+	_ = dag.AddHead(ctx, m.llm, llama.Options{})
 	m.fetched = make(chan struct{})
 	return dag, nil
 }
 
-// fetchRest pins m's model and adds each of its layers, in order, as soon
-// as its blocks are local (each checked against its CID as it is read).
-// A failed pin drops m, so that the next request fetches again.
+// firstTokenWait is how long the fetch of a model's rest waits for the
+// first token of the request that started it: the prompt's pass through the
+// model on a peer comes first, not sharing the machines with the pin.
+const firstTokenWait = time.Second
+
+// fetchRest pins m's model and adds its embedding and classifier, then
+// each of its layers in order, as soon as their blocks are local (each
+// checked against its CID as it is read). A failed pin drops m, so that
+// the next request fetches again.
 func (s *Server) fetchRest(ctx context.Context, m *model, dag *loader.Model) {
 	defer close(m.fetched)
 	s.metrics.fetching.Inc()
 	defer s.metrics.fetching.Dec()
+	select {
+	case <-m.firstToken:
+	case <-time.After(firstTokenWait):
+	}
 	var local atomic.Int64
 	defer func() { s.metrics.fetchedBytes.Sub(float64(local.Load())) }()
 	pinned := make(chan error, 1)
@@ -89,21 +103,32 @@ func (s *Server) fetchRest(ctx context.Context, m *model, dag *loader.Model) {
 	tick := time.NewTicker(layerPoll)
 	defer tick.Stop()
 	done := false
-	for l := range m.llm.Layers {
-		for !m.llm.HasBlock(l) {
-			// A layer that fails once every block is local stays on peers.
-			if err := dag.AddLayer(ctx, m.llm, l, llama.Options{}); err == nil || done {
+	// add loads a part once its blocks are local; it reports false when the
+	// pin failed. A part that fails once every block is local stays on
+	// peers.
+	add := func(has func() bool, load func() error) bool {
+		for !has() {
+			if err := load(); err == nil || done {
 				break
 			}
 			select {
 			case err := <-pinned:
 				if err != nil {
 					s.drop(m)
-					return
+					return false
 				}
 				done = true
 			case <-tick.C:
 			}
+		}
+		return true
+	}
+	if !add(m.llm.HasHead, func() error { return dag.AddHead(ctx, m.llm, llama.Options{}) }) {
+		return
+	}
+	for l := range m.llm.Layers {
+		if !add(func() bool { return m.llm.HasBlock(l) }, func() error { return dag.AddLayer(ctx, m.llm, l, llama.Options{}) }) {
+			return
 		}
 	}
 	if !done && <-pinned != nil {
@@ -118,8 +143,12 @@ func (s *Server) drop(m *model) {
 	s.mu.Unlock()
 }
 
-// missing counts the layers m lacks.
+// missing counts the layers peers run for m's generations: all of them
+// while m lacks its embedding and classifier, then those it lacks.
 func missing(m *llama.Model) int {
+	if !m.HasHead() {
+		return m.Layers
+	}
 	n := 0
 	for l := range m.Layers {
 		if !m.HasBlock(l) {
@@ -134,9 +163,11 @@ func missing(m *llama.Model) int {
 // after each) before it waits for its model's fetch to end.
 const offloadRetries = 3
 
-// remoteLayers runs the layers a generation's session lacks on peers, one
-// offload session per layer range: the session's Offload hook for one
-// generation; close ends its sessions.
+// remoteLayers runs what a generation's session lacks on peers, one
+// offload session per layer range: the session's Offload hook, and its
+// Remote hook while the model lacks its embedding and classifier (a
+// session over every layer, on token ids), for one generation; close ends
+// its sessions.
 type remoteLayers struct {
 	ctx     context.Context
 	fetch   Fetcher
@@ -155,19 +186,42 @@ func (e offloadError) Unwrap() error { return e.err }
 
 // run is the llama.SessionOptions.Offload hook.
 func (r *remoteLayers) run(from, to, pos int, h []float32) error {
-	c, ok := r.ranges[[2]int{from, to}]
-	if !ok {
-		var err error
-		if c, err = r.fetch.DialOffload(r.ctx, r.model.root, from, to, r.context); err != nil {
-			return offloadError{err}
-		}
-		r.ranges[[2]int{from, to}] = c
+	c, err := r.session(from, to)
+	if err != nil {
+		return err
 	}
 	if err := c.RunLayers(from, to, pos, h); err != nil {
 		return offloadError{err}
 	}
 	r.tries = 0
 	return nil
+}
+
+// runAll is the llama.SessionOptions.Remote hook.
+func (r *remoteLayers) runAll(pos int, tokens []int, logits []float32) error {
+	c, err := r.session(0, r.model.llm.Layers)
+	if err != nil {
+		return err
+	}
+	if err := c.RunTokens(pos, tokens, logits); err != nil {
+		return offloadError{err}
+	}
+	r.tries = 0
+	return nil
+}
+
+// session is the generation's offload session for layers [from, to),
+// opened on a peer the first time.
+func (r *remoteLayers) session(from, to int) (*offload.Client, error) {
+	if c, ok := r.ranges[[2]int{from, to}]; ok {
+		return c, nil
+	}
+	c, err := r.fetch.DialOffload(r.ctx, r.model.root, from, to, r.context)
+	if err != nil {
+		return nil, offloadError{err}
+	}
+	r.ranges[[2]int{from, to}] = c
+	return c, nil
 }
 
 // resume is the generation's generate.Options.Resume: after an offload

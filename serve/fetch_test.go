@@ -24,9 +24,10 @@ import (
 )
 
 // peerFetcher is a Fetcher that copies a model's blocks from src into the
-// repo: the viable part at once, the rest once release is closed; its
+// repo: the viable part (by plan) at once, the rest once release is closed; its
 // layers run on offload servers on other hosts, the first dialled first.
 type peerFetcher struct {
+	plan    loader.PlanOptions // the viable part: what FetchViable copies
 	src     bs.Blockstore
 	repo    *node.Repo
 	release chan struct{}
@@ -37,7 +38,7 @@ type peerFetcher struct {
 
 func (f *peerFetcher) FetchViable(ctx context.Context, root cid.Cid) error {
 	return f.copy(ctx, root, func(m *loader.Manifest, _ int) ([]loader.Component, error) {
-		p, err := loader.Plan(m, loader.PlanOptions{Offload: true})
+		p, err := loader.Plan(m, f.plan)
 		return p.Fetch[:p.Viable], err
 	})
 }
@@ -78,13 +79,13 @@ type fullModel struct{ m *llama.Model }
 
 func (s fullModel) Model(context.Context, cid.Cid) (*llama.Model, error) { return s.m, nil }
 
-// A model not pinned here answers at once, its layers running on a peer
-// while its pin goes on (not on the gateway, where it is not found): the first peer refuses the prompt's hidden
-// states part way into the session, and the generation goes on on the
-// second with the same text. Once pinned it answers the same with every
-// layer here.
-func TestAnswerWhileFetching(t *testing.T) {
-	pf := &peerFetcher{release: make(chan struct{})}
+// fetching starts a fixture whose model is not pinned, with a Fetcher
+// that copies the components plan lists for the viable part at once and
+// the rest once pf.release is closed, and an offload server over the whole
+// model on a host of its own for each of limits.
+func fetching(t *testing.T, plan loader.PlanOptions, limits ...offload.Limits) (*fixture, *peerFetcher, cid.Cid, []*offload.Server) {
+	t.Helper()
+	pf := &peerFetcher{release: make(chan struct{}), plan: plan}
 	f := newFixture(t, Options{Fetch: pf})
 	ctx := context.Background()
 	pf.repo = f.repo
@@ -113,14 +114,35 @@ func TestAnswerWhileFetching(t *testing.T) {
 	}
 	pf.client = p2ptest.NewHost(t)
 	var servers []*offload.Server
-	for _, limits := range []offload.Limits{{InFlightPerPeer: 1 << 10}, {}} {
+	for _, l := range limits {
 		h := p2ptest.NewHost(t)
-		s := offload.NewServer(h, fullModel{full}, limits)
+		s := offload.NewServer(h, fullModel{full}, l)
 		t.Cleanup(func() { _ = s.Close() })
 		pf.client.Peerstore().AddAddrs(h.ID(), h.Addrs(), time.Hour)
 		pf.peers = append(pf.peers, h.ID())
 		servers = append(servers, s)
 	}
+	return f, pf, root, servers
+}
+
+// answer is the greedy completion of prompt by the model at root.
+func (f *fixture) answer(t *testing.T, root cid.Cid) string {
+	t.Helper()
+	status, body := f.post(t, "/v1/completions", map[string]any{"model": root.String(), "prompt": prompt, "max_tokens": 20, "temperature": 0})
+	if status != http.StatusOK {
+		t.Fatalf("%d %s", status, body)
+	}
+	return decodeAs[completion](t, body).Choices[0].Text
+}
+
+// A model not pinned here answers at once, its layers running on a peer
+// while its pin goes on (not on the gateway, where it is not found): the first peer refuses the prompt's hidden
+// states part way into the session, and the generation goes on on the
+// second with the same text. Once pinned it answers the same with every
+// layer here.
+func TestAnswerWhileFetching(t *testing.T) {
+	f, pf, root, servers := fetching(t, loader.PlanOptions{Offload: true}, offload.Limits{InFlightPerPeer: 1 << 10}, offload.Limits{})
+	ctx := context.Background()
 
 	public := httptest.NewServer(Public(f.srv))
 	t.Cleanup(public.Close)
@@ -133,15 +155,7 @@ func TestAnswerWhileFetching(t *testing.T) {
 		t.Fatalf("on the gateway, a model not pinned answered %d, want 404", resp.StatusCode)
 	}
 
-	answer := func() string {
-		t.Helper()
-		status, body := f.post(t, "/v1/completions", map[string]any{"model": root.String(), "prompt": prompt, "max_tokens": 20, "temperature": 0})
-		if status != http.StatusOK {
-			t.Fatalf("%d %s", status, body)
-		}
-		return decodeAs[completion](t, body).Choices[0].Text
-	}
-	text := answer()
+	text := f.answer(t, root)
 	if !strings.HasPrefix(story, text) || len(text) < 20 {
 		t.Fatalf("answered %q, not the story %q", text, story)
 	}
@@ -155,7 +169,7 @@ func TestAnswerWhileFetching(t *testing.T) {
 	close(pf.release)
 	f.waitMetric(t, 0, "accel_inference_models_fetching")
 	opened := servers[1].Stats().Opened
-	if again := answer(); again != text {
+	if again := f.answer(t, root); again != text {
 		t.Fatalf("pinned, answered %q, not %q", again, text)
 	}
 	if servers[1].Stats().Opened != opened {
@@ -163,5 +177,36 @@ func TestAnswerWhileFetching(t *testing.T) {
 	}
 	if pins, err := f.repo.Pins(ctx); err != nil || len(pins) != 1 || pins[0].CID != root {
 		t.Fatalf("pins %v: %v", pins, err)
+	}
+}
+
+// With only its tokenizer here, a model answers by having a peer run all
+// of it, token ids in and logits out, with the text it gives once every
+// part of it is local; only then does the server offer it to the node's
+// offload server (Loaded).
+func TestAnswerWithTheTokenizerAlone(t *testing.T) {
+	f, pf, root, servers := fetching(t, loader.PlanOptions{OffloadHead: true}, offload.Limits{})
+	text := f.answer(t, root)
+	if !strings.HasPrefix(story, text) || len(text) < 20 {
+		t.Fatalf("answered %q, not the story %q", text, story)
+	}
+	if servers[0].Stats().Opened == 0 {
+		t.Fatal("the peer opened no session")
+	}
+	if f.srv.Loaded(root) != nil {
+		t.Fatal("a model without its head and layers counts as loaded whole")
+	}
+
+	close(pf.release)
+	f.waitMetric(t, 0, "accel_inference_models_fetching")
+	opened := servers[0].Stats().Opened
+	if again := f.answer(t, root); again != text {
+		t.Fatalf("pinned, answered %q, not %q", again, text)
+	}
+	if servers[0].Stats().Opened != opened {
+		t.Fatal("pinned, the model still ran on the peer")
+	}
+	if f.srv.Loaded(root) == nil {
+		t.Fatal("the model, whole, is not offered to the offload server")
 	}
 }

@@ -139,17 +139,19 @@ func (s *Server) run(ctx context.Context, j job, emit func(string) error) (gener
 	if lacking > 0 {
 		remote := &remoteLayers{ctx: ctx, fetch: s.opts.Fetch, model: j.model, context: j.opts.Session.Context, ranges: map[[2]int]*offload.Client{}}
 		defer remote.close()
-		j.opts.Session.Offload = remote.run
+		j.opts.Session.Offload, j.opts.Session.Remote = remote.run, remote.runAll
 		j.opts.Resume = remote.resume
 	}
 	g := s.track(j, lacking)
 	defer s.untrack(g)
+	defer j.model.answered()
 	var last time.Time
 	onToken := j.opts.OnToken
 	j.opts.OnToken = func(t generate.Token) {
 		now := time.Now()
 		g.token(now)
 		if last.IsZero() {
+			j.model.answered()
 			s.metrics.firstToken.Observe(now.Sub(j.arrived).Seconds())
 		} else {
 			s.metrics.tokenLatency.Observe(now.Sub(last).Seconds())

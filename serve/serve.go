@@ -141,7 +141,14 @@ type model struct {
 	// fetched, for a model being fetched, is closed once the fetch ends;
 	// nil for a model that was local.
 	fetched chan struct{}
+	// firstToken is closed once a generation of the model has its first
+	// token, or has ended without one.
+	firstToken chan struct{}
+	answer     sync.Once
 }
+
+// answered closes m.firstToken, once.
+func (m *model) answered() { m.answer.Do(func() { close(m.firstToken) }) }
 
 // modelInfo is a pinned model as /v1/models lists it.
 type modelInfo struct {
@@ -216,7 +223,7 @@ func (s *Server) model(ctx context.Context, name string) (*model, error) {
 		m = s.recent[i]
 		s.recent = slices.Delete(s.recent, i, i+1)
 	} else {
-		m = &model{root: root, ready: make(chan struct{}), turns: make(chan struct{}, s.opts.MaxActive)}
+		m = &model{root: root, ready: make(chan struct{}), turns: make(chan struct{}, s.opts.MaxActive), firstToken: make(chan struct{})}
 		// The loading outlives the request that started it: others wait for it.
 		go s.load(context.WithoutCancel(ctx), m, name)
 	}
@@ -275,6 +282,33 @@ func (s *Server) load(ctx context.Context, m *model, name string) {
 		go s.fetchRest(ctx, m, dag)
 	}
 }
+
+// Loaded returns the model at root when the server holds it whole (every
+// layer, the embedding and the classifier loaded), nil otherwise: the
+// node's offload server runs it for peers rather than loading it again.
+func (s *Server) Loaded(root cid.Cid) *llama.Model {
+	s.mu.Lock()
+	i := slices.IndexFunc(s.recent, func(m *model) bool { return m.root == root })
+	var m *model
+	if i >= 0 {
+		m = s.recent[i]
+	}
+	s.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	select {
+	case <-m.ready:
+	default:
+		return nil
+	}
+	if m.err != nil || missing(m.llm) > 0 {
+		return nil
+	}
+	return m.llm
+}
+
+var _ node.LoadedModels = (*Server)(nil)
 
 // errBusy is a full queue.
 var errBusy = &apiError{status: http.StatusTooManyRequests, Type: "requests", Code: ptr("rate_limit_exceeded"),

@@ -91,6 +91,7 @@ func serveHTTP(ctx context.Context, dir string, n *node.Node) error {
 	api.Handle("/", rpc.Protect(token, commands))
 	inference := serve.New(n, n.Metrics(), serve.Options{Fetch: n})
 	n.ShowInference(inference)
+	n.ShareModels(inference)
 	for _, p := range serve.Paths {
 		api.Handle(p, serve.Protect(token, inference))
 	}

@@ -115,27 +115,33 @@ func ConfigFromLlama2C(h llama2c.Config) Config {
 // tensors src yields (by GGUF name), converting them as opts say. Every
 // tensor's shape is checked against c.
 func New(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options) (*Model, error) {
-	return newModel(c, tok, src, opts, true)
+	return newModel(c, tok, src, opts, false)
 }
 
-// newModel is New, or NewPartial when not every block is required.
-func newModel(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options, everyBlock bool) (*Model, error) {
+// newModel is New, or NewPartial when the head and the blocks may be
+// absent.
+func newModel(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options, partial bool) (*Model, error) {
 	m := &Model{Config: c, Tokenizer: tok}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	if err := m.fill(c, src, opts); err != nil {
+	w, ok, err := m.loadHead(src, opts, !partial)
+	if err != nil {
 		return nil, err
 	}
-	if m.Output == nil {
-		m.TiedOutput = true
+	if ok {
+		m.Embed, m.Norm, m.Output = w.Embed, w.Norm, w.Output
+		if m.Output == nil {
+			m.TiedOutput = true
+		}
+		m.head.Store(true)
 	}
 	if tok != nil && tok.VocabSize() > c.Vocab {
 		return nil, fmt.Errorf("llama: the vocabulary has %d tokens, the embedding only %d rows", tok.VocabSize(), c.Vocab)
 	}
 	m.Blocks, m.local = make([]Block, c.Layers), make([]atomic.Bool, c.Layers)
 	for i := range c.Layers {
-		b, ok, err := m.loadBlock(i, src, opts, everyBlock)
+		b, ok, err := m.loadBlock(i, src, opts, !partial)
 		if err != nil {
 			return nil, err
 		}
@@ -147,12 +153,36 @@ func newModel(c Config, tok *tokenizer.Tokenizer, src TensorSource, opts Options
 	return m, nil
 }
 
+// loadHead reads the token embedding, the output norm and the classifier
+// (when src has it) from src, checking their shapes. ok is false when src
+// has none of them, an error only where required; a head without the
+// embedding or the output norm is always one.
+func (m *Model) loadHead(src TensorSource, opts Options, required bool) (w Weights, ok bool, err error) {
+	ok, err = load(func(fn func(TensorSpec, any) error) error { return w.eachField(m.Config, fn) }, src, opts, required)
+	if !ok {
+		return Weights{}, false, err
+	}
+	return w, true, nil
+}
+
 // loadBlock reads block i from src, checking its shapes. ok is false when
 // src has none of its tensors, an error only where required; a block with
 // only some of its tensors is always one.
 func (m *Model) loadBlock(i int, src TensorSource, opts Options, required bool) (b Block, ok bool, err error) {
+	ok, err = load(func(fn func(TensorSpec, any) error) error { return b.eachField(m.Config, i, fn) }, src, opts, required)
+	if !ok {
+		return Block{}, false, err
+	}
+	return b, true, nil
+}
+
+// load sets the fields each visits from the tensors src has, checking
+// their shapes. ok is false when src has none of them, an error only where
+// required; lacking only some of those that are not optional is always
+// one.
+func load(each func(fn func(TensorSpec, any) error) error, src TensorSource, opts Options, required bool) (ok bool, err error) {
 	found, missing := 0, ""
-	err = b.eachField(m.Config, i, func(spec TensorSpec, field any) error {
+	err = each(func(spec TensorSpec, field any) error {
 		t, has, err := src(spec.Name)
 		switch {
 		case err != nil:
@@ -167,11 +197,11 @@ func (m *Model) loadBlock(i int, src TensorSource, opts Options, required bool) 
 	})
 	switch {
 	case err != nil:
-		return Block{}, false, err
+		return false, err
 	case missing == "":
-		return b, true, nil
+		return true, nil
 	case found == 0 && !required:
-		return Block{}, false, nil
+		return false, nil
 	}
-	return Block{}, false, fmt.Errorf("llama: checkpoint has no tensor %q", missing)
+	return false, fmt.Errorf("llama: checkpoint has no tensor %q", missing)
 }

@@ -10,19 +10,21 @@ import (
 
 // Model is a loaded Llama: hyperparameters, weights and vocabulary.
 // A Model may serve many sessions at once. It is read-only after loading,
-// except that AddBlock may fill a block a partial model lacks (see
+// except that AddBlock and AddHead may fill what a partial model lacks (see
 // NewPartial) while sessions run.
 type Model struct {
 	Config
 	Weights
 	Tokenizer *tokenizer.Tokenizer
 
+	head   atomic.Bool   // the embedding, output norm and classifier are loaded; set once, after them
 	local  []atomic.Bool // block l is loaded; set once, after Blocks[l]
-	adding sync.Mutex    // serializes AddBlock
+	adding sync.Mutex    // serializes AddBlock, RemoveBlock and AddHead
 	closer func() error  // releases mapped files
 }
 
-// classifier is the output projection (the embedding when tied).
+// classifier is the output projection (the embedding when tied), once the
+// head is loaded.
 func (m *Model) classifier() *quant.Matrix {
 	if m.Output != nil {
 		return m.Output
@@ -39,23 +41,29 @@ func (m *Model) Close() error {
 	return m.closer()
 }
 
-// WeightBytes is what one decode step streams locally: every local layer,
-// the norms and the classifier. The embedding table counts only as the
-// classifier when tied, since a lookup reads a single row.
+// WeightBytes is what one decode step streams locally: every local layer
+// and, once loaded, the norms and the classifier. The embedding table
+// counts only as the classifier when tied, since a lookup reads a single
+// row.
 func (m *Model) WeightBytes() int {
 	n := 0
+	var embed, output *quant.Matrix
+	if m.HasHead() {
+		embed, output = m.Embed, m.Output
+		n += m.classifier().Size()
+	}
 	m.eachWeight(func(_ TensorSpec, field any) error {
 		switch f := field.(type) {
 		case *[]float32:
 			n += 4 * len(*f)
 		case **quant.Matrix:
-			if *f != nil && *f != m.Embed && *f != m.Output {
+			if *f != nil && *f != embed && *f != output {
 				n += (*f).Size()
 			}
 		}
 		return nil
 	})
-	return n + m.classifier().Size()
+	return n
 }
 
 // HeldBytes is the memory the local weights take as held: every tensor,

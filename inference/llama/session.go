@@ -1,6 +1,9 @@
 package llama
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // SessionOptions configure a session's KV cache and where its layers run.
 type SessionOptions struct {
@@ -20,6 +23,15 @@ type SessionOptions struct {
 	// over) replaces what the local layers stored. Nil: a session that
 	// meets an absent block fails.
 	Offload func(from, to, pos int, h []float32) error
+	// Remote runs the whole model (the embedding, every block, the final
+	// norm and the classifier) for a session created while the model
+	// lacked its head (see NewPartial): Forward calls it with the tokens
+	// of positions pos…pos+len(tokens)−1, and it writes the logits after
+	// the last one (Vocab values) into logits. Whatever runs them (a peer
+	// over the offload protocol, another session) keeps their KV cache;
+	// the session holds none. When it fails, so does Forward, and Pos
+	// stays where it was. Nil: such a session fails.
+	Remote func(pos int, tokens []int, logits []float32) error
 	// Accelerator, when set, runs the local blocks it takes (see
 	// Accelerator) and, when a run of them ends the model, the final norm
 	// and the classifier. The session's own cache leaves those blocks out.
@@ -64,6 +76,8 @@ type Session struct {
 	places  []placement // where each block runs, fixed when the session starts
 	offload func(from, to, pos int, h []float32) error
 	accel   Accelerator
+	whole   bool // the model lacked its head when the session started: remote runs everything
+	remote  func(pos int, tokens []int, logits []float32) error
 	// Pos is the number of positions Forward has processed.
 	Pos int
 
@@ -78,7 +92,8 @@ func (s *Session) Context() int { return s.context }
 
 // NewSession starts an empty sequence. It runs the blocks the model has
 // now itself, or on opts.Accelerator where that takes them, and the others
-// through opts.Offload.
+// through opts.Offload; while the model lacks its head, it runs the whole
+// model through opts.Remote instead.
 func (m *Model) NewSession(opts SessionOptions) *Session {
 	context := m.SeqLen
 	if opts.Context > 0 {
@@ -92,10 +107,11 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 	if window {
 		accel = nil
 	}
+	whole := !m.HasHead()
 	places, held := make([]placement, m.Layers), make([]bool, m.Layers)
 	for l := range places {
 		switch {
-		case !m.HasBlock(l):
+		case whole || !m.HasBlock(l):
 			places[l] = onPeer
 		case accel != nil && accel.Takes(l):
 			places[l] = onAccelerator
@@ -109,6 +125,8 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 		places:  places,
 		offload: opts.Offload,
 		accel:   accel,
+		whole:   whole,
+		remote:  opts.Remote,
 		kv:      newKVCache(held, capacity, m.KVDim(), window, opts.F16Cache),
 		final:   make([]float32, m.Dim),
 		logits:  make([]float32, m.Vocab),
@@ -121,6 +139,9 @@ func (s *Session) KVCache() *KVCache { return s.kv }
 // Forward runs tokens through the whole model at positions Pos… and returns
 // the logits after the last one (valid until the next call).
 func (s *Session) Forward(tokens []int) ([]float32, error) {
+	if s.whole {
+		return s.forwardRemote(tokens)
+	}
 	h, err := s.Embed(tokens)
 	if err != nil {
 		return nil, err
@@ -136,20 +157,63 @@ func (s *Session) Forward(tokens []int) ([]float32, error) {
 	return s.Logits(h[(len(tokens)-1)*s.model.Dim:]), nil
 }
 
+// errWhole is what a session that runs the whole model remotely answers
+// to a call for part of it.
+var errWhole = errors.New("llama: the session runs the whole model remotely: its model had no embedding and classifier when it started")
+
+// forwardRemote is Forward through the Remote hook.
+func (s *Session) forwardRemote(tokens []int) ([]float32, error) {
+	if s.remote == nil {
+		return nil, errors.New("llama: the model has no embedding and classifier yet and the session has no Remote hook")
+	}
+	if err := s.checkTokens(tokens); err != nil {
+		return nil, err
+	}
+	if err := s.checkPositions(s.Pos, len(tokens)); err != nil {
+		return nil, err
+	}
+	if err := s.remote(s.Pos, tokens, s.logits); err != nil {
+		return nil, fmt.Errorf("llama: remote model: %w", err)
+	}
+	s.Pos += len(tokens)
+	return s.logits, nil
+}
+
 // Embed returns the token embeddings of tokens, len(tokens)×Dim values.
 func (s *Session) Embed(tokens []int) ([]float32, error) {
-	if len(tokens) == 0 {
-		return nil, fmt.Errorf("llama: no tokens")
+	if s.whole {
+		return nil, errWhole
+	}
+	if err := s.checkTokens(tokens); err != nil {
+		return nil, err
 	}
 	dim := s.model.Dim
 	h := make([]float32, len(tokens)*dim)
 	for t, id := range tokens {
-		if id < 0 || id >= s.model.Embed.Rows {
-			return nil, fmt.Errorf("llama: token id %d is outside the vocabulary [0, %d)", id, s.model.Embed.Rows)
-		}
 		s.model.Embed.DequantizeRow(h[t*dim:(t+1)*dim], id)
 	}
 	return h, nil
+}
+
+// checkTokens checks that there are tokens, all in the vocabulary.
+func (s *Session) checkTokens(tokens []int) error {
+	if len(tokens) == 0 {
+		return errors.New("llama: no tokens")
+	}
+	for _, id := range tokens {
+		if id < 0 || id >= s.model.Vocab {
+			return fmt.Errorf("llama: token id %d is outside the vocabulary [0, %d)", id, s.model.Vocab)
+		}
+	}
+	return nil
+}
+
+// checkPositions checks that the n positions pos… fit the context.
+func (s *Session) checkPositions(pos, n int) error {
+	if pos < 0 || (!s.kv.Window && pos+n > s.context) {
+		return fmt.Errorf("llama: positions [%d, %d) exceed the context length %d", pos, pos+n, s.context)
+	}
+	return nil
 }
 
 // RunLayers runs blocks [from, to) on hidden states h (n×Dim values, for the
@@ -158,6 +222,7 @@ func (s *Session) Embed(tokens []int) ([]float32, error) {
 // [0,k) then [k,Layers) gives the same result as [0,Layers) in one call:
 // this is the unit of work a peer serves for another. Blocks the session
 // does not hold go to its Offload hook, those its Accelerator takes to it.
+// A session that runs the whole model remotely runs no blocks itself.
 func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 	_, err := s.runLayers(from, to, pos, h, nil)
 	return err
@@ -171,6 +236,9 @@ const keptRows = 16
 // writes the logits of the last position into logits instead of the
 // hidden states into h, and runLayers reports true.
 func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error) {
+	if s.whole {
+		return false, errWhole
+	}
 	c := s.model.Config
 	if from < 0 || to > c.Layers || from >= to {
 		return false, fmt.Errorf("llama: layer range [%d, %d) is outside [0, %d)", from, to, c.Layers)
@@ -179,8 +247,8 @@ func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error
 		return false, fmt.Errorf("llama: hidden state of %d values is not a whole number of %d-wide rows", len(h), c.Dim)
 	}
 	n := len(h) / c.Dim
-	if pos < 0 || (!s.kv.Window && pos+n > s.context) {
-		return false, fmt.Errorf("llama: positions [%d, %d) exceed the context length %d", pos, pos+n, s.context)
+	if err := s.checkPositions(pos, n); err != nil {
+		return false, err
 	}
 	if s.offload == nil {
 		var absent []int
@@ -237,8 +305,13 @@ func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error
 }
 
 // Logits applies the final norm and the classifier to one hidden state and
-// returns Vocab logits (valid until the next call).
+// returns Vocab logits (valid until the next call). A session that runs
+// the whole model remotely (see SessionOptions.Remote) has neither: there
+// it panics.
 func (s *Session) Logits(h []float32) []float32 {
+	if s.whole {
+		panic(errWhole)
+	}
 	m := s.model
 	rmsnorm(s.final, h[:m.Dim], m.Norm, m.NormEps)
 	m.classifier().MatVec(s.logits, s.final)

@@ -80,23 +80,6 @@ func eachTagged(c Config, v reflect.Value, prefix string, fields []field, fn fun
 	return nil
 }
 
-// fill sets every tagged field of w outside the blocks from src, checking
-// its shape against c.
-func (w *Weights) fill(c Config, src TensorSource, opts Options) error {
-	return w.eachField(c, func(spec TensorSpec, field any) error {
-		t, found, err := src(spec.Name)
-		switch {
-		case err != nil:
-			return err
-		case !found && spec.Optional:
-			return nil
-		case !found:
-			return fmt.Errorf("llama: checkpoint has no tensor %q", spec.Name)
-		}
-		return setField(field, spec, t, opts)
-	})
-}
-
 // setField stores t in field (a *[]float32 or a **quant.Matrix) once it has
 // the shape spec gives, converting a matrix to the format opts.Precision
 // asks for.

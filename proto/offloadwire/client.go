@@ -12,17 +12,20 @@ import (
 type Transport func(request []byte) ([]byte, error)
 
 // Client is the client end of one offload session: layers [From, To) of
-// one model run by a server, which keeps their KV cache. It is not safe
-// for concurrent use. An error from the server or the transport ends the
-// session (the server closes the stream after an Error), and every later
-// call returns it; a request the client refuses to encode does not.
+// one model run by a server, which keeps their KV cache; a session of the
+// whole model also takes token ids and answers with logits (RunTokens).
+// It is not safe for concurrent use. An error from the server or the
+// transport ends the session (the server closes the stream after an
+// Error), and every later call returns it; a request the client refuses to
+// send does not.
 //
 // Failover is the caller's: when a session fails, open another (on another
 // peer, or run the layers locally) and replay the hidden states that
 // entered layer From at positions 0…p−1 — recomputed by embedding the token
 // history and running the layers before From — with one Forward at
 // position 0; the new session then holds what the old one did and
-// continues at position p.
+// continues at position p. For a whole-model session, replay the token
+// history 0…p−1 with one RunTokens at position 0.
 type Client struct {
 	rt       Transport
 	from, to int
@@ -83,6 +86,53 @@ func (c *Client) RunLayers(from, to, pos int, h []float32) error {
 		return fmt.Errorf("offload: the session runs layers [%d, %d), not [%d, %d)", c.from, c.to, from, to)
 	}
 	return c.Forward(pos, h)
+}
+
+// RunTokens runs the whole model on the token ids at positions
+// pos…pos+len(ids)−1 and writes the logits after the last of them into
+// logits, which must be as long as the model's vocabulary. More ids than a
+// Tokens carries go in several, in order. The session must be of the whole
+// model (From 0, To the model's layer count). With the signature of the
+// llama.SessionOptions.Remote hook, it serves as the whole-model hook of a
+// session that lacks the model's embedding and classifier.
+//
+// An answer that is not a Logits of exactly len(logits) values ends the
+// session with an error wrapping ErrProtocol. Ids or positions outside the
+// wire format's limits, or an empty ids or logits, are refused before
+// anything is sent, and the session goes on.
+func (c *Client) RunTokens(pos int, ids []int, logits []float32) error {
+	switch {
+	case len(ids) == 0:
+		return errors.New("offload: no tokens to run")
+	case len(logits) == 0 || len(logits) > MaxVocab:
+		return fmt.Errorf("offload: room for %d logits (want 1..%d)", len(logits), MaxVocab)
+	case pos < 0 || pos > MaxContext-len(ids):
+		return fmt.Errorf("offload: positions [%d, %d) are outside [0, %d)", pos, pos+len(ids), MaxContext)
+	}
+	for i, id := range ids {
+		if id < 0 || id >= MaxVocab {
+			return fmt.Errorf("offload: token %d: id %d is outside [0, %d)", i, id, MaxVocab)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(MaxPositions, len(ids))
+		resp, err := c.exchange(Tokens{Pos: pos, IDs: ids[:n]})
+		if err != nil {
+			return err
+		}
+		answer, ok := resp.(Logits)
+		if !ok {
+			return c.fail(fmt.Errorf("%w: Tokens answered by %T", ErrProtocol, resp))
+		}
+		if len(answer.Values) != len(logits) {
+			return c.fail(fmt.Errorf("%w: Tokens answered by %d logits, want %d", ErrProtocol, len(answer.Values), len(logits)))
+		}
+		if n == len(ids) {
+			copy(logits, answer.Values)
+		}
+		pos, ids = pos+n, ids[n:]
+	}
+	return nil
 }
 
 // Close ends the session on the server.

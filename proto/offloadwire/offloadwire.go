@@ -31,18 +31,31 @@
 //	  → Hidden  0x04  n×dim float32 little-endian: those states after layer to−1
 //	Close   0x05  (no fields)
 //	  → Closed  0x06  (no fields)
+//	Tokens  0x08  uvarint pos · uvarint n (1..MaxPositions; pos+n ≤ MaxContext)
+//	              · n×uvarint token id (each < MaxVocab): the tokens at
+//	              positions pos…pos+n−1
+//	  → Logits  0x09  m×float32 little-endian (1..MaxVocab values): the
+//	              logits after the last of those tokens
 //
 // Any request may instead be answered by
 //
 //	Error   0x07  UTF-8 message (1..MaxErrorLen bytes)
 //
 // after which the server closes the stream: an error ends the session.
-// The first request must be Open. A Forward's pos is at most the number of
-// positions the session holds (equal to continue; less to rewind, which
-// replaces the positions from pos on). The server keeps the KV cache of
-// layers [from, to) for the session's positions until the stream ends, in
-// float32 and without a sliding window (so a client session with an f16
-// cache or a window differs from an all-local run with those options).
+// The first request must be Open. A Forward's or a Tokens' pos is at most
+// the number of positions the session holds (equal to continue; less to
+// rewind, which replaces the positions from pos on); Forward and Tokens
+// share the session's positions. The server keeps the KV cache of layers
+// [from, to) for the session's positions until the stream ends, in float32
+// and without a sliding window (so a client session with an f16 cache or a
+// window differs from an all-local run with those options).
+//
+// A Tokens request is valid only in a session whose range is the whole
+// model (from 0, to the model's layer count): the server embeds the
+// tokens, runs every layer on them, keeping every layer's KV cache, and
+// answers with the logits (the final norm and the classifier) of the last
+// position, as many values as the model's vocabulary. It serves a client
+// that lacks the model's embedding and classifier.
 //
 // Varints are unsigned LEB128 in minimal form (multiformats uvarint);
 // every message has exactly one encoding, and a body with bytes after its
@@ -77,11 +90,17 @@ const (
 	MaxDim       = 1 << 20  // width of a hidden state (one always fits in a frame)
 	MaxCIDLen    = 128      // bytes of the binary root CID
 	MaxErrorLen  = 1024     // bytes of an error message
+	MaxVocab     = 1 << 20  // values of one Logits, and the bound of a token id
 )
 
-// maxValues is the most float32 values a Forward or Hidden carries: what
-// fits in a frame after the type byte and a Forward's two varints.
+// maxValues is the most float32 values a Forward, Hidden or Logits
+// carries: what fits in a frame after the type byte and a Forward's two
+// varints.
 const maxValues = (MaxFrameSize - 16) / 4
+
+// A Logits of MaxVocab values fits in a frame (the constant overflows
+// otherwise).
+const _ uint = maxValues - MaxVocab
 
 // Message types, the first byte of a body.
 const (
@@ -92,12 +111,15 @@ const (
 	typeClose
 	typeClosed
 	typeError
+	typeTokens
+	typeLogits
 )
 
 // ErrProtocol marks a frame or message that breaks the wire format.
 var ErrProtocol = errors.New("offload: protocol violation")
 
-// Message is one of Open, Opened, Forward, Hidden, Close, Closed and Error.
+// Message is one of Open, Opened, Forward, Hidden, Close, Closed, Tokens,
+// Logits and Error.
 type Message interface {
 	kind() byte
 	check() error                  // the limits a valid message meets
@@ -131,6 +153,19 @@ type Forward struct {
 // layers.
 type Hidden struct {
 	States []float32
+}
+
+// Tokens asks a whole-model session to run the model on the token ids
+// IDs at positions Pos…Pos+len(IDs)−1.
+type Tokens struct {
+	Pos int
+	IDs []int
+}
+
+// Logits answers a Tokens with the logits after its last token, one value
+// for each token of the model's vocabulary.
+type Logits struct {
+	Values []float32
 }
 
 // Close ends a session; Closed acknowledges it.
@@ -168,6 +203,8 @@ func (Hidden) kind() byte  { return typeHidden }
 func (Close) kind() byte   { return typeClose }
 func (Closed) kind() byte  { return typeClosed }
 func (Error) kind() byte   { return typeError }
+func (Tokens) kind() byte  { return typeTokens }
+func (Logits) kind() byte  { return typeLogits }
 
 func (m Open) check() error {
 	switch {
@@ -209,6 +246,29 @@ func (m Hidden) check() error {
 	return nil
 }
 
+func (m Tokens) check() error {
+	n := len(m.IDs)
+	switch {
+	case n < 1 || n > MaxPositions:
+		return fmt.Errorf("tokens of %d positions (want 1..%d)", n, MaxPositions)
+	case m.Pos < 0 || m.Pos > MaxContext-n:
+		return fmt.Errorf("positions [%d, %d) are outside [0, %d)", m.Pos, m.Pos+n, MaxContext)
+	}
+	for i, id := range m.IDs {
+		if id < 0 || id >= MaxVocab {
+			return fmt.Errorf("token %d: id %d is outside [0, %d)", i, id, MaxVocab)
+		}
+	}
+	return nil
+}
+
+func (m Logits) check() error {
+	if len(m.Values) == 0 || len(m.Values) > MaxVocab {
+		return fmt.Errorf("%d logits (want 1..%d)", len(m.Values), MaxVocab)
+	}
+	return nil
+}
+
 func (Close) check() error  { return nil }
 func (Closed) check() error { return nil }
 
@@ -238,7 +298,17 @@ func (m Forward) appendFields(b []byte) []byte {
 	return appendFloats(b, m.States)
 }
 
+func (m Tokens) appendFields(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(m.Pos))
+	b = binary.AppendUvarint(b, uint64(len(m.IDs)))
+	for _, id := range m.IDs {
+		b = binary.AppendUvarint(b, uint64(id))
+	}
+	return b
+}
+
 func (m Hidden) appendFields(b []byte) []byte { return appendFloats(b, m.States) }
+func (m Logits) appendFields(b []byte) []byte { return appendFloats(b, m.Values) }
 func (Close) appendFields(b []byte) []byte    { return b }
 func (Closed) appendFields(b []byte) []byte   { return b }
 func (m Error) appendFields(b []byte) []byte  { return append(b, m.Message...) }
@@ -263,7 +333,27 @@ func (Forward) decodeFields(d *decoder) Message {
 	return Forward{Pos: d.bounded(MaxContext), N: d.bounded(MaxPositions), States: d.floats()}
 }
 
+func (Tokens) decodeFields(d *decoder) Message {
+	m := Tokens{Pos: d.bounded(MaxContext)}
+	n := d.bounded(MaxPositions)
+	if d.err != nil {
+		return m
+	}
+	// Every id takes at least a byte: the slice is no longer than the ids
+	// the bytes left can hold.
+	m.IDs = make([]int, 0, min(n, len(d.b)))
+	for range n {
+		id := d.bounded(MaxVocab - 1)
+		if d.err != nil {
+			return m
+		}
+		m.IDs = append(m.IDs, id)
+	}
+	return m
+}
+
 func (Hidden) decodeFields(d *decoder) Message { return Hidden{d.floats()} }
+func (Logits) decodeFields(d *decoder) Message { return Logits{d.floats()} }
 func (Close) decodeFields(*decoder) Message    { return Close{} }
 func (Closed) decodeFields(*decoder) Message   { return Closed{} }
 func (Error) decodeFields(d *decoder) Message  { return Error{string(d.bytes(len(d.b)))} }
@@ -272,6 +362,7 @@ func (Error) decodeFields(d *decoder) Message  { return Error{string(d.bytes(len
 var messages = map[byte]Message{
 	typeOpen: Open{}, typeOpened: Opened{}, typeForward: Forward{}, typeHidden: Hidden{},
 	typeClose: Close{}, typeClosed: Closed{}, typeError: Error{},
+	typeTokens: Tokens{}, typeLogits: Logits{},
 }
 
 // Encode returns the body of m, or an error when m breaks the limits (a

@@ -37,6 +37,10 @@ func validMessages(t testing.TB) []Message {
 		Hidden{States: []float32{1, 2, 3}},
 		Close{}, Closed{},
 		Error{"no such model"},
+		Tokens{Pos: 3, IDs: []int{1, 0, 300, MaxVocab - 1}},
+		Tokens{Pos: MaxContext - 1, IDs: []int{5}},
+		Tokens{Pos: 0, IDs: make([]int, MaxPositions)},
+		Logits{Values: []float32{-1, 0.25, float32(math.Inf(-1))}},
 	}
 }
 
@@ -89,6 +93,14 @@ func TestEncodeRefuses(t *testing.T) {
 		"long error":        Error{strings.Repeat("x", MaxErrorLen+1)},
 		"error not UTF-8":   Error{"\xff"},
 		"negative position": Forward{Pos: -1, N: 1, States: []float32{1}},
+		"no tokens":         Tokens{Pos: 0},
+		"too many tokens":   Tokens{Pos: 0, IDs: make([]int, MaxPositions+1)},
+		"tokens past":       Tokens{Pos: MaxContext - 1, IDs: []int{1, 2}},
+		"tokens before 0":   Tokens{Pos: -1, IDs: []int{1}},
+		"id over vocab":     Tokens{Pos: 0, IDs: []int{1, MaxVocab}},
+		"negative id":       Tokens{Pos: 0, IDs: []int{-1}},
+		"no logits":         Logits{},
+		"too many logits":   Logits{Values: make([]float32, MaxVocab+1)},
 	} {
 		if _, err := Encode(m); !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: %v, want a protocol error", name, err)
@@ -103,29 +115,42 @@ func TestEncodeRefuses(t *testing.T) {
 func badBodies(t testing.TB) map[string][]byte {
 	root := testRoot(t).Bytes()
 	return map[string][]byte{
-		"empty":              {},
-		"unknown type":       {0x42},
-		"zero type":          {0},
-		"open truncated":     {typeOpen, byte(len(root))},
-		"open no CID":        cat([]byte{typeOpen, 0}, uvarint(0), uvarint(1), uvarint(0)),
-		"open bad CID":       cat([]byte{typeOpen, 3, 0xff, 0xff, 0xff}, uvarint(0), uvarint(1), uvarint(0)),
-		"open empty range":   cat([]byte{typeOpen, byte(len(root))}, root, uvarint(4), uvarint(4), uvarint(0)),
-		"open huge to":       cat([]byte{typeOpen, byte(len(root))}, root, uvarint(0), uvarint(1<<40), uvarint(0)),
-		"open long CID":      cat([]byte{typeOpen}, uvarint(MaxCIDLen+1)),
-		"open trailing":      cat([]byte{typeOpen, byte(len(root))}, root, uvarint(0), uvarint(1), uvarint(0), []byte{0}),
-		"non-minimal varint": cat([]byte{typeOpen, 0x80 | byte(len(root)), 0}, root, uvarint(0), uvarint(1), uvarint(0)),
-		"opened zero dim":    {typeOpened, 1, 0},
-		"forward zero n":     {typeForward, 0, 0},
-		"forward many":       cat([]byte{typeForward, 0}, uvarint(MaxPositions+1), make([]byte, 4*(MaxPositions+1))),
-		"forward ragged":     {typeForward, 0, 2, 0, 0, 0, 0, 0, 0},
-		"forward odd bytes":  {typeForward, 0, 1, 0, 0, 0},
-		"forward no states":  {typeForward, 0, 1},
-		"hidden empty":       {typeHidden},
-		"hidden odd bytes":   {typeHidden, 1, 2},
-		"close trailing":     {typeClose, 0},
-		"error empty":        {typeError},
-		"error not UTF-8":    {typeError, 0xff},
-		"varint flood":       append([]byte{typeOpened}, bytes.Repeat([]byte{0xff}, 20)...),
+		"empty":                  {},
+		"unknown type":           {0x42},
+		"zero type":              {0},
+		"open truncated":         {typeOpen, byte(len(root))},
+		"open no CID":            cat([]byte{typeOpen, 0}, uvarint(0), uvarint(1), uvarint(0)),
+		"open bad CID":           cat([]byte{typeOpen, 3, 0xff, 0xff, 0xff}, uvarint(0), uvarint(1), uvarint(0)),
+		"open empty range":       cat([]byte{typeOpen, byte(len(root))}, root, uvarint(4), uvarint(4), uvarint(0)),
+		"open huge to":           cat([]byte{typeOpen, byte(len(root))}, root, uvarint(0), uvarint(1<<40), uvarint(0)),
+		"open long CID":          cat([]byte{typeOpen}, uvarint(MaxCIDLen+1)),
+		"open trailing":          cat([]byte{typeOpen, byte(len(root))}, root, uvarint(0), uvarint(1), uvarint(0), []byte{0}),
+		"non-minimal varint":     cat([]byte{typeOpen, 0x80 | byte(len(root)), 0}, root, uvarint(0), uvarint(1), uvarint(0)),
+		"opened zero dim":        {typeOpened, 1, 0},
+		"forward zero n":         {typeForward, 0, 0},
+		"forward many":           cat([]byte{typeForward, 0}, uvarint(MaxPositions+1), make([]byte, 4*(MaxPositions+1))),
+		"forward ragged":         {typeForward, 0, 2, 0, 0, 0, 0, 0, 0},
+		"forward odd bytes":      {typeForward, 0, 1, 0, 0, 0},
+		"forward no states":      {typeForward, 0, 1},
+		"hidden empty":           {typeHidden},
+		"hidden odd bytes":       {typeHidden, 1, 2},
+		"close trailing":         {typeClose, 0},
+		"error empty":            {typeError},
+		"error not UTF-8":        {typeError, 0xff},
+		"varint flood":           append([]byte{typeOpened}, bytes.Repeat([]byte{0xff}, 20)...),
+		"tokens non-minimal":     {typeTokens, 0, 1, 0x81, 0x00},
+		"tokens non-minimal pos": {typeTokens, 0x80, 0x00, 1, 5},
+		"tokens trailing":        {typeTokens, 0, 1, 5, 0},
+		"tokens zero n":          {typeTokens, 0, 0},
+		"tokens many":            cat([]byte{typeTokens, 0}, uvarint(MaxPositions+1), make([]byte, MaxPositions+1)),
+		"tokens short":           {typeTokens, 0, 3, 1, 2},
+		"tokens no ids":          {typeTokens, 0, 1},
+		"tokens id too big":      cat([]byte{typeTokens, 0, 2, 1}, uvarint(MaxVocab)),
+		"tokens huge id":         cat([]byte{typeTokens, 0, 1}, uvarint(1<<62)),
+		"tokens past":            cat([]byte{typeTokens}, uvarint(MaxContext-1), []byte{2, 1, 1}),
+		"tokens huge pos":        cat([]byte{typeTokens}, uvarint(MaxContext+1), []byte{1, 1}),
+		"logits empty":           {typeLogits},
+		"logits odd bytes":       {typeLogits, 0, 0, 0, 0, 1},
 	}
 }
 
@@ -134,6 +159,35 @@ func TestDecodeRejects(t *testing.T) {
 		if m, err := Decode(body); !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: %#v, %v; want a protocol error", name, m, err)
 		}
+	}
+	// Too large for a fuzz seed.
+	if m, err := Decode(append([]byte{typeLogits}, make([]byte, 4*(MaxVocab+1))...)); !errors.Is(err, ErrProtocol) {
+		t.Errorf("logits over MaxVocab: %T, %v; want a protocol error", m, err)
+	}
+}
+
+// Tokens travel id for id, and a Logits of a model's whole vocabulary fits
+// in a frame.
+func TestTokensAndLogits(t *testing.T) {
+	ids := []int{0, 127, 128, 16383, 16384, MaxVocab - 1}
+	body, err := Encode(Tokens{Pos: 1 << 19, IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cat([]byte{typeTokens}, uvarint(1<<19), uvarint(uint64(len(ids))))
+	for _, id := range ids {
+		want = append(want, uvarint(uint64(id))...)
+	}
+	if !bytes.Equal(body, want) {
+		t.Fatalf("Tokens encode to %x, want %x", body, want)
+	}
+	m, err := Decode(body)
+	if got, ok := m.(Tokens); err != nil || !ok || got.Pos != 1<<19 || !reflect.DeepEqual(got.IDs, ids) {
+		t.Fatalf("%x decodes to %#v, %v", body, m, err)
+	}
+	body, err = Encode(Logits{Values: make([]float32, MaxVocab)})
+	if err != nil || len(body) != 1+4*MaxVocab || len(body) > MaxFrameSize {
+		t.Fatalf("a Logits of MaxVocab values: %d bytes, %v", len(body), err)
 	}
 }
 
@@ -217,6 +271,10 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{5, 1})
 	f.Add(append(uvarint(MaxFrameSize), 1, 2, 3))
 	f.Add(append(uvarint(3*wirebuf.Chunk), make([]byte, wirebuf.Chunk+5)...))
+	buf.Reset()
+	_ = WriteFrame(&buf, []byte{typeTokens, 0, 2, 1, 0x80, 0x01})
+	_ = WriteFrame(&buf, []byte{typeLogits, 0, 0, 0x80, 0x3f})
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, in []byte) {
 		src := &alloctest.Reader{R: bytes.NewReader(in)}
 		r := bufio.NewReader(src)
