@@ -208,8 +208,9 @@ export class Model {
   /**
    * Resolves with {components, remoteLayers, bytes, architecture, transport}
    * as soon as the model can generate: with a libp2p peer that runs layers,
-   * once the tokenizer, embed and head are loaded (the layers not loaded
-   * yet run on the peer); otherwise once every component is.
+   * once the tokenizer is loaded (the peer runs the whole model until the
+   * embed and head are, then the layers not loaded yet); otherwise once
+   * every component is.
    * @returns {Promise<import('./ipfs-accelerate').ViableInfo>}
    */
   waitForMinimumViableModel() {

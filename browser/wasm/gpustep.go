@@ -59,6 +59,9 @@ type checkPass struct {
 // three positions and a decode step for a layer, two positions for the
 // head.
 func (g *gpuDevice) pendingChecks(model *llama.Model) []stepCheck {
+	if !model.HasHead() {
+		return nil // its sessions run on a peer
+	}
 	g.mu.Lock()
 	var layers []int
 	for l := range model.Layers {

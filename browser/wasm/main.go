@@ -278,7 +278,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	if err != nil {
 		return nil, err
 	}
-	plan, err := loader.Plan(m.Manifest, loader.PlanOptions{Offload: offload, Budget: int64(option(o, "maxLocalBytes", 0))})
+	plan, err := loader.Plan(m.Manifest, loader.PlanOptions{Offload: offload, OffloadHead: offload, Budget: int64(option(o, "maxLocalBytes", 0))})
 	if err != nil {
 		return nil, fmt.Errorf("maxMemoryUsageMB: %w", err)
 	}
@@ -333,6 +333,17 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			gpu.placeOrNote(model, backend)
 			e.set(model, m.Manifest, root, peer, gpu, kernels().name)
 			call(o.Get("onViable"), info())
+		case c.Name == loader.ComponentEmbed || c.Name == loader.ComponentHead:
+			// The embedding and classifier, local from the next generation
+			// on once both are here.
+			if !have[loader.ComponentEmbed] || !have[loader.ComponentHead] {
+				continue
+			}
+			if err := m.AddHead(ctx, model, opts); err != nil {
+				return nil, err
+			}
+			placeKernels(kernels().device, model)
+			gpu.placeOrNote(model, backend)
 		default: // a layer, local from the next generation on
 			layer, _ := c.Layer()
 			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
@@ -397,9 +408,9 @@ func (e *engine) generate(_ js.Value, args []js.Value) any {
 func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string, opts generate.Options, onToken js.Value) (string, error) {
 	var resume func(error) bool
 	if peer.Type() == js.TypeObject {
-		remote := newRemoteLayers(peer, root, opts.Session.Context)
+		remote := newRemoteLayers(peer, root, m.Layers, opts.Session.Context)
 		defer remote.close()
-		opts.Session.Offload = remote.run
+		opts.Session.Offload, opts.Session.Remote = remote.run, remote.runAll
 		resume = e.resume(m, remote)
 	}
 	e.mu.Lock()

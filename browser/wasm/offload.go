@@ -11,14 +11,16 @@ import (
 	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
-// remoteLayers runs the layers a generation's session lacks on the peer
-// the page is connected to, one offload session per layer range, over
-// streams JS opens: peer is {open(protocol) → Promise<handle>,
-// exchange(handle, body) → Promise<body>, close(handle)}. It serves as a
-// session's Offload hook for one generation; close ends its sessions.
+// remoteLayers runs what a generation's session lacks on the peer the
+// page is connected to, one offload session per layer range, over streams
+// JS opens: peer is {open(protocol) → Promise<handle>, exchange(handle,
+// body) → Promise<body>, close(handle)}. It serves as a session's Offload
+// hook, and its Remote hook while the model lacks its embedding and
+// classifier, for one generation; close ends its sessions.
 type remoteLayers struct {
 	peer    js.Value
 	root    cid.Cid
+	layers  int // the model's
 	context int // the session's positions (0: the model's)
 	ranges  map[[2]int]*remoteRange
 	served  int // offload calls that succeeded
@@ -30,8 +32,8 @@ type remoteRange struct {
 	handle js.Value
 }
 
-func newRemoteLayers(peer js.Value, root cid.Cid, context int) *remoteLayers {
-	return &remoteLayers{peer: peer, root: root, context: context, ranges: map[[2]int]*remoteRange{}}
+func newRemoteLayers(peer js.Value, root cid.Cid, layers, context int) *remoteLayers {
+	return &remoteLayers{peer: peer, root: root, layers: layers, context: context, ranges: map[[2]int]*remoteRange{}}
 }
 
 // offloadError is a failure of the peer or of the way to it, as opposed to
@@ -45,15 +47,39 @@ func (e offloadError) Unwrap() error { return e.err }
 // [from, to) the first time that range is asked for. Its errors are
 // offloadErrors (the session names the layers).
 func (r *remoteLayers) run(from, to, pos int, h []float32) error {
+	rr, err := r.session(from, to)
+	if err != nil {
+		return err
+	}
+	if err := rr.client.RunLayers(from, to, pos, h); err != nil {
+		return offloadError{err}
+	}
+	r.served++
+	return nil
+}
+
+// session is the session for [from, to), opened the first time.
+func (r *remoteLayers) session(from, to int) (*remoteRange, error) {
 	rr, ok := r.ranges[[2]int{from, to}]
 	if !ok {
 		var err error
 		if rr, err = r.open(from, to); err != nil {
-			return offloadError{fmt.Errorf("opening an offload session: %w", err)}
+			return nil, offloadError{fmt.Errorf("opening an offload session: %w", err)}
 		}
 		r.ranges[[2]int{from, to}] = rr
 	}
-	if err := rr.client.RunLayers(from, to, pos, h); err != nil {
+	return rr, nil
+}
+
+// runAll is the llama.SessionOptions.Remote hook: the whole model, on a
+// session over every layer opened the first time. Its errors are
+// offloadErrors.
+func (r *remoteLayers) runAll(pos int, tokens []int, logits []float32) error {
+	rr, err := r.session(0, r.layers)
+	if err != nil {
+		return err
+	}
+	if err := rr.client.RunTokens(pos, tokens, logits); err != nil {
 		return offloadError{err}
 	}
 	r.served++
