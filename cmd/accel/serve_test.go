@@ -155,9 +155,9 @@ func get(t *testing.T, url string) string {
 
 // A daemon answers for a model it does not hold: C, connected to A and B,
 // which hold stories260K, answers a greedy chat naming the model's CID with
-// A's text, having fetched the tokenizer, embed and head and run the
-// layers on A or B (their offload servers opened sessions for it), and
-// has the model pinned afterwards.
+// A's text, having fetched the tokenizer alone and run the model on A or B
+// (their offload servers opened sessions for it), and has the model
+// pinned afterwards.
 func TestInferenceFetchesModel(t *testing.T) {
 	needModels(t)
 	repoA, repoB := newRepo(t), newRepo(t)
