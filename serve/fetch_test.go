@@ -135,6 +135,22 @@ func (f *fixture) answer(t *testing.T, root cid.Cid) string {
 	return decodeAs[completion](t, body).Choices[0].Text
 }
 
+// answersHereOncePinned lets pf's pin go on, waits for it, and checks that
+// the model at root then answers text with every part of it here: peer
+// opens no session for it.
+func (f *fixture) answersHereOncePinned(t *testing.T, pf *peerFetcher, root cid.Cid, peer *offload.Server, text string) {
+	t.Helper()
+	close(pf.release)
+	f.waitMetric(t, 0, "accel_inference_models_fetching")
+	opened := peer.Stats().Opened
+	if again := f.answer(t, root); again != text {
+		t.Fatalf("pinned, answered %q, not %q", again, text)
+	}
+	if peer.Stats().Opened != opened {
+		t.Fatal("pinned, the model still ran on the peer")
+	}
+}
+
 // A model not pinned here answers at once, its layers running on a peer
 // while its pin goes on (not on the gateway, where it is not found): the first peer refuses the prompt's hidden
 // states part way into the session, and the generation goes on on the
@@ -166,15 +182,7 @@ func TestAnswerWhileFetching(t *testing.T) {
 		t.Fatalf("%v models fetching, want 1", got)
 	}
 
-	close(pf.release)
-	f.waitMetric(t, 0, "accel_inference_models_fetching")
-	opened := servers[1].Stats().Opened
-	if again := f.answer(t, root); again != text {
-		t.Fatalf("pinned, answered %q, not %q", again, text)
-	}
-	if servers[1].Stats().Opened != opened {
-		t.Fatal("pinned, the model still ran layers on the peer")
-	}
+	f.answersHereOncePinned(t, pf, root, servers[1], text)
 	if pins, err := f.repo.Pins(ctx); err != nil || len(pins) != 1 || pins[0].CID != root {
 		t.Fatalf("pins %v: %v", pins, err)
 	}
@@ -197,15 +205,7 @@ func TestAnswerWithTheTokenizerAlone(t *testing.T) {
 		t.Fatal("a model without its head and layers counts as loaded whole")
 	}
 
-	close(pf.release)
-	f.waitMetric(t, 0, "accel_inference_models_fetching")
-	opened := servers[0].Stats().Opened
-	if again := f.answer(t, root); again != text {
-		t.Fatalf("pinned, answered %q, not %q", again, text)
-	}
-	if servers[0].Stats().Opened != opened {
-		t.Fatal("pinned, the model still ran on the peer")
-	}
+	f.answersHereOncePinned(t, pf, root, servers[0], text)
 	if f.srv.Loaded(root) == nil {
 		t.Fatal("the model, whole, is not offered to the offload server")
 	}

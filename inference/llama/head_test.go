@@ -114,6 +114,22 @@ func sameLogits(t *testing.T, what string, s, ref *llama.Session, chunk []int) {
 // arrives, new sessions run it locally and offload the blocks, while the
 // sessions already running keep running remotely; once the blocks arrive
 // too, it is the full model.
+// headless returns a Q8_0 model's source, the whole model, and a partial
+// one with nothing loaded.
+func headless(t *testing.T) (llama.Config, *tokenizer.Tokenizer, llama.TensorSource, *llama.Model, *llama.Model) {
+	t.Helper()
+	cfg, tok, src := synthSource(t, gguf.Q8_0)
+	full, err := llama.New(cfg, tok, src, llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.NewPartial(cfg, tok, nothing, llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, tok, src, full, m
+}
+
 func TestHeadlessRunsRemotely(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -198,15 +214,7 @@ func TestHeadlessRunsRemotely(t *testing.T) {
 // The head arrives while sessions run: each runs remotely or locally, as
 // the model was when it started, with the same logits.
 func TestAddHeadWhileRunning(t *testing.T) {
-	cfg, tok, src := synthSource(t, gguf.Q8_0)
-	full, err := llama.New(cfg, tok, src, llama.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := llama.NewPartial(cfg, tok, nothing, llama.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, src, full, m := headless(t)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := m.AddHead(src, llama.Options{}); err != nil {
@@ -223,21 +231,13 @@ func TestAddHeadWhileRunning(t *testing.T) {
 		for _, chunk := range chunks {
 			sameLogits(t, fmt.Sprintf("%d remote calls", calls), s, ref, chunk)
 		}
-		m.Size()
+		m.Size() // reads what AddHead writes: the race detector checks it is published safely
 	}
 	wg.Wait()
 }
 
 func TestHeadErrors(t *testing.T) {
-	cfg, tok, src := synthSource(t, gguf.Q8_0)
-	full, err := llama.New(cfg, tok, src, llama.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := llama.NewPartial(cfg, tok, nothing, llama.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, tok, src, full, m := headless(t)
 	if _, err := m.NewSession(llama.SessionOptions{}).Forward(chunks[0]); err == nil || !strings.Contains(err.Error(), "no Remote hook") {
 		t.Errorf("a head-less session without a Remote hook: %v", err)
 	}
