@@ -67,17 +67,17 @@ export class IPFSAccelerate {
    */
   async loadModel(cid, { onProgress, onComponentLoaded, threads = defaultThreads() } = {}) {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadModel: options.threads is ${threads}, not a whole number of at least 1`);
-    const { backend, backendReason } = await this.getCapabilities();
-    if (!backend) throw new Error(`loadModel: no backend: ${backendReason}`);
-    const { transports } = this.#options;
-    const peer = await this.#connect();
-    const useGateway = transports.includes('gateway');
-    if (!peer && !useGateway) {
-      throw new Error(`loadModel: no transport left: libp2p did not connect and 'gateway' is not among transports ${JSON.stringify(transports)}`);
-    }
-    const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
-    const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
+    // The runtime starts (accel.wasm compiles, Go starts) while the
+    // capabilities are probed and libp2p connects.
     const worker = new Worker(new URL('./worker.js', import.meta.url));
+    let sources;
+    try {
+      sources = await this.#sources();
+    } catch (err) {
+      worker.terminate();
+      throw err;
+    }
+    const { backend, peer, gateway, offload } = sources;
     const { kernels, cacheQuotaMB, maxMemoryUsageMB, webgpuFeatures } = this.#options;
     const model = new Model(worker, cid, { gateway, peer, offload, backend, kernels, threads, webgpuFeatures, cacheQuotaMB, maxMemoryUsageMB }, { onProgress, onComponentLoaded });
     let viable;
@@ -94,6 +94,25 @@ export class IPFSAccelerate {
     uses.simd = uses.kernels !== 'go';
     uses.threads = viable.backend.threads;
     return model;
+  }
+
+  /**
+   * The backend a load runs on and where its blocks come from: the libp2p
+   * connection (null: none), the gateway URLs (null: none) and whether the
+   * peer runs the layers the page does not hold.
+   */
+  async #sources() {
+    const { backend, backendReason } = await this.getCapabilities();
+    if (!backend) throw new Error(`loadModel: no backend: ${backendReason}`);
+    const { transports } = this.#options;
+    const peer = await this.#connect();
+    const useGateway = transports.includes('gateway');
+    if (!peer && !useGateway) {
+      throw new Error(`loadModel: no transport left: libp2p did not connect and 'gateway' is not among transports ${JSON.stringify(transports)}`);
+    }
+    const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
+    const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
+    return { backend, peer, gateway, offload };
   }
 
   /**
