@@ -291,7 +291,7 @@ func (s *session) open(m offloadwire.Open) (offloadwire.Message, error) {
 	s.tag = fmt.Sprintf("accel-offload-%d", s.server.tags.Add(1))
 	s.server.host.ConnManager().Protect(s.peer, s.tag)
 	s.model, s.from, s.to = model, m.From, m.To
-	s.run = model.NewSession(llama.SessionOptions{Context: positions})
+	s.run = model.NewSession(llama.SessionOptions{Context: positions, Layers: [2]int{m.From, m.To}})
 	return offloadwire.Opened{Session: s.server.ids.Add(1), Dim: model.Dim}, nil
 }
 

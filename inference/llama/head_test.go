@@ -324,3 +324,38 @@ func TestHeadErrors(t *testing.T) {
 		t.Errorf("adding the head twice: %v", err)
 	}
 }
+
+// A session limited to a range of layers holds their KV cache alone, runs
+// them as a whole-model session does, and refuses the others.
+func TestSessionLayerRange(t *testing.T) {
+	cfg, tok, src := synthSource(t, gguf.Q8_0)
+	full, err := llama.New(cfg, tok, src, llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := make([]float32, 3*cfg.Dim)
+	for i := range h {
+		h[i] = float32(i%7) - 3
+	}
+	want := slices.Clone(h)
+	whole := full.NewSession(llama.SessionOptions{})
+	if err := whole.RunLayers(1, 2, 0, want); err != nil {
+		t.Fatal(err)
+	}
+	s := full.NewSession(llama.SessionOptions{Layers: [2]int{1, 2}})
+	if err := s.RunLayers(1, 2, 0, h); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(h, want) {
+		t.Fatal("layer 1 in a session of that layer differs from a whole session's")
+	}
+	if got, all := s.KVCache().Bytes(), whole.KVCache().Bytes(); got*cfg.Layers != all {
+		t.Fatalf("the session of one layer holds %d bytes of KV cache, a whole one %d for %d layers", got, all, cfg.Layers)
+	}
+	if err := s.RunLayers(0, 2, 3, make([]float32, cfg.Dim)); err == nil || !strings.Contains(err.Error(), "outside the session's [1, 2)") {
+		t.Fatalf("layers [0, 2) in a session of [1, 2): %v", err)
+	}
+	if _, err := s.Forward([]int{1}); err == nil {
+		t.Fatal("a session of one layer ran the whole model")
+	}
+}

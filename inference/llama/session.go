@@ -38,6 +38,11 @@ type SessionOptions struct {
 	// A session with a sliding window runs every local block itself: an
 	// accelerator attends over the whole context.
 	Accelerator Accelerator
+	// Layers, when not zero, are the layers [Layers[0], Layers[1]) the
+	// session runs: its KV cache holds those alone, and a Forward or a
+	// RunLayers outside them fails (a server running a peer's layer range
+	// holds no more than that range).
+	Layers [2]int
 }
 
 // Accelerator runs maximal runs of a session's local blocks on a device
@@ -76,7 +81,8 @@ type Session struct {
 	places  []placement // where each block runs, fixed when the session starts
 	offload func(from, to, pos int, h []float32) error
 	accel   Accelerator
-	whole   bool // the model lacked its head when the session started: remote runs everything
+	whole   bool   // the model lacked its head when the session started: remote runs everything
+	runs    [2]int // the layers it may run
 	remote  func(pos int, tokens []int, logits []float32) error
 	// Pos is the number of positions Forward has processed.
 	Pos int
@@ -108,6 +114,10 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 		accel = nil
 	}
 	whole := !m.HasHead()
+	runs := [2]int{0, m.Layers}
+	if opts.Layers != ([2]int{}) {
+		runs = opts.Layers
+	}
 	places, held := make([]placement, m.Layers), make([]bool, m.Layers)
 	for l := range places {
 		switch {
@@ -116,7 +126,7 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 		case accel != nil && accel.Takes(l):
 			places[l] = onAccelerator
 		default:
-			held[l] = true
+			held[l] = l >= runs[0] && l < runs[1]
 		}
 	}
 	return &Session{
@@ -127,6 +137,7 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 		accel:   accel,
 		whole:   whole,
 		remote:  opts.Remote,
+		runs:    runs,
 		kv:      newKVCache(held, capacity, m.KVDim(), window, opts.F16Cache),
 		final:   make([]float32, m.Dim),
 		logits:  make([]float32, m.Vocab),
@@ -240,8 +251,8 @@ func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error
 		return false, errWhole
 	}
 	c := s.model.Config
-	if from < 0 || to > c.Layers || from >= to {
-		return false, fmt.Errorf("llama: layer range [%d, %d) is outside [0, %d)", from, to, c.Layers)
+	if from < s.runs[0] || to > min(s.runs[1], c.Layers) || from >= to {
+		return false, fmt.Errorf("llama: layer range [%d, %d) is outside the session's [%d, %d)", from, to, s.runs[0], s.runs[1])
 	}
 	if len(h) == 0 || len(h)%c.Dim != 0 {
 		return false, fmt.Errorf("llama: hidden state of %d values is not a whole number of %d-wide rows", len(h), c.Dim)
