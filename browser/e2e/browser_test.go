@@ -294,9 +294,9 @@ func TestBrowserModelAPI(t *testing.T) {
 		const acc = new IPFSAccelerate({ transports: ['websocket'] });
 		const usesBefore = { ...(await acc.getCapabilities()).uses };
 		const model = await acc.loadModel(`+jsString(root)+`);
+		await model.waitForLoad();
 		const capabilities = await acc.getCapabilities();
 		const stats = await model.getBackendStats();
-		await model.waitForLoad();
 		const loaded = model.getLoadedComponents();
 		const { modelBytes, wasmBytes } = await model.getMemoryUsage();
 		const memory = { modelBytes, wasmBytes };

@@ -98,10 +98,11 @@ export interface Capabilities {
    * What the runtime uses: backend as above; kernels, its matrix kernels (see
    * IPFSAccelerateOptions.kernels), and simd, whether they use WebAssembly SIMD: 'go' and false
    * where the SDK's kernels or the browser have no SIMD or the options ask for 'go', else null
-   * until loadModel resolves (a self-test at load chooses them; later loads record theirs);
+   * until loadModel resolves (a self-test at load chooses them; later loads record theirs) or,
+   * when a daemon runs the whole model at first, until Model.waitForLoad does;
    * threads, how many threads run the kernels: 1 where they are Go's or threads cannot run (the
    * SDK's code or the browser has no threads, the page is not cross-origin isolated), else null
-   * until loadModel resolves (LoadOptions.threads, where the kernel workers started). The browser
+   * until then (LoadOptions.threads, where the kernel workers started). The browser
    * may offer SIMD and threads (wasmSimd, wasmThreads) while the runtime uses neither.
    */
   uses: {

@@ -88,11 +88,16 @@ export class IPFSAccelerate {
       throw err;
     }
     // The matrix kernels and their threads are chosen at load (a
-    // self-test): what the capabilities could not tell before.
+    // self-test): what the capabilities could not tell before. A model
+    // that a daemon runs whole at first chooses them during the rest of
+    // its load.
     const { uses } = await this.getCapabilities();
-    uses.kernels = viable.backend.kernels;
-    uses.simd = uses.kernels !== 'go';
-    uses.threads = viable.backend.threads;
+    const record = ({ kernels, threads }) => {
+      if (kernels === undefined) return false;
+      Object.assign(uses, { kernels, simd: kernels !== 'go', threads });
+      return true;
+    };
+    if (!record(viable.backend)) model.waitForLoad().then((info) => record(info.backend), () => {});
     return model;
   }
 

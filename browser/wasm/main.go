@@ -79,6 +79,10 @@ type engine struct {
 	arena   *kern.Arena             // the kernels' threads (nil: one thread)
 	regions map[string]*kern.Region // the components held in the arena
 
+	// first is the first generation of the model, which a load whose
+	// daemon runs the whole model lets go first (awaitFirstToken).
+	first firstGeneration
+
 	// whole is closed when the load ends, with every layer local (false
 	// when some stay on the peer or the load failed).
 	whole    chan struct{}
@@ -119,6 +123,7 @@ func (e *engine) begin() (*llama.Model, cid.Cid, js.Value) {
 	defer e.mu.Unlock()
 	if e.model != nil {
 		e.generating++
+		e.first.begin()
 	}
 	return e.model, e.root, e.peer
 }
@@ -127,13 +132,77 @@ func (e *engine) end() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.generating--
+	e.first.answer()
+}
+
+// firstGeneration follows a model's first generation: begun closes when it
+// starts, answered when it has its first token or ends. Its methods are
+// called with engine.mu held.
+type firstGeneration struct {
+	begun, answered chan struct{}
+}
+
+func newFirstGeneration() firstGeneration {
+	return firstGeneration{begun: make(chan struct{}), answered: make(chan struct{})}
+}
+
+func (f firstGeneration) begin() {
+	select {
+	case <-f.begun:
+	default:
+		close(f.begun)
+	}
+}
+
+func (f firstGeneration) answer() {
+	select {
+	case <-f.answered:
+	default:
+		close(f.answered)
+	}
+}
+
+// Waits of awaitFirstToken: for a generation to begin after the model is
+// viable (the page asks at once, or not soon), and for its first token.
+const (
+	firstGenerationWait = 50 * time.Millisecond
+	firstTokenWait      = 2 * time.Second
+)
+
+// answered marks the first token of a generation of model.
+func (e *engine) answered(model *llama.Model) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.model == model {
+		e.first.answer()
+	}
+}
+
+// awaitFirstToken lets a generation of model that begins soon after it is
+// viable have its first token before the load goes on.
+func (e *engine) awaitFirstToken(model *llama.Model) {
+	e.mu.Lock()
+	f, current := e.first, e.model == model
+	e.mu.Unlock()
+	if !current {
+		return
+	}
+	select {
+	case <-f.begun:
+	case <-time.After(firstGenerationWait):
+		return
+	}
+	select {
+	case <-f.answered:
+	case <-time.After(firstTokenWait):
+	}
 }
 
 func (e *engine) set(model *llama.Model, manifest *loader.Manifest, root cid.Cid, peer js.Value, gpu *gpuDevice, kernels string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.model, e.manifest, e.root, e.peer, e.gpu, e.kernels, e.modelBytes = model, manifest, root, peer, gpu, kernels, 0
-	e.whole, e.allLocal = make(chan struct{}), false
+	e.whole, e.allLocal, e.first = make(chan struct{}), false, newFirstGeneration()
 }
 
 // loaded marks the load of model over: every layer is local when allLocal.
@@ -252,28 +321,53 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		return nil, err
 	}
 	gpu, backend := openBackend(o.Get("gpu"))
-	// The kernels' self-test and threads start while the manifest and the
-	// tokenizer arrive, which need neither.
-	started := make(chan kernelSetup, 1)
+	// The kernels' self-test and threads take this thread for a while
+	// (≈0.2 s in a fresh page, mostly compiling the code they run). Without
+	// offload they start at once, while the manifest and the tokenizer
+	// arrive, which need neither; with it, once the first generation has
+	// its first token (see awaitFirstToken) or a component needs them, the
+	// daemon running the whole model meanwhile.
+	started, kick, done := make(chan kernelSetup, 1), make(chan struct{}), make(chan struct{})
+	defer close(done)
 	go func() {
-		// A sleep hands the page's event loop the manifest's request first:
+		select {
+		case <-kick:
+		case <-done:
+			return
+		}
+		// A sleep hands the page's event loop the request in flight first:
 		// the self-test runs on this thread and does not yield.
 		time.Sleep(time.Millisecond)
 		kernels, name := openKernels(levels, backend)
 		started <- kernelSetup{kernels, name, openThreads(name, int(option(o, "threads", 1)), gpu, backend)}
 	}()
+	kicked := false
+	startKernels := func() {
+		if !kicked {
+			kicked = true
+			close(kick)
+		}
+	}
 	var setup *kernelSetup
 	kernels := func() *kernelSetup {
 		if setup == nil {
+			startKernels()
 			s := <-started
 			setup = &s
 			e.mu.Lock()
-			e.device, e.arena = s.device, s.arena
+			e.device, e.arena, e.kernels = s.device, s.arena, s.name
 			e.mu.Unlock()
 		}
 		return setup
 	}
-	defer kernels() // a failed load releases the threads it started
+	if !offload {
+		startKernels()
+	}
+	defer func() {
+		if kicked {
+			kernels() // a failed load releases the threads it started
+		}
+	}()
 	m, l, err := openManifest(ctx, root, f, p)
 	if err != nil {
 		return nil, err
@@ -329,10 +423,19 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			if err != nil {
 				return nil, err
 			}
-			placeKernels(kernels().device, model)
-			gpu.placeOrNote(model, backend)
-			e.set(model, m.Manifest, root, peer, gpu, kernels().name)
+			if model.HasHead() {
+				placeKernels(kernels().device, model)
+				gpu.placeOrNote(model, backend)
+				e.set(model, m.Manifest, root, peer, gpu, kernels().name)
+			} else {
+				// Nothing runs here yet: the daemon runs the whole model.
+				e.set(model, m.Manifest, root, peer, gpu, "")
+			}
 			call(o.Get("onViable"), info())
+			if !model.HasHead() {
+				e.awaitFirstToken(model)
+				startKernels()
+			}
 		case c.Name == loader.ComponentEmbed || c.Name == loader.ComponentHead:
 			// The embedding and classifier, local from the next generation
 			// on once both are here.
@@ -428,6 +531,7 @@ func (e *engine) run(m *llama.Model, root cid.Cid, peer js.Value, prompt string,
 		}
 		return resume != nil && resume(err)
 	}
+	opts.OnToken = func(generate.Token) { e.answered(m) }
 	var out []byte
 	_, err := generate.Run(context.Background(), m, prompt, opts, func(text string) error {
 		out = append(out, text...)

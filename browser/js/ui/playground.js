@@ -109,7 +109,8 @@ async function load(cid) {
   const remote = viable.remoteLayers.length > 0 ? `layers ${viable.remoteLayers.join(', ')} on the peer` : '';
   showValue('transport', viable.transport, remote);
   // The rest of the load goes on while the model generates.
-  model.waitForLoad().then((info) => {
+  model.waitForLoad().then(async (info) => {
+    showBackend(await acc.getCapabilities()); // the kernels, where the daemon ran the model at first
     overall.classList.add('done');
     setBar(overall, 1);
     const secs = (performance.now() - start) / 1000;
