@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,15 @@ type peerFetcher struct {
 	client  host.Host
 	peers   []peer.ID
 	dialled int
+
+	mu     sync.Mutex
+	events []string // "pin" as PinAdd starts, "dial" for each DialOffload, in order
+}
+
+func (f *peerFetcher) record(event string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, event)
 }
 
 func (f *peerFetcher) FetchViable(ctx context.Context, root cid.Cid) error {
@@ -44,6 +55,7 @@ func (f *peerFetcher) FetchViable(ctx context.Context, root cid.Cid) error {
 }
 
 func (f *peerFetcher) PinAdd(ctx context.Context, root cid.Cid, name string, _ func(node.Progress)) error {
+	f.record("pin")
 	<-f.release
 	if err := f.copy(ctx, root, nil); err != nil {
 		return err
@@ -69,6 +81,7 @@ func (f *peerFetcher) copy(ctx context.Context, root cid.Cid, plan func(*loader.
 }
 
 func (f *peerFetcher) DialOffload(ctx context.Context, root cid.Cid, from, to, contextLen int) (*offload.Client, error) {
+	f.record("dial")
 	p := f.peers[min(f.dialled, len(f.peers)-1)]
 	f.dialled++
 	return offload.Dial(ctx, f.client, p, root, from, to, contextLen)
@@ -189,7 +202,8 @@ func TestAnswerWhileFetching(t *testing.T) {
 }
 
 // With only its tokenizer here, a model answers by having a peer run all
-// of it, token ids in and logits out, with the text it gives once every
+// of it, token ids in and logits out — the pin of the rest starting once
+// that answer has its first token — with the text it gives once every
 // part of it is local; only then does the server offer it to the node's
 // offload server (Loaded).
 func TestAnswerWithTheTokenizerAlone(t *testing.T) {
@@ -197,6 +211,12 @@ func TestAnswerWithTheTokenizerAlone(t *testing.T) {
 	text := f.answer(t, root)
 	if !strings.HasPrefix(story, text) || len(text) < 20 {
 		t.Fatalf("answered %q, not the story %q", text, story)
+	}
+	pf.mu.Lock()
+	events := slices.Clone(pf.events)
+	pf.mu.Unlock()
+	if len(events) == 0 || events[0] != "dial" {
+		t.Errorf("fetcher calls %v: want the answer's session dialled before the pin starts", events)
 	}
 	if servers[0].Stats().Opened == 0 {
 		t.Fatal("the peer opened no session")
