@@ -40,6 +40,7 @@ type pageResult struct {
 	Viable struct {
 		Components   []string // loaded when the model became viable
 		RemoteLayers []int    // layers the daemon runs for good
+		Backend      struct{ Kernels string }
 	}
 	Capabilities struct {
 		WasmThreads bool                   // the page can run threads
@@ -207,6 +208,11 @@ func TestBrowserMinimumViableModel(t *testing.T) {
 		}
 		if got := strings.Join(res.Viable.Components, ","); got != "tokenizer" {
 			t.Errorf("viable with components %s, want the tokenizer alone", got)
+		}
+		// The kernels' self-test waits for the first token: they are not
+		// chosen yet when the model is viable.
+		if k := res.Viable.Backend.Kernels; k != "" {
+			t.Errorf("viable with the %s kernels chosen: want them chosen after the first token", k)
 		}
 		if b := res.Info.Backend; b.Name != "wasm" || b.Kernels != "relaxed" && b.Kernels != "simd128" {
 			t.Errorf("backend %+v: want wasm on the SIMD kernels", b)
