@@ -123,7 +123,7 @@ func (e *engine) begin() (*llama.Model, cid.Cid, js.Value) {
 	defer e.mu.Unlock()
 	if e.model != nil {
 		e.generating++
-		e.first.begin()
+		closeOnce(e.first.begun)
 	}
 	return e.model, e.root, e.peer
 }
@@ -132,12 +132,12 @@ func (e *engine) end() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.generating--
-	e.first.answer()
+	closeOnce(e.first.answered)
 }
 
 // firstGeneration follows a model's first generation: begun closes when it
-// starts, answered when it has its first token or ends. Its methods are
-// called with engine.mu held.
+// starts, answered when it has its first token or ends (closeOnce, with
+// engine.mu held).
 type firstGeneration struct {
 	begun, answered chan struct{}
 }
@@ -146,19 +146,12 @@ func newFirstGeneration() firstGeneration {
 	return firstGeneration{begun: make(chan struct{}), answered: make(chan struct{})}
 }
 
-func (f firstGeneration) begin() {
+// closeOnce closes c unless it is closed already.
+func closeOnce(c chan struct{}) {
 	select {
-	case <-f.begun:
+	case <-c:
 	default:
-		close(f.begun)
-	}
-}
-
-func (f firstGeneration) answer() {
-	select {
-	case <-f.answered:
-	default:
-		close(f.answered)
+		close(c)
 	}
 }
 
@@ -174,7 +167,7 @@ func (e *engine) answered(model *llama.Model) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.model == model {
-		e.first.answer()
+		closeOnce(e.first.answered)
 	}
 }
 

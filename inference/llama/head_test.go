@@ -358,4 +358,12 @@ func TestSessionLayerRange(t *testing.T) {
 	if _, err := s.Forward([]int{1}); err == nil {
 		t.Fatal("a session of one layer ran the whole model")
 	}
+	// A range past the model's ends at its layers.
+	wide := full.NewSession(llama.SessionOptions{Layers: [2]int{-1, cfg.Layers + 5}})
+	if err := wide.RunLayers(0, cfg.Layers, 0, make([]float32, cfg.Dim)); err != nil {
+		t.Fatalf("every layer in a session of [-1, %d): %v", cfg.Layers+5, err)
+	}
+	if err := wide.RunLayers(0, cfg.Layers+1, 1, make([]float32, cfg.Dim)); err == nil {
+		t.Fatalf("layers [0, %d) of a %d-layer model ran", cfg.Layers+1, cfg.Layers)
+	}
 }

@@ -116,7 +116,7 @@ func (m *Model) NewSession(opts SessionOptions) *Session {
 	whole := !m.HasHead()
 	runs := [2]int{0, m.Layers}
 	if opts.Layers != ([2]int{}) {
-		runs = opts.Layers
+		runs = [2]int{max(opts.Layers[0], 0), min(opts.Layers[1], m.Layers)}
 	}
 	places, held := make([]placement, m.Layers), make([]bool, m.Layers)
 	for l := range places {
@@ -251,7 +251,7 @@ func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error
 		return false, errWhole
 	}
 	c := s.model.Config
-	if from < s.runs[0] || to > min(s.runs[1], c.Layers) || from >= to {
+	if from < s.runs[0] || to > s.runs[1] || from >= to {
 		return false, fmt.Errorf("llama: layer range [%d, %d) is outside the session's [%d, %d)", from, to, s.runs[0], s.runs[1])
 	}
 	if len(h) == 0 || len(h)%c.Dim != 0 {

@@ -101,17 +101,16 @@ func (c *Client) RunLayers(from, to, pos int, h []float32) error {
 // wire format's limits, or an empty ids or logits, are refused before
 // anything is sent, and the session goes on.
 func (c *Client) RunTokens(pos int, ids []int, logits []float32) error {
-	switch {
-	case len(ids) == 0:
+	if len(ids) == 0 {
 		return errors.New("offload: no tokens to run")
-	case len(logits) == 0 || len(logits) > MaxVocab:
-		return fmt.Errorf("offload: room for %d logits (want 1..%d)", len(logits), MaxVocab)
-	case pos < 0 || pos > MaxContext-len(ids):
-		return fmt.Errorf("offload: positions [%d, %d) are outside [0, %d)", pos, pos+len(ids), MaxContext)
 	}
-	for i, id := range ids {
-		if id < 0 || id >= MaxVocab {
-			return fmt.Errorf("offload: token %d: id %d is outside [0, %d)", i, id, MaxVocab)
+	if err := (Logits{Values: logits}).check(); err != nil {
+		return fmt.Errorf("offload: room for %w", err)
+	}
+	// Every request is checked before the first is sent.
+	for off := 0; off < len(ids); off += MaxPositions {
+		if err := (Tokens{Pos: pos + off, IDs: ids[off:min(off+MaxPositions, len(ids))]}).check(); err != nil {
+			return fmt.Errorf("offload: %w", err)
 		}
 	}
 	for len(ids) > 0 {
