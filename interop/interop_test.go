@@ -15,7 +15,7 @@ import (
 	carv2 "github.com/ipld/go-car/v2"
 	carbs "github.com/ipld/go-car/v2/blockstore"
 
-	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // Our CAR imports into Kubo under the same root, Kubo exports the same
@@ -177,7 +177,7 @@ func componentBytes(tb testing.TB, car, c string) []byte {
 	}
 	defer bs.Close()
 	ctx := context.Background()
-	dag := loader.NewDAGService(bs)
+	dag := dagstore.DAGService(bs)
 	nd, err := dag.Get(ctx, cid.MustParse(c))
 	if err != nil {
 		tb.Fatal(err)

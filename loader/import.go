@@ -11,14 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipfs/boxo/blockservice"
-	"github.com/ipfs/boxo/blockstore"
-	chunker "github.com/ipfs/boxo/chunker"
-	"github.com/ipfs/boxo/ipld/merkledag"
-	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
-	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	ipld "github.com/ipfs/go-ipld-format"
 	mh "github.com/multiformats/go-multihash"
 	"golang.org/x/sync/errgroup"
 
@@ -58,21 +52,27 @@ type ImportOptions struct {
 	Progress func(done, total int64)
 }
 
-// NewDAGService is an offline DAG service over bs, the kind Import writes
-// through and Open reads from.
-func NewDAGService(bs blockstore.Blockstore) ipld.DAGService {
-	return merkledag.NewDAGService(blockservice.New(bs, nil))
+// FileStore is where Store writes a model (a blockstore through the
+// package dagstore): its components as UnixFS files, then its manifest
+// block.
+type FileStore interface {
+	// AddFile stores the bytes of r as a UnixFS file, a balanced DAG of
+	// raw leaves of chunkSize bytes and nodes of up to width links whose
+	// CIDs take prefix, and returns its CID.
+	AddFile(ctx context.Context, r io.Reader, chunkSize, width int, prefix cid.Prefix) (cid.Cid, error)
+	// Put stores one block.
+	Put(ctx context.Context, b blocks.Block) error
 }
 
-// Import stores the model at src in bs as a model DAG and returns its root
+// Import stores the model at src in fs as a model DAG and returns its root
 // CID and manifest: Prepare, then Store.
-func Import(ctx context.Context, src Source, opts ImportOptions, bs blockstore.Blockstore) (cid.Cid, *Manifest, error) {
+func Import(ctx context.Context, src Source, opts ImportOptions, fs FileStore) (cid.Cid, *Manifest, error) {
 	p, err := Prepare(ctx, src, opts)
 	if err != nil {
 		return cid.Undef, nil, err
 	}
 	defer p.Close()
-	return p.Store(ctx, bs)
+	return p.Store(ctx, fs)
 }
 
 // Prepared is a source opened, read and checked for Store: its headers,
@@ -159,16 +159,15 @@ func prepare(src Source, precision *quant.Plan) (*Prepared, error) {
 // not.
 func (p *Prepared) Close() error { return p.ck.close() }
 
-// Store writes the prepared model into bs and returns its root CID and
+// Store writes the prepared model into fs and returns its root CID and
 // manifest; it may be called once. Every component block is stored before
 // the manifest block, which is written last: a failed or cancelled Store
 // leaves no root, only unreferenced component blocks for garbage
 // collection. It stops when ctx ends.
-func (p *Prepared) Store(ctx context.Context, bs blockstore.Blockstore) (cid.Cid, *Manifest, error) {
+func (p *Prepared) Store(ctx context.Context, fs FileStore) (cid.Cid, *Manifest, error) {
 	// Components are independent files: they are chunked and hashed in
 	// parallel, one per core; the manifest records them in order.
 	m := p.m
-	dag := NewDAGService(bs)
 	prog := &progress{total: m.Size(), fn: p.progress}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -176,7 +175,7 @@ func (p *Prepared) Store(ctx context.Context, bs blockstore.Blockstore) (cid.Cid
 		c := &m.Components[i]
 		g.Go(func() error {
 			var err error
-			c.CID, err = addFile(gctx, dag, &progressReader{ctx: gctx, r: io.MultiReader(p.parts[i]...), p: prog}, p.chunk)
+			c.CID, err = fs.AddFile(gctx, &progressReader{ctx: gctx, r: io.MultiReader(p.parts[i]...), p: prog}, p.chunk, DAGWidth, FilePrefix)
 			if err != nil {
 				return fmt.Errorf("%s: storing component %s: %w", p.path, c.Name, err)
 			}
@@ -190,7 +189,7 @@ func (p *Prepared) Store(ctx context.Context, bs blockstore.Blockstore) (cid.Cid
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	if err := bs.Put(ctx, root); err != nil {
+	if err := fs.Put(ctx, root); err != nil {
 		return cid.Undef, nil, fmt.Errorf("loader: storing the manifest: %w", err)
 	}
 	return root.Cid(), m, nil
@@ -308,24 +307,6 @@ func checkTokenizer(ck *checkpoint) ([]byte, error) {
 
 func alignUp(n int64) int64 {
 	return (n + TensorAlignment - 1) / TensorAlignment * TensorAlignment
-}
-
-// addFile stores the bytes of r as a UnixFS file and returns its CID.
-func addFile(ctx context.Context, dag ipld.DAGService, r io.Reader, chunkSize int) (cid.Cid, error) {
-	buf := ipld.NewBufferedDAG(ctx, dag)
-	params := helpers.DagBuilderParams{Dagserv: buf, Maxlinks: DAGWidth, RawLeaves: true, CidBuilder: FilePrefix}
-	db, err := params.New(chunker.NewSizeSplitter(r, int64(chunkSize)))
-	if err != nil {
-		return cid.Undef, err
-	}
-	nd, err := balanced.Layout(db)
-	if err != nil {
-		return cid.Undef, err
-	}
-	if err := buf.Commit(); err != nil {
-		return cid.Undef, err
-	}
-	return nd.Cid(), nil
 }
 
 // lazyReader produces its bytes on the first Read (converting a tensor

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/synth"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // BenchmarkImport measures import throughput (MB/s of the source file) of
@@ -27,7 +28,7 @@ func BenchmarkImport(b *testing.B) {
 		b.Run(fmt.Sprintf("accel/chunk=%dKiB", chunk>>10), func(b *testing.B) {
 			b.SetBytes(st.Size())
 			for b.Loop() {
-				if _, _, err := Import(ctx, Source{Path: path}, ImportOptions{ChunkSize: chunk}, newStore()); err != nil {
+				if _, _, err := Import(ctx, Source{Path: path}, ImportOptions{ChunkSize: chunk}, dagstore.New(newStore())); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -39,7 +40,7 @@ func BenchmarkImport(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, err = addFile(ctx, NewDAGService(newStore()), f, chunk)
+				_, err = dagstore.New(newStore()).AddFile(ctx, f, chunk, DAGWidth, FilePrefix)
 				f.Close()
 				if err != nil {
 					b.Fatal(err)

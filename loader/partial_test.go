@@ -21,7 +21,7 @@ func TestPartialLlamaModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	getter := &countingGetter{NodeGetter: NewDAGService(bs), fetched: map[cid.Cid]bool{}}
+	getter := &countingGetter{BlockGetter: bs, fetched: map[cid.Cid]bool{}}
 	m, err := Open(ctx, whole.Root, getter)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestHoldComponents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(ctx, whole.Root, NewDAGService(bs))
+	m, err := Open(ctx, whole.Root, bs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestHoldExternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(ctx, whole.Root, NewDAGService(bs))
+	m, err := Open(ctx, whole.Root, bs)
 	if err != nil {
 		t.Fatal(err)
 	}

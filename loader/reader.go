@@ -6,25 +6,20 @@ import (
 	"io"
 	"sync"
 
-	unixfsio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
-	ipld "github.com/ipfs/go-ipld-format"
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/quant"
 )
 
-// Model is a model DAG opened for reading: its validated manifest and the
-// DAG service its blocks come from (a local blockstore through
-// NewDAGService, or one backed by an exchange, which then fetches what is
-// missing and verifies it against its CID; blocks already in a local
-// blockstore are trusted as stored). Its methods are safe for concurrent
-// use.
+// Model is a model DAG opened for reading: its validated manifest and
+// where its blocks come from (see BlockGetter). Its methods are safe for
+// concurrent use.
 type Model struct {
 	Root     cid.Cid
 	Manifest *Manifest
-	dag      ipld.NodeGetter
+	blocks   BlockGetter
 
 	mu       sync.Mutex
 	held     map[string][]byte   // component files read ahead by Hold
@@ -42,11 +37,11 @@ type External interface {
 }
 
 // Open fetches and validates the manifest at root.
-func Open(ctx context.Context, root cid.Cid, dag ipld.NodeGetter) (*Model, error) {
+func Open(ctx context.Context, root cid.Cid, get BlockGetter) (*Model, error) {
 	if !root.Defined() || root.Type() != cid.DagCBOR {
 		return nil, fmt.Errorf("loader: %v is not the CID of a model manifest (dag-cbor)", root)
 	}
-	nd, err := dag.Get(ctx, root)
+	nd, err := get.Get(ctx, root)
 	if err != nil {
 		return nil, fmt.Errorf("loader: fetching manifest %s: %w", root, err)
 	}
@@ -58,28 +53,24 @@ func Open(ctx context.Context, root cid.Cid, dag ipld.NodeGetter) (*Model, error
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: %w", root, err)
 	}
-	return &Model{Root: root, Manifest: m, dag: dag}, nil
+	return &Model{Root: root, Manifest: m, blocks: get}, nil
 }
 
-// file opens a component's UnixFS file and checks its size.
-func (m *Model) file(ctx context.Context, name string) (unixfsio.DagReader, *Component, error) {
+// read reads length bytes from offset of the named component's file,
+// fetching the blocks that hold them.
+func (m *Model) read(ctx context.Context, name string, offset, length int64) ([]byte, error) {
 	c, ok := m.Manifest.Component(name)
 	if !ok {
-		return nil, nil, fmt.Errorf("loader: the model has no component %q", name)
+		return nil, fmt.Errorf("loader: the model has no component %q", name)
 	}
-	nd, err := m.dag.Get(ctx, c.CID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("loader: component %s: %w", name, err)
+	if offset < 0 || length < 0 || offset > c.Size || length > c.Size-offset {
+		return nil, fmt.Errorf("loader: range [%d, +%d) is outside component %s (%d bytes)", offset, length, name, c.Size)
 	}
-	r, err := unixfsio.NewDagReader(ctx, nd, m.dag)
-	if err != nil {
-		return nil, nil, fmt.Errorf("loader: component %s: %w", name, err)
+	buf := make([]byte, length)
+	if err := readFile(ctx, m.blocks, c.CID, c.Size, offset, buf); err != nil {
+		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
 	}
-	if r.Size() != uint64(c.Size) {
-		r.Close()
-		return nil, nil, fmt.Errorf("loader: component %s is a %d-byte file, the manifest says %d", name, r.Size(), c.Size)
-	}
-	return r, c, nil
+	return buf, nil
 }
 
 // Hold reads the named component's file now and keeps it: ReadComponent
@@ -138,38 +129,17 @@ func (m *Model) ReadComponent(ctx context.Context, name string) ([]byte, error) 
 		}
 		return data, nil
 	}
-	r, c, err := m.file(ctx, name)
-	if err != nil {
-		return nil, err
+	c, ok := m.Manifest.Component(name)
+	if !ok {
+		return nil, fmt.Errorf("loader: the model has no component %q", name)
 	}
-	defer r.Close()
-	buf := make([]byte, c.Size)
-	if _, err := r.CtxReadFull(ctx, buf); err != nil {
-		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
-	}
-	return buf, nil
+	return m.read(ctx, name, 0, c.Size)
 }
 
 // ReadRange returns length bytes of the named component from offset,
-// fetching only the blocks that hold them (and the read-ahead of boxo's
-// UnixFS reader), not the whole component.
+// fetching only the blocks that hold them, not the whole component.
 func (m *Model) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
-	r, c, err := m.file(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	if offset < 0 || length < 0 || offset > c.Size || length > c.Size-offset {
-		return nil, fmt.Errorf("loader: range [%d, +%d) is outside component %s (%d bytes)", offset, length, name, c.Size)
-	}
-	if _, err := r.Seek(offset, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("loader: component %s: %w", name, err)
-	}
-	buf := make([]byte, length)
-	if _, err := r.CtxReadFull(ctx, buf); err != nil {
-		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
-	}
-	return buf, nil
+	return m.read(ctx, name, offset, length)
 }
 
 // ReadTensorRange returns the stored bytes of one tensor (in its manifest

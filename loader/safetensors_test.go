@@ -18,6 +18,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/quant"
 	"github.com/ipfs-accelerate/accel/inference/safetensors"
 	"github.com/ipfs-accelerate/accel/inference/tokenizer"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // hfNames are the Hugging Face names of stories260K's GGUF tensor names
@@ -240,7 +241,7 @@ func TestSafetensorsImport(t *testing.T) {
 			t.Errorf("component %s (%s), from the .bin %s (%s)", c.Name, c.CID, r.Name, r.CID)
 		}
 	}
-	model, err := Open(context.Background(), root, NewDAGService(bs))
+	model, err := Open(context.Background(), root, bs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +337,7 @@ func TestSafetensorsErrors(t *testing.T) {
 			if c.edit != nil {
 				c.edit(t, dir)
 			}
-			_, _, err := Import(context.Background(), Source{Path: dir, Tokenizer: c.tok}, ImportOptions{}, newStore())
+			_, _, err := Import(context.Background(), Source{Path: dir, Tokenizer: c.tok}, ImportOptions{}, dagstore.New(newStore()))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
 			}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/ipfs-accelerate/accel/inference/mmap/mmaptest"
+
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // Import takes regular files (and a model directory) only: a device or a
@@ -49,7 +51,7 @@ func TestImportRefusesSpecialFiles(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := mmaptest.RefusesAtOnce(t, "Import", c.src.Path, func(string) error {
-				_, _, err := Import(context.Background(), c.src, ImportOptions{}, newStore())
+				_, _, err := Import(context.Background(), c.src, ImportOptions{}, dagstore.New(newStore()))
 				return err
 			})
 			if err != nil && !strings.Contains(err.Error(), c.want) {

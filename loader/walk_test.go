@@ -20,6 +20,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/inference/gguf"
 	"github.com/ipfs-accelerate/accel/inference/synth"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // copyWalk walks root, each level copied from src into a new store, and
@@ -198,7 +199,7 @@ func walkModel(t *testing.T) (blockstore.Blockstore, cid.Cid, *Manifest) {
 func componentBlocks(t *testing.T, bs blockstore.Blockstore, components []Component) map[cid.Cid]string {
 	t.Helper()
 	owner := map[cid.Cid]string{}
-	dag := NewDAGService(bs)
+	dag := dagstore.DAGService(bs)
 	for _, c := range components {
 		err := merkledag.Walk(context.Background(), merkledag.GetLinksWithDAG(dag), c.CID, func(k cid.Cid) bool {
 			owner[k] = c.Name
@@ -215,14 +216,8 @@ func componentBlocks(t *testing.T, bs blockstore.Blockstore, components []Compon
 // leaf and to a dag-pb node that links to that leaf twice and to another
 // leaf. It returns the store, the root and the blocks' names.
 func otherDAG(t *testing.T) (blockstore.Blockstore, cid.Cid, map[cid.Cid]string) {
-	ctx := context.Background()
 	bs := newStore()
-	put := func(b blocks.Block) cid.Cid {
-		if err := bs.Put(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		return b.Cid()
-	}
+	put := func(b blocks.Block) cid.Cid { return putBlock(t, bs, b) }
 	leaf := func(s string) cid.Cid {
 		c, _ := FilePrefix.WithCodec(cid.Raw).Sum([]byte(s))
 		b, _ := blocks.NewBlockWithCid([]byte(s), c)

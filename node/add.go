@@ -8,6 +8,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // Add imports the model at src into the repo and pins its root under name
@@ -30,7 +31,7 @@ func (r *Repo) Add(ctx context.Context, src loader.Source, name string, opts loa
 
 // Model opens the model DAG at root from the repo.
 func (r *Repo) Model(ctx context.Context, root cid.Cid) (*loader.Model, error) {
-	m, err := loader.Open(ctx, root, r.DAG)
+	m, err := loader.Open(ctx, root, r.Blocks)
 	if err != nil {
 		return nil, notLocal(err)
 	}
@@ -52,7 +53,7 @@ func (r *Repo) importAndPin(ctx context.Context, src loader.Source, name string,
 		return cid.Undef, nil, err
 	}
 	defer release()
-	root, m, err := p.Store(ctx, r.Blocks)
+	root, m, err := p.Store(ctx, dagstore.New(r.Blocks))
 	if err != nil {
 		return cid.Undef, nil, err
 	}

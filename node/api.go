@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
 	"github.com/ipfs-accelerate/accel/blockstore"
@@ -98,11 +97,11 @@ func (n *Node) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 // WriteGGUF writes the model at c as a GGUF file, fetching missing blocks
 // when online.
 func (n *Node) WriteGGUF(ctx context.Context, c cid.Cid, w io.Writer) error {
-	dag := n.DAG
+	var blocks loader.BlockGetter = n.Blocks
 	if n.IsOnline() {
-		dag = merkledag.NewDAGService(n.Online)
+		blocks = loader.GetterFunc(n.Online.GetBlock)
 	}
-	m, err := loader.Open(ctx, c, dag)
+	m, err := loader.Open(ctx, c, blocks)
 	if err != nil {
 		return notLocal(err)
 	}

@@ -198,7 +198,7 @@ const provideBackoff = time.Minute
 // manifest and each component, so a peer can find providers of either.
 func (n *Node) modelRoots(ctx context.Context, root cid.Cid) []cid.Cid {
 	roots := []cid.Cid{root}
-	if m, err := loader.Open(ctx, root, n.DAG); err == nil {
+	if m, err := loader.Open(ctx, root, n.Blocks); err == nil {
 		for _, c := range m.Manifest.Components {
 			roots = append(roots, c.CID)
 		}

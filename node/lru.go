@@ -174,7 +174,7 @@ func (r *Repo) gcTo(ctx context.Context, budget int64) (GCToResult, error) {
 		} else if !has {
 			continue
 		}
-		m, err := loader.Open(ctx, root, r.DAG)
+		m, err := loader.Open(ctx, root, r.Blocks)
 		if err != nil {
 			continue // not a model manifest, or unreadable: its blocks count as untracked
 		}

@@ -59,7 +59,7 @@ func (l localModels) Model(ctx context.Context, root cid.Cid) (*llama.Model, err
 // block, and checks every block against its CID as it is read, so that a
 // block corrupted on disk fails the load (ErrNotLocal for a missing one).
 func (r *Repo) LocalModel(ctx context.Context, root cid.Cid) (*loader.Model, error) {
-	m, err := loader.Open(ctx, root, loader.NewDAGService(blockstore.Verifying(r.Blocks)))
+	m, err := loader.Open(ctx, root, blockstore.Verifying(r.Blocks))
 	if err != nil {
 		return nil, notLocal(err)
 	}

@@ -47,7 +47,7 @@ func (r *Repo) priority(ctx context.Context, c cid.Cid) int {
 // blocks with links must be local.
 func (r *Repo) recordPriorities(ctx context.Context, root cid.Cid) error {
 	// Past the cache: reading is not using.
-	m, err := loader.Open(ctx, root, loader.NewDAGService(r.stored))
+	m, err := loader.Open(ctx, root, r.stored)
 	if err != nil {
 		return nil // not a model: its blocks keep the default priority
 	}

@@ -36,7 +36,7 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 
 	"github.com/ipfs-accelerate/accel/blockstore"
-	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // EnvPath names the environment variable that overrides the repo path.
@@ -209,10 +209,10 @@ func newRepo(ctx context.Context, d ds.Batching, flat *blockstore.FlatFS, hotCac
 	}
 	r.Blocks = blockstore.NewCache(stored, hotCache, r.priority)
 	r.Fetched = blockstore.NewWriteBehind(r.Blocks, maxWriteBehind, func(err error) { log.Printf("storing a fetched block: %v", err) })
-	r.DAG = loader.NewDAGService(r.Blocks)
+	r.DAG = dagstore.DAGService(r.Blocks)
 	// The pinner reads past the cache: checking a DAG is whole before
 	// pinning it does not make its blocks hot.
-	p, err := dspinner.New(ctx, d, pinDAG{DAGService: loader.NewDAGService(stored), blocks: stored})
+	p, err := dspinner.New(ctx, d, pinDAG{DAGService: dagstore.DAGService(stored), blocks: stored})
 	if err != nil {
 		return nil, fmt.Errorf("loading pins: %w", err)
 	}

@@ -147,7 +147,7 @@ func (n *Node) dashboardStats() http.Handler {
 			return m
 		}
 		m := DashboardModel{CID: p.CID.String(), Name: p.Name, Components: []DashboardComponent{}}
-		if lm, err := loader.Open(ctx, p.CID, n.DAG); err == nil {
+		if lm, err := loader.Open(ctx, p.CID, n.Blocks); err == nil {
 			m.Architecture, m.Size = lm.Manifest.Architecture, lm.Manifest.Size()
 			for _, c := range lm.Manifest.Components {
 				m.Components = append(m.Components, DashboardComponent{Name: c.Name, Size: c.Size})

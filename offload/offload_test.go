@@ -30,6 +30,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/sample"
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
 
@@ -64,11 +65,11 @@ func newFixture(t *testing.T, limits Limits) *fixture {
 	}
 	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	root, _, err := loader.Import(ctx, loader.Source{Path: bin, Tokenizer: tok}, loader.ImportOptions{}, bs)
+	root, _, err := loader.Import(ctx, loader.Source{Path: bin, Tokenizer: tok}, loader.ImportOptions{}, dagstore.New(bs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dag, err := loader.Open(ctx, root, loader.NewDAGService(bs))
+	dag, err := loader.Open(ctx, root, bs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 	"github.com/ipfs-accelerate/accel/node"
 	"github.com/ipfs-accelerate/accel/offload"
 )
@@ -113,11 +114,11 @@ func fetching(t *testing.T, plan loader.PlanOptions, limits ...offload.Limits) (
 		t.Fatal(err)
 	}
 	pf.src = bs.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	root, _, err := loader.Import(ctx, loader.Source{Path: filepath.Join(models, "stories260K.bin"), Tokenizer: filepath.Join(models, "tok512.bin")}, loader.ImportOptions{}, pf.src)
+	root, _, err := loader.Import(ctx, loader.Source{Path: filepath.Join(models, "stories260K.bin"), Tokenizer: filepath.Join(models, "tok512.bin")}, loader.ImportOptions{}, dagstore.New(pf.src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dag, err := loader.Open(ctx, root, loader.NewDAGService(pf.src))
+	dag, err := loader.Open(ctx, root, pf.src)
 	if err != nil {
 		t.Fatal(err)
 	}

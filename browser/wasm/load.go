@@ -16,13 +16,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ipfs/boxo/blockstore"
-	"github.com/ipfs/boxo/ipld/merkledag"
-	"github.com/ipfs/boxo/ipld/unixfs"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
+	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/multiformats/go-multihash"
 	"golang.org/x/sync/errgroup"
 
@@ -177,11 +173,41 @@ type loadProgress interface {
 	componentLoaded(component string, took time.Duration)
 }
 
+// blockSet is the blocks of a load in memory, a loader.BlockGetter. Its
+// methods are safe for concurrent use.
+type blockSet struct {
+	mu     sync.Mutex
+	blocks map[cid.Cid]blocks.Block
+}
+
+func (s *blockSet) Get(_ context.Context, c cid.Cid) (blocks.Block, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.blocks[c]; ok {
+		return b, nil
+	}
+	return nil, ipld.ErrNotFound{Cid: c}
+}
+
+func (s *blockSet) put(b blocks.Block) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocks[b.Cid()] = b
+}
+
+func (s *blockSet) drop(cids []cid.Cid) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cids {
+		delete(s.blocks, c)
+	}
+}
+
 // blockLoader fetches a model DAG component by component: the inner nodes
-// into an in-memory blockstore, the raw leaves' bytes straight to where the
+// into an in-memory set, the raw leaves' bytes straight to where the
 // component's file is held.
 type blockLoader struct {
-	bs      blockstore.Blockstore
+	bs      *blockSet
 	f       fetcher
 	p       loadProgress
 	total   int64        // file bytes of the components the load fetches
@@ -189,18 +215,16 @@ type blockLoader struct {
 }
 
 // openManifest fetches the manifest block at root and opens the model DAG
-// over a new in-memory blockstore.
+// over a new in-memory block set.
 func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) (*loader.Model, *blockLoader, error) {
-	l := &blockLoader{bs: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), f: f, p: p}
+	l := &blockLoader{bs: &blockSet{blocks: map[cid.Cid]blocks.Block{}}, f: f, p: p}
 	mb, err := f.forManifest().block(root)
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
-	if err := l.bs.Put(ctx, mb); err != nil {
-		return nil, nil, err
-	}
+	l.bs.put(mb)
 	l.fetched.Store(int64(len(mb.RawData())))
-	m, err := loader.Open(ctx, root, loader.NewDAGService(l.bs))
+	m, err := loader.Open(ctx, root, l.bs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -240,7 +264,7 @@ func (l *blockLoader) hold(ctx context.Context, m *loader.Model, c loader.Compon
 	} else {
 		m.HoldFile(c.Name, buf)
 	}
-	l.drop(ctx, cids)
+	l.bs.drop(cids)
 	return r, nil
 }
 
@@ -256,7 +280,7 @@ func goMemory(buf []byte) js.Value {
 
 // component fetches component c: its inner nodes block by block, level by
 // level through its UnixFS tree with fetchWindow requests in flight, into
-// the blockstore (it returns their CIDs); then all its raw leaves in one
+// the block set (it returns their CIDs); then all its raw leaves in one
 // call of fetchLeaves, which writes their bytes to dst at the offsets the
 // nodes give (see fileLayout). It checks every leaf's digest against its
 // CID and that the leaves cover the file exactly.
@@ -274,12 +298,10 @@ func (l *blockLoader) component(ctx context.Context, c loader.Component, dst js.
 		if err == nil {
 			err = file.node(b)
 		}
-		if err == nil {
-			err = l.bs.Put(ctx, b)
-		}
 		if err != nil {
 			return err
 		}
+		l.bs.put(b)
 		l.fetched.Add(int64(len(b.RawData())))
 		mu.Lock()
 		defer mu.Unlock()
@@ -383,25 +405,20 @@ func newFileLayout(root cid.Cid, size int64) *fileLayout {
 // node records the offsets of the blocks inner node b links to. It
 // accepts only nodes whose bytes are their links' (no data of their own).
 func (p *fileLayout) node(b blocks.Block) error {
-	pn, err := merkledag.DecodeProtobuf(b.RawData())
+	n, err := loader.DecodeFileNode(b)
 	if err != nil {
-		return fmt.Errorf("block %s: %w", b.Cid(), err)
+		return err
 	}
-	fsn, err := unixfs.FSNodeFromBytes(pn.Data())
-	if err != nil {
-		return fmt.Errorf("block %s: %w", b.Cid(), err)
-	}
-	sizes := fsn.BlockSizes()
-	if len(fsn.Data()) != 0 || len(sizes) != len(pn.Links()) {
-		return fmt.Errorf("block %s is not a UnixFS node of raw leaves' file (data of its own, or a blocksize per link missing)", b.Cid())
+	if len(n.Data) != 0 {
+		return fmt.Errorf("block %s is not a UnixFS node of raw leaves' file (it holds data of its own)", b.Cid())
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, off := range p.offsets[b.Cid()] {
-		for i, link := range pn.Links() {
-			p.offsets[link.Cid] = append(p.offsets[link.Cid], off)
-			p.sizes[link.Cid] = int64(sizes[i])
-			off += int64(sizes[i])
+		for i, child := range n.Children {
+			p.offsets[child] = append(p.offsets[child], off)
+			p.sizes[child] = int64(n.Sizes[i])
+			off += int64(n.Sizes[i])
 		}
 	}
 	return nil
@@ -442,13 +459,6 @@ func (p *fileLayout) complete(size int64) error {
 		return fmt.Errorf("its leaves hold %d bytes, the manifest says %d", next, size)
 	}
 	return nil
-}
-
-// drop deletes blocks from the blockstore once their data is held elsewhere.
-func (l *blockLoader) drop(ctx context.Context, cids []cid.Cid) {
-	for _, c := range cids {
-		l.bs.DeleteBlock(ctx, c) // a map datastore: it cannot fail
-	}
 }
 
 // fetchLevel runs fetch for each block of level, fetchWindow at a time:

@@ -16,12 +16,14 @@ import (
 	chunker "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
 	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/ipfs-accelerate/accel/browser/kern"
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
 
 // noProgress is a load that reports its progress to no one.
@@ -30,7 +32,7 @@ type noProgress struct{}
 func (noProgress) componentLoaded(string, time.Duration) {}
 
 // A component fetched into an arena region and into Go memory: its inner
-// nodes come block by block into the blockstore, its raw leaves in one
+// nodes come block by block into the block set, its raw leaves in one
 // fetchLeaves call that writes their bytes at their offsets in the file —
 // a leaf repeated at several offsets at each. A leaf whose reported digest
 // is not its CID's fails the load.
@@ -55,7 +57,7 @@ func TestComponentLeaves(t *testing.T) {
 	}
 	copy(file[9*256:10*256], file[2*256:3*256])
 	src := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	params := helpers.DagBuilderParams{Dagserv: loader.NewDAGService(src), Maxlinks: 4, RawLeaves: true, CidBuilder: loader.FilePrefix}
+	params := helpers.DagBuilderParams{Dagserv: dagstore.DAGService(src), Maxlinks: 4, RawLeaves: true, CidBuilder: loader.FilePrefix}
 	db, err := params.New(chunker.NewSizeSplitter(bytes.NewReader(file), 256))
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +118,7 @@ func TestComponentLeaves(t *testing.T) {
 		return map[string]any{"digests": v, "sizes": sizes}
 	})
 	defer fetchLeaves.Release()
-	l := &blockLoader{bs: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), f: fetcher{fetchBlock: fetchBlock.Value, fetchLeaves: fetchLeaves.Value}, p: noProgress{}, total: c.Size}
+	l := &blockLoader{bs: &blockSet{blocks: map[cid.Cid]blocks.Block{}}, f: fetcher{fetchBlock: fetchBlock.Value, fetchLeaves: fetchLeaves.Value}, p: noProgress{}, total: c.Size}
 
 	r, err := arena.Alloc(c.Size)
 	if err != nil {
@@ -144,13 +146,13 @@ func TestComponentLeaves(t *testing.T) {
 		}
 		for _, id := range cids {
 			if id.Type() == cid.Raw {
-				t.Errorf("%s: leaf %s went to the blockstore", name, id)
+				t.Errorf("%s: leaf %s went to the block set", name, id)
 			}
 		}
 		if len(cids) != 1+2+6 {
-			t.Errorf("%s: %d blocks in the blockstore, want the 9 inner nodes", name, len(cids))
+			t.Errorf("%s: %d blocks in the block set, want the 9 inner nodes", name, len(cids))
 		}
-		l.drop(ctx, cids)
+		l.bs.drop(cids)
 	}
 
 	lie = true

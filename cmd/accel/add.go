@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/inference/quant/planfile"
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/node"
 )
@@ -39,7 +40,7 @@ the same options gives the same CID everywhere.`,
 				var p quant.Plan
 				var err error
 				if plan != "" {
-					p, err = quant.LoadPlan(plan)
+					p, err = planfile.Load(plan)
 				} else {
 					p, err = loadPlanFor(precision, args[0], tokenizer)
 				}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs-accelerate/accel/inference/llama"
 	"github.com/ipfs-accelerate/accel/inference/quant"
+	"github.com/ipfs-accelerate/accel/inference/quant/planfile"
 	"github.com/ipfs-accelerate/accel/node"
 )
 
@@ -107,7 +108,7 @@ func loadPlanFor(name, path, tokenizer string) (quant.Plan, error) {
 // name or a compact plan ("mixed; role:feed_forward=q3").
 func loadPlan(name string) (quant.Plan, error) {
 	if _, err := os.Stat(name); err == nil {
-		return quant.LoadPlan(name)
+		return planfile.Load(name)
 	}
 	plan, err := quant.ParsePlan(name)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/ipfs-accelerate/accel/internal/daemontest"
 	"github.com/ipfs-accelerate/accel/internal/p2ptest"
 	"github.com/ipfs-accelerate/accel/loader"
+	"github.com/ipfs-accelerate/accel/loader/dagstore"
 	"github.com/ipfs-accelerate/accel/offload"
 	"github.com/ipfs-accelerate/accel/proto/offloadwire"
 )
@@ -84,11 +85,11 @@ func storiesHere(t *testing.T) (cid.Cid, *llama.Model) {
 	ctx := t.Context()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	src := loader.Source{Path: filepath.Join(models, "stories260K.bin"), Tokenizer: filepath.Join(models, "tok512.bin")}
-	root, _, err := loader.Import(ctx, src, loader.ImportOptions{}, bs)
+	root, _, err := loader.Import(ctx, src, loader.ImportOptions{}, dagstore.New(bs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dag, err := loader.Open(ctx, root, loader.NewDAGService(bs))
+	dag, err := loader.Open(ctx, root, bs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ package quant
 // listed rules come before the base's and the default replaces its default.
 // E.g. "mixed; role:feed_forward=q3" or "default=int4g64; match:blk.0.*=q8".
 //
-// A plan file (LoadPlan, ParsePlanFile) is JSON or YAML:
+// A plan file (package planfile; PlanFromDocument) is JSON or YAML:
 //
 //	base: mixed                  # optional: a preset or compact plan, as above
 //	default: int4g64             # optional: else the base's, else f32
@@ -70,15 +70,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Plan assigns formats to tensors by name. The zero Plan stores everything
@@ -415,35 +411,9 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return s, "", false
 }
 
-// LoadPlan reads a JSON (.json) or YAML (.yaml, .yml, other) plan file.
-func LoadPlan(file string) (Plan, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return Plan{}, err
-	}
-	p, err := ParsePlanFile(data, filepath.Ext(file))
-	if err != nil {
-		return Plan{}, fmt.Errorf("%s: %w", file, err)
-	}
-	return p, nil
-}
-
-// ParsePlanFile reads a plan file's contents; ext (".json", ".yaml", ".yml")
-// picks the syntax, and anything but JSON is read as YAML.
-func ParsePlanFile(data []byte, ext string) (Plan, error) {
-	var doc any
-	if strings.EqualFold(strings.TrimPrefix(ext, "."), "json") {
-		d := json.NewDecoder(strings.NewReader(string(data)))
-		d.UseNumber()
-		if err := d.Decode(&doc); err != nil {
-			return Plan{}, fmt.Errorf("quant: plan file: %w", err)
-		}
-		if d.More() {
-			return Plan{}, errors.New("quant: plan file: data after the JSON object")
-		}
-	} else if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Plan{}, fmt.Errorf("quant: plan file: %w", err)
-	}
+// PlanFromDocument reads a plan file's document, decoded from JSON or YAML
+// (package planfile): a mapping with default, rules, base or roles.
+func PlanFromDocument(doc any) (Plan, error) {
 	top, ok := doc.(map[string]any)
 	if !ok {
 		return Plan{}, fmt.Errorf("quant: plan file: want a mapping with default, rules, base or roles, not %s", describeValue(doc))

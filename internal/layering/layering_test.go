@@ -62,3 +62,23 @@ func TestImportsGoDown(t *testing.T) {
 		}
 	}
 }
+
+// The browser runtime downloads, compiles and starts every package it
+// links before a page can load a model: it links no libp2p and none of
+// boxo's block services, DAG services or importers (whose dependencies
+// doubled its size), only the project's loader and inference.
+func TestBrowserRuntimeStaysSmall(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", module+"browser/wasm")
+	cmd.Env = append(cmd.Environ(), "GOOS=js", "GOARCH=wasm")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for pkg := range strings.Lines(string(out)) {
+		pkg = strings.TrimSpace(pkg)
+		if strings.HasPrefix(pkg, "github.com/libp2p/") || strings.HasPrefix(pkg, "go.opentelemetry.io/") ||
+			(strings.HasPrefix(pkg, "github.com/ipfs/boxo/") && pkg != "github.com/ipfs/boxo/util") {
+			t.Errorf("the browser runtime links %s", pkg)
+		}
+	}
+}
