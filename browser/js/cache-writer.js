@@ -4,7 +4,7 @@
 // thread. ModelCache (model-cache.js) starts it and speaks to it with
 //
 //   {op: 'open', id, name, size}     → {id} once file name of size bytes is open, or {id, error}
-//   {op: 'write', name, bytes, at}   → {wrote: n}: bytes (transferred) written at each offset of at
+//   {op: 'write', name, bytes, at}   → {wrote: n, bytes}: bytes (transferred, and back) written at each offset of at
 //   {op: 'close', id, name}          → {id} once every write before it is done and the file closed,
 //                                      or {id, error} naming the first write that failed
 //   {op: 'abort', id, name}          → {id} once the file is closed and deleted
@@ -46,7 +46,7 @@ async function handle(msg) {
           f.error = `${msg.name}: writing ${msg.bytes.length} bytes: ${err.message}`;
         }
       }
-      self.postMessage({ wrote: msg.bytes.length });
+      self.postMessage({ wrote: msg.bytes.length, bytes: msg.bytes }, [msg.bytes.buffer]);
       return;
     }
     case 'close':

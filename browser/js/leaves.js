@@ -102,36 +102,80 @@
     return v[1] + v[0];
   }
 
+  /** The smallest read of a section's head, whose rest lands in the block's buffer. */
+  const HEAD_READ = 4096;
+  /** The most buffers a BufferPool keeps. */
+  const POOL_BUFFERS = 64;
+
   /**
-   * Bytes arriving in chunks: take(n) resolves with the next n bytes
-   * (a copy only when they span chunks), or null at a clean end.
+   * Buffers for blocks' bytes, used again: a block read from a stream
+   * lands in one, which comes back (put) once the bytes are where they are
+   * held and in the cache. Fresh memory costs the page more than the copy
+   * into it (the system maps and zeroes every page of it).
+   */
+  class BufferPool {
+    #free = [];
+
+    /** A view of n bytes at the start of a free buffer of at most twice n, or of a new one. */
+    get(n) {
+      const i = this.#free.findIndex((b) => b.byteLength >= n && b.byteLength <= 2 * n);
+      const buffer = i >= 0 ? this.#free.splice(i, 1)[0] : new ArrayBuffer(n);
+      return new Uint8Array(buffer, 0, n);
+    }
+
+    /** Takes back the buffer of view: nothing uses it after. */
+    put(view) {
+      if (this.#free.length < POOL_BUFFERS && view.buffer instanceof ArrayBuffer && view.buffer.byteLength > 0) this.#free.push(view.buffer);
+    }
+  }
+
+  const buffers = new BufferPool();
+
+  /**
+   * Bytes arriving in chunks from a stream of bytes: take(n) resolves with
+   * the next n bytes (a copy only when they span chunks), or null at a
+   * clean end; takeInto(n) with them in a buffer of the pool, read
+   * straight into it where the stream reads into the caller's memory
+   * (a BYOB reader).
    */
   class ChunkReader {
     #reader;
+    #byob;
     #chunks = [];
     #length = 0;
     #done = false;
 
-    constructor(reader) {
-      this.#reader = reader;
+    constructor(body) {
+      try {
+        this.#reader = body.getReader({ mode: 'byob' });
+        this.#byob = true;
+      } catch {
+        this.#reader = body.getReader();
+        this.#byob = false;
+      }
+    }
+
+    /** The reader's next read (into view, for a BYOB reader), failing after STALL_MS without bytes. */
+    async #read(view) {
+      let timer;
+      const stalled = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no bytes for ${STALL_MS / 1000} s`)), STALL_MS);
+      });
+      try {
+        return await Promise.race([this.#byob ? this.#reader.read(view) : this.#reader.read(), stalled]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
 
     /** Waits until n bytes are buffered or the stream ends; returns whether they are. */
     async #fill(n) {
       while (this.#length < n && !this.#done) {
-        let timer;
-        const stalled = new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no bytes for ${STALL_MS / 1000} s`)), STALL_MS);
-        });
-        try {
-          const { value, done } = await Promise.race([this.#reader.read(), stalled]);
-          if (done) this.#done = true;
-          else if (value.length > 0) {
-            this.#chunks.push(value);
-            this.#length += value.length;
-          }
-        } finally {
-          clearTimeout(timer);
+        const { value, done } = await this.#read(this.#byob ? new Uint8Array(Math.max(n - this.#length, HEAD_READ)) : undefined);
+        if (done) this.#done = true;
+        else if (value.length > 0) {
+          this.#chunks.push(value);
+          this.#length += value.length;
         }
       }
       return this.#length >= n;
@@ -151,6 +195,29 @@
         throw new Error('CAR: the stream ended in the middle of a section');
       }
       return this.#gather(n, true);
+    }
+
+    /** The next n bytes in a buffer of the pool (the caller puts it back), or a new one without a BYOB reader. */
+    async takeInto(n) {
+      if (!this.#byob) {
+        const bytes = await this.take(n);
+        if (bytes === null) throw new Error('CAR: the stream ended in the middle of a section');
+        return bytes;
+      }
+      let view = buffers.get(n);
+      let off = Math.min(n, this.#length);
+      if (off > 0) view.set(this.#gather(off, true));
+      while (off < n) {
+        const { value, done } = await this.#read(new Uint8Array(view.buffer, off, n - off));
+        view = new Uint8Array(value.buffer, 0, n); // the read moved the buffer to value's
+        if (done) {
+          this.#done = true;
+          buffers.put(view);
+          throw new Error('CAR: the stream ended in the middle of a section');
+        }
+        off += value.length;
+      }
+      return view;
     }
 
     #gather(n, consume) {
@@ -200,10 +267,11 @@
   /**
    * Reads a CARv1 stream (a ReadableStream of bytes), calling onBlock(cid,
    * bytes) for each section as it completes; each block's bytes are its
-   * own. Resolves at the end of the stream.
+   * own, in a buffer of the pool where the stream allows (buffers.put
+   * gives it back). Resolves at the end of the stream.
    */
   async function readCar(body, onBlock) {
-    const r = new ChunkReader(body.getReader());
+    const r = new ChunkReader(body);
     try {
       const headerLength = await r.uvarint();
       if (headerLength === null || headerLength > MAX_CAR_HEADER) throw new Error(`CAR: header of ${headerLength} bytes`);
@@ -216,7 +284,7 @@
         const k = cidLength(head);
         if (k > n) throw new Error('CAR: a section shorter than its CID');
         const cid = await r.take(k);
-        const bytes = n > k ? await r.take(n - k) : new Uint8Array(0);
+        const bytes = n > k ? await r.takeInto(n - k) : new Uint8Array(0);
         await onBlock(cid[0] === 0x12 ? null : cidString(cid), bytes);
       }
     } finally {
@@ -314,6 +382,7 @@
       });
       const pending = new Set(want.keys());
       let writer = null;
+      let writerReady = Promise.resolve();
       // place writes leaf cid's verified bytes (whose digest is sum) to dst and the cache.
       // The writer takes bytes: nothing reads them after.
       const place = (cid, bytes, sum) => {
@@ -326,7 +395,8 @@
         sizes[i] = bytes.length;
         pending.delete(cid);
         onProgress(info.component, bytes.length * offsets.length);
-        writer?.write(bytes, offsets);
+        if (writer) writer.write(bytes, offsets, (b) => buffers.put(b));
+        else buffers.put(bytes);
       };
       // check resolves with bytes' digest if they are leaf cid's, else null.
       const check = async (cid, bytes) => {
@@ -356,7 +426,8 @@
         }
         if (bad) await cache.delete(info.root);
       } else if (cache) {
-        writer = await cache.writeFile(info.root, info.size, { priority: info.priority });
+        // The cache's file opens while the request goes out.
+        writerReady = cache.writeFile(info.root, info.size, { priority: info.priority }).then((w) => { writer = w; });
       }
 
       let last = null;
@@ -366,9 +437,13 @@
         const inFlight = [];
         try {
           await source.leaves(info.root, [...pending], async (cid, bytes) => {
-            if (cid === null || !pending.has(cid) || want.get(cid).busy) return; // a node, or a block met before
+            if (cid === null || !pending.has(cid) || want.get(cid).busy) { // a node, or a block met before
+              buffers.put(bytes);
+              return;
+            }
             const w = want.get(cid);
             w.busy = true;
+            await writerReady;
             inFlight.push(check(cid, bytes).then((sum) => {
               w.busy = false;
               if (sum) {
@@ -376,6 +451,7 @@
               } else {
                 stats.rejected.push({ cid, source: source.name });
                 failed = true;
+                buffers.put(bytes);
               }
             }));
             if (inFlight.length >= DIGESTS_IN_FLIGHT) await inFlight.shift();
@@ -388,6 +464,7 @@
         await Promise.all(inFlight);
         if (failed || pending.size > 0) sources.drop(source);
       }
+      await writerReady;
       if (pending.size > 0) {
         await writer?.abort();
         const why = last ? `, the last error: ${last.message}` : '';

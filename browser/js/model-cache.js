@@ -120,6 +120,7 @@
       ]);
       const dir = await root.getDirectoryHandle(CACHE_DIR, { create: true });
       const mc = new ModelCache(dir, db, Math.min(quotaBytes, estimate?.quota ?? Infinity));
+      mc.#fileWriter(); // its worker starts now, not when the first file is written
       await mc.#reconcile();
       await mc.#evict(lightest([...mc.#held.values()], mc.#bytes - mc.#quota));
       return mc;
@@ -214,7 +215,7 @@
       if (!opened) return null;
       const files = this.#fileWriter();
       return {
-        write: (bytes, offsets) => files.write(root, bytes, offsets),
+        write: (bytes, offsets, recycle) => files.write(root, bytes, offsets, recycle),
         ready: () => files.ready(),
         commit: async (nodes) => {
           try {
@@ -235,7 +236,7 @@
       };
     }
 
-    /** The file writer, one for every cache this worker opens, started at the first file written. */
+    /** The file writer, one for every cache this worker opens, started with the first. */
     #fileWriter() {
       fileWriter ??= new FileWriter(new URL('cache-writer.js', self.location.href));
       return fileWriter;
@@ -368,6 +369,8 @@
     #queued = 0;
     /** @type {(() => void)[]} ready() calls waiting for the queue to shrink */
     #waiting = [];
+    /** @type {(((bytes: Uint8Array) => void)|null)[]} who takes back each write's bytes, in order */
+    #recycle = [];
     /** @type {Error|null} why the writer stopped: later calls fail at once */
     #failed = null;
 
@@ -376,6 +379,7 @@
       this.#worker.onmessage = ({ data }) => {
         if (data.wrote !== undefined) {
           this.#queued -= data.wrote;
+          this.#recycle.shift()?.(data.bytes);
           if (this.#queued <= MAX_QUEUED) for (const wake of this.#waiting.splice(0)) wake();
           return;
         }
@@ -390,6 +394,7 @@
         for (const p of this.#pending.values()) p.reject(err);
         this.#pending.clear();
         this.#queued = 0;
+        this.#recycle = [];
         for (const wake of this.#waiting.splice(0)) wake();
       };
     }
@@ -404,11 +409,17 @@
       });
     }
 
-    /** Hands bytes to be written at each of offsets in file name: their buffer goes with them. */
-    write(name, bytes, offsets) {
+    /**
+     * Hands bytes to be written at each of offsets in file name: their
+     * buffer goes with them. With recycle, the caller gives up the whole
+     * buffer, which comes back to recycle once written; without, bytes
+     * that are not all of theirs are copied first.
+     */
+    write(name, bytes, offsets, recycle = null) {
       if (this.#failed) return;
-      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+      const own = recycle || (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) ? bytes : bytes.slice();
       this.#queued += own.byteLength;
+      this.#recycle.push(recycle);
       this.#worker.postMessage({ op: 'write', name, bytes: own, at: offsets }, [own.buffer]);
     }
 

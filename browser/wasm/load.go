@@ -167,12 +167,6 @@ func verified(c cid.Cid, data []byte) (blocks.Block, error) {
 	return blocks.NewBlockWithCid(data, c)
 }
 
-// loadProgress receives the end of each component's load; the bytes'
-// progress comes from fetchLeaves, which sees them arrive.
-type loadProgress interface {
-	componentLoaded(component string, took time.Duration)
-}
-
 // blockSet is the blocks of a load in memory, a loader.BlockGetter. Its
 // methods are safe for concurrent use.
 type blockSet struct {
@@ -209,15 +203,14 @@ func (s *blockSet) drop(cids []cid.Cid) {
 type blockLoader struct {
 	bs      *blockSet
 	f       fetcher
-	p       loadProgress
 	total   int64        // file bytes of the components the load fetches
 	fetched atomic.Int64 // block bytes fetched, the manifest included
 }
 
 // openManifest fetches the manifest block at root and opens the model DAG
 // over a new in-memory block set.
-func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) (*loader.Model, *blockLoader, error) {
-	l := &blockLoader{bs: &blockSet{blocks: map[cid.Cid]blocks.Block{}}, f: f, p: p}
+func openManifest(ctx context.Context, root cid.Cid, f fetcher) (*loader.Model, *blockLoader, error) {
+	l := &blockLoader{bs: &blockSet{blocks: map[cid.Cid]blocks.Block{}}, f: f}
 	mb, err := f.forManifest().block(root)
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest: %w", err)
@@ -229,6 +222,61 @@ func openManifest(ctx context.Context, root cid.Cid, f fetcher, p loadProgress) 
 		return nil, nil, err
 	}
 	return m, l, nil
+}
+
+// componentsInFlight is how many components a load fetches at once: the
+// next one's inner nodes and request go out while one streams.
+const componentsInFlight = 2
+
+// heldComponent is the outcome of one component's fetch (hold): its region
+// (nil: held in Go memory) and how long the fetch took.
+type heldComponent struct {
+	region *kern.Region
+	took   time.Duration
+	err    error
+}
+
+// holdAll fetches components in their order, componentsInFlight at a
+// time, each held as hold holds it in the arena arenaFor gives the i-th
+// (nil: Go memory), which it asks for before the fetch starts; the i-th
+// channel receives the i-th outcome. Once ctx ends, the components not
+// started yet fail at once.
+func (l *blockLoader) holdAll(ctx context.Context, m *loader.Model, components []loader.Component, arenaFor func(int, loader.Component) *kern.Arena) []chan heldComponent {
+	out := make([]chan heldComponent, len(components))
+	for i := range out {
+		out[i] = make(chan heldComponent, 1)
+	}
+	go func() {
+		slots := make(chan struct{}, componentsInFlight)
+		for i, c := range components {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				out[i] <- heldComponent{err: ctx.Err()}
+				continue
+			}
+			go func() {
+				defer func() { <-slots }()
+				arena := arenaFor(i, c)
+				start := time.Now()
+				r, err := l.hold(ctx, m, c, arena)
+				out[i] <- heldComponent{r, time.Since(start), err}
+			}()
+		}
+	}()
+	return out
+}
+
+// release frees the regions of the outcomes left in held, once each
+// arrives: those of a load that stopped before taking them.
+func release(held []chan heldComponent) {
+	go func() {
+		for _, ch := range held {
+			if h := <-ch; h.region != nil {
+				h.region.Free()
+			}
+		}
+	}()
 }
 
 // hold fetches component c and holds its file for m: in a new region of
@@ -285,7 +333,6 @@ func goMemory(buf []byte) js.Value {
 // nodes give (see fileLayout). It checks every leaf's digest against its
 // CID and that the leaves cover the file exactly.
 func (l *blockLoader) component(ctx context.Context, c loader.Component, dst js.Value) ([]cid.Cid, error) {
-	start := time.Now()
 	var (
 		mu     sync.Mutex
 		cids   []cid.Cid
@@ -332,7 +379,6 @@ func (l *blockLoader) component(ctx context.Context, c loader.Component, dst js.
 	if err != nil {
 		return nil, fmt.Errorf("component %s: %w", c.Name, err)
 	}
-	l.p.componentLoaded(c.Name, time.Since(start))
 	return cids, nil
 }
 

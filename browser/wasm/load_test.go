@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall/js"
 	"testing"
-	"time"
 
 	"github.com/ipfs/boxo/blockstore"
 	chunker "github.com/ipfs/boxo/chunker"
@@ -25,11 +24,6 @@ import (
 	"github.com/ipfs-accelerate/accel/loader"
 	"github.com/ipfs-accelerate/accel/loader/dagstore"
 )
-
-// noProgress is a load that reports its progress to no one.
-type noProgress struct{}
-
-func (noProgress) componentLoaded(string, time.Duration) {}
 
 // A component fetched into an arena region and into Go memory: its inner
 // nodes come block by block into the block set, its raw leaves in one
@@ -118,7 +112,7 @@ func TestComponentLeaves(t *testing.T) {
 		return map[string]any{"digests": v, "sizes": sizes}
 	})
 	defer fetchLeaves.Release()
-	l := &blockLoader{bs: &blockSet{blocks: map[cid.Cid]blocks.Block{}}, f: fetcher{fetchBlock: fetchBlock.Value, fetchLeaves: fetchLeaves.Value}, p: noProgress{}, total: c.Size}
+	l := &blockLoader{bs: &blockSet{blocks: map[cid.Cid]blocks.Block{}}, f: fetcher{fetchBlock: fetchBlock.Value, fetchLeaves: fetchLeaves.Value}, total: c.Size}
 
 	r, err := arena.Alloc(c.Size)
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 	"time"
 
@@ -306,7 +307,7 @@ func (e *engine) loadModel(_ js.Value, args []js.Value) any {
 // the model as soon as it can generate.
 func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[string]any, err error) {
 	f := fetcher{fetchBlock: o.Get("fetchBlock"), fetchLeaves: o.Get("fetchLeaves"), onVerified: o.Get("onVerified"), digest: o.Get("digest")}
-	p := jsProgress{onComponentLoaded: o.Get("onComponentLoaded")}
+	onComponentLoaded := o.Get("onComponentLoaded")
 	peer := o.Get("peer")
 	offload := peer.Type() == js.TypeObject
 	levels, err := kernelLevels(o.Get("kernels"))
@@ -334,34 +335,28 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		kernels, name := openKernels(levels, backend)
 		started <- kernelSetup{kernels, name, openThreads(name, int(option(o, "threads", 1)), gpu, backend)}
 	}()
-	kicked := false
-	startKernels := func() {
-		if !kicked {
-			kicked = true
-			close(kick)
-		}
-	}
-	var setup *kernelSetup
-	kernels := func() *kernelSetup {
-		if setup == nil {
-			startKernels()
-			s := <-started
-			setup = &s
-			e.mu.Lock()
-			e.device, e.arena, e.kernels = s.device, s.arena, s.name
-			e.mu.Unlock()
-		}
-		return setup
-	}
+	var kicked atomic.Bool
+	startKernels := sync.OnceFunc(func() {
+		kicked.Store(true)
+		close(kick)
+	})
+	kernels := sync.OnceValue(func() *kernelSetup {
+		startKernels()
+		s := <-started
+		e.mu.Lock()
+		e.device, e.arena, e.kernels = s.device, s.arena, s.name
+		e.mu.Unlock()
+		return &s
+	})
 	if !offload {
 		startKernels()
 	}
 	defer func() {
-		if kicked {
+		if kicked.Load() {
 			kernels() // a failed load releases the threads it started
 		}
 	}()
-	m, l, err := openManifest(ctx, root, f, p)
+	m, l, err := openManifest(ctx, root, f)
 	if err != nil {
 		return nil, err
 	}
@@ -391,16 +386,39 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			e.loaded(model, err == nil && len(plan.Remote) == 0)
 		}
 	}()
+	// The components after the viable ones need the kernels' arena only
+	// once the model is viable: with a daemon that runs the whole model at
+	// first, its first answer comes before the kernels start.
+	ctx, cancel := context.WithCancel(ctx)
+	viable := make(chan struct{})
+	isViable := sync.OnceFunc(func() { close(viable) })
+	fetches := l.holdAll(ctx, m, plan.Fetch, func(i int, c loader.Component) *kern.Arena {
+		if !inArena(c) {
+			return nil
+		}
+		if i >= plan.Viable {
+			select {
+			case <-viable:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return kernels().arena
+	})
+	taken := 0
+	defer func() {
+		cancel()
+		isViable()
+		release(fetches[taken:]) // those fetched for a load that failed
+	}()
 	for i, c := range plan.Fetch {
-		var region *kern.Region
-		var arena *kern.Arena
-		if inArena(c) {
-			arena = kernels().arena
+		h := <-fetches[i]
+		taken = i + 1
+		if h.err != nil {
+			return nil, h.err
 		}
-		if region, err = l.hold(ctx, m, c, arena); err != nil {
-			return nil, err
-		}
-		e.held(c.Name, region)
+		call(onComponentLoaded, c.Name, map[string]any{"loadingTimeMs": float64(h.took.Microseconds()) / 1000})
+		e.held(c.Name, h.region)
 		have[c.Name] = true
 		names = append(names, c.Name)
 		pending += c.Size
@@ -429,6 +447,7 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 				e.awaitFirstToken(model)
 				startKernels()
 			}
+			isViable()
 		case c.Name == loader.ComponentEmbed || c.Name == loader.ComponentHead:
 			// The embedding and classifier, local from the next generation
 			// on once both are here.
@@ -452,16 +471,6 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		pending = 0
 	}
 	return info(), nil
-}
-
-// jsProgress reports the end of each component's load to an optional JS
-// callback.
-type jsProgress struct {
-	onComponentLoaded js.Value
-}
-
-func (p jsProgress) componentLoaded(component string, took time.Duration) {
-	call(p.onComponentLoaded, component, map[string]any{"loadingTimeMs": float64(took.Microseconds()) / 1000})
 }
 
 // errStopped ends a generation whose onToken returned false.
