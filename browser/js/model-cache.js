@@ -78,6 +78,7 @@
     #dir; // OPFS directory of the component files
     #db; // IndexedDB: STORE holds the Entries, keyed by key
     #quota;
+    #originQuota; // the origin's storage quota, where the browser tells it
     /** @type {Map<string, Entry>} the entries held */
     #held = new Map();
     /** @type {Map<string, Entry>} block CID → the entry holding it (a block or a file's node) */
@@ -87,10 +88,11 @@
     #index = Promise.resolve(); // settles when the index changes asked for so far are done
 
     /** Use ModelCache.open. */
-    constructor(dir, db, quota) {
+    constructor(dir, db, originQuota) {
       this.#dir = dir;
       this.#db = db;
-      this.#quota = quota;
+      this.#originQuota = originQuota;
+      this.#quota = originQuota;
     }
 
     /**
@@ -119,11 +121,25 @@
         self.navigator.storage.estimate().catch(() => undefined),
       ]);
       const dir = await root.getDirectoryHandle(CACHE_DIR, { create: true });
-      const mc = new ModelCache(dir, db, Math.min(quotaBytes, estimate?.quota ?? Infinity));
+      const mc = new ModelCache(dir, db, estimate?.quota ?? Infinity);
       mc.#fileWriter(); // its worker starts now, not when the first file is written
       await mc.#reconcile();
-      await mc.#evict(lightest([...mc.#held.values()], mc.#bytes - mc.#quota));
+      await mc.limit(quotaBytes);
       return mc;
+    }
+
+    /**
+     * Sets the quota to quotaBytes, capped by the origin's storage quota,
+     * and evicts down to it; resolves once done.
+     * @param {number} quotaBytes
+     * @returns {Promise<void>}
+     */
+    limit(quotaBytes) {
+      if (!(quotaBytes >= 0)) return Promise.reject(new RangeError(`ModelCache: quotaBytes ${quotaBytes} is not a size`));
+      return this.#enqueue(async () => {
+        this.#quota = Math.min(quotaBytes, this.#originQuota);
+        await this.#evict(lightest([...this.#held.values()], this.#bytes - this.#quota));
+      });
     }
 
     /**

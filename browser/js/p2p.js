@@ -44,6 +44,21 @@ export function transportOf(addr) {
 }
 
 /**
+ * The libp2p transports a peer dialling the allowed ones starts: each
+ * costs the page's start (a WebRTC certificate, say) whether it dials or
+ * not. A relayed connection reaches its relay over any of them.
+ */
+function transportsFor(allowed) {
+  const relay = allowed.includes('circuit-relay');
+  const transports = [];
+  if (relay || allowed.includes('webtransport')) transports.push(webTransport());
+  if (relay || allowed.includes('webrtc-direct')) transports.push(webRTCDirect());
+  if (relay || allowed.includes('websocket')) transports.push(webSockets());
+  if (relay) transports.push(circuitRelayTransport());
+  return transports;
+}
+
+/**
  * Starts a libp2p peer and connects to the first address of addrs that
  * answers, trying transports in the order of allowed. Resolves with a Peer,
  * or rejects with every dial's error when none connects.
@@ -59,7 +74,7 @@ export async function connect(addrs, allowed = TRANSPORTS) {
     throw new Error(`libp2p: no address for the transports ${allowed.join(', ')} among ${addrs.length} bootstrap addresses`);
   }
   const node = await createLibp2p({
-    transports: [webTransport(), webRTCDirect(), webSockets(), circuitRelayTransport()],
+    transports: transportsFor(allowed),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { identify: identify() },

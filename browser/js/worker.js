@@ -106,6 +106,18 @@ const runtime = (async () => {
   return self.accelRuntime;
 })();
 
+/**
+ * The model cache (ModelCache, null where the browser has none), opened
+ * while the runtime starts; each load sets its quota.
+ */
+const cacheOpening = self.ModelCache.open({ quotaBytes: Infinity }).catch(noCache);
+
+/** The cache is best effort: where the browser refuses storage, loads go on without it. */
+function noCache(err) {
+  console.warn(`accel worker: no model cache: ${err.message}`);
+  return null;
+}
+
 /** The cache quota when the load request gives no cacheQuotaMB. */
 const DEFAULT_CACHE_QUOTA_MB = 1024;
 
@@ -147,11 +159,7 @@ function blockSources(gateway, transport, stats) {
  * component's file; a verified manifest is stored alone.
  */
 async function loadFunctions(sources, quotaMB, stats, onProgress) {
-  // The cache is best effort: where the browser refuses storage, loads go on without it.
-  const cache = await self.ModelCache.open({ quotaBytes: quotaMB * 2 ** 20 }).catch((err) => {
-    console.warn(`accel worker: no model cache: ${err.message}`);
-    return null;
-  });
+  const cache = await cacheOpening.then((c) => c && c.limit(quotaMB * 2 ** 20).then(() => c)).catch(noCache);
   const fromCache = new Set(); // CIDs answered from the cache, not verified since
   const last = new Map(); // cid → the source that answered it last, until verified
   const nodes = new Map(); // component root → its verified inner nodes, [cid, bytes]
