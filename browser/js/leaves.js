@@ -362,10 +362,13 @@
    * leaf. memory() is the runtime's linear memory (where a dst that is a
    * number points); nodes(root) the inner nodes the runtime verified for
    * component root ([cid, bytes] pairs, stored beside its file);
-   * onProgress(component, bytes) is told of each leaf's bytes placed.
+   * onProgress(component, bytes) is told of each leaf's bytes placed. A
+   * component's file goes on into the cache after fetchLeaves returns:
+   * fetchLeaves.cached() resolves once every file it began is stored.
    */
   function leafFetcher({ sources, cache, stats, tries, memory, nodes, onProgress }) {
-    return async (info, leaves, dst, goDigest) => {
+    const commits = [];
+    const fetchLeaves = async (info, leaves, dst, goDigest) => {
       const digest = self.crypto?.subtle
         ? async (bytes) => new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
         : async (bytes) => goDigest(bytes);
@@ -470,9 +473,12 @@
         const why = last ? `, the last error: ${last.message}` : '';
         throw new Error(`component ${info.component}: ${pending.size} of ${leaves.length} leaves not received with matching bytes after ${tries} tries${why}`);
       }
-      await writer?.commit(nodes(info.root));
+      // The cache is best effort: a file it fails to store is fetched again next time.
+      if (writer) commits.push(writer.commit(nodes(info.root)).catch((err) => console.warn(`accel worker: component ${info.component} not cached: ${err.message}`)));
       return { digests, sizes };
     };
+    fetchLeaves.cached = () => Promise.all(commits);
+    return fetchLeaves;
   }
 
   /** Runs fn on each of items, DIGESTS_IN_FLIGHT at a time. */

@@ -84,6 +84,7 @@
     /** @type {Map<string, Entry>} block CID → the entry holding it (a block or a file's node) */
     #blocks = new Map();
     #bytes = 0; // the sum of the held entries' sizes
+    #writing = 0; // the bytes of the files being written, not held yet
     #evicted = 0;
     #index = Promise.resolve(); // settles when the index changes asked for so far are done
 
@@ -226,10 +227,13 @@
         const probe = { key: root, kind: 'file', size, priority, lastUse: Date.now() };
         if (!await this.#admit(probe)) return false;
         await this.#fileWriter().call({ op: 'open', dir: CACHE_DIR, name: root, size });
+        this.#writing += size;
         return true;
       }).catch(() => false);
       if (!opened) return null;
       const files = this.#fileWriter();
+      // The file counts against the quota while it is written, once.
+      const written = once(() => { this.#writing -= size; });
       return {
         write: (bytes, offsets, recycle) => files.write(root, bytes, offsets, recycle),
         ready: () => files.ready(),
@@ -240,15 +244,20 @@
             // The cache is best effort: the file is fetched again next time.
             console.warn(`accel worker: component ${root} not cached: ${err.message}`);
             await files.call({ op: 'abort', dir: CACHE_DIR, name: root }).catch(() => {});
+            written();
             return;
           }
           const entry = { key: root, kind: 'file', size: size + nodes.reduce((n, [, b]) => n + b.byteLength, 0), priority, lastUse: Date.now(), nodes };
           await this.#enqueue(async () => {
+            written();
             await this.#writeEntry(entry);
             this.#add(entry);
           });
         },
-        abort: () => files.call({ op: 'abort', dir: CACHE_DIR, name: root }).catch(() => {}),
+        abort: () => {
+          written();
+          return files.call({ op: 'abort', dir: CACHE_DIR, name: root }).catch(() => {});
+        },
       };
     }
 
@@ -311,7 +320,7 @@
      * returns false (counting entry as evicted) when entry would itself go.
      */
     async #admit(entry) {
-      const victims = lightest([...this.#held.values(), entry], this.#bytes + entry.size - this.#quota);
+      const victims = lightest([...this.#held.values(), entry], this.#bytes + this.#writing + entry.size - this.#quota);
       if (victims.includes(entry)) {
         this.#evicted++;
         return false;
@@ -444,6 +453,17 @@
       if (this.#queued <= MAX_QUEUED) return Promise.resolve();
       return new Promise((resolve) => this.#waiting.push(resolve));
     }
+  }
+
+  /** fn, run on the first call only. */
+  function once(fn) {
+    let done = false;
+    return () => {
+      if (!done) {
+        done = true;
+        fn();
+      }
+    };
   }
 
   /** Opens the records' database, creating its store the first time. */

@@ -201,7 +201,10 @@ async function loadFunctions(sources, quotaMB, stats, onProgress) {
       return list;
     },
   });
-  const usage = async () => cache && cache.usage();
+  const usage = async () => {
+    await fetchLeaves.cached();
+    return cache && cache.usage();
+  };
   return { fetchBlock, onVerified, fetchLeaves, usage };
 }
 
