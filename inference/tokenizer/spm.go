@@ -80,12 +80,15 @@ func NewSentencePiece(tokens []string, scores []float32, types []int32, bos, eos
 			t.types[unk] = TypeUnknown
 		}
 	}
-	hasSym, hasSpace := false, false
+	hasSpace := false
 	for _, p := range tokens {
-		hasSym = hasSym || strings.Contains(p, spmSpace)
+		if strings.Contains(p, spmSpace) {
+			hasSpace = false
+			break
+		}
 		hasSpace = hasSpace || strings.Contains(p, " ")
 	}
-	if !hasSym && hasSpace {
+	if hasSpace {
 		t.spaceSym = " "
 	}
 
@@ -101,8 +104,9 @@ func NewSentencePiece(tokens []string, scores []float32, types []int32, bos, eos
 	for i, p := range tokens {
 		switch t.types[i] {
 		case TypeNormal:
-			t.decoded[i] = strings.ReplaceAll(p, t.spaceSym, " ")
-			t.stripBOS[i] = addSpacePrefix && strings.HasPrefix(t.decoded[i], " ")
+			// The space symbol becomes a space as Decode yields the piece.
+			t.decoded[i] = p
+			t.stripBOS[i] = addSpacePrefix && (strings.HasPrefix(p, t.spaceSym) || strings.HasPrefix(p, " "))
 		case TypeUserDefined:
 			t.decoded[i] = p
 		case TypeUnknown:

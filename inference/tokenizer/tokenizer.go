@@ -52,7 +52,8 @@ type Tokenizer struct {
 
 	bos, eos, unk int // -1 when absent
 
-	// decoded[i] is what Decode yields for token i; stripBOS[i] says whether
+	// decoded[i] is what Decode yields for token i (a SentencePiece normal
+	// token's space symbols made spaces first); stripBOS[i] says whether
 	// its first byte is a space that is dropped right after BOS.
 	decoded  []string
 	stripBOS []bool
@@ -229,6 +230,9 @@ func (t *Tokenizer) Decode(prev, token int) string {
 		return ""
 	}
 	s := t.decoded[token]
+	if t.algo == algoSPM && t.types[token] == TypeNormal {
+		s = strings.ReplaceAll(s, t.spaceSym, " ")
+	}
 	if t.bos >= 0 && prev == t.bos && t.stripBOS[token] {
 		s = s[1:]
 	}
