@@ -104,7 +104,8 @@ export class Peer {
   #conn;
   #addr; // the address that connected
   #redial = null; // Promise<Connection> while dialling again
-  #blocks = null; // Promise<BlockStream>, opened on first use and after one ends
+  #blocks = null; // Promise<BlockStream> of single blocks, opened on first use and after one ends
+  #batchStreams = []; // BlockStreams of batches, idle: one batch on each at a time
   #frames = new Map(); // handle → FrameStream
   #supported = new Map(); // protocol → Promise<boolean>
   #nextHandle = 1;
@@ -165,11 +166,18 @@ export class Peer {
    * Asks for the blocks cids as one pipelined batch and calls onBlock(cid,
    * bytes) with each the daemon has, in order, as it arrives (unverified);
    * resolves once every answer came, with the number of blocks received.
+   * Each batch has a stream of its own while it runs: batches at once
+   * arrive side by side, none waiting behind another.
    */
   async blocks(cids, onBlock) {
-    let blocks = await this.#blockStream();
-    if (blocks.ended) blocks = await this.#blockStream(blocks);
-    return blocks.many(cids, onBlock);
+    let stream = this.#batchStreams.pop();
+    while (stream?.ended) stream = this.#batchStreams.pop();
+    stream ??= new BlockStream(await this.#newStream(BLOCKS_PROTOCOL));
+    try {
+      return await stream.many(cids, onBlock);
+    } finally {
+      if (!stream.ended) this.#batchStreams.push(stream);
+    }
   }
 
   /** The block stream in use, or a new one in place of stale (which is aborted). */
