@@ -211,8 +211,6 @@ var manifestType schema.Type = func() schema.Type {
 	return ts.TypeByName("Manifest")
 }()
 
-var manifestPrototype = bindnode.Prototype((*Manifest)(nil), manifestType)
-
 // ManifestPrefix makes the CID of a manifest block: CIDv1, dag-cbor,
 // sha2-256.
 var ManifestPrefix = cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1}
@@ -262,17 +260,6 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 		return nil, invalid("%d bytes, more than the %d a manifest may have", len(data), MaxManifestSize)
 	}
 	opts := dagcbor.DecodeOptions{AllowLinks: true, AllocationBudget: 8 * MaxManifestSize}
-	// A manifest of this version decodes straight into its schema; anything
-	// else is decoded again generically to say what is wrong with it.
-	tb := manifestPrototype.Representation().NewBuilder()
-	if err := opts.Decode(tb, bytes.NewReader(data)); err == nil {
-		if m, ok := bindnode.Unwrap(tb.Build()).(*Manifest); ok && m.Version == Version {
-			if err := m.checkEncoding(data); err != nil {
-				return nil, err
-			}
-			return m, nil
-		}
-	}
 	nb := basicnode.Prototype.Any.NewBuilder()
 	if err := opts.Decode(nb, bytes.NewReader(data)); err != nil {
 		return nil, invalid("not dag-cbor: %v", err)
@@ -288,34 +275,18 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if s, err := v.AsString(); err != nil || s != Version {
 		return nil, invalid("unknown version %s (this build reads %q)", describe(v), Version)
 	}
-	tb = manifestPrototype.Representation().NewBuilder()
-	if err := datamodel.Copy(generic, tb); err != nil {
-		return nil, invalid("%v", err)
+	m, err := manifestOf(generic)
+	if err != nil {
+		return nil, invalid("does not match the schema: %v", err)
 	}
-	m, ok := bindnode.Unwrap(tb.Build()).(*Manifest)
-	if !ok {
-		return nil, invalid("does not match the schema")
-	}
-	if err := m.checkEncoding(data); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	var again bytes.Buffer
+	if err := dagcbor.Encode(generic, &again); err != nil || !bytes.Equal(again.Bytes(), data) {
+		return nil, invalid("not in canonical dag-cbor form")
+	}
 	return m, nil
-}
-
-// checkEncoding checks that m, decoded from data, is valid and that data
-// is its canonical encoding.
-func (m *Manifest) checkEncoding(data []byte) error {
-	if err := m.Validate(); err != nil {
-		return err
-	}
-	again, err := m.encode()
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(again, data) {
-		return invalid("not in canonical dag-cbor form")
-	}
-	return nil
 }
 
 // describe quotes a version value for an error message.

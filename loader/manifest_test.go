@@ -60,6 +60,50 @@ func generic(t testing.TB, data []byte) datamodel.Node {
 	return nb.Build()
 }
 
+// mapWith returns map n with key's value v (added, or replaced; nil: key
+// dropped), in n's key order.
+func mapWith(t testing.TB, n datamodel.Node, key string, v datamodel.Node) datamodel.Node {
+	t.Helper()
+	out, err := qp.BuildMap(basicnode.Prototype.Any, -1, func(ma datamodel.MapAssembler) {
+		found := false
+		for it := n.MapIterator(); !it.Done(); {
+			k, old, _ := it.Next()
+			ks, _ := k.AsString()
+			if ks == key {
+				found, old = true, v
+			}
+			if old != nil {
+				qp.MapEntry(ma, ks, qp.Node(old))
+			}
+		}
+		if !found && v != nil {
+			qp.MapEntry(ma, key, qp.Node(v))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// listWith returns list n with its item i replaced by v.
+func listWith(t testing.TB, n datamodel.Node, i int64, v datamodel.Node) datamodel.Node {
+	t.Helper()
+	out, err := qp.BuildList(basicnode.Prototype.Any, -1, func(la datamodel.ListAssembler) {
+		for it := n.ListIterator(); !it.Done(); {
+			j, old, _ := it.Next()
+			if j == i {
+				old = v
+			}
+			qp.ListEntry(la, qp.Node(old))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // withKeys re-encodes a top-level map with some keys dropped and others
 // added, in the given key order (sorted unless sortKeys is false).
 func withKeys(t testing.TB, data []byte, drop string, add map[string]datamodel.Node, sortKeys bool) []byte {
@@ -202,6 +246,40 @@ func TestDecodeManifestBadBytes(t *testing.T) {
 		"version is a number": withKeys(t, good, "version", map[string]datamodel.Node{"version": basicnode.NewInt(1)}, true),
 		"no version":          withKeys(t, good, "version", nil, true),
 		"too large":           make([]byte, MaxManifestSize+1),
+	}
+	// Fields of the right names but the wrong kinds, missing or extra,
+	// down in the components.
+	root := generic(t, good)
+	at := func(n datamodel.Node, key string) datamodel.Node {
+		v, err := n.LookupByString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	item := func(n datamodel.Node, i int64) datamodel.Node {
+		v, err := n.LookupByIndex(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	hp := at(root, "hyperparameters")
+	embed := item(components, 1)
+	tensor := item(at(embed, "tensors"), 0)
+	withComponent := func(c datamodel.Node) []byte {
+		return withKeys(t, good, "components", map[string]datamodel.Node{"components": listWith(t, components, 1, c)}, true)
+	}
+	for name, data := range map[string][]byte{
+		"a hyperparameter as a string":  withKeys(t, good, "hyperparameters", map[string]datamodel.Node{"hyperparameters": mapWith(t, hp, "dim", basicnode.NewString("2048"))}, true),
+		"an int as a float":             withKeys(t, good, "hyperparameters", map[string]datamodel.Node{"hyperparameters": mapWith(t, hp, "layers", basicnode.NewFloat(2))}, true),
+		"an extra hyperparameter":       withKeys(t, good, "hyperparameters", map[string]datamodel.Node{"hyperparameters": mapWith(t, hp, "extra", basicnode.NewInt(1))}, true),
+		"a missing hyperparameter":      withKeys(t, good, "hyperparameters", map[string]datamodel.Node{"hyperparameters": mapWith(t, hp, "vocab", nil)}, true),
+		"a component's CID as a string": withComponent(mapWith(t, embed, "cid", basicnode.NewString("bafy"))),
+		"a component as a list":         withComponent(basicnode.NewInt(3)),
+		"a tensor's shape of strings":   withComponent(mapWith(t, embed, "tensors", listWith(t, at(embed, "tensors"), 0, mapWith(t, tensor, "shape", basicnode.NewString("64x64"))))),
+	} {
+		cases[name] = data
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
