@@ -116,6 +116,8 @@ export class Peer {
     this.#addr = addr;
     /** The transport of the connection: one of TRANSPORTS. */
     this.transport = transportOf(addr);
+    // The first batch (a load's first component) finds its stream open.
+    this.#newStream(BLOCKS_PROTOCOL).then((s) => this.#batchStreams.push(new BlockStream(s)), () => {});
   }
 
   /** The open connection to the daemon, dialled again if it dropped. */
