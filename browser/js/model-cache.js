@@ -87,6 +87,7 @@
     #writing = 0; // the bytes of the files being written, not held yet
     #evicted = 0;
     #index = Promise.resolve(); // settles when the index changes asked for so far are done
+    #opening = Promise.resolve(); // settles when the files asked to open for reading are open
 
     /** Use ModelCache.open. */
     constructor(dir, db, originQuota) {
@@ -188,9 +189,13 @@
     async readFile(root) {
       const entry = this.#held.get(root);
       if (entry?.kind !== 'file') return null;
+      // One file opens at a time: Chromium can leave one of two sync access
+      // handles created at once in the same worker pending for good.
+      const opening = this.#opening.then(async () => (await this.#dir.getFileHandle(root)).createSyncAccessHandle());
+      this.#opening = opening.catch(() => {});
       let handle;
       try {
-        handle = await (await this.#dir.getFileHandle(root)).createSyncAccessHandle();
+        handle = await opening;
       } catch {
         return null; // gone behind our back, or open elsewhere
       }
