@@ -282,7 +282,7 @@ func release(held []chan heldComponent) {
 // hold fetches component c and holds its file for m: in a new region of
 // arena when arena is not nil and takes c (inArena), else in Go memory
 // (HoldFile). Either way the leaves' bytes go there from JS, once: they
-// never pass through the blockstore. It returns the region, or nil.
+// never pass through the block set. It returns the region, or nil.
 func (l *blockLoader) hold(ctx context.Context, m *loader.Model, c loader.Component, arena *kern.Arena) (*kern.Region, error) {
 	var (
 		r   *kern.Region
