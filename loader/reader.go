@@ -56,23 +56,6 @@ func Open(ctx context.Context, root cid.Cid, get BlockGetter) (*Model, error) {
 	return &Model{Root: root, Manifest: m, blocks: get}, nil
 }
 
-// read reads length bytes from offset of the named component's file,
-// fetching the blocks that hold them.
-func (m *Model) read(ctx context.Context, name string, offset, length int64) ([]byte, error) {
-	c, ok := m.Manifest.Component(name)
-	if !ok {
-		return nil, fmt.Errorf("loader: the model has no component %q", name)
-	}
-	if offset < 0 || length < 0 || offset > c.Size || length > c.Size-offset {
-		return nil, fmt.Errorf("loader: range [%d, +%d) is outside component %s (%d bytes)", offset, length, name, c.Size)
-	}
-	buf := make([]byte, length)
-	if err := readFile(ctx, m.blocks, c.CID, c.Size, offset, buf); err != nil {
-		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
-	}
-	return buf, nil
-}
-
 // Hold reads the named component's file now and keeps it: ReadComponent
 // and the models built afterwards use those bytes, so the blocks they came
 // from may be dropped.
@@ -133,13 +116,24 @@ func (m *Model) ReadComponent(ctx context.Context, name string) ([]byte, error) 
 	if !ok {
 		return nil, fmt.Errorf("loader: the model has no component %q", name)
 	}
-	return m.read(ctx, name, 0, c.Size)
+	return m.ReadRange(ctx, name, 0, c.Size)
 }
 
 // ReadRange returns length bytes of the named component from offset,
 // fetching only the blocks that hold them, not the whole component.
 func (m *Model) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
-	return m.read(ctx, name, offset, length)
+	c, ok := m.Manifest.Component(name)
+	if !ok {
+		return nil, fmt.Errorf("loader: the model has no component %q", name)
+	}
+	if offset < 0 || length < 0 || offset > c.Size || length > c.Size-offset {
+		return nil, fmt.Errorf("loader: range [%d, +%d) is outside component %s (%d bytes)", offset, length, name, c.Size)
+	}
+	buf := make([]byte, length)
+	if err := readFile(ctx, m.blocks, c.CID, c.Size, offset, buf); err != nil {
+		return nil, fmt.Errorf("loader: reading component %s: %w", name, err)
+	}
+	return buf, nil
 }
 
 // ReadTensorRange returns the stored bytes of one tensor (in its manifest

@@ -127,6 +127,11 @@
     put(view) {
       if (this.#free.length < POOL_BUFFERS && view.buffer instanceof ArrayBuffer && view.buffer.byteLength > 0) this.#free.push(view.buffer);
     }
+
+    /** Lets the free buffers go (the page keeps no memory for a load that is over). */
+    clear() {
+      this.#free = [];
+    }
   }
 
   const buffers = new BufferPool();
@@ -364,7 +369,8 @@
    * component root ([cid, bytes] pairs, stored beside its file);
    * onProgress(component, bytes) is told of each leaf's bytes placed. A
    * component's file goes on into the cache after fetchLeaves returns:
-   * fetchLeaves.cached() resolves once every file it began is stored.
+   * fetchLeaves.cached() resolves once every file it began is stored, and
+   * the load's buffers are let go.
    */
   function leafFetcher({ sources, cache, stats, tries, memory, nodes, onProgress }) {
     const commits = [];
@@ -477,7 +483,10 @@
       if (writer) commits.push(writer.commit(nodes(info.root)).catch((err) => console.warn(`accel worker: component ${info.component} not cached: ${err.message}`)));
       return { digests, sizes };
     };
-    fetchLeaves.cached = () => Promise.all(commits);
+    fetchLeaves.cached = async () => {
+      await Promise.all(commits);
+      buffers.clear();
+    };
     return fetchLeaves;
   }
 

@@ -212,11 +212,11 @@
     /**
      * Opens a new file of size bytes for component root, with its
      * priority, if the quota admits it (evicting the lightest entries, as
-     * for a block): resolves with {write(bytes, offsets), ready(),
-     * commit(nodes), abort()}, or null when the file would itself be
-     * evicted (it counts as evicted) or cannot be created. write hands
-     * bytes to the file writer, to be written at each of offsets: it takes
-     * them (their buffer is transferred when they cover it, else copied).
+     * for a block, the files being written counted): resolves with
+     * {write(bytes, offsets, recycle), ready(), commit(nodes), abort()},
+     * or null when the file would itself be evicted (it counts as evicted)
+     * or cannot be created. write hands bytes to the file writer, to be
+     * written at each of offsets: it takes them (see FileWriter.write).
      * ready() resolves once the writer is no more than MAX_QUEUED bytes
      * behind. commit(nodes), once every byte is written, closes the file
      * and records it with its inner nodes ([cid, bytes] pairs), or deletes
