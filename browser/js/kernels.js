@@ -17,7 +17,7 @@
 //   await AccelKernels.setup(go.importObject, load, spawn)  before Go's module is instantiated
 //   await AccelKernels.attach(instance)                      after, before go.run(instance)
 //   AccelKernels.levels()                                    the levels attached, best first
-//   AccelKernels.threads(level, n)                           a Pool of n threads, starting
+//   AccelKernels.threads(level, n)                           a Pool of n threads, starting; its arena takes regions at once
 //   AccelKernels.arenaBytes()                                the size of the pools' arenas
 //
 // load(name) resolves with the bytes of kernels/<name>; spawn(), when
@@ -163,6 +163,15 @@
       }
     }
 
+    /** Tells the workers to stop, and ends them. */
+    stopWorkers() {
+      Atomics.store(this.i32, (CTRL >> 2) + 3, 1);
+      Atomics.add(this.i32, CTRL >> 2, 1);
+      Atomics.notify(this.i32, CTRL >> 2);
+      for (const w of this.workers) w.terminate();
+      this.workers = [];
+    }
+
     /** Refreshes the views of the arena (after it grows). */
     views() {
       this.u8 = new Uint8Array(this.memory.buffer);
@@ -300,13 +309,17 @@
       return 0;
     }
 
+    /** Runs every job on this thread alone from now on: the workers stop (they did not start, or computed wrong). */
+    alone() {
+      this.stopWorkers();
+      this.threads = 1;
+      this.i32[(CTRL >> 2) + 8] = 1;
+      this.state = 'ready';
+    }
+
     /** Stops the workers and drops the arena: the pool is not used again. */
     close() {
-      Atomics.store(this.i32, (CTRL >> 2) + 3, 1);
-      Atomics.add(this.i32, CTRL >> 2, 1);
-      Atomics.notify(this.i32, CTRL >> 2);
-      for (const w of this.workers) w.terminate();
-      this.workers = [];
+      this.stopWorkers();
       this.state = 'failed';
       this.error = 'closed';
       pools[this.id] = null;

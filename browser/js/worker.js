@@ -61,6 +61,18 @@
 // runtime gives each component).
 'use strict';
 
+/** The WebAssembly module in file name in this worker's directory, compiled as it downloads where the server says application/wasm. */
+async function compileFile(name) {
+  const response = await fetch(new URL(name, self.location.href));
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  if (WebAssembly.compileStreaming && response.headers.get('Content-Type') === 'application/wasm') return WebAssembly.compileStreaming(response);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+// The runtime's module downloads and compiles while the scripts below load.
+const accelModule = compileFile('accel.wasm');
+accelModule.catch(() => {}); // awaited when the runtime starts
+
 importScripts('wasm_exec.js', 'model-cache.js', 'leaves.js', 'webgpu.js', 'kernels.js');
 
 const BLOCK_TIMEOUT_MS = 30000;
@@ -70,14 +82,6 @@ let wasmMemory = null; // the runtime's linear memory
 /** The runtime's memories in MiB, its own and the kernels' arena (what the model costs the page). */
 function memoryMb() {
   return wasmMemory ? Math.round((wasmMemory.buffer.byteLength + self.AccelKernels.arenaBytes()) / 2 ** 20) : 0;
-}
-
-/** The WebAssembly module in file name in this worker's directory, compiled as it downloads where the server says application/wasm. */
-async function compileFile(name) {
-  const response = await fetch(new URL(name, self.location.href));
-  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
-  if (WebAssembly.compileStreaming && response.headers.get('Content-Type') === 'application/wasm') return WebAssembly.compileStreaming(response);
-  return WebAssembly.compile(await response.arrayBuffer());
 }
 
 /** The bytes of file name in this worker's directory. */
@@ -90,7 +94,7 @@ async function fetchFile(name) {
 const runtime = (async () => {
   const go = new Go();
   const [module] = await Promise.all([
-    compileFile('accel.wasm'),
+    accelModule,
     self.AccelKernels.setup(go.importObject, (name) => fetchFile(`kernels/${name}`), () => new Worker(new URL('kernel-worker.js', self.location.href))),
   ]);
   const instance = await WebAssembly.instantiate(module, go.importObject);
@@ -318,6 +322,19 @@ async function startLoad(msg) {
   const load = { stats, total: 0 };
   const fns = await loadFunctions(sources, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats,
     (component, n) => progress(load.total, component, n));
+  // The manifest is asked for while the runtime starts: its first
+  // fetchBlock of the root takes this answer.
+  let manifest = fns.fetchBlock(msg.cid);
+  manifest.catch(() => {}); // the runtime sees the error, and asks again
+  const { fetchBlock } = fns;
+  fns.fetchBlock = (cid) => {
+    if (manifest && cid === msg.cid) {
+      const early = manifest;
+      manifest = null;
+      return early;
+    }
+    return fetchBlock(cid);
+  };
   return Object.assign(load, fns);
 }
 

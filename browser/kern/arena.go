@@ -22,7 +22,7 @@ import (
 //go:wasmimport accelkern threaded
 func threaded(job *job, pool int32) int32
 
-// startTimeout bounds how long OpenArena waits for the kernel workers.
+// startTimeout bounds how long Ready waits for the kernel workers.
 const startTimeout = 20 * time.Second
 
 // Arena is a kernel level run on threads: kernels.js's Pool, a shared
@@ -41,40 +41,81 @@ type Arena struct {
 	job  job
 	mats []matDesc
 	held map[*quant.Matrix]uint32 // the matrices in the arena: their rows' address
+
+	ready      func() error // Ready, once
+	threadsErr error        // why fewer threads than asked for run
 }
 
 // OpenArena starts kernels.js's Pool of threads threads on kernel level
-// (one of Levels) and returns it once every thread runs and it passed the
-// self-test, products of every format compared bit for bit with quant's
-// Go kernels. It fails where threads cannot run: a page that is not
-// cross-origin isolated (no shared memory), no kernel workers.
+// (one of Levels) and returns it at once: its regions can be allocated
+// and written while the threads start, and its products wait for Ready.
+// It fails where threads cannot run: a page that is not cross-origin
+// isolated (no shared memory), no kernel workers.
 func OpenArena(level string, threads int) (*Arena, error) {
 	k := js.Global().Get("AccelKernels")
 	if k.Type() != js.TypeObject || k.Get("threads").Type() != js.TypeFunction {
 		return nil, errors.New("kern: no kernels in this runtime")
 	}
 	pool := k.Call("threads", level, threads)
-	// The workers start once this thread yields to the event loop (as
-	// browsers start nested workers): poll, sleeping.
-	for deadline := time.Now().Add(startTimeout); pool.Get("state").String() == "starting"; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			pool.Call("close")
-			return nil, fmt.Errorf("kern: the kernel workers did not start within %s", startTimeout)
-		}
-	}
-	if s := pool.Get("state").String(); s != "ready" {
+	if pool.Get("state").String() == "failed" {
 		return nil, fmt.Errorf("kern: no threads: %s", pool.Get("error").String())
 	}
 	a := &Arena{level: level, threads: threads, pool: pool, id: int32(pool.Get("id").Int()),
 		held: map[*quant.Matrix]uint32{}}
-	if err := selfTest(a); err != nil {
-		a.Close()
-		return nil, err
-	}
+	a.ready = sync.OnceValue(a.start)
 	return a, nil
 }
 
-// Threads is how many threads compute the products.
+// Ready waits until a computes: its threads run and passed the self-test,
+// products of every format compared bit for bit with quant's Go kernels.
+// Where the kernel workers do not start within startTimeout, or their
+// products differ, a runs on the runtime's thread alone (ThreadsError
+// says why); Ready fails only when those products differ too.
+func (a *Arena) Ready() error { return a.ready() }
+
+// start is Ready's work, done once.
+func (a *Arena) start() error {
+	err := a.awaitThreads()
+	if err == nil {
+		err = selfTest(starting{a})
+	}
+	if err == nil || a.threads == 1 {
+		return err
+	}
+	a.threadsErr = err
+	a.pool.Call("alone")
+	a.threads = 1
+	return selfTest(starting{a})
+}
+
+// awaitThreads waits until the pool's workers run, at most startTimeout.
+func (a *Arena) awaitThreads() error {
+	// The workers start once this thread yields to the event loop (as
+	// browsers start nested workers): poll, sleeping.
+	for deadline := time.Now().Add(startTimeout); a.pool.Get("state").String() == "starting"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kern: the kernel workers did not start within %s", startTimeout)
+		}
+	}
+	if s := a.pool.Get("state").String(); s != "ready" {
+		return fmt.Errorf("kern: no threads: %s", a.pool.Get("error").String())
+	}
+	return nil
+}
+
+// starting is an arena as its self-test runs it: its products do not wait
+// for Ready.
+type starting struct{ *Arena }
+
+func (s starting) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) error {
+	return s.matmul(dsts, ms, x)
+}
+
+// ThreadsError says why fewer threads than asked for compute a's
+// products, once Ready returned (nil: none).
+func (a *Arena) ThreadsError() error { return a.threadsErr }
+
+// Threads is how many threads compute the products, once Ready returned.
 func (a *Arena) Threads() int { return a.threads }
 
 // String names the level and the threads.
@@ -83,8 +124,11 @@ func (a *Arena) String() string { return fmt.Sprintf("%s (%d threads)", a.level,
 // Bytes is the arena's size.
 func (a *Arena) Bytes() int64 { return int64(a.pool.Call("size").Float()) }
 
-// Close stops the threads; a does nothing after.
-func (a *Arena) Close() { a.pool.Call("close") }
+// Close stops the threads, once Ready returned; a does nothing after.
+func (a *Arena) Close() {
+	a.Ready()
+	a.pool.Call("close")
+}
 
 // Region is size bytes of the arena from addr: a component file's. It
 // implements loader.External.
@@ -200,8 +244,17 @@ func (a *Arena) ReadRow(m *quant.Matrix, i int, dst []byte) {
 	js.CopyBytesToGo(dst[:m.RowBytes()], a.pool.Call("bytes", w+uint32(i*m.RowBytes()), m.RowBytes()))
 }
 
-// MatMul implements quant.Device for the matrices in the arena.
+// MatMul implements quant.Device for the matrices in the arena, once
+// Ready.
 func (a *Arena) MatMul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) error {
+	if err := a.Ready(); err != nil {
+		return err
+	}
+	return a.matmul(dsts, ms, x)
+}
+
+// matmul is MatMul without waiting for Ready.
+func (a *Arena) matmul(dsts [][]float32, ms []*quant.Matrix, x *quant.Batch) error {
 	if x.N == 0 || len(ms) == 0 {
 		return nil
 	}

@@ -39,7 +39,10 @@ func open(t testing.TB, level string, threads int) kernels {
 	if threads == 0 {
 		k, err = Open(level)
 	} else {
-		k, err = OpenArena(level, threads)
+		var a *Arena
+		if a, err = OpenArena(level, threads); err == nil {
+			k, err = a, a.Ready()
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +344,41 @@ func TestRegions(t *testing.T) {
 	}
 	if _, err := r.Matrix(r.size-10, 7, 64, quant.FormatQ8_0); err == nil {
 		t.Error("a matrix past the region's end was made")
+	}
+}
+
+// An arena takes regions while its threads start, and computes once
+// Ready; where its workers fail to start, it computes on this thread
+// alone, with the same products, and says why.
+func TestArenaBeforeReady(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	m, err := quant.Quantize(randomValues(37, 96, rng), 37, 96, quant.FormatQ4_0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randomValues(3, 96, rng)
+	want := make([]float32, 3*37)
+	m.MatMul(want, quant.NewBatch(x, 3, 96))
+	for _, fail := range []bool{false, true} {
+		a, err := OpenArena(Levels()[0], 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fail {
+			a.pool.Set("state", "failed")
+			a.pool.Set("error", "workers refused")
+		}
+		got, err := product(a, m, x, 3) // a region first, then the product, which waits for Ready
+		if err != nil {
+			t.Fatalf("failed start %v: %v", fail, err)
+		}
+		if i := mismatch(got, want); i >= 0 {
+			t.Errorf("failed start %v: product %d is %v, not %v", fail, i, got[i], want[i])
+		}
+		if threads, terr := a.Threads(), a.ThreadsError(); fail != (threads == 1 && terr != nil) || fail == (threads == 2 && terr == nil) {
+			t.Errorf("failed start %v: %d threads, error %v", fail, threads, terr)
+		}
+		a.Close()
 	}
 }
 

@@ -87,9 +87,9 @@ func placeKernels(d *kern.Device, model *llama.Model) {
 // WebGPU backend (which uploads the weights from Go memory). One thread
 // runs there too, where the page has shared memory: the weights then stay
 // out of the Go heap, whose collector keeps a margin over all it holds.
-// It returns the arena, or nil for the kernels on Go's memory, and
-// records the threads that run as backend's threads (with why not more in
-// threadsError, when more were asked for).
+// It returns the arena, whose threads may still be starting (see ready),
+// or nil for the kernels on Go's memory, which it records as backend's
+// threads (with why not more in threadsError, when more were asked for).
 func openThreads(level string, threads int, gpu *gpuDevice, backend map[string]any) *kern.Arena {
 	backend["threads"] = 1
 	if level == "go" || threads < 1 || gpu != nil {
@@ -102,8 +102,25 @@ func openThreads(level string, threads int, gpu *gpuDevice, backend map[string]a
 		}
 		return nil
 	}
-	backend["threads"] = a.Threads()
 	return a
+}
+
+// ready waits until s computes (its arena's threads, where it has one,
+// started and passed their self-test: kern.Arena.Ready) and records the
+// threads that run as backend's threads, with why not more in
+// threadsError.
+func (s *kernelSetup) ready(backend map[string]any) error {
+	if s.arena == nil {
+		return nil
+	}
+	if err := s.arena.Ready(); err != nil {
+		return err
+	}
+	backend["threads"] = s.arena.Threads()
+	if err := s.arena.ThreadsError(); err != nil {
+		backend["threadsError"] = err.Error()
+	}
+	return nil
 }
 
 // inArena reports whether component c's file goes to the threads' arena:

@@ -320,7 +320,9 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	// offload they start at once, while the manifest and the tokenizer
 	// arrive, which need neither; with it, once the first generation has
 	// its first token (see awaitFirstToken) or a component needs them, the
-	// daemon running the whole model meanwhile.
+	// daemon running the whole model meanwhile. The arena takes components
+	// once the kernels are chosen: its threads start and test themselves
+	// while the components stream in (kern.Arena.Ready).
 	started, kick, done := make(chan kernelSetup, 1), make(chan struct{}), make(chan struct{})
 	defer close(done)
 	go func() {
@@ -333,7 +335,11 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		// the self-test runs on this thread and does not yield.
 		time.Sleep(time.Millisecond)
 		kernels, name := openKernels(levels, backend)
-		started <- kernelSetup{kernels, name, openThreads(name, int(option(o, "threads", 1)), gpu, backend)}
+		arena := openThreads(name, int(option(o, "threads", 1)), gpu, backend)
+		started <- kernelSetup{kernels, name, arena}
+		if arena != nil {
+			arena.Ready() // now, beside the load; place reports how it went
+		}
 	}()
 	var kicked atomic.Bool
 	startKernels := sync.OnceFunc(func() {
@@ -348,6 +354,16 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		e.mu.Unlock()
 		return &s
 	})
+	// place puts model's local matrices on the kernels, once they compute.
+	place := func(model *llama.Model) error {
+		s := kernels()
+		if err := s.ready(backend); err != nil {
+			return err
+		}
+		placeKernels(s.device, model)
+		gpu.placeOrNote(model, backend)
+		return nil
+	}
 	if !offload {
 		startKernels()
 	}
@@ -435,8 +451,9 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 				return nil, err
 			}
 			if model.HasHead() {
-				placeKernels(kernels().device, model)
-				gpu.placeOrNote(model, backend)
+				if err := place(model); err != nil {
+					return nil, err
+				}
 				e.set(model, m.Manifest, root, peer, gpu, kernels().name)
 			} else {
 				// Nothing runs here yet: the daemon runs the whole model.
@@ -457,15 +474,17 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 			if err := m.AddHead(ctx, model, opts); err != nil {
 				return nil, err
 			}
-			placeKernels(kernels().device, model)
-			gpu.placeOrNote(model, backend)
+			if err := place(model); err != nil {
+				return nil, err
+			}
 		default: // a layer, local from the next generation on
 			layer, _ := c.Layer()
 			if err := m.AddLayer(ctx, model, layer, opts); err != nil {
 				return nil, err
 			}
-			placeKernels(kernels().device, model)
-			gpu.placeOrNote(model, backend)
+			if err := place(model); err != nil {
+				return nil, err
+			}
 		}
 		e.addBytes(pending)
 		pending = 0
