@@ -116,7 +116,8 @@ export class IPFSAccelerate {
       throw new Error(`loadModel: no transport left: libp2p did not connect and 'gateway' is not among transports ${JSON.stringify(transports)}`);
     }
     const gateway = useGateway ? [this.#options.gateway ?? []].flat().map((g) => new URL(g, globalThis.location?.href).href) : null;
-    const offload = this.#options.offload && peer !== null && await peer.supports(OFFLOAD_PROTOCOL);
+    const offload = this.#options.offload && peer !== null;
+    if (offload) peer.supports(OFFLOAD_PROTOCOL); // asked now; the worker hears the answer with op offload
     return { backend, peer, gateway, offload };
   }
 
@@ -187,7 +188,8 @@ export class Model {
    * Use IPFSAccelerate.loadModel. sources: gateway, the gateway URLs the
    * worker may use (null: none); peer, the libp2p connection the worker's
    * block and stream requests go through (null: none); offload, whether
-   * peer runs the layers not loaded yet; backend, 'webgpu' or 'wasm';
+   * peer may run the layers not loaded yet (the worker asks whether it
+   * does: op offload); backend, 'webgpu' or 'wasm';
    * kernels, the matrix kernels ('auto', 'relaxed', 'simd128' or 'go');
    * webgpuFeatures, whether the WebGPU kernels use optional features;
    * threads, how many threads run them;
@@ -393,7 +395,8 @@ export class Model {
    * blocks {cids} → the number received, each block sent before the reply
    * as {type:'peerBlock', req, cid, bytes} (its buffer transferred);
    * open {protocol} → handle; exchange {handle, body} → reply body;
-   * close {handle}.
+   * close {handle}; offload → whether peer runs layers (speaks the offload
+   * protocol).
    */
   async #servePeer({ req, op, cid, cids, protocol, handle, body }) {
     try {
@@ -414,6 +417,7 @@ export class Model {
           this.#streams.add(value);
           break;
         case 'exchange': value = await peer.exchange(handle, body); break;
+        case 'offload': value = await peer.supports(OFFLOAD_PROTOCOL); break;
         case 'close':
           this.#streams.delete(handle);
           value = await peer.closeFrames(handle);

@@ -116,7 +116,9 @@ export class Peer {
     this.#addr = addr;
     /** The transport of the connection: one of TRANSPORTS. */
     this.transport = transportOf(addr);
-    // The first batch (a load's first component) finds its stream open.
+    // The first single block (a load's manifest) and the first batch (its
+    // first component) find their streams open.
+    this.#blockStream();
     this.#newStream(BLOCKS_PROTOCOL).then((s) => this.#batchStreams.push(new BlockStream(s)), () => {});
   }
 

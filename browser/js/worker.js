@@ -8,7 +8,8 @@
 //                                      (gateway: a URL, a list of them, or null for
 //                                      none; transport: the page's libp2p connection,
 //                                      e.g. 'webtransport', or null for none; offload:
-//                                      whether its peer runs layers not loaded yet;
+//                                      whether its peer may run layers not loaded yet,
+//                                      asked of the page (op 'offload');
 //                                      backend: 'webgpu' or 'wasm'; kernels: the
 //                                      matrix kernels, 'auto', 'relaxed', 'simd128'
 //                                      or 'go'; threads: how many threads run
@@ -314,12 +315,17 @@ function threadsHere(threads = 1) {
 
 const cancelled = new Set(); // ids of generations the page gave up on
 
-/** A load's sources and statistics, and its functions over the model cache, opened while the runtime may still be starting. */
+/**
+ * A load's sources and statistics, its functions over the model cache, and
+ * whether its peer runs layers (offload), opened and asked while the
+ * runtime may still be starting.
+ */
 async function startLoad(msg) {
+  const offload = msg.offload ? askPeer({ op: 'offload' }).catch(() => false) : false;
   const stats = { requests: 0, cached: 0, dropped: [], rejected: [], sources: {} };
   const sources = blockSources(msg.gateway, msg.transport, stats);
   const progress = progressOf(msg.id);
-  const load = { stats, total: 0 };
+  const load = { stats, total: 0, offload };
   const fns = await loadFunctions(sources, msg.cacheQuotaMB ?? DEFAULT_CACHE_QUOTA_MB, stats,
     (component, n) => progress(load.total, component, n));
   // The manifest is asked for while the runtime starts: its first
@@ -347,6 +353,7 @@ async function handle(msg) {
     case 'load': {
       const load = await starting;
       const { stats, fetchBlock, onVerified, fetchLeaves, usage } = load;
+      const offload = await load.offload;
       let gpu;
       let gpuError = null;
       if (msg.backend === 'webgpu') {
@@ -365,7 +372,7 @@ async function handle(msg) {
           if (gpuError) viable.backend.error = gpuError;
           self.postMessage({ type: 'viable', id, info: { ...viable, transport: msg.transport ?? 'gateway' } });
         },
-        peer: msg.offload ? peerStreams : undefined,
+        peer: offload ? peerStreams : undefined,
         gpu,
         kernels: msg.kernels,
         threads: threadsHere(msg.threads),
