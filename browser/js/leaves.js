@@ -421,12 +421,14 @@
         try {
           await inWindow([...pending], async (cid) => {
             const w = want.get(cid);
-            const bytes = file.read(w.offsets[0], w.size);
+            const into = buffers.get(w.size);
+            const bytes = file.read(w.offsets[0], into);
             const sum = bytes && await check(cid, bytes);
             if (sum) {
               place(cid, bytes, sum);
               stats.cached++;
             } else {
+              buffers.put(into);
               bad = true;
             }
           });

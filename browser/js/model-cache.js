@@ -180,8 +180,9 @@
 
     /**
      * Opens component root's file for reading: resolves with {read(offset,
-     * size) → Uint8Array|null, close()}, or null when it is not held. A
-     * read that finds fewer than size bytes gives null. Opening makes the
+     * into) → into|null, close()}, or null when it is not held: read fills
+     * the Uint8Array into with the bytes from offset, or gives null when
+     * the file has fewer. Opening makes the
      * entry the most recently used; close it before anything else opens
      * the file.
      * @param {string} root
@@ -201,9 +202,8 @@
       }
       this.#touch(entry);
       return {
-        read(offset, size) {
-          const buf = new Uint8Array(size);
-          return handle.read(buf, { at: offset }) === size ? buf : null;
+        read(offset, into) {
+          return handle.read(into, { at: offset }) === into.length ? into : null;
         },
         close: () => handle.close(),
       };
