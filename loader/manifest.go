@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -203,13 +204,16 @@ type Tensor struct {
 }
 `
 
-var manifestType schema.Type = func() schema.Type {
+// manifestType is the schema's Manifest type, compiled the first time a
+// manifest is encoded (the browser's runtime only decodes them: see
+// manifestOf).
+var manifestType = sync.OnceValue(func() schema.Type {
 	ts, err := ipld.LoadSchemaBytes([]byte(schemaDSL))
 	if err != nil {
 		panic(err)
 	}
 	return ts.TypeByName("Manifest")
-}()
+})
 
 // ManifestPrefix makes the CID of a manifest block: CIDv1, dag-cbor,
 // sha2-256.
@@ -233,7 +237,7 @@ func (m *Manifest) Encode() ([]byte, error) {
 
 func (m *Manifest) encode() ([]byte, error) {
 	var buf bytes.Buffer
-	if err := dagcbor.Encode(bindnode.Wrap(m, manifestType).Representation(), &buf); err != nil {
+	if err := dagcbor.Encode(bindnode.Wrap(m, manifestType()).Representation(), &buf); err != nil {
 		return nil, fmt.Errorf("loader: encoding manifest: %w", err)
 	}
 	return buf.Bytes(), nil
