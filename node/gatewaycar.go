@@ -90,9 +90,10 @@ type carItem struct {
 // WriteTo writes the rest of the CAR to w.
 func (s *carStream) WriteTo(w io.Writer) (int64, error) {
 	cw := &countingWriter{w: w}
-	n, err := cw.Write(s.read.Next(s.read.Len()))
-	if err != nil {
-		return int64(n), err
+	if s.read.Len() > 0 { // what a Read before left
+		if _, err := cw.Write(s.read.Next(s.read.Len())); err != nil {
+			return cw.n, err
+		}
 	}
 	s.out = cw
 	for s.err == nil {

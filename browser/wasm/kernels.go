@@ -84,11 +84,11 @@ func placeKernels(d *kern.Device, model *llama.Model) {
 }
 
 // openThreads starts the kernels of level on threads threads
-// (kern.OpenArena, testing formats) where it can: SIMD kernels (level is not 'go') and no
-// WebGPU backend (which uploads the weights from Go memory). One thread
-// runs there too, where the page has shared memory: the weights then stay
-// out of the Go heap, whose collector keeps a margin over all it holds.
-// It returns the arena, whose threads may still be starting (see ready),
+// (kern.OpenArena, testing formats) where it can: SIMD kernels (level is
+// not 'go') and no WebGPU backend (which uploads the weights from Go
+// memory). One thread runs there too, where the page has shared memory:
+// the weights then stay out of the Go heap, whose collector keeps a
+// margin over all it holds. It returns the arena, whose threads may still be starting (see ready),
 // or nil for the kernels on Go's memory, which it records as backend's
 // threads (with why not more in threadsError, when more were asked for).
 func openThreads(level string, threads int, formats []quant.Format, gpu *gpuDevice, backend map[string]any) *kern.Arena {
