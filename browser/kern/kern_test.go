@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"syscall/js"
 	"testing"
@@ -81,18 +80,6 @@ func TestLevels(t *testing.T) {
 		if !slices.Contains(levels, l) {
 			t.Errorf("levels %v: want %s among them", levels, l)
 		}
-	}
-}
-
-// A level opens once its self-test passes on the formats asked for, and
-// refuses a format it has no kernel for.
-func TestOpenFormats(t *testing.T) {
-	level := Levels()[0]
-	if _, err := Open(level, quant.FormatQ4_0, quant.FormatF32); err != nil {
-		t.Errorf("Open(%s, q4_0, f32): %v", level, err)
-	}
-	if _, err := Open(level, quant.FormatQ4K); err == nil || !strings.Contains(err.Error(), "q4_K") {
-		t.Errorf("Open(%s, q4_K): %v, want an error naming q4_K", level, err)
 	}
 }
 
