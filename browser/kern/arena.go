@@ -42,19 +42,16 @@ type Arena struct {
 	mats []matDesc
 	held map[*quant.Matrix]uint32 // the matrices in the arena: their rows' address
 
-	formats    []quant.Format // what Ready's self-test multiplies
-	ready      func() error   // Ready, once
-	threadsErr error          // why fewer threads than asked for run
+	ready      func() error // Ready, once
+	threadsErr error        // why fewer threads than asked for run
 }
 
 // OpenArena starts kernels.js's Pool of threads threads on kernel level
 // (one of Levels) and returns it at once: its regions can be allocated
-// and written while the threads start, and its products wait for Ready,
-// whose self-test multiplies each of formats (every format the kernels
-// have, when none is given). It fails where threads cannot run: a page
-// that is not cross-origin isolated (no shared memory), no kernel
-// workers.
-func OpenArena(level string, threads int, formats ...quant.Format) (*Arena, error) {
+// and written while the threads start, and its products wait for Ready.
+// It fails where threads cannot run: a page that is not cross-origin
+// isolated (no shared memory), no kernel workers.
+func OpenArena(level string, threads int) (*Arena, error) {
 	k := js.Global().Get("AccelKernels")
 	if k.Type() != js.TypeObject || k.Get("threads").Type() != js.TypeFunction {
 		return nil, errors.New("kern: no kernels in this runtime")
@@ -64,13 +61,13 @@ func OpenArena(level string, threads int, formats ...quant.Format) (*Arena, erro
 		return nil, fmt.Errorf("kern: no threads: %s", pool.Get("error").String())
 	}
 	a := &Arena{level: level, threads: threads, pool: pool, id: int32(pool.Get("id").Int()),
-		held: map[*quant.Matrix]uint32{}, formats: formats}
+		held: map[*quant.Matrix]uint32{}}
 	a.ready = sync.OnceValue(a.start)
 	return a, nil
 }
 
 // Ready waits until a computes: its threads run and passed the self-test,
-// products of its formats compared bit for bit with quant's Go kernels.
+// products of every format compared bit for bit with quant's Go kernels.
 // Where the kernel workers do not start within startTimeout, or their
 // products differ, a runs on the runtime's thread alone (ThreadsError
 // says why); Ready fails only when those products differ too.
@@ -80,7 +77,7 @@ func (a *Arena) Ready() error { return a.ready() }
 func (a *Arena) start() error {
 	err := a.awaitThreads()
 	if err == nil {
-		err = selfTest(starting{a}, a.formats)
+		err = selfTest(starting{a})
 	}
 	if err == nil || a.threads == 1 {
 		return err
@@ -88,7 +85,7 @@ func (a *Arena) start() error {
 	a.threadsErr = err
 	a.pool.Call("alone")
 	a.threads = 1
-	return selfTest(starting{a}, a.formats)
+	return selfTest(starting{a})
 }
 
 // awaitThreads waits until the pool's workers run, at most startTimeout.

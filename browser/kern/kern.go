@@ -112,15 +112,14 @@ type Device struct {
 }
 
 // Open returns the device of kernel level (one of Levels) once it passed
-// its self-test: products of each of formats (every format the kernels
-// have, when none is given), and the vector functions
+// its self-test: products of every format, and the vector functions
 // (quant.VectorDevice), compared bit for bit with quant's Go code.
-func Open(level string, formats ...quant.Format) (*Device, error) {
+func Open(level string) (*Device, error) {
 	if !slices.Contains(Levels(), level) {
 		return nil, fmt.Errorf("kern: no %s kernels in this runtime (it has %v)", level, Levels())
 	}
 	d := &Device{level: level, slot: int32(slices.Index(levelNames, level))}
-	if err := selfTest(d, formats); err != nil {
+	if err := selfTest(d); err != nil {
 		return nil, err
 	}
 	if err := vectorTest(d); err != nil {

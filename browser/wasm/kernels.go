@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"syscall/js"
 
@@ -37,16 +36,16 @@ func kernelLevels(option js.Value) ([]string, error) {
 	return nil, fmt.Errorf("loadModel: options.kernels is %q, not 'auto', 'relaxed', 'simd128' or 'go'", want)
 }
 
-// openKernels opens the first of levels that passes its self-test on
-// formats (see kern.Open), and returns it with its name (nil and 'go',
-// quant's Go kernels, when none is asked for or none passes), which it
-// records as backend's kernels; a level that failed is named in backend's
-// kernelsError. The kernels also compute the rest of a step's vector
-// work: attention over the KV cache, softmax, SwiGLU (quant.VectorDevice).
-func openKernels(levels []string, formats []quant.Format, backend map[string]any) (*kern.Device, string) {
+// openKernels opens the first of levels that passes its self-test, and
+// returns it with its name (nil and 'go', quant's Go kernels, when none is
+// asked for or none passes), which it records as backend's kernels; a
+// level that failed is named in backend's kernelsError. The kernels also
+// compute the rest of a step's vector work: attention over the KV cache,
+// softmax, SwiGLU (quant.VectorDevice).
+func openKernels(levels []string, backend map[string]any) (*kern.Device, string) {
 	var errs []string
 	for _, level := range levels {
-		d, err := kern.Open(level, formats...)
+		d, err := kern.Open(level)
 		if err == nil {
 			quant.SetVectorDevice(d)
 			backend["kernels"] = level
@@ -84,19 +83,19 @@ func placeKernels(d *kern.Device, model *llama.Model) {
 }
 
 // openThreads starts the kernels of level on threads threads
-// (kern.OpenArena, testing formats) where it can: SIMD kernels (level is
-// not 'go') and no WebGPU backend (which uploads the weights from Go
-// memory). One thread runs there too, where the page has shared memory:
-// the weights then stay out of the Go heap, whose collector keeps a
-// margin over all it holds. It returns the arena, whose threads may still be starting (see ready),
+// (kern.OpenArena) where it can: SIMD kernels (level is not 'go') and no
+// WebGPU backend (which uploads the weights from Go memory). One thread
+// runs there too, where the page has shared memory: the weights then stay
+// out of the Go heap, whose collector keeps a margin over all it holds.
+// It returns the arena, whose threads may still be starting (see ready),
 // or nil for the kernels on Go's memory, which it records as backend's
 // threads (with why not more in threadsError, when more were asked for).
-func openThreads(level string, threads int, formats []quant.Format, gpu *gpuDevice, backend map[string]any) *kern.Arena {
+func openThreads(level string, threads int, gpu *gpuDevice, backend map[string]any) *kern.Arena {
 	backend["threads"] = 1
 	if level == "go" || threads < 1 || gpu != nil {
 		return nil
 	}
-	a, err := kern.OpenArena(level, threads, formats...)
+	a, err := kern.OpenArena(level, threads)
 	if err != nil {
 		if threads > 1 {
 			backend["threadsError"] = err.Error()
@@ -122,21 +121,6 @@ func (s *kernelSetup) ready(backend map[string]any) error {
 		backend["threadsError"] = err.Error()
 	}
 	return nil
-}
-
-// kernelFormats are the formats of the matrices in components that the
-// kernels have: those their self-test multiplies.
-func kernelFormats(components []loader.Component) []quant.Format {
-	var formats []quant.Format
-	for _, c := range components {
-		for _, t := range c.Tensors {
-			f, err := quant.ParseFormat(t.Format)
-			if len(t.Shape) == 2 && err == nil && kern.Supports(f) && !slices.Contains(formats, f) {
-				formats = append(formats, f)
-			}
-		}
-	}
-	return formats
 }
 
 // inArena reports whether component c's file goes to the threads' arena:

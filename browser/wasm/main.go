@@ -316,16 +316,15 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	}
 	gpu, backend := openBackend(o.Get("gpu"))
 	// The kernels' self-test and threads take this thread for a while
-	// (≈0.1 s in a fresh page, mostly compiling the code they run; they
-	// test the model's formats). Without offload they start once the
-	// manifest is here, while the tokenizer arrives, which needs neither; with it, once the first generation has
+	// (≈0.2 s in a fresh page, mostly compiling the code they run). Without
+	// offload they start at once, while the manifest and the tokenizer
+	// arrive, which need neither; with it, once the first generation has
 	// its first token (see awaitFirstToken) or a component needs them, the
 	// daemon running the whole model meanwhile. The arena takes components
 	// once the kernels are chosen: its threads start and test themselves
 	// while the components stream in (kern.Arena.Ready).
 	started, kick, done := make(chan kernelSetup, 1), make(chan struct{}), make(chan struct{})
 	defer close(done)
-	var formats []quant.Format // the model's, set before kick
 	go func() {
 		select {
 		case <-kick:
@@ -335,8 +334,8 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		// A sleep hands the page's event loop the request in flight first:
 		// the self-test runs on this thread and does not yield.
 		time.Sleep(time.Millisecond)
-		kernels, name := openKernels(levels, formats, backend)
-		arena := openThreads(name, int(option(o, "threads", 1)), formats, gpu, backend)
+		kernels, name := openKernels(levels, backend)
+		arena := openThreads(name, int(option(o, "threads", 1)), gpu, backend)
 		started <- kernelSetup{kernels, name, arena}
 		if arena != nil {
 			arena.Ready() // now, beside the load; place reports how it went
@@ -365,6 +364,9 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 		gpu.placeOrNote(model, backend)
 		return nil
 	}
+	if !offload {
+		startKernels()
+	}
 	defer func() {
 		if kicked.Load() {
 			kernels() // a failed load releases the threads it started
@@ -373,10 +375,6 @@ func (e *engine) load(ctx context.Context, root cid.Cid, o js.Value) (_ map[stri
 	m, l, err := openManifest(ctx, root, f)
 	if err != nil {
 		return nil, err
-	}
-	formats = kernelFormats(m.Manifest.Components)
-	if !offload {
-		startKernels()
 	}
 	plan, err := loader.Plan(m.Manifest, loader.PlanOptions{Offload: offload, OffloadHead: offload, Budget: int64(option(o, "maxLocalBytes", 0))})
 	if err != nil {
