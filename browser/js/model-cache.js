@@ -43,6 +43,12 @@
   const PRIORITY_STEP_MS = 60_000;
   /** The bytes handed to the file writer and not yet written, beyond which ready() waits. */
   const MAX_QUEUED = 32 << 20;
+  /**
+   * How long opening a cached file for reading may take: Chromium can
+   * leave createSyncAccessHandle pending for good (rarely, after a page
+   * that wrote the files went away), and a load must not wait on it.
+   */
+  const OPEN_TIMEOUT_MS = 1000;
 
   /** @typedef {{key: string, kind: 'file'|'block', size: number, priority: number, lastUse: number, nodes?: [string, Uint8Array][], bytes?: Uint8Array}} Entry */
 
@@ -88,6 +94,7 @@
     #evicted = 0;
     #index = Promise.resolve(); // settles when the index changes asked for so far are done
     #opening = Promise.resolve(); // settles when the files asked to open for reading are open
+    #stuck = false; // an open for reading timed out: nothing is read from here on
 
     /** Use ModelCache.open. */
     constructor(dir, db, originQuota) {
@@ -189,16 +196,29 @@
      */
     async readFile(root) {
       const entry = this.#held.get(root);
-      if (entry?.kind !== 'file') return null;
+      if (entry?.kind !== 'file' || this.#stuck) return null;
       // One file opens at a time: Chromium can leave one of two sync access
-      // handles created at once in the same worker pending for good.
-      const opening = this.#opening.then(async () => (await this.#dir.getFileHandle(root)).createSyncAccessHandle());
+      // handles created at once in the same worker pending for good. One
+      // that does not open within OPEN_TIMEOUT_MS is given up (closed if it
+      // opens later), and so is reading from the cache for this load: its
+      // files come from the network.
+      const open = this.#opening.then(async () => (await this.#dir.getFileHandle(root)).createSyncAccessHandle());
+      let timer;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timed out')), OPEN_TIMEOUT_MS);
+      });
+      const opening = Promise.race([open, late]).finally(() => clearTimeout(timer));
       this.#opening = opening.catch(() => {});
       let handle;
       try {
         handle = await opening;
-      } catch {
-        return null; // gone behind our back, or open elsewhere
+      } catch (err) {
+        if (err.message === 'timed out') {
+          this.#stuck = true;
+          open.then((h) => h.close(), () => {});
+          console.warn(`accel model cache: ${root} did not open within ${OPEN_TIMEOUT_MS} ms; the load fetches its files`);
+        }
+        return null; // gone behind our back, open elsewhere, or stuck
       }
       this.#touch(entry);
       return {
