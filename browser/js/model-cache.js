@@ -189,9 +189,8 @@
      * Opens component root's file for reading: resolves with {read(offset,
      * into) → into|null, close()}, or null when it is not held: read fills
      * the Uint8Array into with the bytes from offset, or gives null when
-     * the file has fewer. Opening makes the
-     * entry the most recently used; close it before anything else opens
-     * the file.
+     * the file has fewer. Opening makes the entry the most recently used;
+     * close it before anything else opens the file.
      * @param {string} root
      */
     async readFile(root) {
@@ -204,8 +203,9 @@
       // files come from the network.
       const open = this.#opening.then(async () => (await this.#dir.getFileHandle(root)).createSyncAccessHandle());
       let timer;
+      const timedOut = {};
       const late = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), OPEN_TIMEOUT_MS);
+        timer = setTimeout(() => reject(timedOut), OPEN_TIMEOUT_MS);
       });
       const opening = Promise.race([open, late]).finally(() => clearTimeout(timer));
       this.#opening = opening.catch(() => {});
@@ -213,7 +213,7 @@
       try {
         handle = await opening;
       } catch (err) {
-        if (err.message === 'timed out') {
+        if (err === timedOut) {
           this.#stuck = true;
           open.then((h) => h.close(), () => {});
           console.warn(`accel model cache: ${root} did not open within ${OPEN_TIMEOUT_MS} ms; the load fetches its files`);
