@@ -33,6 +33,11 @@ type Batch struct {
 	quadsMu    sync.Mutex
 	quadsReady bool
 	quads      []byte
+
+	// scaleQuads is the 8-bit scales of each four vectors laid out for the
+	// Q8_0 tile kernel, built as quads is (under quadsMu).
+	scaleQuadsReady bool
+	scaleQuads      []float32
 }
 
 // NewBatch wraps n vectors of cols values held in x (len n×cols).
@@ -48,7 +53,7 @@ func (b *Batch) Reset(x []float32, n, cols int) {
 		panic("quant: batch length does not match n×cols")
 	}
 	b.N, b.Cols, b.F32, b.quantized, b.quantizedK = n, cols, x[:n*cols], false, false
-	b.quadsReady = false
+	b.quadsReady, b.scaleQuadsReady = false, false
 }
 
 // Vector returns vector t.

@@ -87,11 +87,11 @@ func axpyAVX2(dst, x *float32, a float32, n int)
 func dotQ8_0AVX2(row *byte, q *int8, scale *float32, pairs int) float32
 
 // q8_0X4AVX2 multiplies one Q8_0 row of pairs×2 blocks by four vectors
-// whose codes and scales start at acts[2v] and acts[2v+1]: out[v] has the
-// bits dotQ8_0AVX2 gives.
+// whose codes start at codes[v] and whose scales are laid out by
+// Batch.q8ScaleQuads: out[v] has the bits dotQ8_0AVX2 gives.
 //
 //go:noescape
-func q8_0X4AVX2(row *byte, acts *[8]uintptr, pairs int, out *[4]float32)
+func q8_0X4AVX2(row *byte, codes *[4]uintptr, scales *float32, pairs int, out *[4]float32)
 
 // dotF32AVX2 and dotBF16AVX2 read n&^7 elements.
 //
@@ -348,6 +348,7 @@ var avx2Kernels = &kernelSet{
 	f32Tile:   floatTileAVX2(float32s, f32T4x3AVX2, f32R4AVX2, f32RowAVX2, dotF32Generic),
 	f16Tile:   floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dotF16Generic),
 	q8_0Tile:  q8_0TileAVX2,
+	q8_0Batch: prepareQ8ScaleQuads,
 	q4_0Tile:  q4_0TileAVX2,
 	q4_0Batch: prepareQ4Quads,
 	q4_0:      dotQ4_0AVX2,
@@ -366,38 +367,69 @@ func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 		return
 	}
 	q, scale, _ := x.Q8()
+	quads := x.q8ScaleQuads()
 	stride := nb * q8Block
 	var (
-		acts [8]uintptr
-		qs   [4][]int8
-		ss   [4][]float32
-		out  [4]float32
+		codes [4]uintptr
+		out   [4]float32
 	)
 	t := 0
 	for ; t+4 <= x.N; t += 4 {
 		for v := range 4 {
-			qs[v], ss[v] = q[(t+v)*stride:(t+v+1)*stride], scale[(t+v)*nb:(t+v+1)*nb]
-			acts[2*v] = uintptr(unsafe.Pointer(&qs[v][0]))
-			acts[2*v+1] = uintptr(unsafe.Pointer(&ss[v][0]))
+			codes[v] = uintptr(unsafe.Pointer(&q[(t+v)*stride]))
 		}
+		scales := quads[t/4*nb*8:]
 		for i := range n {
 			row := tile[i*rb : (i+1)*rb]
-			q8_0X4AVX2(&row[0], &acts, p/2, &out)
+			q8_0X4AVX2(&row[0], &codes, &scales[0], p/2, &out)
 			for v, s := range out {
 				if p < nb {
-					s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], qs[v][p*32:], ss[v][p:])
+					s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], q[(t+v)*stride+p*32:], scale[(t+v)*nb+p:])
 				}
 				dst[(t+v)*ld+r0+i] = s
 			}
 		}
 	}
-	runtime.KeepAlive(x) // acts points into its buffers
+	runtime.KeepAlive(x) // codes points into its buffers
 	for ; t < x.N; t++ {
 		out := dst[t*ld+r0 : t*ld+r0+n]
 		for i := range out {
 			out[i] = q8_0Codec{}.dot(tile[i*rb:(i+1)*rb], x, t)
 		}
 	}
+}
+
+// prepareQ8ScaleQuads builds x's q8ScaleQuads before the threads share out
+// the rows.
+func prepareQ8ScaleQuads(x *Batch) {
+	if x.N >= 4 {
+		x.q8ScaleQuads()
+	}
+}
+
+// q8ScaleQuads returns the 8-bit scales of each whole group of four
+// vectors laid out for q8_0X4AVX2: per group and block, the four vectors'
+// scales in order, twice (eight floats). Built once, on first use.
+func (b *Batch) q8ScaleQuads() []float32 {
+	b.quadsMu.Lock()
+	defer b.quadsMu.Unlock()
+	if b.scaleQuadsReady {
+		return b.scaleQuads
+	}
+	_, scale, _ := b.Q8()
+	nb := b.blocks()
+	b.scaleQuads = grow(b.scaleQuads, b.N/4*nb*8)
+	for g := range b.N / 4 {
+		for blk := range nb {
+			d := b.scaleQuads[(g*nb+blk)*8:][:8]
+			for v := range 4 {
+				d[v] = scale[(4*g+v)*nb+blk]
+				d[4+v] = d[v]
+			}
+		}
+	}
+	b.scaleQuadsReady = true
+	return b.scaleQuads
 }
 
 // dotF32AVX2Row is the AVX2 dot product of two vectors: the kernel over

@@ -1121,29 +1121,31 @@ q8y_done:
 	RET
 
 // Q8X4BLOCK adds the block at off(SI) times each of the four vectors'
-// blocks (codes at voff past their pointer + R12: AX, DX, R9, R13; scale
-// at soff past their pointer + R10: BX, R8, R11, DI) to accumulators
-// a0-a3, as dotQ8_0AVX2 adds one block (clobbers Y8-Y12).
+// blocks (codes at voff past their pointer + R12: AX, DX, R9, R13) to
+// accumulators a0-a3, as dotQ8_0AVX2 adds one block: the row's d times
+// the four vectors' scales (at soff(R10), twice) in one product, each
+// vector's lane then broadcast from it (clobbers Y8-Y13).
 #define Q8X4BLOCK(off, voff, soff, a0, a1, a2, a3) \
 	VMOVDQU      (off+2)(SI), Y8      \
 	VPABSB       Y8, Y9               \
 	VPBROADCASTW off(SI), X10         \
 	VCVTPH2PS    X10, Y10             \
-	Q8X4VEC(voff, soff, AX, BX, a0)   \
-	Q8X4VEC(voff, soff, DX, R8, a1)   \
-	Q8X4VEC(voff, soff, R9, R11, a2)  \
-	Q8X4VEC(voff, soff, R13, DI, a3)
+	VMULPS       soff(R10), Y10, Y13  \
+	Q8X4VEC(voff, 0x00, AX, a0)       \
+	Q8X4VEC(voff, 0x55, DX, a1)       \
+	Q8X4VEC(voff, 0xaa, R9, a2)       \
+	Q8X4VEC(voff, 0xff, R13, a3)
 
-// Q8X4VEC adds the block in Y8 (|w| in Y9, d in Y10) times the block of
-// the vector whose codes are at codes and scales at scales to acc.
-#define Q8X4VEC(voff, soff, codes, scales, acc) \
+// Q8X4VEC adds the block in Y8 (|w| in Y9) times the block of the vector
+// whose codes are at codes to acc, scaled by lane lane of Y13's halves (the
+// lane's index in each 2-bit field of lane).
+#define Q8X4VEC(voff, lane, codes, acc) \
 	VMOVDQU      voff(codes)(R12*1), Y11  \
 	VPSIGNB      Y8, Y11, Y11             \
 	VPMADDUBSW   Y11, Y9, Y11             \
 	VPMADDWD     Y15, Y11, Y11            \
 	VCVTDQ2PS    Y11, Y11                 \
-	VBROADCASTSS soff(scales)(R10*1), Y12 \
-	VMULPS       Y12, Y10, Y12            \
+	VSHUFPS      $lane, Y13, Y13, Y12     \
 	VFMADD231PS  Y12, Y11, acc
 
 // Q8X4SUM stores at 4·v(DX) the sum of accumulators even and odd, as
@@ -1154,16 +1156,18 @@ q8y_done:
 	HSUMY0               \
 	VMOVSS X0, (4*v)(DX)
 
-// func q8_0X4AVX2(row *byte, acts *[8]uintptr, pairs int, out *[4]float32)
+// func q8_0X4AVX2(row *byte, codes *[4]uintptr, scales *float32, pairs int, out *[4]float32)
 //
-// One Q8_0 row of pairs×2 blocks times four vectors, whose codes and
-// scales start at acts[2v] and acts[2v+1]: the row is loaded and its
+// One Q8_0 row of pairs×2 blocks times four vectors, whose codes start at
+// codes[v] and whose scales are at scales, eight floats a block: the four
+// vectors' in order, twice (Batch.q8ScaleQuads). The row is loaded and its
 // scales converted once for the four. out[v] has the bits dotQ8_0AVX2
 // gives for vector v.
-TEXT ·q8_0X4AVX2(SB), NOSPLIT, $0-32
+TEXT ·q8_0X4AVX2(SB), NOSPLIT, $0-40
 	MOVQ     row+0(FP), SI
-	MOVQ     acts+8(FP), DI
-	MOVQ     pairs+16(FP), CX
+	MOVQ     codes+8(FP), DI
+	MOVQ     scales+16(FP), R10
+	MOVQ     pairs+24(FP), CX
 	VPCMPEQW Y15, Y15, Y15
 	VPSRLW   $15, Y15, Y15
 	VXORPS   Y0, Y0, Y0
@@ -1174,30 +1178,25 @@ TEXT ·q8_0X4AVX2(SB), NOSPLIT, $0-32
 	VXORPS   Y5, Y5, Y5
 	VXORPS   Y6, Y6, Y6
 	VXORPS   Y7, Y7, Y7
-	XORQ     R10, R10
 	XORQ     R12, R12
-	MOVQ     8(DI), BX
-	MOVQ     16(DI), DX
-	MOVQ     24(DI), R8
-	MOVQ     32(DI), R9
-	MOVQ     40(DI), R11
-	MOVQ     48(DI), R13
 	MOVQ     (DI), AX
-	MOVQ     56(DI), DI
+	MOVQ     8(DI), DX
+	MOVQ     16(DI), R9
+	MOVQ     24(DI), R13
 	TESTQ    CX, CX
 	JZ       q8x4_done
 
 q8x4_loop:
 	Q8X4BLOCK(0, 0, 0, Y0, Y1, Y2, Y3)
-	Q8X4BLOCK(34, 32, 4, Y4, Y5, Y6, Y7)
+	Q8X4BLOCK(34, 32, 32, Y4, Y5, Y6, Y7)
 	ADDQ $68, SI
 	ADDQ $64, R12
-	ADDQ $8, R10
+	ADDQ $64, R10
 	DECQ CX
 	JNZ  q8x4_loop
 
 q8x4_done:
-	MOVQ    out+24(FP), DX
+	MOVQ    out+32(FP), DX
 	VMOVAPS Y1, Y8
 	Q8X4SUM(0, Y0, Y4)
 	Q8X4SUM(1, Y8, Y5)
