@@ -179,6 +179,20 @@ func (b *Batch) q8Vector(t int) (q []int8, scale []float32, sum []int32) {
 	return b.q8[t*nb*q8Block : (t+1)*nb*q8Block], b.q8Scale[t*nb : (t+1)*nb], b.q8Sum[t*nb : (t+1)*nb]
 }
 
+// layOut returns *buf, first filling it (n elements) with fill unless
+// *ready, under the batch's lock: the layouts the tile kernels read, built
+// by the first caller (MatMulAll builds them before its parallel pass).
+func layOut[T any](b *Batch, ready *bool, buf *[]T, n int, fill func([]T)) []T {
+	b.quadsMu.Lock()
+	defer b.quadsMu.Unlock()
+	if !*ready {
+		*buf = grow(*buf, n)
+		fill(*buf)
+		*ready = true
+	}
+	return *buf
+}
+
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)

@@ -411,25 +411,19 @@ func prepareQ8ScaleQuads(x *Batch) {
 // vectors laid out for q8_0X4AVX2: per group and block, the four vectors'
 // scales in order, twice (eight floats). Built once, on first use.
 func (b *Batch) q8ScaleQuads() []float32 {
-	b.quadsMu.Lock()
-	defer b.quadsMu.Unlock()
-	if b.scaleQuadsReady {
-		return b.scaleQuads
-	}
-	_, scale, _ := b.Q8()
 	nb := b.blocks()
-	b.scaleQuads = grow(b.scaleQuads, b.N/4*nb*8)
-	for g := range b.N / 4 {
-		for blk := range nb {
-			d := b.scaleQuads[(g*nb+blk)*8:][:8]
-			for v := range 4 {
-				d[v] = scale[(4*g+v)*nb+blk]
-				d[4+v] = d[v]
+	return layOut(b, &b.scaleQuadsReady, &b.scaleQuads, b.N/4*nb*8, func(dst []float32) {
+		_, scale, _ := b.Q8()
+		for g := range b.N / 4 {
+			for blk := range nb {
+				d := dst[(g*nb+blk)*8:][:8]
+				for v := range 4 {
+					d[v] = scale[(4*g+v)*nb+blk]
+					d[4+v] = d[v]
+				}
 			}
 		}
-	}
-	b.scaleQuadsReady = true
-	return b.scaleQuads
+	})
 }
 
 // dotF32AVX2Row is the AVX2 dot product of two vectors: the kernel over

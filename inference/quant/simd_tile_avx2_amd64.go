@@ -43,38 +43,32 @@ func quadGroups(n int) int { return (n + 2) / 4 }
 // times (float32). Built once, on first use (MatMulAll builds it before
 // its parallel pass; the lock covers other callers).
 func (b *Batch) q4Quads() []byte {
-	b.quadsMu.Lock()
-	defer b.quadsMu.Unlock()
-	if b.quadsReady {
-		return b.quads
-	}
-	q, scale, sum := b.Q8()
 	nb := b.blocks()
 	groups := quadGroups(b.N)
-	b.quads = grow(b.quads, groups*nb*quadBytes)
-	parallelFor(groups, 1, func(lo, hi int) {
-		for g := lo; g < hi; g++ {
-			for blk := range nb {
-				dst := b.quads[(g*nb+blk)*quadBytes:]
-				for v := range 4 {
-					t := min(4*g+v, b.N-1)
-					x := q[(t*nb+blk)*q8Block:]
-					d := dst[v*128 : (v+1)*128]
-					for i := range 16 {
-						d[i], d[16+i] = byte(x[i]), byte(x[i])
-						d[32+i], d[48+i] = byte(x[16+i]), byte(x[16+i])
-					}
-					corr, s := uint32(8*sum[t*nb+blk]), math.Float32bits(scale[t*nb+blk])
-					for i := range 8 {
-						binary.LittleEndian.PutUint32(d[64+4*i:], corr)
-						binary.LittleEndian.PutUint32(d[96+4*i:], s)
+	return layOut(b, &b.quadsReady, &b.quads, groups*nb*quadBytes, func(quads []byte) {
+		q, scale, sum := b.Q8()
+		parallelFor(groups, 1, func(lo, hi int) {
+			for g := lo; g < hi; g++ {
+				for blk := range nb {
+					dst := quads[(g*nb+blk)*quadBytes:]
+					for v := range 4 {
+						t := min(4*g+v, b.N-1)
+						x := q[(t*nb+blk)*q8Block:]
+						d := dst[v*128 : (v+1)*128]
+						for i := range 16 {
+							d[i], d[16+i] = byte(x[i]), byte(x[i])
+							d[32+i], d[48+i] = byte(x[16+i]), byte(x[16+i])
+						}
+						corr, s := uint32(8*sum[t*nb+blk]), math.Float32bits(scale[t*nb+blk])
+						for i := range 8 {
+							binary.LittleEndian.PutUint32(d[64+4*i:], corr)
+							binary.LittleEndian.PutUint32(d[96+4*i:], s)
+						}
 					}
 				}
 			}
-		}
+		})
 	})
-	b.quadsReady = true
-	return b.quads
 }
 
 // dotQ4_0AVX2 is one row's product through the eight-row kernel (rb = 0:
