@@ -81,18 +81,6 @@ const (
 //go:noescape
 func axpyAVX2(dst, x *float32, a float32, n int)
 
-// dotQ8_0AVX2 reads pairs×2 blocks.
-//
-//go:noescape
-func dotQ8_0AVX2(row *byte, q *int8, scale *float32, pairs int) float32
-
-// q8_0X4AVX2 multiplies one Q8_0 row of pairs×2 blocks by four vectors
-// whose codes start at codes[v] and whose scales are laid out by
-// Batch.q8ScaleQuads: out[v] has the bits dotQ8_0AVX2 gives.
-//
-//go:noescape
-func q8_0X4AVX2(row *byte, codes *[4]uintptr, scales *float32, pairs int, out *[4]float32)
-
 // dotF32AVX2 and dotBF16AVX2 read n&^7 elements.
 //
 //go:noescape
@@ -332,19 +320,8 @@ var avx2Kernels = &kernelSet{
 	f16: f16RowAVX2,
 
 	bf16: func(a []uint16, b []float32) float32 { return floatRow(a, b, dotBF16AVX2, dotBF16Generic) },
-	q8_0: func(row []byte, q []int8, scale []float32) float32 {
-		nb := len(row) / q8_0BlockBytes
-		p := nb / 2 * 2
-		var s float32
-		if p > 0 {
-			_, _ = q[p*32-1], scale[p-1]
-			s = dotQ8_0AVX2(&row[0], &q[0], &scale[0], p/2)
-		}
-		if p < nb {
-			s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], q[p*32:], scale[p:])
-		}
-		return s
-	},
+	q8_0: dotQ8_0AVX2,
+
 	f32Tile:   floatTileAVX2(float32s, f32T4x3AVX2, f32R4AVX2, f32RowAVX2, dotF32Generic),
 	f16Tile:   floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dotF16Generic),
 	q8_0Tile:  q8_0TileAVX2,
@@ -354,47 +331,74 @@ var avx2Kernels = &kernelSet{
 	q4_0:      dotQ4_0AVX2,
 }
 
-// q8_0TileAVX2 is Matrix.MatMul's Q8_0 kernel on AVX2: vectors four at a
-// time through q8_0X4AVX2, each row loaded once for the four, the rest one
-// at a time; an odd last block goes through the generic kernel, as for
-// one vector, so every path gives the same bits.
+// dotQ8_0AVX2 is one Q8_0 row's product through the eight-row kernel (rb
+// = 0: the row eight times), so that it has the bits every AVX2 path
+// gives.
+func dotQ8_0AVX2(row []byte, q []int8, scale []float32) float32 {
+	nb := len(row) / q8_0BlockBytes
+	if nb == 0 {
+		return 0
+	}
+	_, _ = q[nb*q8Block-1], scale[nb-1]
+	var out [8]float32
+	q8_0R8AVX2(&row[0], 0, &q[0], &scale[0], nb, &out)
+	return out[0]
+}
+
+// q8_0TileAVX2 is Matrix.MatMul's Q8_0 kernel on AVX2: the tile's rows
+// eight at a time, laid out once (q8_0Interleave8AVX2) and then multiplied
+// by the vectors four at a time; a vector left over, or every vector of a
+// batch under four, multiplies the rows as they are stored (q8_0R8AVX2). A
+// last group of fewer than eight rows overlaps the one before it; a tile of
+// fewer than eight rows goes one row at a time. Every path computes each
+// product the same way.
 func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	rb := len(tile) / n
 	nb := rb / q8_0BlockBytes
-	p := nb / 2 * 2
-	if x.N < 4 || p == 0 {
-		mulTileGeneric(q8_0Codec{}, dst, ld, tile, r0, n, x)
-		return
-	}
 	q, scale, _ := x.Q8()
-	quads := x.q8ScaleQuads()
 	stride := nb * q8Block
-	var (
-		codes [4]uintptr
-		out   [4]float32
-	)
-	t := 0
-	for ; t+4 <= x.N; t += 4 {
-		for v := range 4 {
-			codes[v] = uintptr(unsafe.Pointer(&q[(t+v)*stride]))
-		}
-		scales := quads[t/4*nb*8:]
-		for i := range n {
-			row := tile[i*rb : (i+1)*rb]
-			q8_0X4AVX2(&row[0], &codes, &scales[0], p/2, &out)
-			for v, s := range out {
-				if p < nb {
-					s += dotQ8_0Generic(row[p*q8_0BlockBytes:nb*q8_0BlockBytes], q[(t+v)*stride+p*32:], scale[(t+v)*nb+p:])
-				}
-				dst[(t+v)*ld+r0+i] = s
+	if n < 8 {
+		for t := range x.N {
+			for i := range n {
+				dst[t*ld+r0+i] = dotQ8_0AVX2(tile[i*rb:(i+1)*rb], q[t*stride:], scale[t*nb:])
 			}
 		}
+		return
 	}
-	runtime.KeepAlive(x) // codes points into its buffers
+	groups := (n + 7) / 8
+	t := 0
+	if x.N >= 4 {
+		size := nb * q8Interleaved
+		il, pooled := prepBuffer(groups * size)
+		for g := range groups {
+			q8_0Interleave8AVX2(&il[g*size], &tile[min(8*g, n-8)*rb], rb, nb)
+		}
+		quads := x.q8ScaleQuads()
+		var (
+			codes [4]uintptr
+			out   [32]float32
+		)
+		for ; t+4 <= x.N; t += 4 {
+			for v := range 4 {
+				codes[v] = uintptr(unsafe.Pointer(&q[(t+v)*stride]))
+			}
+			for g := range groups {
+				i0 := min(8*g, n-8)
+				q8_0I8X4AVX2(&il[g*size], &codes, &quads[t/4*nb*4], nb, &out)
+				for v := range 4 {
+					copy(dst[(t+v)*ld+r0+i0:][:8], out[8*v:8*v+8])
+				}
+			}
+		}
+		runtime.KeepAlive(x) // codes points into its buffers
+		prepPool.Put(pooled)
+	}
+	var out [8]float32
 	for ; t < x.N; t++ {
-		out := dst[t*ld+r0 : t*ld+r0+n]
-		for i := range out {
-			out[i] = q8_0Codec{}.dot(tile[i*rb:(i+1)*rb], x, t)
+		for g := range groups {
+			i0 := min(8*g, n-8)
+			q8_0R8AVX2(&tile[i0*rb], rb, &q[t*stride], &scale[t*nb], nb, &out)
+			copy(dst[t*ld+r0+i0:][:8], out[:])
 		}
 	}
 }
@@ -408,18 +412,16 @@ func prepareQ8ScaleQuads(x *Batch) {
 }
 
 // q8ScaleQuads returns the 8-bit scales of each whole group of four
-// vectors laid out for q8_0X4AVX2: per group and block, the four vectors'
-// scales in order, twice (eight floats). Built once, on first use.
+// vectors laid out for q8_0I8X4AVX2: per group and block, the four
+// vectors' scales in order. Built once, on first use.
 func (b *Batch) q8ScaleQuads() []float32 {
 	nb := b.blocks()
-	return layOut(b, &b.scaleQuadsReady, &b.scaleQuads, b.N/4*nb*8, func(dst []float32) {
+	return layOut(b, &b.scaleQuadsReady, &b.scaleQuads, b.N/4*nb*4, func(dst []float32) {
 		_, scale, _ := b.Q8()
 		for g := range b.N / 4 {
 			for blk := range nb {
-				d := dst[(g*nb+blk)*8:][:8]
 				for v := range 4 {
-					d[v] = scale[(4*g+v)*nb+blk]
-					d[4+v] = d[v]
+					dst[(g*nb+blk)*4+v] = scale[(4*g+v)*nb+blk]
 				}
 			}
 		}

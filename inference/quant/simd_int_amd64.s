@@ -630,7 +630,7 @@ TEXT ·int2x4AVX512(SB), NOSPLIT, $0-64
 //
 // One row, one vector, chunk by chunk in the stored order: the codes are
 // unpacked to 32 bytes in weight order (int8: |q| and x·sign(q), as
-// dotQ8_0AVX2; int4: nibbles; int2, int3: each chunk's 8 low-bit bytes
+// the Q8_0 kernels; int4: nibbles; int2, int3: each chunk's 8 low-bit bytes
 // broadcast, shifted by 0/2/4/6 and masked, plus for int3 the high bits:
 // h broadcast, bytes selected by VPSHUFB, tested against 1<<i) and multiplied
 // with the activations by VPMADDUBSW (no saturation: |sum of a pair| ≤

@@ -1,0 +1,257 @@
+#include "textflag.h"
+
+// AVX2 Q8_0 kernels over eight rows at a time, each row's product in one
+// lane. The eight rows' codes of a block are transposed in registers into
+// eight chunks, chunk c holding codes 4c..4c+3 of each row (row i in lane
+// i); a chunk times the vector's codes 4c..4c+3 (broadcast) is one
+// VPMADDUBSW (|w| as the unsigned operand, x·sign(w) as the signed one: no
+// saturation, 2·128·127 < 32768) and one VPMADDWD by ones, and the eight
+// chunks' int32 sums add up to each row's exact Σw·x of the block. That sum
+// is converted to float, multiplied by d_w·d_x and added with one FMA into
+// the row's lane, blocks in order. Matrix products run the transposition
+// once per tile (q8_0Interleave8AVX2) and then take four vectors at a time
+// (q8_0I8X4AVX2); a vector alone transposes as it goes (q8_0R8AVX2). Both
+// compute every product the same way, so every path gives the same bits.
+
+// Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
+// row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX).
+#define Q8ROWPTRS \
+	LEAQ (BX)(BX*2), R13 \
+	LEAQ (SI)(BX*4), R11
+
+// Q8ROWSD gathers the eight rows' d (the float16 at the start of each row's
+// block) into y as float32 (clobbers AX).
+#define Q8ROWSD(x, y) \
+	MOVWLZX   (SI), AX \
+	VMOVD     AX, x \
+	VPINSRW   $1, (SI)(BX*1), x, x \
+	VPINSRW   $2, (SI)(BX*2), x, x \
+	VPINSRW   $3, (SI)(R13*1), x, x \
+	VPINSRW   $4, (R11), x, x \
+	VPINSRW   $5, (R11)(BX*1), x, x \
+	VPINSRW   $6, (R11)(BX*2), x, x \
+	VPINSRW   $7, (R11)(R13*1), x, x \
+	VCVTPH2PS x, y
+
+// Q8LOAD2 loads 16 bytes of codes at ma (low lane) and mb (high lane)
+// into y.
+#define Q8LOAD2(ma, mb, x, y) \
+	VMOVDQU     ma, x \
+	VINSERTI128 $1, mb, y, y
+
+// Q8T4 transposes four registers of two rows' four 4-byte chunks each
+// (a: rows 0|4, b: 1|5, c: 2|6, d: 3|7) into chunks 0-3 (rows 0-3 | 4-7)
+// in a, b, c, d (clobbers Y8-Y11).
+#define Q8T4(a, b, c, d) \
+	VPUNPCKLDQ  b, a, Y8  \
+	VPUNPCKHDQ  b, a, Y9  \
+	VPUNPCKLDQ  d, c, Y10 \
+	VPUNPCKHDQ  d, c, Y11 \
+	VPUNPCKLQDQ Y10, Y8, a \
+	VPUNPCKHQDQ Y10, Y8, b \
+	VPUNPCKLQDQ Y11, Y9, c \
+	VPUNPCKHQDQ Y11, Y9, d
+
+// Q8TRANSPOSE loads the eight rows' codes of the current block as chunks
+// 0-7 in Y0-Y7 (clobbers Y8-Y11).
+#define Q8TRANSPOSE \
+	Q8LOAD2(2(SI), 2(R11), X0, Y0)                   \
+	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X1, Y1)       \
+	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X2, Y2)       \
+	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X3, Y3)     \
+	Q8LOAD2(18(SI), 18(R11), X4, Y4)                 \
+	Q8LOAD2(18(SI)(BX*1), 18(R11)(BX*1), X5, Y5)     \
+	Q8LOAD2(18(SI)(BX*2), 18(R11)(BX*2), X6, Y6)     \
+	Q8LOAD2(18(SI)(R13*1), 18(R11)(R13*1), X7, Y7)   \
+	Q8T4(Y0, Y1, Y2, Y3)                              \
+	Q8T4(Y4, Y5, Y6, Y7)
+
+// Q8ROWSNEXT moves the row pointers to the next block.
+#define Q8ROWSNEXT \
+	ADDQ $34, SI \
+	ADDQ $34, R11
+
+// Q8CHUNK leaves in t the int32 products of chunk w (|w| in abs) with the
+// vector's four codes at x, row i in lane i.
+#define Q8CHUNK(w, abs, x, t) \
+	VPBROADCASTD x, t       \
+	VPSIGNB      w, t, t    \
+	VPMADDUBSW   t, abs, t  \
+	VPMADDWD     Y15, t, t
+
+// Q8ONES sets Y15 to int16 ones.
+#define Q8ONES \
+	VPCMPEQW Y15, Y15, Y15 \
+	VPSRLW   $15, Y15, Y15
+
+// func q8_0Interleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
+//
+// Lays out eight rows rb bytes apart (rb may be 0) for q8_0I8X4AVX2, 288
+// bytes a block: the eight rows' d as float32, then chunks 0-7.
+TEXT ·q8_0Interleave8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), SI
+	MOVQ rb+16(FP), BX
+	MOVQ blocks+24(FP), CX
+	Q8ROWPTRS
+	TESTQ CX, CX
+	JZ    q8il_done
+
+q8il_loop:
+	Q8TRANSPOSE
+	Q8ROWSD(X12, Y12)
+	VMOVDQU Y12, (DI)
+	VMOVDQU Y0, 32(DI)
+	VMOVDQU Y1, 64(DI)
+	VMOVDQU Y2, 96(DI)
+	VMOVDQU Y3, 128(DI)
+	VMOVDQU Y4, 160(DI)
+	VMOVDQU Y5, 192(DI)
+	VMOVDQU Y6, 224(DI)
+	VMOVDQU Y7, 256(DI)
+	Q8ROWSNEXT
+	ADDQ $288, DI
+	DECQ CX
+	JNZ  q8il_loop
+
+q8il_done:
+	VZEROUPPER
+	RET
+
+// Q8I8CHUNK adds chunk c of the laid-out block at SI times the four
+// vectors' codes to Y4-Y7 (clobbers Y8-Y13).
+#define Q8I8CHUNK(c) \
+	VMOVDQU (32+32*c)(SI), Y8             \
+	VPABSB  Y8, Y9                        \
+	Q8CHUNK(Y8, Y9, (4*c)(AX)(R12*1), Y10) \
+	Q8CHUNK(Y8, Y9, (4*c)(DX)(R12*1), Y11) \
+	Q8CHUNK(Y8, Y9, (4*c)(R9)(R12*1), Y12) \
+	Q8CHUNK(Y8, Y9, (4*c)(R13)(R12*1), Y13) \
+	VPADDD  Y10, Y4, Y4                   \
+	VPADDD  Y11, Y5, Y5                   \
+	VPADDD  Y12, Y6, Y6                   \
+	VPADDD  Y13, Y7, Y7
+
+// Q8I8ACC adds vector v's block product (int32 in sum) times the rows' d
+// (at SI) and the vector's scale (at 4v(R10)) to acc (clobbers Y11).
+#define Q8I8ACC(v, sum, acc) \
+	VCVTDQ2PS    sum, sum        \
+	VBROADCASTSS (4*v)(R10), Y11 \
+	VMULPS       (SI), Y11, Y11  \
+	VFMADD231PS  Y11, sum, acc
+
+// func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, scales *float32, blocks int, out *[32]float32)
+//
+// Eight rows laid out by q8_0Interleave8AVX2 times four vectors whose codes
+// start at codes[v] and whose scales are laid out by Batch.q8ScaleQuads:
+// out[8v+i] = row i · x_v, as q8_0R8AVX2 computes it.
+TEXT ·q8_0I8X4AVX2(SB), NOSPLIT, $0-40
+	MOVQ il+0(FP), SI
+	MOVQ codes+8(FP), DI
+	MOVQ scales+16(FP), R10
+	MOVQ blocks+24(FP), CX
+	MOVQ (DI), AX
+	MOVQ 8(DI), DX
+	MOVQ 16(DI), R9
+	MOVQ 24(DI), R13
+	XORQ R12, R12
+	Q8ONES
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     q8i8_done
+
+q8i8_loop:
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	Q8I8CHUNK(0)
+	Q8I8CHUNK(1)
+	Q8I8CHUNK(2)
+	Q8I8CHUNK(3)
+	Q8I8CHUNK(4)
+	Q8I8CHUNK(5)
+	Q8I8CHUNK(6)
+	Q8I8CHUNK(7)
+	Q8I8ACC(0, Y4, Y0)
+	Q8I8ACC(1, Y5, Y1)
+	Q8I8ACC(2, Y6, Y2)
+	Q8I8ACC(3, Y7, Y3)
+	ADDQ $288, SI
+	ADDQ $32, R12
+	ADDQ $16, R10
+	DECQ CX
+	JNZ  q8i8_loop
+
+q8i8_done:
+	MOVQ    out+32(FP), DX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
+
+// Q8R8CHUNK adds chunk w (in a register) times the vector's codes at
+// 4c(DI) to Y10 (clobbers Y8, Y9).
+#define Q8R8CHUNK(w, c) \
+	VPABSB w, Y8                   \
+	Q8CHUNK(w, Y8, (4*c)(DI), Y9)  \
+	VPADDD Y9, Y10, Y10
+
+// func q8_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, blocks int, out *[8]float32)
+//
+// Eight rows rb bytes apart (rb may be 0) times one vector: out[i] = row
+// i · x. The rows are prefetched 16 rows on (the group after next, when
+// the rows are back to back).
+TEXT ·q8_0R8AVX2(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), SI
+	MOVQ rb+8(FP), BX
+	MOVQ q+16(FP), DI
+	MOVQ scale+24(FP), R8
+	MOVQ blocks+32(FP), CX
+	Q8ROWPTRS
+	MOVQ BX, R12
+	SHLQ $4, R12
+	ADDQ SI, R12
+	Q8ONES
+	VXORPS Y14, Y14, Y14
+	TESTQ  CX, CX
+	JZ     q8r8_done
+
+q8r8_loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	PREFETCHT0 192(R12)
+	PREFETCHT0 256(R12)
+	Q8TRANSPOSE
+	VPXOR Y10, Y10, Y10
+	Q8R8CHUNK(Y0, 0)
+	Q8R8CHUNK(Y1, 1)
+	Q8R8CHUNK(Y2, 2)
+	Q8R8CHUNK(Y3, 3)
+	Q8R8CHUNK(Y4, 4)
+	Q8R8CHUNK(Y5, 5)
+	Q8R8CHUNK(Y6, 6)
+	Q8R8CHUNK(Y7, 7)
+	VCVTDQ2PS    Y10, Y10
+	Q8ROWSD(X12, Y12)
+	VBROADCASTSS (R8), Y13
+	VMULPS       Y12, Y13, Y13
+	VFMADD231PS  Y13, Y10, Y14
+	Q8ROWSNEXT
+	ADDQ $272, R12
+	ADDQ $32, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  q8r8_loop
+
+q8r8_done:
+	MOVQ    out+40(FP), DX
+	VMOVUPS Y14, (DX)
+	VZEROUPPER
+	RET
