@@ -27,17 +27,12 @@ type Batch struct {
 	qkScale    []float32 // N×Cols/256: value = qk × scale
 	qkSum      []int16   // N×Cols/16: sums of 16 consecutive qk
 
-	// quads is the 8-bit form laid out for a kernel that reads four
-	// vectors at once, built by the first tile that needs it (tiles run in
-	// parallel, hence the lock).
+	// quads is what the AVX2 Q8_0 and Q4_0 tiles read of each four vectors
+	// (Batch.scaleQuads), built by the first tile that needs it (tiles run
+	// in parallel, hence the lock).
 	quadsMu    sync.Mutex
 	quadsReady bool
-	quads      []byte
-
-	// scaleQuads is the 8-bit scales of each four vectors laid out for the
-	// Q8_0 tile kernel, built as quads is (under quadsMu).
-	scaleQuadsReady bool
-	scaleQuads      []float32
+	quads      []uint32
 }
 
 // NewBatch wraps n vectors of cols values held in x (len n×cols).
@@ -53,7 +48,7 @@ func (b *Batch) Reset(x []float32, n, cols int) {
 		panic("quant: batch length does not match n×cols")
 	}
 	b.N, b.Cols, b.F32, b.quantized, b.quantizedK = n, cols, x[:n*cols], false, false
-	b.quadsReady, b.scaleQuadsReady = false, false
+	b.quadsReady = false
 }
 
 // Vector returns vector t.
@@ -177,20 +172,6 @@ func (b *Batch) Q8() (q []int8, scale []float32, sum []int32) {
 func (b *Batch) q8Vector(t int) (q []int8, scale []float32, sum []int32) {
 	nb := b.blocks()
 	return b.q8[t*nb*q8Block : (t+1)*nb*q8Block], b.q8Scale[t*nb : (t+1)*nb], b.q8Sum[t*nb : (t+1)*nb]
-}
-
-// layOut returns *buf, first filling it (n elements) with fill unless
-// *ready, under the batch's lock: the layouts the tile kernels read, built
-// by the first caller (MatMulAll builds them before its parallel pass).
-func layOut[T any](b *Batch, ready *bool, buf *[]T, n int, fill func([]T)) []T {
-	b.quadsMu.Lock()
-	defer b.quadsMu.Unlock()
-	if !*ready {
-		*buf = grow(*buf, n)
-		fill(*buf)
-		*ready = true
-	}
-	return *buf
 }
 
 func grow[T any](s []T, n int) []T {

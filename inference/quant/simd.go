@@ -33,14 +33,14 @@ type kernelSet struct {
 	// registers are reused. nil means one dot product per row and vector.
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	// q8_0Batch and q4_0Batch lay out a batch for q8_0Tile and q4_0Tile
-	// (see batchPreparer); nil means it needs none.
-	q8_0Batch, q4_0Batch func(x *Batch)
-	f32Tile              func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	f16Tile              func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q4KTile              func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q5KTile              func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q6KTile              func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	// quadBatch lays out a batch for q8_0Tile and q4_0Tile (see
+	// batchPreparer); nil means they need none.
+	quadBatch func(x *Batch)
+	f32Tile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	f16Tile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q4KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q5KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q6KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// softmax and swiglu are Softmax and SwiGLU (vector.go) on this
 	// level, within a few ulps of SoftmaxGo and SwiGLUGo; nil means those.
@@ -208,14 +208,14 @@ func (c q8_0Codec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Bat
 
 // prepareBatch lays x out for the Q8_0 tile kernel, where it needs that.
 func (q8_0Codec) prepareBatch(x *Batch) {
-	if k := active.q8_0Batch; k != nil {
+	if k := active.quadBatch; k != nil {
 		k(x)
 	}
 }
 
 // prepareBatch lays x out for the Q4_0 tile kernel, where it needs that.
 func (q4_0Codec) prepareBatch(x *Batch) {
-	if k := active.q4_0Batch; k != nil {
+	if k := active.quadBatch; k != nil {
 		k(x)
 	}
 }

@@ -1,7 +1,6 @@
 package quant
 
 import (
-	"runtime"
 	"sync"
 	"unsafe"
 
@@ -324,108 +323,10 @@ var avx2Kernels = &kernelSet{
 
 	f32Tile:   floatTileAVX2(float32s, f32T4x3AVX2, f32R4AVX2, f32RowAVX2, dotF32Generic),
 	f16Tile:   floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dotF16Generic),
-	q8_0Tile:  q8_0TileAVX2,
-	q8_0Batch: prepareQ8ScaleQuads,
-	q4_0Tile:  q4_0TileAVX2,
-	q4_0Batch: prepareQ4Quads,
+	q8_0Tile:  q8_0Rows8.mulTile,
+	q4_0Tile:  q4_0Rows8.mulTile,
+	quadBatch: prepareScaleQuads,
 	q4_0:      dotQ4_0AVX2,
-}
-
-// dotQ8_0AVX2 is one Q8_0 row's product through the eight-row kernel (rb
-// = 0: the row eight times), so that it has the bits every AVX2 path
-// gives.
-func dotQ8_0AVX2(row []byte, q []int8, scale []float32) float32 {
-	nb := len(row) / q8_0BlockBytes
-	if nb == 0 {
-		return 0
-	}
-	_, _ = q[nb*q8Block-1], scale[nb-1]
-	var out [8]float32
-	q8_0R8AVX2(&row[0], 0, &q[0], &scale[0], nb, &out)
-	return out[0]
-}
-
-// q8_0TileAVX2 is Matrix.MatMul's Q8_0 kernel on AVX2: the tile's rows
-// eight at a time, laid out once (q8_0Interleave8AVX2) and then multiplied
-// by the vectors four at a time; a vector left over, or every vector of a
-// batch under four, multiplies the rows as they are stored (q8_0R8AVX2). A
-// last group of fewer than eight rows overlaps the one before it; a tile of
-// fewer than eight rows goes one row at a time. Every path computes each
-// product the same way.
-func q8_0TileAVX2(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	rb := len(tile) / n
-	nb := rb / q8_0BlockBytes
-	q, scale, _ := x.Q8()
-	stride := nb * q8Block
-	if n < 8 {
-		for t := range x.N {
-			for i := range n {
-				dst[t*ld+r0+i] = dotQ8_0AVX2(tile[i*rb:(i+1)*rb], q[t*stride:], scale[t*nb:])
-			}
-		}
-		return
-	}
-	groups := (n + 7) / 8
-	t := 0
-	if x.N >= 4 {
-		size := nb * q8Interleaved
-		il, pooled := prepBuffer(groups * size)
-		for g := range groups {
-			q8_0Interleave8AVX2(&il[g*size], &tile[min(8*g, n-8)*rb], rb, nb)
-		}
-		quads := x.q8ScaleQuads()
-		var (
-			codes [4]uintptr
-			out   [32]float32
-		)
-		for ; t+4 <= x.N; t += 4 {
-			for v := range 4 {
-				codes[v] = uintptr(unsafe.Pointer(&q[(t+v)*stride]))
-			}
-			for g := range groups {
-				i0 := min(8*g, n-8)
-				q8_0I8X4AVX2(&il[g*size], &codes, &quads[t/4*nb*4], nb, &out)
-				for v := range 4 {
-					copy(dst[(t+v)*ld+r0+i0:][:8], out[8*v:8*v+8])
-				}
-			}
-		}
-		runtime.KeepAlive(x) // codes points into its buffers
-		prepPool.Put(pooled)
-	}
-	var out [8]float32
-	for ; t < x.N; t++ {
-		for g := range groups {
-			i0 := min(8*g, n-8)
-			q8_0R8AVX2(&tile[i0*rb], rb, &q[t*stride], &scale[t*nb], nb, &out)
-			copy(dst[t*ld+r0+i0:][:8], out[:])
-		}
-	}
-}
-
-// prepareQ8ScaleQuads builds x's q8ScaleQuads before the threads share out
-// the rows.
-func prepareQ8ScaleQuads(x *Batch) {
-	if x.N >= 4 {
-		x.q8ScaleQuads()
-	}
-}
-
-// q8ScaleQuads returns the 8-bit scales of each whole group of four
-// vectors laid out for q8_0I8X4AVX2: per group and block, the four
-// vectors' scales in order. Built once, on first use.
-func (b *Batch) q8ScaleQuads() []float32 {
-	nb := b.blocks()
-	return layOut(b, &b.scaleQuadsReady, &b.scaleQuads, b.N/4*nb*4, func(dst []float32) {
-		_, scale, _ := b.Q8()
-		for g := range b.N / 4 {
-			for blk := range nb {
-				for v := range 4 {
-					dst[(g*nb+blk)*4+v] = scale[(4*g+v)*nb+blk]
-				}
-			}
-		}
-	})
 }
 
 // dotF32AVX2Row is the AVX2 dot product of two vectors: the kernel over

@@ -1,15 +1,14 @@
 #include "textflag.h"
 
-// AVX2 kernels that multiply eight Q4_0 rows by one vector (q4_0R8AVX2) or
-// by four (q4_0R8X4AVX2), a block of each row per step, each vector's eight
-// products in the lanes of one register: per
-// block the exact integer Σcode·x − 8·Σx is converted to float, multiplied
-// by d·scale and added with one FMA into its row's lane, blocks in order.
-// The integer sums stay exact in int16 through two rounds of VPHADDW: each
-// VPMADDUBSW pair is at most 2·15·127 = 3810, a row's eight sums of four
-// codes at most 7620, and after two pairwise additions 30480 < 32768.
-// Matrix products of any batch size run through them, so every path gives
-// the same bits.
+// The AVX2 kernel that multiplies eight Q4_0 rows by one vector
+// (q4_0R8AVX2), a block of each row per step, each row's product in one
+// lane: per block the exact integer Σcode·x − 8·Σx is converted to float,
+// multiplied by d·scale and added with one FMA into its row's lane, blocks
+// in order, as simd_rows8_avx2_amd64.s's four-vector kernel does. Rows i
+// and i+4 share a register; the integer sums stay exact in int16 through
+// two rounds of VPHADDW: each VPMADDUBSW pair is at most 2·15·127 = 3810, a
+// row's eight sums of four codes at most 7620, and after two pairwise
+// additions 30480 < 32768.
 //
 // They prefetch the rows 16 rows on: eight interleaved streams are more
 // than the hardware prefetchers follow.
@@ -121,117 +120,5 @@ q4r8_loop:
 
 q4r8_done:
 	VMOVUPS Y0, (DX)
-	VZEROUPPER
-	RET
-
-DATA nibbleMask<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA nibbleMask<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA nibbleMask<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA nibbleMask<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL nibbleMask<>(SB), RODATA|NOPTR, $32
-
-DATA onesW<>+0(SB)/8, $0x0001000100010001
-DATA onesW<>+8(SB)/8, $0x0001000100010001
-DATA onesW<>+16(SB)/8, $0x0001000100010001
-DATA onesW<>+24(SB)/8, $0x0001000100010001
-GLOBL onesW<>(SB), RODATA|NOPTR, $32
-
-// Q4UNPACK loads two rows' blocks (codes at ma in the low lane, mb in the
-// high one) as low nibbles into lo and high nibbles into hi.
-#define Q4UNPACK(ma, mb, xlo, lo, hi) \
-	VMOVDQU     ma, xlo \
-	VINSERTI128 $1, mb, lo, lo \
-	VPSRLW      $4, lo, hi \
-	VPAND       nibbleMask<>(SB), lo, lo \
-	VPAND       nibbleMask<>(SB), hi, hi
-
-// Q4QUAD leaves in p the products of the unpacked pair (lo, hi) with the
-// prepared vector at m, as eight int16 sums per row (clobbers t).
-#define Q4QUAD(lo, hi, m, p, t) \
-	VPMADDUBSW m, lo, p \
-	VPMADDUBSW 32+m, hi, t \
-	VPADDW     t, p, p
-
-// Q4QUADB adds the second pair's (B and F, unpacked in Y8 and Y9)
-// products with the prepared vector at m to the first pair's in p, which
-// then holds four int16 sums per row (clobbers Y10, Y11).
-#define Q4QUADB(m, p) \
-	Q4QUAD(Y8, Y9, m, Y10, Y11) \
-	VPHADDW Y10, p, p
-
-// Q4QUADCD adds the last two pairs' (C and G in Y8 and Y9, D and H in Y12
-// and Y13) products with the prepared vector at m to p, and widens p to
-// one int32 sum per row, row i in lane i (clobbers Y10, Y11, Y14).
-#define Q4QUADCD(m, p) \
-	Q4QUAD(Y8, Y9, m, Y10, Y11)     \
-	Q4QUAD(Y12, Y13, m, Y11, Y14)   \
-	VPHADDW  Y11, Y10, Y10          \
-	VPHADDW  Y10, p, p              \
-	VPMADDWD onesW<>(SB), p, p
-
-// Q4QUADACC multiplies the vector's products f (row i in lane i) by the
-// rows' d in Y15 times the vector's scale at m and adds them to acc
-// (clobbers Y10).
-#define Q4QUADACC(m, f, acc) \
-	VPSUBD      64+m, f, f \
-	VCVTDQ2PS   f, f \
-	VMULPS      96+m, Y15, Y10 \
-	VFMADD231PS Y10, f, acc
-
-// func q4_0R8X4AVX2(rows *byte, rb int, prep *byte, blocks int, out *[32]float32)
-//
-// Eight Q4_0 rows rb bytes apart (rb may be 0) times four vectors laid out
-// by prepQ4Quads (512 bytes a block): out[8v+i] = row i · x_v, computed as
-// q4_0R8AVX2 computes it, the rows unpacked and their scales gathered once
-// for the four vectors.
-TEXT ·q4_0R8X4AVX2(SB), NOSPLIT, $0-40
-	MOVQ rows+0(FP), SI
-	MOVQ rb+8(FP), BX
-	MOVQ prep+16(FP), DI
-	MOVQ blocks+24(FP), CX
-	MOVQ out+32(FP), DX
-	ROWPTRS
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	TESTQ CX, CX
-	JZ    q4q_done
-
-q4q_loop:
-	R8PREFETCH
-	Q4UNPACK(2(SI), 2(R11), X8, Y8, Y9)
-	Q4QUAD(Y8, Y9, 0(DI), Y4, Y10)
-	Q4QUAD(Y8, Y9, 128(DI), Y5, Y10)
-	Q4QUAD(Y8, Y9, 256(DI), Y6, Y10)
-	Q4QUAD(Y8, Y9, 384(DI), Y7, Y10)
-	Q4UNPACK(2(SI)(BX*1), 2(R11)(BX*1), X8, Y8, Y9)
-	Q4QUADB(0(DI), Y4)
-	Q4QUADB(128(DI), Y5)
-	Q4QUADB(256(DI), Y6)
-	Q4QUADB(384(DI), Y7)
-	Q4UNPACK(2(SI)(BX*2), 2(R11)(BX*2), X8, Y8, Y9)
-	Q4UNPACK(2(SI)(R13*1), 2(R11)(R13*1), X12, Y12, Y13)
-	Q4QUADCD(0(DI), Y4)
-	Q4QUADCD(128(DI), Y5)
-	Q4QUADCD(256(DI), Y6)
-	Q4QUADCD(384(DI), Y7)
-	ROWSD(X15, Y15)
-	Q4QUADACC(0(DI), Y4, Y0)
-	Q4QUADACC(128(DI), Y5, Y1)
-	Q4QUADACC(256(DI), Y6, Y2)
-	Q4QUADACC(384(DI), Y7, Y3)
-	ADDQ $18, SI
-	ADDQ $18, R11
-	ADDQ $144, R12
-	ADDQ $512, DI
-	DECQ CX
-	JNZ  q4q_loop
-
-q4q_done:
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
 	VZEROUPPER
 	RET

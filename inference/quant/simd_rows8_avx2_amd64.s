@@ -1,17 +1,22 @@
 #include "textflag.h"
 
-// AVX2 Q8_0 kernels over eight rows at a time, each row's product in one
-// lane. The eight rows' codes of a block are transposed in registers into
-// eight chunks, chunk c holding codes 4c..4c+3 of each row (row i in lane
-// i); a chunk times the vector's codes 4c..4c+3 (broadcast) is one
-// VPMADDUBSW (|w| as the unsigned operand, x·sign(w) as the signed one: no
-// saturation, 2·128·127 < 32768) and one VPMADDWD by ones, and the eight
-// chunks' int32 sums add up to each row's exact Σw·x of the block. That sum
-// is converted to float, multiplied by d_w·d_x and added with one FMA into
-// the row's lane, blocks in order. Matrix products run the transposition
-// once per tile (q8_0Interleave8AVX2) and then take four vectors at a time
-// (q8_0I8X4AVX2); a vector alone transposes as it goes (q8_0R8AVX2). Both
-// compute every product the same way, so every path gives the same bits.
+// AVX2 kernels over eight Q8_0 or Q4_0 rows at a time, each row's product
+// in one lane. The eight rows' codes of a block are transposed in
+// registers into eight chunks, chunk c holding codes 4c..4c+3 of each row
+// (row i in lane i), so that a chunk times the vector's codes 4c..4c+3
+// (broadcast) is one VPMADDUBSW, and the eight chunks' sums add up to each
+// row's exact integer product of the block: for Q8_0 |w| is the unsigned
+// operand and x·sign(w) the signed one (no saturation: 2·128·127 < 32768),
+// each chunk widened by VPMADDWD; for Q4_0 the codes 0–15 are the unsigned
+// operand and the sums stay exact in int16 (8·2·15·127 = 30480 < 32768)
+// until one VPMADDWD, then 8·Σx is subtracted. That sum is converted to
+// float, multiplied by d_w·d_x and added with one FMA into the row's lane,
+// blocks in order. Matrix products lay a tile's rows out once
+// (q8_0Interleave8AVX2, q4_0Interleave8AVX2) and take four vectors at a
+// time (q8_0I8X4AVX2, q4_0I8X4AVX2); a vector alone transposes as it goes
+// (q8_0R8AVX2; q4_0R8AVX2 in simd_tile_avx2_amd64.s sums the same integers
+// its own way). Every path computes each product the same way, so every
+// path gives the same bits.
 
 // Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
 // row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX).
@@ -66,10 +71,10 @@
 	Q8T4(Y0, Y1, Y2, Y3)                              \
 	Q8T4(Y4, Y5, Y6, Y7)
 
-// Q8ROWSNEXT moves the row pointers to the next block.
-#define Q8ROWSNEXT \
-	ADDQ $34, SI \
-	ADDQ $34, R11
+// Q8ROWSNEXT moves the row pointers to the next block (bytes on).
+#define Q8ROWSNEXT(bytes) \
+	ADDQ $bytes, SI \
+	ADDQ $bytes, R11
 
 // Q8CHUNK leaves in t the int32 products of chunk w (|w| in abs) with the
 // vector's four codes at x, row i in lane i.
@@ -83,6 +88,20 @@
 #define Q8ONES \
 	VPCMPEQW Y15, Y15, Y15 \
 	VPSRLW   $15, Y15, Y15
+
+// Q8STORED stores the eight rows' d (as float32) and chunks Y0-Y7 at DI
+// (clobbers AX, Y12).
+#define Q8STORED \
+	Q8ROWSD(X12, Y12)   \
+	VMOVDQU Y12, (DI)   \
+	VMOVDQU Y0, 32(DI)  \
+	VMOVDQU Y1, 64(DI)  \
+	VMOVDQU Y2, 96(DI)  \
+	VMOVDQU Y3, 128(DI) \
+	VMOVDQU Y4, 160(DI) \
+	VMOVDQU Y5, 192(DI) \
+	VMOVDQU Y6, 224(DI) \
+	VMOVDQU Y7, 256(DI)
 
 // func q8_0Interleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
@@ -99,17 +118,8 @@ TEXT ·q8_0Interleave8AVX2(SB), NOSPLIT, $0-32
 
 q8il_loop:
 	Q8TRANSPOSE
-	Q8ROWSD(X12, Y12)
-	VMOVDQU Y12, (DI)
-	VMOVDQU Y0, 32(DI)
-	VMOVDQU Y1, 64(DI)
-	VMOVDQU Y2, 96(DI)
-	VMOVDQU Y3, 128(DI)
-	VMOVDQU Y4, 160(DI)
-	VMOVDQU Y5, 192(DI)
-	VMOVDQU Y6, 224(DI)
-	VMOVDQU Y7, 256(DI)
-	Q8ROWSNEXT
+	Q8STORED
+	Q8ROWSNEXT(34)
 	ADDQ $288, DI
 	DECQ CX
 	JNZ  q8il_loop
@@ -140,15 +150,15 @@ q8il_done:
 	VMULPS       (SI), Y11, Y11  \
 	VFMADD231PS  Y11, sum, acc
 
-// func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, scales *float32, blocks int, out *[32]float32)
+// func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
 // Eight rows laid out by q8_0Interleave8AVX2 times four vectors whose codes
-// start at codes[v] and whose scales are laid out by Batch.q8ScaleQuads:
+// start at codes[v] and whose scales are laid out by Batch.scaleQuads:
 // out[8v+i] = row i · x_v, as q8_0R8AVX2 computes it.
 TEXT ·q8_0I8X4AVX2(SB), NOSPLIT, $0-40
 	MOVQ il+0(FP), SI
 	MOVQ codes+8(FP), DI
-	MOVQ scales+16(FP), R10
+	MOVQ quads+16(FP), R10
 	MOVQ blocks+24(FP), CX
 	MOVQ (DI), AX
 	MOVQ 8(DI), DX
@@ -182,7 +192,7 @@ q8i8_loop:
 	Q8I8ACC(3, Y7, Y3)
 	ADDQ $288, SI
 	ADDQ $32, R12
-	ADDQ $16, R10
+	ADDQ $32, R10
 	DECQ CX
 	JNZ  q8i8_loop
 
@@ -243,7 +253,7 @@ q8r8_loop:
 	VBROADCASTSS (R8), Y13
 	VMULPS       Y12, Y13, Y13
 	VFMADD231PS  Y13, Y10, Y14
-	Q8ROWSNEXT
+	Q8ROWSNEXT(34)
 	ADDQ $272, R12
 	ADDQ $32, DI
 	ADDQ $4, R8
@@ -253,5 +263,137 @@ q8r8_loop:
 q8r8_done:
 	MOVQ    out+40(FP), DX
 	VMOVUPS Y14, (DX)
+	VZEROUPPER
+	RET
+
+// Q4NIBBLES splits the packed chunks in Y0-Y3 (bytes 4k..4k+3 of each row:
+// codes 4k..4k+3 in the low nibbles, 16+4k.. in the high ones) into chunks
+// 0-3 (Y0-Y3) and 4-7 (Y4-Y7); Y15 holds the nibble mask.
+#define Q4NIBBLES \
+	VPSRLW $4, Y0, Y4 \
+	VPSRLW $4, Y1, Y5 \
+	VPSRLW $4, Y2, Y6 \
+	VPSRLW $4, Y3, Y7 \
+	VPAND  Y15, Y0, Y0 \
+	VPAND  Y15, Y1, Y1 \
+	VPAND  Y15, Y2, Y2 \
+	VPAND  Y15, Y3, Y3 \
+	VPAND  Y15, Y4, Y4 \
+	VPAND  Y15, Y5, Y5 \
+	VPAND  Y15, Y6, Y6 \
+	VPAND  Y15, Y7, Y7
+
+// func q4_0Interleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
+//
+// Lays out eight Q4_0 rows rb bytes apart (rb may be 0) for q4_0I8X4AVX2,
+// 288 bytes a block: the eight rows' d as float32, then chunks 0-7 (codes
+// 0–15).
+TEXT ·q4_0Interleave8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), SI
+	MOVQ rb+16(FP), BX
+	MOVQ blocks+24(FP), CX
+	Q8ROWPTRS
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        CX, CX
+	JZ           q4il_done
+
+q4il_loop:
+	Q8LOAD2(2(SI), 2(R11), X0, Y0)
+	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X1, Y1)
+	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X2, Y2)
+	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X3, Y3)
+	Q8T4(Y0, Y1, Y2, Y3)
+	Q4NIBBLES
+	Q8STORED
+	Q8ROWSNEXT(18)
+	ADDQ $288, DI
+	DECQ CX
+	JNZ  q4il_loop
+
+q4il_done:
+	VZEROUPPER
+	RET
+
+// Q4I8CHUNK adds chunk c of the laid-out block at SI times the four
+// vectors' codes to their int16 sums, Y4-Y7 (clobbers Y8-Y12).
+#define Q4I8CHUNK(c) \
+	VMOVDQU      (32+32*c)(SI), Y8       \
+	VPBROADCASTD (4*c)(AX)(R12*1), Y9    \
+	VPBROADCASTD (4*c)(DX)(R12*1), Y10   \
+	VPBROADCASTD (4*c)(R9)(R12*1), Y11   \
+	VPBROADCASTD (4*c)(R13)(R12*1), Y12  \
+	VPMADDUBSW   Y9, Y8, Y9              \
+	VPMADDUBSW   Y10, Y8, Y10            \
+	VPMADDUBSW   Y11, Y8, Y11            \
+	VPMADDUBSW   Y12, Y8, Y12            \
+	VPADDW       Y9, Y4, Y4              \
+	VPADDW       Y10, Y5, Y5             \
+	VPADDW       Y11, Y6, Y6             \
+	VPADDW       Y12, Y7, Y7
+
+// Q4I8ACC widens vector v's int16 sums in sum, subtracts 8·Σx (at
+// 16+4v(R10)) and adds the product times the rows' d (at SI) and the
+// vector's scale (at 4v(R10)) to acc (clobbers Y11).
+#define Q4I8ACC(v, sum, acc) \
+	VPMADDWD     Y15, sum, sum          \
+	VPBROADCASTD (16+4*v)(R10), Y11     \
+	VPSUBD       Y11, sum, sum          \
+	Q8I8ACC(v, sum, acc)
+
+// func q4_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// Eight rows laid out by q4_0Interleave8AVX2 times four vectors whose codes
+// start at codes[v] and whose scales and sums are laid out by
+// Batch.scaleQuads: out[8v+i] = row i · x_v, as q4_0R8AVX2 computes it.
+TEXT ·q4_0I8X4AVX2(SB), NOSPLIT, $0-40
+	MOVQ il+0(FP), SI
+	MOVQ codes+8(FP), DI
+	MOVQ quads+16(FP), R10
+	MOVQ blocks+24(FP), CX
+	MOVQ (DI), AX
+	MOVQ 8(DI), DX
+	MOVQ 16(DI), R9
+	MOVQ 24(DI), R13
+	XORQ R12, R12
+	Q8ONES
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     q4i8_done
+
+q4i8_loop:
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	Q4I8CHUNK(0)
+	Q4I8CHUNK(1)
+	Q4I8CHUNK(2)
+	Q4I8CHUNK(3)
+	Q4I8CHUNK(4)
+	Q4I8CHUNK(5)
+	Q4I8CHUNK(6)
+	Q4I8CHUNK(7)
+	Q4I8ACC(0, Y4, Y0)
+	Q4I8ACC(1, Y5, Y1)
+	Q4I8ACC(2, Y6, Y2)
+	Q4I8ACC(3, Y7, Y3)
+	ADDQ $288, SI
+	ADDQ $32, R12
+	ADDQ $32, R10
+	DECQ CX
+	JNZ  q4i8_loop
+
+q4i8_done:
+	MOVQ    out+32(FP), DX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
 	VZEROUPPER
 	RET

@@ -1,0 +1,207 @@
+package quant
+
+import (
+	"math"
+	"runtime"
+	"unsafe"
+)
+
+// q8_0Interleave8AVX2 and q4_0Interleave8AVX2 lay out eight Q8_0 or Q4_0
+// rows rb bytes apart (rb may be 0) for the four-vector kernels,
+// rows8Bytes a block.
+//
+//go:noescape
+func q8_0Interleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
+
+//go:noescape
+func q4_0Interleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
+
+// q8_0I8X4AVX2 and q4_0I8X4AVX2 multiply eight laid-out rows by four
+// vectors whose codes start at codes[v], with their scales (and sums) laid
+// out by Batch.scaleQuads: out[8v+i] = row i · x_v.
+//
+//go:noescape
+func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
+//go:noescape
+func q4_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
+// q8_0R8AVX2 and q4_0R8AVX2 multiply eight Q8_0 or Q4_0 rows rb bytes
+// apart (rb may be 0) by one vector: out[i] = row i · x.
+//
+//go:noescape
+func q8_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, blocks int, out *[8]float32)
+
+//go:noescape
+func q4_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
+
+// rows8Bytes is the size of a block of eight rows laid out by
+// q8_0Interleave8AVX2 or q4_0Interleave8AVX2: their d as float32, then
+// eight chunks of 32 codes.
+const rows8Bytes = 8*4 + 8*32
+
+// rows8Kernels are one block format's AVX2 eight-row kernels.
+type rows8Kernels struct {
+	codec      codec
+	blockBytes int
+	interleave func(dst *byte, rows *byte, rb int, blocks int)
+	x4         func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+	// one multiplies eight rows rb bytes apart by vector t of x.
+	one func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32)
+}
+
+var q8_0Rows8 = &rows8Kernels{
+	codec:      q8_0Codec{},
+	blockBytes: q8_0BlockBytes,
+	interleave: q8_0Interleave8AVX2,
+	x4:         q8_0I8X4AVX2,
+	one: func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32) {
+		q, scale, _ := x.q8Vector(t)
+		_, _ = q[blocks*q8Block-1], scale[blocks-1]
+		q8_0R8AVX2(rows, rb, &q[0], &scale[0], blocks, out)
+	},
+}
+
+var q4_0Rows8 = &rows8Kernels{
+	codec:      q4_0Codec{},
+	blockBytes: q4_0BlockBytes,
+	interleave: q4_0Interleave8AVX2,
+	x4:         q4_0I8X4AVX2,
+	one: func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32) {
+		q, scale, sum := x.q8Vector(t)
+		_, _, _ = q[blocks*q8Block-1], scale[blocks-1], sum[blocks-1]
+		q4_0R8AVX2(rows, rb, &q[0], &scale[0], &sum[0], blocks, out)
+	},
+}
+
+// dotQ8_0AVX2 and dotQ4_0AVX2 are one row's product through the eight-row
+// kernel (rb = 0: the row in every lane), so that it has the bits every
+// AVX2 path gives.
+func dotQ8_0AVX2(row []byte, q []int8, scale []float32) float32 {
+	nb := len(row) / q8_0BlockBytes
+	if nb == 0 {
+		return 0
+	}
+	_, _ = q[nb*q8Block-1], scale[nb-1]
+	var out [8]float32
+	q8_0R8AVX2(&row[0], 0, &q[0], &scale[0], nb, &out)
+	return out[0]
+}
+
+func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
+	nb := len(row) / q4_0BlockBytes
+	if nb == 0 {
+		return 0
+	}
+	_, _, _ = q[nb*q8Block-1], scale[nb-1], sum[nb-1]
+	var out [8]float32
+	q4_0R8AVX2(&row[0], 0, &q[0], &scale[0], &sum[0], nb, &out)
+	return out[0]
+}
+
+// mulTile is Matrix.MatMul's kernel for a tile of rows on AVX2: the rows
+// eight at a time, laid out once and multiplied by the vectors four at a
+// time (see quadGroups), a vector left over, or every vector of a batch of
+// one, by the rows as stored. A last group of fewer than eight rows
+// overlaps the one before it; a tile of fewer than eight rows goes one row
+// at a time. Every path computes each product the same way.
+func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
+	rb := len(tile) / n
+	nb := rb / k.blockBytes
+	if nb == 0 {
+		mulTileGeneric(k.codec, dst, ld, tile, r0, n, x)
+		return
+	}
+	var out [8]float32
+	if n < 8 {
+		for t := range x.N {
+			for i := range n {
+				k.one(&tile[i*rb], 0, x, t, nb, &out)
+				dst[t*ld+r0+i] = out[0]
+			}
+		}
+		return
+	}
+	groups := (n + 7) / 8
+	t := 0
+	if qg := quadGroups(x.N); qg > 0 {
+		size := nb * rows8Bytes
+		il, pooled := prepBuffer(groups * size)
+		for g := range groups {
+			k.interleave(&il[g*size], &tile[min(8*g, n-8)*rb], rb, nb)
+		}
+		quads := x.scaleQuads()
+		q, _, _ := x.Q8()
+		stride := nb * q8Block
+		var (
+			codes [4]uintptr
+			out4  [32]float32
+		)
+		for ; t < 4*qg; t += 4 {
+			for v := range 4 {
+				codes[v] = uintptr(unsafe.Pointer(&q[min(t+v, x.N-1)*stride]))
+			}
+			for g := range groups {
+				i0 := min(8*g, n-8)
+				k.x4(&il[g*size], &codes, &quads[t/4*nb*8], nb, &out4)
+				for v := range min(4, x.N-t) {
+					copy(dst[(t+v)*ld+r0+i0:][:8], out4[8*v:8*v+8])
+				}
+			}
+		}
+		runtime.KeepAlive(x) // codes points into its buffers
+		prepPool.Put(pooled)
+		t = min(t, x.N)
+	}
+	for ; t < x.N; t++ {
+		for g := range groups {
+			i0 := min(8*g, n-8)
+			k.one(&tile[i0*rb], rb, x, t, nb, &out)
+			copy(dst[t*ld+r0+i0:][:8], out[:])
+		}
+	}
+}
+
+// quadGroups is how many groups of four vectors the tiles run through the
+// four-vector kernels for a batch of n: every whole group, and a last one
+// of two or three vectors, filled up with copies of the last (one pass
+// costs less than two or three of the one-vector kernel's); a single
+// vector left over goes through the one-vector kernel.
+func quadGroups(n int) int { return (n + 2) / 4 }
+
+// prepareScaleQuads builds x's scaleQuads before the threads share out the
+// rows.
+func prepareScaleQuads(x *Batch) {
+	if quadGroups(x.N) > 0 {
+		x.scaleQuads()
+	}
+}
+
+// scaleQuads returns what the four-vector kernels read of each group of
+// four vectors (quadGroups(N) groups, the last vector repeated to fill the
+// last): per group and block, the four vectors' 8-bit scales (float32
+// bits), then 8·Σ of their codes (int32, Q4_0's offset). Built once, on
+// first use.
+func (b *Batch) scaleQuads() []uint32 {
+	b.quadsMu.Lock()
+	defer b.quadsMu.Unlock()
+	if b.quadsReady {
+		return b.quads
+	}
+	_, scale, sum := b.Q8()
+	nb := b.blocks()
+	groups := quadGroups(b.N)
+	b.quads = grow(b.quads, groups*nb*8)
+	for g := range groups {
+		for blk := range nb {
+			d := b.quads[(g*nb+blk)*8:][:8]
+			for v := range 4 {
+				t := min(4*g+v, b.N-1)
+				d[v] = math.Float32bits(scale[t*nb+blk])
+				d[4+v] = uint32(8 * sum[t*nb+blk])
+			}
+		}
+	}
+	b.quadsReady = true
+	return b.quads
+}
