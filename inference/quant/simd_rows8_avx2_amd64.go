@@ -101,8 +101,8 @@ func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
 
 // mulTile is Matrix.MatMul's kernel for a tile of rows on AVX2: the rows
 // eight at a time, laid out once and multiplied by the vectors four at a
-// time (see quadGroups), a vector left over, or every vector of a batch of
-// one, by the rows as stored. A last group of fewer than eight rows
+// time, the vectors left over (every vector of a batch under four) by the
+// rows as stored. A last group of fewer than eight rows
 // overlaps the one before it; a tile of fewer than eight rows goes one row
 // at a time. Every path computes each product the same way.
 func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
@@ -124,7 +124,7 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 	}
 	groups := (n + 7) / 8
 	t := 0
-	if qg := quadGroups(x.N); qg > 0 {
+	if x.N >= 4 {
 		size := nb * rows8Bytes
 		il, pooled := prepBuffer(groups * size)
 		for g := range groups {
@@ -137,21 +137,20 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 			codes [4]uintptr
 			out4  [32]float32
 		)
-		for ; t < 4*qg; t += 4 {
+		for ; t+4 <= x.N; t += 4 {
 			for v := range 4 {
-				codes[v] = uintptr(unsafe.Pointer(&q[min(t+v, x.N-1)*stride]))
+				codes[v] = uintptr(unsafe.Pointer(&q[(t+v)*stride]))
 			}
 			for g := range groups {
 				i0 := min(8*g, n-8)
 				k.x4(&il[g*size], &codes, &quads[t/4*nb*8], nb, &out4)
-				for v := range min(4, x.N-t) {
+				for v := range 4 {
 					copy(dst[(t+v)*ld+r0+i0:][:8], out4[8*v:8*v+8])
 				}
 			}
 		}
 		runtime.KeepAlive(x) // codes points into its buffers
 		prepPool.Put(pooled)
-		t = min(t, x.N)
 	}
 	for ; t < x.N; t++ {
 		for g := range groups {
@@ -162,26 +161,18 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 	}
 }
 
-// quadGroups is how many groups of four vectors the tiles run through the
-// four-vector kernels for a batch of n: every whole group, and a last one
-// of two or three vectors, filled up with copies of the last (one pass
-// costs less than two or three of the one-vector kernel's); a single
-// vector left over goes through the one-vector kernel.
-func quadGroups(n int) int { return (n + 2) / 4 }
-
 // prepareScaleQuads builds x's scaleQuads before the threads share out the
 // rows.
 func prepareScaleQuads(x *Batch) {
-	if quadGroups(x.N) > 0 {
+	if x.N >= 4 {
 		x.scaleQuads()
 	}
 }
 
-// scaleQuads returns what the four-vector kernels read of each group of
-// four vectors (quadGroups(N) groups, the last vector repeated to fill the
-// last): per group and block, the four vectors' 8-bit scales (float32
-// bits), then 8·Σ of their codes (int32, Q4_0's offset). Built once, on
-// first use.
+// scaleQuads returns what the four-vector kernels read of each whole group
+// of four vectors: per group and block, the four vectors' 8-bit scales
+// (float32 bits), then 8·Σ of their codes (int32, Q4_0's offset). Built
+// once, on first use.
 func (b *Batch) scaleQuads() []uint32 {
 	b.quadsMu.Lock()
 	defer b.quadsMu.Unlock()
@@ -190,13 +181,12 @@ func (b *Batch) scaleQuads() []uint32 {
 	}
 	_, scale, sum := b.Q8()
 	nb := b.blocks()
-	groups := quadGroups(b.N)
-	b.quads = grow(b.quads, groups*nb*8)
-	for g := range groups {
+	b.quads = grow(b.quads, b.N/4*nb*8)
+	for g := range b.N / 4 {
 		for blk := range nb {
 			d := b.quads[(g*nb+blk)*8:][:8]
 			for v := range 4 {
-				t := min(4*g+v, b.N-1)
+				t := 4*g + v
 				d[v] = math.Float32bits(scale[t*nb+blk])
 				d[4+v] = uint32(8 * sum[t*nb+blk])
 			}

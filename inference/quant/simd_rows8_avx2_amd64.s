@@ -19,10 +19,16 @@
 // path gives the same bits.
 
 // Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
-// row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX).
+// row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX),
+// and the prefetch pointer R12, 16 rows on: the rows of a tile are back to
+// back, so it walks the group after next (eight interleaved streams are
+// more than the hardware prefetchers follow).
 #define Q8ROWPTRS \
 	LEAQ (BX)(BX*2), R13 \
-	LEAQ (SI)(BX*4), R11
+	LEAQ (SI)(BX*4), R11 \
+	MOVQ BX, R12         \
+	SHLQ $4, R12         \
+	ADDQ SI, R12
 
 // Q8ROWSD gathers the eight rows' d (the float16 at the start of each row's
 // block) into y as float32 (clobbers AX).
@@ -71,10 +77,26 @@
 	Q8T4(Y0, Y1, Y2, Y3)                              \
 	Q8T4(Y4, Y5, Y6, Y7)
 
-// Q8ROWSNEXT moves the row pointers to the next block (bytes on).
+// Q8ROWSNEXT moves the row pointers to the next block (bytes on) and the
+// prefetch pointer eight blocks on.
 #define Q8ROWSNEXT(bytes) \
-	ADDQ $bytes, SI \
-	ADDQ $bytes, R11
+	ADDQ $bytes, SI  \
+	ADDQ $bytes, R11 \
+	ADDQ $(8*bytes), R12
+
+// Q8PREFETCH prefetches the 272 bytes the next group's block takes (Q8_0).
+#define Q8PREFETCH \
+	PREFETCHT0 (R12)    \
+	PREFETCHT0 64(R12)  \
+	PREFETCHT0 128(R12) \
+	PREFETCHT0 192(R12) \
+	PREFETCHT0 256(R12)
+
+// Q4PREFETCH prefetches the 144 bytes the next group's block takes (Q4_0).
+#define Q4PREFETCH \
+	PREFETCHT0 (R12)   \
+	PREFETCHT0 64(R12) \
+	PREFETCHT0 128(R12)
 
 // Q8CHUNK leaves in t the int32 products of chunk w (|w| in abs) with the
 // vector's four codes at x, row i in lane i.
@@ -117,6 +139,7 @@ TEXT ·q8_0Interleave8AVX2(SB), NOSPLIT, $0-32
 	JZ    q8il_done
 
 q8il_loop:
+	Q8PREFETCH
 	Q8TRANSPOSE
 	Q8STORED
 	Q8ROWSNEXT(34)
@@ -215,8 +238,7 @@ q8i8_done:
 // func q8_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, blocks int, out *[8]float32)
 //
 // Eight rows rb bytes apart (rb may be 0) times one vector: out[i] = row
-// i · x. The rows are prefetched 16 rows on (the group after next, when
-// the rows are back to back).
+// i · x.
 TEXT ·q8_0R8AVX2(SB), NOSPLIT, $0-48
 	MOVQ rows+0(FP), SI
 	MOVQ rb+8(FP), BX
@@ -224,20 +246,13 @@ TEXT ·q8_0R8AVX2(SB), NOSPLIT, $0-48
 	MOVQ scale+24(FP), R8
 	MOVQ blocks+32(FP), CX
 	Q8ROWPTRS
-	MOVQ BX, R12
-	SHLQ $4, R12
-	ADDQ SI, R12
 	Q8ONES
 	VXORPS Y14, Y14, Y14
 	TESTQ  CX, CX
 	JZ     q8r8_done
 
 q8r8_loop:
-	PREFETCHT0 (R12)
-	PREFETCHT0 64(R12)
-	PREFETCHT0 128(R12)
-	PREFETCHT0 192(R12)
-	PREFETCHT0 256(R12)
+	Q8PREFETCH
 	Q8TRANSPOSE
 	VPXOR Y10, Y10, Y10
 	Q8R8CHUNK(Y0, 0)
@@ -254,7 +269,6 @@ q8r8_loop:
 	VMULPS       Y12, Y13, Y13
 	VFMADD231PS  Y13, Y10, Y14
 	Q8ROWSNEXT(34)
-	ADDQ $272, R12
 	ADDQ $32, DI
 	ADDQ $4, R8
 	DECQ CX
@@ -301,6 +315,7 @@ TEXT ·q4_0Interleave8AVX2(SB), NOSPLIT, $0-32
 	JZ           q4il_done
 
 q4il_loop:
+	Q4PREFETCH
 	Q8LOAD2(2(SI), 2(R11), X0, Y0)
 	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X1, Y1)
 	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X2, Y2)
