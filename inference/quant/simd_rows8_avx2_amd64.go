@@ -26,6 +26,12 @@ func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[
 //go:noescape
 func q4_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
+// q4_0R8X4AVX2 multiplies eight Q4_0 rows rb bytes apart (rb may be 0) by
+// four vectors as q4_0I8X4AVX2 does, without a lay-out.
+//
+//go:noescape
+func q4_0R8X4AVX2(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
 // q8_0R8AVX2 and q4_0R8AVX2 multiply eight Q8_0 or Q4_0 rows rb bytes
 // apart (rb may be 0) by one vector: out[i] = row i · x.
 //
@@ -46,6 +52,9 @@ type rows8Kernels struct {
 	blockBytes int
 	interleave func(dst *byte, rows *byte, rb int, blocks int)
 	x4         func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+	// x4Rows, where there is one, multiplies rows rb bytes apart by four
+	// vectors as x4 does, for batches under eight (one pass over the rows).
+	x4Rows func(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 	// one multiplies eight rows rb bytes apart by vector t of x.
 	one func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32)
 }
@@ -67,6 +76,7 @@ var q4_0Rows8 = &rows8Kernels{
 	blockBytes: q4_0BlockBytes,
 	interleave: q4_0Interleave8AVX2,
 	x4:         q4_0I8X4AVX2,
+	x4Rows:     q4_0R8X4AVX2,
 	one: func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32) {
 		q, scale, sum := x.q8Vector(t)
 		_, _, _ = q[blocks*q8Block-1], scale[blocks-1], sum[blocks-1]
@@ -101,8 +111,9 @@ func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
 
 // mulTile is Matrix.MatMul's kernel for a tile of rows on AVX2: the rows
 // eight at a time, laid out once and multiplied by the vectors four at a
-// time, the vectors left over (every vector of a batch under four) by the
-// rows as stored. A last group of fewer than eight rows
+// time (by the rows as stored, for a batch under eight where the format has
+// such a kernel), the vectors left over (every vector of a batch under
+// four) by the rows as stored. A last group of fewer than eight rows
 // overlaps the one before it; a tile of fewer than eight rows goes one row
 // at a time. Every path computes each product the same way.
 func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
@@ -125,10 +136,17 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 	groups := (n + 7) / 8
 	t := 0
 	if x.N >= 4 {
+		direct := k.x4Rows != nil && x.N < 8
 		size := nb * rows8Bytes
-		il, pooled := prepBuffer(groups * size)
-		for g := range groups {
-			k.interleave(&il[g*size], &tile[min(8*g, n-8)*rb], rb, nb)
+		var (
+			il     []byte
+			pooled *[]byte
+		)
+		if !direct {
+			il, pooled = prepBuffer(groups * size)
+			for g := range groups {
+				k.interleave(&il[g*size], &tile[min(8*g, n-8)*rb], rb, nb)
+			}
 		}
 		quads := x.scaleQuads()
 		q, _, _ := x.Q8()
@@ -143,14 +161,20 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 			}
 			for g := range groups {
 				i0 := min(8*g, n-8)
-				k.x4(&il[g*size], &codes, &quads[t/4*nb*8], nb, &out4)
+				if direct {
+					k.x4Rows(&tile[i0*rb], rb, &codes, &quads[t/4*nb*8], nb, &out4)
+				} else {
+					k.x4(&il[g*size], &codes, &quads[t/4*nb*8], nb, &out4)
+				}
 				for v := range 4 {
 					copy(dst[(t+v)*ld+r0+i0:][:8], out4[8*v:8*v+8])
 				}
 			}
 		}
 		runtime.KeepAlive(x) // codes points into its buffers
-		prepPool.Put(pooled)
+		if pooled != nil {
+			prepPool.Put(pooled)
+		}
 	}
 	for ; t < x.N; t++ {
 		for g := range groups {

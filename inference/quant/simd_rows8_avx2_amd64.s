@@ -52,16 +52,16 @@
 
 // Q8T4 transposes four registers of two rows' four 4-byte chunks each
 // (a: rows 0|4, b: 1|5, c: 2|6, d: 3|7) into chunks 0-3 (rows 0-3 | 4-7)
-// in a, b, c, d (clobbers Y8-Y11).
-#define Q8T4(a, b, c, d) \
-	VPUNPCKLDQ  b, a, Y8  \
-	VPUNPCKHDQ  b, a, Y9  \
-	VPUNPCKLDQ  d, c, Y10 \
-	VPUNPCKHDQ  d, c, Y11 \
-	VPUNPCKLQDQ Y10, Y8, a \
-	VPUNPCKHQDQ Y10, Y8, b \
-	VPUNPCKLQDQ Y11, Y9, c \
-	VPUNPCKHQDQ Y11, Y9, d
+// in a, b, c, d (clobbers t0-t3).
+#define Q8T4(a, b, c, d, t0, t1, t2, t3) \
+	VPUNPCKLDQ  b, a, t0  \
+	VPUNPCKHDQ  b, a, t1  \
+	VPUNPCKLDQ  d, c, t2  \
+	VPUNPCKHDQ  d, c, t3  \
+	VPUNPCKLQDQ t2, t0, a \
+	VPUNPCKHQDQ t2, t0, b \
+	VPUNPCKLQDQ t3, t1, c \
+	VPUNPCKHQDQ t3, t1, d
 
 // Q8TRANSPOSE loads the eight rows' codes of the current block as chunks
 // 0-7 in Y0-Y7 (clobbers Y8-Y11).
@@ -74,8 +74,8 @@
 	Q8LOAD2(18(SI)(BX*1), 18(R11)(BX*1), X5, Y5)     \
 	Q8LOAD2(18(SI)(BX*2), 18(R11)(BX*2), X6, Y6)     \
 	Q8LOAD2(18(SI)(R13*1), 18(R11)(R13*1), X7, Y7)   \
-	Q8T4(Y0, Y1, Y2, Y3)                              \
-	Q8T4(Y4, Y5, Y6, Y7)
+	Q8T4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)            \
+	Q8T4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
 
 // Q8ROWSNEXT moves the row pointers to the next block (bytes on) and the
 // prefetch pointer eight blocks on.
@@ -320,7 +320,7 @@ q4il_loop:
 	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X1, Y1)
 	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X2, Y2)
 	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X3, Y3)
-	Q8T4(Y0, Y1, Y2, Y3)
+	Q8T4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
 	Q4NIBBLES
 	Q8STORED
 	Q8ROWSNEXT(18)
@@ -410,5 +410,108 @@ q4i8_done:
 	VMOVUPS Y1, 32(DX)
 	VMOVUPS Y2, 64(DX)
 	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
+
+DATA q4OnesW<>+0(SB)/8, $0x0001000100010001
+DATA q4OnesW<>+8(SB)/8, $0x0001000100010001
+DATA q4OnesW<>+16(SB)/8, $0x0001000100010001
+DATA q4OnesW<>+24(SB)/8, $0x0001000100010001
+GLOBL q4OnesW<>(SB), RODATA|NOPTR, $32
+
+// Q4R8HALF adds the chunk of nibbles in y (shifted right by shift, masked
+// by Y15) times the four vectors' codes at off past DI, DX, R8 and R9 to
+// their int16 sums, Y4-Y7 (clobbers Y13, Y14).
+#define Q4R8HALF(y, shift, off) \
+	VPSRLW       $shift, y, Y13 \
+	VPAND        Y15, Y13, Y13  \
+	VPBROADCASTD off(DI), Y14   \
+	VPMADDUBSW   Y14, Y13, Y14  \
+	VPADDW       Y14, Y4, Y4    \
+	VPBROADCASTD off(DX), Y14   \
+	VPMADDUBSW   Y14, Y13, Y14  \
+	VPADDW       Y14, Y5, Y5    \
+	VPBROADCASTD off(R8), Y14   \
+	VPMADDUBSW   Y14, Y13, Y14  \
+	VPADDW       Y14, Y6, Y6    \
+	VPBROADCASTD off(R9), Y14   \
+	VPMADDUBSW   Y14, Y13, Y14  \
+	VPADDW       Y14, Y7, Y7
+
+// Q4R8ACC is Q4I8ACC with the rows' d in Y12 (clobbers Y13).
+#define Q4R8ACC(v, sum, acc) \
+	VPMADDWD     q4OnesW<>(SB), sum, sum \
+	VPBROADCASTD (16+4*v)(R10), Y13     \
+	VPSUBD       Y13, sum, sum          \
+	VCVTDQ2PS    sum, sum               \
+	VBROADCASTSS (4*v)(R10), Y13        \
+	VMULPS       Y12, Y13, Y13          \
+	VFMADD231PS  Y13, sum, acc
+
+// func q4_0R8X4AVX2(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// Eight Q4_0 rows rb bytes apart (rb may be 0) times four vectors, as
+// q4_0I8X4AVX2 computes it, transposing each block as it goes: for a batch
+// of four to seven vectors, where a lay-out would serve one pass.
+TEXT ·q4_0R8X4AVX2(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), SI
+	MOVQ rb+8(FP), BX
+	MOVQ codes+16(FP), AX
+	MOVQ quads+24(FP), R10
+	MOVQ blocks+32(FP), CX
+	MOVQ (AX), DI
+	MOVQ 8(AX), DX
+	MOVQ 16(AX), R8
+	MOVQ 24(AX), R9
+	Q8ROWPTRS
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	TESTQ        CX, CX
+	JZ           q4r8x4_done
+
+q4r8x4_loop:
+	Q4PREFETCH
+	Q8LOAD2(2(SI), 2(R11), X8, Y8)
+	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X9, Y9)
+	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X10, Y10)
+	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X11, Y11)
+	Q8T4(Y8, Y9, Y10, Y11, Y4, Y5, Y6, Y7)
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	Q4R8HALF(Y8, 0, 0)
+	Q4R8HALF(Y9, 0, 4)
+	Q4R8HALF(Y10, 0, 8)
+	Q4R8HALF(Y11, 0, 12)
+	Q4R8HALF(Y8, 4, 16)
+	Q4R8HALF(Y9, 4, 20)
+	Q4R8HALF(Y10, 4, 24)
+	Q4R8HALF(Y11, 4, 28)
+	Q8ROWSD(X12, Y12)
+	Q4R8ACC(0, Y4, Y0)
+	Q4R8ACC(1, Y5, Y1)
+	Q4R8ACC(2, Y6, Y2)
+	Q4R8ACC(3, Y7, Y3)
+	Q8ROWSNEXT(18)
+	ADDQ $32, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ  q4r8x4_loop
+
+q4r8x4_done:
+	MOVQ    out+40(FP), AX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS Y3, 96(AX)
 	VZEROUPPER
 	RET
