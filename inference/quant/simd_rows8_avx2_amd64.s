@@ -111,6 +111,65 @@
 	VPCMPEQW Y15, Y15, Y15 \
 	VPSRLW   $15, Y15, Y15
 
+// I8X4ARGS loads the four-vector kernels' arguments (the laid-out rows
+// SI, the vectors' codes AX, DX, R9, R13 at offset R12, the quads R10, the
+// blocks CX), sets Y15 to int16 ones, clears the accumulators Y0-Y3 and
+// tests CX.
+#define I8X4ARGS \
+	MOVQ   il+0(FP), SI     \
+	MOVQ   codes+8(FP), DI  \
+	MOVQ   quads+16(FP), R10 \
+	MOVQ   blocks+24(FP), CX \
+	MOVQ   (DI), AX         \
+	MOVQ   8(DI), DX        \
+	MOVQ   16(DI), R9       \
+	MOVQ   24(DI), R13      \
+	XORQ   R12, R12         \
+	Q8ONES                  \
+	VXORPS Y0, Y0, Y0       \
+	VXORPS Y1, Y1, Y1       \
+	VXORPS Y2, Y2, Y2       \
+	VXORPS Y3, Y3, Y3       \
+	TESTQ  CX, CX
+
+// I8X4BLOCK runs a four-vector kernel's block: the eight chunks through
+// chunk into the sums Y4-Y7, each vector's through acc into Y0-Y3, then
+// on to the next block, counting it.
+#define I8X4BLOCK(chunk, acc) \
+	VPXOR Y4, Y4, Y4 \
+	VPXOR Y5, Y5, Y5 \
+	VPXOR Y6, Y6, Y6 \
+	VPXOR Y7, Y7, Y7 \
+	chunk(0)         \
+	chunk(1)         \
+	chunk(2)         \
+	chunk(3)         \
+	chunk(4)         \
+	chunk(5)         \
+	chunk(6)         \
+	chunk(7)         \
+	acc(0, Y4, Y0)   \
+	acc(1, Y5, Y1)   \
+	acc(2, Y6, Y2)   \
+	acc(3, Y7, Y3)   \
+	I8X4NEXT
+
+// I8X4OUT stores the four-vector kernels' products at out.
+#define I8X4OUT \
+	MOVQ    out+32(FP), DX \
+	VMOVUPS Y0, (DX)       \
+	VMOVUPS Y1, 32(DX)     \
+	VMOVUPS Y2, 64(DX)     \
+	VMOVUPS Y3, 96(DX)     \
+	VZEROUPPER
+
+// I8X4NEXT moves the four-vector kernels to the next block and counts it.
+#define I8X4NEXT \
+	ADDQ $288, SI \
+	ADDQ $32, R12 \
+	ADDQ $32, R10 \
+	DECQ CX
+
 // Q8STORED stores the eight rows' d (as float32) and chunks Y0-Y7 at DI
 // (clobbers AX, Y12).
 #define Q8STORED \
@@ -179,53 +238,15 @@ q8il_done:
 // start at codes[v] and whose scales are laid out by Batch.scaleQuads:
 // out[8v+i] = row i · x_v, as q8_0R8AVX2 computes it.
 TEXT ·q8_0I8X4AVX2(SB), NOSPLIT, $0-40
-	MOVQ il+0(FP), SI
-	MOVQ codes+8(FP), DI
-	MOVQ quads+16(FP), R10
-	MOVQ blocks+24(FP), CX
-	MOVQ (DI), AX
-	MOVQ 8(DI), DX
-	MOVQ 16(DI), R9
-	MOVQ 24(DI), R13
-	XORQ R12, R12
-	Q8ONES
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  CX, CX
+	I8X4ARGS
 	JZ     q8i8_done
 
 q8i8_loop:
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	Q8I8CHUNK(0)
-	Q8I8CHUNK(1)
-	Q8I8CHUNK(2)
-	Q8I8CHUNK(3)
-	Q8I8CHUNK(4)
-	Q8I8CHUNK(5)
-	Q8I8CHUNK(6)
-	Q8I8CHUNK(7)
-	Q8I8ACC(0, Y4, Y0)
-	Q8I8ACC(1, Y5, Y1)
-	Q8I8ACC(2, Y6, Y2)
-	Q8I8ACC(3, Y7, Y3)
-	ADDQ $288, SI
-	ADDQ $32, R12
-	ADDQ $32, R10
-	DECQ CX
-	JNZ  q8i8_loop
+	I8X4BLOCK(Q8I8CHUNK, Q8I8ACC)
+	JNZ q8i8_loop
 
 q8i8_done:
-	MOVQ    out+32(FP), DX
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VZEROUPPER
+	I8X4OUT
 	RET
 
 // Q8R8CHUNK adds chunk w (in a register) times the vector's codes at
@@ -364,53 +385,15 @@ q4il_done:
 // start at codes[v] and whose scales and sums are laid out by
 // Batch.scaleQuads: out[8v+i] = row i · x_v, as q4_0R8AVX2 computes it.
 TEXT ·q4_0I8X4AVX2(SB), NOSPLIT, $0-40
-	MOVQ il+0(FP), SI
-	MOVQ codes+8(FP), DI
-	MOVQ quads+16(FP), R10
-	MOVQ blocks+24(FP), CX
-	MOVQ (DI), AX
-	MOVQ 8(DI), DX
-	MOVQ 16(DI), R9
-	MOVQ 24(DI), R13
-	XORQ R12, R12
-	Q8ONES
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  CX, CX
+	I8X4ARGS
 	JZ     q4i8_done
 
 q4i8_loop:
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	Q4I8CHUNK(0)
-	Q4I8CHUNK(1)
-	Q4I8CHUNK(2)
-	Q4I8CHUNK(3)
-	Q4I8CHUNK(4)
-	Q4I8CHUNK(5)
-	Q4I8CHUNK(6)
-	Q4I8CHUNK(7)
-	Q4I8ACC(0, Y4, Y0)
-	Q4I8ACC(1, Y5, Y1)
-	Q4I8ACC(2, Y6, Y2)
-	Q4I8ACC(3, Y7, Y3)
-	ADDQ $288, SI
-	ADDQ $32, R12
-	ADDQ $32, R10
-	DECQ CX
-	JNZ  q4i8_loop
+	I8X4BLOCK(Q4I8CHUNK, Q4I8ACC)
+	JNZ q4i8_loop
 
 q4i8_done:
-	MOVQ    out+32(FP), DX
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VZEROUPPER
+	I8X4OUT
 	RET
 
 DATA q4OnesW<>+0(SB)/8, $0x0001000100010001
@@ -513,5 +496,93 @@ q4r8x4_done:
 	VMOVUPS Y1, 32(AX)
 	VMOVUPS Y2, 64(AX)
 	VMOVUPS Y3, 96(AX)
+	VZEROUPPER
+	RET
+
+// The AVX2 kernel that multiplies eight Q4_0 rows by one vector
+// (q4_0R8AVX2), a block of each row per step, each row's product in one
+// lane: per block the exact integer Σcode·x − 8·Σx is converted to float,
+// multiplied by d·scale and added with one FMA into its row's lane, blocks
+// in order, as the four-vector kernels do. Rows i
+// and i+4 share a register; the integer sums stay exact in int16 through
+// two rounds of VPHADDW: each VPMADDUBSW pair is at most 2·15·127 = 3810, a
+// row's eight sums of four codes at most 7620, and after two pairwise
+// additions 30480 < 32768.
+
+// R8SCALE multiplies the int32 products in Y4 (row i in lane i) by the
+// eight rows' d (the float16 at the start of each row's block) times the
+// vector's block scale and adds them to Y0 (clobbers Y10, Y11, AX).
+#define R8SCALE \
+	VCVTDQ2PS    Y4, Y4 \
+	Q8ROWSD(X10, Y10) \
+	VBROADCASTSS (R8), Y11 \
+	VMULPS       Y11, Y10, Y10 \
+	VFMADD231PS  Y10, Y4, Y0
+
+// Q4CONSTY sets Y14 to the nibble mask and Y15 to int16 ones.
+#define Q4CONSTY \
+	VPCMPEQW     Y15, Y15, Y15 \
+	VPSRLW       $15, Y15, Y15 \
+	MOVL         $0x0f0f0f0f, AX \
+	VMOVD        AX, X14 \
+	VPBROADCASTD X14, Y14
+
+// Q4PAIR leaves in y the products of two rows' blocks (codes at ma in the
+// low lane, mb in the high one) with the activation block held as
+// [x0..15 | x0..15] in Y12 and [x16..31 | x16..31] in Y13, as eight int16
+// sums per row (clobbers Y9).
+#define Q4PAIR(ma, mb, x, y) \
+	VMOVDQU     ma, x \
+	VINSERTI128 $1, mb, y, y \
+	VPSRLW      $4, y, Y9 \
+	VPAND       Y14, y, y \
+	VPAND       Y14, Y9, Y9 \
+	VPMADDUBSW  Y12, y, y \
+	VPMADDUBSW  Y13, Y9, Y9 \
+	VPADDW      Y9, y, y
+
+// func q4_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
+//
+// Eight rows rb bytes apart (rb may be 0) times one vector: out[i] = row
+// i · x. Rows i and i+4 share a register, i in the low lane.
+TEXT ·q4_0R8AVX2(SB), NOSPLIT, $0-56
+	MOVQ rows+0(FP), SI
+	MOVQ rb+8(FP), BX
+	MOVQ q+16(FP), DI
+	MOVQ scale+24(FP), R8
+	MOVQ sum+32(FP), R9
+	MOVQ blocks+40(FP), CX
+	MOVQ out+48(FP), DX
+	Q8ROWPTRS
+	Q4CONSTY
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    q4r8_done
+
+q4r8_loop:
+	Q4PREFETCH
+	VBROADCASTI128 (DI), Y12
+	VBROADCASTI128 16(DI), Y13
+	Q4PAIR(2(SI), 2(R11), X4, Y4)
+	Q4PAIR(2(SI)(BX*1), 2(R11)(BX*1), X6, Y6)
+	Q4PAIR(2(SI)(BX*2), 2(R11)(BX*2), X7, Y7)
+	Q4PAIR(2(SI)(R13*1), 2(R11)(R13*1), X8, Y8)
+	VPHADDW      Y6, Y4, Y4
+	VPHADDW      Y8, Y7, Y7
+	VPHADDW      Y7, Y4, Y4
+	VPMADDWD     Y15, Y4, Y4
+	VPBROADCASTD (R9), Y11
+	VPSLLD       $3, Y11, Y11
+	VPSUBD       Y11, Y4, Y4
+	R8SCALE
+	Q8ROWSNEXT(18)
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  q4r8_loop
+
+q4r8_done:
+	VMOVUPS Y0, (DX)
 	VZEROUPPER
 	RET
