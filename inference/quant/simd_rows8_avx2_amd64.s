@@ -11,12 +11,13 @@
 // operand and the sums stay exact in int16 (8·2·15·127 = 30480 < 32768)
 // until one VPMADDWD, then 8·Σx is subtracted. That sum is converted to
 // float, multiplied by d_w·d_x and added with one FMA into the row's lane,
-// blocks in order. Matrix products lay a tile's rows out once
-// (q8_0Interleave8AVX2, q4_0Interleave8AVX2) and take four vectors at a
-// time (q8_0I8X4AVX2, q4_0I8X4AVX2); a vector alone transposes as it goes
-// (q8_0R8AVX2; q4_0R8AVX2 in simd_tile_avx2_amd64.s sums the same integers
-// its own way). Every path computes each product the same way, so every
-// path gives the same bits.
+// blocks in order. Matrix products of eight vectors or more lay a tile's
+// rows out once (q8_0Interleave8AVX2, q4_0Interleave8AVX2) and take four
+// vectors at a time (q8_0I8X4AVX2, q4_0I8X4AVX2); four to seven Q4_0
+// vectors transpose each block as they go (q4_0R8X4AVX2), and so does a
+// vector alone (q8_0R8AVX2; q4_0R8AVX2, at the end, sums the same
+// integers its own way). Every path computes each product the same way,
+// so every path gives the same bits.
 
 // Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
 // row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX),
