@@ -26,9 +26,13 @@ func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[
 //go:noescape
 func q4_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
-// q4_0R8X4AVX2 multiplies eight Q4_0 rows rb bytes apart (rb may be 0) by
-// four vectors as q4_0I8X4AVX2 does, without a lay-out.
+// q8_0R8X4AVX2 and q4_0R8X4AVX2 multiply eight Q8_0 or Q4_0 rows rb bytes
+// apart (rb may be 0) by four vectors as the laid-out kernels do, without
+// a lay-out.
 //
+//go:noescape
+func q8_0R8X4AVX2(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
 //go:noescape
 func q4_0R8X4AVX2(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
@@ -52,8 +56,8 @@ type rows8Kernels struct {
 	blockBytes int
 	interleave func(dst *byte, rows *byte, rb int, blocks int)
 	x4         func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
-	// x4Rows, where there is one, multiplies rows rb bytes apart by four
-	// vectors as x4 does, for batches under eight (one pass over the rows).
+	// x4Rows multiplies rows rb bytes apart by four vectors as x4 does,
+	// for batches under eight (one pass over the rows).
 	x4Rows func(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 	// one multiplies eight rows rb bytes apart by vector t of x.
 	one func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32)
@@ -64,6 +68,7 @@ var q8_0Rows8 = &rows8Kernels{
 	blockBytes: q8_0BlockBytes,
 	interleave: q8_0Interleave8AVX2,
 	x4:         q8_0I8X4AVX2,
+	x4Rows:     q8_0R8X4AVX2,
 	one: func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32) {
 		q, scale, _ := x.q8Vector(t)
 		_, _ = q[blocks*q8Block-1], scale[blocks-1]
@@ -111,9 +116,8 @@ func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
 
 // mulTile is Matrix.MatMul's kernel for a tile of rows on AVX2: the rows
 // eight at a time, laid out once and multiplied by the vectors four at a
-// time (by the rows as stored, for a batch under eight where the format has
-// such a kernel), the vectors left over (every vector of a batch under
-// four) by the rows as stored. A last group of fewer than eight rows
+// time (by the rows as stored, for a batch under eight), the vectors left
+// over (every vector of a batch under four) by the rows as stored. A last group of fewer than eight rows
 // overlaps the one before it; a tile of fewer than eight rows goes one row
 // at a time. Every path computes each product the same way.
 func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
@@ -136,7 +140,7 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 	groups := (n + 7) / 8
 	t := 0
 	if x.N >= 4 {
-		direct := k.x4Rows != nil && x.N < 8
+		direct := x.N < 8
 		size := nb * rows8Bytes
 		var (
 			il     []byte

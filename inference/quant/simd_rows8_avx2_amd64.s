@@ -13,10 +13,10 @@
 // float, multiplied by d_w·d_x and added with one FMA into the row's lane,
 // blocks in order. Matrix products of eight vectors or more lay a tile's
 // rows out once (q8_0Interleave8AVX2, q4_0Interleave8AVX2) and take four
-// vectors at a time (q8_0I8X4AVX2, q4_0I8X4AVX2); four to seven Q4_0
-// vectors transpose each block as they go (q4_0R8X4AVX2), and so does a
-// vector alone (q8_0R8AVX2; q4_0R8AVX2, at the end, sums the same
-// integers its own way). Every path computes each product the same way,
+// vectors at a time (q8_0I8X4AVX2, q4_0I8X4AVX2); four to seven vectors
+// transpose each block as they go (q8_0R8X4AVX2, q4_0R8X4AVX2), and so
+// does a vector alone (q8_0R8AVX2; q4_0R8AVX2 sums the same integers its
+// own way). Every path computes each product the same way,
 // so every path gives the same bits.
 
 // Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
@@ -170,6 +170,103 @@
 	ADDQ $32, R12 \
 	ADDQ $32, R10 \
 	DECQ CX
+
+// Q8R8X4ACC adds vector v's block product (int32 in sum) times the rows'
+// d in Y12 and the vector's scale (at 4v(R10)) to acc (clobbers Y13).
+#define Q8R8X4ACC(v, sum, acc) \
+	VCVTDQ2PS    sum, sum        \
+	VBROADCASTSS (4*v)(R10), Y13 \
+	VMULPS       Y12, Y13, Y13   \
+	VFMADD231PS  Y13, sum, acc
+
+DATA onesW16<>+0(SB)/8, $0x0001000100010001
+DATA onesW16<>+8(SB)/8, $0x0001000100010001
+DATA onesW16<>+16(SB)/8, $0x0001000100010001
+DATA onesW16<>+24(SB)/8, $0x0001000100010001
+GLOBL onesW16<>(SB), RODATA|NOPTR, $32
+
+// Q8R8X4CHUNK adds chunk w (a register) times the four vectors' codes at
+// off past DI, DX, R8 and R9 to their int32 sums, Y4-Y7 (clobbers Y12,
+// Y13).
+#define Q8R8X4CHUNK(w, off) \
+	VPABSB       w, Y12                 \
+	VPBROADCASTD off(DI), Y13           \
+	VPSIGNB      w, Y13, Y13            \
+	VPMADDUBSW   Y13, Y12, Y13          \
+	VPMADDWD     onesW16<>(SB), Y13, Y13 \
+	VPADDD       Y13, Y4, Y4            \
+	VPBROADCASTD off(DX), Y13           \
+	VPSIGNB      w, Y13, Y13            \
+	VPMADDUBSW   Y13, Y12, Y13          \
+	VPMADDWD     onesW16<>(SB), Y13, Y13 \
+	VPADDD       Y13, Y5, Y5            \
+	VPBROADCASTD off(R8), Y13           \
+	VPSIGNB      w, Y13, Y13            \
+	VPMADDUBSW   Y13, Y12, Y13          \
+	VPMADDWD     onesW16<>(SB), Y13, Y13 \
+	VPADDD       Y13, Y6, Y6            \
+	VPBROADCASTD off(R9), Y13           \
+	VPSIGNB      w, Y13, Y13            \
+	VPMADDUBSW   Y13, Y12, Y13          \
+	VPMADDWD     onesW16<>(SB), Y13, Y13 \
+	VPADDD       Y13, Y7, Y7
+
+// Q8R8X4HALF transposes the eight rows' codes off..off+15 of the current
+// block into chunks (Y8-Y11) and adds their products with the four
+// vectors' codes at xoff.. to Y4-Y7 (clobbers Y12-Y15).
+#define Q8R8X4HALF(off, xoff) \
+	Q8LOAD2(off(SI), off(R11), X8, Y8)                    \
+	Q8LOAD2(off(SI)(BX*1), off(R11)(BX*1), X9, Y9)        \
+	Q8LOAD2(off(SI)(BX*2), off(R11)(BX*2), X10, Y10)      \
+	Q8LOAD2(off(SI)(R13*1), off(R11)(R13*1), X11, Y11)    \
+	Q8T4(Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15)            \
+	Q8R8X4CHUNK(Y8, xoff)                                 \
+	Q8R8X4CHUNK(Y9, (xoff+4))                             \
+	Q8R8X4CHUNK(Y10, (xoff+8))                            \
+	Q8R8X4CHUNK(Y11, (xoff+12))
+
+// R8X4ARGS loads the direct four-vector kernels' arguments: the rows SI
+// (stride BX, see Q8ROWPTRS), the vectors' codes DI, DX, R8, R9, the quads
+// R10 and the blocks CX.
+#define R8X4ARGS \
+	MOVQ rows+0(FP), SI   \
+	MOVQ rb+8(FP), BX     \
+	MOVQ codes+16(FP), AX \
+	MOVQ quads+24(FP), R10 \
+	MOVQ blocks+32(FP), CX \
+	MOVQ (AX), DI         \
+	MOVQ 8(AX), DX        \
+	MOVQ 16(AX), R8       \
+	MOVQ 24(AX), R9       \
+	Q8ROWPTRS
+
+// R8X4ZERO clears the accumulators Y0-Y3 and tests CX.
+#define R8X4ZERO \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	TESTQ  CX, CX
+
+// R8X4NEXT moves the direct four-vector kernels to the next block (bytes
+// on in each row) and counts it.
+#define R8X4NEXT(bytes) \
+	Q8ROWSNEXT(bytes) \
+	ADDQ $32, DI      \
+	ADDQ $32, DX      \
+	ADDQ $32, R8      \
+	ADDQ $32, R9      \
+	ADDQ $32, R10     \
+	DECQ CX
+
+// R8X4OUT stores the direct four-vector kernels' products at out.
+#define R8X4OUT \
+	MOVQ    out+40(FP), AX \
+	VMOVUPS Y0, (AX)       \
+	VMOVUPS Y1, 32(AX)     \
+	VMOVUPS Y2, 64(AX)     \
+	VMOVUPS Y3, 96(AX)     \
+	VZEROUPPER
 
 // Q8STORED stores the eight rows' d (as float32) and chunks Y0-Y7 at DI
 // (clobbers AX, Y12).
@@ -397,12 +494,6 @@ q4i8_done:
 	I8X4OUT
 	RET
 
-DATA q4OnesW<>+0(SB)/8, $0x0001000100010001
-DATA q4OnesW<>+8(SB)/8, $0x0001000100010001
-DATA q4OnesW<>+16(SB)/8, $0x0001000100010001
-DATA q4OnesW<>+24(SB)/8, $0x0001000100010001
-GLOBL q4OnesW<>(SB), RODATA|NOPTR, $32
-
 // Q4R8HALF adds the chunk of nibbles in y (shifted right by shift, masked
 // by Y15) times the four vectors' codes at off past DI, DX, R8 and R9 to
 // their int16 sums, Y4-Y7 (clobbers Y13, Y14).
@@ -424,7 +515,7 @@ GLOBL q4OnesW<>(SB), RODATA|NOPTR, $32
 
 // Q4R8ACC is Q4I8ACC with the rows' d in Y12 (clobbers Y13).
 #define Q4R8ACC(v, sum, acc) \
-	VPMADDWD     q4OnesW<>(SB), sum, sum \
+	VPMADDWD     onesW16<>(SB), sum, sum \
 	VPBROADCASTD (16+4*v)(R10), Y13     \
 	VPSUBD       Y13, sum, sum          \
 	VCVTDQ2PS    sum, sum               \
@@ -438,25 +529,12 @@ GLOBL q4OnesW<>(SB), RODATA|NOPTR, $32
 // q4_0I8X4AVX2 computes it, transposing each block as it goes: for a batch
 // of four to seven vectors, where a lay-out would serve one pass.
 TEXT ·q4_0R8X4AVX2(SB), NOSPLIT, $0-48
-	MOVQ rows+0(FP), SI
-	MOVQ rb+8(FP), BX
-	MOVQ codes+16(FP), AX
-	MOVQ quads+24(FP), R10
-	MOVQ blocks+32(FP), CX
-	MOVQ (AX), DI
-	MOVQ 8(AX), DX
-	MOVQ 16(AX), R8
-	MOVQ 24(AX), R9
-	Q8ROWPTRS
+	R8X4ARGS
 	MOVL         $0x0f0f0f0f, AX
 	VMOVD        AX, X15
 	VPBROADCASTD X15, Y15
-	VXORPS       Y0, Y0, Y0
-	VXORPS       Y1, Y1, Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	TESTQ        CX, CX
-	JZ           q4r8x4_done
+	R8X4ZERO
+	JZ q4r8x4_done
 
 q4r8x4_loop:
 	Q4PREFETCH
@@ -482,22 +560,11 @@ q4r8x4_loop:
 	Q4R8ACC(1, Y5, Y1)
 	Q4R8ACC(2, Y6, Y2)
 	Q4R8ACC(3, Y7, Y3)
-	Q8ROWSNEXT(18)
-	ADDQ $32, DI
-	ADDQ $32, DX
-	ADDQ $32, R8
-	ADDQ $32, R9
-	ADDQ $32, R10
-	DECQ CX
+	R8X4NEXT(18)
 	JNZ  q4r8x4_loop
 
 q4r8x4_done:
-	MOVQ    out+40(FP), AX
-	VMOVUPS Y0, (AX)
-	VMOVUPS Y1, 32(AX)
-	VMOVUPS Y2, 64(AX)
-	VMOVUPS Y3, 96(AX)
-	VZEROUPPER
+	R8X4OUT
 	RET
 
 // The AVX2 kernel that multiplies eight Q4_0 rows by one vector
@@ -586,4 +653,34 @@ q4r8_loop:
 q4r8_done:
 	VMOVUPS Y0, (DX)
 	VZEROUPPER
+	RET
+
+// func q8_0R8X4AVX2(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// Eight Q8_0 rows rb bytes apart (rb may be 0) times four vectors, as
+// q8_0I8X4AVX2 computes it, transposing each block as it goes: for a batch
+// of four to seven vectors, where a lay-out would serve one pass.
+TEXT ·q8_0R8X4AVX2(SB), NOSPLIT, $0-48
+	R8X4ARGS
+	R8X4ZERO
+	JZ q8r8x4_done
+
+q8r8x4_loop:
+	Q8PREFETCH
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	Q8R8X4HALF(2, 0)
+	Q8R8X4HALF(18, 16)
+	Q8ROWSD(X12, Y12)
+	Q8R8X4ACC(0, Y4, Y0)
+	Q8R8X4ACC(1, Y5, Y1)
+	Q8R8X4ACC(2, Y6, Y2)
+	Q8R8X4ACC(3, Y7, Y3)
+	R8X4NEXT(34)
+	JNZ  q8r8x4_loop
+
+q8r8x4_done:
+	R8X4OUT
 	RET
