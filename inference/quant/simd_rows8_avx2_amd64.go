@@ -52,7 +52,6 @@ const rows8Bytes = 8*4 + 8*32
 
 // rows8Kernels are one block format's AVX2 eight-row kernels.
 type rows8Kernels struct {
-	codec      codec
 	blockBytes int
 	interleave func(dst *byte, rows *byte, rb int, blocks int)
 	x4         func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
@@ -64,7 +63,6 @@ type rows8Kernels struct {
 }
 
 var q8_0Rows8 = &rows8Kernels{
-	codec:      q8_0Codec{},
 	blockBytes: q8_0BlockBytes,
 	interleave: q8_0Interleave8AVX2,
 	x4:         q8_0I8X4AVX2,
@@ -77,7 +75,6 @@ var q8_0Rows8 = &rows8Kernels{
 }
 
 var q4_0Rows8 = &rows8Kernels{
-	codec:      q4_0Codec{},
 	blockBytes: q4_0BlockBytes,
 	interleave: q4_0Interleave8AVX2,
 	x4:         q4_0I8X4AVX2,
@@ -122,11 +119,7 @@ func dotQ4_0AVX2(row []byte, q []int8, scale []float32, sum []int32) float32 {
 // at a time. Every path computes each product the same way.
 func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	rb := len(tile) / n
-	nb := rb / k.blockBytes
-	if nb == 0 {
-		mulTileGeneric(k.codec, dst, ld, tile, r0, n, x)
-		return
-	}
+	nb := rb / k.blockBytes // at least 1: rows are whole blocks
 	var out [8]float32
 	if n < 8 {
 		for t := range x.N {

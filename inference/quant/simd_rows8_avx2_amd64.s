@@ -19,6 +19,42 @@
 // own way). Every path computes each product the same way,
 // so every path gives the same bits.
 
+// ROWSACC adds the rows' products of a block (int32 in sum, row i in lane
+// i) times the rows' d (in d) and the vector's scale (at s) to acc: the
+// float step every kernel here takes (clobbers t).
+#define ROWSACC(d, s, t, sum, acc) \
+	VCVTDQ2PS    sum, sum \
+	VBROADCASTSS s, t     \
+	VMULPS       d, t, t  \
+	VFMADD231PS  t, sum, acc
+
+// Q4OFFSET widens vector v's int16 Q4_0 sums in sum to int32 and subtracts
+// 8·Σx (at 16+4v(R10)) (clobbers t).
+#define Q4OFFSET(v, sum, t) \
+	VPMADDWD     onesW16<>(SB), sum, sum \
+	VPBROADCASTD (16+4*v)(R10), t        \
+	VPSUBD       t, sum, sum
+
+// ZERO4 clears the four vectors' integer sums, Y4-Y7.
+#define ZERO4 \
+	VPXOR Y4, Y4, Y4 \
+	VPXOR Y5, Y5, Y5 \
+	VPXOR Y6, Y6, Y6 \
+	VPXOR Y7, Y7, Y7
+
+// ACC4 adds the four vectors' sums, Y4-Y7, through acc into Y0-Y3.
+#define ACC4(acc) \
+	acc(0, Y4, Y0) \
+	acc(1, Y5, Y1) \
+	acc(2, Y6, Y2) \
+	acc(3, Y7, Y3)
+
+DATA onesW16<>+0(SB)/8, $0x0001000100010001
+DATA onesW16<>+8(SB)/8, $0x0001000100010001
+DATA onesW16<>+16(SB)/8, $0x0001000100010001
+DATA onesW16<>+24(SB)/8, $0x0001000100010001
+GLOBL onesW16<>(SB), RODATA|NOPTR, $32
+
 // Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
 // row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX),
 // and the prefetch pointer R12, 16 rows on: the rows of a tile are back to
@@ -64,19 +100,27 @@
 	VPUNPCKLQDQ t3, t1, c \
 	VPUNPCKHQDQ t3, t1, d
 
+// Q8ROWS16 loads codes off..off+15 of the eight rows' current block (rows
+// 0|4 in a, 1|5 in b, 2|6 in c, 3|7 in d; xa-xd their low halves) and
+// transposes them into four chunks (clobbers t0-t3).
+#define Q8ROWS16(off, xa, a, xb, b, xc, c, xd, d, t0, t1, t2, t3) \
+	Q8LOAD2(off(SI), off(R11), xa, a)                   \
+	Q8LOAD2(off(SI)(BX*1), off(R11)(BX*1), xb, b)       \
+	Q8LOAD2(off(SI)(BX*2), off(R11)(BX*2), xc, c)       \
+	Q8LOAD2(off(SI)(R13*1), off(R11)(R13*1), xd, d)     \
+	Q8T4(a, b, c, d, t0, t1, t2, t3)
+
+// NIBBLEMASK sets every byte of y (x its low half) to 0x0f (clobbers AX).
+#define NIBBLEMASK(x, y) \
+	MOVL         $0x0f0f0f0f, AX \
+	VMOVD        AX, x           \
+	VPBROADCASTD x, y
+
 // Q8TRANSPOSE loads the eight rows' codes of the current block as chunks
 // 0-7 in Y0-Y7 (clobbers Y8-Y11).
 #define Q8TRANSPOSE \
-	Q8LOAD2(2(SI), 2(R11), X0, Y0)                   \
-	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X1, Y1)       \
-	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X2, Y2)       \
-	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X3, Y3)     \
-	Q8LOAD2(18(SI), 18(R11), X4, Y4)                 \
-	Q8LOAD2(18(SI)(BX*1), 18(R11)(BX*1), X5, Y5)     \
-	Q8LOAD2(18(SI)(BX*2), 18(R11)(BX*2), X6, Y6)     \
-	Q8LOAD2(18(SI)(R13*1), 18(R11)(R13*1), X7, Y7)   \
-	Q8T4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)            \
-	Q8T4(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
+	Q8ROWS16(2, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11)  \
+	Q8ROWS16(18, X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)
 
 // Q8ROWSNEXT moves the row pointers to the next block (bytes on) and the
 // prefetch pointer eight blocks on.
@@ -101,11 +145,14 @@
 
 // Q8CHUNK leaves in t the int32 products of chunk w (|w| in abs) with the
 // vector's four codes at x, row i in lane i.
-#define Q8CHUNK(w, abs, x, t) \
+#define Q8CHUNK(w, abs, x, t) Q8CHUNKW(w, abs, x, t, Y15)
+
+// Q8CHUNKW is Q8CHUNK with int16 ones at ones.
+#define Q8CHUNKW(w, abs, x, t, ones) \
 	VPBROADCASTD x, t       \
 	VPSIGNB      w, t, t    \
 	VPMADDUBSW   t, abs, t  \
-	VPMADDWD     Y15, t, t
+	VPMADDWD     ones, t, t
 
 // Q8ONES sets Y15 to int16 ones.
 #define Q8ONES \
@@ -137,10 +184,7 @@
 // chunk into the sums Y4-Y7, each vector's through acc into Y0-Y3, then
 // on to the next block, counting it.
 #define I8X4BLOCK(chunk, acc) \
-	VPXOR Y4, Y4, Y4 \
-	VPXOR Y5, Y5, Y5 \
-	VPXOR Y6, Y6, Y6 \
-	VPXOR Y7, Y7, Y7 \
+	ZERO4            \
 	chunk(0)         \
 	chunk(1)         \
 	chunk(2)         \
@@ -149,10 +193,7 @@
 	chunk(5)         \
 	chunk(6)         \
 	chunk(7)         \
-	acc(0, Y4, Y0)   \
-	acc(1, Y5, Y1)   \
-	acc(2, Y6, Y2)   \
-	acc(3, Y7, Y3)   \
+	ACC4(acc)        \
 	I8X4NEXT
 
 // I8X4OUT stores the four-vector kernels' products at out.
@@ -173,53 +214,27 @@
 
 // Q8R8X4ACC adds vector v's block product (int32 in sum) times the rows'
 // d in Y12 and the vector's scale (at 4v(R10)) to acc (clobbers Y13).
-#define Q8R8X4ACC(v, sum, acc) \
-	VCVTDQ2PS    sum, sum        \
-	VBROADCASTSS (4*v)(R10), Y13 \
-	VMULPS       Y12, Y13, Y13   \
-	VFMADD231PS  Y13, sum, acc
-
-DATA onesW16<>+0(SB)/8, $0x0001000100010001
-DATA onesW16<>+8(SB)/8, $0x0001000100010001
-DATA onesW16<>+16(SB)/8, $0x0001000100010001
-DATA onesW16<>+24(SB)/8, $0x0001000100010001
-GLOBL onesW16<>(SB), RODATA|NOPTR, $32
+#define Q8R8X4ACC(v, sum, acc) ROWSACC(Y12, (4*v)(R10), Y13, sum, acc)
 
 // Q8R8X4CHUNK adds chunk w (a register) times the four vectors' codes at
 // off past DI, DX, R8 and R9 to their int32 sums, Y4-Y7 (clobbers Y12,
 // Y13).
 #define Q8R8X4CHUNK(w, off) \
-	VPABSB       w, Y12                 \
-	VPBROADCASTD off(DI), Y13           \
-	VPSIGNB      w, Y13, Y13            \
-	VPMADDUBSW   Y13, Y12, Y13          \
-	VPMADDWD     onesW16<>(SB), Y13, Y13 \
-	VPADDD       Y13, Y4, Y4            \
-	VPBROADCASTD off(DX), Y13           \
-	VPSIGNB      w, Y13, Y13            \
-	VPMADDUBSW   Y13, Y12, Y13          \
-	VPMADDWD     onesW16<>(SB), Y13, Y13 \
-	VPADDD       Y13, Y5, Y5            \
-	VPBROADCASTD off(R8), Y13           \
-	VPSIGNB      w, Y13, Y13            \
-	VPMADDUBSW   Y13, Y12, Y13          \
-	VPMADDWD     onesW16<>(SB), Y13, Y13 \
-	VPADDD       Y13, Y6, Y6            \
-	VPBROADCASTD off(R9), Y13           \
-	VPSIGNB      w, Y13, Y13            \
-	VPMADDUBSW   Y13, Y12, Y13          \
-	VPMADDWD     onesW16<>(SB), Y13, Y13 \
-	VPADDD       Y13, Y7, Y7
+	VPABSB w, Y12                                     \
+	Q8CHUNKW(w, Y12, off(DI), Y13, onesW16<>(SB))     \
+	VPADDD Y13, Y4, Y4                                \
+	Q8CHUNKW(w, Y12, off(DX), Y13, onesW16<>(SB))     \
+	VPADDD Y13, Y5, Y5                                \
+	Q8CHUNKW(w, Y12, off(R8), Y13, onesW16<>(SB))     \
+	VPADDD Y13, Y6, Y6                                \
+	Q8CHUNKW(w, Y12, off(R9), Y13, onesW16<>(SB))     \
+	VPADDD Y13, Y7, Y7
 
 // Q8R8X4HALF transposes the eight rows' codes off..off+15 of the current
 // block into chunks (Y8-Y11) and adds their products with the four
 // vectors' codes at xoff.. to Y4-Y7 (clobbers Y12-Y15).
 #define Q8R8X4HALF(off, xoff) \
-	Q8LOAD2(off(SI), off(R11), X8, Y8)                    \
-	Q8LOAD2(off(SI)(BX*1), off(R11)(BX*1), X9, Y9)        \
-	Q8LOAD2(off(SI)(BX*2), off(R11)(BX*2), X10, Y10)      \
-	Q8LOAD2(off(SI)(R13*1), off(R11)(R13*1), X11, Y11)    \
-	Q8T4(Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15)            \
+	Q8ROWS16(off, X8, Y8, X9, Y9, X10, Y10, X11, Y11, Y12, Y13, Y14, Y15) \
 	Q8R8X4CHUNK(Y8, xoff)                                 \
 	Q8R8X4CHUNK(Y9, (xoff+4))                             \
 	Q8R8X4CHUNK(Y10, (xoff+8))                            \
@@ -324,11 +339,7 @@ q8il_done:
 
 // Q8I8ACC adds vector v's block product (int32 in sum) times the rows' d
 // (at SI) and the vector's scale (at 4v(R10)) to acc (clobbers Y11).
-#define Q8I8ACC(v, sum, acc) \
-	VCVTDQ2PS    sum, sum        \
-	VBROADCASTSS (4*v)(R10), Y11 \
-	VMULPS       (SI), Y11, Y11  \
-	VFMADD231PS  Y11, sum, acc
+#define Q8I8ACC(v, sum, acc) ROWSACC((SI), (4*v)(R10), Y11, sum, acc)
 
 // func q8_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
@@ -382,11 +393,8 @@ q8r8_loop:
 	Q8R8CHUNK(Y5, 5)
 	Q8R8CHUNK(Y6, 6)
 	Q8R8CHUNK(Y7, 7)
-	VCVTDQ2PS    Y10, Y10
 	Q8ROWSD(X12, Y12)
-	VBROADCASTSS (R8), Y13
-	VMULPS       Y12, Y13, Y13
-	VFMADD231PS  Y13, Y10, Y14
+	ROWSACC(Y12, (R8), Y13, Y10, Y14)
 	Q8ROWSNEXT(34)
 	ADDQ $32, DI
 	ADDQ $4, R8
@@ -427,19 +435,13 @@ TEXT ·q4_0Interleave8AVX2(SB), NOSPLIT, $0-32
 	MOVQ rb+16(FP), BX
 	MOVQ blocks+24(FP), CX
 	Q8ROWPTRS
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	NIBBLEMASK(X15, Y15)
 	TESTQ        CX, CX
 	JZ           q4il_done
 
 q4il_loop:
 	Q4PREFETCH
-	Q8LOAD2(2(SI), 2(R11), X0, Y0)
-	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X1, Y1)
-	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X2, Y2)
-	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X3, Y3)
-	Q8T4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
+	Q8ROWS16(2, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11)
 	Q4NIBBLES
 	Q8STORED
 	Q8ROWSNEXT(18)
@@ -472,9 +474,7 @@ q4il_done:
 // 16+4v(R10)) and adds the product times the rows' d (at SI) and the
 // vector's scale (at 4v(R10)) to acc (clobbers Y11).
 #define Q4I8ACC(v, sum, acc) \
-	VPMADDWD     Y15, sum, sum          \
-	VPBROADCASTD (16+4*v)(R10), Y11     \
-	VPSUBD       Y11, sum, sum          \
+	Q4OFFSET(v, sum, Y11) \
 	Q8I8ACC(v, sum, acc)
 
 // func q4_0I8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
@@ -498,30 +498,24 @@ q4i8_done:
 // by Y15) times the four vectors' codes at off past DI, DX, R8 and R9 to
 // their int16 sums, Y4-Y7 (clobbers Y13, Y14).
 #define Q4R8HALF(y, shift, off) \
-	VPSRLW       $shift, y, Y13 \
-	VPAND        Y15, Y13, Y13  \
-	VPBROADCASTD off(DI), Y14   \
-	VPMADDUBSW   Y14, Y13, Y14  \
-	VPADDW       Y14, Y4, Y4    \
-	VPBROADCASTD off(DX), Y14   \
-	VPMADDUBSW   Y14, Y13, Y14  \
-	VPADDW       Y14, Y5, Y5    \
-	VPBROADCASTD off(R8), Y14   \
-	VPMADDUBSW   Y14, Y13, Y14  \
-	VPADDW       Y14, Y6, Y6    \
-	VPBROADCASTD off(R9), Y14   \
-	VPMADDUBSW   Y14, Y13, Y14  \
-	VPADDW       Y14, Y7, Y7
+	VPSRLW $shift, y, Y13     \
+	VPAND  Y15, Y13, Y13      \
+	Q4R8VEC(off(DI), Y4)      \
+	Q4R8VEC(off(DX), Y5)      \
+	Q4R8VEC(off(R8), Y6)      \
+	Q4R8VEC(off(R9), Y7)
+
+// Q4R8VEC adds the codes chunk in Y13 times a vector's four codes at x to
+// its int16 sums in acc (clobbers Y14).
+#define Q4R8VEC(x, acc) \
+	VPBROADCASTD x, Y14       \
+	VPMADDUBSW   Y14, Y13, Y14 \
+	VPADDW       Y14, acc, acc
 
 // Q4R8ACC is Q4I8ACC with the rows' d in Y12 (clobbers Y13).
 #define Q4R8ACC(v, sum, acc) \
-	VPMADDWD     onesW16<>(SB), sum, sum \
-	VPBROADCASTD (16+4*v)(R10), Y13     \
-	VPSUBD       Y13, sum, sum          \
-	VCVTDQ2PS    sum, sum               \
-	VBROADCASTSS (4*v)(R10), Y13        \
-	VMULPS       Y12, Y13, Y13          \
-	VFMADD231PS  Y13, sum, acc
+	Q4OFFSET(v, sum, Y13) \
+	Q8R8X4ACC(v, sum, acc)
 
 // func q4_0R8X4AVX2(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
@@ -530,23 +524,14 @@ q4i8_done:
 // of four to seven vectors, where a lay-out would serve one pass.
 TEXT ·q4_0R8X4AVX2(SB), NOSPLIT, $0-48
 	R8X4ARGS
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X15
-	VPBROADCASTD X15, Y15
+	NIBBLEMASK(X15, Y15)
 	R8X4ZERO
 	JZ q4r8x4_done
 
 q4r8x4_loop:
 	Q4PREFETCH
-	Q8LOAD2(2(SI), 2(R11), X8, Y8)
-	Q8LOAD2(2(SI)(BX*1), 2(R11)(BX*1), X9, Y9)
-	Q8LOAD2(2(SI)(BX*2), 2(R11)(BX*2), X10, Y10)
-	Q8LOAD2(2(SI)(R13*1), 2(R11)(R13*1), X11, Y11)
-	Q8T4(Y8, Y9, Y10, Y11, Y4, Y5, Y6, Y7)
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
+	Q8ROWS16(2, X8, Y8, X9, Y9, X10, Y10, X11, Y11, Y4, Y5, Y6, Y7)
+	ZERO4
 	Q4R8HALF(Y8, 0, 0)
 	Q4R8HALF(Y9, 0, 4)
 	Q4R8HALF(Y10, 0, 8)
@@ -556,10 +541,7 @@ q4r8x4_loop:
 	Q4R8HALF(Y10, 4, 24)
 	Q4R8HALF(Y11, 4, 28)
 	Q8ROWSD(X12, Y12)
-	Q4R8ACC(0, Y4, Y0)
-	Q4R8ACC(1, Y5, Y1)
-	Q4R8ACC(2, Y6, Y2)
-	Q4R8ACC(3, Y7, Y3)
+	ACC4(Q4R8ACC)
 	R8X4NEXT(18)
 	JNZ  q4r8x4_loop
 
@@ -577,23 +559,10 @@ q4r8x4_done:
 // row's eight sums of four codes at most 7620, and after two pairwise
 // additions 30480 < 32768.
 
-// R8SCALE multiplies the int32 products in Y4 (row i in lane i) by the
-// eight rows' d (the float16 at the start of each row's block) times the
-// vector's block scale and adds them to Y0 (clobbers Y10, Y11, AX).
-#define R8SCALE \
-	VCVTDQ2PS    Y4, Y4 \
-	Q8ROWSD(X10, Y10) \
-	VBROADCASTSS (R8), Y11 \
-	VMULPS       Y11, Y10, Y10 \
-	VFMADD231PS  Y10, Y4, Y0
-
 // Q4CONSTY sets Y14 to the nibble mask and Y15 to int16 ones.
 #define Q4CONSTY \
-	VPCMPEQW     Y15, Y15, Y15 \
-	VPSRLW       $15, Y15, Y15 \
-	MOVL         $0x0f0f0f0f, AX \
-	VMOVD        AX, X14 \
-	VPBROADCASTD X14, Y14
+	Q8ONES \
+	NIBBLEMASK(X14, Y14)
 
 // Q4PAIR leaves in y the products of two rows' blocks (codes at ma in the
 // low lane, mb in the high one) with the activation block held as
@@ -642,7 +611,8 @@ q4r8_loop:
 	VPBROADCASTD (R9), Y11
 	VPSLLD       $3, Y11, Y11
 	VPSUBD       Y11, Y4, Y4
-	R8SCALE
+	Q8ROWSD(X10, Y10)
+	ROWSACC(Y10, (R8), Y11, Y4, Y0)
 	Q8ROWSNEXT(18)
 	ADDQ $32, DI
 	ADDQ $4, R8
@@ -667,17 +637,11 @@ TEXT ·q8_0R8X4AVX2(SB), NOSPLIT, $0-48
 
 q8r8x4_loop:
 	Q8PREFETCH
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
+	ZERO4
 	Q8R8X4HALF(2, 0)
 	Q8R8X4HALF(18, 16)
 	Q8ROWSD(X12, Y12)
-	Q8R8X4ACC(0, Y4, Y0)
-	Q8R8X4ACC(1, Y5, Y1)
-	Q8R8X4ACC(2, Y6, Y2)
-	Q8R8X4ACC(3, Y7, Y3)
+	ACC4(Q8R8X4ACC)
 	R8X4NEXT(34)
 	JNZ  q8r8x4_loop
 
