@@ -33,6 +33,9 @@ type Batch struct {
 	quadsMu    sync.Mutex
 	quadsReady bool
 	quads      []uint32
+	// kquads is the same for the AVX2 Q4_K tile (Batch.kQuads).
+	kQuadsReady bool
+	kquads      []uint32
 }
 
 // NewBatch wraps n vectors of cols values held in x (len n×cols).
@@ -48,7 +51,7 @@ func (b *Batch) Reset(x []float32, n, cols int) {
 		panic("quant: batch length does not match n×cols")
 	}
 	b.N, b.Cols, b.F32, b.quantized, b.quantizedK = n, cols, x[:n*cols], false, false
-	b.quadsReady = false
+	b.quadsReady, b.kQuadsReady = false, false
 }
 
 // Vector returns vector t.

@@ -36,11 +36,13 @@ type kernelSet struct {
 	// quadBatch lays out a batch for q8_0Tile and q4_0Tile (see
 	// batchPreparer); nil means they need none.
 	quadBatch func(x *Batch)
-	f32Tile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	f16Tile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q4KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q5KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q6KTile   func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	// kQuadBatch lays out a batch for q4KTile; nil means it needs none.
+	kQuadBatch func(x *Batch)
+	f32Tile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	f16Tile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q4KTile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q5KTile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q6KTile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// softmax and swiglu are Softmax and SwiGLU (vector.go) on this
 	// level, within a few ulps of SoftmaxGo and SwiGLUGo; nil means those.
@@ -247,7 +249,14 @@ func mulTileWith(k func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 // mulTile multiplies a tile of Q4_K rows with every vector of x.
 func (c q4KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileWith(active.q4KTile, 4, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q4KTile, 1, c, dst, ld, tile, r0, n, x)
+}
+
+// prepareBatch lays x out for the Q4_K tile kernel, where it needs that.
+func (q4KCodec) prepareBatch(x *Batch) {
+	if k := active.kQuadBatch; k != nil {
+		k(x)
+	}
 }
 
 // mulTile multiplies a tile of Q5_K rows with every vector of x.

@@ -18,14 +18,11 @@ func dotQ5KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 //go:noescape
 func dotQ6KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 
-// q4KX4AVX2, q5KX4AVX2 and q6KX4AVX2 multiply one Q4_K (Q5_K, Q6_K) row
-// of nsb super-blocks by four vectors whose codes, scales and sums start
-// at acts[3v], acts[3v+1], acts[3v+2]: out[v] has the bits dotQ4KAVX2
-// (dotQ5KAVX2, dotQ6KAVX2) gives. acc is their scratch.
+// q5KX4AVX2 and q6KX4AVX2 multiply one Q5_K (Q6_K) row of nsb
+// super-blocks by four vectors whose codes, scales and sums start at
+// acts[3v], acts[3v+1], acts[3v+2]: out[v] has the bits dotQ5KAVX2
+// (dotQ6KAVX2) gives. acc is their scratch.
 //
-//go:noescape
-func q4KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
-
 //go:noescape
 func q5KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 
@@ -91,7 +88,8 @@ func kDotAVX2(blockBytes int, kernel func(row *byte, q *int8, scale *float32, su
 // addKQuantAVX2 installs the K-quant kernels in k.
 func addKQuantAVX2(k *kernelSet) {
 	k.q4K = kDotAVX2(q4KBytes, dotQ4KAVX2)
-	k.q4KTile = kTileAVX2(q4KCodec{}, q4KBytes, q4KX4AVX2)
+	k.q4KTile = q4KRows8.mulTile
+	k.kQuadBatch = prepareKQuads
 	k.q5KTile = kTileAVX2(q5KCodec{}, q5KBytes, q5KX4AVX2)
 	k.q6KTile = kTileAVX2(q6KCodec{}, q6KBytes, q6KX4AVX2)
 	k.q5K = kDotAVX2(q5KBytes, dotQ5KAVX2)

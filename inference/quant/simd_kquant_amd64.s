@@ -198,11 +198,33 @@ GLOBL kshuf6<>(SB), RODATA|NOPTR, $128
 	VMOVUPS      Y0, 224(R9)        \
 	XORQ         R8, R8
 
+// KMINSI leaves in dst Σ m_j·(Σx of sub-block j) in four int32 lanes, for
+// the activations' sums per 16 s16 bytes past R9 added in pairs and the
+// mins in yw's high lane (clobbers Y5, X6).
+#define KMINSI(s16, yw, dst) \
+	VMOVDQU      s16(R9), Y5   \
+	VEXTRACTI128 $1, Y5, X6    \
+	VPHADDW      X6, X5, X5    \
+	VEXTRACTI128 $1, yw, X6    \
+	VPMADDWD     X5, X6, dst
+
+// KROWSTEP adds to X0 a super-block's product from its integer sums in
+// lanes 0 and 1 of sums (codes·scales, mins·Σx) and its d·scale, dmin·scale
+// in lanes 0 and 1 of ds: X0 + d·scale·sums0 − dmin·scale·sums1, two FMAs
+// in that order, the float step of every Q4_K kernel (clobbers X6, X9).
+#define KROWSTEP(ds, sums) \
+	VFMADD231SS  ds, sums, X0    \
+	VMOVSHDUP    ds, X6          \
+	VMOVSHDUP    sums, X9        \
+	VFNMADD231SS X6, X9, X0
+
 // func dotQ4KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 //
-// Two super-blocks a step, their instructions interleaved so that both
-// are in flight at once; each adds to the accumulators in order, as one
-// super-block a step would, so the bits are the same.
+// Each super-block's two integer sums (codes times scales, mins times the
+// activations' sums) are exact; they are converted and added to the
+// result with two FMAs, super-block by super-block (KROWSTEP), as the
+// eight-row kernels add them in each row's lane. Two super-blocks a step,
+// their instructions interleaved so that both are in flight at once.
 TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
 	MOVQ         row+0(FP), SI
 	MOVQ         q+8(FP), DI
@@ -212,8 +234,7 @@ TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-44
 	MOVL         $0x0f0f0f0f, AX
 	VMOVD        AX, X15
 	VPBROADCASTD X15, Y15
-	VXORPS       Y0, Y0, Y0
-	VXORPS       Y1, Y1, Y1
+	VXORPS       X0, X0, X0
 	CMPQ         CX, $2
 	JLT          q4k_one
 
@@ -225,8 +246,8 @@ q4k_pair:
 	PREFETCHT0 (PFDIST+256)(SI)
 	KSCALESAT(0, X2, Y2, Y7)
 	KSCALESAT(144, X8, Y8, Y14)
-	KMINSAT(0, 0, 0, Y2)
-	KMINSAT(144, 32, 4, Y8)
+	KMINSI(0, Y2, X1)
+	KMINSI(32, Y8, X3)
 	VPXOR      Y13, Y13, Y13
 	VPXOR      Y4, Y4, Y4
 	Q4CHUNKAT(16, 0, 0, Y7, Y13)
@@ -237,8 +258,26 @@ q4k_pair:
 	Q4CHUNKAT(224, 2, 256, Y14, Y4)
 	Q4CHUNKAT(112, 3, 0, Y7, Y13)
 	Q4CHUNKAT(256, 3, 256, Y14, Y4)
-	KFINISHAT(0, 0, Y13)
-	KFINISHAT(144, 4, Y4)
+	// [a, ma, b, mb]: each super-block's two sums, exact.
+	VEXTRACTI128 $1, Y13, X5
+	VPADDD       X5, X13, X13
+	VEXTRACTI128 $1, Y4, X5
+	VPADDD       X5, X4, X4
+	VPHADDD      X1, X13, X13
+	VPHADDD      X3, X4, X4
+	VPHADDD      X4, X13, X13
+	VCVTDQ2PS    X13, X13
+	// [d, dmin] of each times its activations' scale.
+	VMOVD        (SI), X5
+	VPINSRD      $1, 144(SI), X5, X5
+	VCVTPH2PS    X5, X5
+	VMOVQ        (R8), X6
+	VUNPCKLPS    X6, X6, X6
+	VMULPS       X6, X5, X5
+	KROWSTEP(X5, X13)
+	VMOVHLPS     X5, X5, X5
+	VMOVHLPS     X13, X13, X13
+	KROWSTEP(X5, X13)
 	ADDQ       $288, SI
 	ADDQ       $512, DI
 	ADDQ       $8, R8
@@ -251,17 +290,24 @@ q4k_one:
 	TESTQ      CX, CX
 	JZ         q4k_done
 	KSCALES
-	KMINS
+	KMINSI(0, Y2, X1)
 	VPXOR      Y13, Y13, Y13
 	Q4CHUNK(16, 0)
 	Q4CHUNK(48, 1)
 	Q4CHUNK(80, 2)
 	Q4CHUNK(112, 3)
-	KFINISH(0)
+	VEXTRACTI128 $1, Y13, X5
+	VPADDD       X5, X13, X13
+	VPHADDD      X1, X13, X13
+	VPHADDD      X13, X13, X13
+	VCVTDQ2PS    X13, X13
+	VMOVD        (SI), X5
+	VCVTPH2PS    X5, X5
+	VBROADCASTSS (R8), X6
+	VMULPS       X6, X5, X5
+	KROWSTEP(X5, X13)
 
 q4k_done:
-	VADDPS Y1, Y0, Y0
-	HSUMY0
 	VZEROUPPER
 	MOVSS  X0, ret+40(FP)
 	RET
@@ -400,20 +446,6 @@ q6k_done:
 	VPADDD     Y13, acc, acc                   \
 	VPADDD     Y4, acc, acc
 
-// Q4CHUNK4 is Q4CHUNK for the four vectors of q4KX4AVX2: the codes are
-// unpacked and the scales shuffled once.
-#define Q4CHUNK4(off, j) \
-	VMOVDQU off(SI), Y9                             \
-	VPSRLW  $4, Y9, Y10                             \
-	VPAND   Y15, Y9, Y9                             \
-	VPAND   Y15, Y10, Y10                           \
-	VPSHUFB kshuf4<>+(64*j)(SB), Y7, Y11            \
-	VPSHUFB kshuf4<>+(64*j+32)(SB), Y7, Y12         \
-	Q4CHUNKV(j, AX, Y0)                             \
-	Q4CHUNKV(j, BX, Y1)                             \
-	Q4CHUNKV(j, DX, Y2)                             \
-	Q4CHUNKV(j, R13, Y3)
-
 // KSUM1V stores vector v's dot product, from its accumulator, at 4·v(DX),
 // as dotQ6KAVX2 sums its own.
 #define KSUM1V(v) \
@@ -540,46 +572,6 @@ q6k_done:
 	INCQ R8         \
 	DECQ CX         \
 	JNZ  label
-
-// func q4KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
-//
-// One Q4_K row of nsb super-blocks times four activation vectors, whose
-// codes, scales and sums are at acts[3v], acts[3v+1] and acts[3v+2]: the
-// row's codes are unpacked and its scales decoded once for the four.
-// out[v] has the bits dotQ4KAVX2 gives for vector v; acc holds each
-// vector's float accumulators (Y0 and X1 of dotQ4KAVX2) meanwhile.
-TEXT ·q4KX4AVX2(SB), NOSPLIT, $0-40
-	KX4ARGS
-	VXORPS Y8, Y8, Y8
-	VXORPS Y14, Y14, Y14
-	TESTQ  CX, CX
-	JZ     q4kx_sum
-
-q4kx_loop:
-	PREFETCHT0 PFDIST(SI)
-	PREFETCHT0 (PFDIST+64)(SI)
-	PREFETCHT0 (PFDIST+128)(SI)
-	KSCALES
-	KX4OFFSETS
-	KMINSPREP(Y5, X5)
-	KMINS2(0, 1, Y8, Y5, Y6)
-	KMINS2(2, 3, Y14, Y5, Y6)
-	KX4CODES
-	KX4ZERO
-	Q4CHUNK4(16, 0)
-	Q4CHUNK4(48, 1)
-	Q4CHUNK4(80, 2)
-	Q4CHUNK4(112, 3)
-	KX4FINISHD(0, Y5, Y6)
-	KX4NEXT(144, q4kx_loop)
-
-q4kx_sum:
-	KMINSOUT(Y8, X8, 32)
-	KMINSOUT(Y14, X14, 160)
-	MOVQ out+32(FP), DX
-	KX4SUMS(KSUMV)
-	VZEROUPPER
-	RET
 
 // Q6QUARTER4 is Q6QUARTER of half n for the four vectors of q6KX4AVX2: the
 // codes completed and the scales shuffled once (clobbers Y11, Y12).

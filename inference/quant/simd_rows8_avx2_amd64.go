@@ -53,20 +53,39 @@ const rows8Bytes = 8*4 + 8*32
 // rows8Kernels are one block format's AVX2 eight-row kernels.
 type rows8Kernels struct {
 	blockBytes int
+	// ilBytes is the size of a block of eight rows laid out by interleave.
+	ilBytes    int
 	interleave func(dst *byte, rows *byte, rb int, blocks int)
 	x4         func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 	// x4Rows multiplies rows rb bytes apart by four vectors as x4 does,
-	// for batches under eight (one pass over the rows).
+	// for batches under eight (one pass over the rows); nil means those
+	// are laid out too.
 	x4Rows func(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 	// one multiplies eight rows rb bytes apart by vector t of x.
 	one func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32)
+	// acts returns what x4 reads of the batch: the codes (a block's worth
+	// codesPerBlock, vector after vector) and the quads (quadWords per
+	// group of four vectors and block).
+	acts          func(x *Batch) (codes []int8, quads []uint32)
+	codesPerBlock int
+	quadWords     int
+}
+
+// q8Acts returns the Q8_0 and Q4_0 kernels' view of x.
+func q8Acts(x *Batch) ([]int8, []uint32) {
+	q, _, _ := x.Q8()
+	return q, x.scaleQuads()
 }
 
 var q8_0Rows8 = &rows8Kernels{
-	blockBytes: q8_0BlockBytes,
-	interleave: q8_0Interleave8AVX2,
-	x4:         q8_0I8X4AVX2,
-	x4Rows:     q8_0R8X4AVX2,
+	blockBytes:    q8_0BlockBytes,
+	ilBytes:       rows8Bytes,
+	interleave:    q8_0Interleave8AVX2,
+	x4:            q8_0I8X4AVX2,
+	x4Rows:        q8_0R8X4AVX2,
+	acts:          q8Acts,
+	codesPerBlock: q8Block,
+	quadWords:     8,
 	one: func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32) {
 		q, scale, _ := x.q8Vector(t)
 		_, _ = q[blocks*q8Block-1], scale[blocks-1]
@@ -75,10 +94,14 @@ var q8_0Rows8 = &rows8Kernels{
 }
 
 var q4_0Rows8 = &rows8Kernels{
-	blockBytes: q4_0BlockBytes,
-	interleave: q4_0Interleave8AVX2,
-	x4:         q4_0I8X4AVX2,
-	x4Rows:     q4_0R8X4AVX2,
+	blockBytes:    q4_0BlockBytes,
+	ilBytes:       rows8Bytes,
+	interleave:    q4_0Interleave8AVX2,
+	x4:            q4_0I8X4AVX2,
+	x4Rows:        q4_0R8X4AVX2,
+	acts:          q8Acts,
+	codesPerBlock: q8Block,
+	quadWords:     8,
 	one: func(rows *byte, rb int, x *Batch, t, blocks int, out *[8]float32) {
 		q, scale, sum := x.q8Vector(t)
 		_, _, _ = q[blocks*q8Block-1], scale[blocks-1], sum[blocks-1]
@@ -133,8 +156,8 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 	groups := (n + 7) / 8
 	t := 0
 	if x.N >= 4 {
-		direct := x.N < 8
-		size := nb * rows8Bytes
+		direct := x.N < 8 && k.x4Rows != nil
+		size := nb * k.ilBytes
 		var (
 			il     []byte
 			pooled *[]byte
@@ -145,9 +168,8 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 				k.interleave(&il[g*size], &tile[min(8*g, n-8)*rb], rb, nb)
 			}
 		}
-		quads := x.scaleQuads()
-		q, _, _ := x.Q8()
-		stride := nb * q8Block
+		q, quads := k.acts(x)
+		stride, qw := nb*k.codesPerBlock, nb*k.quadWords
 		var (
 			codes [4]uintptr
 			out4  [32]float32
@@ -159,9 +181,9 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 			for g := range groups {
 				i0 := min(8*g, n-8)
 				if direct {
-					k.x4Rows(&tile[i0*rb], rb, &codes, &quads[t/4*nb*8], nb, &out4)
+					k.x4Rows(&tile[i0*rb], rb, &codes, &quads[t/4*qw], nb, &out4)
 				} else {
-					k.x4(&il[g*size], &codes, &quads[t/4*nb*8], nb, &out4)
+					k.x4(&il[g*size], &codes, &quads[t/4*qw], nb, &out4)
 				}
 				for v := range 4 {
 					copy(dst[(t+v)*ld+r0+i0:][:8], out4[8*v:8*v+8])

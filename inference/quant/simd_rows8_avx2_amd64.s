@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "simd_rows8_amd64.h"
 
 // AVX2 kernels over eight Q8_0 or Q4_0 rows at a time, each row's product
 // in one lane. The eight rows' codes of a block are transposed in
@@ -55,18 +56,6 @@ DATA onesW16<>+16(SB)/8, $0x0001000100010001
 DATA onesW16<>+24(SB)/8, $0x0001000100010001
 GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 
-// Q8ROWPTRS sets the row pointers from SI (row 0) and BX (the row stride):
-// row i at SI + i·BX for i < 4 and at R11 + (i−4)·BX after (R13 = 3·BX),
-// and the prefetch pointer R12, 16 rows on: the rows of a tile are back to
-// back, so it walks the group after next (eight interleaved streams are
-// more than the hardware prefetchers follow).
-#define Q8ROWPTRS \
-	LEAQ (BX)(BX*2), R13 \
-	LEAQ (SI)(BX*4), R11 \
-	MOVQ BX, R12         \
-	SHLQ $4, R12         \
-	ADDQ SI, R12
-
 // Q8ROWSD gathers the eight rows' d (the float16 at the start of each row's
 // block) into y as float32 (clobbers AX).
 #define Q8ROWSD(x, y) \
@@ -81,53 +70,11 @@ GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 	VPINSRW   $7, (R11)(R13*1), x, x \
 	VCVTPH2PS x, y
 
-// Q8LOAD2 loads 16 bytes of codes at ma (low lane) and mb (high lane)
-// into y.
-#define Q8LOAD2(ma, mb, x, y) \
-	VMOVDQU     ma, x \
-	VINSERTI128 $1, mb, y, y
-
-// Q8T4 transposes four registers of two rows' four 4-byte chunks each
-// (a: rows 0|4, b: 1|5, c: 2|6, d: 3|7) into chunks 0-3 (rows 0-3 | 4-7)
-// in a, b, c, d (clobbers t0-t3).
-#define Q8T4(a, b, c, d, t0, t1, t2, t3) \
-	VPUNPCKLDQ  b, a, t0  \
-	VPUNPCKHDQ  b, a, t1  \
-	VPUNPCKLDQ  d, c, t2  \
-	VPUNPCKHDQ  d, c, t3  \
-	VPUNPCKLQDQ t2, t0, a \
-	VPUNPCKHQDQ t2, t0, b \
-	VPUNPCKLQDQ t3, t1, c \
-	VPUNPCKHQDQ t3, t1, d
-
-// Q8ROWS16 loads codes off..off+15 of the eight rows' current block (rows
-// 0|4 in a, 1|5 in b, 2|6 in c, 3|7 in d; xa-xd their low halves) and
-// transposes them into four chunks (clobbers t0-t3).
-#define Q8ROWS16(off, xa, a, xb, b, xc, c, xd, d, t0, t1, t2, t3) \
-	Q8LOAD2(off(SI), off(R11), xa, a)                   \
-	Q8LOAD2(off(SI)(BX*1), off(R11)(BX*1), xb, b)       \
-	Q8LOAD2(off(SI)(BX*2), off(R11)(BX*2), xc, c)       \
-	Q8LOAD2(off(SI)(R13*1), off(R11)(R13*1), xd, d)     \
-	Q8T4(a, b, c, d, t0, t1, t2, t3)
-
-// NIBBLEMASK sets every byte of y (x its low half) to 0x0f (clobbers AX).
-#define NIBBLEMASK(x, y) \
-	MOVL         $0x0f0f0f0f, AX \
-	VMOVD        AX, x           \
-	VPBROADCASTD x, y
-
 // Q8TRANSPOSE loads the eight rows' codes of the current block as chunks
 // 0-7 in Y0-Y7 (clobbers Y8-Y11).
 #define Q8TRANSPOSE \
 	Q8ROWS16(2, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11)  \
 	Q8ROWS16(18, X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)
-
-// Q8ROWSNEXT moves the row pointers to the next block (bytes on) and the
-// prefetch pointer eight blocks on.
-#define Q8ROWSNEXT(bytes) \
-	ADDQ $bytes, SI  \
-	ADDQ $bytes, R11 \
-	ADDQ $(8*bytes), R12
 
 // Q8PREFETCH prefetches the 272 bytes the next group's block takes (Q8_0).
 #define Q8PREFETCH \
@@ -406,23 +353,6 @@ q8r8_done:
 	VMOVUPS Y14, (DX)
 	VZEROUPPER
 	RET
-
-// Q4NIBBLES splits the packed chunks in Y0-Y3 (bytes 4k..4k+3 of each row:
-// codes 4k..4k+3 in the low nibbles, 16+4k.. in the high ones) into chunks
-// 0-3 (Y0-Y3) and 4-7 (Y4-Y7); Y15 holds the nibble mask.
-#define Q4NIBBLES \
-	VPSRLW $4, Y0, Y4 \
-	VPSRLW $4, Y1, Y5 \
-	VPSRLW $4, Y2, Y6 \
-	VPSRLW $4, Y3, Y7 \
-	VPAND  Y15, Y0, Y0 \
-	VPAND  Y15, Y1, Y1 \
-	VPAND  Y15, Y2, Y2 \
-	VPAND  Y15, Y3, Y3 \
-	VPAND  Y15, Y4, Y4 \
-	VPAND  Y15, Y5, Y5 \
-	VPAND  Y15, Y6, Y6 \
-	VPAND  Y15, Y7, Y7
 
 // func q4_0Interleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //

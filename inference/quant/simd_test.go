@@ -152,7 +152,7 @@ func TestSIMDDotQuant(t *testing.T) {
 // the generic kernels.
 func TestSIMDMatMul(t *testing.T) {
 	formats := []Format{FormatF32, FormatF16, FormatBF16, FormatQ8_0, FormatQ4_0, FormatQ4K, FormatQ5K, FormatQ6K}
-	shapes := [][2]int{{37, 160}, {16, 4096}, {5, 32 * 13}, {19, 768}, {11, 203}}
+	shapes := [][2]int{{37, 160}, {16, 4096}, {5, 32 * 13}, {19, 768}, {11, 203}, {13, 512}}
 	simdLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, f := range formats {

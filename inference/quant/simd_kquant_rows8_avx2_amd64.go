@@ -1,0 +1,89 @@
+package quant
+
+import (
+	"math"
+	"unsafe"
+)
+
+// q4KInterleave8AVX2 lays out nsb super-blocks of eight Q4_K rows rb bytes
+// apart (rb may be 0) for q4KI8X4AVX2, q4KRows8Bytes a super-block.
+//
+//go:noescape
+func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+
+// q4KI8X4AVX2 multiplies eight laid-out Q4_K rows by four vectors whose
+// codes start at codes[v], with their scales and sub-block sums laid out
+// by Batch.kQuads: out[8v+i] = row i · x_v, with the bits dotQ4KAVX2
+// gives.
+//
+//go:noescape
+func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+
+// q4KRows8Bytes is the size of a super-block of eight Q4_K rows laid out by
+// q4KInterleave8AVX2: their d and dmin as float32, the scales and mins as
+// int16 pairs, then the codes 0–15 in chunks.
+const q4KRows8Bytes = 8*4*2 + 8*32 + 4*32 + 8*256
+
+// kQuadWords is the size of Batch.kQuads per group of four vectors and
+// super-block.
+const kQuadWords = 4 + 4*4
+
+var q4KRows8 = &rows8Kernels{
+	blockBytes: q4KBytes,
+	ilBytes:    q4KRows8Bytes,
+	interleave: q4KInterleave8AVX2,
+	x4:         q4KI8X4AVX2,
+	one: func(rows *byte, rb int, x *Batch, t, nsb int, out *[8]float32) {
+		q, scale, sum := x.qkVector(t)
+		_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
+		for i := range out {
+			if i > 0 && rb == 0 {
+				out[i] = out[0]
+				continue
+			}
+			out[i] = dotQ4KAVX2((*byte)(unsafe.Add(unsafe.Pointer(rows), i*rb)), &q[0], &scale[0], &sum[0], nsb)
+		}
+	},
+	acts: func(x *Batch) ([]int8, []uint32) {
+		return x.qk, x.kQuads()
+	},
+	codesPerBlock: qkBlock,
+	quadWords:     kQuadWords,
+}
+
+// prepareKQuads builds x's kQuads before the threads share out the rows.
+func prepareKQuads(x *Batch) {
+	if x.N >= 4 {
+		x.kQuads()
+	}
+}
+
+// kQuads returns what q4KI8X4AVX2 reads of each whole group of four
+// vectors: per group and super-block, the four vectors' scales (float32
+// bits), then each vector's sums of its sub-blocks 2k and 2k+1 as two int16
+// (k = 0..3). Built once, on first use; the K-quant codes must be current.
+func (b *Batch) kQuads() []uint32 {
+	b.quadsMu.Lock()
+	defer b.quadsMu.Unlock()
+	if b.kQuadsReady {
+		return b.kquads
+	}
+	nsb := b.Cols / qkBlock
+	b.kquads = grow(b.kquads, b.N/4*nsb*kQuadWords)
+	for g := range b.N / 4 {
+		for s := range nsb {
+			d := b.kquads[(g*nsb+s)*kQuadWords:][:kQuadWords]
+			for v := range 4 {
+				_, scale, sum := b.qkVector(4*g + v)
+				bs := sum[16*s : 16*s+16]
+				d[v] = math.Float32bits(scale[s])
+				for k := range 4 {
+					lo, hi := uint16(bs[4*k]+bs[4*k+1]), uint16(bs[4*k+2]+bs[4*k+3])
+					d[4+4*v+k] = uint32(lo) | uint32(hi)<<16
+				}
+			}
+		}
+	}
+	b.kQuadsReady = true
+	return b.kquads
+}

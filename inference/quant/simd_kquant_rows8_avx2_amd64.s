@@ -1,0 +1,297 @@
+#include "textflag.h"
+#include "simd_rows8_amd64.h"
+
+// AVX2 kernels over eight Q4_K rows at a time, each row's product in one
+// lane, as the Q4_0 eight-row kernels do. q4KInterleave8AVX2 lays a
+// super-block of eight rows out once, 2496 bytes:
+//
+//	0     d of each row (float32)
+//	32    dmin of each row (float32)
+//	64    sub-block j's scale of each row as two int16 (32 bytes per j)
+//	320   mins 2k and 2k+1 of each row as two int16 (32 bytes per k)
+//	448   sub-block j's codes 0–15 in eight chunks of 32 bytes, chunk c
+//	      holding codes 4c..4c+3 of each row (256 bytes per j)
+//
+// A chunk times the vector's codes 4c..4c+3 (broadcast) is one VPMADDUBSW;
+// a sub-block's eight chunks sum exactly in int16 (8·2·15·127 = 30480 <
+// 32768) and one VPMADDWD with the scales makes them int32. The mins'
+// products with the sums of the vector's sub-blocks are one VPMADDWD per
+// two sub-blocks. Each super-block's two integer sums are then added to
+// the row's lane with two FMAs (d·scale, then −dmin·scale), as
+// dotQ4KAVX2 adds them, so every path gives the same bits.
+
+// Byte shuffles of the lay-out, the same in both lanes: ksc8 + 32j puts
+// byte j of each dword in both words of it; kmin8 + 32h puts bytes 2h and
+// 2h+1 of each dword in its low and high word; kdw8 gathers the low words
+// of a lane's dwords, then the high words.
+DATA ksc8<>+0(SB)/8, $0x8004800480008000
+DATA ksc8<>+8(SB)/8, $0x800c800c80088008
+DATA ksc8<>+16(SB)/8, $0x8004800480008000
+DATA ksc8<>+24(SB)/8, $0x800c800c80088008
+DATA ksc8<>+32(SB)/8, $0x8005800580018001
+DATA ksc8<>+40(SB)/8, $0x800d800d80098009
+DATA ksc8<>+48(SB)/8, $0x8005800580018001
+DATA ksc8<>+56(SB)/8, $0x800d800d80098009
+DATA ksc8<>+64(SB)/8, $0x8006800680028002
+DATA ksc8<>+72(SB)/8, $0x800e800e800a800a
+DATA ksc8<>+80(SB)/8, $0x8006800680028002
+DATA ksc8<>+88(SB)/8, $0x800e800e800a800a
+DATA ksc8<>+96(SB)/8, $0x8007800780038003
+DATA ksc8<>+104(SB)/8, $0x800f800f800b800b
+DATA ksc8<>+112(SB)/8, $0x8007800780038003
+DATA ksc8<>+120(SB)/8, $0x800f800f800b800b
+GLOBL ksc8<>(SB), RODATA|NOPTR, $128
+
+DATA kmin8<>+0(SB)/8, $0x8005800480018000
+DATA kmin8<>+8(SB)/8, $0x800d800c80098008
+DATA kmin8<>+16(SB)/8, $0x8005800480018000
+DATA kmin8<>+24(SB)/8, $0x800d800c80098008
+DATA kmin8<>+32(SB)/8, $0x8007800680038002
+DATA kmin8<>+40(SB)/8, $0x800f800e800b800a
+DATA kmin8<>+48(SB)/8, $0x8007800680038002
+DATA kmin8<>+56(SB)/8, $0x800f800e800b800a
+GLOBL kmin8<>(SB), RODATA|NOPTR, $64
+
+DATA kdw8<>+0(SB)/8, $0x0d0c090805040100
+DATA kdw8<>+8(SB)/8, $0x0f0e0b0a07060302
+DATA kdw8<>+16(SB)/8, $0x0d0c090805040100
+DATA kdw8<>+24(SB)/8, $0x0f0e0b0a07060302
+GLOBL kdw8<>(SB), RODATA|NOPTR, $32
+
+// K8HEADER lays out the eight rows' d, dmin, scales and mins at DI from
+// their first 16 bytes: scales and mins 0-3 are bytes 4-7 and 8-11 less
+// their top two bits, 4-7 the nibbles of bytes 12-15 with those bits above
+// (Y12: bytes 0x3f, Y13: bytes 0x03, Y15: the nibble mask; clobbers
+// Y0-Y11).
+#define K8HEADER \
+	Q8ROWS16(0, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	VPSHUFB      kdw8<>(SB), Y0, Y0 \
+	VPERMQ       $0xd8, Y0, Y0      \
+	VCVTPH2PS    X0, Y4             \
+	VMOVUPS      Y4, (DI)           \
+	VEXTRACTI128 $1, Y0, X0         \
+	VCVTPH2PS    X0, Y4             \
+	VMOVUPS      Y4, 32(DI)         \
+	VPAND        Y12, Y1, Y4        \
+	VPSRLD       $6, Y1, Y5         \
+	VPAND        Y13, Y5, Y5        \
+	VPSLLD       $4, Y5, Y5         \
+	VPAND        Y15, Y3, Y6        \
+	VPOR         Y6, Y5, Y5         \
+	VPAND        Y12, Y2, Y6        \
+	VPSRLD       $6, Y2, Y7         \
+	VPAND        Y13, Y7, Y7        \
+	VPSLLD       $4, Y7, Y7         \
+	VPSRLD       $4, Y3, Y8         \
+	VPAND        Y15, Y8, Y8        \
+	VPOR         Y8, Y7, Y7         \
+	K8SCALE(0, Y4, 0)               \
+	K8SCALE(1, Y4, 1)               \
+	K8SCALE(2, Y4, 2)               \
+	K8SCALE(3, Y4, 3)               \
+	K8SCALE(0, Y5, 4)               \
+	K8SCALE(1, Y5, 5)               \
+	K8SCALE(2, Y5, 6)               \
+	K8SCALE(3, Y5, 7)               \
+	K8MIN(0, Y6, 0)                 \
+	K8MIN(1, Y6, 1)                 \
+	K8MIN(0, Y7, 2)                 \
+	K8MIN(1, Y7, 3)
+
+// K8SCALE stores byte b of each dword of src as sub-block j's scales.
+#define K8SCALE(b, src, j) \
+	VPSHUFB ksc8<>+(32*b)(SB), src, Y8 \
+	VMOVDQU Y8, (64+32*j)(DI)
+
+// K8MIN stores bytes 2h, 2h+1 of each dword of src as mins pair k.
+#define K8MIN(h, src, k) \
+	VPSHUFB kmin8<>+(32*h)(SB), src, Y8 \
+	VMOVDQU Y8, (320+32*k)(DI)
+
+// K8CODES lays out the eight rows' code bytes off..off+15 of sub-blocks 2p
+// and 2p+1 as their chunks c..c+3.
+#define K8CODES(off, p, c) \
+	Q8ROWS16(off, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	Q4NIBBLES                                     \
+	VMOVDQU Y0, (448+512*p+32*c)(DI)              \
+	VMOVDQU Y1, (448+512*p+32*c+32)(DI)           \
+	VMOVDQU Y2, (448+512*p+32*c+64)(DI)           \
+	VMOVDQU Y3, (448+512*p+32*c+96)(DI)           \
+	VMOVDQU Y4, (448+512*p+256+32*c)(DI)          \
+	VMOVDQU Y5, (448+512*p+256+32*c+32)(DI)       \
+	VMOVDQU Y6, (448+512*p+256+32*c+64)(DI)       \
+	VMOVDQU Y7, (448+512*p+256+32*c+96)(DI)
+
+// func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+//
+// Lays out nsb super-blocks of eight Q4_K rows rb bytes apart (rb may be
+// 0) for q4KI8X4AVX2, 2496 bytes a super-block.
+TEXT ·q4KInterleave8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), SI
+	MOVQ rb+16(FP), BX
+	MOVQ nsb+24(FP), CX
+	Q8ROWPTRS
+	NIBBLEMASK(X15, Y15)
+	BYTESOF(0x3f3f3f3f, X12, Y12)
+	BYTESOF(0x03030303, X13, Y13)
+	TESTQ CX, CX
+	JZ    k8il_done
+
+k8il_loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	K8HEADER
+	K8CODES(16, 0, 0)
+	K8CODES(32, 0, 4)
+	K8CODES(48, 1, 0)
+	K8CODES(64, 1, 4)
+	K8CODES(80, 2, 0)
+	K8CODES(96, 2, 4)
+	K8CODES(112, 3, 0)
+	K8CODES(128, 3, 4)
+	Q8ROWSNEXT(144)
+	ADDQ $2496, DI
+	DECQ CX
+	JNZ  k8il_loop
+
+k8il_done:
+	VZEROUPPER
+	RET
+
+// K8FIRST starts sub-block j's int16 sums of the four vectors, Y8-Y11,
+// with chunk 0.
+#define K8FIRST(j) \
+	VMOVDQU      (448+256*j)(SI), Y12      \
+	VPBROADCASTD (32*j)(AX)(R12*1), Y8     \
+	VPBROADCASTD (32*j)(DX)(R12*1), Y9     \
+	VPBROADCASTD (32*j)(R9)(R12*1), Y10    \
+	VPBROADCASTD (32*j)(R13)(R12*1), Y11   \
+	VPMADDUBSW   Y8, Y12, Y8               \
+	VPMADDUBSW   Y9, Y12, Y9               \
+	VPMADDUBSW   Y10, Y12, Y10             \
+	VPMADDUBSW   Y11, Y12, Y11
+
+// K8CHUNK adds chunk c of sub-block j times the four vectors' codes to
+// their int16 sums, Y8-Y11 (clobbers Y12-Y15).
+#define K8CHUNK(j, c) \
+	VMOVDQU      (448+256*j+32*c)(SI), Y12       \
+	VPBROADCASTD (32*j+4*c)(AX)(R12*1), Y13      \
+	VPBROADCASTD (32*j+4*c)(DX)(R12*1), Y14      \
+	VPMADDUBSW   Y13, Y12, Y13                   \
+	VPMADDUBSW   Y14, Y12, Y14                   \
+	VPADDW       Y13, Y8, Y8                     \
+	VPADDW       Y14, Y9, Y9                     \
+	VPBROADCASTD (32*j+4*c)(R9)(R12*1), Y15      \
+	VPBROADCASTD (32*j+4*c)(R13)(R12*1), Y13     \
+	VPMADDUBSW   Y15, Y12, Y15                   \
+	VPMADDUBSW   Y13, Y12, Y13                   \
+	VPADDW       Y15, Y10, Y10                   \
+	VPADDW       Y13, Y11, Y11
+
+// K8SUB adds sub-block j's products of the four vectors times the rows'
+// scales to their int32 sums, Y4-Y7.
+#define K8SUB(j) \
+	K8FIRST(j)                        \
+	K8CHUNK(j, 1)                     \
+	K8CHUNK(j, 2)                     \
+	K8CHUNK(j, 3)                     \
+	K8CHUNK(j, 4)                     \
+	K8CHUNK(j, 5)                     \
+	K8CHUNK(j, 6)                     \
+	K8CHUNK(j, 7)                     \
+	VPMADDWD (64+32*j)(SI), Y8, Y8    \
+	VPMADDWD (64+32*j)(SI), Y9, Y9    \
+	VPMADDWD (64+32*j)(SI), Y10, Y10  \
+	VPMADDWD (64+32*j)(SI), Y11, Y11  \
+	VPADDD   Y8, Y4, Y4               \
+	VPADDD   Y9, Y5, Y5               \
+	VPADDD   Y10, Y6, Y6              \
+	VPADDD   Y11, Y7, Y7
+
+// K8MINS leaves in t vector v's Σ_j m_j·(Σx of sub-block j) for each row:
+// the mins pairs times the vector's sums pairs (kQuads, at 16+16v(R10))
+// (clobbers Y12).
+#define K8MINS(v, t) \
+	VPBROADCASTD (16+16*v)(R10), t   \
+	VPMADDWD     320(SI), t, t       \
+	VPBROADCASTD (20+16*v)(R10), Y12 \
+	VPMADDWD     352(SI), Y12, Y12   \
+	VPADDD       Y12, t, t           \
+	VPBROADCASTD (24+16*v)(R10), Y12 \
+	VPMADDWD     384(SI), Y12, Y12   \
+	VPADDD       Y12, t, t           \
+	VPBROADCASTD (28+16*v)(R10), Y12 \
+	VPMADDWD     416(SI), Y12, Y12   \
+	VPADDD       Y12, t, t
+
+// K8ACC adds vector v's super-block to acc: its sums i1 (codes·scales)
+// and i2 (mins·Σx) times the rows' d and dmin and the vector's scale (at
+// 4v(R10)), as KROWSTEP does (clobbers Y13-Y15).
+#define K8ACC(v, i1, i2, acc) \
+	VCVTDQ2PS    i1, i1          \
+	VCVTDQ2PS    i2, i2          \
+	VBROADCASTSS (4*v)(R10), Y13 \
+	VMULPS       (SI), Y13, Y14  \
+	VMULPS       32(SI), Y13, Y15 \
+	VFMADD231PS  Y14, i1, acc    \
+	VFNMADD231PS Y15, i2, acc
+
+// func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+//
+// Eight rows laid out by q4KInterleave8AVX2 times four vectors whose codes
+// start at codes[v] and whose scales and sub-block sums are laid out by
+// Batch.kQuads: out[8v+i] = row i · x_v, as dotQ4KAVX2 computes it.
+TEXT ·q4KI8X4AVX2(SB), NOSPLIT, $0-40
+	MOVQ   il+0(FP), SI
+	MOVQ   codes+8(FP), DI
+	MOVQ   quads+16(FP), R10
+	MOVQ   nsb+24(FP), CX
+	MOVQ   (DI), AX
+	MOVQ   8(DI), DX
+	MOVQ   16(DI), R9
+	MOVQ   24(DI), R13
+	XORQ   R12, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     k8x4_done
+
+k8x4_loop:
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	K8SUB(0)
+	K8SUB(1)
+	K8SUB(2)
+	K8SUB(3)
+	K8SUB(4)
+	K8SUB(5)
+	K8SUB(6)
+	K8SUB(7)
+	K8MINS(0, Y8)
+	K8MINS(1, Y9)
+	K8MINS(2, Y10)
+	K8MINS(3, Y11)
+	K8ACC(0, Y4, Y8, Y0)
+	K8ACC(1, Y5, Y9, Y1)
+	K8ACC(2, Y6, Y10, Y2)
+	K8ACC(3, Y7, Y11, Y3)
+	ADDQ $2496, SI
+	ADDQ $256, R12
+	ADDQ $80, R10
+	DECQ CX
+	JNZ  k8x4_loop
+
+k8x4_done:
+	MOVQ    out+32(FP), DX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
