@@ -124,12 +124,17 @@ done:
 	ADDQ $w, R13 \
 	ADDQ $w, R14
 
-// PREFETCH4 prefetches the four rows PFDIST bytes ahead.
-#define PREFETCH4 \
-	PREFETCHT0 PFDIST(SI)  \
-	PREFETCHT0 PFDIST(R12) \
-	PREFETCHT0 PFDIST(R13) \
-	PREFETCHT0 PFDIST(R14)
+// PREFETCHNEXT prefetches into L2 the next 256 bytes of the four rows after
+// these (R9), in memory order: a step reads 64 bytes of each row, so the
+// four after are in L2 by the time their step comes. Four interleaved row
+// streams are more than the hardware prefetchers follow at full speed, and
+// rows of several KB are too far ahead for L1.
+#define PREFETCHNEXT \
+	PREFETCHT1 (R9)    \
+	PREFETCHT1 64(R9)  \
+	PREFETCHT1 128(R9) \
+	PREFETCHT1 192(R9) \
+	ADDQ       $256, R9
 
 // T43ARGS loads the four-by-three tile's arguments and clears its
 // accumulators.
@@ -146,6 +151,7 @@ done:
 // and sets AX to the chunks over u (chunks of 64 row bytes, 1<<shift).
 #define R4ARGS(shift) \
 	TARGS               \
+	LEAQ (SI)(BX*4), R9 \
 	MOVQ b+16(FP), DI   \
 	MOVQ out+32(FP), DX \
 	VPXOR Y0, Y0, Y0    \
@@ -191,7 +197,7 @@ TEXT ·f32R4AVX2(SB), NOSPLIT, $0-40
 	JZ   f32r4_one
 
 f32r4_loop:
-	PREFETCH4
+	PREFETCHNEXT
 	R4CHUNK(VMOVUPS, 0, 0)
 	R4CHUNK(VMOVUPS, 32, 32)
 	ROWS4(64)
@@ -254,7 +260,7 @@ TEXT ·f16R4AVX2(SB), NOSPLIT, $0-40
 	JZ   f16r4_one
 
 f16r4_loop:
-	PREFETCH4
+	PREFETCHNEXT
 	R4CHUNK(VCVTPH2PS, 0, 0)
 	R4CHUNK(VCVTPH2PS, 32, 16)
 	R4CHUNK(VCVTPH2PS, 64, 32)
