@@ -76,19 +76,21 @@ GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 	Q8ROWS16(2, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11)  \
 	Q8ROWS16(18, X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)
 
-// Q8PREFETCH prefetches the 272 bytes the next group's block takes (Q8_0).
+// Q8PREFETCH prefetches into L2 the 272 bytes the next group's block takes
+// (Q8_0): sixteen rows on is further ahead than L1 holds.
 #define Q8PREFETCH \
-	PREFETCHT0 (R12)    \
-	PREFETCHT0 64(R12)  \
-	PREFETCHT0 128(R12) \
-	PREFETCHT0 192(R12) \
-	PREFETCHT0 256(R12)
+	PREFETCHT1 (R12)    \
+	PREFETCHT1 64(R12)  \
+	PREFETCHT1 128(R12) \
+	PREFETCHT1 192(R12) \
+	PREFETCHT1 256(R12)
 
-// Q4PREFETCH prefetches the 144 bytes the next group's block takes (Q4_0).
+// Q4PREFETCH prefetches into L2 the 144 bytes the next group's block takes
+// (Q4_0).
 #define Q4PREFETCH \
-	PREFETCHT0 (R12)   \
-	PREFETCHT0 64(R12) \
-	PREFETCHT0 128(R12)
+	PREFETCHT1 (R12)   \
+	PREFETCHT1 64(R12) \
+	PREFETCHT1 128(R12)
 
 // Q8CHUNK leaves in t the int32 products of chunk w (|w| in abs) with the
 // vector's four codes at x, row i in lane i.
