@@ -7,39 +7,40 @@
 //
 //	0     d of each row (float32)
 //	32    dmin of each row (float32)
-//	64    sub-block j's scale of each row as two int16 (32 bytes per j)
+//	64    sub-block j's scale of each row as int32 (32 bytes per j)
 //	320   mins 2k and 2k+1 of each row as two int16 (32 bytes per k)
 //	448   sub-block j's codes 0–15 in eight chunks of 32 bytes, chunk c
 //	      holding codes 4c..4c+3 of each row (256 bytes per j)
 //
 // A chunk times the vector's codes 4c..4c+3 (broadcast) is one VPMADDUBSW;
 // a sub-block's eight chunks sum exactly in int16 (8·2·15·127 = 30480 <
-// 32768) and one VPMADDWD with the scales makes them int32. The mins'
+// 32768) and one VPMADDWD with the scales (as int16 pairs) makes them
+// int32. The mins'
 // products with the sums of the vector's sub-blocks are one VPMADDWD per
 // two sub-blocks. Each super-block's two integer sums are then added to
 // the row's lane with two FMAs (d·scale, then −dmin·scale), as
 // dotQ4KAVX2 adds them, so every path gives the same bits.
 
-// Byte shuffles of the lay-out, the same in both lanes: ksc8 + 32j puts
-// byte j of each dword in both words of it; kmin8 + 32h puts bytes 2h and
+// Byte shuffles of the lay-out, the same in both lanes: ksc8 + 32j makes
+// each dword its byte j; kmin8 + 32h puts bytes 2h and
 // 2h+1 of each dword in its low and high word; kdw8 gathers the low words
 // of a lane's dwords, then the high words.
-DATA ksc8<>+0(SB)/8, $0x8004800480008000
-DATA ksc8<>+8(SB)/8, $0x800c800c80088008
-DATA ksc8<>+16(SB)/8, $0x8004800480008000
-DATA ksc8<>+24(SB)/8, $0x800c800c80088008
-DATA ksc8<>+32(SB)/8, $0x8005800580018001
-DATA ksc8<>+40(SB)/8, $0x800d800d80098009
-DATA ksc8<>+48(SB)/8, $0x8005800580018001
-DATA ksc8<>+56(SB)/8, $0x800d800d80098009
-DATA ksc8<>+64(SB)/8, $0x8006800680028002
-DATA ksc8<>+72(SB)/8, $0x800e800e800a800a
-DATA ksc8<>+80(SB)/8, $0x8006800680028002
-DATA ksc8<>+88(SB)/8, $0x800e800e800a800a
-DATA ksc8<>+96(SB)/8, $0x8007800780038003
-DATA ksc8<>+104(SB)/8, $0x800f800f800b800b
-DATA ksc8<>+112(SB)/8, $0x8007800780038003
-DATA ksc8<>+120(SB)/8, $0x800f800f800b800b
+DATA ksc8<>+0(SB)/8, $0x8080800480808000
+DATA ksc8<>+8(SB)/8, $0x8080800c80808008
+DATA ksc8<>+16(SB)/8, $0x8080800480808000
+DATA ksc8<>+24(SB)/8, $0x8080800c80808008
+DATA ksc8<>+32(SB)/8, $0x8080800580808001
+DATA ksc8<>+40(SB)/8, $0x8080800d80808009
+DATA ksc8<>+48(SB)/8, $0x8080800580808001
+DATA ksc8<>+56(SB)/8, $0x8080800d80808009
+DATA ksc8<>+64(SB)/8, $0x8080800680808002
+DATA ksc8<>+72(SB)/8, $0x8080800e8080800a
+DATA ksc8<>+80(SB)/8, $0x8080800680808002
+DATA ksc8<>+88(SB)/8, $0x8080800e8080800a
+DATA ksc8<>+96(SB)/8, $0x8080800780808003
+DATA ksc8<>+104(SB)/8, $0x8080800f8080800b
+DATA ksc8<>+112(SB)/8, $0x8080800780808003
+DATA ksc8<>+120(SB)/8, $0x8080800f8080800b
 GLOBL ksc8<>(SB), RODATA|NOPTR, $128
 
 DATA kmin8<>+0(SB)/8, $0x8005800480018000
@@ -191,7 +192,7 @@ k8il_done:
 	VPADDW       Y13, Y11, Y11
 
 // K8SUB adds sub-block j's products of the four vectors times the rows'
-// scales to their int32 sums, Y4-Y7.
+// scales (made int16 pairs) to their int32 sums, Y4-Y7.
 #define K8SUB(j) \
 	K8FIRST(j)                        \
 	K8CHUNK(j, 1)                     \
@@ -201,42 +202,17 @@ k8il_done:
 	K8CHUNK(j, 5)                     \
 	K8CHUNK(j, 6)                     \
 	K8CHUNK(j, 7)                     \
-	VPMADDWD (64+32*j)(SI), Y8, Y8    \
-	VPMADDWD (64+32*j)(SI), Y9, Y9    \
-	VPMADDWD (64+32*j)(SI), Y10, Y10  \
-	VPMADDWD (64+32*j)(SI), Y11, Y11  \
+	VMOVDQU  (64+32*j)(SI), Y12       \
+	VPSLLD   $16, Y12, Y13            \
+	VPOR     Y13, Y12, Y12            \
+	VPMADDWD Y12, Y8, Y8              \
+	VPMADDWD Y12, Y9, Y9              \
+	VPMADDWD Y12, Y10, Y10            \
+	VPMADDWD Y12, Y11, Y11            \
 	VPADDD   Y8, Y4, Y4               \
 	VPADDD   Y9, Y5, Y5               \
 	VPADDD   Y10, Y6, Y6              \
 	VPADDD   Y11, Y7, Y7
-
-// K8MINS leaves in t vector v's Σ_j m_j·(Σx of sub-block j) for each row:
-// the mins pairs times the vector's sums pairs (kQuads, at 16+16v(R10))
-// (clobbers Y12).
-#define K8MINS(v, t) \
-	VPBROADCASTD (16+16*v)(R10), t   \
-	VPMADDWD     320(SI), t, t       \
-	VPBROADCASTD (20+16*v)(R10), Y12 \
-	VPMADDWD     352(SI), Y12, Y12   \
-	VPADDD       Y12, t, t           \
-	VPBROADCASTD (24+16*v)(R10), Y12 \
-	VPMADDWD     384(SI), Y12, Y12   \
-	VPADDD       Y12, t, t           \
-	VPBROADCASTD (28+16*v)(R10), Y12 \
-	VPMADDWD     416(SI), Y12, Y12   \
-	VPADDD       Y12, t, t
-
-// K8ACC adds vector v's super-block to acc: its sums i1 (codes·scales)
-// and i2 (mins·Σx) times the rows' d and dmin and the vector's scale (at
-// 4v(R10)), as KROWSTEP does (clobbers Y13-Y15).
-#define K8ACC(v, i1, i2, acc) \
-	VCVTDQ2PS    i1, i1          \
-	VCVTDQ2PS    i2, i2          \
-	VBROADCASTSS (4*v)(R10), Y13 \
-	VMULPS       (SI), Y13, Y14  \
-	VMULPS       32(SI), Y13, Y15 \
-	VFMADD231PS  Y14, i1, acc    \
-	VFNMADD231PS Y15, i2, acc
 
 // func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
 //

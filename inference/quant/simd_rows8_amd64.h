@@ -76,3 +76,112 @@
 	VPAND  Y15, Y5, Y5 \
 	VPAND  Y15, Y6, Y6 \
 	VPAND  Y15, Y7, Y7
+
+// ROWSACC adds the rows' products of a block (int32 in sum, row i in lane
+// i) times the rows' d (in d) and the vector's scale (at s) to acc: the
+// float step every kernel here takes (clobbers t).
+#define ROWSACC(d, s, t, sum, acc) \
+	VCVTDQ2PS    sum, sum \
+	VBROADCASTSS s, t     \
+	VMULPS       d, t, t  \
+	VFMADD231PS  t, sum, acc
+
+// ZERO4 clears the four vectors' integer sums, Y4-Y7.
+#define ZERO4 \
+	VPXOR Y4, Y4, Y4 \
+	VPXOR Y5, Y5, Y5 \
+	VPXOR Y6, Y6, Y6 \
+	VPXOR Y7, Y7, Y7
+
+// ACC4 adds the four vectors' sums, Y4-Y7, through acc into Y0-Y3.
+#define ACC4(acc) \
+	acc(0, Y4, Y0) \
+	acc(1, Y5, Y1) \
+	acc(2, Y6, Y2) \
+	acc(3, Y7, Y3)
+
+// Q8ONES sets Y15 to int16 ones.
+#define Q8ONES \
+	VPCMPEQW Y15, Y15, Y15 \
+	VPSRLW   $15, Y15, Y15
+
+// I8X4ARGS loads the four-vector kernels' arguments (the laid-out rows
+// SI, the vectors' codes AX, DX, R9, R13 at offset R12, the quads R10, the
+// blocks CX), sets Y15 to int16 ones, clears the accumulators Y0-Y3 and
+// tests CX.
+#define I8X4ARGS \
+	MOVQ   il+0(FP), SI     \
+	MOVQ   codes+8(FP), DI  \
+	MOVQ   quads+16(FP), R10 \
+	MOVQ   blocks+24(FP), CX \
+	MOVQ   (DI), AX         \
+	MOVQ   8(DI), DX        \
+	MOVQ   16(DI), R9       \
+	MOVQ   24(DI), R13      \
+	XORQ   R12, R12         \
+	Q8ONES                  \
+	VXORPS Y0, Y0, Y0       \
+	VXORPS Y1, Y1, Y1       \
+	VXORPS Y2, Y2, Y2       \
+	VXORPS Y3, Y3, Y3       \
+	TESTQ  CX, CX
+
+// I8X4BLOCK runs a four-vector kernel's block: the eight chunks through
+// chunk into the sums Y4-Y7, each vector's through acc into Y0-Y3, then
+// on to the next block, counting it.
+#define I8X4BLOCK(chunk, acc) \
+	ZERO4            \
+	chunk(0)         \
+	chunk(1)         \
+	chunk(2)         \
+	chunk(3)         \
+	chunk(4)         \
+	chunk(5)         \
+	chunk(6)         \
+	chunk(7)         \
+	ACC4(acc)        \
+	I8X4NEXT
+
+// I8X4OUT stores the four-vector kernels' products at out.
+#define I8X4OUT \
+	MOVQ    out+32(FP), DX \
+	VMOVUPS Y0, (DX)       \
+	VMOVUPS Y1, 32(DX)     \
+	VMOVUPS Y2, 64(DX)     \
+	VMOVUPS Y3, 96(DX)     \
+	VZEROUPPER
+
+// I8X4NEXT moves the four-vector kernels to the next block and counts it.
+#define I8X4NEXT \
+	ADDQ $288, SI \
+	ADDQ $32, R12 \
+	ADDQ $32, R10 \
+	DECQ CX
+
+// K8MINS leaves in t vector v's Σ_j m_j·(Σx of sub-block j) for each row:
+// the mins pairs times the vector's sums pairs (kQuads, at 16+16v(R10))
+// (clobbers Y12).
+#define K8MINS(v, t) \
+	VPBROADCASTD (16+16*v)(R10), t   \
+	VPMADDWD     320(SI), t, t       \
+	VPBROADCASTD (20+16*v)(R10), Y12 \
+	VPMADDWD     352(SI), Y12, Y12   \
+	VPADDD       Y12, t, t           \
+	VPBROADCASTD (24+16*v)(R10), Y12 \
+	VPMADDWD     384(SI), Y12, Y12   \
+	VPADDD       Y12, t, t           \
+	VPBROADCASTD (28+16*v)(R10), Y12 \
+	VPMADDWD     416(SI), Y12, Y12   \
+	VPADDD       Y12, t, t
+
+// K8ACC adds vector v's super-block to acc: its sums i1 (codes·scales)
+// and i2 (mins·Σx) times the rows' d and dmin and the vector's scale (at
+// 4v(R10)), as KROWSTEP does (clobbers Y13-Y15).
+#define K8ACC(v, i1, i2, acc) \
+	VCVTDQ2PS    i1, i1          \
+	VCVTDQ2PS    i2, i2          \
+	VBROADCASTSS (4*v)(R10), Y13 \
+	VMULPS       (SI), Y13, Y14  \
+	VMULPS       32(SI), Y13, Y15 \
+	VFMADD231PS  Y14, i1, acc    \
+	VFNMADD231PS Y15, i2, acc

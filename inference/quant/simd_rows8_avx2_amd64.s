@@ -20,35 +20,12 @@
 // own way). Every path computes each product the same way,
 // so every path gives the same bits.
 
-// ROWSACC adds the rows' products of a block (int32 in sum, row i in lane
-// i) times the rows' d (in d) and the vector's scale (at s) to acc: the
-// float step every kernel here takes (clobbers t).
-#define ROWSACC(d, s, t, sum, acc) \
-	VCVTDQ2PS    sum, sum \
-	VBROADCASTSS s, t     \
-	VMULPS       d, t, t  \
-	VFMADD231PS  t, sum, acc
-
 // Q4OFFSET widens vector v's int16 Q4_0 sums in sum to int32 and subtracts
 // 8·Σx (at 16+4v(R10)) (clobbers t).
 #define Q4OFFSET(v, sum, t) \
 	VPMADDWD     onesW16<>(SB), sum, sum \
 	VPBROADCASTD (16+4*v)(R10), t        \
 	VPSUBD       t, sum, sum
-
-// ZERO4 clears the four vectors' integer sums, Y4-Y7.
-#define ZERO4 \
-	VPXOR Y4, Y4, Y4 \
-	VPXOR Y5, Y5, Y5 \
-	VPXOR Y6, Y6, Y6 \
-	VPXOR Y7, Y7, Y7
-
-// ACC4 adds the four vectors' sums, Y4-Y7, through acc into Y0-Y3.
-#define ACC4(acc) \
-	acc(0, Y4, Y0) \
-	acc(1, Y5, Y1) \
-	acc(2, Y6, Y2) \
-	acc(3, Y7, Y3)
 
 DATA onesW16<>+0(SB)/8, $0x0001000100010001
 DATA onesW16<>+8(SB)/8, $0x0001000100010001
@@ -102,64 +79,6 @@ GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 	VPSIGNB      w, t, t    \
 	VPMADDUBSW   t, abs, t  \
 	VPMADDWD     ones, t, t
-
-// Q8ONES sets Y15 to int16 ones.
-#define Q8ONES \
-	VPCMPEQW Y15, Y15, Y15 \
-	VPSRLW   $15, Y15, Y15
-
-// I8X4ARGS loads the four-vector kernels' arguments (the laid-out rows
-// SI, the vectors' codes AX, DX, R9, R13 at offset R12, the quads R10, the
-// blocks CX), sets Y15 to int16 ones, clears the accumulators Y0-Y3 and
-// tests CX.
-#define I8X4ARGS \
-	MOVQ   il+0(FP), SI     \
-	MOVQ   codes+8(FP), DI  \
-	MOVQ   quads+16(FP), R10 \
-	MOVQ   blocks+24(FP), CX \
-	MOVQ   (DI), AX         \
-	MOVQ   8(DI), DX        \
-	MOVQ   16(DI), R9       \
-	MOVQ   24(DI), R13      \
-	XORQ   R12, R12         \
-	Q8ONES                  \
-	VXORPS Y0, Y0, Y0       \
-	VXORPS Y1, Y1, Y1       \
-	VXORPS Y2, Y2, Y2       \
-	VXORPS Y3, Y3, Y3       \
-	TESTQ  CX, CX
-
-// I8X4BLOCK runs a four-vector kernel's block: the eight chunks through
-// chunk into the sums Y4-Y7, each vector's through acc into Y0-Y3, then
-// on to the next block, counting it.
-#define I8X4BLOCK(chunk, acc) \
-	ZERO4            \
-	chunk(0)         \
-	chunk(1)         \
-	chunk(2)         \
-	chunk(3)         \
-	chunk(4)         \
-	chunk(5)         \
-	chunk(6)         \
-	chunk(7)         \
-	ACC4(acc)        \
-	I8X4NEXT
-
-// I8X4OUT stores the four-vector kernels' products at out.
-#define I8X4OUT \
-	MOVQ    out+32(FP), DX \
-	VMOVUPS Y0, (DX)       \
-	VMOVUPS Y1, 32(DX)     \
-	VMOVUPS Y2, 64(DX)     \
-	VMOVUPS Y3, 96(DX)     \
-	VZEROUPPER
-
-// I8X4NEXT moves the four-vector kernels to the next block and counts it.
-#define I8X4NEXT \
-	ADDQ $288, SI \
-	ADDQ $32, R12 \
-	ADDQ $32, R10 \
-	DECQ CX
 
 // Q8R8X4ACC adds vector v's block product (int32 in sum) times the rows'
 // d in Y12 and the vector's scale (at 4v(R10)) to acc (clobbers Y13).

@@ -1,0 +1,24 @@
+package quant
+
+// q4_0I8X4VNNI is q4_0I8X4AVX2 with AVX-512 VNNI: the same arguments and
+// bits.
+//
+//go:noescape
+func q4_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
+// q4KI8X4VNNI is q4KI8X4AVX2 with AVX-512 VNNI: the same arguments and
+// bits.
+//
+//go:noescape
+func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+
+// addRows8VNNI installs the eight-row kernels that use VNNI in k, an
+// AVX-512 set built from the AVX2 one.
+func addRows8VNNI(k *kernelSet) {
+	q4 := *q4_0Rows8
+	q4.x4 = q4_0I8X4VNNI
+	k.q4_0Tile = q4.mulTile
+	q4K := *q4KRows8
+	q4K.x4 = q4KI8X4VNNI
+	k.q4KTile = q4K.mulTile
+}

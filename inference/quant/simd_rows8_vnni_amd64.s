@@ -1,0 +1,155 @@
+#include "textflag.h"
+#include "simd_rows8_amd64.h"
+
+// AVX-512 VNNI versions of the eight-row four-vector kernels, on 256-bit
+// registers: VPDPBUSD adds a chunk's four unsigned codes of each row times
+// the vector's four signed codes (broadcast from memory) straight into the
+// row's int32 lane, where AVX2 takes VPMADDUBSW, an int16 add and a
+// VPMADDWD. The integers are the same exact sums, and the float step is
+// ROWSACC's, so the results are bit for bit those of the AVX2 kernels.
+// Even and odd chunks go to two sets of sums (Y4-Y7, Y16-Y19) so that
+// consecutive VPDPBUSDs into one lane do not wait on each other.
+
+// Q4V8CHUNK adds chunk c of the laid-out Q4_0 block at SI times the four
+// vectors' codes to a0-a3 (clobbers Y8).
+#define Q4V8CHUNK(c, a0, a1, a2, a3) \
+	VMOVDQU       (32+32*c)(SI), Y8          \
+	VPDPBUSD.BCST (4*c)(AX)(R12*1), Y8, a0   \
+	VPDPBUSD.BCST (4*c)(DX)(R12*1), Y8, a1   \
+	VPDPBUSD.BCST (4*c)(R9)(R12*1), Y8, a2   \
+	VPDPBUSD.BCST (4*c)(R13)(R12*1), Y8, a3
+
+// Q4V8ACC adds vector v's sums (sum, and odd in the second set), less
+// 8·Σx (at 16+4v(R10)), times the rows' d (at SI) and the vector's scale
+// (at 4v(R10)) to acc (clobbers Y11).
+#define Q4V8ACC(v, sum, odd, acc) \
+	VPADDD       odd, sum, sum          \
+	VPBROADCASTD (16+4*v)(R10), Y11     \
+	VPSUBD       Y11, sum, sum          \
+	ROWSACC((SI), (4*v)(R10), Y11, sum, acc)
+
+// func q4_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// q4_0I8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q4_0I8X4VNNI(SB), NOSPLIT, $0-40
+	I8X4ARGS
+	JZ     q4v8_done
+
+q4v8_loop:
+	ZERO4
+	VPXORD Y16, Y16, Y16
+	VPXORD Y17, Y17, Y17
+	VPXORD Y18, Y18, Y18
+	VPXORD Y19, Y19, Y19
+	Q4V8CHUNK(0, Y4, Y5, Y6, Y7)
+	Q4V8CHUNK(1, Y16, Y17, Y18, Y19)
+	Q4V8CHUNK(2, Y4, Y5, Y6, Y7)
+	Q4V8CHUNK(3, Y16, Y17, Y18, Y19)
+	Q4V8CHUNK(4, Y4, Y5, Y6, Y7)
+	Q4V8CHUNK(5, Y16, Y17, Y18, Y19)
+	Q4V8CHUNK(6, Y4, Y5, Y6, Y7)
+	Q4V8CHUNK(7, Y16, Y17, Y18, Y19)
+	Q4V8ACC(0, Y4, Y16, Y0)
+	Q4V8ACC(1, Y5, Y17, Y1)
+	Q4V8ACC(2, Y6, Y18, Y2)
+	Q4V8ACC(3, Y7, Y19, Y3)
+	I8X4NEXT
+	JNZ q4v8_loop
+
+q4v8_done:
+	I8X4OUT
+	RET
+
+// K8V8CHUNK adds chunk c of Q4_K sub-block j (laid out at SI) times the
+// four vectors' codes to a0-a3 (clobbers Y12).
+#define K8V8CHUNK(j, c, a0, a1, a2, a3) \
+	VMOVDQU       (448+256*j+32*c)(SI), Y12        \
+	VPDPBUSD.BCST (32*j+4*c)(AX)(R12*1), Y12, a0   \
+	VPDPBUSD.BCST (32*j+4*c)(DX)(R12*1), Y12, a1   \
+	VPDPBUSD.BCST (32*j+4*c)(R9)(R12*1), Y12, a2   \
+	VPDPBUSD.BCST (32*j+4*c)(R13)(R12*1), Y12, a3
+
+// K8V8SUB adds sub-block j's products of the four vectors times the rows'
+// scales to their int32 sums, Y4-Y7 (clobbers Y8-Y12, Y16-Y19).
+#define K8V8SUB(j) \
+	VPXOR     Y8, Y8, Y8                   \
+	VPXOR     Y9, Y9, Y9                   \
+	VPXOR     Y10, Y10, Y10                \
+	VPXOR     Y11, Y11, Y11                \
+	VPXORD    Y16, Y16, Y16                \
+	VPXORD    Y17, Y17, Y17                \
+	VPXORD    Y18, Y18, Y18                \
+	VPXORD    Y19, Y19, Y19                \
+	K8V8CHUNK(j, 0, Y8, Y9, Y10, Y11)      \
+	K8V8CHUNK(j, 1, Y16, Y17, Y18, Y19)    \
+	K8V8CHUNK(j, 2, Y8, Y9, Y10, Y11)      \
+	K8V8CHUNK(j, 3, Y16, Y17, Y18, Y19)    \
+	K8V8CHUNK(j, 4, Y8, Y9, Y10, Y11)      \
+	K8V8CHUNK(j, 5, Y16, Y17, Y18, Y19)    \
+	K8V8CHUNK(j, 6, Y8, Y9, Y10, Y11)      \
+	K8V8CHUNK(j, 7, Y16, Y17, Y18, Y19)    \
+	VPADDD    Y16, Y8, Y8                  \
+	VPADDD    Y17, Y9, Y9                  \
+	VPADDD    Y18, Y10, Y10                \
+	VPADDD    Y19, Y11, Y11                \
+	VPMULLD   (64+32*j)(SI), Y8, Y8        \
+	VPMULLD   (64+32*j)(SI), Y9, Y9        \
+	VPMULLD   (64+32*j)(SI), Y10, Y10      \
+	VPMULLD   (64+32*j)(SI), Y11, Y11      \
+	VPADDD    Y8, Y4, Y4                   \
+	VPADDD    Y9, Y5, Y5                   \
+	VPADDD    Y10, Y6, Y6                  \
+	VPADDD    Y11, Y7, Y7
+
+// func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+//
+// q4KI8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q4KI8X4VNNI(SB), NOSPLIT, $0-40
+	MOVQ   il+0(FP), SI
+	MOVQ   codes+8(FP), DI
+	MOVQ   quads+16(FP), R10
+	MOVQ   nsb+24(FP), CX
+	MOVQ   (DI), AX
+	MOVQ   8(DI), DX
+	MOVQ   16(DI), R9
+	MOVQ   24(DI), R13
+	XORQ   R12, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     k8v8_done
+
+k8v8_loop:
+	ZERO4
+	K8V8SUB(0)
+	K8V8SUB(1)
+	K8V8SUB(2)
+	K8V8SUB(3)
+	K8V8SUB(4)
+	K8V8SUB(5)
+	K8V8SUB(6)
+	K8V8SUB(7)
+	K8MINS(0, Y8)
+	K8MINS(1, Y9)
+	K8MINS(2, Y10)
+	K8MINS(3, Y11)
+	K8ACC(0, Y4, Y8, Y0)
+	K8ACC(1, Y5, Y9, Y1)
+	K8ACC(2, Y6, Y10, Y2)
+	K8ACC(3, Y7, Y11, Y3)
+	ADDQ $2496, SI
+	ADDQ $256, R12
+	ADDQ $80, R10
+	DECQ CX
+	JNZ  k8v8_loop
+
+k8v8_done:
+	MOVQ    out+32(FP), DX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
