@@ -1,8 +1,11 @@
 package quant
 
-// q4_0I8X4VNNI is q4_0I8X4AVX2 with AVX-512 VNNI: the same arguments and
-// bits.
+// q8_0I8X4VNNI and q4_0I8X4VNNI are q8_0I8X4AVX2 and q4_0I8X4AVX2 with
+// AVX-512 VNNI: the same arguments and bits.
 //
+//go:noescape
+func q8_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
 //go:noescape
 func q4_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
@@ -15,6 +18,9 @@ func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]f
 // addRows8VNNI installs the eight-row kernels that use VNNI in k, an
 // AVX-512 set built from the AVX2 one.
 func addRows8VNNI(k *kernelSet) {
+	q8 := *q8_0Rows8
+	q8.x4 = q8_0I8X4VNNI
+	k.q8_0Tile = q8.mulTile
 	q4 := *q4_0Rows8
 	q4.x4 = q4_0I8X4VNNI
 	k.q4_0Tile = q4.mulTile

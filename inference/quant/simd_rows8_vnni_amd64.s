@@ -10,6 +10,72 @@
 // Even and odd chunks go to two sets of sums (Y4-Y7, Y16-Y19) so that
 // consecutive VPDPBUSDs into one lane do not wait on each other.
 
+// Q8V8VEC adds vector v's chunk product to a: its four codes at x times
+// sign(w), against |w| (in Y9) (clobbers t).
+#define Q8V8VEC(w, x, t, a) \
+	VPBROADCASTD x, t       \
+	VPSIGNB      w, t, t    \
+	VPDPBUSD     t, Y9, a
+
+// Q8V8CHUNK adds chunk c of the laid-out Q8_0 block at SI times the four
+// vectors' codes to a0-a3 (clobbers Y8-Y13).
+#define Q8V8CHUNK(c, a0, a1, a2, a3) \
+	VMOVDQU (32+32*c)(SI), Y8                  \
+	VPABSB  Y8, Y9                             \
+	Q8V8VEC(Y8, (4*c)(AX)(R12*1), Y10, a0)     \
+	Q8V8VEC(Y8, (4*c)(DX)(R12*1), Y11, a1)     \
+	Q8V8VEC(Y8, (4*c)(R9)(R12*1), Y12, a2)     \
+	Q8V8VEC(Y8, (4*c)(R13)(R12*1), Y13, a3)
+
+// Q8V8ACC adds vector v's sums (sum, and odd in the second set) times the
+// rows' d (at SI) and the vector's scale (at 4v(R10)) to acc (clobbers
+// Y11).
+#define Q8V8ACC(v, sum, odd, acc) \
+	VPADDD odd, sum, sum \
+	ROWSACC((SI), (4*v)(R10), Y11, sum, acc)
+
+// ZERO4X clears the second set of sums, Y16-Y19.
+#define ZERO4X \
+	VPXORD Y16, Y16, Y16 \
+	VPXORD Y17, Y17, Y17 \
+	VPXORD Y18, Y18, Y18 \
+	VPXORD Y19, Y19, Y19
+
+// V8BLOCK runs a VNNI four-vector kernel's block: the eight chunks through
+// chunk, even ones into Y4-Y7 and odd ones into Y16-Y19, each vector's
+// sums through acc into Y0-Y3, then on to the next block.
+#define V8BLOCK(chunk, acc) \
+	ZERO4                            \
+	ZERO4X                           \
+	chunk(0, Y4, Y5, Y6, Y7)         \
+	chunk(1, Y16, Y17, Y18, Y19)     \
+	chunk(2, Y4, Y5, Y6, Y7)         \
+	chunk(3, Y16, Y17, Y18, Y19)     \
+	chunk(4, Y4, Y5, Y6, Y7)         \
+	chunk(5, Y16, Y17, Y18, Y19)     \
+	chunk(6, Y4, Y5, Y6, Y7)         \
+	chunk(7, Y16, Y17, Y18, Y19)     \
+	acc(0, Y4, Y16, Y0)              \
+	acc(1, Y5, Y17, Y1)              \
+	acc(2, Y6, Y18, Y2)              \
+	acc(3, Y7, Y19, Y3)              \
+	I8X4NEXT
+
+// func q8_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// q8_0I8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q8_0I8X4VNNI(SB), NOSPLIT, $0-40
+	I8X4ARGS
+	JZ     q8v8_done
+
+q8v8_loop:
+	V8BLOCK(Q8V8CHUNK, Q8V8ACC)
+	JNZ q8v8_loop
+
+q8v8_done:
+	I8X4OUT
+	RET
+
 // Q4V8CHUNK adds chunk c of the laid-out Q4_0 block at SI times the four
 // vectors' codes to a0-a3 (clobbers Y8).
 #define Q4V8CHUNK(c, a0, a1, a2, a3) \
@@ -36,24 +102,7 @@ TEXT ·q4_0I8X4VNNI(SB), NOSPLIT, $0-40
 	JZ     q4v8_done
 
 q4v8_loop:
-	ZERO4
-	VPXORD Y16, Y16, Y16
-	VPXORD Y17, Y17, Y17
-	VPXORD Y18, Y18, Y18
-	VPXORD Y19, Y19, Y19
-	Q4V8CHUNK(0, Y4, Y5, Y6, Y7)
-	Q4V8CHUNK(1, Y16, Y17, Y18, Y19)
-	Q4V8CHUNK(2, Y4, Y5, Y6, Y7)
-	Q4V8CHUNK(3, Y16, Y17, Y18, Y19)
-	Q4V8CHUNK(4, Y4, Y5, Y6, Y7)
-	Q4V8CHUNK(5, Y16, Y17, Y18, Y19)
-	Q4V8CHUNK(6, Y4, Y5, Y6, Y7)
-	Q4V8CHUNK(7, Y16, Y17, Y18, Y19)
-	Q4V8ACC(0, Y4, Y16, Y0)
-	Q4V8ACC(1, Y5, Y17, Y1)
-	Q4V8ACC(2, Y6, Y18, Y2)
-	Q4V8ACC(3, Y7, Y19, Y3)
-	I8X4NEXT
+	V8BLOCK(Q4V8CHUNK, Q4V8ACC)
 	JNZ q4v8_loop
 
 q4v8_done:
@@ -76,10 +125,7 @@ q4v8_done:
 	VPXOR     Y9, Y9, Y9                   \
 	VPXOR     Y10, Y10, Y10                \
 	VPXOR     Y11, Y11, Y11                \
-	VPXORD    Y16, Y16, Y16                \
-	VPXORD    Y17, Y17, Y17                \
-	VPXORD    Y18, Y18, Y18                \
-	VPXORD    Y19, Y19, Y19                \
+	ZERO4X                                 \
 	K8V8CHUNK(j, 0, Y8, Y9, Y10, Y11)      \
 	K8V8CHUNK(j, 1, Y16, Y17, Y18, Y19)    \
 	K8V8CHUNK(j, 2, Y8, Y9, Y10, Y11)      \
