@@ -33,41 +33,11 @@ DATA onesW16<>+16(SB)/8, $0x0001000100010001
 DATA onesW16<>+24(SB)/8, $0x0001000100010001
 GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 
-// Q8ROWSD gathers the eight rows' d (the float16 at the start of each row's
-// block) into y as float32 (clobbers AX).
-#define Q8ROWSD(x, y) \
-	MOVWLZX   (SI), AX \
-	VMOVD     AX, x \
-	VPINSRW   $1, (SI)(BX*1), x, x \
-	VPINSRW   $2, (SI)(BX*2), x, x \
-	VPINSRW   $3, (SI)(R13*1), x, x \
-	VPINSRW   $4, (R11), x, x \
-	VPINSRW   $5, (R11)(BX*1), x, x \
-	VPINSRW   $6, (R11)(BX*2), x, x \
-	VPINSRW   $7, (R11)(R13*1), x, x \
-	VCVTPH2PS x, y
-
 // Q8TRANSPOSE loads the eight rows' codes of the current block as chunks
 // 0-7 in Y0-Y7 (clobbers Y8-Y11).
 #define Q8TRANSPOSE \
 	Q8ROWS16(2, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11)  \
 	Q8ROWS16(18, X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)
-
-// Q8PREFETCH prefetches into L2 the 272 bytes the next group's block takes
-// (Q8_0): sixteen rows on is further ahead than L1 holds.
-#define Q8PREFETCH \
-	PREFETCHT1 (R12)    \
-	PREFETCHT1 64(R12)  \
-	PREFETCHT1 128(R12) \
-	PREFETCHT1 192(R12) \
-	PREFETCHT1 256(R12)
-
-// Q4PREFETCH prefetches into L2 the 144 bytes the next group's block takes
-// (Q4_0).
-#define Q4PREFETCH \
-	PREFETCHT1 (R12)   \
-	PREFETCHT1 64(R12) \
-	PREFETCHT1 128(R12)
 
 // Q8CHUNK leaves in t the int32 products of chunk w (|w| in abs) with the
 // vector's four codes at x, row i in lane i.
@@ -79,10 +49,6 @@ GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 	VPSIGNB      w, t, t    \
 	VPMADDUBSW   t, abs, t  \
 	VPMADDWD     ones, t, t
-
-// Q8R8X4ACC adds vector v's block product (int32 in sum) times the rows'
-// d in Y12 and the vector's scale (at 4v(R10)) to acc (clobbers Y13).
-#define Q8R8X4ACC(v, sum, acc) ROWSACC(Y12, (4*v)(R10), Y13, sum, acc)
 
 // Q8R8X4CHUNK adds chunk w (a register) times the four vectors' codes at
 // off past DI, DX, R8 and R9 to their int32 sums, Y4-Y7 (clobbers Y12,
@@ -107,49 +73,6 @@ GLOBL onesW16<>(SB), RODATA|NOPTR, $32
 	Q8R8X4CHUNK(Y9, (xoff+4))                             \
 	Q8R8X4CHUNK(Y10, (xoff+8))                            \
 	Q8R8X4CHUNK(Y11, (xoff+12))
-
-// R8X4ARGS loads the direct four-vector kernels' arguments: the rows SI
-// (stride BX, see Q8ROWPTRS), the vectors' codes DI, DX, R8, R9, the quads
-// R10 and the blocks CX.
-#define R8X4ARGS \
-	MOVQ rows+0(FP), SI   \
-	MOVQ rb+8(FP), BX     \
-	MOVQ codes+16(FP), AX \
-	MOVQ quads+24(FP), R10 \
-	MOVQ blocks+32(FP), CX \
-	MOVQ (AX), DI         \
-	MOVQ 8(AX), DX        \
-	MOVQ 16(AX), R8       \
-	MOVQ 24(AX), R9       \
-	Q8ROWPTRS
-
-// R8X4ZERO clears the accumulators Y0-Y3 and tests CX.
-#define R8X4ZERO \
-	VXORPS Y0, Y0, Y0 \
-	VXORPS Y1, Y1, Y1 \
-	VXORPS Y2, Y2, Y2 \
-	VXORPS Y3, Y3, Y3 \
-	TESTQ  CX, CX
-
-// R8X4NEXT moves the direct four-vector kernels to the next block (bytes
-// on in each row) and counts it.
-#define R8X4NEXT(bytes) \
-	Q8ROWSNEXT(bytes) \
-	ADDQ $32, DI      \
-	ADDQ $32, DX      \
-	ADDQ $32, R8      \
-	ADDQ $32, R9      \
-	ADDQ $32, R10     \
-	DECQ CX
-
-// R8X4OUT stores the direct four-vector kernels' products at out.
-#define R8X4OUT \
-	MOVQ    out+40(FP), AX \
-	VMOVUPS Y0, (AX)       \
-	VMOVUPS Y1, 32(AX)     \
-	VMOVUPS Y2, 64(AX)     \
-	VMOVUPS Y3, 96(AX)     \
-	VZEROUPPER
 
 // Q8STORED stores the eight rows' d (as float32) and chunks Y0-Y7 at DI
 // (clobbers AX, Y12).

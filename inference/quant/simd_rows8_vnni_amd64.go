@@ -9,6 +9,15 @@ func q8_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[
 //go:noescape
 func q4_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
+// q8_0R8X4VNNI and q4_0R8X4VNNI are q8_0R8X4AVX2 and q4_0R8X4AVX2 with
+// AVX-512 VNNI: the same arguments and bits.
+//
+//go:noescape
+func q8_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
+//go:noescape
+func q4_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
 // q4KI8X4VNNI is q4KI8X4AVX2 with AVX-512 VNNI: the same arguments and
 // bits.
 //
@@ -19,10 +28,10 @@ func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]f
 // AVX-512 set built from the AVX2 one.
 func addRows8VNNI(k *kernelSet) {
 	q8 := *q8_0Rows8
-	q8.x4 = q8_0I8X4VNNI
+	q8.x4, q8.x4Rows = q8_0I8X4VNNI, q8_0R8X4VNNI
 	k.q8_0Tile = q8.mulTile
 	q4 := *q4_0Rows8
-	q4.x4 = q4_0I8X4VNNI
+	q4.x4, q4.x4Rows = q4_0I8X4VNNI, q4_0R8X4VNNI
 	k.q4_0Tile = q4.mulTile
 	q4K := *q4KRows8
 	q4K.x4 = q4KI8X4VNNI

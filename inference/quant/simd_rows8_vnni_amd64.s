@@ -199,3 +199,111 @@ k8v8_done:
 	VMOVUPS Y3, 96(DX)
 	VZEROUPPER
 	RET
+
+// Q4V8R8HALF adds the chunk of nibbles in y (shifted right by shift,
+// masked by Y15) times the four vectors' codes at off past DI, DX, R8 and
+// R9 to a0-a3 (clobbers Y13).
+#define Q4V8R8HALF(y, shift, off, a0, a1, a2, a3) \
+	VPSRLW        $shift, y, Y13     \
+	VPAND         Y15, Y13, Y13      \
+	VPDPBUSD.BCST off(DI), Y13, a0   \
+	VPDPBUSD.BCST off(DX), Y13, a1   \
+	VPDPBUSD.BCST off(R8), Y13, a2   \
+	VPDPBUSD.BCST off(R9), Y13, a3
+
+// Q4V8R8ACC adds vector v's sums (sum, and odd in the second set), less
+// 8·Σx (at 16+4v(R10)), times the rows' d in Y12 and the vector's scale to
+// acc (clobbers Y13).
+#define Q4V8R8ACC(v, sum, odd, acc) \
+	VPADDD       odd, sum, sum       \
+	VPBROADCASTD (16+4*v)(R10), Y13  \
+	VPSUBD       Y13, sum, sum       \
+	Q8R8X4ACC(v, sum, acc)
+
+// func q4_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// q4_0R8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q4_0R8X4VNNI(SB), NOSPLIT, $0-48
+	R8X4ARGS
+	NIBBLEMASK(X15, Y15)
+	R8X4ZERO
+	JZ q4v8r8_done
+
+q4v8r8_loop:
+	Q4PREFETCH
+	Q8ROWS16(2, X8, Y8, X9, Y9, X10, Y10, X11, Y11, Y4, Y5, Y6, Y7)
+	ZERO4
+	ZERO4X
+	Q4V8R8HALF(Y8, 0, 0, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y9, 0, 4, Y16, Y17, Y18, Y19)
+	Q4V8R8HALF(Y10, 0, 8, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y11, 0, 12, Y16, Y17, Y18, Y19)
+	Q4V8R8HALF(Y8, 4, 16, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y9, 4, 20, Y16, Y17, Y18, Y19)
+	Q4V8R8HALF(Y10, 4, 24, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y11, 4, 28, Y16, Y17, Y18, Y19)
+	Q8ROWSD(X12, Y12)
+	Q4V8R8ACC(0, Y4, Y16, Y0)
+	Q4V8R8ACC(1, Y5, Y17, Y1)
+	Q4V8R8ACC(2, Y6, Y18, Y2)
+	Q4V8R8ACC(3, Y7, Y19, Y3)
+	R8X4NEXT(18)
+	JNZ  q4v8r8_loop
+
+q4v8r8_done:
+	R8X4OUT
+	RET
+
+// Q8V8R8CHUNK adds chunk w (a register) times the four vectors' codes at
+// off past DI, DX, R8 and R9 to a0-a3, as Q8V8CHUNK does (clobbers Y9,
+// Y12-Y15).
+#define Q8V8R8CHUNK(w, off, a0, a1, a2, a3) \
+	VPABSB w, Y9                      \
+	Q8V8VEC(w, off(DI), Y12, a0)      \
+	Q8V8VEC(w, off(DX), Y13, a1)      \
+	Q8V8VEC(w, off(R8), Y14, a2)      \
+	Q8V8VEC(w, off(R9), Y15, a3)
+
+// Q8V8R8HALF transposes the eight rows' codes off..off+15 of the current
+// block into chunks (Y8, Y10, Y11, Y20) and adds their products with the
+// four vectors' codes at xoff.. to the two sets of sums.
+#define Q8V8R8HALF(off, xoff) \
+	Q8ROWS16(off, X8, Y8, X10, Y10, X11, Y11, X12, Y12, Y13, Y14, Y15, Y9) \
+	VMOVDQU32 Y12, Y20                                            \
+	Q8V8R8CHUNK(Y8, xoff, Y4, Y5, Y6, Y7)                         \
+	Q8V8R8CHUNK(Y10, (xoff+4), Y16, Y17, Y18, Y19)                \
+	Q8V8R8CHUNK(Y11, (xoff+8), Y4, Y5, Y6, Y7)                    \
+	VMOVDQU32 Y20, Y11                                            \
+	Q8V8R8CHUNK(Y11, (xoff+12), Y16, Y17, Y18, Y19)
+
+// Q8V8R8ACC adds vector v's two sets of sums times the rows' d in Y12 and
+// the vector's scale to acc (clobbers Y13).
+#define Q8V8R8ACC(v, sum, odd, acc) \
+	VPADDD odd, sum, sum \
+	Q8R8X4ACC(v, sum, acc)
+
+// func q8_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// q8_0R8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q8_0R8X4VNNI(SB), NOSPLIT, $0-48
+	R8X4ARGS
+	R8X4ZERO
+	JZ q8v8r8_done
+
+q8v8r8_loop:
+	Q8PREFETCH
+	ZERO4
+	ZERO4X
+	Q8V8R8HALF(2, 0)
+	Q8V8R8HALF(18, 16)
+	Q8ROWSD(X12, Y12)
+	Q8V8R8ACC(0, Y4, Y16, Y0)
+	Q8V8R8ACC(1, Y5, Y17, Y1)
+	Q8V8R8ACC(2, Y6, Y18, Y2)
+	Q8V8R8ACC(3, Y7, Y19, Y3)
+	R8X4NEXT(34)
+	JNZ  q8v8r8_loop
+
+q8v8r8_done:
+	R8X4OUT
+	RET
