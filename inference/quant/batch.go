@@ -127,11 +127,15 @@ func (b *Batch) qkVector(t int) (q []int8, scale []float32, sum []int16) {
 	return b.qk[t*b.Cols : (t+1)*b.Cols], b.qkScale[t*nb : (t+1)*nb], b.qkSum[t*nb*16 : (t+1)*nb*16]
 }
 
-// quantizeQ8KRow is GGML's quantize_row_q8_K_ref: per block of 256, the
+// quantizeQ8KRow quantizes vector x (a whole number of blocks of 256) as
+// quantizeQ8KRowGeneric; the SIMD versions give the same bits for finite x.
+var quantizeQ8KRow = quantizeQ8KRowGeneric
+
+// quantizeQ8KRowGeneric is GGML's quantize_row_q8_K_ref: per block of 256, the
 // value of largest magnitude maps to ∓127, q = round-half-even(x·(−127/max))
 // (at most 127), scale = 1/(−127/max) (0 for a block of zeros), and the sums
 // of each 16 codes.
-func quantizeQ8KRow(q []int8, scale []float32, sum []int16, x []float32) {
+func quantizeQ8KRowGeneric(q []int8, scale []float32, sum []int16, x []float32) {
 	for i := range len(x) / qkBlock {
 		xb, qb := x[i*qkBlock:(i+1)*qkBlock], q[i*qkBlock:(i+1)*qkBlock]
 		var amax, vmax float32

@@ -27,6 +27,9 @@ type kernelSet struct {
 	// q8quant quantizes one activation vector to 8-bit blocks of 32 (see
 	// quantizeQ8Row).
 	q8quant func(q []int8, scale []float32, sum []int32, x []float32)
+	// q8kquant quantizes one activation vector to 8-bit blocks of 256 (see
+	// quantizeQ8KRow); nil means the generic one.
+	q8kquant func(q []int8, scale []float32, sum []int16, x []float32)
 
 	// Optional tile kernels for Matrix.MatMul (see tileMultiplier): several
 	// rows and vectors per call, so weights and activations loaded into
@@ -177,6 +180,10 @@ func use(k *kernelSet) {
 	quantizeQ8Row = quantizeQ8RowGeneric
 	if k.q8quant != nil {
 		quantizeQ8Row = k.q8quant
+	}
+	quantizeQ8KRow = quantizeQ8KRowGeneric
+	if k.q8kquant != nil {
+		quantizeQ8KRow = k.q8kquant
 	}
 	dotQ4K, dotQ5K, dotQ6K = dotQ4KGeneric, dotQ5KGeneric, dotQ6KGeneric
 	if k.q4K != nil {

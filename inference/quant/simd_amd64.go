@@ -69,12 +69,13 @@ func prepBuffer(n int) (buf []byte, pooled *[]byte) {
 }
 
 var avx2Kernels = &kernelSet{
-	name:    "avx2",
-	softmax: softmaxAVX2,
-	swiglu:  swiGLUAVX2,
-	dotRows: dotRowsWithAVX2,
-	addRows: addRowsWithAVX2,
-	q8quant: quantizeQ8RowAVX2,
+	name:     "avx2",
+	softmax:  softmaxAVX2,
+	swiglu:   swiGLUAVX2,
+	dotRows:  dotRowsWithAVX2,
+	addRows:  addRowsWithAVX2,
+	q8quant:  quantizeQ8RowAVX2,
+	q8kquant: quantizeQ8KRowAVX2,
 	axpy: func(dst []float32, a float32, x []float32) {
 		x = x[:len(dst)]
 		m := len(dst) &^ 7

@@ -72,6 +72,22 @@ func addRowsWithAVX2(dst, a []float32, lda, n int, r Rows) {
 //go:noescape
 func quantizeQ8AVX2(x *float32, blocks int, q *int8, scale *float32, sum *int32)
 
+// quantizeQ8KAVX2 quantizes blocks blocks of 256 floats at x into q, scale
+// and sum, bit for bit as quantizeQ8KRowGeneric does.
+//
+//go:noescape
+func quantizeQ8KAVX2(x *float32, blocks int, q *int8, scale *float32, sum *int16)
+
+// quantizeQ8KRowAVX2 is quantizeQ8KRowGeneric through quantizeQ8KAVX2.
+func quantizeQ8KRowAVX2(q []int8, scale []float32, sum []int16, x []float32) {
+	nb := len(x) / qkBlock
+	if nb == 0 {
+		return
+	}
+	_, _, _ = q[nb*qkBlock-1], scale[nb-1], sum[nb*16-1]
+	quantizeQ8KAVX2(&x[0], nb, &q[0], &scale[0], &sum[0])
+}
+
 // quantizeQ8RowAVX2 is quantizeQ8RowGeneric with its whole blocks through
 // quantizeQ8AVX2.
 func quantizeQ8RowAVX2(q []int8, scale []float32, sum []int32, x []float32) {

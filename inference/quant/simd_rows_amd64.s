@@ -236,3 +236,136 @@ q8a_loop:
 
 q8a_done:
 	RET
+
+DATA q8kconsts<>+0(SB)/4, $-127.0
+DATA q8kconsts<>+4(SB)/4, $127 // int32
+GLOBL q8kconsts<>(SB), RODATA|NOPTR, $8
+
+// Q8KCODES converts 32 floats at off(SI) times Y9 to codes (rounded half
+// to even, at most 127) in q's 32 bytes at off/4(DI), and stores the two
+// sums of 16 as int16 at off/32(R9) (clobbers Y0-Y5).
+#define Q8KCODES(off) \
+	VMULPS       off(SI), Y9, Y0           \
+	VMULPS       (off+32)(SI), Y9, Y1      \
+	VMULPS       (off+64)(SI), Y9, Y2      \
+	VMULPS       (off+96)(SI), Y9, Y3      \
+	VCVTPS2DQ    Y0, Y0                    \
+	VCVTPS2DQ    Y1, Y1                    \
+	VCVTPS2DQ    Y2, Y2                    \
+	VCVTPS2DQ    Y3, Y3                    \
+	VPMINSD      Y14, Y0, Y0               \
+	VPMINSD      Y14, Y1, Y1               \
+	VPMINSD      Y14, Y2, Y2               \
+	VPMINSD      Y14, Y3, Y3               \
+	VPADDD       Y1, Y0, Y4                \
+	VPADDD       Y3, Y2, Y5                \
+	VPHADDD      Y5, Y4, Y4                \
+	VEXTRACTI128 $1, Y4, X5                \
+	VPADDD       X5, X4, X4                \
+	VPHADDD      X4, X4, X4                \
+	VPACKSSDW    X4, X4, X4                \
+	VMOVD        X4, (off/32)(R9)          \
+	VPACKSSDW    Y1, Y0, Y0                \
+	VPACKSSDW    Y3, Y2, Y2                \
+	VPACKSSWB    Y2, Y0, Y0                \
+	VPERMD       Y0, Y10, Y0               \
+	VMOVDQU      Y0, (off/4)(DI)
+
+// func quantizeQ8KAVX2(x *float32, blocks int, q *int8, scale *float32, sum *int16)
+//
+// Quantizes blocks blocks of 256 floats bit for bit as quantizeQ8KRow:
+// the first value of largest magnitude (vmax) maps to ∓127, q =
+// round-half-even(x·(−127/vmax)) (at most 127), scale = 1/(−127/vmax), 0
+// and zero codes for a block of zeros, and the sums of each 16 codes.
+TEXT ·quantizeQ8KAVX2(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         blocks+8(FP), CX
+	MOVQ         q+16(FP), DI
+	MOVQ         scale+24(FP), R8
+	MOVQ         sum+32(FP), R9
+	TESTQ        CX, CX
+	JZ           q8k_done
+	VBROADCASTSS q8consts<>+0(SB), Y15
+	VPBROADCASTD q8kconsts<>+4(SB), Y14
+	VMOVDQU      q8consts<>+16(SB), Y10
+
+q8k_block:
+	// amax over the 256 values.
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	XORQ   AX, AX
+
+q8k_max:
+	VANDPS (SI)(AX*1), Y15, Y0
+	VANDPS 32(SI)(AX*1), Y15, Y1
+	VMAXPS Y0, Y4, Y4
+	VMAXPS Y1, Y5, Y5
+	ADDQ   $64, AX
+	CMPQ   AX, $1024
+	JLT    q8k_max
+	VMAXPS       Y5, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS       X5, X4, X4
+	VPERMILPS    $0x4e, X4, X5
+	VMAXPS       X5, X4, X4
+	VPERMILPS    $0xb1, X4, X5
+	VMAXPS       X5, X4, X4
+	VXORPS       X5, X5, X5
+	VUCOMISS     X5, X4
+	JEQ          q8k_zero
+	VBROADCASTSS X4, Y8
+
+	// vmax: the first value whose magnitude is amax.
+	XORQ AX, AX
+
+q8k_find:
+	VANDPS    (SI)(AX*1), Y15, Y0
+	VCMPPS    $0, Y8, Y0, Y0
+	VMOVMSKPS Y0, DX
+	TESTL     DX, DX
+	JNZ       q8k_found
+	ADDQ      $32, AX
+	JMP       q8k_find
+
+q8k_found:
+	BSFL         DX, DX
+	LEAQ         (AX)(DX*4), AX
+	VMOVSS       q8kconsts<>+0(SB), X9
+	VDIVSS       (SI)(AX*1), X9, X9     // iscale = -127 / vmax
+	VMOVSS       q8consts<>+8(SB), X6
+	VDIVSS       X9, X6, X6             // 1 / iscale
+	VMOVSS       X6, (R8)
+	VBROADCASTSS X9, Y9
+	Q8KCODES(0)
+	Q8KCODES(128)
+	Q8KCODES(256)
+	Q8KCODES(384)
+	Q8KCODES(512)
+	Q8KCODES(640)
+	Q8KCODES(768)
+	Q8KCODES(896)
+	JMP q8k_next
+
+q8k_zero:
+	VMOVSS  X5, (R8)
+	VMOVDQU Y5, (DI)
+	VMOVDQU Y5, 32(DI)
+	VMOVDQU Y5, 64(DI)
+	VMOVDQU Y5, 96(DI)
+	VMOVDQU Y5, 128(DI)
+	VMOVDQU Y5, 160(DI)
+	VMOVDQU Y5, 192(DI)
+	VMOVDQU Y5, 224(DI)
+	VMOVDQU Y5, (R9)
+
+q8k_next:
+	ADDQ $1024, SI
+	ADDQ $256, DI
+	ADDQ $4, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ  q8k_block
+	VZEROUPPER
+
+q8k_done:
+	RET

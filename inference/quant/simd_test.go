@@ -335,6 +335,62 @@ func TestSIMDQuantizeQ8(t *testing.T) {
 	})
 }
 
+// TestSIMDQuantizeQ8K checks the SIMD quantizer of the K-quants'
+// activations against quantizeQ8KRowGeneric bit for bit: zero blocks,
+// subnormals, exact halves, and the largest magnitude twice with opposite
+// signs (the first one sets the sign of the scale).
+func TestSIMDQuantizeQ8K(t *testing.T) {
+	simdLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, nb := range []int{1, 2, 5, 16} {
+			x := simdVec(r, nb*qkBlock)
+			for i := range x {
+				switch r.IntN(8) {
+				case 0:
+					x[i] = 0
+				case 1:
+					x[i] = float32(r.IntN(255)-127) / 2
+				case 2:
+					x[i] *= 1e-40
+				}
+			}
+			if nb >= 2 {
+				clear(x[qkBlock : 2*qkBlock]) // an all-zero block
+			}
+			for b := 2; b < nb; b++ {
+				blk := x[b*qkBlock : (b+1)*qkBlock]
+				i, j := r.IntN(qkBlock), r.IntN(qkBlock-1)
+				if j >= i {
+					j++
+				}
+				blk[i], blk[j] = 100, -100 // the largest, a tie, in either order
+			}
+			q, s, m := make([]int8, nb*qkBlock), make([]float32, nb), make([]int16, nb*16)
+			wq, ws, wm := make([]int8, nb*qkBlock), make([]float32, nb), make([]int16, nb*16)
+			for i := range q {
+				q[i], m[i/16] = 99, 99 // must be overwritten
+			}
+			quantizeQ8KRow(q, s, m, x)
+			quantizeQ8KRowGeneric(wq, ws, wm, x)
+			for b := range nb {
+				if math.Float32bits(s[b]) != math.Float32bits(ws[b]) {
+					t.Fatalf("%d blocks: block %d scale %v, want %v", nb, b, s[b], ws[b])
+				}
+			}
+			for i := range m {
+				if m[i] != wm[i] {
+					t.Fatalf("%d blocks: sum %d = %d, want %d", nb, i, m[i], wm[i])
+				}
+			}
+			for i := range q {
+				if q[i] != wq[i] {
+					t.Fatalf("%d blocks: code %d = %d, want %d", nb, i, q[i], wq[i])
+				}
+			}
+		}
+	})
+}
+
 // TestSIMDSoftmaxSwiGLU checks each level's Softmax and SwiGLU against the
 // Go ones on rows with tails, values far apart and values past where e^x
 // over- or underflows.
