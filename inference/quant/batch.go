@@ -33,9 +33,10 @@ type Batch struct {
 	quadsMu    sync.Mutex
 	quadsReady bool
 	quads      []uint32
-	// kquads is the same for the AVX2 Q4_K tile (Batch.kQuads).
-	kQuadsReady bool
-	kquads      []uint32
+	// kquads and k6quads are the same for the AVX2 Q4_K and Q6_K tiles
+	// (Batch.kQuads, Batch.k6Quads).
+	kQuadsReady, k6QuadsReady bool
+	kquads, k6quads           []uint32
 }
 
 // NewBatch wraps n vectors of cols values held in x (len n×cols).
@@ -51,7 +52,7 @@ func (b *Batch) Reset(x []float32, n, cols int) {
 		panic("quant: batch length does not match n×cols")
 	}
 	b.N, b.Cols, b.F32, b.quantized, b.quantizedK = n, cols, x[:n*cols], false, false
-	b.quadsReady, b.kQuadsReady = false, false
+	b.quadsReady, b.kQuadsReady, b.k6QuadsReady = false, false, false
 }
 
 // Vector returns vector t.

@@ -39,7 +39,8 @@ type kernelSet struct {
 	// quadBatch lays out a batch for q8_0Tile and q4_0Tile (see
 	// batchPreparer); nil means they need none.
 	quadBatch func(x *Batch)
-	// kQuadBatch lays out a batch for q4KTile; nil means it needs none.
+	// kQuadBatch lays out a batch for q4KTile and q6KTile; nil means they
+	// need none.
 	kQuadBatch func(x *Batch)
 	f32Tile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	f16Tile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
@@ -273,7 +274,14 @@ func (c q5KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batc
 
 // mulTile multiplies a tile of Q6_K rows with every vector of x.
 func (c q6KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
-	mulTileWith(active.q6KTile, 4, c, dst, ld, tile, r0, n, x)
+	mulTileWith(active.q6KTile, 1, c, dst, ld, tile, r0, n, x)
+}
+
+// prepareBatch lays x out for the Q6_K tile kernel, where it needs that.
+func (q6KCodec) prepareBatch(x *Batch) {
+	if k := active.kQuadBatch; k != nil {
+		k(x)
+	}
 }
 
 // mulTile multiplies a tile of Int rows with every vector of x.

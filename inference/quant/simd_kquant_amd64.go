@@ -18,18 +18,14 @@ func dotQ5KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 //go:noescape
 func dotQ6KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 
-// q5KX4AVX2 and q6KX4AVX2 multiply one Q5_K (Q6_K) row of nsb
-// super-blocks by four vectors whose codes, scales and sums start at
-// acts[3v], acts[3v+1], acts[3v+2]: out[v] has the bits dotQ5KAVX2
-// (dotQ6KAVX2) gives. acc is their scratch.
+// q5KX4AVX2 multiplies one Q5_K row of nsb super-blocks by four vectors
+// whose codes, scales and sums start at acts[3v], acts[3v+1], acts[3v+2]:
+// out[v] has the bits dotQ5KAVX2 gives. acc is its scratch.
 //
 //go:noescape
 func q5KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 
-//go:noescape
-func q6KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
-
-// kX4Kernel is the signature of the K-quant four-vector kernels.
+// kX4Kernel is the signature of the one-row four-vector kernels.
 type kX4Kernel func(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 
 // kTileAVX2 returns Matrix.MatMul's kernel for a K-quant format: vectors
@@ -91,7 +87,7 @@ func addKQuantAVX2(k *kernelSet) {
 	k.q4KTile = q4KRows8.mulTile
 	k.kQuadBatch = prepareKQuads
 	k.q5KTile = kTileAVX2(q5KCodec{}, q5KBytes, q5KX4AVX2)
-	k.q6KTile = kTileAVX2(q6KCodec{}, q6KBytes, q6KX4AVX2)
+	k.q6KTile = q6KRows8.mulTile
 	k.q5K = kDotAVX2(q5KBytes, dotQ5KAVX2)
 	k.q6K = kDotAVX2(q6KBytes, dotQ6KAVX2)
 }

@@ -393,7 +393,9 @@ q5k_done:
 // func dotQ6KAVX2(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32
 //
 // The codes are stored +32: Σ sc·(code−32)·x = Σ sc·code·x − 32·Σ sc·Σx,
-// the second sum from the activations' sums per 16.
+// the second sum from the activations' sums per 16. Each super-block's sum
+// is exact; it is added to the result with one FMA (d·scale), super-block
+// by super-block, as the eight-row kernels add it in each row's lane.
 TEXT ·dotQ6KAVX2(SB), NOSPLIT, $0-44
 	MOVQ         row+0(FP), SI
 	MOVQ         q+8(FP), DI
@@ -422,7 +424,18 @@ q6k_loop:
 	VPSUBD       Y13, Y12, Y13
 	Q6HALF(0)
 	Q6HALF(1)
-	KFINISH(208)
+	// The super-block's exact sum, then one FMA with d·scale.
+	VEXTRACTI128 $1, Y13, X5
+	VPADDD       X5, X13, X13
+	VPSHUFD      $0x4e, X13, X5
+	VPADDD       X5, X13, X13
+	VPSHUFD      $0xb1, X13, X5
+	VPADDD       X5, X13, X13
+	VCVTDQ2PS    X13, X13
+	VPBROADCASTW 208(SI), X5
+	VCVTPH2PS    X5, X5
+	VMULSS       (R8), X5, X5
+	VFMADD231SS  X5, X13, X0
 	ADDQ         $210, SI
 	ADDQ         $4, R8
 	ADDQ         $32, R9
@@ -430,7 +443,6 @@ q6k_loop:
 	JNZ          q6k_loop
 
 q6k_done:
-	HSUMY0
 	VZEROUPPER
 	MOVSS  X0, ret+40(FP)
 	RET
@@ -446,15 +458,8 @@ q6k_done:
 	VPADDD     Y13, acc, acc                   \
 	VPADDD     Y4, acc, acc
 
-// KSUM1V stores vector v's dot product, from its accumulator, at 4·v(DX),
-// as dotQ6KAVX2 sums its own.
-#define KSUM1V(v) \
-	VMOVUPS (64*v)(R9), Y0 \
-	HSUMY0                 \
-	VMOVSS  X0, (4*v)(DX)
-
-// KSUMV is KSUM1V with the mins' accumulator added first, as dotQ4KAVX2
-// sums its own.
+// KSUMV stores vector v's dot product at 4·v(DX) from its accumulators
+// (the mins' added first), as dotQ5KAVX2 sums its own.
 #define KSUMV(v) \
 	VMOVUPS (64*v)(R9), Y0    \
 	VMOVUPS (64*v+32)(R9), Y1 \
@@ -551,8 +556,7 @@ q6k_done:
 	VPXOR Y2, Y2, Y2 \
 	VPXOR Y3, Y3, Y3
 
-// KX4SUMS stores the four vectors' products at out (DX) with sum, KSUMV or
-// KSUM1V.
+// KX4SUMS stores the four vectors' products at out (DX) with sum (KSUMV).
 #define KX4SUMS(sum) \
 	sum(0) \
 	sum(1) \
@@ -573,85 +577,6 @@ q6k_done:
 	DECQ CX         \
 	JNZ  label
 
-// Q6QUARTER4 is Q6QUARTER of half n for the four vectors of q6KX4AVX2: the
-// codes completed and the scales shuffled once (clobbers Y11, Y12).
-#define Q6QUARTER4(reg, k, n) \
-	VPSRLW      $(2*k), Y14, Y11                    \
-	VPAND       Y8, Y11, Y11                        \
-	VPSLLW      $4, Y11, Y11                        \
-	VPOR        Y11, reg, reg                       \
-	VPSHUFB     kshuf6<>+(32*k)(SB), Y7, Y11         \
-	Q6VEC(reg, 128*n+32*k, AX, Y0)                  \
-	Q6VEC(reg, 128*n+32*k, BX, Y1)                  \
-	Q6VEC(reg, 128*n+32*k, DX, Y2)                  \
-	Q6VEC(reg, 128*n+32*k, R13, Y3)
-
-// Q6VEC adds to acc the products of the codes in reg with the activations
-// at off past ptr, the vector's super-block (see KX4CODES; scales
-// shuffled in Y11).
-#define Q6VEC(reg, off, ptr, acc) \
-	VPMADDUBSW off(ptr), reg, Y12 \
-	VPMADDWD   Y11, Y12, Y12      \
-	VPADDD     Y12, acc, acc
-
-// Q6HALF4 is Q6HALF for the four vectors of q6KX4AVX2.
-#define Q6HALF4(n) \
-	VPBROADCASTQ (192+8*n)(SI), X7   \
-	VPMOVSXBW    X7, Y7              \
-	VMOVDQU      (128+32*n)(SI), Y14 \
-	VMOVDQU      (64*n)(SI), Y9      \
-	VMOVDQU      (64*n+32)(SI), Y10  \
-	VPSRLW       $4, Y9, Y4          \
-	VPSRLW       $4, Y10, Y5         \
-	VPAND        Y15, Y9, Y9         \
-	VPAND        Y15, Y10, Y10       \
-	VPAND        Y15, Y4, Y4         \
-	VPAND        Y15, Y5, Y5         \
-	Q6QUARTER4(Y9, 0, n)             \
-	Q6QUARTER4(Y10, 1, n)            \
-	Q6QUARTER4(Y4, 2, n)             \
-	Q6QUARTER4(Y5, 3, n)
-
-// Q6INIT sets acc to −32·Σ sc·Σx of vector v (the scales as words in Y6).
-#define Q6INIT(v, acc) \
-	MOVQ     (24*v+16)(DI), BX \
-	VPMADDWD (BX)(R11*1), Y6, acc \
-	VPSLLD   $5, acc, acc      \
-	VPXOR    Y13, Y13, Y13     \
-	VPSUBD   acc, Y13, acc
-
-// func q6KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
-//
-// q4KX4AVX2 for Q6_K: out[v] has the bits dotQ6KAVX2 gives for vector v.
-TEXT ·q6KX4AVX2(SB), NOSPLIT, $0-40
-	KX4ARGS
-	BYTES8(0x03030303)
-	TESTQ CX, CX
-	JZ    q6kx_sum
-
-q6kx_loop:
-	PREFETCHT0 PFDIST(SI)
-	PREFETCHT0 (PFDIST+64)(SI)
-	PREFETCHT0 (PFDIST+128)(SI)
-	PREFETCHT0 (PFDIST+192)(SI)
-	KX4OFFSETS
-	VPMOVSXBW  192(SI), Y6
-	Q6INIT(0, Y0)
-	Q6INIT(1, Y1)
-	Q6INIT(2, Y2)
-	Q6INIT(3, Y3)
-	KX4CODES
-	Q6HALF4(0)
-	Q6HALF4(1)
-	KX4FINISHD(208, Y5, Y6)
-	KX4NEXT(210, q6kx_loop)
-
-q6kx_sum:
-	MOVQ out+32(FP), DX
-	KX4SUMS(KSUM1V)
-	VZEROUPPER
-	RET
-
 // Q5CHUNK4 is Q5CHUNK for the four vectors of q5KX4AVX2.
 #define Q5CHUNK4(off, j) \
 	VMOVDQU off(SI), Y9                             \
@@ -669,7 +594,11 @@ q6kx_sum:
 
 // func q5KX4AVX2(row *byte, acts *[12]uintptr, nsb int, acc *[64]float32, out *[4]float32)
 //
-// q4KX4AVX2 for Q5_K: out[v] has the bits dotQ5KAVX2 gives for vector v.
+// One Q5_K row of nsb super-blocks times four activation vectors, whose
+// codes, scales and sums are at acts[3v], acts[3v+1] and acts[3v+2]: the
+// row's codes are unpacked and its scales decoded once for the four.
+// out[v] has the bits dotQ5KAVX2 gives for vector v; acc holds each
+// vector's float accumulators meanwhile.
 TEXT ·q5KX4AVX2(SB), NOSPLIT, $0-40
 	KX4ARGS
 	BYTES8(0x01010101)

@@ -19,6 +19,28 @@ func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
 //go:noescape
 func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
 
+// q6KInterleave8AVX2 lays out nsb super-blocks of eight Q6_K rows rb bytes
+// apart (rb may be 0) for q6KI8X4AVX2, q6KRows8Bytes a super-block.
+//
+//go:noescape
+func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+
+// q6KI8X4AVX2 multiplies eight laid-out Q6_K rows by four vectors whose
+// codes start at codes[v], with their scales and sums per 16 laid out by
+// Batch.k6Quads: out[8v+i] = row i · x_v, with the bits dotQ6KAVX2 gives.
+//
+//go:noescape
+func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+
+// q6KRows8Bytes is the size of a super-block of eight Q6_K rows laid out
+// by q6KInterleave8AVX2: their d as float32, the scales as int32 and as
+// int16 pairs, then the codes 0–63 in chunks.
+const q6KRows8Bytes = 8*4 + 16*32 + 8*32 + 16*128
+
+// k6QuadWords is the size of Batch.k6Quads per group of four vectors and
+// super-block.
+const k6QuadWords = 4 + 4*8
+
 // q4KRows8Bytes is the size of a super-block of eight Q4_K rows laid out by
 // q4KInterleave8AVX2: their d and dmin as float32, the scales and mins as
 // int16 pairs, then the codes 0–15 in chunks.
@@ -29,11 +51,32 @@ const q4KRows8Bytes = 8*4*2 + 8*32 + 4*32 + 8*256
 const kQuadWords = 4 + 4*4
 
 var q4KRows8 = &rows8Kernels{
-	blockBytes: q4KBytes,
-	ilBytes:    q4KRows8Bytes,
-	interleave: q4KInterleave8AVX2,
-	x4:         q4KI8X4AVX2,
-	one: func(rows *byte, rb int, x *Batch, t, nsb int, out *[8]float32) {
+	blockBytes:    q4KBytes,
+	ilBytes:       q4KRows8Bytes,
+	interleave:    q4KInterleave8AVX2,
+	x4:            q4KI8X4AVX2,
+	one:           kRows8One(dotQ4KAVX2),
+	acts:          func(x *Batch) ([]int8, []uint32) { return x.qk, x.kQuads() },
+	codesPerBlock: qkBlock,
+	quadWords:     kQuadWords,
+}
+
+var q6KRows8 = &rows8Kernels{
+	blockBytes:    q6KBytes,
+	ilBytes:       q6KRows8Bytes,
+	interleave:    q6KInterleave8AVX2,
+	x4:            q6KI8X4AVX2,
+	one:           kRows8One(dotQ6KAVX2),
+	acts:          func(x *Batch) ([]int8, []uint32) { return x.qk, x.k6Quads() },
+	codesPerBlock: qkBlock,
+	quadWords:     k6QuadWords,
+}
+
+// kRows8One returns the eight-row kernels' one-vector step for a K-quant
+// dot kernel: eight rows rb bytes apart a row at a time (rb = 0: the row
+// once, in every lane).
+func kRows8One(dot func(row *byte, q *int8, scale *float32, sum *int16, nsb int) float32) func(rows *byte, rb int, x *Batch, t, nsb int, out *[8]float32) {
+	return func(rows *byte, rb int, x *Batch, t, nsb int, out *[8]float32) {
 		q, scale, sum := x.qkVector(t)
 		_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
 		for i := range out {
@@ -41,20 +84,17 @@ var q4KRows8 = &rows8Kernels{
 				out[i] = out[0]
 				continue
 			}
-			out[i] = dotQ4KAVX2((*byte)(unsafe.Add(unsafe.Pointer(rows), i*rb)), &q[0], &scale[0], &sum[0], nsb)
+			out[i] = dot((*byte)(unsafe.Add(unsafe.Pointer(rows), i*rb)), &q[0], &scale[0], &sum[0], nsb)
 		}
-	},
-	acts: func(x *Batch) ([]int8, []uint32) {
-		return x.qk, x.kQuads()
-	},
-	codesPerBlock: qkBlock,
-	quadWords:     kQuadWords,
+	}
 }
 
-// prepareKQuads builds x's kQuads before the threads share out the rows.
+// prepareKQuads builds x's kQuads and k6Quads before the threads share out
+// the rows.
 func prepareKQuads(x *Batch) {
 	if x.N >= 4 {
 		x.kQuads()
+		x.k6Quads()
 	}
 }
 
@@ -86,4 +126,33 @@ func (b *Batch) kQuads() []uint32 {
 	}
 	b.kQuadsReady = true
 	return b.kquads
+}
+
+// k6Quads returns what q6KI8X4AVX2 reads of each whole group of four
+// vectors: per group and super-block, the four vectors' scales (float32
+// bits), then each vector's sums per 16 in pairs (as two int16). Built
+// once, on first use; the K-quant codes must be current.
+func (b *Batch) k6Quads() []uint32 {
+	b.quadsMu.Lock()
+	defer b.quadsMu.Unlock()
+	if b.k6QuadsReady {
+		return b.k6quads
+	}
+	nsb := b.Cols / qkBlock
+	b.k6quads = grow(b.k6quads, b.N/4*nsb*k6QuadWords)
+	for g := range b.N / 4 {
+		for s := range nsb {
+			d := b.k6quads[(g*nsb+s)*k6QuadWords:][:k6QuadWords]
+			for v := range 4 {
+				_, scale, sum := b.qkVector(4*g + v)
+				bs := sum[16*s : 16*s+16]
+				d[v] = math.Float32bits(scale[s])
+				for k := range 8 {
+					d[4+8*v+k] = uint32(uint16(bs[2*k])) | uint32(uint16(bs[2*k+1]))<<16
+				}
+			}
+		}
+	}
+	b.k6QuadsReady = true
+	return b.k6quads
 }

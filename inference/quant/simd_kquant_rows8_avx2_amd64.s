@@ -271,3 +271,304 @@ k8x4_done:
 	VMOVUPS Y3, 96(DX)
 	VZEROUPPER
 	RET
+
+// Q6_K, eight rows at a time, as Q4_K above. q6KInterleave8AVX2 lays a
+// super-block of eight rows out in 2848 bytes:
+//
+//	0     d of each row (float32)
+//	32    sub-block K's scale of each row, sign-extended to int32 (32
+//	      bytes per K, K = 0..15)
+//	544   scales 2k and 2k+1 of each row as two int16 (32 bytes per k)
+//	800   sub-block K's codes 0–63 in four chunks of 32 bytes, chunk c
+//	      holding codes 4c..4c+3 of each row (128 bytes per K)
+//
+// Two chunks' VPMADDUBSW sums add exactly in int16 (2·2·63·127 = 32004 <
+// 32768) before a VPMADDWD with the scales. The stored codes are the
+// values +32: Σ sc·(code−32)·x = Σ sc·code·x − 32·Σ sc·Σx, the second
+// from the activations' sums per 16 with one VPMADDWD per two sub-blocks.
+// The super-block's exact sum is added to the row's lane with one FMA
+// (d·scale), as dotQ6KAVX2 adds it.
+
+// Byte shuffles of the lay-out, the same in both lanes: ksx6 + 32b puts
+// byte b of each dword in its top byte; kpx6 + 32h puts bytes 2h and 2h+1
+// of each dword in the top bytes of its two words.
+DATA ksx6<>+0(SB)/8, $0x0480808000808080
+DATA ksx6<>+8(SB)/8, $0x0c80808008808080
+DATA ksx6<>+16(SB)/8, $0x0480808000808080
+DATA ksx6<>+24(SB)/8, $0x0c80808008808080
+DATA ksx6<>+32(SB)/8, $0x0580808001808080
+DATA ksx6<>+40(SB)/8, $0x0d80808009808080
+DATA ksx6<>+48(SB)/8, $0x0580808001808080
+DATA ksx6<>+56(SB)/8, $0x0d80808009808080
+DATA ksx6<>+64(SB)/8, $0x0680808002808080
+DATA ksx6<>+72(SB)/8, $0x0e8080800a808080
+DATA ksx6<>+80(SB)/8, $0x0680808002808080
+DATA ksx6<>+88(SB)/8, $0x0e8080800a808080
+DATA ksx6<>+96(SB)/8, $0x0780808003808080
+DATA ksx6<>+104(SB)/8, $0x0f8080800b808080
+DATA ksx6<>+112(SB)/8, $0x0780808003808080
+DATA ksx6<>+120(SB)/8, $0x0f8080800b808080
+GLOBL ksx6<>(SB), RODATA|NOPTR, $128
+
+DATA kpx6<>+0(SB)/8, $0x0580048001800080
+DATA kpx6<>+8(SB)/8, $0x0d800c8009800880
+DATA kpx6<>+16(SB)/8, $0x0580048001800080
+DATA kpx6<>+24(SB)/8, $0x0d800c8009800880
+DATA kpx6<>+32(SB)/8, $0x0780068003800280
+DATA kpx6<>+40(SB)/8, $0x0f800e800b800a80
+DATA kpx6<>+48(SB)/8, $0x0780068003800280
+DATA kpx6<>+56(SB)/8, $0x0f800e800b800a80
+GLOBL kpx6<>(SB), RODATA|NOPTR, $64
+
+// K6ROWSD gathers the eight rows' d (the float16 at 208) into y as
+// float32 (clobbers AX).
+#define K6ROWSD(x, y) \
+	MOVWLZX   208(SI), AX                   \
+	VMOVD     AX, x                         \
+	VPINSRW   $1, 208(SI)(BX*1), x, x       \
+	VPINSRW   $2, 208(SI)(BX*2), x, x       \
+	VPINSRW   $3, 208(SI)(R13*1), x, x      \
+	VPINSRW   $4, 208(R11), x, x            \
+	VPINSRW   $5, 208(R11)(BX*1), x, x      \
+	VPINSRW   $6, 208(R11)(BX*2), x, x      \
+	VPINSRW   $7, 208(R11)(R13*1), x, x     \
+	VCVTPH2PS x, y
+
+// K6SCALE stores byte b of each dword of src, sign-extended, as sub-block
+// K's scales.
+#define K6SCALE(b, src, K) \
+	VPSHUFB ksx6<>+(32*b)(SB), src, Y8 \
+	VPSRAD  $24, Y8, Y8                \
+	VMOVDQU Y8, (32+32*K)(DI)
+
+// K6PAIR stores bytes 2h, 2h+1 of each dword of src, sign-extended, as
+// scales pair k.
+#define K6PAIR(h, src, k) \
+	VPSHUFB kpx6<>+(32*h)(SB), src, Y8 \
+	VPSRAW  $8, Y8, Y8                 \
+	VMOVDQU Y8, (544+32*k)(DI)
+
+// K6HEADER lays out the eight rows' d and scales at DI (clobbers Y0-Y3,
+// Y8-Y12).
+#define K6HEADER \
+	K6ROWSD(X12, Y12)                                               \
+	VMOVUPS Y12, (DI)                                               \
+	Q8ROWS16(192, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	K6SCALE(0, Y0, 0)                                               \
+	K6SCALE(1, Y0, 1)                                               \
+	K6SCALE(2, Y0, 2)                                               \
+	K6SCALE(3, Y0, 3)                                               \
+	K6SCALE(0, Y1, 4)                                               \
+	K6SCALE(1, Y1, 5)                                               \
+	K6SCALE(2, Y1, 6)                                               \
+	K6SCALE(3, Y1, 7)                                               \
+	K6SCALE(0, Y2, 8)                                               \
+	K6SCALE(1, Y2, 9)                                               \
+	K6SCALE(2, Y2, 10)                                              \
+	K6SCALE(3, Y2, 11)                                              \
+	K6SCALE(0, Y3, 12)                                              \
+	K6SCALE(1, Y3, 13)                                              \
+	K6SCALE(2, Y3, 14)                                              \
+	K6SCALE(3, Y3, 15)                                              \
+	K6PAIR(0, Y0, 0)                                                \
+	K6PAIR(1, Y0, 1)                                                \
+	K6PAIR(0, Y1, 2)                                                \
+	K6PAIR(1, Y1, 3)                                                \
+	K6PAIR(0, Y2, 4)                                                \
+	K6PAIR(1, Y2, 5)                                                \
+	K6PAIR(0, Y3, 6)                                                \
+	K6PAIR(1, Y3, 7)
+
+// K6CODE stores chunk c of sub-block K: the nibble of ql (shifted right by
+// s) with bits s2, s2+1 of qh above it (Y15: the nibble mask, Y14: bytes
+// 0x03; clobbers Y8, Y9).
+#define K6CODE(ql, s, qh, s2, K, c) \
+	VPSRLW  $s, ql, Y8                  \
+	VPAND   Y15, Y8, Y8                 \
+	VPSRLW  $s2, qh, Y9                 \
+	VPAND   Y14, Y9, Y9                 \
+	VPSLLW  $4, Y9, Y9                  \
+	VPOR    Y9, Y8, Y8                  \
+	VMOVDQU Y8, (800+128*K+32*c)(DI)
+
+// K6QUARTERS lays out the chunks of half n's codes l = 16h..16h+15 of
+// quarters q and q+2 (sub-blocks 8n+2q+h and 8n+2q+4+h), their low bits
+// the nibbles of the ql bytes in Y4-Y7 and their high bits bits 2q, 2q+1
+// and 2q+4, 2q+5 of the qh bytes in Y0-Y3.
+#define K6QUARTERS(n, h, q) \
+	K6CODE(Y4, 0, Y0, (2*q), (8*n+2*q+h), 0)     \
+	K6CODE(Y5, 0, Y1, (2*q), (8*n+2*q+h), 1)     \
+	K6CODE(Y6, 0, Y2, (2*q), (8*n+2*q+h), 2)     \
+	K6CODE(Y7, 0, Y3, (2*q), (8*n+2*q+h), 3)     \
+	K6CODE(Y4, 4, Y0, (2*q+4), (8*n+2*q+4+h), 0) \
+	K6CODE(Y5, 4, Y1, (2*q+4), (8*n+2*q+4+h), 1) \
+	K6CODE(Y6, 4, Y2, (2*q+4), (8*n+2*q+4+h), 2) \
+	K6CODE(Y7, 4, Y3, (2*q+4), (8*n+2*q+4+h), 3)
+
+// K6CODES lays out codes l = 16h..16h+15 of the four quarters of half n.
+#define K6CODES(n, h) \
+	Q8ROWS16((128+32*n+16*h), X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	Q8ROWS16((64*n+16*h), X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)     \
+	K6QUARTERS(n, h, 0)                                                         \
+	Q8ROWS16((64*n+32+16*h), X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)  \
+	K6QUARTERS(n, h, 1)
+
+// func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+//
+// Lays out nsb super-blocks of eight Q6_K rows rb bytes apart (rb may be
+// 0) for q6KI8X4AVX2, 2848 bytes a super-block.
+TEXT ·q6KInterleave8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), SI
+	MOVQ rb+16(FP), BX
+	MOVQ nsb+24(FP), CX
+	Q8ROWPTRS
+	NIBBLEMASK(X15, Y15)
+	BYTESOF(0x03030303, X14, Y14)
+	TESTQ CX, CX
+	JZ    k6il_done
+
+k6il_loop:
+	PREFETCHT1 (R12)
+	PREFETCHT1 64(R12)
+	PREFETCHT1 128(R12)
+	PREFETCHT1 192(R12)
+	K6HEADER
+	K6CODES(0, 0)
+	K6CODES(0, 1)
+	K6CODES(1, 0)
+	K6CODES(1, 1)
+	Q8ROWSNEXT(210)
+	ADDQ $2848, DI
+	DECQ CX
+	JNZ  k6il_loop
+
+k6il_done:
+	VZEROUPPER
+	RET
+
+// K6VEC adds sub-block K's products of one vector (codes at x past its
+// pointer, R12 on) times the scales in Y12 to its sums i (chunks in
+// Y8-Y11; clobbers Y13-Y15).
+#define K6VEC(K, x, i) \
+	VPBROADCASTD (16*K)(x)(R12*1), Y13      \
+	VPMADDUBSW   Y13, Y8, Y13               \
+	VPBROADCASTD (16*K+4)(x)(R12*1), Y14    \
+	VPMADDUBSW   Y14, Y9, Y14               \
+	VPADDW       Y14, Y13, Y13              \
+	VPBROADCASTD (16*K+8)(x)(R12*1), Y14    \
+	VPMADDUBSW   Y14, Y10, Y14              \
+	VPBROADCASTD (16*K+12)(x)(R12*1), Y15   \
+	VPMADDUBSW   Y15, Y11, Y15              \
+	VPADDW       Y15, Y14, Y14              \
+	VPMADDWD     Y12, Y13, Y13              \
+	VPMADDWD     Y12, Y14, Y14              \
+	VPADDD       Y13, i, i                  \
+	VPADDD       Y14, i, i
+
+// K6SUB adds sub-block K's products of the four vectors times the rows'
+// scales (made int16 pairs) to their sums, Y4-Y7.
+#define K6SUB(K) \
+	VMOVDQU  (800+128*K)(SI), Y8     \
+	VMOVDQU  (800+128*K+32)(SI), Y9  \
+	VMOVDQU  (800+128*K+64)(SI), Y10 \
+	VMOVDQU  (800+128*K+96)(SI), Y11 \
+	VMOVDQU  (32+32*K)(SI), Y12      \
+	VPSLLD   $16, Y12, Y13           \
+	VPBLENDW $0xaa, Y13, Y12, Y12    \
+	K6VEC(K, AX, Y4)                 \
+	K6VEC(K, DX, Y5)                 \
+	K6VEC(K, R9, Y6)                 \
+	K6VEC(K, R13, Y7)
+
+// K6CORR subtracts 32·Σ_K sc_K·(Σx of sub-block K) of vector v (its sums
+// pairs at 16+32v(R10)) from its sums i (clobbers Y12, Y13).
+#define K6CORR(v, i) \
+	VPBROADCASTD (16+32*v)(R10), Y12 \
+	VPMADDWD     544(SI), Y12, Y12   \
+	K6CORRK(v, 1)                    \
+	K6CORRK(v, 2)                    \
+	K6CORRK(v, 3)                    \
+	K6CORRK(v, 4)                    \
+	K6CORRK(v, 5)                    \
+	K6CORRK(v, 6)                    \
+	K6CORRK(v, 7)                    \
+	VPSLLD       $5, Y12, Y12        \
+	VPSUBD       Y12, i, i
+
+// K6CORRK adds pair k of K6CORR to Y12 (clobbers Y13).
+#define K6CORRK(v, k) \
+	VPBROADCASTD (16+32*v+4*k)(R10), Y13 \
+	VPMADDWD     (544+32*k)(SI), Y13, Y13 \
+	VPADDD       Y13, Y12, Y12
+
+// K6ACC adds vector v's super-block sum i times the rows' d and the
+// vector's scale (at 4v(R10)) to acc (clobbers Y13).
+#define K6ACC(v, i, acc) \
+	VCVTDQ2PS    i, i            \
+	VBROADCASTSS (4*v)(R10), Y13 \
+	VMULPS       (SI), Y13, Y13  \
+	VFMADD231PS  Y13, i, acc
+
+// func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+//
+// Eight rows laid out by q6KInterleave8AVX2 times four vectors whose codes
+// start at codes[v] and whose scales and sums are laid out by
+// Batch.k6Quads: out[8v+i] = row i · x_v, as dotQ6KAVX2 computes it.
+TEXT ·q6KI8X4AVX2(SB), NOSPLIT, $0-40
+	MOVQ   il+0(FP), SI
+	MOVQ   codes+8(FP), DI
+	MOVQ   quads+16(FP), R10
+	MOVQ   nsb+24(FP), CX
+	MOVQ   (DI), AX
+	MOVQ   8(DI), DX
+	MOVQ   16(DI), R9
+	MOVQ   24(DI), R13
+	XORQ   R12, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     k6x4_done
+
+k6x4_loop:
+	ZERO4
+	K6SUB(0)
+	K6SUB(1)
+	K6SUB(2)
+	K6SUB(3)
+	K6SUB(4)
+	K6SUB(5)
+	K6SUB(6)
+	K6SUB(7)
+	K6SUB(8)
+	K6SUB(9)
+	K6SUB(10)
+	K6SUB(11)
+	K6SUB(12)
+	K6SUB(13)
+	K6SUB(14)
+	K6SUB(15)
+	K6CORR(0, Y4)
+	K6CORR(1, Y5)
+	K6CORR(2, Y6)
+	K6CORR(3, Y7)
+	K6ACC(0, Y4, Y0)
+	K6ACC(1, Y5, Y1)
+	K6ACC(2, Y6, Y2)
+	K6ACC(3, Y7, Y3)
+	ADDQ $2848, SI
+	ADDQ $256, R12
+	ADDQ $144, R10
+	DECQ CX
+	JNZ  k6x4_loop
+
+k6x4_done:
+	MOVQ    out+32(FP), DX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
