@@ -481,35 +481,6 @@ k6il_done:
 	K6VEC(K, R9, Y6)                 \
 	K6VEC(K, R13, Y7)
 
-// K6CORR subtracts 32·Σ_K sc_K·(Σx of sub-block K) of vector v (its sums
-// pairs at 16+32v(R10)) from its sums i (clobbers Y12, Y13).
-#define K6CORR(v, i) \
-	VPBROADCASTD (16+32*v)(R10), Y12 \
-	VPMADDWD     544(SI), Y12, Y12   \
-	K6CORRK(v, 1)                    \
-	K6CORRK(v, 2)                    \
-	K6CORRK(v, 3)                    \
-	K6CORRK(v, 4)                    \
-	K6CORRK(v, 5)                    \
-	K6CORRK(v, 6)                    \
-	K6CORRK(v, 7)                    \
-	VPSLLD       $5, Y12, Y12        \
-	VPSUBD       Y12, i, i
-
-// K6CORRK adds pair k of K6CORR to Y12 (clobbers Y13).
-#define K6CORRK(v, k) \
-	VPBROADCASTD (16+32*v+4*k)(R10), Y13 \
-	VPMADDWD     (544+32*k)(SI), Y13, Y13 \
-	VPADDD       Y13, Y12, Y12
-
-// K6ACC adds vector v's super-block sum i times the rows' d and the
-// vector's scale (at 4v(R10)) to acc (clobbers Y13).
-#define K6ACC(v, i, acc) \
-	VCVTDQ2PS    i, i            \
-	VBROADCASTSS (4*v)(R10), Y13 \
-	VMULPS       (SI), Y13, Y13  \
-	VFMADD231PS  Y13, i, acc
-
 // func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
 //
 // Eight rows laid out by q6KInterleave8AVX2 times four vectors whose codes

@@ -18,11 +18,14 @@ func q8_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks i
 //go:noescape
 func q4_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
-// q4KI8X4VNNI is q4KI8X4AVX2 with AVX-512 VNNI: the same arguments and
-// bits.
+// q4KI8X4VNNI and q6KI8X4VNNI are q4KI8X4AVX2 and q6KI8X4AVX2 with
+// AVX-512 VNNI: the same arguments and bits.
 //
 //go:noescape
 func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+
+//go:noescape
+func q6KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
 
 // addRows8VNNI installs the eight-row kernels that use VNNI in k, an
 // AVX-512 set built from the AVX2 one.
@@ -36,4 +39,7 @@ func addRows8VNNI(k *kernelSet) {
 	q4K := *q4KRows8
 	q4K.x4 = q4KI8X4VNNI
 	k.q4KTile = q4K.mulTile
+	q6K := *q6KRows8
+	q6K.x4 = q6KI8X4VNNI
+	k.q6KTile = q6K.mulTile
 }

@@ -307,3 +307,89 @@ q8v8r8_loop:
 q8v8r8_done:
 	R8X4OUT
 	RET
+
+// K6V8VEC adds sub-block K's products of one vector (codes at x past its
+// pointer, R12 on) times the rows' scales (int32 in Y12) to its sums i
+// (chunks in Y8-Y11; clobbers s).
+#define K6V8VEC(K, x, i, s) \
+	VPXORD        s, s, s                           \
+	VPDPBUSD.BCST (16*K)(x)(R12*1), Y8, s           \
+	VPDPBUSD.BCST (16*K+4)(x)(R12*1), Y9, s         \
+	VPDPBUSD.BCST (16*K+8)(x)(R12*1), Y10, s        \
+	VPDPBUSD.BCST (16*K+12)(x)(R12*1), Y11, s       \
+	VPMULLD       Y12, s, s                         \
+	VPADDD        s, i, i
+
+// K6V8SUB adds sub-block K's products of the four vectors times the rows'
+// scales to their sums, Y4-Y7 (clobbers Y8-Y16).
+#define K6V8SUB(K) \
+	VMOVDQU (800+128*K)(SI), Y8     \
+	VMOVDQU (800+128*K+32)(SI), Y9  \
+	VMOVDQU (800+128*K+64)(SI), Y10 \
+	VMOVDQU (800+128*K+96)(SI), Y11 \
+	VMOVDQU (32+32*K)(SI), Y12      \
+	K6V8VEC(K, AX, Y4, Y13)         \
+	K6V8VEC(K, DX, Y5, Y14)         \
+	K6V8VEC(K, R9, Y6, Y15)         \
+	K6V8VEC(K, R13, Y7, Y16)
+
+// func q6KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+//
+// q6KI8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q6KI8X4VNNI(SB), NOSPLIT, $0-40
+	MOVQ   il+0(FP), SI
+	MOVQ   codes+8(FP), DI
+	MOVQ   quads+16(FP), R10
+	MOVQ   nsb+24(FP), CX
+	MOVQ   (DI), AX
+	MOVQ   8(DI), DX
+	MOVQ   16(DI), R9
+	MOVQ   24(DI), R13
+	XORQ   R12, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     k6v8_done
+
+k6v8_loop:
+	ZERO4
+	K6V8SUB(0)
+	K6V8SUB(1)
+	K6V8SUB(2)
+	K6V8SUB(3)
+	K6V8SUB(4)
+	K6V8SUB(5)
+	K6V8SUB(6)
+	K6V8SUB(7)
+	K6V8SUB(8)
+	K6V8SUB(9)
+	K6V8SUB(10)
+	K6V8SUB(11)
+	K6V8SUB(12)
+	K6V8SUB(13)
+	K6V8SUB(14)
+	K6V8SUB(15)
+	K6CORR(0, Y4)
+	K6CORR(1, Y5)
+	K6CORR(2, Y6)
+	K6CORR(3, Y7)
+	K6ACC(0, Y4, Y0)
+	K6ACC(1, Y5, Y1)
+	K6ACC(2, Y6, Y2)
+	K6ACC(3, Y7, Y3)
+	ADDQ $2848, SI
+	ADDQ $256, R12
+	ADDQ $144, R10
+	DECQ CX
+	JNZ  k6v8_loop
+
+k6v8_done:
+	MOVQ    out+32(FP), DX
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VZEROUPPER
+	RET
