@@ -9,7 +9,7 @@ import (
 // apart (rb may be 0) for q4KI8X4AVX2, q4KRows8Bytes a super-block.
 //
 //go:noescape
-func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 
 // q4KI8X4AVX2 multiplies eight laid-out Q4_K rows by four vectors whose
 // codes start at codes[v], with their scales and sub-block sums laid out
@@ -17,20 +17,20 @@ func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
 // gives.
 //
 //go:noescape
-func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
 // q6KInterleave8AVX2 lays out nsb super-blocks of eight Q6_K rows rb bytes
 // apart (rb may be 0) for q6KI8X4AVX2, q6KRows8Bytes a super-block.
 //
 //go:noescape
-func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 
 // q6KI8X4AVX2 multiplies eight laid-out Q6_K rows by four vectors whose
 // codes start at codes[v], with their scales and sums per 16 laid out by
 // Batch.k6Quads: out[8v+i] = row i · x_v, with the bits dotQ6KAVX2 gives.
 //
 //go:noescape
-func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
 // q6KRows8Bytes is the size of a super-block of eight Q6_K rows laid out
 // by q6KInterleave8AVX2: their d as float32, the scales as int32 and as
@@ -103,29 +103,9 @@ func prepareKQuads(x *Batch) {
 // bits), then each vector's sums of its sub-blocks 2k and 2k+1 as two int16
 // (k = 0..3). Built once, on first use; the K-quant codes must be current.
 func (b *Batch) kQuads() []uint32 {
-	b.quadsMu.Lock()
-	defer b.quadsMu.Unlock()
-	if b.kQuadsReady {
-		return b.kquads
-	}
-	nsb := b.Cols / qkBlock
-	b.kquads = grow(b.kquads, b.N/4*nsb*kQuadWords)
-	for g := range b.N / 4 {
-		for s := range nsb {
-			d := b.kquads[(g*nsb+s)*kQuadWords:][:kQuadWords]
-			for v := range 4 {
-				_, scale, sum := b.qkVector(4*g + v)
-				bs := sum[16*s : 16*s+16]
-				d[v] = math.Float32bits(scale[s])
-				for k := range 4 {
-					lo, hi := uint16(bs[4*k]+bs[4*k+1]), uint16(bs[4*k+2]+bs[4*k+3])
-					d[4+4*v+k] = uint32(lo) | uint32(hi)<<16
-				}
-			}
-		}
-	}
-	b.kQuadsReady = true
-	return b.kquads
+	return b.quadsOfK(&b.kQuadsReady, &b.kquads, 4, func(bs []int16, k int) (lo, hi int16) {
+		return bs[4*k] + bs[4*k+1], bs[4*k+2] + bs[4*k+3]
+	})
 }
 
 // k6Quads returns what q6KI8X4AVX2 reads of each whole group of four
@@ -133,26 +113,35 @@ func (b *Batch) kQuads() []uint32 {
 // bits), then each vector's sums per 16 in pairs (as two int16). Built
 // once, on first use; the K-quant codes must be current.
 func (b *Batch) k6Quads() []uint32 {
+	return b.quadsOfK(&b.k6QuadsReady, &b.k6quads, 8, func(bs []int16, k int) (lo, hi int16) {
+		return bs[2*k], bs[2*k+1]
+	})
+}
+
+// quadsOfK builds (once: *ready) into *buf, per group of four vectors and
+// super-block, the four vectors' scales and then each vector's pairs of
+// sums, pair k of a super-block's sums per 16 (bs) given by pair.
+func (b *Batch) quadsOfK(ready *bool, buf *[]uint32, pairs int, pair func(bs []int16, k int) (lo, hi int16)) []uint32 {
 	b.quadsMu.Lock()
 	defer b.quadsMu.Unlock()
-	if b.k6QuadsReady {
-		return b.k6quads
+	if *ready {
+		return *buf
 	}
-	nsb := b.Cols / qkBlock
-	b.k6quads = grow(b.k6quads, b.N/4*nsb*k6QuadWords)
+	nsb, words := b.Cols/qkBlock, 4+4*pairs
+	q := grow(*buf, b.N/4*nsb*words)
 	for g := range b.N / 4 {
 		for s := range nsb {
-			d := b.k6quads[(g*nsb+s)*k6QuadWords:][:k6QuadWords]
+			d := q[(g*nsb+s)*words:][:words]
 			for v := range 4 {
 				_, scale, sum := b.qkVector(4*g + v)
-				bs := sum[16*s : 16*s+16]
 				d[v] = math.Float32bits(scale[s])
-				for k := range 8 {
-					d[4+8*v+k] = uint32(uint16(bs[2*k])) | uint32(uint16(bs[2*k+1]))<<16
+				for k := range pairs {
+					lo, hi := pair(sum[16*s:16*s+16], k)
+					d[4+pairs*v+k] = uint32(uint16(lo)) | uint32(uint16(hi))<<16
 				}
 			}
 		}
 	}
-	b.k6QuadsReady = true
-	return b.k6quads
+	*buf, *ready = q, true
+	return q
 }

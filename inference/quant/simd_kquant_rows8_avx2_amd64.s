@@ -123,17 +123,12 @@ GLOBL kdw8<>(SB), RODATA|NOPTR, $32
 	VMOVDQU Y6, (448+512*p+256+32*c+64)(DI)       \
 	VMOVDQU Y7, (448+512*p+256+32*c+96)(DI)
 
-// func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+// func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
 // Lays out nsb super-blocks of eight Q4_K rows rb bytes apart (rb may be
 // 0) for q4KI8X4AVX2, 2496 bytes a super-block.
 TEXT ·q4KInterleave8AVX2(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ rows+8(FP), SI
-	MOVQ rb+16(FP), BX
-	MOVQ nsb+24(FP), CX
-	Q8ROWPTRS
-	NIBBLEMASK(X15, Y15)
+	ILARGS
 	BYTESOF(0x3f3f3f3f, X12, Y12)
 	BYTESOF(0x03030303, X13, Y13)
 	TESTQ CX, CX
@@ -214,62 +209,21 @@ k8il_done:
 	VPADDD   Y10, Y6, Y6              \
 	VPADDD   Y11, Y7, Y7
 
-// func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+// func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
 // Eight rows laid out by q4KInterleave8AVX2 times four vectors whose codes
 // start at codes[v] and whose scales and sub-block sums are laid out by
 // Batch.kQuads: out[8v+i] = row i · x_v, as dotQ4KAVX2 computes it.
 TEXT ·q4KI8X4AVX2(SB), NOSPLIT, $0-40
-	MOVQ   il+0(FP), SI
-	MOVQ   codes+8(FP), DI
-	MOVQ   quads+16(FP), R10
-	MOVQ   nsb+24(FP), CX
-	MOVQ   (DI), AX
-	MOVQ   8(DI), DX
-	MOVQ   16(DI), R9
-	MOVQ   24(DI), R13
-	XORQ   R12, R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  CX, CX
+	I8X4ARGS
 	JZ     k8x4_done
 
 k8x4_loop:
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	K8SUB(0)
-	K8SUB(1)
-	K8SUB(2)
-	K8SUB(3)
-	K8SUB(4)
-	K8SUB(5)
-	K8SUB(6)
-	K8SUB(7)
-	K8MINS(0, Y8)
-	K8MINS(1, Y9)
-	K8MINS(2, Y10)
-	K8MINS(3, Y11)
-	K8ACC(0, Y4, Y8, Y0)
-	K8ACC(1, Y5, Y9, Y1)
-	K8ACC(2, Y6, Y10, Y2)
-	K8ACC(3, Y7, Y11, Y3)
-	ADDQ $2496, SI
-	ADDQ $256, R12
-	ADDQ $80, R10
-	DECQ CX
+	K8BLOCK(K8SUB)
 	JNZ  k8x4_loop
 
 k8x4_done:
-	MOVQ    out+32(FP), DX
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VZEROUPPER
+	I8X4OUT
 	RET
 
 // Q6_K, eight rows at a time, as Q4_K above. q6KInterleave8AVX2 lays a
@@ -413,17 +367,12 @@ GLOBL kpx6<>(SB), RODATA|NOPTR, $64
 	Q8ROWS16((64*n+32+16*h), X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)  \
 	K6QUARTERS(n, h, 1)
 
-// func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, nsb int)
+// func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
 // Lays out nsb super-blocks of eight Q6_K rows rb bytes apart (rb may be
 // 0) for q6KI8X4AVX2, 2848 bytes a super-block.
 TEXT ·q6KInterleave8AVX2(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ rows+8(FP), SI
-	MOVQ rb+16(FP), BX
-	MOVQ nsb+24(FP), CX
-	Q8ROWPTRS
-	NIBBLEMASK(X15, Y15)
+	ILARGS
 	BYTESOF(0x03030303, X14, Y14)
 	TESTQ CX, CX
 	JZ    k6il_done
@@ -481,65 +430,19 @@ k6il_done:
 	K6VEC(K, R9, Y6)                 \
 	K6VEC(K, R13, Y7)
 
-// func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+// func q6KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
 // Eight rows laid out by q6KInterleave8AVX2 times four vectors whose codes
 // start at codes[v] and whose scales and sums are laid out by
 // Batch.k6Quads: out[8v+i] = row i · x_v, as dotQ6KAVX2 computes it.
 TEXT ·q6KI8X4AVX2(SB), NOSPLIT, $0-40
-	MOVQ   il+0(FP), SI
-	MOVQ   codes+8(FP), DI
-	MOVQ   quads+16(FP), R10
-	MOVQ   nsb+24(FP), CX
-	MOVQ   (DI), AX
-	MOVQ   8(DI), DX
-	MOVQ   16(DI), R9
-	MOVQ   24(DI), R13
-	XORQ   R12, R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  CX, CX
+	I8X4ARGS
 	JZ     k6x4_done
 
 k6x4_loop:
-	ZERO4
-	K6SUB(0)
-	K6SUB(1)
-	K6SUB(2)
-	K6SUB(3)
-	K6SUB(4)
-	K6SUB(5)
-	K6SUB(6)
-	K6SUB(7)
-	K6SUB(8)
-	K6SUB(9)
-	K6SUB(10)
-	K6SUB(11)
-	K6SUB(12)
-	K6SUB(13)
-	K6SUB(14)
-	K6SUB(15)
-	K6CORR(0, Y4)
-	K6CORR(1, Y5)
-	K6CORR(2, Y6)
-	K6CORR(3, Y7)
-	K6ACC(0, Y4, Y0)
-	K6ACC(1, Y5, Y1)
-	K6ACC(2, Y6, Y2)
-	K6ACC(3, Y7, Y3)
-	ADDQ $2848, SI
-	ADDQ $256, R12
-	ADDQ $144, R10
-	DECQ CX
+	K6BLOCK(K6SUB)
 	JNZ  k6x4_loop
 
 k6x4_done:
-	MOVQ    out+32(FP), DX
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VZEROUPPER
+	I8X4OUT
 	RET

@@ -291,3 +291,76 @@
 	VBROADCASTSS (4*v)(R10), Y13 \
 	VMULPS       (SI), Y13, Y13  \
 	VFMADD231PS  Y13, i, acc
+
+// K8X4NEXT moves the K-quant four-vector kernels to the next super-block
+// (il bytes of the lay-out, quad bytes of the quads) and counts it.
+#define K8X4NEXT(il, quad) \
+	ADDQ $il, SI    \
+	ADDQ $256, R12  \
+	ADDQ $quad, R10 \
+	DECQ CX
+
+// K8BLOCK runs a Q4_K four-vector kernel's super-block: the eight
+// sub-blocks through sub into Y4-Y7, the mins, then each vector's sums into
+// Y0-Y3, and on to the next super-block.
+#define K8BLOCK(sub) \
+	ZERO4                \
+	sub(0)               \
+	sub(1)               \
+	sub(2)               \
+	sub(3)               \
+	sub(4)               \
+	sub(5)               \
+	sub(6)               \
+	sub(7)               \
+	K8MINS(0, Y8)        \
+	K8MINS(1, Y9)        \
+	K8MINS(2, Y10)       \
+	K8MINS(3, Y11)       \
+	K8ACC(0, Y4, Y8, Y0) \
+	K8ACC(1, Y5, Y9, Y1) \
+	K8ACC(2, Y6, Y10, Y2) \
+	K8ACC(3, Y7, Y11, Y3) \
+	K8X4NEXT(2496, 80)
+
+// K6BLOCK runs a Q6_K four-vector kernel's super-block: the sixteen
+// sub-blocks through sub into Y4-Y7, the −32·Σx terms, then each vector's
+// sum into Y0-Y3, and on to the next super-block.
+#define K6BLOCK(sub) \
+	ZERO4            \
+	sub(0)           \
+	sub(1)           \
+	sub(2)           \
+	sub(3)           \
+	sub(4)           \
+	sub(5)           \
+	sub(6)           \
+	sub(7)           \
+	sub(8)           \
+	sub(9)           \
+	sub(10)          \
+	sub(11)          \
+	sub(12)          \
+	sub(13)          \
+	sub(14)          \
+	sub(15)          \
+	K6CORR(0, Y4)    \
+	K6CORR(1, Y5)    \
+	K6CORR(2, Y6)    \
+	K6CORR(3, Y7)    \
+	K6ACC(0, Y4, Y0) \
+	K6ACC(1, Y5, Y1) \
+	K6ACC(2, Y6, Y2) \
+	K6ACC(3, Y7, Y3) \
+	K8X4NEXT(2848, 144)
+
+// ILARGS loads a lay-out kernel's arguments (dst DI, the rows SI with
+// stride BX, see Q8ROWPTRS, the blocks CX) and sets Y15 to the nibble
+// mask (clobbers AX).
+#define ILARGS \
+	MOVQ dst+0(FP), DI     \
+	MOVQ rows+8(FP), SI    \
+	MOVQ rb+16(FP), BX     \
+	MOVQ blocks+24(FP), CX \
+	Q8ROWPTRS              \
+	NIBBLEMASK(X15, Y15)

@@ -204,12 +204,7 @@ q8r8_done:
 // 288 bytes a block: the eight rows' d as float32, then chunks 0-7 (codes
 // 0–15).
 TEXT ·q4_0Interleave8AVX2(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ rows+8(FP), SI
-	MOVQ rb+16(FP), BX
-	MOVQ blocks+24(FP), CX
-	Q8ROWPTRS
-	NIBBLEMASK(X15, Y15)
+	ILARGS
 	TESTQ        CX, CX
 	JZ           q4il_done
 

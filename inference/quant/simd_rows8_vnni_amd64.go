@@ -22,10 +22,10 @@ func q4_0R8X4VNNI(rows *byte, rb int, codes *[4]uintptr, quads *uint32, blocks i
 // AVX-512 VNNI: the same arguments and bits.
 //
 //go:noescape
-func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
 //go:noescape
-func q6KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+func q6KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
 // addRows8VNNI installs the eight-row kernels that use VNNI in k, an
 // AVX-512 set built from the AVX2 one.

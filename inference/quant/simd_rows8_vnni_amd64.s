@@ -147,57 +147,19 @@ q4v8_done:
 	VPADDD    Y10, Y6, Y6                  \
 	VPADDD    Y11, Y7, Y7
 
-// func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+// func q4KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
 // q4KI8X4AVX2 with VPDPBUSD: the same arguments and bits.
 TEXT ·q4KI8X4VNNI(SB), NOSPLIT, $0-40
-	MOVQ   il+0(FP), SI
-	MOVQ   codes+8(FP), DI
-	MOVQ   quads+16(FP), R10
-	MOVQ   nsb+24(FP), CX
-	MOVQ   (DI), AX
-	MOVQ   8(DI), DX
-	MOVQ   16(DI), R9
-	MOVQ   24(DI), R13
-	XORQ   R12, R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  CX, CX
+	I8X4ARGS
 	JZ     k8v8_done
 
 k8v8_loop:
-	ZERO4
-	K8V8SUB(0)
-	K8V8SUB(1)
-	K8V8SUB(2)
-	K8V8SUB(3)
-	K8V8SUB(4)
-	K8V8SUB(5)
-	K8V8SUB(6)
-	K8V8SUB(7)
-	K8MINS(0, Y8)
-	K8MINS(1, Y9)
-	K8MINS(2, Y10)
-	K8MINS(3, Y11)
-	K8ACC(0, Y4, Y8, Y0)
-	K8ACC(1, Y5, Y9, Y1)
-	K8ACC(2, Y6, Y10, Y2)
-	K8ACC(3, Y7, Y11, Y3)
-	ADDQ $2496, SI
-	ADDQ $256, R12
-	ADDQ $80, R10
-	DECQ CX
+	K8BLOCK(K8V8SUB)
 	JNZ  k8v8_loop
 
 k8v8_done:
-	MOVQ    out+32(FP), DX
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VZEROUPPER
+	I8X4OUT
 	RET
 
 // Q4V8R8HALF adds the chunk of nibbles in y (shifted right by shift,
@@ -333,63 +295,17 @@ q8v8r8_done:
 	K6V8VEC(K, R9, Y6, Y15)         \
 	K6V8VEC(K, R13, Y7, Y16)
 
-// func q6KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, nsb int, out *[32]float32)
+// func q6KI8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
 // q6KI8X4AVX2 with VPDPBUSD: the same arguments and bits.
 TEXT ·q6KI8X4VNNI(SB), NOSPLIT, $0-40
-	MOVQ   il+0(FP), SI
-	MOVQ   codes+8(FP), DI
-	MOVQ   quads+16(FP), R10
-	MOVQ   nsb+24(FP), CX
-	MOVQ   (DI), AX
-	MOVQ   8(DI), DX
-	MOVQ   16(DI), R9
-	MOVQ   24(DI), R13
-	XORQ   R12, R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	TESTQ  CX, CX
+	I8X4ARGS
 	JZ     k6v8_done
 
 k6v8_loop:
-	ZERO4
-	K6V8SUB(0)
-	K6V8SUB(1)
-	K6V8SUB(2)
-	K6V8SUB(3)
-	K6V8SUB(4)
-	K6V8SUB(5)
-	K6V8SUB(6)
-	K6V8SUB(7)
-	K6V8SUB(8)
-	K6V8SUB(9)
-	K6V8SUB(10)
-	K6V8SUB(11)
-	K6V8SUB(12)
-	K6V8SUB(13)
-	K6V8SUB(14)
-	K6V8SUB(15)
-	K6CORR(0, Y4)
-	K6CORR(1, Y5)
-	K6CORR(2, Y6)
-	K6CORR(3, Y7)
-	K6ACC(0, Y4, Y0)
-	K6ACC(1, Y5, Y1)
-	K6ACC(2, Y6, Y2)
-	K6ACC(3, Y7, Y3)
-	ADDQ $2848, SI
-	ADDQ $256, R12
-	ADDQ $144, R10
-	DECQ CX
+	K6BLOCK(K6V8SUB)
 	JNZ  k6v8_loop
 
 k6v8_done:
-	MOVQ    out+32(FP), DX
-	VMOVUPS Y0, (DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VZEROUPPER
+	I8X4OUT
 	RET

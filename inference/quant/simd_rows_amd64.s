@@ -1,6 +1,26 @@
 #include "textflag.h"
 #include "simd_amd64.h"
 
+// QARGS loads a quantizer's arguments (x SI, blocks CX, q DI, scale R8,
+// sum R9) and tests CX.
+#define QARGS \
+	MOVQ  x+0(FP), SI      \
+	MOVQ  blocks+8(FP), CX \
+	MOVQ  q+16(FP), DI     \
+	MOVQ  scale+24(FP), R8 \
+	MOVQ  sum+32(FP), R9   \
+	TESTQ CX, CX
+
+// HMAXY4 leaves the largest of Y4's eight floats in every lane of X4
+// (clobbers X5).
+#define HMAXY4 \
+	VEXTRACTF128 $1, Y4, X5   \
+	VMAXPS       X5, X4, X4   \
+	VPERMILPS    $0x4e, X4, X5 \
+	VMAXPS       X5, X4, X4   \
+	VPERMILPS    $0xb1, X4, X5 \
+	VMAXPS       X5, X4, X4
+
 // func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 //
 // dst[i] += a[j]·rows[j·stride/4 + i] for j = 0, 1, … count−1 in turn, one
@@ -161,12 +181,7 @@ GLOBL q8consts<>(SB), RODATA|NOPTR, $48
 // nearest even, each code the low byte of its int32 (as Go's int8(r)),
 // sum the int32s' sum.
 TEXT ·quantizeQ8AVX2(SB), NOSPLIT, $0-40
-	MOVQ         x+0(FP), SI
-	MOVQ         blocks+8(FP), CX
-	MOVQ         q+16(FP), DI
-	MOVQ         scale+24(FP), R8
-	MOVQ         sum+32(FP), R9
-	TESTQ        CX, CX
+	QARGS
 	JZ           q8a_done
 	VBROADCASTSS q8consts<>+0(SB), Y15
 	VMOVSS       q8consts<>+4(SB), X14
@@ -187,12 +202,7 @@ q8a_loop:
 	VMAXPS       Y5, Y4, Y4
 	VMAXPS       Y7, Y6, Y6
 	VMAXPS       Y6, Y4, Y4
-	VEXTRACTF128 $1, Y4, X5
-	VMAXPS       X5, X4, X4
-	VPERMILPS    $0x4e, X4, X5
-	VMAXPS       X5, X4, X4
-	VPERMILPS    $0xb1, X4, X5
-	VMAXPS       X5, X4, X4
+	HMAXY4
 	VDIVSS       X14, X4, X8    // scale = amax / 127
 	VDIVSS       X8, X13, X9    // 1 / scale
 	VCMPSS       $4, X12, X8, X6 // scale != 0
@@ -278,12 +288,7 @@ GLOBL q8kconsts<>(SB), RODATA|NOPTR, $8
 // round-half-even(x·(−127/vmax)) (at most 127), scale = 1/(−127/vmax), 0
 // and zero codes for a block of zeros, and the sums of each 16 codes.
 TEXT ·quantizeQ8KAVX2(SB), NOSPLIT, $0-40
-	MOVQ         x+0(FP), SI
-	MOVQ         blocks+8(FP), CX
-	MOVQ         q+16(FP), DI
-	MOVQ         scale+24(FP), R8
-	MOVQ         sum+32(FP), R9
-	TESTQ        CX, CX
+	QARGS
 	JZ           q8k_done
 	VBROADCASTSS q8consts<>+0(SB), Y15
 	VPBROADCASTD q8kconsts<>+4(SB), Y14
@@ -304,12 +309,7 @@ q8k_max:
 	CMPQ   AX, $1024
 	JLT    q8k_max
 	VMAXPS       Y5, Y4, Y4
-	VEXTRACTF128 $1, Y4, X5
-	VMAXPS       X5, X4, X4
-	VPERMILPS    $0x4e, X4, X5
-	VMAXPS       X5, X4, X4
-	VPERMILPS    $0xb1, X4, X5
-	VMAXPS       X5, X4, X4
+	HMAXY4
 	VXORPS       X5, X5, X5
 	VUCOMISS     X5, X4
 	JEQ          q8k_zero
