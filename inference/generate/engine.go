@@ -128,8 +128,8 @@ func (q *sequence) end() {
 	}
 }
 
-// emit says the sequence's text is going out: it stays in the steps for
-// emitGrace, then, if it has not asked for its next token, goes away.
+// emit says the sequence's text is going out: it stays in the steps until
+// it has kept the others waiting for a step for emitGrace (graceOver).
 func (q *sequence) emit() {
 	e := q.engine
 	e.mu.Lock()
@@ -139,15 +139,26 @@ func (q *sequence) emit() {
 	}
 	q.emitting = true
 	if q.late == nil {
-		q.late = time.AfterFunc(emitGrace, func() {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			if q.emitting {
-				q.leave()
-			}
-		})
+		q.late = time.AfterFunc(emitGrace, q.graceOver)
 	} else {
 		q.late.Reset(emitGrace)
+	}
+}
+
+// graceOver runs emitGrace after emit: a sequence still emitting leaves the
+// steps if others wait for one; while a pass runs (on every core, so the
+// sequence may not have had one to ask on) or no one waits, it gets
+// another emitGrace.
+func (q *sequence) graceOver() {
+	e := q.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case !q.emitting:
+	case e.busy || len(e.asked) == 0:
+		q.late.Reset(emitGrace)
+	default:
+		q.leave()
 	}
 }
 

@@ -135,3 +135,31 @@ func TestEngineBlockedClient(t *testing.T) {
 		}
 	}
 }
+
+// TestGraceCountsOnlyWhileOthersWait checks when a sequence whose text is
+// going out leaves the steps: not while a pass runs (it may not have had a
+// core to ask on) nor while no one waits, but once others wait for a step.
+func TestGraceCountsOnlyWhileOthersWait(t *testing.T) {
+	e := NewEngine(nil)
+	q := &sequence{engine: e, member: true, emitting: true}
+	e.members = 2
+	q.late = time.AfterFunc(time.Hour, func() {})
+	defer q.late.Stop()
+
+	e.busy = true
+	e.asked = []*decode{{}}
+	q.graceOver()
+	if !q.member || e.members != 2 {
+		t.Fatal("left the steps while a pass was running")
+	}
+	e.busy, e.asked = false, nil
+	q.graceOver()
+	if !q.member {
+		t.Fatal("left the steps while no one waited for one")
+	}
+	e.asked = []*decode{{}}
+	q.graceOver()
+	if q.member || e.members != 1 {
+		t.Fatal("stayed in the steps while another sequence waited for one")
+	}
+}
