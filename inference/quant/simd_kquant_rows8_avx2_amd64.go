@@ -5,8 +5,8 @@ import (
 	"unsafe"
 )
 
-// q4KInterleave8AVX2 lays out nsb super-blocks of eight Q4_K rows rb bytes
-// apart (rb may be 0) for q4KI8X4AVX2, q4KRows8Bytes a super-block.
+// q4KInterleave8AVX2 lays out blocks super-blocks of eight Q4_K rows rb
+// bytes apart (rb may be 0) for q4KI8X4AVX2, q4KRows8Bytes a super-block.
 //
 //go:noescape
 func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
@@ -19,8 +19,8 @@ func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //go:noescape
 func q4KI8X4AVX2(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
-// q6KInterleave8AVX2 lays out nsb super-blocks of eight Q6_K rows rb bytes
-// apart (rb may be 0) for q6KI8X4AVX2, q6KRows8Bytes a super-block.
+// q6KInterleave8AVX2 lays out blocks super-blocks of eight Q6_K rows rb
+// bytes apart (rb may be 0) for q6KI8X4AVX2, q6KRows8Bytes a super-block.
 //
 //go:noescape
 func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
@@ -42,8 +42,8 @@ const q6KRows8Bytes = 8*4 + 16*32 + 8*32 + 16*128
 const k6QuadWords = 4 + 4*8
 
 // q4KRows8Bytes is the size of a super-block of eight Q4_K rows laid out by
-// q4KInterleave8AVX2: their d and dmin as float32, the scales and mins as
-// int16 pairs, then the codes 0–15 in chunks.
+// q4KInterleave8AVX2: their d and dmin as float32, the scales as int32, the
+// mins as int16 pairs, then the codes 0–15 in chunks.
 const q4KRows8Bytes = 8*4*2 + 8*32 + 4*32 + 8*256
 
 // kQuadWords is the size of Batch.kQuads per group of four vectors and

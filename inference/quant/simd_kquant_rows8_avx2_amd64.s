@@ -125,7 +125,7 @@ GLOBL kdw8<>(SB), RODATA|NOPTR, $32
 
 // func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
-// Lays out nsb super-blocks of eight Q4_K rows rb bytes apart (rb may be
+// Lays out blocks super-blocks of eight Q4_K rows rb bytes apart (rb may be
 // 0) for q4KI8X4AVX2, 2496 bytes a super-block.
 TEXT ·q4KInterleave8AVX2(SB), NOSPLIT, $0-32
 	ILARGS
@@ -369,7 +369,7 @@ GLOBL kpx6<>(SB), RODATA|NOPTR, $64
 
 // func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
-// Lays out nsb super-blocks of eight Q6_K rows rb bytes apart (rb may be
+// Lays out blocks super-blocks of eight Q6_K rows rb bytes apart (rb may be
 // 0) for q6KI8X4AVX2, 2848 bytes a super-block.
 TEXT ·q6KInterleave8AVX2(SB), NOSPLIT, $0-32
 	ILARGS
