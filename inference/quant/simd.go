@@ -39,14 +39,14 @@ type kernelSet struct {
 	// quadBatch lays out a batch for q8_0Tile and q4_0Tile (see
 	// batchPreparer); nil means they need none.
 	quadBatch func(x *Batch)
-	// kQuadBatch lays out a batch for q4KTile and q6KTile; nil means they
-	// need none.
-	kQuadBatch func(x *Batch)
-	f32Tile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	f16Tile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q4KTile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q5KTile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	q6KTile    func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	// kQuadBatch and k6QuadBatch lay out a batch for q4KTile and q6KTile;
+	// nil means they need none.
+	kQuadBatch, k6QuadBatch func(x *Batch)
+	f32Tile                 func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	f16Tile                 func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q4KTile                 func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q5KTile                 func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
+	q6KTile                 func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 
 	// softmax and swiglu are Softmax and SwiGLU (vector.go) on this
 	// level, within a few ulps of SoftmaxGo and SwiGLUGo; nil means those.
@@ -279,7 +279,7 @@ func (c q6KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batc
 
 // prepareBatch lays x out for the Q6_K tile kernel, where it needs that.
 func (q6KCodec) prepareBatch(x *Batch) {
-	if k := active.kQuadBatch; k != nil {
+	if k := active.k6QuadBatch; k != nil {
 		k(x)
 	}
 }

@@ -89,11 +89,16 @@ func kRows8One(dot func(row *byte, q *int8, scale *float32, sum *int16, nsb int)
 	}
 }
 
-// prepareKQuads builds x's kQuads and k6Quads before the threads share out
-// the rows.
+// prepareKQuads and prepareK6Quads build x's kQuads (k6Quads) before the
+// threads share out the rows.
 func prepareKQuads(x *Batch) {
 	if x.N >= 4 {
 		x.kQuads()
+	}
+}
+
+func prepareK6Quads(x *Batch) {
+	if x.N >= 4 {
 		x.k6Quads()
 	}
 }

@@ -34,6 +34,14 @@
 	VPADDD odd, sum, sum \
 	ROWSACC((SI), (4*v)(R10), Y11, sum, acc)
 
+// ACC4X adds the four vectors' two sets of sums (Y4-Y7 and Y16-Y19)
+// through acc into Y0-Y3.
+#define ACC4X(acc) \
+	acc(0, Y4, Y16, Y0) \
+	acc(1, Y5, Y17, Y1) \
+	acc(2, Y6, Y18, Y2) \
+	acc(3, Y7, Y19, Y3)
+
 // ZERO4X clears the second set of sums, Y16-Y19.
 #define ZERO4X \
 	VPXORD Y16, Y16, Y16 \
@@ -55,10 +63,7 @@
 	chunk(5, Y16, Y17, Y18, Y19)     \
 	chunk(6, Y4, Y5, Y6, Y7)         \
 	chunk(7, Y16, Y17, Y18, Y19)     \
-	acc(0, Y4, Y16, Y0)              \
-	acc(1, Y5, Y17, Y1)              \
-	acc(2, Y6, Y18, Y2)              \
-	acc(3, Y7, Y19, Y3)              \
+	ACC4X(acc)                       \
 	I8X4NEXT
 
 // func q8_0I8X4VNNI(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
@@ -205,10 +210,7 @@ q4v8r8_loop:
 	Q4V8R8HALF(Y10, 4, 24, Y4, Y5, Y6, Y7)
 	Q4V8R8HALF(Y11, 4, 28, Y16, Y17, Y18, Y19)
 	Q8ROWSD(X12, Y12)
-	Q4V8R8ACC(0, Y4, Y16, Y0)
-	Q4V8R8ACC(1, Y5, Y17, Y1)
-	Q4V8R8ACC(2, Y6, Y18, Y2)
-	Q4V8R8ACC(3, Y7, Y19, Y3)
+	ACC4X(Q4V8R8ACC)
 	R8X4NEXT(18)
 	JNZ  q4v8r8_loop
 
@@ -259,10 +261,7 @@ q8v8r8_loop:
 	Q8V8R8HALF(2, 0)
 	Q8V8R8HALF(18, 16)
 	Q8ROWSD(X12, Y12)
-	Q8V8R8ACC(0, Y4, Y16, Y0)
-	Q8V8R8ACC(1, Y5, Y17, Y1)
-	Q8V8R8ACC(2, Y6, Y18, Y2)
-	Q8V8R8ACC(3, Y7, Y19, Y3)
+	ACC4X(Q8V8R8ACC)
 	R8X4NEXT(34)
 	JNZ  q8v8r8_loop
 
