@@ -430,7 +430,9 @@ func send(t *testing.T, conn *websocket.Conn, v any) {
 // (the client's messages race the generation, and how many tokens the
 // small model makes meanwhile depends on the machine), so the paused one
 // asks for far more tokens than that and must fall silent well before its
-// end, with no complete message.
+// end, with no complete message. The second generation is paused for
+// 600 ms and resumed: a token held by the pause and a metrics message show
+// it, and the text is the same.
 func TestWebSocketPauseResume(t *testing.T) {
 	f := newFixture(t, Options{})
 	conn := f.dial(t)
@@ -451,12 +453,12 @@ func TestWebSocketPauseResume(t *testing.T) {
 	// ends the generation) and dial again.
 	conn.Close()
 	conn = f.dial(t)
-	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": 40, "temperature": 0})
+	send(t, conn, map[string]any{"prompt": prompt, "model": "stories", "max_tokens": long, "temperature": 0})
 	send(t, conn, map[string]string{"type": "pause"})
 	time.Sleep(600 * time.Millisecond)
 	send(t, conn, map[string]string{"type": "resume"})
 	var text strings.Builder
-	var sawMetrics bool
+	var sawMetrics, held bool
 	for {
 		m, err := read(t, conn, 10*time.Second)
 		if err != nil {
@@ -468,6 +470,7 @@ func TestWebSocketPauseResume(t *testing.T) {
 				t.Fatalf("token without timing: %+v", m)
 			}
 			text.WriteString(m.Token)
+			held = held || m.Timing.StreamLatencyMS >= 500
 			continue
 		case "metrics":
 			sawMetrics = m.MemoryMB > 0 && m.TokensPerSecond > 0
@@ -476,10 +479,13 @@ func TestWebSocketPauseResume(t *testing.T) {
 		default:
 			t.Fatalf("unexpected %+v", m)
 		}
-		if m.FinishReason != "length" || m.TokensGenerated != 40 {
+		if m.FinishReason != "length" || m.TokensGenerated != long {
 			t.Fatalf("complete %+v", m)
 		}
 		break
+	}
+	if !held {
+		t.Fatal("no token was held by a pause of 600 ms")
 	}
 	if !strings.HasPrefix(story, text.String()) && !strings.HasPrefix(text.String(), story) {
 		t.Fatalf("streamed %q", text.String())
