@@ -82,7 +82,7 @@ func eachTagged(c Config, v reflect.Value, prefix string, fields []field, fn fun
 
 // setField stores t in field (a *[]float32 or a **quant.Matrix) once it has
 // the shape spec gives, converting a matrix to the format opts.Precision
-// asks for.
+// asks for and packing it for the kernels (quant.Pack).
 func setField(field any, spec TensorSpec, t Tensor, opts Options) (err error) {
 	if err := checkShape(spec, t); err != nil {
 		return err
@@ -92,9 +92,16 @@ func setField(field any, spec TensorSpec, t Tensor, opts Options) (err error) {
 		*field, err = vector(t)
 	case **quant.Matrix:
 		*field, err = matrix(t, opts)
+		if err == nil && spec.Name != embedName {
+			// The embedding's rows are read one token at a time.
+			*field = quant.Pack(*field)
+		}
 	}
 	return err
 }
+
+// embedName is the token embedding's tensor name.
+const embedName = "token_embd.weight"
 
 // checkShape checks that t has the shape the hyperparameters give it.
 func checkShape(spec TensorSpec, t Tensor) error {

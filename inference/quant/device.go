@@ -18,11 +18,14 @@ type Device interface {
 }
 
 // Place has d compute m's products from now on (nil: the CPU kernels). A
-// matrix must not be placed while a product with it runs, nor a held one
-// at all (it panics).
+// matrix must not be placed while a product with it runs, nor a held or
+// packed one at all (it panics).
 func (m *Matrix) Place(d Device) {
 	if m.held {
 		panic("quant: a held matrix stays on its device")
+	}
+	if m.packed > 0 && d != nil {
+		panic("quant: a packed matrix's rows are not as stored: devices take the matrix before Pack")
 	}
 	m.device = d
 }

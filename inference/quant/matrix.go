@@ -16,6 +16,7 @@ type Matrix struct {
 	codec  codec
 	device Device // computes the products when set
 	held   bool   // the rows are on device, for good
+	packed int    // the rows before this one are packed (see Pack)
 }
 
 // NewMatrix wraps stored rows; it checks that data holds exactly rows×cols
@@ -114,7 +115,7 @@ func (m *Matrix) RowBytes() int { return m.codec.rowBytes(m.Cols) }
 func (m *Matrix) Size() int { return m.Rows * m.RowBytes() }
 
 // Row returns the stored bytes of row i: a slice of Data, or for a held
-// matrix a copy read from its device.
+// matrix a copy read from its device, for a packed one an unpacked copy.
 func (m *Matrix) Row(i int) []byte {
 	rb := m.RowBytes()
 	if m.held {
@@ -125,6 +126,9 @@ func (m *Matrix) Row(i int) []byte {
 		row := make([]byte, rb)
 		r.ReadRow(m, i, row)
 		return row
+	}
+	if i < m.packed {
+		return m.packedRow(i)
 	}
 	return m.Data[i*rb : (i+1)*rb]
 }
@@ -189,7 +193,8 @@ func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
 	if x.N < 4 {
 		// No weights to reuse across vectors: each thread streams one run
 		// of rows, so per-tile set-up is paid once per thread.
-		tile = (total + Threads() - 1) / Threads()
+		// Whole groups of eight, for packed matrices.
+		tile = ((total+Threads()-1)/Threads() + 7) &^ 7
 	}
 	parallelFor((total+tile-1)/tile, 1, func(lo, hi int) {
 		// Rows [lo×tile, hi×tile) of the matrices stacked in order.
@@ -206,19 +211,34 @@ func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
 // mulRows computes rows [r0, r1) of the product into dst, tile rows at a
 // time.
 func (m *Matrix) mulRows(dst []float32, r0, r1, tile int, x *Batch) {
+	if m.packed > 0 {
+		m.mulPacked(dst, r0, r1, tile, x)
+		return
+	}
+	m.mulStored(dst, r0, r1, tile, x)
+}
+
+// mulStored is mulRows for rows as stored.
+func (m *Matrix) mulStored(dst []float32, r0, r1, tile int, x *Batch) {
 	rb := m.RowBytes()
-	mt, tiled := m.codec.(tileMultiplier)
 	for t0 := r0; t0 < r1; t0 += tile {
 		t1 := min(t0+tile, r1)
-		if tiled {
-			mt.mulTile(dst, m.Rows, m.Data[t0*rb:t1*rb], t0, t1-t0, x)
-			continue
-		}
-		for t := range x.N {
-			out := dst[t*m.Rows:]
-			for r := t0; r < t1; r++ {
-				out[r] = m.codec.dot(m.Data[r*rb:(r+1)*rb], x, t)
-			}
+		m.mulStoredRows(dst, m.Data[t0*rb:t1*rb], t0, t1-t0, x)
+	}
+}
+
+// mulStoredRows computes the product of the n stored rows in rows, rows
+// r0 to r0+n of m.
+func (m *Matrix) mulStoredRows(dst []float32, rows []byte, r0, n int, x *Batch) {
+	if mt, ok := m.codec.(tileMultiplier); ok {
+		mt.mulTile(dst, m.Rows, rows, r0, n, x)
+		return
+	}
+	rb := m.RowBytes()
+	for t := range x.N {
+		out := dst[t*m.Rows:]
+		for i := range n {
+			out[r0+i] = m.codec.dot(rows[i*rb:(i+1)*rb], x, t)
 		}
 	}
 }

@@ -364,3 +364,38 @@
 	MOVQ blocks+24(FP), CX \
 	Q8ROWPTRS              \
 	NIBBLEMASK(X15, Y15)
+
+// P8X4ARGS loads the packed four-vector kernels' arguments: the packed
+// group SI, the vectors' codes DI, DX, R8, R9, the quads R10 and the blocks
+// CX; it clears the accumulators Y0-Y3 and tests CX.
+#define P8X4ARGS \
+	MOVQ group+0(FP), SI   \
+	MOVQ codes+8(FP), AX   \
+	MOVQ quads+16(FP), R10 \
+	MOVQ blocks+24(FP), CX \
+	MOVQ (AX), DI          \
+	MOVQ 8(AX), DX         \
+	MOVQ 16(AX), R8        \
+	MOVQ 24(AX), R9        \
+	R8X4ZERO
+
+// P8LOAD loads a packed Q4_0 block of eight rows at SI: its four chunks of
+// codes (bytes 4k..4k+3 of each row) in Y8-Y11 and the rows' d as float32
+// in Y12.
+#define P8LOAD \
+	VMOVDQU   16(SI), Y8  \
+	VMOVDQU   48(SI), Y9  \
+	VMOVDQU   80(SI), Y10 \
+	VMOVDQU   112(SI), Y11 \
+	VCVTPH2PS (SI), Y12
+
+// P8X4NEXT moves the packed four-vector kernels to the next block and
+// counts it.
+#define P8X4NEXT \
+	ADDQ $144, SI \
+	ADDQ $32, DI  \
+	ADDQ $32, DX  \
+	ADDQ $32, R8  \
+	ADDQ $32, R9  \
+	ADDQ $32, R10 \
+	DECQ CX

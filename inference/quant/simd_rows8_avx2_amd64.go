@@ -45,6 +45,23 @@ func q8_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, blocks int, out *[8
 //go:noescape
 func q4_0R8AVX2(rows *byte, rb int, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
 
+// q4_0P8AVX2 and q4_0P8X4AVX2 multiply a packed Q4_0 group (see
+// q4_0GroupBlockBytes) by one vector or four, as q4_0R8AVX2 and
+// q4_0R8X4AVX2 multiply eight stored rows: the same arguments but rb, the
+// same bits.
+//
+//go:noescape
+func q4_0P8AVX2(group *byte, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
+
+//go:noescape
+func q4_0P8X4AVX2(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+
+// q4_0PackedInterleave8AVX2 lays a packed group out as q4_0Interleave8AVX2
+// lays out eight stored rows.
+//
+//go:noescape
+func q4_0PackedInterleave8AVX2(dst *byte, group *byte, blocks int)
+
 // rows8Bytes is the size of a block of eight rows laid out by
 // q8_0Interleave8AVX2 or q4_0Interleave8AVX2: their d as float32, then
 // eight chunks of 32 codes.
@@ -107,6 +124,36 @@ var q4_0Rows8 = &rows8Kernels{
 		_, _, _ = q[blocks*q8Block-1], scale[blocks-1], sum[blocks-1]
 		q4_0R8AVX2(rows, rb, &q[0], &scale[0], &sum[0], blocks, out)
 	},
+}
+
+// q4_0PackedRows8 are the Q4_0 kernels over packed groups: mulTile takes
+// whole groups (n a multiple of eight), the rows' stride is not used.
+var q4_0PackedRows8 = packedQ4_0Kernels(q4_0P8AVX2, q4_0P8X4AVX2, q4_0I8X4AVX2)
+
+// packedQ4_0Kernels returns the packed-group kernels around a level's
+// one-vector, four-vector and laid-out four-vector kernels.
+func packedQ4_0Kernels(
+	one func(group *byte, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32),
+	x4 func(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32),
+	laidOut func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32),
+) *rows8Kernels {
+	return &rows8Kernels{
+		blockBytes: q4_0BlockBytes,
+		ilBytes:    rows8Bytes,
+		interleave: func(dst, group *byte, _, blocks int) { q4_0PackedInterleave8AVX2(dst, group, blocks) },
+		x4:         laidOut,
+		x4Rows: func(group *byte, _ int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32) {
+			x4(group, codes, quads, blocks, out)
+		},
+		acts:          q8Acts,
+		codesPerBlock: q8Block,
+		quadWords:     8,
+		one: func(group *byte, _ int, x *Batch, t, blocks int, out *[8]float32) {
+			q, scale, sum := x.q8Vector(t)
+			_, _, _ = q[blocks*q8Block-1], scale[blocks-1], sum[blocks-1]
+			one(group, &q[0], &scale[0], &sum[0], blocks, out)
+		},
+	}
 }
 
 // dotQ8_0AVX2 and dotQ4_0AVX2 are one row's product through the eight-row

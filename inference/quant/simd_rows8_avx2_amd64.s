@@ -417,3 +417,127 @@ q8r8x4_loop:
 q8r8x4_done:
 	R8X4OUT
 	RET
+
+// Kernels over packed Q4_0 groups (eight rows interleaved block by block,
+// see q4_0GroupBlockBytes): a block's four chunks are four loads, its d
+// one conversion, and the rows are one sequential stream, which the
+// hardware prefetchers follow. They compute what the kernels over stored
+// rows compute, in the same order: the same bits.
+
+// P8ONE adds the chunk of nibbles in y (shifted right by shift, masked by
+// Y14) times the vector's four codes at off(DI) to the int16 sums in Y4
+// (clobbers Y13, Y5).
+#define P8ONE(y, shift, off) \
+	VPSRLW       $shift, y, Y13 \
+	VPAND        Y14, Y13, Y13  \
+	VPBROADCASTD off(DI), Y5    \
+	VPMADDUBSW   Y5, Y13, Y13   \
+	VPADDW       Y13, Y4, Y4
+
+// func q4_0P8AVX2(group *byte, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
+//
+// A packed group times one vector: out[i] = row i · x, as q4_0R8AVX2
+// computes it.
+TEXT ·q4_0P8AVX2(SB), NOSPLIT, $0-48
+	MOVQ group+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ blocks+32(FP), CX
+	MOVQ out+40(FP), DX
+	Q4CONSTY
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    q4p8_done
+
+q4p8_loop:
+	P8LOAD
+	VPXOR Y4, Y4, Y4
+	P8ONE(Y8, 0, 0)
+	P8ONE(Y9, 0, 4)
+	P8ONE(Y10, 0, 8)
+	P8ONE(Y11, 0, 12)
+	P8ONE(Y8, 4, 16)
+	P8ONE(Y9, 4, 20)
+	P8ONE(Y10, 4, 24)
+	P8ONE(Y11, 4, 28)
+	VPMADDWD     Y15, Y4, Y4
+	VPBROADCASTD (R9), Y11
+	VPSLLD       $3, Y11, Y11
+	VPSUBD       Y11, Y4, Y4
+	ROWSACC(Y12, (R8), Y11, Y4, Y0)
+	ADDQ $144, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  q4p8_loop
+
+q4p8_done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func q4_0P8X4AVX2(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// A packed group times four vectors, as q4_0R8X4AVX2 computes it.
+TEXT ·q4_0P8X4AVX2(SB), NOSPLIT, $0-40
+	P8X4ARGS
+	NIBBLEMASK(X15, Y15)
+	TESTQ CX, CX
+	JZ    q4p8x4_done
+
+q4p8x4_loop:
+	P8LOAD
+	ZERO4
+	Q4R8HALF(Y8, 0, 0)
+	Q4R8HALF(Y9, 0, 4)
+	Q4R8HALF(Y10, 0, 8)
+	Q4R8HALF(Y11, 0, 12)
+	Q4R8HALF(Y8, 4, 16)
+	Q4R8HALF(Y9, 4, 20)
+	Q4R8HALF(Y10, 4, 24)
+	Q4R8HALF(Y11, 4, 28)
+	ACC4(Q4R8ACC)
+	P8X4NEXT
+	JNZ  q4p8x4_loop
+
+q4p8x4_done:
+	I8X4OUT
+	RET
+
+// P8SPLIT stores chunk k of packed codes (in y) as the laid-out chunks k
+// (low nibbles) and 4+k (high nibbles) at DI (clobbers Y13).
+#define P8SPLIT(y, k) \
+	VPSRLW  $4, y, Y13             \
+	VPAND   Y15, y, y              \
+	VPAND   Y15, Y13, Y13          \
+	VMOVDQU y, (32+32*k)(DI)       \
+	VMOVDQU Y13, (160+32*k)(DI)
+
+// func q4_0PackedInterleave8AVX2(dst *byte, group *byte, blocks int)
+//
+// Lays a packed group out as q4_0Interleave8AVX2 lays out stored rows.
+TEXT ·q4_0PackedInterleave8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ group+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	NIBBLEMASK(X15, Y15)
+	TESTQ CX, CX
+	JZ    q4pil_done
+
+q4pil_loop:
+	P8LOAD
+	VMOVUPS Y12, (DI)
+	P8SPLIT(Y8, 0)
+	P8SPLIT(Y9, 1)
+	P8SPLIT(Y10, 2)
+	P8SPLIT(Y11, 3)
+	ADDQ $144, SI
+	ADDQ $288, DI
+	DECQ CX
+	JNZ  q4pil_loop
+
+q4pil_done:
+	VZEROUPPER
+	RET

@@ -308,3 +308,84 @@ k6v8_loop:
 k6v8_done:
 	I8X4OUT
 	RET
+
+// P8V adds the chunk of nibbles in y (shifted right by shift, masked by
+// Y15) times the vector's four codes at off(DI) to the int32 sums in a
+// (clobbers Y13).
+#define P8V(y, shift, off, a) \
+	VPSRLW        $shift, y, Y13 \
+	VPAND         Y15, Y13, Y13  \
+	VPDPBUSD.BCST off(DI), Y13, a
+
+// func q4_0P8VNNI(group *byte, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32)
+//
+// q4_0P8AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q4_0P8VNNI(SB), NOSPLIT, $0-48
+	MOVQ group+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ blocks+32(FP), CX
+	MOVQ out+40(FP), DX
+	NIBBLEMASK(X15, Y15)
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    q4p8v_done
+
+q4p8v_loop:
+	P8LOAD
+	VPXORD Y4, Y4, Y4
+	VPXORD Y16, Y16, Y16
+	P8V(Y8, 0, 0, Y4)
+	P8V(Y9, 0, 4, Y16)
+	P8V(Y10, 0, 8, Y4)
+	P8V(Y11, 0, 12, Y16)
+	P8V(Y8, 4, 16, Y4)
+	P8V(Y9, 4, 20, Y16)
+	P8V(Y10, 4, 24, Y4)
+	P8V(Y11, 4, 28, Y16)
+	VPADDD       Y16, Y4, Y4
+	VPBROADCASTD (R9), Y11
+	VPSLLD       $3, Y11, Y11
+	VPSUBD       Y11, Y4, Y4
+	ROWSACC(Y12, (R8), Y11, Y4, Y0)
+	ADDQ $144, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  q4p8v_loop
+
+q4p8v_done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func q4_0P8X4VNNI(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
+//
+// q4_0P8X4AVX2 with VPDPBUSD: the same arguments and bits.
+TEXT ·q4_0P8X4VNNI(SB), NOSPLIT, $0-40
+	P8X4ARGS
+	NIBBLEMASK(X15, Y15)
+	TESTQ CX, CX
+	JZ    q4p8x4v_done
+
+q4p8x4v_loop:
+	P8LOAD
+	ZERO4
+	ZERO4X
+	Q4V8R8HALF(Y8, 0, 0, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y9, 0, 4, Y16, Y17, Y18, Y19)
+	Q4V8R8HALF(Y10, 0, 8, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y11, 0, 12, Y16, Y17, Y18, Y19)
+	Q4V8R8HALF(Y8, 4, 16, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y9, 4, 20, Y16, Y17, Y18, Y19)
+	Q4V8R8HALF(Y10, 4, 24, Y4, Y5, Y6, Y7)
+	Q4V8R8HALF(Y11, 4, 28, Y16, Y17, Y18, Y19)
+	ACC4X(Q4V8R8ACC)
+	P8X4NEXT
+	JNZ  q4p8x4v_loop
+
+q4p8x4v_done:
+	I8X4OUT
+	RET
