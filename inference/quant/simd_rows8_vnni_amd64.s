@@ -361,6 +361,22 @@ q4p8v_done:
 	VZEROUPPER
 	RET
 
+// P8X4V adds a packed chunk's codes (y: low nibbles times the four
+// vectors' codes at off, high nibbles times those at 16+off, past DI, DX,
+// R8 and R9) to a0-a3 (clobbers y, Y13).
+#define P8X4V(y, off, a0, a1, a2, a3) \
+	VPSRLW        $4, y, Y13              \
+	VPAND         Y15, y, y               \
+	VPAND         Y15, Y13, Y13           \
+	VPDPBUSD.BCST off(DI), y, a0          \
+	VPDPBUSD.BCST off(DX), y, a1          \
+	VPDPBUSD.BCST off(R8), y, a2          \
+	VPDPBUSD.BCST off(R9), y, a3          \
+	VPDPBUSD.BCST (16+off)(DI), Y13, a0   \
+	VPDPBUSD.BCST (16+off)(DX), Y13, a1   \
+	VPDPBUSD.BCST (16+off)(R8), Y13, a2   \
+	VPDPBUSD.BCST (16+off)(R9), Y13, a3
+
 // func q4_0P8X4VNNI(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 //
 // q4_0P8X4AVX2 with VPDPBUSD: the same arguments and bits.
@@ -371,17 +387,14 @@ TEXT ·q4_0P8X4VNNI(SB), NOSPLIT, $0-40
 	JZ    q4p8x4v_done
 
 q4p8x4v_loop:
+	P8PREFETCH
 	P8LOAD
 	ZERO4
 	ZERO4X
-	Q4V8R8HALF(Y8, 0, 0, Y4, Y5, Y6, Y7)
-	Q4V8R8HALF(Y9, 0, 4, Y16, Y17, Y18, Y19)
-	Q4V8R8HALF(Y10, 0, 8, Y4, Y5, Y6, Y7)
-	Q4V8R8HALF(Y11, 0, 12, Y16, Y17, Y18, Y19)
-	Q4V8R8HALF(Y8, 4, 16, Y4, Y5, Y6, Y7)
-	Q4V8R8HALF(Y9, 4, 20, Y16, Y17, Y18, Y19)
-	Q4V8R8HALF(Y10, 4, 24, Y4, Y5, Y6, Y7)
-	Q4V8R8HALF(Y11, 4, 28, Y16, Y17, Y18, Y19)
+	P8X4V(Y8, 0, Y4, Y5, Y6, Y7)
+	P8X4V(Y9, 4, Y16, Y17, Y18, Y19)
+	P8X4V(Y10, 8, Y4, Y5, Y6, Y7)
+	P8X4V(Y11, 12, Y16, Y17, Y18, Y19)
 	ACC4X(Q4V8R8ACC)
 	P8X4NEXT
 	JNZ  q4p8x4v_loop
