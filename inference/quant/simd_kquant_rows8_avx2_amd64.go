@@ -61,6 +61,36 @@ var q4KRows8 = &rows8Kernels{
 	quadWords:     kQuadWords,
 }
 
+// q4KPackedInterleave8AVX2 lays a packed Q4_K group out as
+// q4KInterleave8AVX2 lays out eight stored rows.
+//
+//go:noescape
+func q4KPackedInterleave8AVX2(dst *byte, group *byte, blocks int)
+
+// q4KP8AVX2 multiplies a packed Q4_K group by one vector (its codes,
+// scales and sums per 16): out[i] = row i · x, with the bits dotQ4KAVX2
+// gives.
+//
+//go:noescape
+func q4KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+
+// q4KPackedRows8 are the Q4_K kernels over packed groups: mulTile takes
+// whole groups (n a multiple of eight), the rows' stride is not used.
+var q4KPackedRows8 = &rows8Kernels{
+	blockBytes: q4KBytes,
+	ilBytes:    q4KRows8Bytes,
+	interleave: func(dst, group *byte, _, blocks int) { q4KPackedInterleave8AVX2(dst, group, blocks) },
+	x4:         q4KI8X4AVX2,
+	one: func(group *byte, _ int, x *Batch, t, nsb int, out *[8]float32) {
+		q, scale, sum := x.qkVector(t)
+		_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
+		q4KP8AVX2(group, &q[0], &scale[0], &sum[0], nsb, out)
+	},
+	acts:          q4KRows8.acts,
+	codesPerBlock: qkBlock,
+	quadWords:     kQuadWords,
+}
+
 var q6KRows8 = &rows8Kernels{
 	blockBytes:    q6KBytes,
 	ilBytes:       q6KRows8Bytes,

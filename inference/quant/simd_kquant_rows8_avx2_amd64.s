@@ -66,6 +66,11 @@ GLOBL kdw8<>(SB), RODATA|NOPTR, $32
 // Y0-Y11).
 #define K8HEADER \
 	Q8ROWS16(0, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	K8HEADERFROM
+
+// K8HEADERFROM is K8HEADER from the rows' first 16 bytes transposed into
+// Y0-Y3 (dword w of each row in Y_w).
+#define K8HEADERFROM \
 	VPSHUFB      kdw8<>(SB), Y0, Y0 \
 	VPERMQ       $0xd8, Y0, Y0      \
 	VCVTPH2PS    X0, Y4             \
@@ -113,6 +118,10 @@ GLOBL kdw8<>(SB), RODATA|NOPTR, $32
 // and 2p+1 as their chunks c..c+3.
 #define K8CODES(off, p, c) \
 	Q8ROWS16(off, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	K8CODESFROM(p, c)
+
+// K8CODESFROM is K8CODES from the rows' code bytes transposed into Y0-Y3.
+#define K8CODESFROM(p, c) \
 	Q4NIBBLES                                     \
 	VMOVDQU Y0, (448+512*p+32*c)(DI)              \
 	VMOVDQU Y1, (448+512*p+32*c+32)(DI)           \
@@ -153,6 +162,216 @@ k8il_loop:
 	JNZ  k8il_loop
 
 k8il_done:
+	VZEROUPPER
+	RET
+
+// A packed Q4_K group (see q4KGroupBytes) holds dword m of each of the
+// eight rows' blocks back to back, 32 bytes per m: the transposes above
+// become loads.
+
+// P8DWORDS loads the packed dwords m..m+3 (at off) into Y0-Y3.
+#define P8DWORDS(off) \
+	VMOVDQU off(SI), Y0       \
+	VMOVDQU (off+32)(SI), Y1  \
+	VMOVDQU (off+64)(SI), Y2  \
+	VMOVDQU (off+96)(SI), Y3
+
+// P8K8CODES is K8CODES for packed code dwords 4q..4q+3.
+#define P8K8CODES(q, p, c) \
+	P8DWORDS(128+128*q) \
+	K8CODESFROM(p, c)
+
+// func q4KPackedInterleave8AVX2(dst *byte, group *byte, blocks int)
+//
+// Lays a packed Q4_K group out as q4KInterleave8AVX2 lays out eight stored
+// rows.
+TEXT ·q4KPackedInterleave8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ group+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	NIBBLEMASK(X15, Y15)
+	BYTESOF(0x3f3f3f3f, X12, Y12)
+	BYTESOF(0x03030303, X13, Y13)
+	TESTQ CX, CX
+	JZ    k8pil_done
+
+k8pil_loop:
+	P8DWORDS(0)
+	K8HEADERFROM
+	P8K8CODES(0, 0, 0)
+	P8K8CODES(1, 0, 4)
+	P8K8CODES(2, 1, 0)
+	P8K8CODES(3, 1, 4)
+	P8K8CODES(4, 2, 0)
+	P8K8CODES(5, 2, 4)
+	P8K8CODES(6, 3, 0)
+	P8K8CODES(7, 3, 4)
+	ADDQ $1152, SI
+	ADDQ $2496, DI
+	DECQ CX
+	JNZ  k8pil_loop
+
+k8pil_done:
+	VZEROUPPER
+	RET
+
+// kscw8 + 32b makes each dword two int16 copies of its byte b: a
+// sub-block's scales as VPMADDWD takes them.
+DATA kscw8<>+0(SB)/8, $0x8004800480008000
+DATA kscw8<>+8(SB)/8, $0x800c800c80088008
+DATA kscw8<>+16(SB)/8, $0x8004800480008000
+DATA kscw8<>+24(SB)/8, $0x800c800c80088008
+DATA kscw8<>+32(SB)/8, $0x8005800580018001
+DATA kscw8<>+40(SB)/8, $0x800d800d80098009
+DATA kscw8<>+48(SB)/8, $0x8005800580018001
+DATA kscw8<>+56(SB)/8, $0x800d800d80098009
+DATA kscw8<>+64(SB)/8, $0x8006800680028002
+DATA kscw8<>+72(SB)/8, $0x800e800e800a800a
+DATA kscw8<>+80(SB)/8, $0x8006800680028002
+DATA kscw8<>+88(SB)/8, $0x800e800e800a800a
+DATA kscw8<>+96(SB)/8, $0x8007800780038003
+DATA kscw8<>+104(SB)/8, $0x800f800f800b800b
+DATA kscw8<>+112(SB)/8, $0x8007800780038003
+DATA kscw8<>+120(SB)/8, $0x800f800f800b800b
+GLOBL kscw8<>(SB), RODATA|NOPTR, $128
+
+DATA kbytes3f<>+0(SB)/8, $0x3f3f3f3f3f3f3f3f
+DATA kbytes3f<>+8(SB)/8, $0x3f3f3f3f3f3f3f3f
+DATA kbytes3f<>+16(SB)/8, $0x3f3f3f3f3f3f3f3f
+DATA kbytes3f<>+24(SB)/8, $0x3f3f3f3f3f3f3f3f
+GLOBL kbytes3f<>(SB), RODATA|NOPTR, $32
+
+DATA kbytes03<>+0(SB)/8, $0x0303030303030303
+DATA kbytes03<>+8(SB)/8, $0x0303030303030303
+DATA kbytes03<>+16(SB)/8, $0x0303030303030303
+DATA kbytes03<>+24(SB)/8, $0x0303030303030303
+GLOBL kbytes03<>(SB), RODATA|NOPTR, $32
+
+// P8K4CHUNK adds packed code dword 8p+k of the eight rows (low nibbles:
+// sub-block 2p, high: 2p+1) times the vector's codes to their int16 sums,
+// Y12 and Y13 (clobbers Y8-Y10).
+#define P8K4CHUNK(p, k) \
+	VMOVDQU      (128+256*p+32*k)(SI), Y8 \
+	VPSRLW       $4, Y8, Y9                \
+	VPAND        Y15, Y8, Y8               \
+	VPAND        Y15, Y9, Y9               \
+	VPBROADCASTD (64*p+4*k)(DI), Y10       \
+	VPMADDUBSW   Y10, Y8, Y8               \
+	VPADDW       Y8, Y12, Y12              \
+	VPBROADCASTD (64*p+32+4*k)(DI), Y10    \
+	VPMADDUBSW   Y10, Y9, Y9               \
+	VPADDW       Y9, Y13, Y13
+
+// P8K4SCALE adds the int16 sums s of a sub-block times its scales (byte b
+// of each dword of sc) to the int32 sums in Y11 (clobbers Y14).
+#define P8K4SCALE(s, sc, b) \
+	VPSHUFB  kscw8<>+(32*(b))(SB), sc, Y14 \
+	VPMADDWD Y14, s, s                   \
+	VPADDD   s, Y11, Y11
+
+// P8K4PAIR adds sub-blocks 2p and 2p+1 times their scales (bytes b and
+// b+1 of each dword of sc) to Y11.
+#define P8K4PAIR(p, sc, b) \
+	VPXOR     Y12, Y12, Y12 \
+	VPXOR     Y13, Y13, Y13 \
+	P8K4CHUNK(p, 0)         \
+	P8K4CHUNK(p, 1)         \
+	P8K4CHUNK(p, 2)         \
+	P8K4CHUNK(p, 3)         \
+	P8K4CHUNK(p, 4)         \
+	P8K4CHUNK(p, 5)         \
+	P8K4CHUNK(p, 6)         \
+	P8K4CHUNK(p, 7)         \
+	P8K4SCALE(Y12, sc, b)   \
+	P8K4SCALE(Y13, sc, b+1)
+
+// P8K4MINS leaves in Y6 each row's Σ_j min_j·(Σx of sub-block j): the mins
+// (0-3 in Y6, 4-7 in Y7) as int16 pairs times the vector's sub-block sums
+// in pairs, from its sums per 16 at R9 (clobbers Y1-Y3, Y8, Y9).
+#define P8K4MINS \
+	VMOVDQU  (R9), Y1                  \
+	VPHADDW  Y1, Y1, Y1                \
+	VPSHUFD  $0x00, Y1, Y2             \
+	VPSHUFD  $0x55, Y1, Y3             \
+	VPSHUFB  kmin8<>+0(SB), Y6, Y8     \
+	VPERMQ   $0x00, Y2, Y9             \
+	VPMADDWD Y9, Y8, Y8                \
+	VPSHUFB  kmin8<>+32(SB), Y6, Y6    \
+	VPERMQ   $0x00, Y3, Y9             \
+	VPMADDWD Y9, Y6, Y6                \
+	VPADDD   Y8, Y6, Y6                \
+	VPSHUFB  kmin8<>+0(SB), Y7, Y8     \
+	VPERMQ   $0xaa, Y2, Y9             \
+	VPMADDWD Y9, Y8, Y8                \
+	VPADDD   Y8, Y6, Y6                \
+	VPSHUFB  kmin8<>+32(SB), Y7, Y8    \
+	VPERMQ   $0xaa, Y3, Y9             \
+	VPMADDWD Y9, Y8, Y8                \
+	VPADDD   Y8, Y6, Y6
+
+// func q4KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+//
+// A packed Q4_K group times one vector (its codes q, scales and sums per
+// 16): out[i] = row i · x, as dotQ4KAVX2 computes it. Per super-block the
+// scales and mins of the eight rows are decoded at once, as K8HEADER
+// decodes them.
+TEXT ·q4KP8AVX2(SB), NOSPLIT, $0-48
+	MOVQ group+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ blocks+32(FP), CX
+	MOVQ out+40(FP), DX
+	NIBBLEMASK(X15, Y15)
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    k4p8_done
+
+k4p8_loop:
+	VMOVDQU   32(SI), Y1
+	VMOVDQU   64(SI), Y2
+	VMOVDQU   96(SI), Y3
+	VPAND     kbytes3f<>(SB), Y1, Y4
+	VPSRLD    $6, Y1, Y5
+	VPAND     kbytes03<>(SB), Y5, Y5
+	VPSLLD    $4, Y5, Y5
+	VPAND     Y15, Y3, Y6
+	VPOR      Y6, Y5, Y5
+	VPAND     kbytes3f<>(SB), Y2, Y6
+	VPSRLD    $6, Y2, Y7
+	VPAND     kbytes03<>(SB), Y7, Y7
+	VPSLLD    $4, Y7, Y7
+	VPSRLD    $4, Y3, Y8
+	VPAND     Y15, Y8, Y8
+	VPOR      Y8, Y7, Y7
+	P8K4MINS
+	VPXOR     Y11, Y11, Y11
+	P8K4PAIR(0, Y4, 0)
+	P8K4PAIR(1, Y4, 2)
+	P8K4PAIR(2, Y5, 0)
+	P8K4PAIR(3, Y5, 2)
+	VMOVDQU      (SI), Y1
+	VPSHUFB      kdw8<>(SB), Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VCVTPH2PS    X1, Y2
+	VEXTRACTI128 $1, Y1, X1
+	VCVTPH2PS    X1, Y3
+	VCVTDQ2PS    Y11, Y11
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (R8), Y10
+	VMULPS       Y2, Y10, Y2
+	VMULPS       Y3, Y10, Y3
+	VFMADD231PS  Y2, Y11, Y0
+	VFNMADD231PS Y3, Y6, Y0
+	ADDQ $1152, SI
+	ADDQ $256, DI
+	ADDQ $4, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ  k4p8_loop
+
+k4p8_done:
+	VMOVUPS Y0, (DX)
 	VZEROUPPER
 	RET
 

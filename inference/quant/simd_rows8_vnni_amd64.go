@@ -49,6 +49,9 @@ func addRows8VNNI(k *kernelSet) {
 	q4K := *q4KRows8
 	q4K.x4 = q4KI8X4VNNI
 	k.q4KTile = q4K.mulTile
+	q4KPacked := *q4KPackedRows8
+	q4KPacked.x4 = q4KI8X4VNNI
+	k.q4KPacked = q4KPacked.mulTile
 	q6K := *q6KRows8
 	q6K.x4 = q6KI8X4VNNI
 	k.q6KTile = q6K.mulTile
