@@ -15,12 +15,14 @@ type packing struct {
 var packings = map[Format]packing{
 	FormatQ4_0: {packQ4_0Group, unpackQ4_0Row, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4_0Packed }},
 	FormatQ4K:  {packQ4KGroup, unpackQ4KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4KPacked }},
+	FormatQ6K:  {packQ6KGroup, unpackQ6KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q6KPacked }},
 }
 
 // Pack returns m with its rows packed for the active kernels where they
-// multiply packed rows of m's format faster (Q4_0 and Q4_K on amd64): a
-// new matrix whose first Rows&^7 rows are in groups of eight (see
-// packQ4_0Group, packQ4KGroup), the rest as stored, in a copy of Data.
+// multiply packed rows of m's format faster (Q4_0, Q4_K and Q6_K on
+// amd64): a new matrix whose first Rows&^7 rows are in groups of eight
+// (see packQ4_0Group, packQ4KGroup, packQ6KGroup), the rest as stored, in
+// a copy of Data.
 // Otherwise it returns m. A packed matrix gives the products m gives, on
 // every kernel level; Row and DequantizeRow unpack its rows; it cannot be
 // placed on a device.

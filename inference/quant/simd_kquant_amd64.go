@@ -86,6 +86,7 @@ func addKQuantAVX2(k *kernelSet) {
 	k.q4K = kDotAVX2(q4KBytes, dotQ4KAVX2)
 	k.q4KTile = q4KRows8.mulTile
 	k.q4KPacked = q4KPackedRows8.mulTile
+	k.q6KPacked = q6KPackedRows8.mulTile
 	k.kQuadBatch, k.k6QuadBatch = prepareKQuads, prepareK6Quads
 	k.q5KTile = kTileAVX2(q5KCodec{}, q5KBytes, q5KX4AVX2)
 	k.q6KTile = q6KRows8.mulTile

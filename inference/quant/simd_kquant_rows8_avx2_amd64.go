@@ -91,6 +91,36 @@ var q4KPackedRows8 = &rows8Kernels{
 	quadWords:     kQuadWords,
 }
 
+// q6KPackedInterleave8AVX2 lays a packed Q6_K group out as
+// q6KInterleave8AVX2 lays out eight stored rows.
+//
+//go:noescape
+func q6KPackedInterleave8AVX2(dst *byte, group *byte, blocks int)
+
+// q6KP8AVX2 multiplies a packed Q6_K group by one vector (its codes,
+// scales and sums per 16): out[i] = row i · x, with the bits dotQ6KAVX2
+// gives.
+//
+//go:noescape
+func q6KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+
+// q6KPackedRows8 are the Q6_K kernels over packed groups, as
+// q4KPackedRows8.
+var q6KPackedRows8 = &rows8Kernels{
+	blockBytes: q6KBytes,
+	ilBytes:    q6KRows8Bytes,
+	interleave: func(dst, group *byte, _, blocks int) { q6KPackedInterleave8AVX2(dst, group, blocks) },
+	x4:         q6KI8X4AVX2,
+	one: func(group *byte, _ int, x *Batch, t, nsb int, out *[8]float32) {
+		q, scale, sum := x.qkVector(t)
+		_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
+		q6KP8AVX2(group, &q[0], &scale[0], &sum[0], nsb, out)
+	},
+	acts:          q6KRows8.acts,
+	codesPerBlock: qkBlock,
+	quadWords:     k6QuadWords,
+}
+
 var q6KRows8 = &rows8Kernels{
 	blockBytes:    q6KBytes,
 	ilBytes:       q6KRows8Bytes,

@@ -527,6 +527,11 @@ GLOBL kpx6<>(SB), RODATA|NOPTR, $64
 	K6ROWSD(X12, Y12)                                               \
 	VMOVUPS Y12, (DI)                                               \
 	Q8ROWS16(192, X0, Y0, X1, Y1, X2, Y2, X3, Y3, Y8, Y9, Y10, Y11) \
+	K6SCALESFROM
+
+// K6SCALESFROM lays out the scales from the rows' scale bytes transposed
+// into Y0-Y3 (clobbers Y8).
+#define K6SCALESFROM \
 	K6SCALE(0, Y0, 0)                                               \
 	K6SCALE(1, Y0, 1)                                               \
 	K6SCALE(2, Y0, 2)                                               \
@@ -586,6 +591,22 @@ GLOBL kpx6<>(SB), RODATA|NOPTR, $64
 	Q8ROWS16((64*n+32+16*h), X4, Y4, X5, Y5, X6, Y6, X7, Y7, Y8, Y9, Y10, Y11)  \
 	K6QUARTERS(n, h, 1)
 
+// P6CODES is K6CODES for a packed group: the ql and qh dwords are loads.
+#define P6CODES(n, h) \
+	P6DWORDS((768*n+384*h+64), Y0, Y1, Y2, Y3) \
+	P6DWORDS((768*n+384*h), Y4, Y5, Y6, Y7)    \
+	K6QUARTERS(n, h, 0)                        \
+	P6DWORDS((768*n+384*h+32), Y4, Y5, Y6, Y7) \
+	K6QUARTERS(n, h, 1)
+
+// P6DWORDS loads the packed dwords of four consecutive steps of a half (at
+// off, 96 bytes apart) into a-d.
+#define P6DWORDS(off, a, b, c, d) \
+	VMOVDQU off(SI), a         \
+	VMOVDQU (off+96)(SI), b    \
+	VMOVDQU (off+192)(SI), c   \
+	VMOVDQU (off+288)(SI), d
+
 // func q6KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
 // Lays out blocks super-blocks of eight Q6_K rows rb bytes apart (rb may be
@@ -612,6 +633,198 @@ k6il_loop:
 	JNZ  k6il_loop
 
 k6il_done:
+	VZEROUPPER
+	RET
+
+// A packed Q6_K group (see q6KGroupBytes) holds the eight rows' dwords of
+// ql and qh in the order q6KP8AVX2 reads them, 96 bytes a step, then their
+// scales and d.
+
+// func q6KPackedInterleave8AVX2(dst *byte, group *byte, blocks int)
+//
+// Lays a packed Q6_K group out as q6KInterleave8AVX2 lays out eight stored
+// rows.
+TEXT ·q6KPackedInterleave8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ group+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	NIBBLEMASK(X15, Y15)
+	BYTESOF(0x03030303, X14, Y14)
+	TESTQ CX, CX
+	JZ    k6pil_done
+
+k6pil_loop:
+	VCVTPH2PS 1664(SI), Y12
+	VMOVUPS   Y12, (DI)
+	VMOVDQU 1536(SI), Y0
+	VMOVDQU 1568(SI), Y1
+	VMOVDQU 1600(SI), Y2
+	VMOVDQU 1632(SI), Y3
+	K6SCALESFROM
+	P6CODES(0, 0)
+	P6CODES(0, 1)
+	P6CODES(1, 0)
+	P6CODES(1, 1)
+	ADDQ $1680, SI
+	ADDQ $2848, DI
+	DECQ CX
+	JNZ  k6pil_loop
+
+k6pil_done:
+	VZEROUPPER
+	RET
+
+// kss6 + 32b puts byte b of each dword in the top bytes of its two words:
+// a sub-block's scales as int16 pairs once shifted down.
+DATA kss6<>+0(SB)/8, $0x0480048000800080
+DATA kss6<>+8(SB)/8, $0x0c800c8008800880
+DATA kss6<>+16(SB)/8, $0x0480048000800080
+DATA kss6<>+24(SB)/8, $0x0c800c8008800880
+DATA kss6<>+32(SB)/8, $0x0580058001800180
+DATA kss6<>+40(SB)/8, $0x0d800d8009800980
+DATA kss6<>+48(SB)/8, $0x0580058001800180
+DATA kss6<>+56(SB)/8, $0x0d800d8009800980
+DATA kss6<>+64(SB)/8, $0x0680068002800280
+DATA kss6<>+72(SB)/8, $0x0e800e800a800a80
+DATA kss6<>+80(SB)/8, $0x0680068002800280
+DATA kss6<>+88(SB)/8, $0x0e800e800a800a80
+DATA kss6<>+96(SB)/8, $0x0780078003800380
+DATA kss6<>+104(SB)/8, $0x0f800f800b800b80
+DATA kss6<>+112(SB)/8, $0x0780078003800380
+DATA kss6<>+120(SB)/8, $0x0f800f800b800b80
+GLOBL kss6<>(SB), RODATA|NOPTR, $128
+
+DATA kbytes30<>+0(SB)/8, $0x3030303030303030
+DATA kbytes30<>+8(SB)/8, $0x3030303030303030
+DATA kbytes30<>+16(SB)/8, $0x3030303030303030
+DATA kbytes30<>+24(SB)/8, $0x3030303030303030
+GLOBL kbytes30<>(SB), RODATA|NOPTR, $32
+
+// P6Q adds the codes in Y9 times the vector's four codes at x to the int16
+// sums s (clobbers Y9, Y11).
+#define P6Q(x, s) \
+	VPBROADCASTD x(DI), Y11 \
+	VPMADDUBSW   Y11, Y9, Y9 \
+	VPADDW       Y9, s, s
+
+// P6CHUNK adds codes l = 4k..4k+3 of half n's four quarters (the ql
+// dwords k and 8+k, the qh dword k of the half) times the vector's codes
+// to the quarters' int16 sums, Y2-Y5 (Y15: nibble mask, Y14: bytes 0x30;
+// clobbers Y6-Y11).
+#define P6CHUNK(n, k) \
+	VMOVDQU (768*n+96*k)(SI), Y6      \
+	VMOVDQU (768*n+96*k+32)(SI), Y7   \
+	VMOVDQU (768*n+96*k+64)(SI), Y8   \
+	VPAND   Y15, Y6, Y9               \
+	VPSLLW  $4, Y8, Y10               \
+	VPAND   Y14, Y10, Y10             \
+	VPOR    Y10, Y9, Y9               \
+	P6Q((128*n+4*k), Y2)              \
+	VPAND   Y15, Y7, Y9               \
+	VPSLLW  $2, Y8, Y10               \
+	VPAND   Y14, Y10, Y10             \
+	VPOR    Y10, Y9, Y9               \
+	P6Q((128*n+32+4*k), Y3)           \
+	VPSRLW  $4, Y6, Y9                \
+	VPAND   Y15, Y9, Y9               \
+	VPAND   Y14, Y8, Y10              \
+	VPOR    Y10, Y9, Y9               \
+	P6Q((128*n+64+4*k), Y4)           \
+	VPSRLW  $4, Y7, Y9                \
+	VPAND   Y15, Y9, Y9               \
+	VPSRLW  $2, Y8, Y10               \
+	VPAND   Y14, Y10, Y10             \
+	VPOR    Y10, Y9, Y9               \
+	P6Q((128*n+96+4*k), Y5)
+
+// P6SCALE adds the int16 sums s of a sub-block times its scales (byte b
+// of the packed scale dword d) to the int32 sums in Y1 (clobbers Y12).
+#define P6SCALE(s, d, b) \
+	VMOVDQU  (1536+32*(d))(SI), Y12      \
+	VPSHUFB  kss6<>+(32*(b))(SB), Y12, Y12 \
+	VPSRAW   $8, Y12, Y12                \
+	VPMADDWD Y12, s, s                   \
+	VPADDD   s, Y1, Y1
+
+// P6HALF adds half n's codes l = k..k+7 (sub-blocks 8n+2q+h of the four
+// quarters q) times the vector's codes and the scales to Y1: two chunks'
+// sums add exactly in int16 (2·2·63·127 = 32004 < 32768).
+#define P6HALF(n, k, h) \
+	VPXOR Y2, Y2, Y2               \
+	VPXOR Y3, Y3, Y3               \
+	VPXOR Y4, Y4, Y4               \
+	VPXOR Y5, Y5, Y5               \
+	P6CHUNK(n, k)                  \
+	P6CHUNK(n, (k+1))              \
+	P6SCALE(Y2, (2*n), h)          \
+	P6SCALE(Y3, (2*n), (2+h))      \
+	P6SCALE(Y4, (2*n+1), h)        \
+	P6SCALE(Y5, (2*n+1), (2+h))
+
+// P6CORRD adds scale pairs 2d and 2d+1 (the packed scale dword d) times
+// the vector's sums per 16 in pairs (at R9) to Y10 (clobbers Y11-Y13).
+#define P6CORRD(d) \
+	VMOVDQU      (1536+32*d)(SI), Y12    \
+	VPSHUFB      kpx6<>+0(SB), Y12, Y13  \
+	VPSRAW       $8, Y13, Y13            \
+	VPBROADCASTD (8*d)(R9), Y11          \
+	VPMADDWD     Y11, Y13, Y13           \
+	VPADDD       Y13, Y10, Y10           \
+	VPSHUFB      kpx6<>+32(SB), Y12, Y13 \
+	VPSRAW       $8, Y13, Y13            \
+	VPBROADCASTD (8*d+4)(R9), Y11        \
+	VPMADDWD     Y11, Y13, Y13           \
+	VPADDD       Y13, Y10, Y10
+
+// func q6KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+//
+// A packed Q6_K group times one vector (its codes, scales and sums per
+// 16): out[i] = row i · x, as dotQ6KAVX2 computes it: per super-block the
+// exact Σ sc·code·x − 32·Σ sc·Σx, then one FMA.
+TEXT ·q6KP8AVX2(SB), NOSPLIT, $0-48
+	MOVQ group+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ blocks+32(FP), CX
+	MOVQ out+40(FP), DX
+	NIBBLEMASK(X15, Y15)
+	VMOVDQU kbytes30<>(SB), Y14
+	VPXOR   Y0, Y0, Y0
+	TESTQ   CX, CX
+	JZ      k6p8_done
+
+k6p8_loop:
+	VPXOR Y1, Y1, Y1
+	P6HALF(0, 0, 0)
+	P6HALF(0, 2, 0)
+	P6HALF(0, 4, 1)
+	P6HALF(0, 6, 1)
+	P6HALF(1, 0, 0)
+	P6HALF(1, 2, 0)
+	P6HALF(1, 4, 1)
+	P6HALF(1, 6, 1)
+	VPXOR   Y10, Y10, Y10
+	P6CORRD(0)
+	P6CORRD(1)
+	P6CORRD(2)
+	P6CORRD(3)
+	VPSLLD       $5, Y10, Y10
+	VPSUBD       Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VCVTPH2PS    1664(SI), Y12
+	VBROADCASTSS (R8), Y13
+	VMULPS       Y12, Y13, Y13
+	VFMADD231PS  Y13, Y1, Y0
+	ADDQ $1680, SI
+	ADDQ $256, DI
+	ADDQ $4, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ  k6p8_loop
+
+k6p8_done:
+	VMOVUPS Y0, (DX)
 	VZEROUPPER
 	RET
 

@@ -52,6 +52,9 @@ func addRows8VNNI(k *kernelSet) {
 	q4KPacked := *q4KPackedRows8
 	q4KPacked.x4 = q4KI8X4VNNI
 	k.q4KPacked = q4KPacked.mulTile
+	q6KPacked := *q6KPackedRows8
+	q6KPacked.x4 = q6KI8X4VNNI
+	k.q6KPacked = q6KPacked.mulTile
 	q6K := *q6KRows8
 	q6K.x4 = q6KI8X4VNNI
 	k.q6KTile = q6K.mulTile
