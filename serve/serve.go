@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -259,6 +260,9 @@ func (s *Server) load(ctx context.Context, m *model, name string) {
 	default:
 		if dag, err = s.repo.LocalModel(ctx, m.root); err == nil {
 			m.llm, err = dag.LlamaModel(ctx, llama.Options{})
+			// The component files the weights were read from (and packed
+			// from) are garbage now: give their memory back at once.
+			debug.FreeOSMemory()
 		}
 	}
 	var source string

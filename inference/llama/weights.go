@@ -130,7 +130,10 @@ func vector(t Tensor) ([]float32, error) {
 		return nil, fmt.Errorf("llama: tensor %q: %w", t.Name, err)
 	}
 	if t.Format == quant.FormatF32 {
-		return quant.Float32s(t.Data), nil
+		// A copy: the vector does not keep the bytes around it (the other
+		// tensors of a component read whole) from being freed once their
+		// matrices are packed.
+		return slices.Clone(quant.Float32s(t.Data)), nil
 	}
 	return m.Dequantize(), nil
 }
