@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"slices"
 )
 
 // Matrix is a Rows×Cols weight matrix in one Format. Row i occupies
@@ -190,10 +191,10 @@ func MatMulAll(dsts [][]float32, ms []*Matrix, x *Batch) {
 		total += m.Rows
 	}
 	tile := rowTile
-	if x.N < 4 {
-		// No weights to reuse across vectors: each thread streams one run
-		// of rows, so per-tile set-up is paid once per thread.
-		// Whole groups of eight, for packed matrices.
+	if x.N < 8 && !slices.ContainsFunc(ms, func(m *Matrix) bool { return laysOut(m, x.N) }) {
+		// Each weight row is read once for the few vectors, in registers:
+		// each thread streams one run of rows, so per-tile set-up is paid
+		// once per thread. Whole groups of eight, for packed matrices.
 		tile = ((total+Threads()-1)/Threads() + 7) &^ 7
 	}
 	parallelFor((total+tile-1)/tile, 1, func(lo, hi int) {
@@ -241,6 +242,19 @@ func (m *Matrix) mulStoredRows(dst []float32, rows []byte, r0, n int, x *Batch) 
 			out[r0+i] = m.codec.dot(rows[i*rb:(i+1)*rb], x, t)
 		}
 	}
+}
+
+// tileLayer is implemented by codecs whose tile kernels lay a tile's rows
+// out before multiplying them by some batches: MatMulAll keeps those tiles
+// small, so that the lay-out stays in cache.
+type tileLayer interface {
+	laysOut(n int) bool // for a batch of n vectors
+}
+
+// laysOut reports whether m's tile kernel lays its rows out for n vectors.
+func laysOut(m *Matrix, n int) bool {
+	l, ok := m.codec.(tileLayer)
+	return ok && l.laysOut(n)
 }
 
 // batchPreparer is implemented by codecs whose kernels read the batch laid

@@ -271,6 +271,12 @@ func (q4KCodec) prepareBatch(x *Batch) {
 	}
 }
 
+// laysOut reports whether the Q4_K tile kernel lays rows out for n vectors.
+func (q4KCodec) laysOut(n int) bool { return n >= 4 && active.q4KTile != nil }
+
+// laysOut reports whether the Q6_K tile kernel lays rows out for n vectors.
+func (q6KCodec) laysOut(n int) bool { return n >= 4 && active.q6KTile != nil }
+
 // mulTile multiplies a tile of Q5_K rows with every vector of x.
 func (c q5KCodec) mulTile(dst []float32, ld int, tile []byte, r0, n int, x *Batch) {
 	mulTileWith(active.q5KTile, 4, c, dst, ld, tile, r0, n, x)
