@@ -56,12 +56,6 @@ func q4_0P8AVX2(group *byte, q *int8, scale *float32, sum *int32, blocks int, ou
 //go:noescape
 func q4_0P8X4AVX2(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
-// q4_0PackedInterleave8AVX2 lays a packed group out as q4_0Interleave8AVX2
-// lays out eight stored rows.
-//
-//go:noescape
-func q4_0PackedInterleave8AVX2(dst *byte, group *byte, blocks int)
-
 // rows8Bytes is the size of a block of eight rows laid out by
 // q8_0Interleave8AVX2 or q4_0Interleave8AVX2: their d as float32, then
 // eight chunks of 32 codes.
@@ -70,7 +64,8 @@ const rows8Bytes = 8*4 + 8*32
 // rows8Kernels are one block format's AVX2 eight-row kernels.
 type rows8Kernels struct {
 	blockBytes int
-	// ilBytes is the size of a block of eight rows laid out by interleave.
+	// ilBytes is the size of a block of eight rows laid out by interleave;
+	// a nil interleave means x4Rows takes every batch of four or more.
 	ilBytes    int
 	interleave func(dst *byte, rows *byte, rb int, blocks int)
 	x4         func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
@@ -127,21 +122,19 @@ var q4_0Rows8 = &rows8Kernels{
 }
 
 // q4_0PackedRows8 are the Q4_0 kernels over packed groups: mulTile takes
-// whole groups (n a multiple of eight), the rows' stride is not used.
-var q4_0PackedRows8 = packedQ4_0Kernels(q4_0P8AVX2, q4_0P8X4AVX2, q4_0I8X4AVX2)
+// whole groups (n a multiple of eight), the rows' stride is not used. A
+// group needs no lay-out: every batch runs four vectors at a time over the
+// packed rows (from cache after the first four).
+var q4_0PackedRows8 = packedQ4_0Kernels(q4_0P8AVX2, q4_0P8X4AVX2)
 
 // packedQ4_0Kernels returns the packed-group kernels around a level's
-// one-vector, four-vector and laid-out four-vector kernels.
+// one-vector and four-vector kernels.
 func packedQ4_0Kernels(
 	one func(group *byte, q *int8, scale *float32, sum *int32, blocks int, out *[8]float32),
 	x4 func(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32),
-	laidOut func(il *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32),
 ) *rows8Kernels {
 	return &rows8Kernels{
 		blockBytes: q4_0BlockBytes,
-		ilBytes:    rows8Bytes,
-		interleave: func(dst, group *byte, _, blocks int) { q4_0PackedInterleave8AVX2(dst, group, blocks) },
-		x4:         laidOut,
 		x4Rows: func(group *byte, _ int, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32) {
 			x4(group, codes, quads, blocks, out)
 		},
@@ -203,7 +196,7 @@ func (k *rows8Kernels) mulTile(dst []float32, ld int, tile []byte, r0, n int, x 
 	groups := (n + 7) / 8
 	t := 0
 	if x.N >= 4 {
-		direct := x.N < 8 && k.x4Rows != nil
+		direct := k.interleave == nil || x.N < 8 && k.x4Rows != nil
 		size := nb * k.ilBytes
 		var (
 			il     []byte

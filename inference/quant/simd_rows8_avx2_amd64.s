@@ -506,39 +506,3 @@ q4p8x4_loop:
 q4p8x4_done:
 	I8X4OUT
 	RET
-
-// P8SPLIT stores chunk k of packed codes (in y) as the laid-out chunks k
-// (low nibbles) and 4+k (high nibbles) at DI (clobbers Y13).
-#define P8SPLIT(y, k) \
-	VPSRLW  $4, y, Y13             \
-	VPAND   Y15, y, y              \
-	VPAND   Y15, Y13, Y13          \
-	VMOVDQU y, (32+32*k)(DI)       \
-	VMOVDQU Y13, (160+32*k)(DI)
-
-// func q4_0PackedInterleave8AVX2(dst *byte, group *byte, blocks int)
-//
-// Lays a packed group out as q4_0Interleave8AVX2 lays out stored rows.
-TEXT ·q4_0PackedInterleave8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ group+8(FP), SI
-	MOVQ blocks+16(FP), CX
-	NIBBLEMASK(X15, Y15)
-	TESTQ CX, CX
-	JZ    q4pil_done
-
-q4pil_loop:
-	P8LOAD
-	VMOVUPS Y12, (DI)
-	P8SPLIT(Y8, 0)
-	P8SPLIT(Y9, 1)
-	P8SPLIT(Y10, 2)
-	P8SPLIT(Y11, 3)
-	ADDQ $144, SI
-	ADDQ $288, DI
-	DECQ CX
-	JNZ  q4pil_loop
-
-q4pil_done:
-	VZEROUPPER
-	RET

@@ -45,7 +45,7 @@ func addRows8VNNI(k *kernelSet) {
 	q4 := *q4_0Rows8
 	q4.x4, q4.x4Rows = q4_0I8X4VNNI, q4_0R8X4VNNI
 	k.q4_0Tile = q4.mulTile
-	k.q4_0Packed = packedQ4_0Kernels(q4_0P8VNNI, q4_0P8X4VNNI, q4_0I8X4VNNI).mulTile
+	k.q4_0Packed = packedQ4_0Kernels(q4_0P8VNNI, q4_0P8X4VNNI).mulTile
 	q4K := *q4KRows8
 	q4K.x4 = q4KI8X4VNNI
 	k.q4KTile = q4K.mulTile
