@@ -36,9 +36,9 @@ for run in "${runs[@]}"; do
   if [ -n "$prec" ]; then
     args+=(--precision "$prec" --prefill-runs 3)
   elif [ ${#ref[@]} -gt 0 ]; then
-    # Three rounds, accel's and llama.cpp's runs alternating: medians, and
+    # Five rounds, accel's and llama.cpp's runs alternating: medians, and
     # ratios paired round by round.
-    args+=("${ref[@]}" --rounds 3 --prefill-runs 1 --llama-reps 1 --decode-tokens 16)
+    args+=("${ref[@]}" --rounds 5 --prefill-runs 1 --llama-reps 1 --decode-tokens 16)
   else
     args+=(--prefill-runs 3)
   fi
