@@ -8,30 +8,39 @@ import (
 )
 
 // Engine runs the generations of one model, any number at once
-// (continuous batching): a decode step takes the next token of every
-// sequence decoding, as one pass through the weights (llama.Step), and
-// waits for all of them to ask; a sequence joins at the first step after
-// its prefill and leaves as soon as it ends, and while its text goes out
-// (to a client that may be slow or paused) the steps go on without it.
-// Prefills, and the decode steps of sessions that offload layers, run as
-// passes of their own between steps. Each sequence's output is what it
-// would be alone. An Engine is safe for concurrent use.
+// (continuous batching): a step takes the next token of every sequence
+// decoding and the prompts of those starting, as one pass through the
+// weights (llama.Step), and waits for every decoding sequence to ask; a
+// sequence decodes in the steps after its prompt's and leaves as soon as
+// it ends, and while its text goes out (to a client that may be slow or
+// paused) the steps go on without it. A prompt that finds the engine idle
+// waits gatherFor for the other prompts of a burst, so that they share its
+// pass. Sessions that offload layers run passes of their own between
+// steps. Each sequence's output is what it would be alone. An Engine is
+// safe for concurrent use.
 type Engine struct {
 	model *llama.Model
 	step  llama.Step
 
-	mu      sync.Mutex
-	wake    *sync.Cond // a pass ended, or a sequence asked for one or left
-	busy    bool       // a pass is running
-	members int        // sequences decoding in steps: each asks for the next one or leaves
-	asked   []*decode  // tokens of the next step
-	steps   int        // shared decode steps run
+	mu        sync.Mutex
+	wake      *sync.Cond // a pass ended, or a sequence asked for one or left
+	busy      bool       // a pass is running
+	gathering bool       // a prompt waits for others before its step
+	members   int        // sequences decoding in steps: each asks for the next one or leaves
+	asked     []*decode  // tokens of the next step
+	prompts   int        // how many of asked are prompts
+	steps     int        // shared steps run
 }
 
-// decode is one sequence's token in a step.
+// gatherFor is how long a prompt that finds the engine idle waits for
+// others: requests sent together arrive within it.
+const gatherFor = 2 * time.Millisecond
+
+// decode is one sequence's tokens in a step.
 type decode struct {
 	sess   *llama.Session
-	token  int
+	tokens []int
+	prompt bool // not a member's next token
 	logits []float32
 	err    error
 	done   bool
@@ -58,15 +67,15 @@ type sequence struct {
 // a quick one keeps its place in every step.
 const emitGrace = 2 * time.Millisecond
 
-// forward runs tokens through sess: a single token of a session that
-// holds all its layers in the next shared step, anything else in a pass of
-// its own.
+// forward runs tokens through sess: in the next shared step where sess
+// holds all its layers (a single token as a member of the steps, several as
+// a prompt), in a pass of its own otherwise.
 func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error) {
 	e := q.engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	q.emitting = false
-	if len(tokens) != 1 || !sess.Local() {
+	if !sess.Local() {
 		q.leave()
 		for e.busy {
 			e.wake.Wait()
@@ -79,15 +88,25 @@ func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error)
 		e.wake.Broadcast()
 		return logits, err
 	}
-	if !q.member {
+	d := &decode{sess: sess, tokens: tokens, prompt: len(tokens) > 1}
+	if d.prompt {
+		q.leave()
+		e.prompts++
+	} else if !q.member {
 		q.member = true
 		e.members++
 	}
-	d := &decode{sess: sess, token: tokens[0]}
 	e.asked = append(e.asked, d)
 	e.wake.Broadcast()
+	if d.prompt && e.members == 0 && !e.busy && !e.gathering && len(e.asked) == 1 {
+		e.gathering = true
+		e.mu.Unlock()
+		time.Sleep(gatherFor)
+		e.mu.Lock()
+		e.gathering = false
+	}
 	for !d.done {
-		if e.busy || len(e.asked) < e.members {
+		if e.busy || e.gathering || len(e.asked)-e.prompts < e.members {
 			e.wake.Wait()
 			continue
 		}
@@ -96,23 +115,35 @@ func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error)
 	return d.logits, d.err
 }
 
-// runStep runs the step every member has asked for; e.mu is held.
+// runStep runs the step every member has asked for, with the prompts
+// asked meanwhile; e.mu is held.
 func (e *Engine) runStep() {
 	asked := e.asked
-	e.asked, e.busy = nil, true
+	e.asked, e.prompts, e.busy = nil, 0, true
 	e.steps++
-	sessions, tokens := make([]*llama.Session, len(asked)), make([]int, len(asked))
+	sessions, tokens := make([]*llama.Session, len(asked)), make([][]int, len(asked))
 	for i, d := range asked {
-		sessions[i], tokens[i] = d.sess, d.token
+		sessions[i], tokens[i] = d.sess, d.tokens
 	}
 	e.mu.Unlock()
 	logits, err := e.step.Forward(sessions, tokens)
-	e.mu.Lock()
-	for i, d := range asked {
-		if err == nil {
+	if err == nil {
+		for i, d := range asked {
 			d.logits = logits[i]
 		}
-		d.err, d.done = err, true
+	} else {
+		// A step checks its input before it changes any session: run
+		// each alone, so that bad input fails only its own sequence.
+		for i, d := range asked {
+			var one [][]float32
+			if one, d.err = e.step.Forward(sessions[i:i+1], tokens[i:i+1]); d.err == nil {
+				d.logits = one[0]
+			}
+		}
+	}
+	e.mu.Lock()
+	for _, d := range asked {
+		d.done = true
 	}
 	e.busy = false
 	e.wake.Broadcast()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -161,5 +162,117 @@ func TestGraceCountsOnlyWhileOthersWait(t *testing.T) {
 	q.graceOver()
 	if q.member || e.members != 1 {
 		t.Fatal("stayed in the steps while another sequence waited for one")
+	}
+}
+
+// TestEnginePromptsShareAStep holds the engine busy while four generations
+// ask for their prompts' passes: the four prompts must then run as one
+// step (each sequence's first token comes from step 1), and each
+// generation must write what it writes alone.
+func TestEnginePromptsShareAStep(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	prompts := []string{"Once upon a time", "Lily and Ben", "The dog", "One day, a little bird"}
+	e := NewEngine(m)
+	e.mu.Lock()
+	e.busy = true
+	e.mu.Unlock()
+	opts := Options{MaxTokens: 20}
+	out := make([]strings.Builder, len(prompts))
+	firstStep := make([]int, len(prompts))
+	errs := make([]error, len(prompts))
+	var start sync.WaitGroup // holds each first token until all have theirs
+	start.Add(len(prompts))
+	var wg sync.WaitGroup
+	for i, p := range prompts {
+		wg.Go(func() {
+			o, first := opts, true
+			o.OnToken = func(Token) {
+				if first {
+					first = false
+					e.mu.Lock()
+					firstStep[i] = e.steps
+					e.mu.Unlock()
+					start.Done()
+					start.Wait()
+				}
+			}
+			_, errs[i] = e.Run(context.Background(), p, o, func(s string) error {
+				out[i].WriteString(s)
+				return nil
+			})
+		})
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		e.mu.Lock()
+		n := e.prompts
+		if n == len(prompts) {
+			e.busy = false
+			e.wake.Broadcast()
+		}
+		e.mu.Unlock()
+		if n == len(prompts) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d prompts asked for a step", n, len(prompts))
+		}
+	}
+	wg.Wait()
+	for i, p := range prompts {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if firstStep[i] != 1 {
+			t.Errorf("%q: first token from step %d, want 1 (the prompts' shared step)", p, firstStep[i])
+		}
+		if want, _ := generate(t, m, p, opts); out[i].String() != want {
+			t.Errorf("%q with the others:\n%q\nalone:\n%q", p, out[i].String(), want)
+		}
+	}
+}
+
+// TestEngineBadInputFailsOnlyItsOwn puts a prompt with a token outside the
+// vocabulary in the same step as a good one: the bad one gets an error,
+// the good one the logits it gets alone.
+func TestEngineBadInputFailsOnlyItsOwn(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	e := NewEngine(m)
+	e.mu.Lock()
+	e.busy = true
+	e.mu.Unlock()
+	good, bad := []int{1, 400, 300, 200}, []int{1, 400, m.Vocab + 5}
+	var goodLogits []float32
+	var goodErr, badErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		q := &sequence{engine: e}
+		goodLogits, goodErr = q.forward(m.NewSession(llama.SessionOptions{}), good)
+	})
+	wg.Go(func() {
+		q := &sequence{engine: e}
+		_, badErr = q.forward(m.NewSession(llama.SessionOptions{}), bad)
+	})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		e.mu.Lock()
+		n := e.prompts
+		if n == 2 {
+			e.busy = false
+			e.wake.Broadcast()
+		}
+		e.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the prompts did not ask for a step")
+		}
+	}
+	wg.Wait()
+	if badErr == nil {
+		t.Error("a token outside the vocabulary ran")
+	}
+	want, err := m.NewSession(llama.SessionOptions{}).Forward(good)
+	if goodErr != nil || err != nil || !slices.Equal(goodLogits, want) {
+		t.Errorf("the good prompt beside a bad one: %v (alone: %v), same logits: %v", goodErr, err, slices.Equal(goodLogits, want))
 	}
 }

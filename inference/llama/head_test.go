@@ -270,7 +270,7 @@ func TestHeadErrors(t *testing.T) {
 		s.Logits(make([]float32, cfg.Dim))
 	}()
 	var st llama.Step
-	if _, err := st.Forward([]*llama.Session{s}, []int{1}); err == nil {
+	if _, err := st.Forward([]*llama.Session{s}, [][]int{{1}}); err == nil {
 		t.Error("a step took a remote session")
 	}
 	lost := errors.New("peer lost")

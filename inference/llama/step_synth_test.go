@@ -68,13 +68,13 @@ func TestStepMatchesForwardQuantized(t *testing.T) {
 			shared, alone := sessions(t, m, 5), sessions(t, m, 5)
 			var st llama.Step
 			for step := range 3 {
-				tokens := []int{400 + step, 500, 600 + step, 700, 800}
+				tokens := [][]int{{400 + step}, {500}, {600 + step}, {700}, {800}}
 				got, err := st.Forward(shared, tokens)
 				if err != nil {
 					t.Fatal(err)
 				}
 				for i, s := range alone {
-					want, err := s.Forward(tokens[i : i+1])
+					want, err := s.Forward(tokens[i])
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -95,9 +95,9 @@ func BenchmarkStep(b *testing.B) {
 	for _, n := range []int{1, 4, 8} {
 		b.Run(fmt.Sprintf("seqs=%d", n), func(b *testing.B) {
 			const steps = 32
-			tokens := make([]int, n)
-			for i := range tokens {
-				tokens[i] = 300 + i
+			lists := make([][]int, n)
+			for i := range lists {
+				lists[i] = []int{300 + i}
 			}
 			var st llama.Step
 			var elapsed time.Duration
@@ -105,7 +105,7 @@ func BenchmarkStep(b *testing.B) {
 				seqs := sessions(b, m, n)
 				start := time.Now()
 				for range steps {
-					if _, err := st.Forward(seqs, tokens); err != nil {
+					if _, err := st.Forward(seqs, lists); err != nil {
 						b.Fatal(err)
 					}
 				}
