@@ -74,21 +74,26 @@ func q4KPackedInterleave8AVX2(dst *byte, group *byte, blocks int)
 //go:noescape
 func q4KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
 
-// q4KPackedRows8 are the Q4_K kernels over packed groups: mulTile takes
-// whole groups (n a multiple of eight), the rows' stride is not used.
-var q4KPackedRows8 = &rows8Kernels{
-	blockBytes: q4KBytes,
-	ilBytes:    q4KRows8Bytes,
-	interleave: func(dst, group *byte, _, blocks int) { q4KPackedInterleave8AVX2(dst, group, blocks) },
-	x4:         q4KI8X4AVX2,
-	one: func(group *byte, _ int, x *Batch, t, nsb int, out *[8]float32) {
+// q4KPackedRows8 and q6KPackedRows8 are the Q4_K and Q6_K kernels over
+// packed groups.
+var (
+	q4KPackedRows8 = packedKRows8(q4KRows8, q4KPackedInterleave8AVX2, q4KP8AVX2)
+	q6KPackedRows8 = packedKRows8(q6KRows8, q6KPackedInterleave8AVX2, q6KP8AVX2)
+)
+
+// packedKRows8 returns the kernels of stored, a K-quant's over stored rows,
+// for packed groups: mulTile takes whole groups (n a multiple of eight),
+// the rows' stride is not used; a batch lays the groups out with
+// interleave, one vector runs one.
+func packedKRows8(stored *rows8Kernels, interleave func(dst, group *byte, blocks int), one func(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)) *rows8Kernels {
+	k := *stored
+	k.interleave = func(dst, group *byte, _, blocks int) { interleave(dst, group, blocks) }
+	k.one = func(group *byte, _ int, x *Batch, t, nsb int, out *[8]float32) {
 		q, scale, sum := x.qkVector(t)
 		_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
-		q4KP8AVX2(group, &q[0], &scale[0], &sum[0], nsb, out)
-	},
-	acts:          q4KRows8.acts,
-	codesPerBlock: qkBlock,
-	quadWords:     kQuadWords,
+		one(group, &q[0], &scale[0], &sum[0], nsb, out)
+	}
+	return &k
 }
 
 // q6KPackedInterleave8AVX2 lays a packed Q6_K group out as
@@ -103,23 +108,6 @@ func q6KPackedInterleave8AVX2(dst *byte, group *byte, blocks int)
 //
 //go:noescape
 func q6KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
-
-// q6KPackedRows8 are the Q6_K kernels over packed groups, as
-// q4KPackedRows8.
-var q6KPackedRows8 = &rows8Kernels{
-	blockBytes: q6KBytes,
-	ilBytes:    q6KRows8Bytes,
-	interleave: func(dst, group *byte, _, blocks int) { q6KPackedInterleave8AVX2(dst, group, blocks) },
-	x4:         q6KI8X4AVX2,
-	one: func(group *byte, _ int, x *Batch, t, nsb int, out *[8]float32) {
-		q, scale, sum := x.qkVector(t)
-		_, _, _ = q[nsb*qkBlock-1], scale[nsb-1], sum[nsb*16-1]
-		q6KP8AVX2(group, &q[0], &scale[0], &sum[0], nsb, out)
-	},
-	acts:          q6KRows8.acts,
-	codesPerBlock: qkBlock,
-	quadWords:     k6QuadWords,
-}
 
 var q6KRows8 = &rows8Kernels{
 	blockBytes:    q6KBytes,
