@@ -6,8 +6,9 @@ import (
 )
 
 // Matrix is a Rows×Cols weight matrix in one Format. Row i occupies
-// Data[i×RowBytes : (i+1)×RowBytes]. Data may be memory-mapped and is never
-// written by the kernels. A matrix held on a device (NewHeldMatrix) has no
+// Data[i×RowBytes : (i+1)×RowBytes], or in a packed matrix (see Pack) its
+// group of eight rows does. Data may be memory-mapped and is never written
+// by the kernels. A matrix held on a device (NewHeldMatrix) has no
 // Data: its rows are in the device's memory.
 type Matrix struct {
 	Rows, Cols int

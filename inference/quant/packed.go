@@ -22,10 +22,9 @@ var packings = map[Format]packing{
 // multiply packed rows of m's format faster (Q4_0, Q4_K and Q6_K on
 // amd64): a new matrix whose first Rows&^7 rows are in groups of eight
 // (see packQ4_0Group, packQ4KGroup, packQ6KGroup), the rest as stored, in
-// a copy of Data.
-// Otherwise it returns m. A packed matrix gives the products m gives, on
-// every kernel level; Row and DequantizeRow unpack its rows; it cannot be
-// placed on a device.
+// a copy of Data. Otherwise it returns m. A packed matrix gives the
+// products m gives, on every kernel level; Row and DequantizeRow unpack
+// its rows; it cannot be placed on a device.
 func Pack(m *Matrix) *Matrix {
 	pk, ok := packings[m.Format]
 	if !ok || pk.kernel(active) == nil || m.held || m.device != nil || m.packed > 0 || m.Rows < 8 {
