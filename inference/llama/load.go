@@ -49,8 +49,8 @@ func Open(path string, opts Options) (*Model, error) {
 			return nil, fmt.Errorf("%w (in %s)", err, path)
 		}
 		m.closer = g.Close
-		// The tensors converted on load are not read again: their pages
-		// leave the resident set (the file keeps them).
+		// The tensors converted or packed on load are not read again:
+		// their pages leave the resident set (the file keeps them).
 		var keep [][]byte
 		for _, nm := range m.Matrices() {
 			keep = append(keep, nm.Matrix.Data)
