@@ -25,9 +25,9 @@ type Options struct {
 
 // Open loads a GGUF file or a llama2.c checkpoint, telling them apart by
 // the GGUF magic. GGUF tensors are memory-mapped and used in place where
-// their format runs natively (F32, F16, BF16, Q8_0, the K-quants), or
-// packed for the kernels (Q4_0, Q4_K and Q6_K where quant.Pack packs
-// them); other GGML types are dequantized to float32.
+// their format runs natively (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K,
+// Q6_K), but for the matrices quant.Pack packs for the kernels; other GGML
+// types are dequantized to float32.
 func Open(path string, opts Options) (*Model, error) {
 	head := make([]byte, 4)
 	f, err := os.Open(path)
