@@ -12,8 +12,9 @@ import (
 // decoding and the prompts of those starting, as one pass through the
 // weights (llama.Step), and waits for every decoding sequence to ask; a
 // sequence decodes in the steps after its prompt's and leaves as soon as
-// it ends, and while its text goes out (to a client that may be slow or
-// paused) the steps go on without it. A prompt that finds the engine idle
+// it ends. A sequence asks for its next token's step before its text goes
+// out, and if the text is still going out (to a client that may be slow
+// or paused) when the step after that is due, the steps go on without it. A prompt that finds the engine idle
 // waits gatherFor for the other prompts of a burst, so that they share its
 // pass. Sessions that offload layers run passes of their own between
 // steps. Each sequence's output is what it would be alone. An Engine is
@@ -59,6 +60,7 @@ type sequence struct {
 	member   bool
 	emitting bool        // its text is going out: the next step waits for it up to emitGrace
 	late     *time.Timer // takes it out of the steps once it has emitted for emitGrace
+	pending  *decode     // asked for and not yet waited for
 }
 
 // emitGrace is how long a decode step waits for a sequence whose text is
@@ -71,23 +73,39 @@ const emitGrace = 2 * time.Millisecond
 // holds all its layers (a single token as a member of the steps, several as
 // a prompt), in a pass of its own otherwise.
 func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error) {
+	if !sess.Local() {
+		return q.alone(sess, tokens)
+	}
+	return q.wait(q.ask(sess, tokens))
+}
+
+// alone runs tokens through sess in a pass of its own.
+func (q *sequence) alone(sess *llama.Session, tokens []int) ([]float32, error) {
 	e := q.engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	q.emitting = false
-	if !sess.Local() {
-		q.leave()
-		for e.busy {
-			e.wake.Wait()
-		}
-		e.busy = true
-		e.mu.Unlock()
-		logits, err := sess.Forward(tokens)
-		e.mu.Lock()
-		e.busy = false
-		e.wake.Broadcast()
-		return logits, err
+	q.leave()
+	for e.busy {
+		e.wake.Wait()
 	}
+	e.busy = true
+	e.mu.Unlock()
+	logits, err := sess.Forward(tokens)
+	e.mu.Lock()
+	e.busy = false
+	e.wake.Broadcast()
+	return logits, err
+}
+
+// ask puts tokens (of a session that holds all its layers) in the next
+// step and returns at once: the sequence may write its text while the
+// step waits for the others or runs. wait returns the step's logits.
+func (q *sequence) ask(sess *llama.Session, tokens []int) *decode {
+	e := q.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q.emitting = false
 	d := &decode{sess: sess, tokens: tokens, prompt: len(tokens) > 1}
 	if d.prompt {
 		q.leave()
@@ -97,8 +115,18 @@ func (q *sequence) forward(sess *llama.Session, tokens []int) ([]float32, error)
 		e.members++
 	}
 	e.asked = append(e.asked, d)
+	q.pending = d
 	e.wake.Broadcast()
-	if d.prompt && e.members == 0 && !e.busy && !e.gathering && len(e.asked) == 1 {
+	return d
+}
+
+// wait runs or waits for the step d is in and returns d's logits.
+func (q *sequence) wait(d *decode) ([]float32, error) {
+	e := q.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q.emitting, q.pending = false, nil
+	if d.prompt && e.members == 0 && !e.busy && !e.gathering && len(e.asked) == 1 && e.asked[0] == d {
 		e.gathering = true
 		e.mu.Unlock()
 		time.Sleep(gatherFor)
@@ -177,16 +205,16 @@ func (q *sequence) emit() {
 }
 
 // graceOver runs emitGrace after emit: a sequence still emitting leaves the
-// steps if others wait for one; while a pass runs (on every core, so the
-// sequence may not have had one to ask on) or no one waits, it gets
-// another emitGrace.
+// steps if others wait for one; while its next token's step has not run
+// (it holds no one up), a pass runs (on every core, so the sequence may not
+// have had one to ask on) or no one waits, it gets another emitGrace.
 func (q *sequence) graceOver() {
 	e := q.engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
 	case !q.emitting:
-	case e.busy || len(e.asked) == 0:
+	case q.pending != nil && !q.pending.done, e.busy || len(e.asked) == 0:
 		q.late.Reset(emitGrace)
 	default:
 		q.leave()

@@ -276,3 +276,32 @@ func TestEngineBadInputFailsOnlyItsOwn(t *testing.T) {
 		t.Errorf("the good prompt beside a bad one: %v (alone: %v), same logits: %v", goodErr, err, slices.Equal(goodLogits, want))
 	}
 }
+
+// TestEngineAskBeforeWrite: a sequence asks for its next token's step and
+// goes on (to write its text) without waiting; another sequence's wait then
+// runs the step with both tokens, and the first one's wait returns its
+// logits at once, the ones it gets alone.
+func TestEngineAskBeforeWrite(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	e := NewEngine(m)
+	a, b := &sequence{engine: e}, &sequence{engine: e}
+	prompt := []int{1, 400, 300, 200}
+	sa, sb, solo := m.NewSession(llama.SessionOptions{}), m.NewSession(llama.SessionOptions{}), m.NewSession(llama.SessionOptions{})
+	for _, s := range []*llama.Session{sa, sb, solo} {
+		if _, err := s.Forward(prompt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asked := a.ask(sa, []int{250})
+	if _, err := b.forward(sb, []int{260}); err != nil {
+		t.Fatal(err)
+	}
+	if !asked.done || e.steps != 1 {
+		t.Fatalf("the other sequence's step left out the asked token (done %v, %d steps)", asked.done, e.steps)
+	}
+	got, err := a.wait(asked)
+	want, err2 := solo.Forward([]int{250})
+	if err != nil || err2 != nil || !slices.Equal(got, want) {
+		t.Fatalf("asked token: %v, alone: %v, same logits: %v", err, err2, slices.Equal(got, want))
+	}
+}

@@ -157,20 +157,37 @@ func (e *Engine) Run(ctx context.Context, prompt string, opts Options, emit func
 		}
 		st.Tokens++
 		text := tok.Decode(history[len(history)-1], next)
+		history = append(history, next)
+		last := opts.MaxTokens > 0 && st.Tokens >= opts.MaxTokens
+		// A session that holds its layers asks for the next token's step
+		// before the text goes out, so that the step need not wait for the
+		// write (the asking is for nothing when the text ends the
+		// generation).
+		var asked *decode
+		if !last && sess.Local() {
+			asked = q.ask(sess, []int{next})
+		}
 		if opts.OnToken != nil {
 			opts.OnToken(lp.token(next, text))
 		}
 		done, err := stop.write(text)
+		switch {
+		case err != nil:
+			return st, err
+		case done:
+			st.Reason = "stop"
+		case last:
+			st.Reason = "length"
+		case asked != nil:
+			logits, err = q.wait(asked)
+		default:
+			logits, err = forward([]int{next})
+		}
 		if err != nil {
 			return st, err
 		}
-		if done {
-			st.Reason = "stop"
+		if st.Reason != "" {
 			break
-		}
-		history = append(history, next)
-		if logits, err = forward([]int{next}); err != nil {
-			return st, err
 		}
 	}
 	st.Decode = time.Since(start)
