@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -179,11 +180,24 @@ func (e *Engine) runStep() {
 
 // end takes the sequence out of the steps for good.
 func (q *sequence) end() {
-	q.engine.mu.Lock()
-	defer q.engine.mu.Unlock()
+	e := q.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	q.leave()
 	if q.late != nil {
 		q.late.Stop()
+	}
+	// A token asked for that no step has taken yet (the text that went
+	// out ended the generation) is withdrawn.
+	if d := q.pending; d != nil {
+		if i := slices.Index(e.asked, d); i >= 0 {
+			e.asked = slices.Delete(e.asked, i, i+1)
+			if d.prompt {
+				e.prompts--
+			}
+			e.wake.Broadcast()
+		}
+		q.pending = nil
 	}
 }
 

@@ -305,3 +305,27 @@ func TestEngineAskBeforeWrite(t *testing.T) {
 		t.Fatalf("asked token: %v, alone: %v, same logits: %v", err, err2, slices.Equal(got, want))
 	}
 }
+
+// TestEngineWithdrawsUnusedAsk ends a generation from its writer (a
+// client gone) after it has asked for its next token's step: the ask must
+// not stay in the engine, holding the session, for a later step to run.
+func TestEngineWithdrawsUnusedAsk(t *testing.T) {
+	m := open(t, "stories260K.bin", llama.Options{Tokenizer: filepath.Join(models, "tok512.bin")})
+	e := NewEngine(m)
+	gone := errors.New("client gone")
+	n := 0
+	_, err := e.Run(context.Background(), "Once upon a time", Options{MaxTokens: 20}, func(string) error {
+		if n++; n == 3 {
+			return gone
+		}
+		return nil
+	})
+	if !errors.Is(err, gone) {
+		t.Fatalf("the writer's error: %v", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.asked) != 0 || e.prompts != 0 || e.members != 0 {
+		t.Errorf("after the generation ended: %d asks, %d prompts, %d members left in the engine", len(e.asked), e.prompts, e.members)
+	}
+}
