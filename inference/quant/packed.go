@@ -9,25 +9,28 @@ type packing struct {
 	unpack func(row, group []byte, i int)
 	// kernel is a kernel set's product of whole groups (nil: none).
 	kernel func(k *kernelSet) func(dst []float32, ld int, groups []byte, r0, n int, x *Batch)
+	// cols is what the rows' length must be a multiple of.
+	cols int
 }
 
 // packings are the formats that are packed where the kernels take them.
 var packings = map[Format]packing{
-	FormatQ4_0: {packQ4_0Group, unpackQ4_0Row, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4_0Packed }},
-	FormatQ4K:  {packQ4KGroup, unpackQ4KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4KPacked }},
-	FormatQ6K:  {packQ6KGroup, unpackQ6KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q6KPacked }},
+	FormatQ4_0: {packQ4_0Group, unpackQ4_0Row, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4_0Packed }, 32},
+	FormatQ4K:  {packQ4KGroup, unpackQ4KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4KPacked }, qkBlock},
+	FormatQ6K:  {packQ6KGroup, unpackQ6KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q6KPacked }, qkBlock},
+	FormatF16:  {packF16Group, unpackF16Row, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.f16Packed }, 8},
 }
 
 // Pack returns m with its rows packed for the active kernels where they
-// multiply packed rows of m's format faster (Q4_0, Q4_K and Q6_K on
-// amd64): a new matrix whose first Rows&^7 rows are in groups of eight
-// (see packQ4_0Group, packQ4KGroup, packQ6KGroup), the rest as stored, in
-// a copy of Data. Otherwise it returns m. A packed matrix gives the
+// multiply packed rows of m's format faster (Q4_0, Q4_K, Q6_K and F16
+// rows of a multiple of eight on amd64): a new matrix whose first Rows&^7
+// rows are in groups of eight (see packQ4_0Group, packQ4KGroup,
+// packQ6KGroup, packF16Group), the rest as stored, in a copy of Data. Otherwise it returns m. A packed matrix gives the
 // products m gives, on every kernel level; Row and DequantizeRow unpack
 // its rows; it cannot be placed on a device.
 func Pack(m *Matrix) *Matrix {
 	pk, ok := packings[m.Format]
-	if !ok || pk.kernel(active) == nil || m.held || m.device != nil || m.packed > 0 || m.Rows < 8 {
+	if !ok || pk.kernel(active) == nil || m.Cols%pk.cols != 0 || m.held || m.device != nil || m.packed > 0 || m.Rows < 8 {
 		return m
 	}
 	rb := m.RowBytes()

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestPack checks packed Q4_0, Q4_K and Q6_K matrices against the same
+// TestPack checks packed Q4_0, Q4_K, Q6_K and F16 matrices against the same
 // matrices as stored, on every kernel level: the products bit for bit (one vector to
 // past a laid-out batch, on two threads, with matrices whose row counts
 // cut groups where MatMulAll shares the rows out), the rows unpacked, and
@@ -31,6 +31,7 @@ func TestPack(t *testing.T) {
 		{FormatQ4_0, [][2]int{{8, 32}, {13, 64}, {16, 512}, {37, 256}, {64, 1024}}},
 		{FormatQ4K, [][2]int{{8, 256}, {13, 512}, {16, 1024}, {37, 256}, {64, 512}}},
 		{FormatQ6K, [][2]int{{8, 256}, {13, 512}, {16, 1024}, {37, 256}, {64, 512}}},
+		{FormatF16, [][2]int{{8, 16}, {13, 24}, {16, 512}, {37, 40}, {64, 1024}}},
 	} {
 		for _, level := range append(SIMDLevels(), "generic") {
 			selectSIMD(level)

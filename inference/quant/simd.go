@@ -36,10 +36,10 @@ type kernelSet struct {
 	// registers are reused. nil means one dot product per row and vector.
 	q8_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
 	q4_0Tile func(dst []float32, ld int, tile []byte, r0, n int, x *Batch)
-	// q4_0Packed, q4KPacked and q6KPacked are q4_0Tile, q4KTile and
-	// q6KTile for whole packed groups (see Pack); nil means matrices of
-	// the format are not packed.
-	q4_0Packed, q4KPacked, q6KPacked func(dst []float32, ld int, groups []byte, r0, n int, x *Batch)
+	// q4_0Packed, q4KPacked, q6KPacked and f16Packed are q4_0Tile,
+	// q4KTile, q6KTile and f16Tile for whole packed groups (see Pack); nil
+	// means matrices of the format are not packed.
+	q4_0Packed, q4KPacked, q6KPacked, f16Packed func(dst []float32, ld int, groups []byte, r0, n int, x *Batch)
 	// quadBatch lays out a batch for q8_0Tile and q4_0Tile (see
 	// batchPreparer); nil means they need none.
 	quadBatch func(x *Batch)

@@ -93,10 +93,11 @@ var avx2Kernels = &kernelSet{
 	q8_0: dotQ8_0AVX2,
 
 	f32Tile:    floatTileAVX2(float32s, f32T4x3AVX2, f32R4AVX2, f32RowAVX2, dotF32Generic),
-	f16Tile:    floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dotF16Generic),
+	f16Tile:    f16TileAVX2,
 	q8_0Tile:   q8_0Rows8.mulTile,
 	q4_0Tile:   q4_0Rows8.mulTile,
 	q4_0Packed: q4_0PackedRows8.mulTile,
+	f16Packed:  f16PackedAVX2,
 	quadBatch:  prepareScaleQuads,
 	q4_0:       dotQ4_0AVX2,
 }

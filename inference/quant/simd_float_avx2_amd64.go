@@ -30,6 +30,39 @@ func f32RowAVX2(a, b []float32) float32 { return floatRow(a, b, f32R1AVX2, dotF3
 
 func f16RowAVX2(a []uint16, b []float32) float32 { return floatRow(a, b, f16R1AVX2, dotF16Generic) }
 
+// f16TileAVX2 is the F16 tile kernel over rows as stored.
+var f16TileAVX2 = floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dotF16Generic)
+
+// f16P8AVX2 multiplies a packed F16 group (see packF16Group) by one vector
+// over n&^7 elements: out[i] = row i · b, as the tiles compute it.
+//
+//go:noescape
+func f16P8AVX2(group *uint16, b *float32, n int, out *[8]float32)
+
+// f16PackedAVX2 is the F16 tile kernel for whole packed groups (Pack packs
+// rows whose length is a multiple of eight): one vector straight from the
+// groups, several through the tile kernel over the rows unpacked.
+func f16PackedAVX2(dst []float32, ld int, groups []byte, r0, n int, x *Batch) {
+	rb := len(groups) / n
+	if x.N == 1 {
+		v := x.Vector(0)
+		var out [8]float32
+		for g := 0; g < n; g += 8 {
+			f16P8AVX2(&uint16s(groups[g*rb:])[0], &v[0], x.Cols, &out)
+			copy(dst[r0+g:][:8], out[:])
+		}
+		return
+	}
+	rows, pooled := prepBuffer(len(groups))
+	for g := 0; g < n; g += 8 {
+		for i := range 8 {
+			unpackF16Row(rows[(g+i)*rb:(g+i+1)*rb], groups[g*rb:(g+8)*rb], i)
+		}
+	}
+	f16TileAVX2(dst, ld, rows, r0, n, x)
+	prepPool.Put(pooled)
+}
+
 // floatRow is a's product with b through the kernel r1 over the first
 // len(a)&^7 elements, the rest through tail.
 func floatRow[E float32 | uint16](a []E, b []float32, r1 func(a *E, b *float32, n int) float32, tail func(a []E, b []float32) float32) float32 {

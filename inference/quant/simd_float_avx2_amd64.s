@@ -304,3 +304,55 @@ f16r1_done:
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
+
+// P8F16 adds the packed group's chunk of row i (at 16i past SI) times the
+// vector's chunk in Y8 to acc (clobbers Y9).
+#define P8F16(i, acc) \
+	VCVTPH2PS   (16*i)(SI), Y9 \
+	VFMADD231PS Y8, Y9, acc
+
+// func f16P8AVX2(group *uint16, b *float32, n int, out *[8]float32)
+//
+// A packed F16 group (eight rows interleaved eight columns at a time) times
+// one vector over n&^7 elements: out[i] = row i · b, as the tiles compute
+// it. The group is one stream the hardware prefetchers follow.
+TEXT ·f16P8AVX2(SB), NOSPLIT, $0-32
+	MOVQ  group+0(FP), SI
+	MOVQ  b+8(FP), DI
+	MOVQ  n+16(FP), CX
+	MOVQ  out+24(FP), DX
+	SHRQ  $3, CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	TESTQ CX, CX
+	JZ    f16p8_done
+
+f16p8_loop:
+	VMOVUPS (DI), Y8
+	P8F16(0, Y0)
+	P8F16(1, Y1)
+	P8F16(2, Y2)
+	P8F16(3, Y3)
+	P8F16(4, Y4)
+	P8F16(5, Y5)
+	P8F16(6, Y6)
+	P8F16(7, Y7)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  f16p8_loop
+
+f16p8_done:
+	STORE4
+	STORE(Y4, X4, 16)
+	STORE(Y5, X5, 20)
+	STORE(Y6, X6, 24)
+	STORE(Y7, X7, 28)
+	VZEROUPPER
+	RET
