@@ -8,17 +8,21 @@ type packing struct {
 	pack   func(group, rows []byte, rb int)
 	unpack func(row, group []byte, i int)
 	// kernel is a kernel set's product of whole groups (nil: none).
-	kernel func(k *kernelSet) func(dst []float32, ld int, groups []byte, r0, n int, x *Batch)
+	kernel func(k *kernelSet) groupKernel
 	// cols is what the rows' length must be a multiple of.
 	cols int
 }
 
+// groupKernel multiplies whole packed groups, rows r0 to r0+n of a matrix,
+// as a tile kernel multiplies rows as stored.
+type groupKernel = func(dst []float32, ld int, groups []byte, r0, n int, x *Batch)
+
 // packings are the formats that are packed where the kernels take them.
 var packings = map[Format]packing{
-	FormatQ4_0: {packQ4_0Group, unpackQ4_0Row, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4_0Packed }, 32},
-	FormatQ4K:  {packQ4KGroup, unpackQ4KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q4KPacked }, qkBlock},
-	FormatQ6K:  {packQ6KGroup, unpackQ6KRow, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.q6KPacked }, qkBlock},
-	FormatF16:  {packF16Group, unpackF16Row, func(k *kernelSet) func([]float32, int, []byte, int, int, *Batch) { return k.f16Packed }, 8},
+	FormatQ4_0: {packQ4_0Group, unpackQ4_0Row, func(k *kernelSet) groupKernel { return k.q4_0Packed }, 32},
+	FormatQ4K:  {packQ4KGroup, unpackQ4KRow, func(k *kernelSet) groupKernel { return k.q4KPacked }, qkBlock},
+	FormatQ6K:  {packQ6KGroup, unpackQ6KRow, func(k *kernelSet) groupKernel { return k.q6KPacked }, qkBlock},
+	FormatF16:  {packF16Group, unpackF16Row, func(k *kernelSet) groupKernel { return k.f16Packed }, 8},
 }
 
 // Pack returns m with its rows packed for the active kernels where they

@@ -39,7 +39,7 @@ type kernelSet struct {
 	// q4_0Packed, q4KPacked, q6KPacked and f16Packed are q4_0Tile,
 	// q4KTile, q6KTile and f16Tile for whole packed groups (see Pack); nil
 	// means matrices of the format are not packed.
-	q4_0Packed, q4KPacked, q6KPacked, f16Packed func(dst []float32, ld int, groups []byte, r0, n int, x *Batch)
+	q4_0Packed, q4KPacked, q6KPacked, f16Packed groupKernel
 	// quadBatch lays out a batch for q8_0Tile and q4_0Tile (see
 	// batchPreparer); nil means they need none.
 	quadBatch func(x *Batch)
