@@ -49,6 +49,7 @@ func avx512Set(bitalg bool) *kernelSet {
 	k.name = "avx512"
 	addIntAVX512(&k, bitalg)
 	addRows8VNNI(&k)
+	k.f16Packed = f16PackedAVX512
 	return &k
 }
 

@@ -39,28 +39,48 @@ var f16TileAVX2 = floatTileAVX2(uint16s, f16T4x3AVX2, f16R4AVX2, f16RowAVX2, dot
 //go:noescape
 func f16P8AVX2(group *uint16, b *float32, n int, out *[8]float32)
 
+// f16P4x3AVX2 multiplies four rows of a packed F16 group (half: the group,
+// or 64 bytes past it for rows 4-7) by three vectors over n&^7 elements:
+// out[4v+r] = row r · b[v], as the tiles compute it.
+//
+//go:noescape
+func f16P4x3AVX2(half *uint16, b *[3]*float32, n int, out *[12]float32)
+
 // f16PackedAVX2 is the F16 tile kernel for whole packed groups (Pack packs
-// rows whose length is a multiple of eight): one vector straight from the
-// groups, several through the tile kernel over the rows unpacked.
+// rows whose length is a multiple of eight).
 func f16PackedAVX2(dst []float32, ld int, groups []byte, r0, n int, x *Batch) {
+	f16PackedFrom(dst, ld, groups, r0, n, x, 0)
+}
+
+// f16PackedFrom multiplies whole packed F16 groups by the vectors of x from
+// t on: three at a time straight from the groups, the rest one at a time.
+func f16PackedFrom(dst []float32, ld int, groups []byte, r0, n int, x *Batch, t int) {
 	rb := len(groups) / n
-	if x.N == 1 {
-		v := x.Vector(0)
-		var out [8]float32
+	var (
+		b     [3]*float32
+		out12 [12]float32
+	)
+	for ; t+3 <= x.N; t += 3 {
+		for v := range b {
+			b[v] = &x.Vector(t + v)[0]
+		}
 		for g := 0; g < n; g += 8 {
-			f16P8AVX2(&uint16s(groups[g*rb:])[0], &v[0], x.Cols, &out)
-			copy(dst[r0+g:][:8], out[:])
-		}
-		return
-	}
-	rows, pooled := prepBuffer(len(groups))
-	for g := 0; g < n; g += 8 {
-		for i := range 8 {
-			unpackF16Row(rows[(g+i)*rb:(g+i+1)*rb], groups[g*rb:(g+8)*rb], i)
+			for h := range 2 {
+				f16P4x3AVX2(&uint16s(groups[g*rb+64*h:])[0], &b, x.Cols, &out12)
+				for v := range b {
+					copy(dst[(t+v)*ld+r0+g+4*h:][:4], out12[4*v:4*v+4])
+				}
+			}
 		}
 	}
-	f16TileAVX2(dst, ld, rows, r0, n, x)
-	prepPool.Put(pooled)
+	var out8 [8]float32
+	for ; t < x.N; t++ {
+		v := x.Vector(t)
+		for g := 0; g < n; g += 8 {
+			f16P8AVX2(&uint16s(groups[g*rb:])[0], &v[0], x.Cols, &out8)
+			copy(dst[t*ld+r0+g:][:8], out8[:])
+		}
+	}
 }
 
 // floatRow is a's product with b through the kernel r1 over the first

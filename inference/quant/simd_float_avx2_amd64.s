@@ -356,3 +356,50 @@ f16p8_done:
 	STORE(Y7, X7, 28)
 	VZEROUPPER
 	RET
+
+// P43STEP adds the half group's chunk of rows 0-3 (at 0, 16, 32 and 48 past
+// SI) times the three vectors' chunk (at R11 past R8, R9 and R10) to the
+// twelve accumulators.
+#define P43STEP \
+	VMOVUPS   (R8)(R11*1), Y12  \
+	VMOVUPS   (R9)(R11*1), Y13  \
+	VMOVUPS   (R10)(R11*1), Y14 \
+	VCVTPH2PS (SI), Y15         \
+	FMA3(Y0, Y1, Y2)            \
+	VCVTPH2PS 16(SI), Y15       \
+	FMA3(Y3, Y4, Y5)            \
+	VCVTPH2PS 32(SI), Y15       \
+	FMA3(Y6, Y7, Y8)            \
+	VCVTPH2PS 48(SI), Y15       \
+	FMA3(Y9, Y10, Y11)          \
+	ADDQ      $128, SI          \
+	ADDQ      $32, R11
+
+// func f16P4x3AVX2(half *uint16, b *[3]*float32, n int, out *[12]float32)
+//
+// Four rows of a packed F16 group (half: the group, or 64 bytes past it for
+// rows 4-7) times three vectors over n&^7 elements: out[4v+r] = row r ·
+// b[v], with the bits of the tiles over stored rows.
+TEXT ·f16P4x3AVX2(SB), NOSPLIT, $0-32
+	MOVQ half+0(FP), SI
+	MOVQ b+8(FP), AX
+	MOVQ (AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ n+16(FP), CX
+	MOVQ out+24(FP), DX
+	SHRQ $3, CX
+	XORQ R11, R11
+	ZERO12
+	TESTQ CX, CX
+	JZ    f16p43_done
+
+f16p43_loop:
+	P43STEP
+	DECQ CX
+	JNZ  f16p43_loop
+
+f16p43_done:
+	STORE12
+	VZEROUPPER
+	RET

@@ -881,3 +881,241 @@ k6x4_loop:
 k6x4_done:
 	I8X4OUT
 	RET
+
+// kscd8 + 32b makes each dword its byte b, zero-extended: a sub-block's
+// scales as VPMULLD takes them.
+DATA kscd8<>+0(SB)/8, $0x8080800480808000
+DATA kscd8<>+8(SB)/8, $0x8080800c80808008
+DATA kscd8<>+16(SB)/8, $0x8080800480808000
+DATA kscd8<>+24(SB)/8, $0x8080800c80808008
+DATA kscd8<>+32(SB)/8, $0x8080800580808001
+DATA kscd8<>+40(SB)/8, $0x8080800d80808009
+DATA kscd8<>+48(SB)/8, $0x8080800580808001
+DATA kscd8<>+56(SB)/8, $0x8080800d80808009
+DATA kscd8<>+64(SB)/8, $0x8080800680808002
+DATA kscd8<>+72(SB)/8, $0x8080800e8080800a
+DATA kscd8<>+80(SB)/8, $0x8080800680808002
+DATA kscd8<>+88(SB)/8, $0x8080800e8080800a
+DATA kscd8<>+96(SB)/8, $0x8080800780808003
+DATA kscd8<>+104(SB)/8, $0x8080800f8080800b
+DATA kscd8<>+112(SB)/8, $0x8080800780808003
+DATA kscd8<>+120(SB)/8, $0x8080800f8080800b
+GLOBL kscd8<>(SB), RODATA|NOPTR, $128
+
+// P8K4VCHUNK is P8K4CHUNK with VNNI: packed code dword 8p+k of the eight
+// rows times the vector's codes, added to the int32 sums lo (sub-block 2p)
+// and hi (2p+1) (clobbers Y8, Y9).
+#define P8K4VCHUNK(p, k, lo, hi) \
+	VPSRLW        $4, Y8, Y9                \
+	VPAND         Y15, Y8, Y8               \
+	VPAND         Y15, Y9, Y9               \
+	VPDPBUSD.BCST (64*p+4*k)(DI), Y8, lo     \
+	VPDPBUSD.BCST (64*p+32+4*k)(DI), Y9, hi
+
+// P8K4VLOAD loads packed code dword 8p+k of the eight rows into Y8.
+#define P8K4VLOAD(p, k) \
+	VMOVDQU (128+256*p+32*k)(SI), Y8
+
+// P8K4VSCALE adds the int32 sums s of a sub-block times its scales (byte b
+// of each dword of sc) to Y11 (clobbers Y14).
+#define P8K4VSCALE(s, sc, b) \
+	VPSHUFB kscd8<>+(32*(b))(SB), sc, Y14 \
+	VPMULLD Y14, s, s                    \
+	VPADDD  s, Y11, Y11
+
+// P8K4VPAIR is P8K4PAIR with VNNI: sub-blocks 2p and 2p+1 times their
+// scales (bytes b and b+1 of each dword of sc) added to Y11, the chunks'
+// sums in two chains per sub-block (Y12, Y16 and Y13, Y17).
+#define P8K4VPAIR(p, sc, b) \
+	VPXORD     Y12, Y12, Y12       \
+	VPXORD     Y13, Y13, Y13       \
+	VPXORD     Y16, Y16, Y16       \
+	VPXORD     Y17, Y17, Y17       \
+	P8K4VLOAD(p, 0)                \
+	P8K4VCHUNK(p, 0, Y12, Y13)     \
+	P8K4VLOAD(p, 1)                \
+	P8K4VCHUNK(p, 1, Y16, Y17)     \
+	P8K4VLOAD(p, 2)                \
+	P8K4VCHUNK(p, 2, Y12, Y13)     \
+	P8K4VLOAD(p, 3)                \
+	P8K4VCHUNK(p, 3, Y16, Y17)     \
+	P8K4VLOAD(p, 4)                \
+	P8K4VCHUNK(p, 4, Y12, Y13)     \
+	P8K4VLOAD(p, 5)                \
+	P8K4VCHUNK(p, 5, Y16, Y17)     \
+	P8K4VLOAD(p, 6)                \
+	P8K4VCHUNK(p, 6, Y12, Y13)     \
+	P8K4VLOAD(p, 7)                \
+	P8K4VCHUNK(p, 7, Y16, Y17)     \
+	VPADDD     Y16, Y12, Y12       \
+	VPADDD     Y17, Y13, Y13       \
+	P8K4VSCALE(Y12, sc, b)         \
+	P8K4VSCALE(Y13, sc, b+1)
+
+// func q4KP8VNNI(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+//
+// q4KP8AVX2 with AVX-512 VNNI: a chunk of codes times the vector's is one
+// VPDPBUSD into int32 sums, which VPMULLD scales; the same exact integers,
+// so the same bits.
+TEXT ·q4KP8VNNI(SB), NOSPLIT, $0-48
+	MOVQ group+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ blocks+32(FP), CX
+	MOVQ out+40(FP), DX
+	NIBBLEMASK(X15, Y15)
+	VPXOR Y0, Y0, Y0
+	TESTQ CX, CX
+	JZ    k4p8v_done
+
+k4p8v_loop:
+	VMOVDQU   32(SI), Y1
+	VMOVDQU   64(SI), Y2
+	VMOVDQU   96(SI), Y3
+	VPAND     kbytes3f<>(SB), Y1, Y4
+	VPSRLD    $6, Y1, Y5
+	VPAND     kbytes03<>(SB), Y5, Y5
+	VPSLLD    $4, Y5, Y5
+	VPAND     Y15, Y3, Y6
+	VPOR      Y6, Y5, Y5
+	VPAND     kbytes3f<>(SB), Y2, Y6
+	VPSRLD    $6, Y2, Y7
+	VPAND     kbytes03<>(SB), Y7, Y7
+	VPSLLD    $4, Y7, Y7
+	VPSRLD    $4, Y3, Y8
+	VPAND     Y15, Y8, Y8
+	VPOR      Y8, Y7, Y7
+	P8K4MINS
+	VPXOR     Y11, Y11, Y11
+	P8K4VPAIR(0, Y4, 0)
+	P8K4VPAIR(1, Y4, 2)
+	P8K4VPAIR(2, Y5, 0)
+	P8K4VPAIR(3, Y5, 2)
+	VMOVDQU      (SI), Y1
+	VPSHUFB      kdw8<>(SB), Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VCVTPH2PS    X1, Y2
+	VEXTRACTI128 $1, Y1, X1
+	VCVTPH2PS    X1, Y3
+	VCVTDQ2PS    Y11, Y11
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (R8), Y10
+	VMULPS       Y2, Y10, Y2
+	VMULPS       Y3, Y10, Y3
+	VFMADD231PS  Y2, Y11, Y0
+	VFNMADD231PS Y3, Y6, Y0
+	ADDQ $1152, SI
+	ADDQ $256, DI
+	ADDQ $4, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ  k4p8v_loop
+
+k4p8v_done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// P6CHUNKV is P6CHUNK with VNNI: the quarters' sums, Y2-Y5, are int32
+// (clobbers Y6-Y10).
+#define P6CHUNKV(n, k) \
+	PREFETCHT0    (768*n+96*k+3360)(SI)  \
+	PREFETCHT0    (768*n+96*k+3424)(SI)  \
+	VMOVDQU       (768*n+96*k)(SI), Y6   \
+	VMOVDQU       (768*n+96*k+32)(SI), Y7 \
+	VMOVDQU       (768*n+96*k+64)(SI), Y8 \
+	VPAND         Y15, Y6, Y9            \
+	VPSLLW        $4, Y8, Y10            \
+	VPAND         Y14, Y10, Y10          \
+	VPOR          Y10, Y9, Y9            \
+	VPDPBUSD.BCST (128*n+4*k)(DI), Y9, Y2 \
+	VPAND         Y15, Y7, Y9            \
+	VPSLLW        $2, Y8, Y10            \
+	VPAND         Y14, Y10, Y10          \
+	VPOR          Y10, Y9, Y9            \
+	VPDPBUSD.BCST (128*n+32+4*k)(DI), Y9, Y3 \
+	VPSRLW        $4, Y6, Y9             \
+	VPAND         Y15, Y9, Y9            \
+	VPAND         Y14, Y8, Y10           \
+	VPOR          Y10, Y9, Y9            \
+	VPDPBUSD.BCST (128*n+64+4*k)(DI), Y9, Y4 \
+	VPSRLW        $4, Y7, Y9             \
+	VPAND         Y15, Y9, Y9            \
+	VPSRLW        $2, Y8, Y10            \
+	VPAND         Y14, Y10, Y10          \
+	VPOR          Y10, Y9, Y9            \
+	VPDPBUSD.BCST (128*n+96+4*k)(DI), Y9, Y5
+
+// P6SCALEV adds the int32 sums s of a sub-block times its scales (byte b
+// of the packed scale dword d, sign-extended) to Y1 (clobbers Y12).
+#define P6SCALEV(s, d, b) \
+	VMOVDQU (1536+32*(d))(SI), Y12         \
+	VPSHUFB ksx6<>+(32*(b))(SB), Y12, Y12 \
+	VPSRAD  $24, Y12, Y12                  \
+	VPMULLD Y12, s, s                      \
+	VPADDD  s, Y1, Y1
+
+// P6HALFV adds half n's codes l = k..k+15 (sub-blocks 8n+2q+h of the
+// four quarters q) times the vector's codes and the scales to Y1.
+#define P6HALFV(n, k, h) \
+	VPXOR Y2, Y2, Y2               \
+	VPXOR Y3, Y3, Y3               \
+	VPXOR Y4, Y4, Y4               \
+	VPXOR Y5, Y5, Y5               \
+	P6CHUNKV(n, k)                 \
+	P6CHUNKV(n, (k+1))             \
+	P6CHUNKV(n, (k+2))             \
+	P6CHUNKV(n, (k+3))             \
+	P6SCALEV(Y2, (2*n), h)         \
+	P6SCALEV(Y3, (2*n), (2+h))     \
+	P6SCALEV(Y4, (2*n+1), h)       \
+	P6SCALEV(Y5, (2*n+1), (2+h))
+
+// func q6KP8VNNI(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+//
+// q6KP8AVX2 with AVX-512 VNNI: a chunk of codes times the vector's is one
+// VPDPBUSD into int32 sums, which VPMULLD scales; the same exact integers,
+// so the same bits.
+TEXT ·q6KP8VNNI(SB), NOSPLIT, $0-48
+	MOVQ group+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scale+16(FP), R8
+	MOVQ sum+24(FP), R9
+	MOVQ blocks+32(FP), CX
+	MOVQ out+40(FP), DX
+	NIBBLEMASK(X15, Y15)
+	VMOVDQU kbytes30<>(SB), Y14
+	VPXOR   Y0, Y0, Y0
+	TESTQ   CX, CX
+	JZ      k6p8v_done
+
+k6p8v_loop:
+	VPXOR Y1, Y1, Y1
+	P6HALFV(0, 0, 0)
+	P6HALFV(0, 4, 1)
+	P6HALFV(1, 0, 0)
+	P6HALFV(1, 4, 1)
+	VPXOR   Y10, Y10, Y10
+	P6CORRD(0)
+	P6CORRD(1)
+	P6CORRD(2)
+	P6CORRD(3)
+	VPSLLD       $5, Y10, Y10
+	VPSUBD       Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VCVTPH2PS    1664(SI), Y12
+	VBROADCASTSS (R8), Y13
+	VMULPS       Y12, Y13, Y13
+	VFMADD231PS  Y13, Y1, Y0
+	ADDQ $1680, SI
+	ADDQ $256, DI
+	ADDQ $4, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ  k6p8v_loop
+
+k6p8v_done:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET

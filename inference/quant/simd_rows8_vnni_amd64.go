@@ -36,6 +36,15 @@ func q4_0P8VNNI(group *byte, q *int8, scale *float32, sum *int32, blocks int, ou
 //go:noescape
 func q4_0P8X4VNNI(group *byte, codes *[4]uintptr, quads *uint32, blocks int, out *[32]float32)
 
+// q4KP8VNNI and q6KP8VNNI are q4KP8AVX2 and q6KP8AVX2 with AVX-512 VNNI:
+// the same arguments and bits.
+//
+//go:noescape
+func q4KP8VNNI(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+
+//go:noescape
+func q6KP8VNNI(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
+
 // addRows8VNNI installs the eight-row kernels that use VNNI in k, an
 // AVX-512 set built from the AVX2 one.
 func addRows8VNNI(k *kernelSet) {
@@ -49,10 +58,10 @@ func addRows8VNNI(k *kernelSet) {
 	q4K := *q4KRows8
 	q4K.x4 = q4KI8X4VNNI
 	k.q4KTile = q4K.mulTile
-	q4KPacked := *q4KPackedRows8
+	q4KPacked := *packedKRows8(q4KRows8, q4KPackedInterleave8AVX2, q4KP8VNNI)
 	q4KPacked.x4 = q4KI8X4VNNI
 	k.q4KPacked = q4KPacked.mulTile
-	q6KPacked := *q6KPackedRows8
+	q6KPacked := *packedKRows8(q6KRows8, q6KPackedInterleave8AVX2, q6KP8VNNI)
 	q6KPacked.x4 = q6KI8X4VNNI
 	k.q6KPacked = q6KPacked.mulTile
 	q6K := *q6KRows8
