@@ -22,8 +22,59 @@ func expRowAVX2(x []float32) {
 	}
 }
 
-// softmaxAVX2 is Softmax with expRowAVX2's e^x.
-func softmaxAVX2(x []float32, n, width int) { softmaxWith(x, n, width, expRowAVX2) }
+// The passes of softmaxAVX2 over n&^7 elements (simd_softmax_amd64.s):
+// the maximum (n ≥ 8), the sum (four accumulators of eight lanes, added
+// pairwise, then across the lanes), x[i] −= c and x[i] /= d.
+//
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func sumAVX2(x *float32, n int) float32
+
+//go:noescape
+func subAVX2(x *float32, n int, c float32)
+
+//go:noescape
+func divAVX2(x *float32, n int, d float32)
+
+// softmaxAVX2 is Softmax with expRowAVX2's e^x, each row's passes eight
+// elements at a time and its sum in eight lanes (so not Go's bits, as the
+// exponential is not); the elements past the last eight in Go.
+func softmaxAVX2(x []float32, n, width int) {
+	m8 := width &^ 7
+	for t := range n {
+		row := x[t*width : (t+1)*width]
+		head, tail := row[:m8], row[m8:]
+		m := row[0]
+		if m8 > 0 {
+			m = maxAVX2(&head[0], m8)
+		}
+		for _, v := range tail {
+			m = max(m, v)
+		}
+		if m8 > 0 {
+			subAVX2(&head[0], m8, m)
+		}
+		for i := range tail {
+			tail[i] -= m
+		}
+		expRowAVX2(row)
+		var sum float32
+		if m8 > 0 {
+			sum = sumAVX2(&head[0], m8)
+		}
+		for _, v := range tail {
+			sum += v
+		}
+		if m8 > 0 {
+			divAVX2(&head[0], m8, sum)
+		}
+		for i := range tail {
+			tail[i] /= sum
+		}
+	}
+}
 
 // swiGLUAVX2 is SwiGLU with expRowAVX2's e^x.
 func swiGLUAVX2(gate, up []float32) {
