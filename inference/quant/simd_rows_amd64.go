@@ -7,11 +7,13 @@ package quant
 //go:noescape
 func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 
-// dotRowsAVX2 sets dst[j] = x · row j for count rows stride bytes apart,
-// over n&^7 elements, each with the bits dotF32AVX2 gives.
+// dotHeadsAVX2 sets dst[t·ld + j] = x_t · row j over n&^7 elements for
+// heads vectors x_t xs bytes apart and count rows stride bytes apart, each
+// with the bits dotF32AVX2 gives; each row is read once for all the
+// vectors.
 //
 //go:noescape
-func dotRowsAVX2(dst, x, rows *float32, stride, count, n int)
+func dotHeadsAVX2(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, count, n int)
 
 // rowsCols checks that r's rows lie in r.Data and returns the columns the
 // row kernels take, Width&^7.
@@ -20,21 +22,23 @@ func rowsCols(r Rows) int {
 	return r.Width &^ 7
 }
 
-// dotRowsWithAVX2 is DotRows through dotRowsAVX2, a call per vector, the
-// elements past the last 8 added in Go as dotF32AVX2Row adds them: bit for
-// bit Dot row by row.
+// dotRowsWithAVX2 is DotRows through dotHeadsAVX2, one call for all the
+// vectors, the elements past the last 8 added in Go as dotF32AVX2Row adds
+// them: bit for bit Dot row by row.
 func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
-	if r.Count == 0 {
+	if r.Count == 0 || n == 0 {
 		return
 	}
 	m := rowsCols(r)
+	_, _ = dst[(n-1)*ld+r.Count-1], x[n*r.Width-1]
+	if m > 0 {
+		dotHeadsAVX2(&dst[0], ld, &x[0], 4*r.Width, n, &r.Data[0], 4*r.Stride, r.Count, m)
+	}
 	for t := range n {
 		xt := x[t*r.Width : (t+1)*r.Width]
 		out := dst[t*ld : t*ld+r.Count]
 		if m == 0 {
 			clear(out)
-		} else {
-			dotRowsAVX2(&out[0], &xt[0], &r.Data[0], 4*r.Stride, r.Count, m)
 		}
 		if m < r.Width {
 			for j := range out {

@@ -94,72 +94,6 @@ ar_end:
 ar_done:
 	RET
 
-// func dotRowsAVX2(dst, x, rows *float32, stride, count, n int)
-//
-// dst[j] = x · row j for count rows stride bytes apart, over n&^7
-// elements, each as dotF32AVX2(x, row j, n) computes it.
-TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DX
-	MOVQ rows+16(FP), R8
-	MOVQ stride+24(FP), R9
-	MOVQ count+32(FP), R10
-	TESTQ R10, R10
-	JZ   dr_done
-
-dr_row:
-	MOVQ  x+8(FP), SI
-	MOVQ  R8, DI
-	MOVQ  n+40(FP), CX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	MOVQ  CX, BX
-	SHRQ  $5, BX
-	JZ    dr_8
-
-dr_32:
-	VMOVUPS     (SI), Y4
-	VMOVUPS     32(SI), Y5
-	VMOVUPS     64(SI), Y6
-	VMOVUPS     96(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ        $128, SI
-	ADDQ        $128, DI
-	DECQ        BX
-	JNZ         dr_32
-
-dr_8:
-	ANDQ $31, CX
-	SHRQ $3, CX
-	JZ   dr_sum
-
-dr_8loop:
-	VMOVUPS     (SI), Y4
-	VFMADD231PS (DI), Y4, Y0
-	ADDQ        $32, SI
-	ADDQ        $32, DI
-	DECQ        CX
-	JNZ         dr_8loop
-
-dr_sum:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUMY0
-	VMOVSS X0, (DX)
-	ADDQ   $4, DX
-	ADDQ   R9, R8
-	DECQ   R10
-	JNZ    dr_row
-	VZEROUPPER
-
-dr_done:
-	RET
-
 DATA q8consts<>+0(SB)/4, $0x7fffffff // |x| mask
 DATA q8consts<>+4(SB)/4, $127.0
 DATA q8consts<>+8(SB)/4, $1.0
@@ -368,4 +302,86 @@ q8k_next:
 	VZEROUPPER
 
 q8k_done:
+	RET
+
+// func dotHeadsAVX2(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, count, n int)
+//
+// dst[t·ld + j] = x_t · row j over n&^7 elements, for heads vectors x_t xs
+// bytes apart and count rows stride bytes apart, each as dotF32AVX2
+// computes it: row by row, every vector in turn, so that a row comes from
+// memory once for all the vectors.
+TEXT ·dotHeadsAVX2(SB), NOSPLIT, $0-72
+	MOVQ  dst+0(FP), DX
+	MOVQ  ld+8(FP), R13
+	SHLQ  $2, R13
+	MOVQ  heads+32(FP), AX
+	MOVQ  rows+40(FP), R8
+	MOVQ  stride+48(FP), R9
+	MOVQ  count+56(FP), R10
+	TESTQ R10, R10
+	JZ    dh_done
+	TESTQ AX, AX
+	JZ    dh_done
+
+dh_row:
+	MOVQ x+16(FP), R12
+	MOVQ DX, R14
+	MOVQ AX, R11
+
+dh_head:
+	MOVQ  R12, SI
+	MOVQ  R8, DI
+	MOVQ  n+64(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ  CX, BX
+	SHRQ  $5, BX
+	JZ    dh_8
+
+dh_32:
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        BX
+	JNZ         dh_32
+
+dh_8:
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JZ   dh_sum
+
+dh_8loop:
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         dh_8loop
+
+dh_sum:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUMY0
+	VMOVSS X0, (R14)
+	ADDQ   R13, R14
+	ADDQ   xs+24(FP), R12
+	DECQ   R11
+	JNZ    dh_head
+	ADDQ   $4, DX
+	ADDQ   R9, R8
+	DECQ   R10
+	JNZ    dh_row
+	VZEROUPPER
+
+dh_done:
 	RET
