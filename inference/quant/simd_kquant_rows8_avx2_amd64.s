@@ -2,7 +2,8 @@
 #include "simd_rows8_amd64.h"
 
 // AVX2 kernels over eight Q4_K rows at a time, each row's product in one
-// lane, as the Q4_0 eight-row kernels do. q4KInterleave8AVX2 lays a
+// lane, as the Q4_0 eight-row kernels do (and, at the end, the one-vector
+// kernels over packed groups with AVX-512 VNNI). q4KInterleave8AVX2 lays a
 // super-block of eight rows out once, 2496 bytes:
 //
 //	0     d of each row (float32)
@@ -882,26 +883,6 @@ k6x4_done:
 	I8X4OUT
 	RET
 
-// kscd8 + 32b makes each dword its byte b, zero-extended: a sub-block's
-// scales as VPMULLD takes them.
-DATA kscd8<>+0(SB)/8, $0x8080800480808000
-DATA kscd8<>+8(SB)/8, $0x8080800c80808008
-DATA kscd8<>+16(SB)/8, $0x8080800480808000
-DATA kscd8<>+24(SB)/8, $0x8080800c80808008
-DATA kscd8<>+32(SB)/8, $0x8080800580808001
-DATA kscd8<>+40(SB)/8, $0x8080800d80808009
-DATA kscd8<>+48(SB)/8, $0x8080800580808001
-DATA kscd8<>+56(SB)/8, $0x8080800d80808009
-DATA kscd8<>+64(SB)/8, $0x8080800680808002
-DATA kscd8<>+72(SB)/8, $0x8080800e8080800a
-DATA kscd8<>+80(SB)/8, $0x8080800680808002
-DATA kscd8<>+88(SB)/8, $0x8080800e8080800a
-DATA kscd8<>+96(SB)/8, $0x8080800780808003
-DATA kscd8<>+104(SB)/8, $0x8080800f8080800b
-DATA kscd8<>+112(SB)/8, $0x8080800780808003
-DATA kscd8<>+120(SB)/8, $0x8080800f8080800b
-GLOBL kscd8<>(SB), RODATA|NOPTR, $128
-
 // P8K4VCHUNK is P8K4CHUNK with VNNI: packed code dword 8p+k of the eight
 // rows times the vector's codes, added to the int32 sums lo (sub-block 2p)
 // and hi (2p+1) (clobbers Y8, Y9).
@@ -917,9 +898,9 @@ GLOBL kscd8<>(SB), RODATA|NOPTR, $128
 	VMOVDQU (128+256*p+32*k)(SI), Y8
 
 // P8K4VSCALE adds the int32 sums s of a sub-block times its scales (byte b
-// of each dword of sc) to Y11 (clobbers Y14).
+// of each dword of sc, made a dword by ksc8) to Y11 (clobbers Y14).
 #define P8K4VSCALE(s, sc, b) \
-	VPSHUFB kscd8<>+(32*(b))(SB), sc, Y14 \
+	VPSHUFB ksc8<>+(32*(b))(SB), sc, Y14 \
 	VPMULLD Y14, s, s                    \
 	VPADDD  s, Y11, Y11
 
