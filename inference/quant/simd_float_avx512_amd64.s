@@ -5,26 +5,22 @@
 // of eight columns (one VCVTPH2PS of 32 packed bytes) and is multiplied by
 // the vector's chunk broadcast to both halves, so each half is one row's
 // eight-lane accumulator, added to in the order the AVX2 kernels add to
-// theirs and summed as HSUMR sums: the same bits.
+// theirs and summed in the pairs HSUMR sums: the same bits.
 
-// HSUM8 stores the sum of the eight floats of y (x its low 128 bits) at
-// at(DX), as HSUMR sums them (clobbers X25, X26).
-#define HSUM8(y, x, at) \
-	VEXTRACTF32X4 $1, y, X25 \
-	VADDPS        X25, x, X25 \
-	VMOVHLPS      X25, X25, X26 \
-	VADDPS        X26, X25, X25 \
-	VMOVSHDUP     X25, X26 \
-	VADDSS        X26, X25, X25 \
-	VMOVSS        X25, at(DX)
-
-// HSUMZ stores the two rows' sums of accumulator z (low half y, x; rows
-// 2p and 2p+1 of vector v) at out[8v+2p] and out[8v+2p+1] (clobbers
-// Y24-Y26).
-#define HSUMZ(z, y, x, v, p) \
-	HSUM8(y, x, (32*(v)+8*(p))) \
-	VEXTRACTF64X4 $1, z, Y24 \
-	HSUM8(Y24, X24, (32*(v)+8*(p)+4))
+// HSUMZ stores the sums of the two halves of accumulator z (rows 2p and
+// 2p+1) at 8p(DX) and 8p+4(DX), each half summed as HSUMR sums eight
+// lanes: lane i plus lane i+4, then those 0 and 2 plus 1 and 3, then the
+// two (clobbers Z24, Z25).
+#define HSUMZ(z, p) \
+	VSHUFF32X4    $0xb1, z, z, Z24 \
+	VADDPS        Z24, z, Z24 \
+	VPERMILPS     $0x4e, Z24, Z25 \
+	VADDPS        Z25, Z24, Z24 \
+	VPERMILPS     $0xb1, Z24, Z25 \
+	VADDPS        Z25, Z24, Z24 \
+	VMOVSS        X24, (8*(p))(DX) \
+	VEXTRACTF32X4 $2, Z24, X25 \
+	VMOVSS        X25, (8*(p)+4)(DX)
 
 // F16X6VEC adds the four row pairs (Z24-Z27) times vector v's chunk, at
 // BX past its pointer p, to accumulators 4v..4v+3 (clobbers b).
@@ -35,11 +31,11 @@
 	VFMADD231PS     b, Z26, a2 \
 	VFMADD231PS     b, Z27, a3
 
-// func f16P8X6AVX512(group *uint16, b *[6]*float32, n int, out *[48]float32)
+// func f16P8X6AVX512(group *uint16, b *[6]*float32, n int, dst *float32, ld int)
 //
-// A packed F16 group times six vectors over n&^7 elements: out[8v+i] =
+// A packed F16 group times six vectors over n&^7 elements: dst[v·ld + i] =
 // row i · b[v], with the bits of the AVX2 kernels.
-TEXT ·f16P8X6AVX512(SB), NOSPLIT, $0-32
+TEXT ·f16P8X6AVX512(SB), NOSPLIT, $0-40
 	MOVQ group+0(FP), SI
 	MOVQ b+8(FP), AX
 	MOVQ 0(AX), R8
@@ -49,7 +45,9 @@ TEXT ·f16P8X6AVX512(SB), NOSPLIT, $0-32
 	MOVQ 32(AX), R12
 	MOVQ 40(AX), R13
 	MOVQ n+16(FP), CX
-	MOVQ out+24(FP), DX
+	MOVQ dst+24(FP), DX
+	MOVQ ld+32(FP), R14
+	SHLQ $2, R14
 	SHRQ $3, CX
 	XORQ BX, BX
 	VPXORD Z0, Z0, Z0
@@ -96,29 +94,34 @@ f16x6_loop:
 	JNZ  f16x6_loop
 
 f16x6_done:
-	HSUMZ(Z0, Y0, X0, 0, 0)
-	HSUMZ(Z1, Y1, X1, 0, 1)
-	HSUMZ(Z2, Y2, X2, 0, 2)
-	HSUMZ(Z3, Y3, X3, 0, 3)
-	HSUMZ(Z4, Y4, X4, 1, 0)
-	HSUMZ(Z5, Y5, X5, 1, 1)
-	HSUMZ(Z6, Y6, X6, 1, 2)
-	HSUMZ(Z7, Y7, X7, 1, 3)
-	HSUMZ(Z8, Y8, X8, 2, 0)
-	HSUMZ(Z9, Y9, X9, 2, 1)
-	HSUMZ(Z10, Y10, X10, 2, 2)
-	HSUMZ(Z11, Y11, X11, 2, 3)
-	HSUMZ(Z12, Y12, X12, 3, 0)
-	HSUMZ(Z13, Y13, X13, 3, 1)
-	HSUMZ(Z14, Y14, X14, 3, 2)
-	HSUMZ(Z15, Y15, X15, 3, 3)
-	HSUMZ(Z16, Y16, X16, 4, 0)
-	HSUMZ(Z17, Y17, X17, 4, 1)
-	HSUMZ(Z18, Y18, X18, 4, 2)
-	HSUMZ(Z19, Y19, X19, 4, 3)
-	HSUMZ(Z20, Y20, X20, 5, 0)
-	HSUMZ(Z21, Y21, X21, 5, 1)
-	HSUMZ(Z22, Y22, X22, 5, 2)
-	HSUMZ(Z23, Y23, X23, 5, 3)
+	HSUMZ(Z0, 0)
+	HSUMZ(Z1, 1)
+	HSUMZ(Z2, 2)
+	HSUMZ(Z3, 3)
+	ADDQ R14, DX
+	HSUMZ(Z4, 0)
+	HSUMZ(Z5, 1)
+	HSUMZ(Z6, 2)
+	HSUMZ(Z7, 3)
+	ADDQ R14, DX
+	HSUMZ(Z8, 0)
+	HSUMZ(Z9, 1)
+	HSUMZ(Z10, 2)
+	HSUMZ(Z11, 3)
+	ADDQ R14, DX
+	HSUMZ(Z12, 0)
+	HSUMZ(Z13, 1)
+	HSUMZ(Z14, 2)
+	HSUMZ(Z15, 3)
+	ADDQ R14, DX
+	HSUMZ(Z16, 0)
+	HSUMZ(Z17, 1)
+	HSUMZ(Z18, 2)
+	HSUMZ(Z19, 3)
+	ADDQ R14, DX
+	HSUMZ(Z20, 0)
+	HSUMZ(Z21, 1)
+	HSUMZ(Z22, 2)
+	HSUMZ(Z23, 3)
 	VZEROUPPER
 	RET
