@@ -48,19 +48,39 @@ func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
 	}
 }
 
-// addRowsWithAVX2 is AddRows with each dst row kept in registers while
-// the rows go by (addRowsAVX2); the elements past the last 8 go through
-// Go, row by row, as AddScaled does them.
+// addHeads4AVX2 is addRowsAVX2 for four heads at once: dst_h = dst + h·ds
+// bytes takes a_h = a + h·lda bytes times the rows, over the first width
+// (a multiple of 16) elements, with the bits of addRowsAVX2 head by head;
+// each row is read once for the four.
+//
+//go:noescape
+func addHeads4AVX2(dst *float32, ds int, a *float32, lda int, rows *float32, stride, count, width int)
+
+// addRowsWithAVX2 is AddRows with the heads' rows of dst kept in registers
+// while the rows go by: four heads at a time over the first Width&^15
+// elements (addHeads4AVX2), the rest head by head (addRowsAVX2) and the
+// elements past the last 8 through Go, row by row, as AddScaled does them.
 func addRowsWithAVX2(dst, a []float32, lda, n int, r Rows) {
-	if r.Count == 0 {
+	if r.Count == 0 || n == 0 {
 		return
 	}
 	m := rowsCols(r)
+	_, _ = dst[n*r.Width-1], a[(n-1)*lda+r.Count-1]
+	w16, quads := m&^15, 0
+	if w16 > 0 {
+		for ; quads+4 <= n; quads += 4 {
+			addHeads4AVX2(&dst[quads*r.Width], 4*r.Width, &a[quads*lda], 4*lda, &r.Data[0], 4*r.Stride, r.Count, w16)
+		}
+	}
 	for t := range n {
 		dt := dst[t*r.Width : (t+1)*r.Width]
 		at := a[t*lda : t*lda+r.Count]
-		if m > 0 {
-			addRowsAVX2(&dt[0], &at[0], &r.Data[0], 4*r.Stride, r.Count, m)
+		from := 0
+		if t < quads {
+			from = w16
+		}
+		if from < m {
+			addRowsAVX2(&dt[from], &at[0], &r.Data[from], 4*r.Stride, r.Count, m-from)
 		}
 		if m < r.Width {
 			for j := range r.Count {

@@ -385,3 +385,77 @@ dh_sum:
 
 dh_done:
 	RET
+
+// AH4FMA adds the broadcast a of one head times the two row blocks (Y8,
+// Y9) to its accumulators lo and hi.
+#define AH4FMA(at, lo, hi) \
+	VBROADCASTSS at, Y10 \
+	VFMADD231PS  Y8, Y10, lo \
+	VFMADD231PS  Y9, Y10, hi
+
+// func addHeads4AVX2(dst *float32, ds int, a *float32, lda int, rows *float32, stride, count, width int)
+//
+// For the four heads h, dst_h = dst + h·ds bytes and a_h = a + h·lda bytes:
+// dst_h[i] += a_h[j]·rows[j·stride/4 + i] for j = 0, 1, … count−1 in turn,
+// one fused multiply-add each (as addRowsAVX2 head by head), for i <
+// width (a multiple of 16). Sixteen columns of the four heads stay in
+// registers while the rows go by, each row's columns read once for the
+// four heads.
+TEXT ·addHeads4AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ds+8(FP), R14
+	MOVQ a+16(FP), R8
+	MOVQ lda+24(FP), R11
+	MOVQ rows+32(FP), SI
+	MOVQ stride+40(FP), BX
+	MOVQ count+48(FP), R9
+	MOVQ width+56(FP), DX
+	LEAQ (R11)(R11*2), R13
+	LEAQ (R14)(R14*2), R12
+	TESTQ R9, R9
+	JZ    ah_done
+
+ah_block:
+	CMPQ    DX, $16
+	JLT     ah_end
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS (DI)(R14*1), Y2
+	VMOVUPS 32(DI)(R14*1), Y3
+	VMOVUPS (DI)(R14*2), Y4
+	VMOVUPS 32(DI)(R14*2), Y5
+	VMOVUPS (DI)(R12*1), Y6
+	VMOVUPS 32(DI)(R12*1), Y7
+	MOVQ    SI, AX
+	MOVQ    R8, R10
+	MOVQ    R9, CX
+
+ah_row:
+	VMOVUPS (AX), Y8
+	VMOVUPS 32(AX), Y9
+	AH4FMA((R10), Y0, Y1)
+	AH4FMA((R10)(R11*1), Y2, Y3)
+	AH4FMA((R10)(R11*2), Y4, Y5)
+	AH4FMA((R10)(R13*1), Y6, Y7)
+	ADDQ    BX, AX
+	ADDQ    $4, R10
+	DECQ    CX
+	JNZ     ah_row
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, (DI)(R14*1)
+	VMOVUPS Y3, 32(DI)(R14*1)
+	VMOVUPS Y4, (DI)(R14*2)
+	VMOVUPS Y5, 32(DI)(R14*2)
+	VMOVUPS Y6, (DI)(R12*1)
+	VMOVUPS Y7, 32(DI)(R12*1)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	SUBQ    $16, DX
+	JMP     ah_block
+
+ah_end:
+	VZEROUPPER
+
+ah_done:
+	RET

@@ -429,15 +429,16 @@ func TestSIMDSoftmaxSwiGLU(t *testing.T) {
 }
 
 // TestSIMDAddRows checks each level's DotRows and AddRows against Dot and
-// AddScaled row by row, bit for bit, on widths with and without tails and
-// rows apart.
+// AddScaled row by row, bit for bit, on widths with and without tails,
+// rows apart and vectors in and out of groups of four.
 func TestSIMDAddRows(t *testing.T) {
 	simdLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(43, 44))
 		for _, width := range []int{1, 8, 24, 32, 40, 64, 67, 128, 130} {
-			for _, count := range []int{1, 5, 33} {
+			for _, shape := range [][2]int{{1, 3}, {5, 9}, {33, 3}, {33, 8}} {
+				count, n := shape[0], shape[1]
 				rows := Rows{Data: simdVec(r, count*(width+3)), Width: width, Stride: width + 3, Count: count}
-				const n, lda = 3, 40
+				const lda = 40
 				a := simdVec(r, n*lda)
 				got := simdVec(r, n*width)
 				want := slices.Clone(got)
