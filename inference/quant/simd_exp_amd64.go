@@ -76,19 +76,28 @@ func softmaxAVX2(x []float32, n, width int) {
 	}
 }
 
-// swiGLUAVX2 is SwiGLU with expRowAVX2's e^x.
+// swiGLUKernelAVX2 sets gate[i] = gate[i] / (1 + e^−gate[i]) · up[i] for
+// i < n&^7, e^x as expAVX2 computes it, each step rounded as Go rounds it.
+//
+//go:noescape
+func swiGLUKernelAVX2(gate, up *float32, n int)
+
+// swiGLUAVX2 is SwiGLU with expRowAVX2's e^x: the kernel over the first
+// len(gate)&^7 elements, the rest in Go the same way.
 func swiGLUAVX2(gate, up []float32) {
 	up = up[:len(gate)]
-	var e [256]float32
-	for i := 0; i < len(gate); i += len(e) {
-		g := gate[i:min(i+len(e), len(gate))]
-		es := e[:len(g)]
-		for k, v := range g {
-			es[k] = -v
-		}
-		expRowAVX2(es)
-		for k, v := range g {
-			g[k] = v / (1 + es[k]) * up[i+k]
-		}
+	m := len(gate) &^ 7
+	if m > 0 {
+		swiGLUKernelAVX2(&gate[0], &up[0], m)
+	}
+	g := gate[m:]
+	var e [8]float32
+	es := e[:len(g)]
+	for k, v := range g {
+		es[k] = -v
+	}
+	expRowAVX2(es)
+	for k, v := range g {
+		g[k] = v / (1 + es[k]) * up[m+k]
 	}
 }

@@ -20,6 +20,44 @@ DATA expConsts<>+44(SB)/4, $1.0               // one
 DATA expConsts<>+48(SB)/4, $127               // exponent bias (int32)
 GLOBL expConsts<>(SB), RODATA|NOPTR, $52
 
+// EXPY0 sets Y2 = e^Y0 as described above (clobbers Y0-Y4; Y8-Y14 hold
+// the constants EXPCONSTS loads: Y13 is 1).
+#define EXPY0 \
+	VMINPS       Y8, Y0, Y0 \
+	VMAXPS       Y9, Y0, Y0 \
+	VMULPS       Y10, Y0, Y1 \
+	VROUNDPS     $0, Y1, Y1 \
+	VFNMADD231PS Y11, Y1, Y0 \
+	VFNMADD231PS Y12, Y1, Y0 \
+	VBROADCASTSS expConsts<>+20(SB), Y2 \
+	VBROADCASTSS expConsts<>+24(SB), Y3 \
+	VFMADD213PS  Y3, Y0, Y2 \
+	VBROADCASTSS expConsts<>+28(SB), Y3 \
+	VFMADD213PS  Y3, Y0, Y2 \
+	VBROADCASTSS expConsts<>+32(SB), Y3 \
+	VFMADD213PS  Y3, Y0, Y2 \
+	VBROADCASTSS expConsts<>+36(SB), Y3 \
+	VFMADD213PS  Y3, Y0, Y2 \
+	VBROADCASTSS expConsts<>+40(SB), Y3 \
+	VFMADD213PS  Y3, Y0, Y2 \
+	VMULPS       Y0, Y0, Y4 \
+	VFMADD213PS  Y0, Y4, Y2 \
+	VADDPS       Y13, Y2, Y2 \
+	VCVTPS2DQ    Y1, Y1 \
+	VPADDD       Y14, Y1, Y1 \
+	VPSLLD       $23, Y1, Y1 \
+	VMULPS       Y1, Y2, Y2
+
+// EXPCONSTS loads the constants EXPY0 keeps in Y8-Y14.
+#define EXPCONSTS \
+	VBROADCASTSS expConsts<>+0(SB), Y8 \
+	VBROADCASTSS expConsts<>+4(SB), Y9 \
+	VBROADCASTSS expConsts<>+8(SB), Y10 \
+	VBROADCASTSS expConsts<>+12(SB), Y11 \
+	VBROADCASTSS expConsts<>+16(SB), Y12 \
+	VBROADCASTSS expConsts<>+44(SB), Y13 \
+	VPBROADCASTD expConsts<>+48(SB), Y14
+
 // func expAVX2(dst, src *float32, n int)
 //
 // dst[i] = e^src[i] for i < n&^7 (dst may be src).
@@ -29,40 +67,11 @@ TEXT ·expAVX2(SB), NOSPLIT, $0-24
 	MOVQ         n+16(FP), CX
 	SHRQ         $3, CX
 	JZ           exp_done
-	VBROADCASTSS expConsts<>+0(SB), Y8
-	VBROADCASTSS expConsts<>+4(SB), Y9
-	VBROADCASTSS expConsts<>+8(SB), Y10
-	VBROADCASTSS expConsts<>+12(SB), Y11
-	VBROADCASTSS expConsts<>+16(SB), Y12
-	VBROADCASTSS expConsts<>+44(SB), Y13
-	VPBROADCASTD expConsts<>+48(SB), Y14
+	EXPCONSTS
 
 exp_loop:
 	VMOVUPS      (SI), Y0
-	VMINPS       Y8, Y0, Y0
-	VMAXPS       Y9, Y0, Y0
-	VMULPS       Y10, Y0, Y1
-	VROUNDPS     $0, Y1, Y1                 // n, nearest
-	VFNMADD231PS Y11, Y1, Y0                // r = x - n·ln2hi
-	VFNMADD231PS Y12, Y1, Y0                // r -= n·ln2lo
-	VBROADCASTSS expConsts<>+20(SB), Y2
-	VBROADCASTSS expConsts<>+24(SB), Y3
-	VFMADD213PS  Y3, Y0, Y2                 // p0·r + p1
-	VBROADCASTSS expConsts<>+28(SB), Y3
-	VFMADD213PS  Y3, Y0, Y2
-	VBROADCASTSS expConsts<>+32(SB), Y3
-	VFMADD213PS  Y3, Y0, Y2
-	VBROADCASTSS expConsts<>+36(SB), Y3
-	VFMADD213PS  Y3, Y0, Y2
-	VBROADCASTSS expConsts<>+40(SB), Y3
-	VFMADD213PS  Y3, Y0, Y2                 // y
-	VMULPS       Y0, Y0, Y4                 // r²
-	VFMADD213PS  Y0, Y4, Y2                 // y·r² + r
-	VADDPS       Y13, Y2, Y2                // + 1
-	VCVTPS2DQ    Y1, Y1
-	VPADDD       Y14, Y1, Y1
-	VPSLLD       $23, Y1, Y1                // 2^n
-	VMULPS       Y1, Y2, Y2
+	EXPY0
 	VMOVUPS      Y2, (DI)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
@@ -71,4 +80,35 @@ exp_loop:
 	VZEROUPPER
 
 exp_done:
+	RET
+
+// func swiGLUKernelAVX2(gate, up *float32, n int)
+//
+// gate[i] = gate[i] / (1 + e^−gate[i]) · up[i] for i < n&^7, each step
+// rounded as Go rounds it, e^x as expAVX2 computes it.
+TEXT ·swiGLUKernelAVX2(SB), NOSPLIT, $0-24
+	MOVQ         gate+0(FP), DI
+	MOVQ         up+8(FP), SI
+	MOVQ         n+16(FP), CX
+	SHRQ         $3, CX
+	JZ           swiglu_done
+	EXPCONSTS
+	VPCMPEQD     Y7, Y7, Y7
+	VPSLLD       $31, Y7, Y7                // sign bits
+
+swiglu_loop:
+	VMOVUPS      (DI), Y5
+	VXORPS       Y7, Y5, Y0                 // −g
+	EXPY0
+	VADDPS       Y13, Y2, Y2                // 1 + e^−g
+	VDIVPS       Y2, Y5, Y5
+	VMULPS       (SI), Y5, Y5
+	VMOVUPS      Y5, (DI)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          swiglu_loop
+	VZEROUPPER
+
+swiglu_done:
 	RET

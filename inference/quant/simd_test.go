@@ -425,6 +425,14 @@ func TestSIMDSoftmaxSwiGLU(t *testing.T) {
 				}
 			}
 		}
+		// An element's result does not depend on its place in the row.
+		gate, up := slices.Repeat([]float32{-1.7}, 11), slices.Repeat([]float32{0.3}, 11)
+		SwiGLU(gate, up)
+		for i, v := range gate {
+			if v != gate[0] {
+				t.Fatalf("swiglu of equal elements: [%d] = %g, [0] = %g", i, v, gate[0])
+			}
+		}
 	})
 }
 
