@@ -7,6 +7,12 @@ package quant
 //go:noescape
 func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 
+// dotQuadsAVX2 is dotHeadsAVX2 for 4·quads rows, four at a time, their
+// sums across the lanes taken together (the same bits).
+//
+//go:noescape
+func dotQuadsAVX2(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, quads, n int)
+
 // dotHeadsAVX2 sets dst[t·ld + j] = x_t · row j over n&^7 elements for
 // heads vectors x_t xs bytes apart and count rows stride bytes apart, each
 // with the bits dotF32AVX2 gives; each row is read once for all the
@@ -22,8 +28,8 @@ func rowsCols(r Rows) int {
 	return r.Width &^ 7
 }
 
-// dotRowsWithAVX2 is DotRows through dotHeadsAVX2, one call for all the
-// vectors, the elements past the last 8 added in Go as dotF32AVX2Row adds
+// dotRowsWithAVX2 is DotRows through dotQuadsAVX2 (and dotHeadsAVX2 for
+// the rows past the last four), one call for all the vectors, the elements past the last 8 added in Go as dotF32AVX2Row adds
 // them: bit for bit Dot row by row.
 func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
 	if r.Count == 0 || n == 0 {
@@ -32,7 +38,11 @@ func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
 	m := rowsCols(r)
 	_, _ = dst[(n-1)*ld+r.Count-1], x[n*r.Width-1]
 	if m > 0 {
-		dotHeadsAVX2(&dst[0], ld, &x[0], 4*r.Width, n, &r.Data[0], 4*r.Stride, r.Count, m)
+		quads := r.Count / 4
+		dotQuadsAVX2(&dst[0], ld, &x[0], 4*r.Width, n, &r.Data[0], 4*r.Stride, quads, m)
+		if j := 4 * quads; j < r.Count {
+			dotHeadsAVX2(&dst[j], ld, &x[0], 4*r.Width, n, &r.Data[j*r.Stride], 4*r.Stride, r.Count-j, m)
+		}
 	}
 	for t := range n {
 		xt := x[t*r.Width : (t+1)*r.Width]

@@ -459,3 +459,107 @@ ah_end:
 
 ah_done:
 	RET
+
+// DQDOT leaves in res the four partial sums of the vector at R12 times the
+// row at DI over n (the argument) elements, added pairwise as dotF32AVX2
+// adds them before its HSUMR (clobbers Y0-Y7, BX, CX, SI, DI); l32, l8,
+// loop8 and sum are its labels.
+#define DQDOT(n, res, l32, l8, loop8, sum) \
+	MOVQ        R12, SI         \
+	MOVQ        n, CX           \
+	VPXOR       Y0, Y0, Y0      \
+	VPXOR       Y1, Y1, Y1      \
+	VPXOR       Y2, Y2, Y2      \
+	VPXOR       Y3, Y3, Y3      \
+	MOVQ        CX, BX          \
+	SHRQ        $5, BX          \
+	JZ          l8              \
+l32:                            \
+	VMOVUPS     (DI), Y4        \
+	VFMADD231PS (SI), Y4, Y0    \
+	VMOVUPS     32(DI), Y5      \
+	VFMADD231PS 32(SI), Y5, Y1  \
+	VMOVUPS     64(DI), Y6      \
+	VFMADD231PS 64(SI), Y6, Y2  \
+	VMOVUPS     96(DI), Y7      \
+	VFMADD231PS 96(SI), Y7, Y3  \
+	ADDQ        $128, SI        \
+	ADDQ        $128, DI        \
+	DECQ        BX              \
+	JNZ         l32             \
+l8:                             \
+	ANDQ        $31, CX         \
+	SHRQ        $3, CX          \
+	JZ          sum             \
+loop8:                          \
+	VMOVUPS     (DI), Y4        \
+	VFMADD231PS (SI), Y4, Y0    \
+	ADDQ        $32, SI         \
+	ADDQ        $32, DI         \
+	DECQ        CX              \
+	JNZ         loop8           \
+sum:                            \
+	VADDPS      Y1, Y0, Y0      \
+	VADDPS      Y3, Y2, Y2      \
+	VADDPS      Y2, Y0, res
+
+// func dotQuadsAVX2(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, quads, n int)
+//
+// dotHeadsAVX2 for 4·quads rows, four at a time: the four products of a
+// vector with four rows are summed across their lanes together, in the
+// pairs HSUMR sums each, and stored at once.
+TEXT ·dotQuadsAVX2(SB), NOSPLIT, $0-72
+	MOVQ  dst+0(FP), DX
+	MOVQ  ld+8(FP), R13
+	SHLQ  $2, R13
+	MOVQ  heads+32(FP), AX
+	MOVQ  rows+40(FP), R8
+	MOVQ  stride+48(FP), R9
+	MOVQ  quads+56(FP), R10
+	TESTQ R10, R10
+	JZ    dq_done
+	TESTQ AX, AX
+	JZ    dq_done
+
+dq_quad:
+	MOVQ x+16(FP), R12
+	MOVQ DX, R14
+	MOVQ AX, R11
+
+dq_head:
+	MOVQ R8, DI
+	DQDOT(n+64(FP), Y8, dq_a32, dq_a8, dq_a8loop, dq_asum)
+	LEAQ (R8)(R9*1), DI
+	DQDOT(n+64(FP), Y9, dq_b32, dq_b8, dq_b8loop, dq_bsum)
+	LEAQ (R8)(R9*2), DI
+	DQDOT(n+64(FP), Y10, dq_c32, dq_c8, dq_c8loop, dq_csum)
+	LEAQ (R8)(R9*2), DI
+	ADDQ R9, DI
+	DQDOT(n+64(FP), Y11, dq_d32, dq_d8, dq_d8loop, dq_dsum)
+	VPERM2F128 $0x20, Y9, Y8, Y12
+	VPERM2F128 $0x31, Y9, Y8, Y13
+	VADDPS     Y13, Y12, Y12
+	VPERM2F128 $0x20, Y11, Y10, Y13
+	VPERM2F128 $0x31, Y11, Y10, Y14
+	VADDPS     Y14, Y13, Y13
+	VSHUFPS    $0x44, Y13, Y12, Y14
+	VSHUFPS    $0xee, Y13, Y12, Y15
+	VADDPS     Y15, Y14, Y14
+	VSHUFPS    $0x88, Y14, Y14, Y15
+	VSHUFPS    $0xdd, Y14, Y14, Y14
+	VADDPS     Y14, Y15, Y15
+	VEXTRACTF128 $1, Y15, X14
+	VUNPCKLPS  X14, X15, X15
+	VMOVUPS    X15, (R14)
+	ADDQ       R13, R14
+	ADDQ       xs+24(FP), R12
+	DECQ       R11
+	JNZ        dq_head
+	ADDQ       $16, DX
+	LEAQ       (R8)(R9*4), R8
+	DECQ       R10
+	JNZ        dq_quad
+	VZEROUPPER
+
+dq_done:
+	RET
