@@ -133,6 +133,18 @@ GLOBL kdw8<>(SB), RODATA|NOPTR, $32
 	VMOVDQU Y6, (448+512*p+256+32*c+64)(DI)       \
 	VMOVDQU Y7, (448+512*p+256+32*c+96)(DI)
 
+
+// P8KARGS loads the arguments of the one-vector kernels over packed groups:
+// the group SI, the vector's codes DI, scales R8 and sums R9, the
+// super-blocks CX and out DX.
+#define P8KARGS \
+	MOVQ group+0(FP), SI   \
+	MOVQ q+8(FP), DI       \
+	MOVQ scale+16(FP), R8  \
+	MOVQ sum+24(FP), R9    \
+	MOVQ blocks+32(FP), CX \
+	MOVQ out+40(FP), DX
+
 // func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
 // Lays out blocks super-blocks of eight Q4_K rows rb bytes apart (rb may be
@@ -310,6 +322,59 @@ GLOBL kbytes03<>(SB), RODATA|NOPTR, $32
 	VPMADDWD Y9, Y8, Y8                \
 	VPADDD   Y8, Y6, Y6
 
+// K4P8BODY is the loop of the one-vector kernels over packed Q4_K groups,
+// PAIR (P8K4PAIR or P8K4VPAIR) adding a pair of sub-blocks; loop and done
+// are its labels (arguments as q4KP8AVX2 loads them).
+#define K4P8BODY(PAIR, loop, done) \
+	NIBBLEMASK(X15, Y15)             \
+	VPXOR Y0, Y0, Y0                 \
+	TESTQ CX, CX                     \
+	JZ    done                       \
+loop:                                    \
+	VMOVDQU   32(SI), Y1             \
+	VMOVDQU   64(SI), Y2             \
+	VMOVDQU   96(SI), Y3             \
+	VPAND     kbytes3f<>(SB), Y1, Y4 \
+	VPSRLD    $6, Y1, Y5             \
+	VPAND     kbytes03<>(SB), Y5, Y5 \
+	VPSLLD    $4, Y5, Y5             \
+	VPAND     Y15, Y3, Y6            \
+	VPOR      Y6, Y5, Y5             \
+	VPAND     kbytes3f<>(SB), Y2, Y6 \
+	VPSRLD    $6, Y2, Y7             \
+	VPAND     kbytes03<>(SB), Y7, Y7 \
+	VPSLLD    $4, Y7, Y7             \
+	VPSRLD    $4, Y3, Y8             \
+	VPAND     Y15, Y8, Y8            \
+	VPOR      Y8, Y7, Y7             \
+	P8K4MINS                         \
+	VPXOR     Y11, Y11, Y11          \
+	PAIR(0, Y4, 0)                   \
+	PAIR(1, Y4, 2)                   \
+	PAIR(2, Y5, 0)                   \
+	PAIR(3, Y5, 2)                   \
+	VMOVDQU      (SI), Y1            \
+	VPSHUFB      kdw8<>(SB), Y1, Y1  \
+	VPERMQ       $0xd8, Y1, Y1       \
+	VCVTPH2PS    X1, Y2              \
+	VEXTRACTI128 $1, Y1, X1          \
+	VCVTPH2PS    X1, Y3              \
+	VCVTDQ2PS    Y11, Y11            \
+	VCVTDQ2PS    Y6, Y6              \
+	VBROADCASTSS (R8), Y10           \
+	VMULPS       Y2, Y10, Y2         \
+	VMULPS       Y3, Y10, Y3         \
+	VFMADD231PS  Y2, Y11, Y0         \
+	VFNMADD231PS Y3, Y6, Y0          \
+	ADDQ $1152, SI                   \
+	ADDQ $256, DI                    \
+	ADDQ $4, R8                      \
+	ADDQ $32, R9                     \
+	DECQ CX                          \
+	JNZ  loop                        \
+done:                                    \
+	VMOVUPS Y0, (DX)
+
 // func q4KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
 //
 // A packed Q4_K group times one vector (its codes q, scales and sums per
@@ -317,62 +382,8 @@ GLOBL kbytes03<>(SB), RODATA|NOPTR, $32
 // scales and mins of the eight rows are decoded at once, as K8HEADER
 // decodes them.
 TEXT ·q4KP8AVX2(SB), NOSPLIT, $0-48
-	MOVQ group+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ scale+16(FP), R8
-	MOVQ sum+24(FP), R9
-	MOVQ blocks+32(FP), CX
-	MOVQ out+40(FP), DX
-	NIBBLEMASK(X15, Y15)
-	VPXOR Y0, Y0, Y0
-	TESTQ CX, CX
-	JZ    k4p8_done
-
-k4p8_loop:
-	VMOVDQU   32(SI), Y1
-	VMOVDQU   64(SI), Y2
-	VMOVDQU   96(SI), Y3
-	VPAND     kbytes3f<>(SB), Y1, Y4
-	VPSRLD    $6, Y1, Y5
-	VPAND     kbytes03<>(SB), Y5, Y5
-	VPSLLD    $4, Y5, Y5
-	VPAND     Y15, Y3, Y6
-	VPOR      Y6, Y5, Y5
-	VPAND     kbytes3f<>(SB), Y2, Y6
-	VPSRLD    $6, Y2, Y7
-	VPAND     kbytes03<>(SB), Y7, Y7
-	VPSLLD    $4, Y7, Y7
-	VPSRLD    $4, Y3, Y8
-	VPAND     Y15, Y8, Y8
-	VPOR      Y8, Y7, Y7
-	P8K4MINS
-	VPXOR     Y11, Y11, Y11
-	P8K4PAIR(0, Y4, 0)
-	P8K4PAIR(1, Y4, 2)
-	P8K4PAIR(2, Y5, 0)
-	P8K4PAIR(3, Y5, 2)
-	VMOVDQU      (SI), Y1
-	VPSHUFB      kdw8<>(SB), Y1, Y1
-	VPERMQ       $0xd8, Y1, Y1
-	VCVTPH2PS    X1, Y2
-	VEXTRACTI128 $1, Y1, X1
-	VCVTPH2PS    X1, Y3
-	VCVTDQ2PS    Y11, Y11
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (R8), Y10
-	VMULPS       Y2, Y10, Y2
-	VMULPS       Y3, Y10, Y3
-	VFMADD231PS  Y2, Y11, Y0
-	VFNMADD231PS Y3, Y6, Y0
-	ADDQ $1152, SI
-	ADDQ $256, DI
-	ADDQ $4, R8
-	ADDQ $32, R9
-	DECQ CX
-	JNZ  k4p8_loop
-
-k4p8_done:
-	VMOVUPS Y0, (DX)
+	P8KARGS
+	K4P8BODY(P8K4PAIR, k4p8_loop, k4p8_done)
 	VZEROUPPER
 	RET
 
@@ -710,10 +721,10 @@ GLOBL kbytes30<>(SB), RODATA|NOPTR, $32
 
 // P6CHUNK adds codes l = 4k..4k+3 of half n's four quarters (the ql
 // dwords k and 8+k, the qh dword k of the half) times the vector's codes
-// to the quarters' int16 sums, Y2-Y5 (Y15: nibble mask, Y14: bytes 0x30;
-// clobbers Y6-Y11). It prefetches its step of the super-block two on: the
+// to the quarters' sums, Y2-Y5, through Q: P6Q (int16 sums) or P6QV (int32)
+// (Y15: nibble mask, Y14: bytes 0x30; clobbers Y6-Y11). It prefetches its step of the super-block two on: the
 // hardware prefetchers alone leave the kernel waiting.
-#define P6CHUNK(n, k) \
+#define P6CHUNK(n, k, Q) \
 	PREFETCHT0 (768*n+96*k+3360)(SI)  \
 	PREFETCHT0 (768*n+96*k+3424)(SI)  \
 	VMOVDQU (768*n+96*k)(SI), Y6      \
@@ -723,23 +734,23 @@ GLOBL kbytes30<>(SB), RODATA|NOPTR, $32
 	VPSLLW  $4, Y8, Y10               \
 	VPAND   Y14, Y10, Y10             \
 	VPOR    Y10, Y9, Y9               \
-	P6Q((128*n+4*k), Y2)              \
+	Q((128*n+4*k), Y2)              \
 	VPAND   Y15, Y7, Y9               \
 	VPSLLW  $2, Y8, Y10               \
 	VPAND   Y14, Y10, Y10             \
 	VPOR    Y10, Y9, Y9               \
-	P6Q((128*n+32+4*k), Y3)           \
+	Q((128*n+32+4*k), Y3)           \
 	VPSRLW  $4, Y6, Y9                \
 	VPAND   Y15, Y9, Y9               \
 	VPAND   Y14, Y8, Y10              \
 	VPOR    Y10, Y9, Y9               \
-	P6Q((128*n+64+4*k), Y4)           \
+	Q((128*n+64+4*k), Y4)           \
 	VPSRLW  $4, Y7, Y9                \
 	VPAND   Y15, Y9, Y9               \
 	VPSRLW  $2, Y8, Y10               \
 	VPAND   Y14, Y10, Y10             \
 	VPOR    Y10, Y9, Y9               \
-	P6Q((128*n+96+4*k), Y5)
+	Q((128*n+96+4*k), Y5)
 
 // P6SCALE adds the int16 sums s of a sub-block times its scales (byte b
 // of the packed scale dword d) to the int32 sums in Y1 (clobbers Y12).
@@ -758,8 +769,8 @@ GLOBL kbytes30<>(SB), RODATA|NOPTR, $32
 	VPXOR Y3, Y3, Y3               \
 	VPXOR Y4, Y4, Y4               \
 	VPXOR Y5, Y5, Y5               \
-	P6CHUNK(n, k)                  \
-	P6CHUNK(n, (k+1))              \
+	P6CHUNK(n, k, P6Q)             \
+	P6CHUNK(n, (k+1), P6Q)         \
 	P6SCALE(Y2, (2*n), h)          \
 	P6SCALE(Y3, (2*n), (2+h))      \
 	P6SCALE(Y4, (2*n+1), h)        \
@@ -780,57 +791,74 @@ GLOBL kbytes30<>(SB), RODATA|NOPTR, $32
 	VPMADDWD     Y11, Y13, Y13           \
 	VPADDD       Y13, Y10, Y10
 
+// K6P8END ends a super-block of the one-vector kernels over packed Q6_K
+// groups: the −32·Σsc·Σx correction, d·d_x times the sums added to the
+// rows' lanes, the pointers moved on, and back to loop while any is left.
+#define K6P8END(loop) \
+	VPXOR   Y10, Y10, Y10      \
+	P6CORRD(0)                 \
+	P6CORRD(1)                 \
+	P6CORRD(2)                 \
+	P6CORRD(3)                 \
+	VPSLLD       $5, Y10, Y10  \
+	VPSUBD       Y10, Y1, Y1   \
+	VCVTDQ2PS    Y1, Y1        \
+	VCVTPH2PS    1664(SI), Y12 \
+	VBROADCASTSS (R8), Y13     \
+	VMULPS       Y12, Y13, Y13 \
+	VFMADD231PS  Y13, Y1, Y0   \
+	ADDQ $1680, SI             \
+	ADDQ $256, DI              \
+	ADDQ $4, R8                \
+	ADDQ $32, R9               \
+	DECQ CX                    \
+	JNZ  loop
+
+// K6P8HALVES and K6P8HALVESV add a super-block's codes times the vector's
+// and the scales to Y1: P6HALF two chunks at a time in int16, P6HALFV
+// four at a time in int32.
+#define K6P8HALVES \
+	P6HALF(0, 0, 0) \
+	P6HALF(0, 2, 0) \
+	P6HALF(0, 4, 1) \
+	P6HALF(0, 6, 1) \
+	P6HALF(1, 0, 0) \
+	P6HALF(1, 2, 0) \
+	P6HALF(1, 4, 1) \
+	P6HALF(1, 6, 1)
+
+#define K6P8HALVESV \
+	P6HALFV(0, 0, 0) \
+	P6HALFV(0, 4, 1) \
+	P6HALFV(1, 0, 0) \
+	P6HALFV(1, 4, 1)
+
+// K6P8BODY is the body of the one-vector kernels over packed Q6_K groups
+// (arguments as P8KARGS loads them), HALVES taking a super-block's codes;
+// loop and done are its labels.
+#define K6P8BODY(HALVES, loop, done) \
+	NIBBLEMASK(X15, Y15)        \
+	VMOVDQU kbytes30<>(SB), Y14 \
+	VPXOR   Y0, Y0, Y0          \
+	TESTQ   CX, CX              \
+	JZ      done                \
+loop:                           \
+	VPXOR   Y1, Y1, Y1          \
+	HALVES                      \
+	K6P8END(loop)               \
+done:                           \
+	VMOVUPS Y0, (DX)            \
+	VZEROUPPER                  \
+	RET
+
 // func q6KP8AVX2(group *byte, q *int8, scale *float32, sum *int16, blocks int, out *[8]float32)
 //
 // A packed Q6_K group times one vector (its codes, scales and sums per
 // 16): out[i] = row i · x, as dotQ6KAVX2 computes it: per super-block the
 // exact Σ sc·code·x − 32·Σ sc·Σx, then one FMA.
 TEXT ·q6KP8AVX2(SB), NOSPLIT, $0-48
-	MOVQ group+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ scale+16(FP), R8
-	MOVQ sum+24(FP), R9
-	MOVQ blocks+32(FP), CX
-	MOVQ out+40(FP), DX
-	NIBBLEMASK(X15, Y15)
-	VMOVDQU kbytes30<>(SB), Y14
-	VPXOR   Y0, Y0, Y0
-	TESTQ   CX, CX
-	JZ      k6p8_done
-
-k6p8_loop:
-	VPXOR Y1, Y1, Y1
-	P6HALF(0, 0, 0)
-	P6HALF(0, 2, 0)
-	P6HALF(0, 4, 1)
-	P6HALF(0, 6, 1)
-	P6HALF(1, 0, 0)
-	P6HALF(1, 2, 0)
-	P6HALF(1, 4, 1)
-	P6HALF(1, 6, 1)
-	VPXOR   Y10, Y10, Y10
-	P6CORRD(0)
-	P6CORRD(1)
-	P6CORRD(2)
-	P6CORRD(3)
-	VPSLLD       $5, Y10, Y10
-	VPSUBD       Y10, Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VCVTPH2PS    1664(SI), Y12
-	VBROADCASTSS (R8), Y13
-	VMULPS       Y12, Y13, Y13
-	VFMADD231PS  Y13, Y1, Y0
-	ADDQ $1680, SI
-	ADDQ $256, DI
-	ADDQ $4, R8
-	ADDQ $32, R9
-	DECQ CX
-	JNZ  k6p8_loop
-
-k6p8_done:
-	VMOVUPS Y0, (DX)
-	VZEROUPPER
-	RET
+	P8KARGS
+	K6P8BODY(K6P8HALVES, k6p8_loop, k6p8_done)
 
 // K6VEC adds sub-block K's products of one vector (codes at x past its
 // pointer, R12 on) times the scales in Y12 to its sums i (chunks in
@@ -939,94 +967,15 @@ k6x4_done:
 // VPDPBUSD into int32 sums, which VPMULLD scales; the same exact integers,
 // so the same bits.
 TEXT ·q4KP8VNNI(SB), NOSPLIT, $0-48
-	MOVQ group+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ scale+16(FP), R8
-	MOVQ sum+24(FP), R9
-	MOVQ blocks+32(FP), CX
-	MOVQ out+40(FP), DX
-	NIBBLEMASK(X15, Y15)
-	VPXOR Y0, Y0, Y0
-	TESTQ CX, CX
-	JZ    k4p8v_done
-
-k4p8v_loop:
-	VMOVDQU   32(SI), Y1
-	VMOVDQU   64(SI), Y2
-	VMOVDQU   96(SI), Y3
-	VPAND     kbytes3f<>(SB), Y1, Y4
-	VPSRLD    $6, Y1, Y5
-	VPAND     kbytes03<>(SB), Y5, Y5
-	VPSLLD    $4, Y5, Y5
-	VPAND     Y15, Y3, Y6
-	VPOR      Y6, Y5, Y5
-	VPAND     kbytes3f<>(SB), Y2, Y6
-	VPSRLD    $6, Y2, Y7
-	VPAND     kbytes03<>(SB), Y7, Y7
-	VPSLLD    $4, Y7, Y7
-	VPSRLD    $4, Y3, Y8
-	VPAND     Y15, Y8, Y8
-	VPOR      Y8, Y7, Y7
-	P8K4MINS
-	VPXOR     Y11, Y11, Y11
-	P8K4VPAIR(0, Y4, 0)
-	P8K4VPAIR(1, Y4, 2)
-	P8K4VPAIR(2, Y5, 0)
-	P8K4VPAIR(3, Y5, 2)
-	VMOVDQU      (SI), Y1
-	VPSHUFB      kdw8<>(SB), Y1, Y1
-	VPERMQ       $0xd8, Y1, Y1
-	VCVTPH2PS    X1, Y2
-	VEXTRACTI128 $1, Y1, X1
-	VCVTPH2PS    X1, Y3
-	VCVTDQ2PS    Y11, Y11
-	VCVTDQ2PS    Y6, Y6
-	VBROADCASTSS (R8), Y10
-	VMULPS       Y2, Y10, Y2
-	VMULPS       Y3, Y10, Y3
-	VFMADD231PS  Y2, Y11, Y0
-	VFNMADD231PS Y3, Y6, Y0
-	ADDQ $1152, SI
-	ADDQ $256, DI
-	ADDQ $4, R8
-	ADDQ $32, R9
-	DECQ CX
-	JNZ  k4p8v_loop
-
-k4p8v_done:
-	VMOVUPS Y0, (DX)
+	P8KARGS
+	K4P8BODY(P8K4VPAIR, k4p8v_loop, k4p8v_done)
 	VZEROUPPER
 	RET
 
-// P6CHUNKV is P6CHUNK with VNNI: the quarters' sums, Y2-Y5, are int32
-// (clobbers Y6-Y10).
-#define P6CHUNKV(n, k) \
-	PREFETCHT0    (768*n+96*k+3360)(SI)  \
-	PREFETCHT0    (768*n+96*k+3424)(SI)  \
-	VMOVDQU       (768*n+96*k)(SI), Y6   \
-	VMOVDQU       (768*n+96*k+32)(SI), Y7 \
-	VMOVDQU       (768*n+96*k+64)(SI), Y8 \
-	VPAND         Y15, Y6, Y9            \
-	VPSLLW        $4, Y8, Y10            \
-	VPAND         Y14, Y10, Y10          \
-	VPOR          Y10, Y9, Y9            \
-	VPDPBUSD.BCST (128*n+4*k)(DI), Y9, Y2 \
-	VPAND         Y15, Y7, Y9            \
-	VPSLLW        $2, Y8, Y10            \
-	VPAND         Y14, Y10, Y10          \
-	VPOR          Y10, Y9, Y9            \
-	VPDPBUSD.BCST (128*n+32+4*k)(DI), Y9, Y3 \
-	VPSRLW        $4, Y6, Y9             \
-	VPAND         Y15, Y9, Y9            \
-	VPAND         Y14, Y8, Y10           \
-	VPOR          Y10, Y9, Y9            \
-	VPDPBUSD.BCST (128*n+64+4*k)(DI), Y9, Y4 \
-	VPSRLW        $4, Y7, Y9             \
-	VPAND         Y15, Y9, Y9            \
-	VPSRLW        $2, Y8, Y10            \
-	VPAND         Y14, Y10, Y10          \
-	VPOR          Y10, Y9, Y9            \
-	VPDPBUSD.BCST (128*n+96+4*k)(DI), Y9, Y5
+// P6QV is P6Q with VNNI: the codes in Y9 times the vector's four codes at
+// x added to the int32 sums s.
+#define P6QV(x, s) \
+	VPDPBUSD.BCST x(DI), Y9, s
 
 // P6SCALEV adds the int32 sums s of a sub-block times its scales (byte b
 // of the packed scale dword d, sign-extended) to Y1 (clobbers Y12).
@@ -1044,10 +993,10 @@ k4p8v_done:
 	VPXOR Y3, Y3, Y3               \
 	VPXOR Y4, Y4, Y4               \
 	VPXOR Y5, Y5, Y5               \
-	P6CHUNKV(n, k)                 \
-	P6CHUNKV(n, (k+1))             \
-	P6CHUNKV(n, (k+2))             \
-	P6CHUNKV(n, (k+3))             \
+	P6CHUNK(n, k, P6QV)            \
+	P6CHUNK(n, (k+1), P6QV)        \
+	P6CHUNK(n, (k+2), P6QV)        \
+	P6CHUNK(n, (k+3), P6QV)        \
 	P6SCALEV(Y2, (2*n), h)         \
 	P6SCALEV(Y3, (2*n), (2+h))     \
 	P6SCALEV(Y4, (2*n+1), h)       \
@@ -1059,44 +1008,5 @@ k4p8v_done:
 // VPDPBUSD into int32 sums, which VPMULLD scales; the same exact integers,
 // so the same bits.
 TEXT ·q6KP8VNNI(SB), NOSPLIT, $0-48
-	MOVQ group+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ scale+16(FP), R8
-	MOVQ sum+24(FP), R9
-	MOVQ blocks+32(FP), CX
-	MOVQ out+40(FP), DX
-	NIBBLEMASK(X15, Y15)
-	VMOVDQU kbytes30<>(SB), Y14
-	VPXOR   Y0, Y0, Y0
-	TESTQ   CX, CX
-	JZ      k6p8v_done
-
-k6p8v_loop:
-	VPXOR Y1, Y1, Y1
-	P6HALFV(0, 0, 0)
-	P6HALFV(0, 4, 1)
-	P6HALFV(1, 0, 0)
-	P6HALFV(1, 4, 1)
-	VPXOR   Y10, Y10, Y10
-	P6CORRD(0)
-	P6CORRD(1)
-	P6CORRD(2)
-	P6CORRD(3)
-	VPSLLD       $5, Y10, Y10
-	VPSUBD       Y10, Y1, Y1
-	VCVTDQ2PS    Y1, Y1
-	VCVTPH2PS    1664(SI), Y12
-	VBROADCASTSS (R8), Y13
-	VMULPS       Y12, Y13, Y13
-	VFMADD231PS  Y13, Y1, Y0
-	ADDQ $1680, SI
-	ADDQ $256, DI
-	ADDQ $4, R8
-	ADDQ $32, R9
-	DECQ CX
-	JNZ  k6p8v_loop
-
-k6p8v_done:
-	VMOVUPS Y0, (DX)
-	VZEROUPPER
-	RET
+	P8KARGS
+	K6P8BODY(K6P8HALVESV, k6p8v_loop, k6p8v_done)

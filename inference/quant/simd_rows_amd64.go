@@ -29,8 +29,9 @@ func rowsCols(r Rows) int {
 }
 
 // dotRowsWithAVX2 is DotRows through dotQuadsAVX2 (and dotHeadsAVX2 for
-// the rows past the last four), one call for all the vectors, the elements past the last 8 added in Go as dotF32AVX2Row adds
-// them: bit for bit Dot row by row.
+// the rows past the last four), one call for all the vectors, the elements
+// past the last 8 added in Go as dotF32AVX2Row adds them: bit for bit Dot
+// row by row.
 func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
 	if r.Count == 0 || n == 0 {
 		return
@@ -76,17 +77,17 @@ func addRowsWithAVX2(dst, a []float32, lda, n int, r Rows) {
 	}
 	m := rowsCols(r)
 	_, _ = dst[n*r.Width-1], a[(n-1)*lda+r.Count-1]
-	w16, quads := m&^15, 0
+	w16, grouped := m&^15, 0 // the heads addHeads4AVX2 took, over w16 columns
 	if w16 > 0 {
-		for ; quads+4 <= n; quads += 4 {
-			addHeads4AVX2(&dst[quads*r.Width], 4*r.Width, &a[quads*lda], 4*lda, &r.Data[0], 4*r.Stride, r.Count, w16)
+		for ; grouped+4 <= n; grouped += 4 {
+			addHeads4AVX2(&dst[grouped*r.Width], 4*r.Width, &a[grouped*lda], 4*lda, &r.Data[0], 4*r.Stride, r.Count, w16)
 		}
 	}
 	for t := range n {
 		dt := dst[t*r.Width : (t+1)*r.Width]
 		at := a[t*lda : t*lda+r.Count]
 		from := 0
-		if t < quads {
+		if t < grouped {
 			from = w16
 		}
 		if from < m {

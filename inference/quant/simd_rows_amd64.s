@@ -21,6 +21,66 @@
 	VPERMILPS    $0xb1, X4, X5 \
 	VMAXPS       X5, X4, X4
 
+// DROWSARGS loads the arguments of dotHeadsAVX2 and dotQuadsAVX2 (the
+// output DX, its stride R13 in bytes, the vectors AX, the rows R8 and
+// their stride R9, the rows or quads of rows, count, in R10) and jumps to
+// done if there is nothing to do.
+#define DROWSARGS(count, done) \
+	MOVQ  dst+0(FP), DX      \
+	MOVQ  ld+8(FP), R13      \
+	SHLQ  $2, R13            \
+	MOVQ  heads+32(FP), AX   \
+	MOVQ  rows+40(FP), R8    \
+	MOVQ  stride+48(FP), R9  \
+	MOVQ  count, R10         \
+	TESTQ R10, R10           \
+	JZ    done               \
+	TESTQ AX, AX             \
+	JZ    done
+
+// DQDOT leaves in res the four partial sums of the vector at R12 times the
+// row at DI over n (the argument) elements, added pairwise as dotF32AVX2
+// adds them before its HSUMR (clobbers Y0-Y7, BX, CX, SI, DI); l32, l8,
+// loop8 and sum are its labels.
+#define DQDOT(n, res, l32, l8, loop8, sum) \
+	MOVQ        R12, SI         \
+	MOVQ        n, CX           \
+	VPXOR       Y0, Y0, Y0      \
+	VPXOR       Y1, Y1, Y1      \
+	VPXOR       Y2, Y2, Y2      \
+	VPXOR       Y3, Y3, Y3      \
+	MOVQ        CX, BX          \
+	SHRQ        $5, BX          \
+	JZ          l8              \
+l32:                            \
+	VMOVUPS     (DI), Y4        \
+	VFMADD231PS (SI), Y4, Y0    \
+	VMOVUPS     32(DI), Y5      \
+	VFMADD231PS 32(SI), Y5, Y1  \
+	VMOVUPS     64(DI), Y6      \
+	VFMADD231PS 64(SI), Y6, Y2  \
+	VMOVUPS     96(DI), Y7      \
+	VFMADD231PS 96(SI), Y7, Y3  \
+	ADDQ        $128, SI        \
+	ADDQ        $128, DI        \
+	DECQ        BX              \
+	JNZ         l32             \
+l8:                             \
+	ANDQ        $31, CX         \
+	SHRQ        $3, CX          \
+	JZ          sum             \
+loop8:                          \
+	VMOVUPS     (DI), Y4        \
+	VFMADD231PS (SI), Y4, Y0    \
+	ADDQ        $32, SI         \
+	ADDQ        $32, DI         \
+	DECQ        CX              \
+	JNZ         loop8           \
+sum:                            \
+	VADDPS      Y1, Y0, Y0      \
+	VADDPS      Y3, Y2, Y2      \
+	VADDPS      Y2, Y0, res
+
 // func addRowsAVX2(dst, a, rows *float32, stride, count, width int)
 //
 // dst[i] += a[j]·rows[j·stride/4 + i] for j = 0, 1, … count−1 in turn, one
@@ -311,17 +371,7 @@ q8k_done:
 // computes it: row by row, every vector in turn, so that a row comes from
 // memory once for all the vectors.
 TEXT ·dotHeadsAVX2(SB), NOSPLIT, $0-72
-	MOVQ  dst+0(FP), DX
-	MOVQ  ld+8(FP), R13
-	SHLQ  $2, R13
-	MOVQ  heads+32(FP), AX
-	MOVQ  rows+40(FP), R8
-	MOVQ  stride+48(FP), R9
-	MOVQ  count+56(FP), R10
-	TESTQ R10, R10
-	JZ    dh_done
-	TESTQ AX, AX
-	JZ    dh_done
+	DROWSARGS(count+56(FP), dh_done)
 
 dh_row:
 	MOVQ x+16(FP), R12
@@ -329,48 +379,8 @@ dh_row:
 	MOVQ AX, R11
 
 dh_head:
-	MOVQ  R12, SI
-	MOVQ  R8, DI
-	MOVQ  n+64(FP), CX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	MOVQ  CX, BX
-	SHRQ  $5, BX
-	JZ    dh_8
-
-dh_32:
-	VMOVUPS     (SI), Y4
-	VMOVUPS     32(SI), Y5
-	VMOVUPS     64(SI), Y6
-	VMOVUPS     96(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ        $128, SI
-	ADDQ        $128, DI
-	DECQ        BX
-	JNZ         dh_32
-
-dh_8:
-	ANDQ $31, CX
-	SHRQ $3, CX
-	JZ   dh_sum
-
-dh_8loop:
-	VMOVUPS     (SI), Y4
-	VFMADD231PS (DI), Y4, Y0
-	ADDQ        $32, SI
-	ADDQ        $32, DI
-	DECQ        CX
-	JNZ         dh_8loop
-
-dh_sum:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
+	MOVQ R8, DI
+	DQDOT(n+64(FP), Y0, dh_32, dh_8, dh_8loop, dh_sum)
 	HSUMY0
 	VMOVSS X0, (R14)
 	ADDQ   R13, R14
@@ -460,66 +470,13 @@ ah_end:
 ah_done:
 	RET
 
-// DQDOT leaves in res the four partial sums of the vector at R12 times the
-// row at DI over n (the argument) elements, added pairwise as dotF32AVX2
-// adds them before its HSUMR (clobbers Y0-Y7, BX, CX, SI, DI); l32, l8,
-// loop8 and sum are its labels.
-#define DQDOT(n, res, l32, l8, loop8, sum) \
-	MOVQ        R12, SI         \
-	MOVQ        n, CX           \
-	VPXOR       Y0, Y0, Y0      \
-	VPXOR       Y1, Y1, Y1      \
-	VPXOR       Y2, Y2, Y2      \
-	VPXOR       Y3, Y3, Y3      \
-	MOVQ        CX, BX          \
-	SHRQ        $5, BX          \
-	JZ          l8              \
-l32:                            \
-	VMOVUPS     (DI), Y4        \
-	VFMADD231PS (SI), Y4, Y0    \
-	VMOVUPS     32(DI), Y5      \
-	VFMADD231PS 32(SI), Y5, Y1  \
-	VMOVUPS     64(DI), Y6      \
-	VFMADD231PS 64(SI), Y6, Y2  \
-	VMOVUPS     96(DI), Y7      \
-	VFMADD231PS 96(SI), Y7, Y3  \
-	ADDQ        $128, SI        \
-	ADDQ        $128, DI        \
-	DECQ        BX              \
-	JNZ         l32             \
-l8:                             \
-	ANDQ        $31, CX         \
-	SHRQ        $3, CX          \
-	JZ          sum             \
-loop8:                          \
-	VMOVUPS     (DI), Y4        \
-	VFMADD231PS (SI), Y4, Y0    \
-	ADDQ        $32, SI         \
-	ADDQ        $32, DI         \
-	DECQ        CX              \
-	JNZ         loop8           \
-sum:                            \
-	VADDPS      Y1, Y0, Y0      \
-	VADDPS      Y3, Y2, Y2      \
-	VADDPS      Y2, Y0, res
-
 // func dotQuadsAVX2(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, quads, n int)
 //
 // dotHeadsAVX2 for 4·quads rows, four at a time: the four products of a
 // vector with four rows are summed across their lanes together, in the
 // pairs HSUMR sums each, and stored at once.
 TEXT ·dotQuadsAVX2(SB), NOSPLIT, $0-72
-	MOVQ  dst+0(FP), DX
-	MOVQ  ld+8(FP), R13
-	SHLQ  $2, R13
-	MOVQ  heads+32(FP), AX
-	MOVQ  rows+40(FP), R8
-	MOVQ  stride+48(FP), R9
-	MOVQ  quads+56(FP), R10
-	TESTQ R10, R10
-	JZ    dq_done
-	TESTQ AX, AX
-	JZ    dq_done
+	DROWSARGS(quads+56(FP), dq_done)
 
 dq_quad:
 	MOVQ x+16(FP), R12
