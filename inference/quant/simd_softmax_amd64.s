@@ -4,44 +4,46 @@
 // The passes of the AVX2 softmax over n&^7 elements of a row: its
 // maximum, the maximum taken off, the sum, and the division by it.
 
+// FOLD4 folds x[0..n&^7) (SI, CX = n) into Y0-Y3 with OP, four chunks of
+// eight at a time (the rest into Y0), then Y0 = (Y0 OP Y1) OP (Y2 OP Y3);
+// l32, l8, loop8 and done are its labels.
+#define FOLD4(OP, l32, l8, loop8, done) \
+	SHRQ $3, CX          \
+	MOVQ CX, BX          \
+	SHRQ $2, BX          \
+	JZ   l8              \
+l32:                     \
+	OP   (SI), Y0, Y0    \
+	OP   32(SI), Y1, Y1  \
+	OP   64(SI), Y2, Y2  \
+	OP   96(SI), Y3, Y3  \
+	ADDQ $128, SI        \
+	DECQ BX              \
+	JNZ  l32             \
+l8:                      \
+	ANDQ $3, CX          \
+	JZ   done            \
+loop8:                   \
+	OP   (SI), Y0, Y0    \
+	ADDQ $32, SI         \
+	DECQ CX              \
+	JNZ  loop8           \
+done:                    \
+	OP   Y1, Y0, Y0      \
+	OP   Y3, Y2, Y2      \
+	OP   Y2, Y0, Y0
+
 // func maxAVX2(x *float32, n int) float32
 //
 // The largest of x[0..n&^7) (n ≥ 8).
 TEXT ·maxAVX2(SB), NOSPLIT, $0-20
-	MOVQ    x+0(FP), SI
-	MOVQ    n+8(FP), CX
-	SHRQ    $3, CX
-	VMOVUPS (SI), Y0
-	VMOVAPS Y0, Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y0, Y3
-	MOVQ    CX, BX
-	SHRQ    $2, BX
-	JZ      max_8
-
-max_32:
-	VMAXPS (SI), Y0, Y0
-	VMAXPS 32(SI), Y1, Y1
-	VMAXPS 64(SI), Y2, Y2
-	VMAXPS 96(SI), Y3, Y3
-	ADDQ   $128, SI
-	DECQ   BX
-	JNZ    max_32
-
-max_8:
-	ANDQ $3, CX
-	JZ   max_done
-
-max_8loop:
-	VMAXPS (SI), Y0, Y0
-	ADDQ   $32, SI
-	DECQ   CX
-	JNZ    max_8loop
-
-max_done:
-	VMAXPS       Y1, Y0, Y0
-	VMAXPS       Y3, Y2, Y2
-	VMAXPS       Y2, Y0, Y0
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VMOVUPS      (SI), Y0
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	FOLD4(VMAXPS, max_32, max_8, max_8loop, max_done)
 	VEXTRACTF128 $1, Y0, X1
 	VMAXPS       X1, X0, X0
 	VMOVHLPS     X0, X0, X1
@@ -59,41 +61,14 @@ max_done:
 TEXT ·sumAVX2(SB), NOSPLIT, $0-20
 	MOVQ  x+0(FP), SI
 	MOVQ  n+8(FP), CX
-	SHRQ  $3, CX
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
-	MOVQ  CX, BX
-	SHRQ  $2, BX
-	JZ    sum_8
-
-sum_32:
-	VADDPS (SI), Y0, Y0
-	VADDPS 32(SI), Y1, Y1
-	VADDPS 64(SI), Y2, Y2
-	VADDPS 96(SI), Y3, Y3
-	ADDQ   $128, SI
-	DECQ   BX
-	JNZ    sum_32
-
-sum_8:
-	ANDQ $3, CX
-	JZ   sum_done
-
-sum_8loop:
-	VADDPS (SI), Y0, Y0
-	ADDQ   $32, SI
-	DECQ   CX
-	JNZ    sum_8loop
-
-sum_done:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
+	FOLD4(VADDPS, sum_32, sum_8, sum_8loop, sum_done)
 	HSUMY0
 	VZEROUPPER
-	MOVSS  X0, ret+16(FP)
+	MOVSS X0, ret+16(FP)
 	RET
 
 // func subAVX2(x *float32, n int, c float32)
