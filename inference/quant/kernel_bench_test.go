@@ -247,6 +247,15 @@ func BenchmarkPrefill(b *testing.B) {
 				}
 				report(b)
 			})
+			if p := Pack(m); p != m { // as a model loads it, where the kernels take it packed
+				b.Run(fmt.Sprintf("%s/MatMulPacked/threads=%d", f, threads), func(b *testing.B) {
+					SetThreads(threads)
+					for range b.N {
+						p.MatMul(dst, NewBatch(xs, n, benchCols))
+					}
+					report(b)
+				})
+			}
 			b.Run(fmt.Sprintf("%s/MatVecs/threads=%d", f, threads), func(b *testing.B) {
 				SetThreads(threads)
 				for range b.N {
