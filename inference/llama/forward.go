@@ -88,17 +88,19 @@ func (r *rows) layer(m *Model, l int) {
 	n, dim, qdim, kvdim := r.n, c.Dim, c.QDim(), c.KVDim()
 
 	// Attention: x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn).
-	for t := range n {
-		rmsnorm(r.xn[t*dim:(t+1)*dim], r.h[t*dim:(t+1)*dim], w.AttnNorm, c.NormEps)
-	}
+	r.norm(dim, w.AttnNorm, c.NormEps)
 	r.batch.Reset(r.xn[:n*dim], n, dim)
 	quant.MatMulAll([][]float32{r.q, r.k, r.v}, []*quant.Matrix{w.Q, w.K, w.V}, &r.batch)
 	half := c.RopeDim / 2
+	quant.ParallelFor(n, rowGrain, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			cos, sin := r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half]
+			rope(r.q[t*qdim:(t+1)*qdim], c.HeadDim, cos, sin)
+			rope(r.k[t*kvdim:(t+1)*kvdim], c.HeadDim, cos, sin)
+		}
+	})
 	longest := 0
 	for t := range n {
-		cos, sin := r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half]
-		rope(r.q[t*qdim:(t+1)*qdim], c.HeadDim, cos, sin)
-		rope(r.k[t*kvdim:(t+1)*kvdim], c.HeadDim, cos, sin)
 		r.seq[t].kv.put(l, r.pos[t], r.k[t*kvdim:(t+1)*kvdim], r.v[t*kvdim:(t+1)*kvdim])
 		longest = max(longest, r.seq[t].contextFor(r.pos[t]))
 	}
@@ -118,30 +120,45 @@ func (r *rows) layer(m *Model, l int) {
 	})
 	r.batch.Reset(r.att[:n*qdim], n, qdim)
 	w.O.MatMul(r.xn, &r.batch)
-	for i := range r.h[:n*dim] {
-		r.h[i] += r.xn[i]
-	}
+	r.addResidual(dim)
 
 	// Feed-forward: x += W2 · (silu(W1·xn) ⊙ W3·xn).
-	for t := range n {
-		rmsnorm(r.xn[t*dim:(t+1)*dim], r.h[t*dim:(t+1)*dim], w.FFNNorm, c.NormEps)
-	}
+	r.norm(dim, w.FFNNorm, c.NormEps)
 	r.batch.Reset(r.xn[:n*dim], n, dim)
 	quant.MatMulAll([][]float32{r.gate, r.up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
 	hid := c.HiddenDim
-	quant.ParallelFor(n, swigluGrain, func(lo, hi int) {
+	quant.ParallelFor(n, rowGrain, func(lo, hi int) {
 		quant.SwiGLU(r.gate[lo*hid:hi*hid], r.up[lo*hid:hi*hid])
 	})
 	r.batch.Reset(r.gate[:n*hid], n, hid)
 	w.Down.MatMul(r.xn, &r.batch)
-	for i := range r.h[:n*dim] {
-		r.h[i] += r.xn[i]
-	}
+	r.addResidual(dim)
 }
 
-// swigluGrain is the fewest rows a thread takes of a pass's SwiGLU: a
-// decode step's few rows cost less than handing them out.
-const swigluGrain = 16
+// rowGrain is the fewest rows a thread takes of a pass's row-by-row work
+// (norms, rotations, residual sums, SwiGLU): a decode step's few rows cost
+// less than handing them out.
+const rowGrain = 16
+
+// norm sets each row of xn to the RMS norm of its row of h, scaled by
+// weight, the rows shared out across the threads.
+func (r *rows) norm(dim int, weight []float32, eps float32) {
+	quant.ParallelFor(r.n, rowGrain, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			rmsnorm(r.xn[t*dim:(t+1)*dim], r.h[t*dim:(t+1)*dim], weight, eps)
+		}
+	})
+}
+
+// addResidual adds each row of xn to its row of h, the rows shared out
+// across the threads.
+func (r *rows) addResidual(dim int) {
+	quant.ParallelFor(r.n, rowGrain, func(lo, hi int) {
+		for i := lo * dim; i < hi*dim; i++ {
+			r.h[i] += r.xn[i]
+		}
+	})
+}
 
 // interleaved maps j in [0, n) to a row so that the rows of any run of
 // consecutive j alternate between the first rows and the last: 0, n−1, 1,
