@@ -30,14 +30,18 @@ var f16P8XAVX512 = [...]func(group *uint16, b *[6]*float32, n int, dst *float32,
 }
 
 // f16PackedAVX512 is the F16 tile kernel for whole packed groups: six
-// vectors at a time straight from the groups, then the two to five left
-// at once; one vector alone as f16PackedFrom takes it.
+// vectors at a time straight from the groups (seven left: four, then
+// three), then the two to five left at once; one vector alone as
+// f16PackedFrom takes it.
 func f16PackedAVX512(dst []float32, ld int, groups []byte, r0, n int, x *Batch) {
 	rb := len(groups) / n
 	t := 0
 	var b [6]*float32
 	for t+2 <= x.N {
 		k := min(x.N-t, 6)
+		if x.N-t == 7 {
+			k = 4 // then three, rather than six and one alone
+		}
 		for v := range k {
 			b[v] = &x.Vector(t + v)[0]
 		}
