@@ -51,6 +51,7 @@ func avx512Set(bitalg bool) *kernelSet {
 	addIntAVX512(&k, bitalg)
 	addRows8VNNI(&k)
 	k.f16Packed = f16PackedAVX512
+	k.dotRows = dotRowsWith(dotQuadsAVX512)
 	return &k
 }
 
@@ -74,7 +75,7 @@ var avx2Kernels = &kernelSet{
 	name:     "avx2",
 	softmax:  softmaxAVX2,
 	swiglu:   swiGLUAVX2,
-	dotRows:  dotRowsWithAVX2,
+	dotRows:  dotRowsWith(dotQuadsAVX2),
 	addRows:  addRowsWithAVX2,
 	q8quant:  quantizeQ8RowAVX2,
 	q8kquant: quantizeQ8KRowAVX2,

@@ -53,3 +53,9 @@ func f16PackedAVX512(dst []float32, ld int, groups []byte, r0, n int, x *Batch) 
 	}
 	f16PackedFrom(dst, ld, groups, r0, n, x, t)
 }
+
+// dotQuadsAVX512 is dotQuadsAVX2 with AVX-512's 32 registers: a vector's
+// columns read once for four rows, the same bits.
+//
+//go:noescape
+func dotQuadsAVX512(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, quads, n int)

@@ -180,3 +180,128 @@ TEXT ·f16P8X3AVX512(SB), NOSPLIT, $0-40
 	F16X8TILE(F16X8PTRS3, F16X8ZERO3, F16X8VECS3, F16X8SUMS3, f16x3_loop, f16x3_done)
 TEXT ·f16P8X2AVX512(SB), NOSPLIT, $0-40
 	F16X8TILE(F16X8PTRS2, F16X8ZERO2, F16X8VECS2, F16X8SUMS2, f16x2_loop, f16x2_done)
+
+// DQ4SUB adds a 32-float block of the vector (Y16-Y19) times the block of
+// the row at rb to its four partial sums a0-a3.
+#define DQ4SUB(rb, a0, a1, a2, a3) \
+	VFMADD231PS (rb)(DI*1), Y16, a0   \
+	VFMADD231PS 32(rb)(DI*1), Y17, a1 \
+	VFMADD231PS 64(rb)(DI*1), Y18, a2 \
+	VFMADD231PS 96(rb)(DI*1), Y19, a3
+
+// DQ4PAIRS adds a row's four partial sums pairwise into a0, as dotF32AVX2
+// adds its own.
+#define DQ4PAIRS(a0, a1, a2, a3) \
+	VADDPS a1, a0, a0 \
+	VADDPS a3, a2, a2 \
+	VADDPS a2, a0, a0
+
+// func dotQuadsAVX512(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, quads, n int)
+//
+// dotQuadsAVX2 with the 32 registers of AVX-512: each vector's block of 32
+// floats is read once for the four rows, whose sixteen partial sums stay
+// in registers, so the four products are one pass over the columns; the
+// same partial sums, so the same bits.
+TEXT ·dotQuadsAVX512(SB), NOSPLIT, $0-72
+	MOVQ  dst+0(FP), DX
+	MOVQ  rows+40(FP), R8
+	MOVQ  quads+56(FP), R10
+	TESTQ R10, R10
+	JZ    dq5_done
+	CMPQ  heads+32(FP), $0
+	JEQ   dq5_done
+
+dq5_quad:
+	MOVQ stride+48(FP), AX
+	LEAQ (R8)(AX*1), BX
+	LEAQ (R8)(AX*2), CX
+	LEAQ (CX)(AX*1), R9
+	MOVQ x+16(FP), R12
+	MOVQ DX, R14
+	MOVQ heads+32(FP), R11
+
+dq5_head:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	VPXOR Y14, Y14, Y14
+	VPXOR Y15, Y15, Y15
+	XORQ  DI, DI
+	MOVQ  n+64(FP), SI
+	SHRQ  $5, SI
+	JZ    dq5_8
+
+dq5_32:
+	VMOVUPS (R12)(DI*1), Y16
+	VMOVUPS 32(R12)(DI*1), Y17
+	VMOVUPS 64(R12)(DI*1), Y18
+	VMOVUPS 96(R12)(DI*1), Y19
+	DQ4SUB(R8, Y0, Y1, Y2, Y3)
+	DQ4SUB(BX, Y4, Y5, Y6, Y7)
+	DQ4SUB(CX, Y8, Y9, Y10, Y11)
+	DQ4SUB(R9, Y12, Y13, Y14, Y15)
+	ADDQ    $128, DI
+	DECQ    SI
+	JNZ     dq5_32
+
+dq5_8:
+	MOVQ n+64(FP), SI
+	ANDQ $31, SI
+	SHRQ $3, SI
+	JZ   dq5_sum
+
+dq5_8loop:
+	VMOVUPS     (R12)(DI*1), Y16
+	VFMADD231PS (R8)(DI*1), Y16, Y0
+	VFMADD231PS (BX)(DI*1), Y16, Y4
+	VFMADD231PS (CX)(DI*1), Y16, Y8
+	VFMADD231PS (R9)(DI*1), Y16, Y12
+	ADDQ        $32, DI
+	DECQ        SI
+	JNZ         dq5_8loop
+
+dq5_sum:
+	DQ4PAIRS(Y0, Y1, Y2, Y3)
+	DQ4PAIRS(Y4, Y5, Y6, Y7)
+	DQ4PAIRS(Y8, Y9, Y10, Y11)
+	DQ4PAIRS(Y12, Y13, Y14, Y15)
+	VPERM2F128   $0x20, Y4, Y0, Y1
+	VPERM2F128   $0x31, Y4, Y0, Y2
+	VADDPS       Y2, Y1, Y1
+	VPERM2F128   $0x20, Y12, Y8, Y2
+	VPERM2F128   $0x31, Y12, Y8, Y3
+	VADDPS       Y3, Y2, Y2
+	VSHUFPS      $0x44, Y2, Y1, Y3
+	VSHUFPS      $0xee, Y2, Y1, Y5
+	VADDPS       Y5, Y3, Y3
+	VSHUFPS      $0x88, Y3, Y3, Y5
+	VSHUFPS      $0xdd, Y3, Y3, Y3
+	VADDPS       Y3, Y5, Y5
+	VEXTRACTF128 $1, Y5, X3
+	VUNPCKLPS    X3, X5, X5
+	VMOVUPS      X5, (R14)
+	MOVQ         ld+8(FP), AX
+	LEAQ         (R14)(AX*4), R14
+	ADDQ         xs+24(FP), R12
+	DECQ         R11
+	JNZ          dq5_head
+	ADDQ         $16, DX
+	MOVQ         stride+48(FP), AX
+	LEAQ         (R8)(AX*4), R8
+	DECQ         R10
+	JNZ          dq5_quad
+	VZEROUPPER
+
+dq5_done:
+	RET

@@ -28,32 +28,34 @@ func rowsCols(r Rows) int {
 	return r.Width &^ 7
 }
 
-// dotRowsWithAVX2 is DotRows through dotQuadsAVX2 (and dotHeadsAVX2 for
-// the rows past the last four), one call for all the vectors, the elements
-// past the last 8 added in Go as dotF32AVX2Row adds them: bit for bit Dot
-// row by row.
-func dotRowsWithAVX2(dst []float32, ld int, x []float32, n int, r Rows) {
-	if r.Count == 0 || n == 0 {
-		return
-	}
-	m := rowsCols(r)
-	_, _ = dst[(n-1)*ld+r.Count-1], x[n*r.Width-1]
-	if m > 0 {
-		quads := r.Count / 4
-		dotQuadsAVX2(&dst[0], ld, &x[0], 4*r.Width, n, &r.Data[0], 4*r.Stride, quads, m)
-		if j := 4 * quads; j < r.Count {
-			dotHeadsAVX2(&dst[j], ld, &x[0], 4*r.Width, n, &r.Data[j*r.Stride], 4*r.Stride, r.Count-j, m)
+// dotRowsWith returns DotRows through quads (dotQuadsAVX2 or
+// dotQuadsAVX512; dotHeadsAVX2 for the rows past the last four), one call
+// for all the vectors, the elements past the last 8 added in Go as
+// dotF32AVX2Row adds them: bit for bit Dot row by row.
+func dotRowsWith(quads func(dst *float32, ld int, x *float32, xs, heads int, rows *float32, stride, quads, n int)) func(dst []float32, ld int, x []float32, n int, r Rows) {
+	return func(dst []float32, ld int, x []float32, n int, r Rows) {
+		if r.Count == 0 || n == 0 {
+			return
 		}
-	}
-	for t := range n {
-		xt := x[t*r.Width : (t+1)*r.Width]
-		out := dst[t*ld : t*ld+r.Count]
-		if m == 0 {
-			clear(out)
+		m := rowsCols(r)
+		_, _ = dst[(n-1)*ld+r.Count-1], x[n*r.Width-1]
+		if m > 0 {
+			q := r.Count / 4
+			quads(&dst[0], ld, &x[0], 4*r.Width, n, &r.Data[0], 4*r.Stride, q, m)
+			if j := 4 * q; j < r.Count {
+				dotHeadsAVX2(&dst[j], ld, &x[0], 4*r.Width, n, &r.Data[j*r.Stride], 4*r.Stride, r.Count-j, m)
+			}
 		}
-		if m < r.Width {
-			for j := range out {
-				out[j] += dotF32Generic(xt[m:], r.Row(j)[m:])
+		for t := range n {
+			xt := x[t*r.Width : (t+1)*r.Width]
+			out := dst[t*ld : t*ld+r.Count]
+			if m == 0 {
+				clear(out)
+			}
+			if m < r.Width {
+				for j := range out {
+					out[j] += dotF32Generic(xt[m:], r.Row(j)[m:])
+				}
 			}
 		}
 	}
