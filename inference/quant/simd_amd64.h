@@ -46,3 +46,24 @@
 
 // HSUMY0 leaves the sum of the 8 floats of Y0 in X0 (clobbers X1).
 #define HSUMY0 HSUMR(Y0, X0, X1)
+
+// HSUMR4 stores at dst the sums of the eight lanes of a, b, c and d, in that
+// order, each summed in the pairs HSUMR sums (lane i plus lane i+4, then
+// those 0 and 2 plus 1 and 3, then the two), the four at once (clobbers
+// t0-t3; x2 and x3 are t2's and t3's low halves).
+#define HSUMR4(a, b, c, d, t0, t1, t2, t3, x2, x3, dst) \
+	VPERM2F128   $0x20, b, a, t0  \
+	VPERM2F128   $0x31, b, a, t1  \
+	VADDPS       t1, t0, t0       \
+	VPERM2F128   $0x20, d, c, t1  \
+	VPERM2F128   $0x31, d, c, t2  \
+	VADDPS       t2, t1, t1       \
+	VSHUFPS      $0x44, t1, t0, t2 \
+	VSHUFPS      $0xee, t1, t0, t3 \
+	VADDPS       t3, t2, t2       \
+	VSHUFPS      $0x88, t2, t2, t3 \
+	VSHUFPS      $0xdd, t2, t2, t2 \
+	VADDPS       t2, t3, t3       \
+	VEXTRACTF128 $1, t3, x2       \
+	VUNPCKLPS    x2, x3, x3       \
+	VMOVUPS      x3, dst

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // The AVX-512 register tiles of packed F16 groups (see packF16Group): eight
 // rows by two to six vectors, four zmm accumulators a vector. A zmm holds
@@ -276,21 +277,7 @@ dq5_sum:
 	DQ4PAIRS(Y4, Y5, Y6, Y7)
 	DQ4PAIRS(Y8, Y9, Y10, Y11)
 	DQ4PAIRS(Y12, Y13, Y14, Y15)
-	VPERM2F128   $0x20, Y4, Y0, Y1
-	VPERM2F128   $0x31, Y4, Y0, Y2
-	VADDPS       Y2, Y1, Y1
-	VPERM2F128   $0x20, Y12, Y8, Y2
-	VPERM2F128   $0x31, Y12, Y8, Y3
-	VADDPS       Y3, Y2, Y2
-	VSHUFPS      $0x44, Y2, Y1, Y3
-	VSHUFPS      $0xee, Y2, Y1, Y5
-	VADDPS       Y5, Y3, Y3
-	VSHUFPS      $0x88, Y3, Y3, Y5
-	VSHUFPS      $0xdd, Y3, Y3, Y3
-	VADDPS       Y3, Y5, Y5
-	VEXTRACTF128 $1, Y5, X3
-	VUNPCKLPS    X3, X5, X5
-	VMOVUPS      X5, (R14)
+	HSUMR4(Y0, Y4, Y8, Y12, Y1, Y2, Y3, Y5, X3, X5, (R14))
 	MOVQ         ld+8(FP), AX
 	LEAQ         (R14)(AX*4), R14
 	ADDQ         xs+24(FP), R12

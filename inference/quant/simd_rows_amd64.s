@@ -474,7 +474,7 @@ ah_done:
 //
 // dotHeadsAVX2 for 4·quads rows, four at a time: the four products of a
 // vector with four rows are summed across their lanes together, in the
-// pairs HSUMR sums each, and stored at once.
+// pairs HSUMR sums each (HSUMR4), and stored at once.
 TEXT ·dotQuadsAVX2(SB), NOSPLIT, $0-72
 	DROWSARGS(quads+56(FP), dq_done)
 
@@ -493,21 +493,7 @@ dq_head:
 	LEAQ (R8)(R9*2), DI
 	ADDQ R9, DI
 	DQDOT(n+64(FP), Y11, dq_d32, dq_d8, dq_d8loop, dq_dsum)
-	VPERM2F128 $0x20, Y9, Y8, Y12
-	VPERM2F128 $0x31, Y9, Y8, Y13
-	VADDPS     Y13, Y12, Y12
-	VPERM2F128 $0x20, Y11, Y10, Y13
-	VPERM2F128 $0x31, Y11, Y10, Y14
-	VADDPS     Y14, Y13, Y13
-	VSHUFPS    $0x44, Y13, Y12, Y14
-	VSHUFPS    $0xee, Y13, Y12, Y15
-	VADDPS     Y15, Y14, Y14
-	VSHUFPS    $0x88, Y14, Y14, Y15
-	VSHUFPS    $0xdd, Y14, Y14, Y14
-	VADDPS     Y14, Y15, Y15
-	VEXTRACTF128 $1, Y15, X14
-	VUNPCKLPS  X14, X15, X15
-	VMOVUPS    X15, (R14)
+	HSUMR4(Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15, X14, X15, (R14))
 	ADDQ       R13, R14
 	ADDQ       xs+24(FP), R12
 	DECQ       R11
