@@ -915,15 +915,12 @@ k6x4_done:
 // rows times the vector's codes, added to the int32 sums lo (sub-block 2p)
 // and hi (2p+1) (clobbers Y8, Y9).
 #define P8K4VCHUNK(p, k, lo, hi) \
+	VMOVDQU       (128+256*p+32*k)(SI), Y8 \
 	VPSRLW        $4, Y8, Y9                \
 	VPAND         Y15, Y8, Y8               \
 	VPAND         Y15, Y9, Y9               \
 	VPDPBUSD.BCST (64*p+4*k)(DI), Y8, lo     \
 	VPDPBUSD.BCST (64*p+32+4*k)(DI), Y9, hi
-
-// P8K4VLOAD loads packed code dword 8p+k of the eight rows into Y8.
-#define P8K4VLOAD(p, k) \
-	VMOVDQU (128+256*p+32*k)(SI), Y8
 
 // P8K4VSCALE adds the int32 sums s of a sub-block times its scales (byte b
 // of each dword of sc, made a dword by ksc8) to Y11 (clobbers Y14).
@@ -940,21 +937,13 @@ k6x4_done:
 	VPXORD     Y13, Y13, Y13       \
 	VPXORD     Y16, Y16, Y16       \
 	VPXORD     Y17, Y17, Y17       \
-	P8K4VLOAD(p, 0)                \
 	P8K4VCHUNK(p, 0, Y12, Y13)     \
-	P8K4VLOAD(p, 1)                \
 	P8K4VCHUNK(p, 1, Y16, Y17)     \
-	P8K4VLOAD(p, 2)                \
 	P8K4VCHUNK(p, 2, Y12, Y13)     \
-	P8K4VLOAD(p, 3)                \
 	P8K4VCHUNK(p, 3, Y16, Y17)     \
-	P8K4VLOAD(p, 4)                \
 	P8K4VCHUNK(p, 4, Y12, Y13)     \
-	P8K4VLOAD(p, 5)                \
 	P8K4VCHUNK(p, 5, Y16, Y17)     \
-	P8K4VLOAD(p, 6)                \
 	P8K4VCHUNK(p, 6, Y12, Y13)     \
-	P8K4VLOAD(p, 7)                \
 	P8K4VCHUNK(p, 7, Y16, Y17)     \
 	VPADDD     Y16, Y12, Y12       \
 	VPADDD     Y17, Y13, Y13       \
