@@ -1,8 +1,10 @@
 #include "textflag.h"
 #include "simd_amd64.h"
 
-// The AVX-512 register tiles of packed F16 groups (see packF16Group): eight
-// rows by two to six vectors, four zmm accumulators a vector. A zmm holds
+// AVX-512 float kernels: attention's scores four keys at a time
+// (dotQuadsAVX512, at the end), and the register tiles of packed F16 groups
+// (see packF16Group): eight rows by two to six vectors, four zmm
+// accumulators a vector. A zmm holds
 // two rows' chunk of eight columns (one VCVTPH2PS of 32 packed bytes) and
 // is multiplied by the vector's chunk broadcast to both halves, so each
 // half is one row's eight-lane accumulator, added to in the order the AVX2
