@@ -42,9 +42,9 @@ func init() {
 
 // avx512Set returns the AVX-512 kernel set: the AVX2 set's kernels (on
 // these CPUs they match or beat 512-bit versions of the F32, Q8_0, Q4_0
-// and K-quant products) with others in place of some, all giving the AVX2
-// ones' bits: VNNI kernels for the Int formats and the eight-row integer
-// products, the packed F16 groups' 512-bit tile, and attention's scores
+// and K-quant products) with others in place of some: the Int formats'
+// 512-bit kernels, and, with the AVX2 ones' bits, VNNI eight-row integer
+// products, the packed F16 groups' 512-bit tile and attention's scores
 // with 32 registers.
 func avx512Set(bitalg bool) *kernelSet {
 	k := *avx2Kernels
