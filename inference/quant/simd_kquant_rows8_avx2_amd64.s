@@ -134,17 +134,6 @@ GLOBL kdw8<>(SB), RODATA|NOPTR, $32
 	VMOVDQU Y7, (448+512*p+256+32*c+96)(DI)
 
 
-// P8KARGS loads the arguments of the one-vector kernels over packed groups:
-// the group SI, the vector's codes DI, scales R8 and sums R9, the
-// super-blocks CX and out DX.
-#define P8KARGS \
-	MOVQ group+0(FP), SI   \
-	MOVQ q+8(FP), DI       \
-	MOVQ scale+16(FP), R8  \
-	MOVQ sum+24(FP), R9    \
-	MOVQ blocks+32(FP), CX \
-	MOVQ out+40(FP), DX
-
 // func q4KInterleave8AVX2(dst *byte, rows *byte, rb int, blocks int)
 //
 // Lays out blocks super-blocks of eight Q4_K rows rb bytes apart (rb may be
@@ -382,7 +371,7 @@ done:                                    \
 // scales and mins of the eight rows are decoded at once, as K8HEADER
 // decodes them.
 TEXT ·q4KP8AVX2(SB), NOSPLIT, $0-48
-	P8KARGS
+	P8ARGS
 	K4P8BODY(P8K4PAIR, k4p8_loop, k4p8_done)
 	VZEROUPPER
 	RET
@@ -834,7 +823,7 @@ GLOBL kbytes30<>(SB), RODATA|NOPTR, $32
 	P6HALFV(1, 4, 1)
 
 // K6P8BODY is the body of the one-vector kernels over packed Q6_K groups
-// (arguments as P8KARGS loads them), HALVES taking a super-block's codes;
+// (arguments as P8ARGS loads them), HALVES taking a super-block's codes;
 // loop and done are its labels.
 #define K6P8BODY(HALVES, loop, done) \
 	NIBBLEMASK(X15, Y15)        \
@@ -857,7 +846,7 @@ done:                           \
 // 16): out[i] = row i · x, as dotQ6KAVX2 computes it: per super-block the
 // exact Σ sc·code·x − 32·Σ sc·Σx, then one FMA.
 TEXT ·q6KP8AVX2(SB), NOSPLIT, $0-48
-	P8KARGS
+	P8ARGS
 	K6P8BODY(K6P8HALVES, k6p8_loop, k6p8_done)
 
 // K6VEC adds sub-block K's products of one vector (codes at x past its
@@ -956,7 +945,7 @@ k6x4_done:
 // VPDPBUSD into int32 sums, which VPMULLD scales; the same exact integers,
 // so the same bits.
 TEXT ·q4KP8VNNI(SB), NOSPLIT, $0-48
-	P8KARGS
+	P8ARGS
 	K4P8BODY(P8K4VPAIR, k4p8v_loop, k4p8v_done)
 	VZEROUPPER
 	RET
@@ -997,5 +986,5 @@ TEXT ·q4KP8VNNI(SB), NOSPLIT, $0-48
 // VPDPBUSD into int32 sums, which VPMULLD scales; the same exact integers,
 // so the same bits.
 TEXT ·q6KP8VNNI(SB), NOSPLIT, $0-48
-	P8KARGS
+	P8ARGS
 	K6P8BODY(K6P8HALVESV, k6p8v_loop, k6p8v_done)

@@ -186,6 +186,14 @@
 	VFMADD231PS  Y14, i1, acc    \
 	VFNMADD231PS Y15, i2, acc
 
+// X4CODES loads the four vectors' code pointers from AX into DI, DX, R8
+// and R9.
+#define X4CODES \
+	MOVQ (AX), DI   \
+	MOVQ 8(AX), DX  \
+	MOVQ 16(AX), R8 \
+	MOVQ 24(AX), R9
+
 // R8X4ARGS loads the direct four-vector kernels' arguments: the rows SI
 // (stride BX, see Q8ROWPTRS), the vectors' codes DI, DX, R8, R9, the quads
 // R10 and the blocks CX.
@@ -195,10 +203,7 @@
 	MOVQ codes+16(FP), AX \
 	MOVQ quads+24(FP), R10 \
 	MOVQ blocks+32(FP), CX \
-	MOVQ (AX), DI         \
-	MOVQ 8(AX), DX        \
-	MOVQ 16(AX), R8       \
-	MOVQ 24(AX), R9       \
+	X4CODES                \
 	Q8ROWPTRS
 
 // R8X4ZERO clears the accumulators Y0-Y3 and tests CX.
@@ -373,10 +378,7 @@
 	MOVQ codes+8(FP), AX   \
 	MOVQ quads+16(FP), R10 \
 	MOVQ blocks+24(FP), CX \
-	MOVQ (AX), DI          \
-	MOVQ 8(AX), DX         \
-	MOVQ 16(AX), R8        \
-	MOVQ 24(AX), R9        \
+	X4CODES                \
 	R8X4ZERO
 
 // P8LOAD loads a packed Q4_0 block of eight rows at SI: its four chunks of
@@ -407,3 +409,32 @@
 	ADDQ $32, R9  \
 	ADDQ $32, R10 \
 	DECQ CX
+
+// P8ARGS loads the arguments of the one-vector kernels over packed groups:
+// the group SI, the vector's codes DI, scales R8 and sums R9, the blocks CX
+// and out DX.
+#define P8ARGS \
+	MOVQ group+0(FP), SI   \
+	MOVQ q+8(FP), DI       \
+	MOVQ scale+16(FP), R8  \
+	MOVQ sum+24(FP), R9    \
+	MOVQ blocks+32(FP), CX \
+	MOVQ out+40(FP), DX
+
+// P8Q4END ends a block of the one-vector kernels over packed Q4_0 groups:
+// the offset 8·Σx taken off the rows' int32 sums in Y4, d·d_x times them
+// added to the lanes in Y0 (d in Y12), the pointers moved on, back to loop
+// while any block is left; then out.
+#define P8Q4END(loop, done) \
+	VPBROADCASTD (R9), Y11          \
+	VPSLLD       $3, Y11, Y11       \
+	VPSUBD       Y11, Y4, Y4        \
+	ROWSACC(Y12, (R8), Y11, Y4, Y0) \
+	ADDQ         $144, SI           \
+	ADDQ         $32, DI            \
+	ADDQ         $4, R8             \
+	ADDQ         $4, R9             \
+	DECQ         CX                 \
+	JNZ          loop               \
+done:                               \
+	VMOVUPS      Y0, (DX)

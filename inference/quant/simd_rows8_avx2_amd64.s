@@ -274,6 +274,18 @@ q4i8_done:
 	Q4R8VEC(off(R8), Y6)      \
 	Q4R8VEC(off(R9), Y7)
 
+// Q4R8CODES adds a block's four chunks of codes (Y8-Y11: low nibbles for
+// codes 0-15, high for 16-31) times the four vectors' codes to Y4-Y7.
+#define Q4R8CODES \
+	Q4R8HALF(Y8, 0, 0)   \
+	Q4R8HALF(Y9, 0, 4)   \
+	Q4R8HALF(Y10, 0, 8)  \
+	Q4R8HALF(Y11, 0, 12) \
+	Q4R8HALF(Y8, 4, 16)  \
+	Q4R8HALF(Y9, 4, 20)  \
+	Q4R8HALF(Y10, 4, 24) \
+	Q4R8HALF(Y11, 4, 28)
+
 // Q4R8VEC adds the codes chunk in Y13 times a vector's four codes at x to
 // its int16 sums in acc (clobbers Y14).
 #define Q4R8VEC(x, acc) \
@@ -301,14 +313,7 @@ q4r8x4_loop:
 	Q4PREFETCH
 	Q8ROWS16(2, X8, Y8, X9, Y9, X10, Y10, X11, Y11, Y4, Y5, Y6, Y7)
 	ZERO4
-	Q4R8HALF(Y8, 0, 0)
-	Q4R8HALF(Y9, 0, 4)
-	Q4R8HALF(Y10, 0, 8)
-	Q4R8HALF(Y11, 0, 12)
-	Q4R8HALF(Y8, 4, 16)
-	Q4R8HALF(Y9, 4, 20)
-	Q4R8HALF(Y10, 4, 24)
-	Q4R8HALF(Y11, 4, 28)
+	Q4R8CODES
 	Q8ROWSD(X12, Y12)
 	ACC4(Q4R8ACC)
 	R8X4NEXT(18)
@@ -439,12 +444,7 @@ q8r8x4_done:
 // A packed group times one vector: out[i] = row i · x, as q4_0R8AVX2
 // computes it.
 TEXT ·q4_0P8AVX2(SB), NOSPLIT, $0-48
-	MOVQ group+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ scale+16(FP), R8
-	MOVQ sum+24(FP), R9
-	MOVQ blocks+32(FP), CX
-	MOVQ out+40(FP), DX
+	P8ARGS
 	Q4CONSTY
 	VPXOR Y0, Y0, Y0
 	TESTQ CX, CX
@@ -462,19 +462,7 @@ q4p8_loop:
 	P8ONE(Y10, 4, 24)
 	P8ONE(Y11, 4, 28)
 	VPMADDWD     Y15, Y4, Y4
-	VPBROADCASTD (R9), Y11
-	VPSLLD       $3, Y11, Y11
-	VPSUBD       Y11, Y4, Y4
-	ROWSACC(Y12, (R8), Y11, Y4, Y0)
-	ADDQ $144, SI
-	ADDQ $32, DI
-	ADDQ $4, R8
-	ADDQ $4, R9
-	DECQ CX
-	JNZ  q4p8_loop
-
-q4p8_done:
-	VMOVUPS Y0, (DX)
+	P8Q4END(q4p8_loop, q4p8_done)
 	VZEROUPPER
 	RET
 
@@ -491,14 +479,7 @@ q4p8x4_loop:
 	P8PREFETCH
 	P8LOAD
 	ZERO4
-	Q4R8HALF(Y8, 0, 0)
-	Q4R8HALF(Y9, 0, 4)
-	Q4R8HALF(Y10, 0, 8)
-	Q4R8HALF(Y11, 0, 12)
-	Q4R8HALF(Y8, 4, 16)
-	Q4R8HALF(Y9, 4, 20)
-	Q4R8HALF(Y10, 4, 24)
-	Q4R8HALF(Y11, 4, 28)
+	Q4R8CODES
 	ACC4(Q4R8ACC)
 	P8X4NEXT
 	JNZ  q4p8x4_loop

@@ -321,12 +321,7 @@ k6v8_done:
 //
 // q4_0P8AVX2 with VPDPBUSD: the same arguments and bits.
 TEXT ·q4_0P8VNNI(SB), NOSPLIT, $0-48
-	MOVQ group+0(FP), SI
-	MOVQ q+8(FP), DI
-	MOVQ scale+16(FP), R8
-	MOVQ sum+24(FP), R9
-	MOVQ blocks+32(FP), CX
-	MOVQ out+40(FP), DX
+	P8ARGS
 	NIBBLEMASK(X15, Y15)
 	VPXOR Y0, Y0, Y0
 	TESTQ CX, CX
@@ -345,19 +340,7 @@ q4p8v_loop:
 	P8V(Y10, 4, 24, Y4)
 	P8V(Y11, 4, 28, Y16)
 	VPADDD       Y16, Y4, Y4
-	VPBROADCASTD (R9), Y11
-	VPSLLD       $3, Y11, Y11
-	VPSUBD       Y11, Y4, Y4
-	ROWSACC(Y12, (R8), Y11, Y4, Y0)
-	ADDQ $144, SI
-	ADDQ $32, DI
-	ADDQ $4, R8
-	ADDQ $4, R9
-	DECQ CX
-	JNZ  q4p8v_loop
-
-q4p8v_done:
-	VMOVUPS Y0, (DX)
+	P8Q4END(q4p8v_loop, q4p8v_done)
 	VZEROUPPER
 	RET
 
