@@ -81,21 +81,34 @@ func (r *rows) place(t int, s *Session, pos int) {
 	s.model.RopeTable(pos, r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half])
 }
 
-// layer runs transformer block l on the rows' hidden states.
-func (r *rows) layer(m *Model, l int) {
+// layer runs transformer block l on the rows' hidden states. Rows before
+// first only add their keys and values to the caches; their hidden states
+// stay as they were. That is the last block when only the last rows' logits
+// are wanted: the other rows' queries, attention and feed-forward would
+// feed nothing.
+func (r *rows) layer(m *Model, l, first int) {
 	c := m.Config
 	w := &m.Blocks[l]
 	n, dim, qdim, kvdim := r.n, c.Dim, c.QDim(), c.KVDim()
+	out := n - first // the rows carried through the block
 
 	// Attention: x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn).
-	r.norm(dim, w.AttnNorm, c.NormEps)
+	r.norm(0, dim, w.AttnNorm, c.NormEps)
 	r.batch.Reset(r.xn[:n*dim], n, dim)
-	quant.MatMulAll([][]float32{r.q, r.k, r.v}, []*quant.Matrix{w.Q, w.K, w.V}, &r.batch)
+	if first == 0 {
+		quant.MatMulAll([][]float32{r.q, r.k, r.v}, []*quant.Matrix{w.Q, w.K, w.V}, &r.batch)
+	} else {
+		quant.MatMulAll([][]float32{r.k, r.v}, []*quant.Matrix{w.K, w.V}, &r.batch)
+		r.batch.Reset(r.xn[first*dim:n*dim], out, dim)
+		w.Q.MatMul(r.q[first*qdim:], &r.batch)
+	}
 	half := c.RopeDim / 2
 	quant.ParallelFor(n, rowGrain, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			cos, sin := r.cos[t*half:(t+1)*half], r.sin[t*half:(t+1)*half]
-			rope(r.q[t*qdim:(t+1)*qdim], c.HeadDim, cos, sin)
+			if t >= first {
+				rope(r.q[t*qdim:(t+1)*qdim], c.HeadDim, cos, sin)
+			}
 			rope(r.k[t*kvdim:(t+1)*kvdim], c.HeadDim, cos, sin)
 		}
 	})
@@ -111,28 +124,29 @@ func (r *rows) layer(m *Model, l int) {
 			converted = longest * c.HeadDim
 		}
 	}
-	quant.ParallelFor(n*c.KVHeads, 1, func(lo, hi int) {
+	quant.ParallelFor(out*c.KVHeads, 1, func(lo, hi int) {
 		scratch := make([]float32, group*longest+converted)
 		for i := lo; i < hi; i++ {
-			t := interleaved(i/c.KVHeads, n)
+			t := first + interleaved(i/c.KVHeads, out)
 			r.seq[t].attend(l, r.pos[t], i%c.KVHeads, r.q[t*qdim:(t+1)*qdim], r.att[t*qdim:(t+1)*qdim], scratch)
 		}
 	})
-	r.batch.Reset(r.att[:n*qdim], n, qdim)
-	w.O.MatMul(r.xn, &r.batch)
-	r.addResidual(dim)
+	r.batch.Reset(r.att[first*qdim:n*qdim], out, qdim)
+	w.O.MatMul(r.xn[first*dim:], &r.batch)
+	r.addResidual(first, dim)
 
 	// Feed-forward: x += W2 · (silu(W1·xn) ⊙ W3·xn).
-	r.norm(dim, w.FFNNorm, c.NormEps)
-	r.batch.Reset(r.xn[:n*dim], n, dim)
-	quant.MatMulAll([][]float32{r.gate, r.up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
+	r.norm(first, dim, w.FFNNorm, c.NormEps)
+	r.batch.Reset(r.xn[first*dim:n*dim], out, dim)
 	hid := c.HiddenDim
-	quant.ParallelFor(n, rowGrain, func(lo, hi int) {
-		quant.SwiGLU(r.gate[lo*hid:hi*hid], r.up[lo*hid:hi*hid])
+	gate, up := r.gate[first*hid:], r.up[first*hid:]
+	quant.MatMulAll([][]float32{gate, up}, []*quant.Matrix{w.Gate, w.Up}, &r.batch)
+	quant.ParallelFor(out, rowGrain, func(lo, hi int) {
+		quant.SwiGLU(gate[lo*hid:hi*hid], up[lo*hid:hi*hid])
 	})
-	r.batch.Reset(r.gate[:n*hid], n, hid)
-	w.Down.MatMul(r.xn, &r.batch)
-	r.addResidual(dim)
+	r.batch.Reset(gate[:out*hid], out, hid)
+	w.Down.MatMul(r.xn[first*dim:], &r.batch)
+	r.addResidual(first, dim)
 }
 
 // rowGrain is the fewest rows a thread takes of a pass's row-by-row work
@@ -140,21 +154,21 @@ func (r *rows) layer(m *Model, l int) {
 // less than handing them out.
 const rowGrain = 16
 
-// norm sets each row of xn to the RMS norm of its row of h, scaled by
-// weight, the rows shared out across the threads.
-func (r *rows) norm(dim int, weight []float32, eps float32) {
-	quant.ParallelFor(r.n, rowGrain, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
+// norm sets rows [first, n) of xn to the RMS norm of their rows of h,
+// scaled by weight, the rows shared out across the threads.
+func (r *rows) norm(first, dim int, weight []float32, eps float32) {
+	quant.ParallelFor(r.n-first, rowGrain, func(lo, hi int) {
+		for t := first + lo; t < first+hi; t++ {
 			rmsnorm(r.xn[t*dim:(t+1)*dim], r.h[t*dim:(t+1)*dim], weight, eps)
 		}
 	})
 }
 
-// addResidual adds each row of xn to its row of h, the rows shared out
-// across the threads.
-func (r *rows) addResidual(dim int) {
-	quant.ParallelFor(r.n, rowGrain, func(lo, hi int) {
-		for i := lo * dim; i < hi*dim; i++ {
+// addResidual adds rows [first, n) of xn to their rows of h, the rows
+// shared out across the threads.
+func (r *rows) addResidual(first, dim int) {
+	quant.ParallelFor(r.n-first, rowGrain, func(lo, hi int) {
+		for i := (first + lo) * dim; i < (first+hi)*dim; i++ {
 			r.h[i] += r.xn[i]
 		}
 	})

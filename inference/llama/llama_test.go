@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ipfs-accelerate/accel/inference/quant"
@@ -60,6 +61,39 @@ func TestBatchedPrefillMatchesSteps(t *testing.T) {
 	}
 	if d := maxDiff(batched, steps[len(steps)-1]); d > 1e-4 {
 		t.Fatalf("batched prefill logits differ from token-by-token by %g", d)
+	}
+}
+
+// TestPromptLastRowOnly: Forward carries only a prompt's last row through
+// the last block; its logits, and the next steps' (which read the cache the
+// prompt left), are those of a pass that carries every row.
+func TestPromptLastRowOnly(t *testing.T) {
+	m := stories(t, nil)
+	next := []int{prompt[3], prompt[7]}
+	fast := m.NewSession(SessionOptions{})
+	got, err := fast.Forward(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = slices.Clone(got)
+	full := m.NewSession(SessionOptions{})
+	h, err := full.Embed(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := full.RunLayers(0, m.Layers, 0, h); err != nil {
+		t.Fatal(err)
+	}
+	want := full.Logits(h[(len(prompt)-1)*m.Dim:])
+	if !slices.Equal(got, want) {
+		t.Fatalf("prompt logits differ from a pass over every row by %g", maxDiff(got, want))
+	}
+	full.Pos = len(prompt)
+	for i, g := range stepLogits(t, fast, next) {
+		w := stepLogits(t, full, next[i:i+1])[0]
+		if !slices.Equal(g, w) {
+			t.Fatalf("step %d after the prompt: logits differ from a pass over every row by %g", i, maxDiff(g, w))
+		}
 	}
 }
 

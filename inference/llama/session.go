@@ -242,10 +242,12 @@ func (s *Session) RunLayers(from, to, pos int, h []float32) error {
 // keptRows is the most rows of scratch a session keeps between passes.
 const keptRows = 16
 
-// runLayers is RunLayers. When logits is not nil and the last run of
-// blocks goes to the Accelerator and ends the model, the accelerator
-// writes the logits of the last position into logits instead of the
-// hidden states into h, and runLayers reports true.
+// runLayers is RunLayers. When logits is not nil, only the last
+// position's output is wanted: if the last run of blocks goes to the
+// Accelerator and ends the model, the accelerator writes that position's
+// logits into logits instead of the hidden states into h, and runLayers
+// reports true; if the model's last block runs here, it carries the last
+// row alone and the other rows of h keep their states from before it.
 func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error) {
 	if s.whole {
 		return false, errWhole
@@ -307,7 +309,11 @@ func (s *Session) runLayers(from, to, pos int, h, logits []float32) (bool, error
 			}
 		default:
 			for i := l; i < end; i++ {
-				r.layer(s.model, i)
+				first := 0
+				if logits != nil && i == c.Layers-1 {
+					first = n - 1
+				}
+				r.layer(s.model, i, first)
 			}
 		}
 		l = end

@@ -29,7 +29,6 @@ func (st *Step) Forward(sessions []*Session, tokens [][]int) ([][]float32, error
 		return nil, fmt.Errorf("llama: a step of %d sessions and %d token lists", len(sessions), len(tokens))
 	}
 	m := sessions[0].model
-	var all []int
 	for i, s := range sessions {
 		if s.model != m || !s.Local() {
 			return nil, fmt.Errorf("llama: a step's sessions must share a model and hold all its layers")
@@ -40,36 +39,50 @@ func (st *Step) Forward(sessions []*Session, tokens [][]int) ([][]float32, error
 		if err := s.checkPositions(s.Pos, len(tokens[i])); err != nil {
 			return nil, err
 		}
-		all = append(all, tokens[i]...)
+	}
+	// The rows: every session's tokens but its last, then the last tokens,
+	// one a session, which alone go through the model's last block.
+	n, dim := len(sessions), m.Dim
+	var all []int
+	for _, list := range tokens {
+		all = append(all, list[:len(list)-1]...)
+	}
+	first := len(all)
+	for _, list := range tokens {
+		all = append(all, list[len(list)-1])
 	}
 	h, err := sessions[0].Embed(all)
 	if err != nil {
 		return nil, err
 	}
-	n, dim := len(sessions), m.Dim
 	r := &st.rows
 	if len(all) > keptRows {
 		defer func() { st.rows = rows{} }() // a prompt's scratch goes with the pass
 	}
 	r.reset(m, h)
 	row := 0
-	last := make([]int, n) // each session's last row
 	for i, s := range sessions {
-		s.kv.reserve(s.Pos + len(tokens[i]))
-		for j := range tokens[i] {
+		last := len(tokens[i]) - 1
+		s.kv.reserve(s.Pos + last + 1)
+		for j := range last {
 			r.place(row, s, s.Pos+j)
 			row++
 		}
-		last[i] = row - 1
+		r.place(first+i, s, s.Pos+last)
 	}
 	for l := range m.Layers {
-		r.layer(m, l)
+		from := 0
+		if l == m.Layers-1 {
+			from = first
+		}
+		r.layer(m, l, from)
 	}
 	if len(st.final) < n*dim {
 		st.final = make([]float32, n*dim)
 		st.logits = make([]float32, n*m.Vocab)
 	}
-	for i, t := range last {
+	for i := range n {
+		t := first + i
 		rmsnorm(st.final[i*dim:(i+1)*dim], h[t*dim:(t+1)*dim], m.Norm, m.NormEps)
 	}
 	st.batch.Reset(st.final[:n*dim], n, dim)
