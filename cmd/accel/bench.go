@@ -13,7 +13,7 @@ import (
 )
 
 // llamaHeader heads the columns --llama-bench adds to bench.Header.
-const llamaHeader = " ref decode t/s ref prefill t/s  decode ×  prefill ×"
+const llamaHeader = " ref decode t/s ref of mem ref prefill t/s  decode ×  prefill ×"
 
 func benchCmd() *cobra.Command {
 	var (
@@ -90,7 +90,7 @@ spell of a shared machine falls on both sides.`,
 				if llamaBin != "" {
 					ref, decode, prefill := pairedMedians(ours, theirs)
 					refs = append(refs, ref)
-					row += fmt.Sprintf(" %14.2f %15.1f %8.2f× %8.2f×", ref.DecodeTokensPerS, ref.PrefillTokensPerS, decode, prefill)
+					row += fmt.Sprintf(" %14.2f %9.0f%% %15.1f %8.2f× %8.2f×", ref.DecodeTokensPerS, 100*ref.BandwidthFraction, ref.PrefillTokensPerS, decode, prefill)
 				}
 				if !asJSON {
 					fmt.Println(row)

@@ -19,19 +19,26 @@ import (
 type llamaBench struct {
 	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
 	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	// BandwidthFraction is the weight bytes its decode streams per second
+	// over the memory read bandwidth accel measured in the same round
+	// (set by pairedMedians).
+	BandwidthFraction float64 `json:"bandwidth_fraction,omitempty"`
 }
 
 // pairedMedians sums up rounds of accel's figures (ours) and llama.cpp's
-// (theirs, measured right after each of ours): llama.cpp's medians, and
-// the medians of each round's ratios ours/theirs for decode and prefill.
+// (theirs, measured right after each of ours): llama.cpp's medians (its
+// share of the memory bandwidth taken round by round), and the medians of
+// each round's ratios ours/theirs for decode and prefill.
 func pairedMedians(ours []bench.Result, theirs []llamaBench) (ref llamaBench, decode, prefill float64) {
 	n := len(theirs)
-	dec, pre, refDec, refPre := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	dec, pre, refDec, refPre, refMem := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	for i, t := range theirs {
 		refDec[i], refPre[i] = t.DecodeTokensPerS, t.PrefillTokensPerS
 		dec[i], pre[i] = ours[i].DecodeTokensPerS/t.DecodeTokensPerS, ours[i].PrefillTokensPerS/t.PrefillTokensPerS
+		refMem[i] = t.DecodeTokensPerS * float64(ours[i].WeightBytes) / ours[i].MemoryReadBytesPerS
 	}
-	return llamaBench{DecodeTokensPerS: bench.Median(refDec), PrefillTokensPerS: bench.Median(refPre)}, bench.Median(dec), bench.Median(pre)
+	ref = llamaBench{DecodeTokensPerS: bench.Median(refDec), PrefillTokensPerS: bench.Median(refPre), BandwidthFraction: bench.Median(refMem)}
+	return ref, bench.Median(dec), bench.Median(pre)
 }
 
 // runLlamaBench runs bin (llama-bench) on model with threads threads: a

@@ -40,11 +40,19 @@ JSON
 // each ratio the median of the rounds' own ratios (not the ratio of the
 // medians: a slow round slows both sides).
 func TestPairedMedians(t *testing.T) {
-	ours := []bench.Result{{DecodeTokensPerS: 10, PrefillTokensPerS: 100}, {DecodeTokensPerS: 20, PrefillTokensPerS: 300}, {DecodeTokensPerS: 40, PrefillTokensPerS: 90}}
+	ours := []bench.Result{
+		{DecodeTokensPerS: 10, PrefillTokensPerS: 100, WeightBytes: 1e9, MemoryReadBytesPerS: 20e9},
+		{DecodeTokensPerS: 20, PrefillTokensPerS: 300, WeightBytes: 1e9, MemoryReadBytesPerS: 40e9},
+		{DecodeTokensPerS: 40, PrefillTokensPerS: 90, WeightBytes: 1e9, MemoryReadBytesPerS: 50e9},
+	}
 	theirs := []llamaBench{{DecodeTokensPerS: 10, PrefillTokensPerS: 200}, {DecodeTokensPerS: 10, PrefillTokensPerS: 100}, {DecodeTokensPerS: 40, PrefillTokensPerS: 300}}
 	ref, decode, prefill := pairedMedians(ours, theirs)
 	if ref.DecodeTokensPerS != 10 || ref.PrefillTokensPerS != 200 {
 		t.Errorf("llama.cpp's medians %+v, want decode 10 and prefill 200", ref)
+	}
+	// llama.cpp's decode streams 10, 10 and 40 GB/s against 20, 40 and 50.
+	if ref.BandwidthFraction != 0.5 {
+		t.Errorf("llama.cpp's share of the bandwidth %v, want the median of 0.5, 0.25 and 0.8", ref.BandwidthFraction)
 	}
 	// Decode ratios 1, 2, 1; prefill 0.5, 3, 0.3.
 	if decode != 1 || prefill != 0.5 {
