@@ -42,17 +42,17 @@ JSON
 func TestPairedMedians(t *testing.T) {
 	ours := []bench.Result{
 		{DecodeTokensPerS: 10, PrefillTokensPerS: 100, WeightBytes: 1e9, MemoryReadBytesPerS: 20e9},
-		{DecodeTokensPerS: 20, PrefillTokensPerS: 300, WeightBytes: 1e9, MemoryReadBytesPerS: 40e9},
-		{DecodeTokensPerS: 40, PrefillTokensPerS: 90, WeightBytes: 1e9, MemoryReadBytesPerS: 50e9},
+		{DecodeTokensPerS: 20, PrefillTokensPerS: 300, WeightBytes: 1e9, MemoryReadBytesPerS: 25e9},
+		{DecodeTokensPerS: 40, PrefillTokensPerS: 90, WeightBytes: 1e9, MemoryReadBytesPerS: 100e9},
 	}
 	theirs := []llamaBench{{DecodeTokensPerS: 10, PrefillTokensPerS: 200}, {DecodeTokensPerS: 10, PrefillTokensPerS: 100}, {DecodeTokensPerS: 40, PrefillTokensPerS: 300}}
 	ref, decode, prefill := pairedMedians(ours, theirs)
 	if ref.DecodeTokensPerS != 10 || ref.PrefillTokensPerS != 200 {
 		t.Errorf("llama.cpp's medians %+v, want decode 10 and prefill 200", ref)
 	}
-	// llama.cpp's decode streams 10, 10 and 40 GB/s against 20, 40 and 50.
-	if ref.BandwidthFraction != 0.5 {
-		t.Errorf("llama.cpp's share of the bandwidth %v, want the median of 0.5, 0.25 and 0.8", ref.BandwidthFraction)
+	// llama.cpp's decode streams 10, 10 and 40 GB/s against 20, 25 and 100.
+	if ref.BandwidthFraction != 0.4 {
+		t.Errorf("llama.cpp's share of the bandwidth %v, want the median of 0.5, 0.4 and 0.4", ref.BandwidthFraction)
 	}
 	// Decode ratios 1, 2, 1; prefill 0.5, 3, 0.3.
 	if decode != 1 || prefill != 0.5 {
