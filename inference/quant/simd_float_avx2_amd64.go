@@ -41,10 +41,10 @@ func f16P8AVX2(group *uint16, b *float32, n int, out *[8]float32)
 
 // f16P4x3AVX2 multiplies four rows of a packed F16 group (half: the group,
 // or 64 bytes past it for rows 4-7) by three vectors over n&^7 elements:
-// out[4v+r] = row r · b[v], as the tiles compute it.
+// dst[v·ld + r] = row r · b[v], as the tiles compute it.
 //
 //go:noescape
-func f16P4x3AVX2(half *uint16, b *[3]*float32, n int, out *[12]float32)
+func f16P4x3AVX2(half *uint16, b *[3]*float32, n int, dst *float32, ld int)
 
 // f16PackedAVX2 is the F16 tile kernel for whole packed groups (Pack packs
 // rows whose length is a multiple of eight).
@@ -56,20 +56,15 @@ func f16PackedAVX2(dst []float32, ld int, groups []byte, r0, n int, x *Batch) {
 // t on: three at a time straight from the groups, the rest one at a time.
 func f16PackedFrom(dst []float32, ld int, groups []byte, r0, n int, x *Batch, t int) {
 	rb := len(groups) / n
-	var (
-		b     [3]*float32
-		out12 [12]float32
-	)
+	var b [3]*float32
 	for ; t+3 <= x.N; t += 3 {
 		for v := range b {
 			b[v] = &x.Vector(t + v)[0]
 		}
+		_ = dst[(t+2)*ld+r0+n-1]
 		for g := 0; g < n; g += 8 {
 			for h := range 2 {
-				f16P4x3AVX2(&uint16s(groups[g*rb+64*h:])[0], &b, x.Cols, &out12)
-				for v := range b {
-					copy(dst[(t+v)*ld+r0+g+4*h:][:4], out12[4*v:4*v+4])
-				}
+				f16P4x3AVX2(&uint16s(groups[g*rb+64*h:])[0], &b, x.Cols, &dst[t*ld+r0+g+4*h], ld)
 			}
 		}
 	}

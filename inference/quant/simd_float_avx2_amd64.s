@@ -375,19 +375,21 @@ f16p8_done:
 	ADDQ      $128, SI          \
 	ADDQ      $32, R11
 
-// func f16P4x3AVX2(half *uint16, b *[3]*float32, n int, out *[12]float32)
+// func f16P4x3AVX2(half *uint16, b *[3]*float32, n int, dst *float32, ld int)
 //
 // Four rows of a packed F16 group (half: the group, or 64 bytes past it for
-// rows 4-7) times three vectors over n&^7 elements: out[4v+r] = row r ·
+// rows 4-7) times three vectors over n&^7 elements: dst[v·ld + r] = row r ·
 // b[v], with the bits of the tiles over stored rows.
-TEXT ·f16P4x3AVX2(SB), NOSPLIT, $0-32
+TEXT ·f16P4x3AVX2(SB), NOSPLIT, $0-40
 	MOVQ half+0(FP), SI
 	MOVQ b+8(FP), AX
 	MOVQ (AX), R8
 	MOVQ 8(AX), R9
 	MOVQ 16(AX), R10
 	MOVQ n+16(FP), CX
-	MOVQ out+24(FP), DX
+	MOVQ dst+24(FP), DX
+	MOVQ ld+32(FP), R12
+	SHLQ $2, R12
 	SHRQ $3, CX
 	XORQ R11, R11
 	ZERO12
@@ -400,6 +402,10 @@ f16p43_loop:
 	JNZ  f16p43_loop
 
 f16p43_done:
-	STORE12
+	HSUMR4(Y0, Y3, Y6, Y9, Y12, Y13, Y14, Y15, X14, X15, (DX))
+	ADDQ R12, DX
+	HSUMR4(Y1, Y4, Y7, Y10, Y12, Y13, Y14, Y15, X14, X15, (DX))
+	ADDQ R12, DX
+	HSUMR4(Y2, Y5, Y8, Y11, Y12, Y13, Y14, Y15, X14, X15, (DX))
 	VZEROUPPER
 	RET
