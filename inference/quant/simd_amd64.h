@@ -67,3 +67,26 @@
 	VEXTRACTF128 $1, t3, x2       \
 	VUNPCKLPS    x2, x3, x3       \
 	VMOVUPS      x3, dst
+
+// ZERO8, ZERO12 and ZERO16 clear Y0-Y7, Y0-Y11 and Y0-Y15.
+#define ZERO8 \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPXOR Y2, Y2, Y2 \
+	VPXOR Y3, Y3, Y3 \
+	VPXOR Y4, Y4, Y4 \
+	VPXOR Y5, Y5, Y5 \
+	VPXOR Y6, Y6, Y6 \
+	VPXOR Y7, Y7, Y7
+#define ZERO12 \
+	ZERO8 \
+	VPXOR Y8, Y8, Y8 \
+	VPXOR Y9, Y9, Y9 \
+	VPXOR Y10, Y10, Y10 \
+	VPXOR Y11, Y11, Y11
+#define ZERO16 \
+	ZERO12 \
+	VPXOR Y12, Y12, Y12 \
+	VPXOR Y13, Y13, Y13 \
+	VPXOR Y14, Y14, Y14 \
+	VPXOR Y15, Y15, Y15

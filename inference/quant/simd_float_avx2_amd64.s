@@ -18,21 +18,6 @@
 	MOVQ n+24(FP), CX        \
 	SHRQ $3, CX
 
-// ZERO12 clears Y0-Y11.
-#define ZERO12 \
-	VPXOR Y0, Y0, Y0 \
-	VPXOR Y1, Y1, Y1 \
-	VPXOR Y2, Y2, Y2 \
-	VPXOR Y3, Y3, Y3 \
-	VPXOR Y4, Y4, Y4 \
-	VPXOR Y5, Y5, Y5 \
-	VPXOR Y6, Y6, Y6 \
-	VPXOR Y7, Y7, Y7 \
-	VPXOR Y8, Y8, Y8 \
-	VPXOR Y9, Y9, Y9 \
-	VPXOR Y10, Y10, Y10 \
-	VPXOR Y11, Y11, Y11
-
 // FMA3(a0, a1, a2) adds the weights in Y15 times the three vectors' chunk
 // in Y12-Y14 to a0-a2.
 #define FMA3(a0, a1, a2) \
@@ -322,14 +307,7 @@ TEXT ·f16P8AVX2(SB), NOSPLIT, $0-32
 	MOVQ  n+16(FP), CX
 	MOVQ  out+24(FP), DX
 	SHRQ  $3, CX
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
+	ZERO8
 	TESTQ CX, CX
 	JZ    f16p8_done
 

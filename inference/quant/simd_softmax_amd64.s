@@ -33,6 +33,25 @@ done:                    \
 	OP   Y3, Y2, Y2      \
 	OP   Y2, Y0, Y0
 
+// BYSCALAR sets x[i] = x[i] OP c for i < n&^7 (x+0(FP), n+8(FP); c is
+// the scalar's argument) and returns; loop and done are its labels.
+#define BYSCALAR(OP, c, loop, done) \
+	MOVQ         x+0(FP), SI \
+	MOVQ         n+8(FP), CX \
+	SHRQ         $3, CX      \
+	JZ           done        \
+	VBROADCASTSS c, Y1       \
+loop:                        \
+	VMOVUPS (SI), Y0         \
+	OP      Y1, Y0, Y0       \
+	VMOVUPS Y0, (SI)         \
+	ADDQ    $32, SI          \
+	DECQ    CX               \
+	JNZ     loop             \
+	VZEROUPPER               \
+done:                        \
+	RET
+
 // func maxAVX2(x *float32, n int) float32
 //
 // The largest of x[0..n&^7) (n ≥ 8).
@@ -75,42 +94,10 @@ TEXT ·sumAVX2(SB), NOSPLIT, $0-20
 //
 // x[i] -= c for i < n&^7.
 TEXT ·subAVX2(SB), NOSPLIT, $0-20
-	MOVQ         x+0(FP), SI
-	MOVQ         n+8(FP), CX
-	SHRQ         $3, CX
-	JZ           sub_done
-	VBROADCASTSS c+16(FP), Y1
-
-sub_loop:
-	VMOVUPS (SI), Y0
-	VSUBPS  Y1, Y0, Y0
-	VMOVUPS Y0, (SI)
-	ADDQ    $32, SI
-	DECQ    CX
-	JNZ     sub_loop
-	VZEROUPPER
-
-sub_done:
-	RET
+	BYSCALAR(VSUBPS, c+16(FP), sub_loop, sub_done)
 
 // func divAVX2(x *float32, n int, d float32)
 //
 // x[i] /= d for i < n&^7.
 TEXT ·divAVX2(SB), NOSPLIT, $0-20
-	MOVQ         x+0(FP), SI
-	MOVQ         n+8(FP), CX
-	SHRQ         $3, CX
-	JZ           div_done
-	VBROADCASTSS d+16(FP), Y1
-
-div_loop:
-	VMOVUPS (SI), Y0
-	VDIVPS  Y1, Y0, Y0
-	VMOVUPS Y0, (SI)
-	ADDQ    $32, SI
-	DECQ    CX
-	JNZ     div_loop
-	VZEROUPPER
-
-div_done:
-	RET
+	BYSCALAR(VDIVPS, d+16(FP), div_loop, div_done)
